@@ -1,0 +1,46 @@
+# greekstream — `make demo` and `make test` do all the set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+TOOLS := .cache/tools
+
+.PHONY: help venv demo test test-unit lint bench tools schemas clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing greekstream with its test extras"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" || true
+	@$(BIN)/python -m pip install --quiet --progress-bar off -e '.[test,bench]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)  ## create the virtualenv and install everything
+
+demo: $(STAMP)  ## replay the bundled sample through the engine into embedded ClickHouse and print a summary
+	@$(BIN)/greekstream demo
+
+tools: $(STAMP)  ## fetch the offline deployment tools used by the tests (helm, docker-compose)
+	@$(BIN)/python scripts/install_tools.py --dest $(TOOLS)
+
+test: $(STAMP) tools  ## run the whole suite (starts a Tansu broker on a free loopback port)
+	@PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/python -m pytest -q tests
+
+test-unit: $(STAMP)  ## only the fast, pure unit tests
+	@$(BIN)/python -m pytest -q tests/unit
+
+lint: $(STAMP)  ## ruff and mypy
+	@$(BIN)/ruff check services tests bench
+	@$(BIN)/mypy
+
+schemas: $(STAMP)  ## regenerate schemas/*.json from the pydantic models
+	@$(BIN)/python -m greekstream.schemas_gen --write
+
+bench: $(STAMP)  ## speed figures against named peers, in one run
+	@$(BIN)/python bench/run_all.py
+
+clean:  ## remove the virtualenv and caches
+	rm -rf $(VENV) .cache .pytest_cache .hypothesis

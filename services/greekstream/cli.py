@@ -1,0 +1,95 @@
+"""The one `greekstream` command. Each subcommand lives in greekstream/commands/<name>.py
+and provides HELP, EXAMPLES, add_arguments(parser) and run(args) -> int; modules are
+imported only when their subcommand runs, so `greekstream --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from greekstream.errors import GreekstreamError
+
+SUBCOMMANDS: dict[str, str] = {
+    "replay": "replay",
+    "demo": "demo",
+    "stress": "stress",
+    "cascade": "cascade",
+    "topics": "topics",
+    "produce": "produce",
+    "process": "process",
+    "sink": "sink",
+    "history": "history",
+    "audit": "audit",
+    "exposure": "exposure",
+    "serve": "serve",
+}
+
+_EPILOG = """examples:
+  greekstream demo
+  greekstream replay events.jsonl --as-of 2026-03-01T14:05:00Z --format table
+  greekstream stress events.jsonl --format table
+  greekstream produce events.jsonl --bootstrap 127.0.0.1:9092
+  greekstream process --bootstrap 127.0.0.1:9092
+run `greekstream COMMAND --help` for each command's options and examples."""
+
+
+def _load(name: str) -> object:
+    return importlib.import_module(f"greekstream.commands.{SUBCOMMANDS[name]}")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="greekstream",
+        description="Event-sourced streaming risk engine for crypto-derivatives desks.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        if only is not None and name != only:
+            sub.add_parser(name, help="(run `greekstream %s --help`)" % name)
+            continue
+        module = _load(name)
+        child = sub.add_parser(
+            name,
+            help=getattr(module, "HELP"),
+            description=getattr(module, "HELP"),
+            epilog="examples:\n" + getattr(module, "EXAMPLES"),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        getattr(module, "add_arguments")(child)
+        child.set_defaults(_run=getattr(module, "run"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    wanted = next((a for a in args_list if not a.startswith("-")), None)
+    only = wanted if wanted in SUBCOMMANDS else None
+    if only is None and args_list and not any(a in ("-h", "--help") for a in args_list[:1]):
+        build_parser(only="__none__").parse_args(args_list)  # prints the usage error
+    parser = build_parser(only=only) if only else _overview_parser()
+    args = parser.parse_args(args_list)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args))
+    except GreekstreamError as exc:
+        print(f"greekstream {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _overview_parser() -> argparse.ArgumentParser:
+    parser = build_parser(only="__none__")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,368 @@
+"""The event contract (../shared/SPEC.md): typed, immutable pydantic models.
+
+Input events arrive as JSON bytes and are decoded with :func:`decode_event`;
+anything that fails becomes a :class:`DecodeError` with a machine-readable
+``reason`` that the caller turns into a ``rejected`` output. Output events are
+built by the engine with keyword arguments and encoded with :func:`encode`.
+
+Inside the engine, every timestamp is an ``int`` of epoch microseconds
+(see :mod:`greekstream.core.timeutil`); on the wire it is an RFC 3339 string.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+
+from greekstream.core.timeutil import TimestampError, format_ts, parse_ts
+
+
+def _to_micros(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError("timestamp must be an RFC 3339 string")
+    try:
+        return parse_ts(value)
+    except TimestampError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+Timestamp = Annotated[
+    int,
+    BeforeValidator(_to_micros),
+    PlainSerializer(format_ts, return_type=str, when_used="always"),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "description": "RFC 3339 UTC, up to microseconds"}
+    ),
+]
+EventId = Annotated[str, Field(min_length=1, max_length=128)]
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Finite = float  # finiteness is enforced by allow_inf_nan=False on every model
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", strict=True, allow_inf_nan=False, ser_json_inf_nan="null"
+    )
+
+    event_id: EventId
+    ts: Timestamp
+
+
+class _OnChain(_Event):
+    """Optional on-chain provenance: a `reorg` of `chain` from `block_number` retracts it."""
+
+    chain: Name | None = None
+    tx_hash: str | None = None
+    block_number: Annotated[int, Field(ge=0)] | None = None
+    log_index: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _block_needs_chain(self) -> _OnChain:
+        if self.block_number is not None and self.chain is None:
+            raise ValueError("block_number given without chain")
+        return self
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+class Instrument(_Event):
+    type: Literal["instrument"] = "instrument"
+    instrument_id: Name
+    kind: Literal["option", "future", "perpetual", "spot"]
+    underlying: Name
+    settlement: Literal["linear", "inverse"]
+    contract_size: Positive
+    expiry: Timestamp | None = None
+    strike: Positive | None = None
+    option_type: Literal["call", "put"] | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> Instrument:
+        if self.kind == "option":
+            missing = [
+                n for n in ("expiry", "strike", "option_type") if getattr(self, n) is None
+            ]
+            if missing:
+                raise ValueError(f"an option needs {', '.join(missing)}")
+        elif self.kind == "future" and self.expiry is None:
+            raise ValueError("a future needs expiry")
+        if self.kind == "spot" and self.settlement == "inverse":
+            raise ValueError("spot is linear; inverse spot is not defined")
+        return self
+
+
+class Quote(_Event):
+    type: Literal["quote"] = "quote"
+    instrument_id: Name
+    underlying_price: Positive | None = None
+    mark_iv: Positive | None = None
+    mark_price: Positive | None = None
+    bid: NonNegative | None = None
+    ask: NonNegative | None = None
+
+
+class Index(_Event):
+    type: Literal["index"] = "index"
+    underlying: Name
+    price: Positive
+    source: Name | None = None
+
+
+class Trade(_Event):
+    type: Literal["trade"] = "trade"
+    book: Name
+    instrument_id: Name
+    side: Literal["buy", "sell"]
+    quantity: Positive
+    price: Positive
+
+
+class Collateral(_OnChain):
+    type: Literal["collateral"] = "collateral"
+    book: Name
+    asset: Name
+    amount: Finite
+
+
+class Reorg(_Event):
+    type: Literal["reorg"] = "reorg"
+    chain: Name
+    from_block: Annotated[int, Field(ge=0)]
+
+
+class Limits(_Event):
+    type: Literal["limits"] = "limits"
+    book: Name
+    underlying: Name
+    max_abs_delta: NonNegative | None = None
+    max_abs_gamma: NonNegative | None = None
+    max_abs_vega: NonNegative | None = None
+    min_theta: Finite | None = None
+    hedge_instrument: Name | None = None
+    hedge_band: NonNegative | None = None
+    hedge_target: Finite = 0.0
+    hedge_basis: Literal["positions", "equity"] = "positions"
+    hedge_timeout_s: Positive = 30.0
+    min_liq_distance: NonNegative | None = None
+    min_health_factor: Positive | None = None
+
+
+class Margin(_Event):
+    type: Literal["margin"] = "margin"
+    book: Name
+    underlying: Name
+    equity: Finite
+    maintenance_margin: NonNegative
+
+
+class Loan(_OnChain):
+    type: Literal["loan"] = "loan"
+    book: Name
+    position_id: Name
+    protocol: Name
+    collateral_asset: Name
+    collateral_amount: NonNegative
+    debt_asset: Name
+    debt_amount: NonNegative
+    liquidation_threshold: Annotated[float, Field(gt=0, lt=1)]
+    liquidation_bonus: NonNegative
+    close_factor: Annotated[float, Field(gt=0, le=1)]
+
+
+class LpPosition(_OnChain):
+    type: Literal["lp_position"] = "lp_position"
+    book: Name
+    position_id: Name
+    pool: Name
+    base: Name
+    liquidity: NonNegative
+    price_lower: Positive
+    price_upper: Positive
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> LpPosition:
+        if self.price_lower >= self.price_upper:
+            raise ValueError("price_lower must be below price_upper")
+        return self
+
+
+InputEvent = Annotated[
+    Instrument | Quote | Index | Trade | Collateral | Reorg | Limits | Margin | Loan | LpPosition,
+    Field(discriminator="type"),
+]
+INPUT_TYPES: dict[str, type[_Event]] = {
+    "instrument": Instrument,
+    "quote": Quote,
+    "index": Index,
+    "trade": Trade,
+    "collateral": Collateral,
+    "reorg": Reorg,
+    "limits": Limits,
+    "margin": Margin,
+    "loan": Loan,
+    "lp_position": LpPosition,
+}
+ON_CHAIN_TYPES = ("collateral", "loan", "lp_position")
+
+# ----------------------------------------------------------------------------- outputs
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class Exposure(_Output):
+    type: Literal["exposure"] = "exposure"
+    event_id: str
+    ts: Timestamp
+    book: str
+    underlying: str
+    delta: float
+    delta_equity: float
+    gamma: float
+    vega: float
+    theta: float
+    delta_usd: float | None
+    positions: int
+    caused_by: str
+    stale: bool = False
+    oracle_divergence: bool = False
+
+
+BreachMetric = Literal[
+    "delta", "gamma", "vega", "theta", "liq_distance", "health_factor", "oracle"
+]
+
+
+class Breach(_Output):
+    type: Literal["breach"] = "breach"
+    event_id: str
+    ts: Timestamp
+    breach_id: str
+    book: str
+    underlying: str
+    metric: BreachMetric
+    value: float | None
+    limit: float | None
+    state: Literal["open", "cleared"]
+    caused_by: str
+
+
+class HedgeIntent(_Output):
+    type: Literal["hedge_intent"] = "hedge_intent"
+    event_id: str
+    ts: Timestamp
+    intent_id: str
+    book: str
+    underlying: str
+    instrument_id: str
+    side: Literal["buy", "sell"]
+    quantity: int
+    delta_before: float
+    delta_after: float
+    basis: Literal["positions", "equity"]
+    caused_by: str
+
+
+RejectReason = Literal[
+    "invalid_json",
+    "not_an_object",
+    "unknown_type",
+    "invalid_event",
+    "unknown_instrument",
+    "missing_quote_field",
+    "unknown_asset",
+    "inconsistent_event",
+]
+
+
+class Rejected(_Output):
+    type: Literal["rejected"] = "rejected"
+    event_id: str
+    ts: Timestamp | None
+    reason: RejectReason
+    detail: str
+    source: str
+    raw: str
+
+
+OUTPUT_TYPES: dict[str, type[_Output]] = {
+    "exposure": Exposure,
+    "breach": Breach,
+    "hedge_intent": HedgeIntent,
+    "rejected": Rejected,
+}
+
+# ----------------------------------------------------------------------------- codec
+
+_INPUT_ADAPTER: TypeAdapter[Any] = TypeAdapter(InputEvent)
+
+
+class DecodeError(Exception):
+    """A record that is not a valid input event; ``reason`` is machine-readable."""
+
+    def __init__(self, reason: RejectReason, detail: str, ts: int | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason: RejectReason = reason
+        self.detail = detail
+        self.ts = ts
+
+
+def decode_event(raw: bytes | str) -> Any:
+    """Decode one JSON record into an input event, or raise :class:`DecodeError`."""
+    try:
+        return _INPUT_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        raise _explain(raw, exc) from exc
+
+
+def _explain(raw: bytes | str, exc: ValidationError) -> DecodeError:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as jexc:
+        return DecodeError("invalid_json", f"not valid JSON: {jexc}")
+    if not isinstance(obj, dict):
+        return DecodeError("not_an_object", "a record must be a JSON object")
+    ts = _maybe_ts(obj.get("ts"))
+    kind = obj.get("type")
+    if kind not in INPUT_TYPES:
+        return DecodeError(
+            "unknown_type", f"type {kind!r} is not one of {sorted(INPUT_TYPES)}", ts
+        )
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'][1:]) or '(record)'}: {err['msg']}"
+        for err in exc.errors(include_url=False)
+    )
+    return DecodeError("invalid_event", problems, ts)
+
+
+def _maybe_ts(value: Any) -> int | None:
+    try:
+        return _to_micros(value)
+    except ValueError:
+        return None
+
+
+def encode(event: BaseModel) -> bytes:
+    """One output or input event as compact JSON bytes (no trailing newline)."""
+    return event.__pydantic_serializer__.to_json(event)
+
+
+def encode_input(event: BaseModel) -> bytes:
+    """An input event back to its wire form (used by the gateway and history)."""
+    return event.__pydantic_serializer__.to_json(event, exclude_none=True)

@@ -1,0 +1,50 @@
+"""Event time: RFC 3339 strings in, integer microseconds since the Unix epoch inside.
+
+Integers keep time arithmetic exact, so replays are byte-for-byte repeatable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+MICROS_PER_SECOND = 1_000_000
+SECONDS_PER_YEAR = 365 * 86_400
+
+
+class TimestampError(ValueError):
+    """A string that is not an RFC 3339 timestamp with a UTC offset."""
+
+
+def parse_ts(text: str) -> int:
+    """Parse an RFC 3339 timestamp (``2026-03-01T12:00:00.250Z``) to epoch microseconds.
+
+    An explicit offset is required; non-UTC offsets are converted to UTC.
+    """
+    if not isinstance(text, str) or len(text) < 20 or text[10] not in "Tt":
+        raise TimestampError(f"not an RFC 3339 timestamp: {text!r}")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise TimestampError(f"not an RFC 3339 timestamp: {text!r}") from exc
+    if moment.tzinfo is None:
+        raise TimestampError(f"timestamp has no UTC offset (add 'Z'): {text!r}")
+    return (moment - _EPOCH) // _ONE_US
+
+
+def format_ts(micros: int) -> str:
+    """Format epoch microseconds as RFC 3339 UTC, with as many fraction digits as needed."""
+    moment = _EPOCH + timedelta(microseconds=micros)
+    frac = micros % MICROS_PER_SECOND
+    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if frac == 0:
+        return base + "Z"
+    if frac % 1000 == 0:
+        return f"{base}.{frac // 1000:03d}Z"
+    return f"{base}.{frac:06d}Z"
+
+
+def year_fraction(start_us: int, end_us: int) -> float:
+    """ACT/365 in seconds: (end - start) / (365 * 86400 s)."""
+    return (end_us - start_us) / (MICROS_PER_SECOND * SECONDS_PER_YEAR)

@@ -1,0 +1,147 @@
+"""Settings: one frozen model per deployable, read from ``GREEKSTREAM_*`` env vars or a file.
+
+Nested fields use ``__`` in env vars: ``GREEKSTREAM_KAFKA__BOOTSTRAP_SERVERS``.
+A settings file (YAML or JSON) is named by ``GREEKSTREAM_SETTINGS_FILE``; env vars win.
+snake_case names map to librdkafka's dotted keys in :meth:`KafkaSettings.client_config`.
+
+The Helm chart's values and docker-compose's environment are checked against
+these models in tests/deploy (both directions), so add a field here first.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+    client_id: str = "greekstream"
+    topic_prefix: str = "greekstream"
+
+    def client_config(self) -> dict[str, Any]:
+        """The librdkafka configuration these settings stand for."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+            "client.id": self.client_id,
+        }
+        optional = {
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password,
+            "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+            "ssl.key.password": self.ssl_key_password,
+        }
+        for key, value in optional.items():
+            if value is not None:
+                conf[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return conf
+
+
+class EngineSettings(_Section):
+    revaluation_interval_s: float = Field(60.0, gt=0)
+    oracle_tolerance: float = Field(0.01, gt=0)
+    oracle_max_age_s: float = Field(300.0, gt=0)
+    oracle_max_jump: float = Field(0.10, gt=0)
+    risk_interval_s: float = Field(60.0, gt=0)
+    risk_change_threshold: float = Field(0.05, ge=0)
+
+
+class HttpSettings(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class _Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GREEKSTREAM_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls), file_secret_settings)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Values from the YAML/JSON file named by GREEKSTREAM_SETTINGS_FILE (lowest priority)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("GREEKSTREAM_SETTINGS_FILE")
+        if not path:
+            return {}
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise ValueError(f"cannot read settings file {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ValueError(f"settings file {path} must hold a mapping")
+        return loaded
+
+
+class ProcessorSettings(_Settings):
+    """`greekstream process`: the exactly-once stream processor."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    engine: EngineSettings = EngineSettings()
+    http: HttpSettings = HttpSettings()
+    group_id: str = "greekstream-processor"
+    batch_max_events: int = Field(5000, gt=0)
+    batch_max_ms: int = Field(50, gt=0)
+    checkpoint_interval_s: float = Field(10.0, gt=0)
+    session_timeout_ms: int = Field(10000, ge=1000)
+
+
+class SinkSettings(_Settings):
+    """`greekstream sink`: Kafka topics to ClickHouse."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    http: HttpSettings = HttpSettings(port=8081)
+    clickhouse_dsn: SecretStr = SecretStr("chdb:///var/lib/greekstream/chdb")
+    group_id: str = "greekstream-sink"
+    batch_rows: int = Field(50_000, gt=0)
+    batch_seconds: float = Field(1.0, gt=0)
+    session_timeout_ms: int = Field(10000, ge=1000)
+
+
+class ServeSettings(_Settings):
+    """`greekstream serve`: the historical analytics query service."""
+
+    http: HttpSettings = HttpSettings(port=8000)
+    clickhouse_dsn: SecretStr = SecretStr("chdb:///var/lib/greekstream/chdb")
+    tokens_file: str | None = None
