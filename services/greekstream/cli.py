@@ -50,18 +50,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         if only is not None and name != only:
-            sub.add_parser(name, help="(run `greekstream %s --help`)" % name)
+            sub.add_parser(name, help=f"(run `greekstream {name} --help`)")
             continue
         module = _load(name)
         child = sub.add_parser(
             name,
-            help=getattr(module, "HELP"),
-            description=getattr(module, "HELP"),
-            epilog="examples:\n" + getattr(module, "EXAMPLES"),
+            help=module.HELP,
+            description=module.HELP,
+            epilog="examples:\n" + module.EXAMPLES,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        getattr(module, "add_arguments")(child)
-        child.set_defaults(_run=getattr(module, "run"))
+        module.add_arguments(child)
+        child.set_defaults(_run=module.run)
     return parser
 
 

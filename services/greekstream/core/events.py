@@ -46,6 +46,22 @@ Timestamp = Annotated[
         {"type": "string", "format": "date-time", "description": "RFC 3339 UTC, up to microseconds"}
     ),
 ]
+
+def _micros_or_text(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return _to_micros(value)
+
+
+# Output events are built inside the engine from epoch-µs ints.
+OutTimestamp = Annotated[
+    int,
+    BeforeValidator(_micros_or_text),
+    PlainSerializer(format_ts, return_type=str, when_used="always"),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "description": "RFC 3339 UTC, up to microseconds"}
+    ),
+]
 EventId = Annotated[str, Field(min_length=1, max_length=128)]
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 Positive = Annotated[float, Field(gt=0)]
@@ -229,7 +245,7 @@ class _Output(BaseModel):
 class Exposure(_Output):
     type: Literal["exposure"] = "exposure"
     event_id: str
-    ts: Timestamp
+    ts: OutTimestamp
     book: str
     underlying: str
     delta: float
@@ -252,7 +268,7 @@ BreachMetric = Literal[
 class Breach(_Output):
     type: Literal["breach"] = "breach"
     event_id: str
-    ts: Timestamp
+    ts: OutTimestamp
     breach_id: str
     book: str
     underlying: str
@@ -266,7 +282,7 @@ class Breach(_Output):
 class HedgeIntent(_Output):
     type: Literal["hedge_intent"] = "hedge_intent"
     event_id: str
-    ts: Timestamp
+    ts: OutTimestamp
     intent_id: str
     book: str
     underlying: str
@@ -294,7 +310,7 @@ RejectReason = Literal[
 class Rejected(_Output):
     type: Literal["rejected"] = "rejected"
     event_id: str
-    ts: Timestamp | None
+    ts: OutTimestamp | None
     reason: RejectReason
     detail: str
     source: str

@@ -1,0 +1,1 @@
+"""One module per `greekstream` subcommand (see greekstream/cli.py)."""

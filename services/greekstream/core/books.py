@@ -1,0 +1,110 @@
+"""Per (book, underlying) risk state: positions, cached totals, limits, breaches, hedging.
+
+Totals are kept incrementally (a trade adds q·greeks; a quote adds pos·Δgreeks) and
+recomputed from scratch at every periodic full revaluation, which also removes
+the floating-point drift of many small increments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from greekstream.core.events import Limits
+
+# Quantities below this many contracts are treated as a closed position.
+FLAT = 1e-9
+
+
+@dataclass(slots=True)
+class Totals:
+    delta: float = 0.0
+    gamma: float = 0.0
+    vega: float = 0.0
+    theta: float = 0.0
+
+    def add(self, q: float, d: float, g: float, v: float, t: float) -> None:
+        self.delta += q * d
+        self.gamma += q * g
+        self.vega += q * v
+        self.theta += q * t
+
+
+@dataclass(slots=True)
+class OpenBreach:
+    breach_id: str
+    limit: float | None
+
+
+@dataclass(slots=True)
+class PendingIntent:
+    intent_id: str
+    instrument_id: str
+    expires_us: int
+
+
+@dataclass(slots=True)
+class BookRisk:
+    book: str
+    underlying: str
+    positions: dict[str, float] = field(default_factory=dict)
+    totals: Totals = field(default_factory=Totals)
+    limits: Limits | None = None
+    margin: tuple[float, float] | None = None  # (equity USD, maintenance margin USD)
+    breaches: dict[str, OpenBreach] = field(default_factory=dict)
+    pending: PendingIntent | None = None
+    last_emitted: tuple[float, ...] | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.book, self.underlying)
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureValues:
+    """One (book, underlying)'s numbers at one moment (the body of an `exposure` event)."""
+
+    book: str
+    underlying: str
+    delta: float
+    delta_equity: float
+    gamma: float
+    vega: float
+    theta: float
+    delta_usd: float | None
+    positions: int
+    stale: bool = False
+    oracle_divergence: bool = False
+
+    def as_tuple(self) -> tuple[float | int | bool | None, ...]:
+        return (
+            self.delta,
+            self.delta_equity,
+            self.gamma,
+            self.vega,
+            self.theta,
+            self.delta_usd,
+            self.positions,
+            self.stale,
+            self.oracle_divergence,
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "book": self.book,
+            "underlying": self.underlying,
+            "delta": self.delta,
+            "delta_equity": self.delta_equity,
+            "gamma": self.gamma,
+            "vega": self.vega,
+            "theta": self.theta,
+            "delta_usd": self.delta_usd,
+            "positions": self.positions,
+            "stale": self.stale,
+            "oracle_divergence": self.oracle_divergence,
+        }
+
+
+def round_half_away(x: float) -> int:
+    """Nearest whole number, halves away from zero (2.5 → 3, −2.5 → −3)."""
+    n = int(abs(x) + 0.5)
+    return n if x >= 0 else -n

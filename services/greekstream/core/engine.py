@@ -1,0 +1,532 @@
+"""The engine: one ``apply`` for every runtime (file replay, Kafka processor, history replay).
+
+    engine = Engine(EngineConfig())
+    for raw, source in records:
+        outputs = engine.handle(raw, source)   # exposures, breaches, hedge intents, rejections
+
+Each handler validates first (raising :class:`Rejection`, which changes nothing),
+then mutates state, then reports what changed. Event time is the only clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from greekstream.core import onchain_state
+from greekstream.core.books import (
+    FLAT,
+    BookRisk,
+    ExposureValues,
+    OpenBreach,
+    PendingIntent,
+    round_half_away,
+)
+from greekstream.core.events import (
+    ON_CHAIN_TYPES,
+    Breach,
+    Collateral,
+    DecodeError,
+    Exposure,
+    HedgeIntent,
+    Index,
+    Instrument,
+    Limits,
+    Loan,
+    LpPosition,
+    Margin,
+    Quote,
+    Rejected,
+    RejectReason,
+    Reorg,
+    Trade,
+    decode_event,
+    encode_input,
+)
+from greekstream.core.timeutil import MICROS_PER_SECOND
+from greekstream.core.valuation import UNVALUED, ContractGreeks, InstrumentState, contract_greeks
+
+Output = Exposure | Breach | HedgeIntent | Rejected
+BookFilter = Callable[[str], bool]
+MARKET = ""  # dedup scope of events that belong to no book
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    revaluation_interval_s: float = 60.0
+    oracle_tolerance: float = 0.01
+    oracle_max_age_s: float = 300.0
+    oracle_max_jump: float = 0.10
+    risk_interval_s: float = 60.0
+    risk_change_threshold: float = 0.05
+
+
+class Rejection(Exception):
+    """A business rejection: the event is valid JSON of the contract but cannot be applied."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason: RejectReason = reason
+        self.detail = detail
+
+
+def output_id(*parts: object) -> str:
+    """A deterministic id for an output event from its inputs."""
+    text = "\x1f".join(str(p) for p in parts)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def scope_of(event: Any) -> str:
+    book = getattr(event, "book", None)
+    return book if isinstance(book, str) else MARKET
+
+
+class Engine:
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.instruments: dict[str, InstrumentState] = {}
+        self.greeks: dict[str, ContractGreeks] = {}
+        self.holders: dict[str, dict[tuple[str, str], None]] = {}
+        self.underlyings: dict[str, None] = {}
+        self.index: dict[str, float] = {}
+        self.books: dict[tuple[str, str], BookRisk] = {}
+        self.by_underlying: dict[str, dict[tuple[str, str], None]] = {}
+        self.limits: dict[tuple[str, str], Limits] = {}
+        self.margins: dict[tuple[str, str], tuple[float, float]] = {}
+        self.collateral: dict[tuple[str, str], float] = {}
+        self.chain: onchain_state.ChainState = onchain_state.ChainState()
+        self.seen: dict[str, set[str]] = {}
+        self.clock: int | None = None
+        self.next_reval_us: int | None = None
+        self.duplicates = 0
+        self._handlers: dict[str, Callable[[Any], list[Output]]] = {
+            "instrument": self._instrument,
+            "quote": self._quote,
+            "index": self._index,
+            "trade": self._trade,
+            "collateral": self._collateral,
+            "reorg": self._reorg,
+            "limits": self._limits,
+            "margin": self._margin,
+            "loan": self._onchain_position,
+            "lp_position": self._onchain_position,
+        }
+
+    # ------------------------------------------------------------------ entry points
+
+    def handle(self, raw: bytes | str, source: str) -> list[Output]:
+        """Decode one record and apply it; a record that does not decode is rejected."""
+        try:
+            event = decode_event(raw)
+        except DecodeError as exc:
+            return [self._rejected(exc.reason, exc.detail, source, _text(raw), exc.ts)]
+        return self.apply(event, source, raw)
+
+    def apply(self, event: Any, source: str, raw: bytes | str | None = None) -> list[Output]:
+        """Apply one decoded input event; returns the outputs it caused, in order."""
+        scope = scope_of(event)
+        seen = self.seen.setdefault(scope, set())
+        if event.event_id in seen:
+            self.duplicates += 1
+            return []
+        try:
+            outputs = self._handlers[event.type](event)
+        except Rejection as exc:
+            text = _text(raw) if raw is not None else encode_input(event).decode()
+            return [self._rejected(exc.reason, exc.detail, source, text, event.ts)]
+        seen.add(event.event_id)
+        if self.clock is None or event.ts > self.clock:
+            self.clock = event.ts
+        return outputs
+
+    # ------------------------------------------------------------------ market data
+
+    def _instrument(self, ev: Instrument) -> list[Output]:
+        old = self.instruments.get(ev.instrument_id)
+        moved = old is not None and old.underlying != ev.underlying
+        if moved and self.holders.get(ev.instrument_id):
+            assert old is not None
+            raise Rejection(
+                "inconsistent_event",
+                f"instrument {ev.instrument_id} is held under underlying {old.underlying}; "
+                f"it cannot move to {ev.underlying}",
+            )
+        inst = InstrumentState(
+            instrument_id=ev.instrument_id,
+            kind=ev.kind,
+            underlying=ev.underlying,
+            inverse=ev.settlement == "inverse",
+            contract_size=ev.contract_size,
+            expiry_us=ev.expiry,
+            strike=ev.strike,
+            is_call=ev.option_type == "call",
+        )
+        if old is not None and old.is_option == inst.is_option:
+            inst.forward, inst.vol, inst.mark, inst.quote_ts = (
+                old.forward,
+                old.vol,
+                old.mark,
+                old.quote_ts,
+            )
+        self.instruments[ev.instrument_id] = inst
+        self.underlyings.setdefault(ev.underlying, None)
+        return self._revalue_instrument(inst, ev)
+
+    def _quote(self, ev: Quote) -> list[Output]:
+        inst = self._known_instrument(ev.instrument_id)
+        if inst.is_option:
+            if ev.underlying_price is None or ev.mark_iv is None:
+                raise Rejection(
+                    "missing_quote_field",
+                    f"a quote of option {inst.instrument_id} needs underlying_price and mark_iv",
+                )
+            inst.forward, inst.vol = ev.underlying_price, ev.mark_iv
+        else:
+            if ev.mark_price is None:
+                raise Rejection(
+                    "missing_quote_field",
+                    f"a quote of {inst.kind} {inst.instrument_id} needs mark_price",
+                )
+            inst.mark = ev.mark_price
+        inst.quote_ts = ev.ts
+        outputs = self._revalue_instrument(inst, ev)
+        outputs.extend(self._maybe_full_revaluation(ev))
+        return outputs
+
+    def _index(self, ev: Index) -> list[Output]:
+        self.index[ev.underlying] = ev.price
+        self.underlyings.setdefault(ev.underlying, None)
+        keys = list(self.by_underlying.get(ev.underlying, ()))
+        outputs = self._report(keys, ev)
+        outputs.extend(self._maybe_full_revaluation(ev))
+        return outputs
+
+    def _revalue_instrument(self, inst: InstrumentState, ev: Any) -> list[Output]:
+        iid = inst.instrument_id
+        new = contract_greeks(inst, ev.ts)
+        old = self.greeks.get(iid, UNVALUED)
+        self.greeks[iid] = new
+        keys = list(self.holders.get(iid, ()))
+        dd, dg, dv, dt = (
+            new.delta - old.delta,
+            new.gamma - old.gamma,
+            new.vega - old.vega,
+            new.theta - old.theta,
+        )
+        for key in keys:
+            br = self.books[key]
+            br.totals.add(br.positions[iid], dd, dg, dv, dt)
+        return self._report(keys, ev)
+
+    def _maybe_full_revaluation(self, ev: Any) -> list[Output]:
+        interval = int(self.config.revaluation_interval_s * MICROS_PER_SECOND)
+        due = self.next_reval_us
+        self.next_reval_us = (ev.ts // interval + 1) * interval
+        if due is None or ev.ts < due:
+            if due is not None:
+                self.next_reval_us = due
+            return []
+        return self.revalue_all(ev.ts, caused_by=ev)
+
+    def revalue_all(self, at_us: int, caused_by: Any) -> list[Output]:
+        """Full revaluation at ``at_us``: every instrument's Greeks, every book's totals."""
+        for iid, inst in self.instruments.items():
+            self.greeks[iid] = contract_greeks(inst, at_us)
+        for br in self.books.values():
+            br.totals.__init__()  # type: ignore[misc]
+            for iid, qty in br.positions.items():
+                g = self.greeks[iid]
+                br.totals.add(qty, g.delta, g.gamma, g.vega, g.theta)
+        return self._report(list(self.books), caused_by, tag="reval")
+
+    # ------------------------------------------------------------------ book events
+
+    def _trade(self, ev: Trade) -> list[Output]:
+        inst = self._known_instrument(ev.instrument_id)
+        br = self._book(ev.book, inst.underlying)
+        iid = inst.instrument_id
+        signed = ev.quantity if ev.side == "buy" else -ev.quantity
+        qty = br.positions.get(iid, 0.0) + signed
+        if abs(qty) < FLAT:
+            br.positions.pop(iid, None)
+            self.holders.get(iid, {}).pop(br.key, None)
+        else:
+            br.positions[iid] = qty
+            self.holders.setdefault(iid, {})[br.key] = None
+        g = self.greeks.get(iid, UNVALUED)
+        br.totals.add(signed, g.delta, g.gamma, g.vega, g.theta)
+        if br.pending is not None and br.pending.instrument_id == iid:
+            br.pending = None
+        return self._report([br.key], ev)
+
+    def _collateral(self, ev: Collateral) -> list[Output]:
+        self.chain.record(ev)
+        key = (ev.book, ev.asset)
+        self.collateral[key] = self.collateral.get(key, 0.0) + ev.amount
+        self._book(ev.book, ev.asset)
+        return self._report([key], ev)
+
+    def _onchain_position(self, ev: Loan | LpPosition) -> list[Output]:
+        keys = onchain_state.keys_of(ev)
+        prices = self._asset_prices(ev)
+        self.chain.record(ev)
+        self.chain.set_position(ev)
+        del prices
+        for book, asset in keys:
+            self._book(book, asset)
+        return self._report(keys, ev)
+
+    def _asset_prices(self, ev: Loan | LpPosition) -> dict[str, float]:
+        assets = (ev.collateral_asset, ev.debt_asset) if isinstance(ev, Loan) else (ev.base,)
+        prices: dict[str, float] = {}
+        for asset in assets:
+            price = onchain_state.asset_price(asset, self.index)
+            if price is None:
+                raise Rejection(
+                    "unknown_asset",
+                    f"asset {asset} has no index price (only USD is priced without one); "
+                    "publish an index event for it first",
+                )
+            prices[asset] = price
+        return prices
+
+    def _reorg(self, ev: Reorg) -> list[Output]:
+        retracted = self.chain.retract(ev.chain, ev.from_block)
+        keys: dict[tuple[str, str], None] = {}
+        for old in retracted:
+            self.seen.get(scope_of(old), set()).discard(old.event_id)
+            if isinstance(old, Collateral):
+                key = (old.book, old.asset)
+                self.collateral[key] = self.collateral.get(key, 0.0) - old.amount
+                keys[key] = None
+            else:
+                keys.update(dict.fromkeys(onchain_state.keys_of(old)))
+        return self._report(list(keys), ev)
+
+    def _limits(self, ev: Limits) -> list[Output]:
+        if ev.hedge_instrument is not None:
+            self._known_instrument(ev.hedge_instrument)
+        key = (ev.book, ev.underlying)
+        self.limits[key] = ev
+        br = self.books.get(key)
+        if br is None or br.last_emitted is None:
+            return []
+        values = self.exposure_values(br, ev.ts)
+        return self._check_limits(br, values, ev)
+
+    def _margin(self, ev: Margin) -> list[Output]:
+        self.margins[(ev.book, ev.underlying)] = (ev.equity, ev.maintenance_margin)
+        return []
+
+    # ------------------------------------------------------------------ reporting
+
+    def _report(self, keys: Iterable[tuple[str, str]], ev: Any, tag: str = "exp") -> list[Output]:
+        outputs: list[Output] = []
+        for key in keys:
+            br = self.books.get(key)
+            if br is None or br.underlying not in self.underlyings:
+                continue
+            values = self.exposure_values(br, ev.ts)
+            snapshot = values.as_tuple()
+            if snapshot == br.last_emitted:
+                continue
+            br.last_emitted = snapshot
+            outputs.append(
+                Exposure(
+                    event_id=output_id(tag, ev.event_id, br.book, br.underlying),
+                    ts=ev.ts,
+                    caused_by=ev.event_id,
+                    **values.as_dict(),  # type: ignore[arg-type]
+                )
+            )
+            outputs.extend(self._check_limits(br, values, ev))
+        return outputs
+
+    def exposure_values(self, br: BookRisk, at_us: int) -> ExposureValues:
+        """The (book, underlying)'s current numbers from the cached totals."""
+        t = br.totals
+        extra = self.chain.contribution(br.book, br.underlying, self.index)
+        delta = t.delta + extra.delta
+        price = self.index.get(br.underlying)
+        greeks = self.greeks
+        live = sum(1 for iid in br.positions if greeks.get(iid, UNVALUED).live)
+        return ExposureValues(
+            book=br.book,
+            underlying=br.underlying,
+            delta=delta,
+            delta_equity=delta + self.collateral.get(br.key, 0.0),
+            gamma=t.gamma + extra.gamma,
+            vega=t.vega,
+            theta=t.theta,
+            delta_usd=None if price is None else delta * price,
+            positions=live + extra.positions,
+        )
+
+    def _check_limits(self, br: BookRisk, values: ExposureValues, ev: Any) -> list[Output]:
+        limits = self.limits.get(br.key)
+        outputs: list[Output] = []
+        checks: tuple[tuple[str, float, float | None, bool], ...] = (
+            ("delta", values.delta, limits and limits.max_abs_delta, True),
+            ("gamma", values.gamma, limits and limits.max_abs_gamma, True),
+            ("vega", values.vega, limits and limits.max_abs_vega, True),
+            ("theta", values.theta, limits and limits.min_theta, False),
+        )
+        for metric, value, limit, is_abs in checks:
+            if limit is None:
+                breached = False
+            elif is_abs:
+                breached = abs(value) > limit
+            else:
+                breached = value < limit
+            outputs.extend(self._breach_state(br, metric, value, limit, breached, ev))
+        if limits is not None:
+            intent = self._hedge(br, values, limits, ev)
+            if intent is not None:
+                outputs.append(intent)
+        return outputs
+
+    def _breach_state(
+        self, br: BookRisk, metric: str, value: float | None, limit: float | None,
+        breached: bool, ev: Any,
+    ) -> list[Output]:
+        open_breach = br.breaches.get(metric)
+        if breached == (open_breach is not None):
+            return []
+        if breached:
+            breach_id = output_id("breach", br.book, br.underlying, metric, ev.event_id)
+            br.breaches[metric] = OpenBreach(breach_id, limit)
+            state = "open"
+        else:
+            assert open_breach is not None
+            breach_id = open_breach.breach_id
+            del br.breaches[metric]
+            state = "cleared"
+        return [
+            Breach(
+                event_id=output_id(breach_id, state),
+                ts=ev.ts,
+                breach_id=breach_id,
+                book=br.book,
+                underlying=br.underlying,
+                metric=metric,  # type: ignore[arg-type]
+                value=value,
+                limit=limit,
+                state=state,  # type: ignore[arg-type]
+                caused_by=ev.event_id,
+            )
+        ]
+
+    def _hedge(
+        self, br: BookRisk, values: ExposureValues, limits: Limits, ev: Any
+    ) -> HedgeIntent | None:
+        if limits.hedge_instrument is None or limits.hedge_band is None:
+            return None
+        if br.pending is not None and ev.ts >= br.pending.expires_us:
+            br.pending = None
+        if br.pending is not None:
+            return None
+        basis = values.delta_equity if limits.hedge_basis == "equity" else values.delta
+        gap = basis - limits.hedge_target
+        if abs(gap) <= limits.hedge_band:
+            return None
+        per_contract = self.greeks.get(limits.hedge_instrument, UNVALUED)
+        if not per_contract.valued or per_contract.delta == 0.0:
+            return None
+        contracts = round_half_away(-gap / per_contract.delta)
+        if contracts == 0:
+            return None
+        side = "buy" if contracts > 0 else "sell"
+        intent_id = output_id(
+            "intent", br.book, br.underlying, limits.hedge_instrument, side, abs(contracts),
+            ev.event_id,
+        )
+        timeout_us = int(limits.hedge_timeout_s * MICROS_PER_SECOND)
+        br.pending = PendingIntent(intent_id, limits.hedge_instrument, ev.ts + timeout_us)
+        return HedgeIntent(
+            event_id=intent_id,
+            ts=ev.ts,
+            intent_id=intent_id,
+            book=br.book,
+            underlying=br.underlying,
+            instrument_id=limits.hedge_instrument,
+            side=side,
+            quantity=abs(contracts),
+            delta_before=basis,
+            delta_after=basis + contracts * per_contract.delta,
+            basis=limits.hedge_basis,
+            caused_by=ev.event_id,
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _known_instrument(self, instrument_id: str) -> InstrumentState:
+        inst = self.instruments.get(instrument_id)
+        if inst is None:
+            raise Rejection(
+                "unknown_instrument",
+                f"instrument {instrument_id} has not been defined; "
+                "publish its `instrument` event first",
+            )
+        return inst
+
+    def _book(self, book: str, underlying: str) -> BookRisk:
+        key = (book, underlying)
+        br = self.books.get(key)
+        if br is None:
+            br = self.books[key] = BookRisk(book, underlying)
+            self.by_underlying.setdefault(underlying, {})[key] = None
+        return br
+
+    def _rejected(
+        self, reason: RejectReason, detail: str, source: str, raw: str, ts: int | None
+    ) -> Rejected:
+        return Rejected(
+            event_id=output_id("rejected", source, raw),
+            ts=ts,
+            reason=reason,
+            detail=detail,
+            source=source,
+            raw=raw,
+        )
+
+    # ------------------------------------------------------------------ as-of views
+
+    def exposures(self, as_of_us: int) -> list[ExposureValues]:
+        """Every visible (book, underlying), revalued from scratch at ``as_of_us``."""
+        rows: list[ExposureValues] = []
+        for key in sorted(self.books):
+            br = self.books[key]
+            if br.underlying not in self.underlyings:
+                continue
+            fresh = BookRisk(br.book, br.underlying)
+            fresh.positions = br.positions
+            for iid, qty in br.positions.items():
+                g = contract_greeks(self.instruments[iid], as_of_us)
+                fresh.totals.add(qty, g.delta, g.gamma, g.vega, g.theta)
+            rows.append(self._fresh_values(fresh, as_of_us))
+        return rows
+
+    def _fresh_values(self, br: BookRisk, as_of_us: int) -> ExposureValues:
+        saved = self.greeks
+        self.greeks = {
+            iid: contract_greeks(self.instruments[iid], as_of_us) for iid in br.positions
+        }
+        try:
+            return self.exposure_values(br, as_of_us)
+        finally:
+            self.greeks = saved
+
+    def margin(self, book: str, underlying: str) -> tuple[float, float] | None:
+        return self.margins.get((book, underlying))
+
+    def index_price(self, asset: str) -> float | None:
+        return onchain_state.asset_price(asset, self.index)
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+
+
+__all__ = ["ON_CHAIN_TYPES", "Engine", "EngineConfig", "Output", "Rejection", "output_id"]

@@ -1,0 +1,139 @@
+"""On-chain state: provenance log per chain (for reorgs), loans and LP positions.
+
+The latest non-retracted event per ``position_id`` is the position's state; a loan
+with zero debt or an LP with zero liquidity is closed. A ``reorg`` retracts every
+recorded event of that chain with ``block_number >= from_block``; the positions
+fall back to their latest surviving event.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from greekstream.core.events import Collateral, Loan, LpPosition
+
+OnChainEvent = Collateral | Loan | LpPosition
+Position = Loan | LpPosition
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    delta: float = 0.0
+    gamma: float = 0.0
+    positions: int = 0
+
+
+NOTHING = Contribution()
+
+
+def asset_price(asset: str, index: dict[str, float]) -> float | None:
+    """An asset's USD price: its latest index, or 1 for the asset named USD."""
+    if asset == "USD":
+        return 1.0
+    return index.get(asset)
+
+
+def keys_of(ev: Position) -> list[tuple[str, str]]:
+    """The (book, asset) exposures a position touches."""
+    if isinstance(ev, Loan):
+        keys = [(ev.book, ev.collateral_asset)]
+        if ev.debt_asset != ev.collateral_asset:
+            keys.append((ev.book, ev.debt_asset))
+        return keys
+    return [(ev.book, ev.base)]
+
+
+def is_open(ev: Position) -> bool:
+    if isinstance(ev, Loan):
+        return ev.debt_amount > 0.0
+    return ev.liquidity > 0.0
+
+
+def lp_base_and_gamma(
+    liquidity: float, lower: float, upper: float, price: float
+) -> tuple[float, float]:
+    """A concentrated-liquidity position's base amount x (its delta) and gamma at ``price``.
+
+    Scalar twin of :func:`greekstream.core.onchain.lp_amounts` for the engine's hot path.
+    """
+    if price <= lower:
+        return liquidity * (1.0 / math.sqrt(lower) - 1.0 / math.sqrt(upper)), 0.0
+    if price >= upper:
+        return 0.0, 0.0
+    x = liquidity * (1.0 / math.sqrt(price) - 1.0 / math.sqrt(upper))
+    return x, -liquidity / (2.0 * price**1.5)
+
+
+@dataclass
+class ChainState:
+    log: dict[str, list[OnChainEvent]] = field(default_factory=dict)
+    history: dict[str, list[Position]] = field(default_factory=dict)
+    open_by_book: dict[str, dict[str, Position]] = field(default_factory=dict)
+
+    def record(self, ev: OnChainEvent) -> None:
+        if ev.chain is not None and ev.block_number is not None:
+            self.log.setdefault(ev.chain, []).append(ev)
+
+    def set_position(self, ev: Position) -> None:
+        self.history.setdefault(ev.position_id, []).append(ev)
+        self._refresh(ev.position_id)
+
+    def _refresh(self, position_id: str) -> None:
+        events = self.history.get(position_id, [])
+        for book_positions in self.open_by_book.values():
+            book_positions.pop(position_id, None)
+        if not events:
+            self.history.pop(position_id, None)
+            return
+        latest = events[-1]
+        if is_open(latest):
+            self.open_by_book.setdefault(latest.book, {})[position_id] = latest
+
+    def retract(self, chain: str, from_block: int) -> list[OnChainEvent]:
+        """Remove and return every recorded event of ``chain`` at or after ``from_block``."""
+        events = self.log.get(chain, [])
+        kept = [e for e in events if e.block_number is None or e.block_number < from_block]
+        gone = [e for e in events if e.block_number is not None and e.block_number >= from_block]
+        self.log[chain] = kept
+        touched: dict[str, None] = {}
+        for old in gone:
+            if isinstance(old, Loan | LpPosition):
+                history = self.history.get(old.position_id, [])
+                self.history[old.position_id] = [e for e in history if e is not old]
+                touched[old.position_id] = None
+        for position_id in touched:
+            self._refresh(position_id)
+        return gone
+
+    def positions(self, book: str) -> list[Position]:
+        return list(self.open_by_book.get(book, {}).values())
+
+    def all_positions(self) -> list[Position]:
+        return [p for book in self.open_by_book.values() for p in book.values()]
+
+    def contribution(self, book: str, asset: str, index: dict[str, float]) -> Contribution:
+        """Delta (coin), gamma and position count that loans and LPs add to (book, asset)."""
+        positions = self.open_by_book.get(book)
+        if not positions:
+            return NOTHING
+        delta = gamma = 0.0
+        count = 0
+        for p in positions.values():
+            if isinstance(p, Loan):
+                touched = False
+                if p.collateral_asset == asset:
+                    delta += p.collateral_amount
+                    touched = True
+                if p.debt_asset == asset:
+                    delta -= p.debt_amount
+                    touched = True
+                count += touched
+            elif p.base == asset:
+                price = index.get(asset)
+                if price is not None:
+                    x, g = lp_base_and_gamma(p.liquidity, p.price_lower, p.price_upper, price)
+                    delta += x
+                    gamma += g
+                count += 1
+        return Contribution(delta, gamma, count) if count else NOTHING
