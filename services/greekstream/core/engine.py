@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from greekstream.core import onchain_state
+from greekstream.core import onchain_state, snapshot
 from greekstream.core.books import (
     FLAT,
     BookRisk,
@@ -45,6 +45,8 @@ from greekstream.core.events import (
     decode_event,
     encode_input,
 )
+from greekstream.core.portfolio import PortfolioSlice
+from greekstream.core.slices import build_slice
 from greekstream.core.timeutil import MICROS_PER_SECOND
 from greekstream.core.valuation import UNVALUED, ContractGreeks, InstrumentState, contract_greeks
 
@@ -517,6 +519,38 @@ class Engine:
             return self.exposure_values(br, as_of_us)
         finally:
             self.greeks = saved
+
+    def slices(self, as_of_us: int, book: str | None = None) -> list[PortfolioSlice]:
+        """Every visible (book, underlying) as arrays valued at ``as_of_us`` (sorted)."""
+        return [
+            build_slice(self, self.books[key], as_of_us)
+            for key in sorted(self.books)
+            if (book is None or key[0] == book) and key[1] in self.underlyings
+        ]
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def snapshot(self, book_filter: BookFilter | None = None, market: bool = True) -> bytes:
+        """Deterministic bytes of the market state and of the books passing the filter."""
+        return snapshot.dump(self, book_filter, market)
+
+    def restore(self, blob: bytes) -> None:
+        """Load a snapshot; the books it holds replace the same books here."""
+        snapshot.load(self, blob)
+
+    def drop_books(self, book_filter: BookFilter) -> None:
+        """Forget every book passing the filter (after its partition moved elsewhere)."""
+        for key in [k for k in self.books if book_filter(k[0])]:
+            br = self.books.pop(key)
+            self.by_underlying.get(key[1], {}).pop(key, None)
+            for iid in br.positions:
+                self.holders.get(iid, {}).pop(key, None)
+        for table in (self.limits, self.margins, self.collateral):
+            for key in [k for k in table if book_filter(k[0])]:
+                del table[key]
+        for book in [b for b in self.seen if b and book_filter(b)]:
+            del self.seen[book]
+        self.chain.drop_books(book_filter)
 
     def margin(self, book: str, underlying: str) -> tuple[float, float] | None:
         return self.margins.get((book, underlying))

@@ -9,6 +9,7 @@ fall back to their latest surviving event.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from greekstream.core.events import Collateral, Loan, LpPosition
@@ -105,6 +106,14 @@ class ChainState:
         for position_id in touched:
             self._refresh(position_id)
         return gone
+
+    def drop_books(self, book_filter: Callable[[str], bool]) -> None:
+        for chain, events in self.log.items():
+            self.log[chain] = [e for e in events if not book_filter(e.book)]
+        for pid in [p for p, ev in self.history.items() if ev and book_filter(ev[0].book)]:
+            del self.history[pid]
+        for book in [b for b in self.open_by_book if book_filter(b)]:
+            del self.open_by_book[book]
 
     def positions(self, book: str) -> list[Position]:
         return list(self.open_by_book.get(book, {}).values())
