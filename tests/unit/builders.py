@@ -1,0 +1,55 @@
+"""Small builders of input-event records (JSON bytes) for unit tests of the pure core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+T0 = "2026-03-01T00:00:00Z"
+EXPIRY = "2026-03-27T08:00:00Z"
+
+
+def ts(seconds: float) -> str:
+    """T0 plus some seconds, as RFC 3339."""
+    from greekstream.core.timeutil import format_ts, parse_ts
+
+    return format_ts(parse_ts(T0) + int(seconds * 1_000_000))
+
+
+def rec(type_: str, event_id: str, at: float, **fields: Any) -> bytes:
+    return orjson.dumps({"type": type_, "event_id": event_id, "ts": ts(at), **fields})
+
+
+def option(iid: str, strike: float, kind: str = "call", settlement: str = "inverse",
+           expiry: str = EXPIRY, size: float = 1.0, at: float = 0) -> bytes:
+    return rec("instrument", f"def-{iid}", at, instrument_id=iid, kind="option", underlying="BTC",
+               settlement=settlement, contract_size=size, expiry=expiry, strike=strike,
+               option_type=kind)
+
+
+def perp(iid: str = "BTC-PERPETUAL", settlement: str = "inverse", size: float = 10.0) -> bytes:
+    return rec("instrument", f"def-{iid}", 0, instrument_id=iid, kind="perpetual",
+               underlying="BTC", settlement=settlement, contract_size=size)
+
+
+def quote_opt(eid: str, at: float, iid: str, fwd: float, iv: float) -> bytes:
+    return rec("quote", eid, at, instrument_id=iid, underlying_price=fwd, mark_iv=iv)
+
+
+def quote_mark(eid: str, at: float, iid: str, mark: float) -> bytes:
+    return rec("quote", eid, at, instrument_id=iid, mark_price=mark)
+
+
+def trade(eid: str, at: float, iid: str, side: str, qty: float, book: str = "desk-a",
+          price: float = 1.0) -> bytes:
+    return rec("trade", eid, at, book=book, instrument_id=iid, side=side, quantity=qty,
+               price=price)
+
+
+def index(eid: str, at: float, price: float, underlying: str = "BTC") -> bytes:
+    return rec("index", eid, at, underlying=underlying, price=price)
+
+
+def limits(eid: str, at: float, book: str = "desk-a", **fields: Any) -> bytes:
+    return rec("limits", eid, at, book=book, underlying="BTC", **fields)

@@ -1,0 +1,87 @@
+"""The published contract: schemas in sync with the models, the core kept pure."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+
+from greekstream import schemas_gen
+from greekstream.core.events import decode_event, encode_input
+from tests.unit import builders as b
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "services" / "greekstream" / "core"
+FORBIDDEN = {"os", "time", "asyncio", "confluent_kafka", "clickhouse_connect", "chdb", "random",
+             "datetime.now", "socket", "threading", "subprocess", "greekstream.kafka",
+             "greekstream.history", "greekstream.api", "greekstream.settings"}
+
+
+def test_checked_in_schemas_match_the_models() -> None:
+    expected = schemas_gen.expected_files()
+    for rel, body in expected.items():
+        path = ROOT / "schemas" / rel
+        assert path.exists(), f"{rel} missing: run `make schemas`"
+        assert path.read_bytes() == body, f"{rel} drifted from the models: run `make schemas`"
+    on_disk = {str(p.relative_to(ROOT / "schemas")) for p in (ROOT / "schemas").glob("*/*.json")}
+    assert on_disk == set(expected), "a schema file has no model (or vice versa)"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b.option("BTC-X-C", 60000),
+        b.perp(),
+        b.quote_opt("q", 1, "BTC-X-C", 60000, 0.6),
+        b.quote_mark("m", 1, "BTC-PERPETUAL", 60000),
+        b.index("x", 1, 60000),
+        b.trade("t", 1, "BTC-X-C", "buy", 1),
+        b.rec("collateral", "c", 1, book="a", asset="BTC", amount=-1.5, chain="eth",
+              block_number=1, tx_hash="0x1", log_index=0),
+        b.rec("reorg", "r", 1, chain="eth", from_block=1),
+        b.limits("l", 1, max_abs_delta=1, hedge_instrument="BTC-PERPETUAL", hedge_band=1),
+    ],
+)
+def test_valid_events_satisfy_their_published_schema(raw: bytes) -> None:
+    event = decode_event(raw)
+    schema = orjson.loads((ROOT / "schemas" / "input" / f"{event.type}.json").read_bytes())
+    jsonschema.validate(orjson.loads(encode_input(event)), schema)
+    jsonschema.validate(orjson.loads(raw), schema)
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_core_imports_no_io_clock_or_framework() -> None:
+    offenders = {}
+    for path in sorted(CORE.glob("*.py")):
+        bad = {
+            name for name in _imports(path)
+            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
+        }
+        if bad:
+            offenders[path.name] = sorted(bad)
+    assert offenders == {}
+
+
+def test_core_reads_no_wall_clock_or_randomness() -> None:
+    calls = {"now", "utcnow", "today", "perf_counter", "monotonic", "default_rng", "urandom",
+             "uuid4", "random", "rand", "randn"}
+    offenders = []
+    for path in sorted(CORE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr in calls:
+                    offenders.append(f"{path.name}:{node.lineno} .{node.func.attr}()")
+    assert offenders == []
