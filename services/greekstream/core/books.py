@@ -47,6 +47,7 @@ class BookRisk:
     book: str
     underlying: str
     positions: dict[str, float] = field(default_factory=dict)
+    live_positions: int = 0  # positions whose instrument is not expired
     totals: Totals = field(default_factory=Totals)
     limits: Limits | None = None
     margin: tuple[float, float] | None = None  # (equity USD, maintenance margin USD)

@@ -217,9 +217,11 @@ class Engine:
             new.vega - old.vega,
             new.theta - old.theta,
         )
+        moved = int(new.live) - int(old.live)
         for key in keys:
             br = self.books[key]
             br.totals.add(br.positions[iid], dd, dg, dv, dt)
+            br.live_positions += moved
         return self._report(keys, ev)
 
     def _maybe_full_revaluation(self, ev: Any) -> list[Output]:
@@ -238,9 +240,11 @@ class Engine:
             self.greeks[iid] = contract_greeks(inst, at_us)
         for br in self.books.values():
             br.totals.__init__()  # type: ignore[misc]
+            br.live_positions = 0
             for iid, qty in br.positions.items():
                 g = self.greeks[iid]
                 br.totals.add(qty, g.delta, g.gamma, g.vega, g.theta)
+                br.live_positions += g.live
         return self._report(list(self.books), caused_by, tag="reval")
 
     # ------------------------------------------------------------------ book events
@@ -250,14 +254,17 @@ class Engine:
         br = self._book(ev.book, inst.underlying)
         iid = inst.instrument_id
         signed = ev.quantity if ev.side == "buy" else -ev.quantity
+        held = iid in br.positions
         qty = br.positions.get(iid, 0.0) + signed
+        g = self.greeks.get(iid, UNVALUED)
         if abs(qty) < FLAT:
             br.positions.pop(iid, None)
             self.holders.get(iid, {}).pop(br.key, None)
+            br.live_positions -= held and g.live
         else:
             br.positions[iid] = qty
             self.holders.setdefault(iid, {})[br.key] = None
-        g = self.greeks.get(iid, UNVALUED)
+            br.live_positions += (not held) and g.live
         br.totals.add(signed, g.delta, g.gamma, g.vega, g.theta)
         if br.pending is not None and br.pending.instrument_id == iid:
             br.pending = None
@@ -337,7 +344,7 @@ class Engine:
             br.last_emitted = snapshot
             outputs.append(
                 Exposure(
-                    event_id=output_id(tag, ev.event_id, br.book, br.underlying),
+                    event_id=f"{tag}:{ev.event_id}:{br.book}:{br.underlying}",
                     ts=ev.ts,
                     caused_by=ev.event_id,
                     **values.as_dict(),  # type: ignore[arg-type]
@@ -352,8 +359,6 @@ class Engine:
         extra = self.chain.contribution(br.book, br.underlying, self.index)
         delta = t.delta + extra.delta
         price = self.index.get(br.underlying)
-        greeks = self.greeks
-        live = sum(1 for iid in br.positions if greeks.get(iid, UNVALUED).live)
         return ExposureValues(
             book=br.book,
             underlying=br.underlying,
@@ -363,11 +368,13 @@ class Engine:
             vega=t.vega,
             theta=t.theta,
             delta_usd=None if price is None else delta * price,
-            positions=live + extra.positions,
+            positions=br.live_positions + extra.positions,
         )
 
     def _check_limits(self, br: BookRisk, values: ExposureValues, ev: Any) -> list[Output]:
         limits = self.limits.get(br.key)
+        if limits is None and not br.breaches:
+            return []
         outputs: list[Output] = []
         checks: tuple[tuple[str, float, float | None, bool], ...] = (
             ("delta", values.delta, limits and limits.max_abs_delta, True),
@@ -507,18 +514,9 @@ class Engine:
             for iid, qty in br.positions.items():
                 g = contract_greeks(self.instruments[iid], as_of_us)
                 fresh.totals.add(qty, g.delta, g.gamma, g.vega, g.theta)
-            rows.append(self._fresh_values(fresh, as_of_us))
+                fresh.live_positions += g.live
+            rows.append(self.exposure_values(fresh, as_of_us))
         return rows
-
-    def _fresh_values(self, br: BookRisk, as_of_us: int) -> ExposureValues:
-        saved = self.greeks
-        self.greeks = {
-            iid: contract_greeks(self.instruments[iid], as_of_us) for iid in br.positions
-        }
-        try:
-            return self.exposure_values(br, as_of_us)
-        finally:
-            self.greeks = saved
 
     def slices(self, as_of_us: int, book: str | None = None) -> list[PortfolioSlice]:
         """Every visible (book, underlying) as arrays valued at ``as_of_us`` (sorted)."""

@@ -72,6 +72,7 @@ def _dump_book(engine: Engine, br: BookRisk) -> dict[str, Any]:
         "book": br.book,
         "underlying": br.underlying,
         "positions": br.positions,
+        "live_positions": br.live_positions,
         "totals": [t.delta, t.gamma, t.vega, t.theta],
         "breaches": {m: [b.breach_id, b.limit] for m, b in br.breaches.items()},
         "pending": None
@@ -95,6 +96,7 @@ def load(engine: Engine, blob: bytes) -> None:
         br = engine._book(b["book"], b["underlying"])
         br.positions = dict(b["positions"])
         br.totals = Totals(*b["totals"])
+        br.live_positions = b["live_positions"]
         br.breaches = {m: OpenBreach(v[0], v[1]) for m, v in b["breaches"].items()}
         br.pending = None if b["pending"] is None else PendingIntent(*b["pending"])
         br.last_emitted = None if b["last_emitted"] is None else tuple(b["last_emitted"])

@@ -6,6 +6,7 @@ Integers keep time arithmetic exact, so replays are byte-for-byte repeatable.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -33,6 +34,7 @@ def parse_ts(text: str) -> int:
     return (moment - _EPOCH) // _ONE_US
 
 
+@lru_cache(maxsize=4096)
 def format_ts(micros: int) -> str:
     """Format epoch microseconds as RFC 3339 UTC, with as many fraction digits as needed."""
     moment = _EPOCH + timedelta(microseconds=micros)
