@@ -48,7 +48,13 @@ from greekstream.core.events import (
 from greekstream.core.portfolio import PortfolioSlice
 from greekstream.core.slices import build_slice
 from greekstream.core.timeutil import MICROS_PER_SECOND
-from greekstream.core.valuation import UNVALUED, ContractGreeks, InstrumentState, contract_greeks
+from greekstream.core.valuation import (
+    UNVALUED,
+    ContractGreeks,
+    InstrumentState,
+    contract_greeks,
+    revalue_many,
+)
 
 Output = Exposure | Breach | HedgeIntent | Rejected
 BookFilter = Callable[[str], bool]
@@ -80,9 +86,12 @@ def output_id(*parts: object) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
+BOOK_EVENT_TYPES = frozenset(("trade", "collateral", "limits", "margin", "loan", "lp_position"))
+
+
 def scope_of(event: Any) -> str:
-    book = getattr(event, "book", None)
-    return book if isinstance(book, str) else MARKET
+    """Dedup scope: the book for book events, the market for everything else."""
+    return event.book if event.type in BOOK_EVENT_TYPES else MARKET  # type: ignore[no-any-return]
 
 
 class Engine:
@@ -236,8 +245,7 @@ class Engine:
 
     def revalue_all(self, at_us: int, caused_by: Any) -> list[Output]:
         """Full revaluation at ``at_us``: every instrument's Greeks, every book's totals."""
-        for iid, inst in self.instruments.items():
-            self.greeks[iid] = contract_greeks(inst, at_us)
+        self.greeks = revalue_many(self.instruments.values(), at_us)
         for br in self.books.values():
             br.totals.__init__()  # type: ignore[misc]
             br.live_positions = 0

@@ -8,10 +8,13 @@ Per contract (SPEC.md *Greeks*, q = 1 contract):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from greekstream.core.greeks import black76_scalar
-from greekstream.core.timeutil import year_fraction
+import numpy as np
+
+from greekstream.core.greeks import black76, black76_scalar
+from greekstream.core.timeutil import MICROS_PER_SECOND, SECONDS_PER_YEAR, year_fraction
 
 
 @dataclass(slots=True)
@@ -80,3 +83,43 @@ def contract_greeks(inst: InstrumentState, at_us: int) -> ContractGreeks:
     if inst.mark is None:
         return UNVALUED
     return ContractGreeks(delta=inst.contract_size / inst.mark, valued=True)
+
+
+def revalue_many(instruments: Iterable[InstrumentState], at_us: int) -> dict[str, ContractGreeks]:
+    """Per-contract Greeks of many instruments at one moment: quoted live options in one
+    vectorized Black-76 call, everything else through :func:`contract_greeks`."""
+    result: dict[str, ContractGreeks] = {}
+    live: list[InstrumentState] = []
+    for inst in instruments:
+        if (
+            inst.is_option
+            and inst.forward is not None
+            and inst.vol is not None
+            and inst.expiry_us is not None
+            and inst.expiry_us > at_us
+        ):
+            live.append(inst)
+        else:
+            result[inst.instrument_id] = contract_greeks(inst, at_us)
+    if not live:
+        return result
+    size = np.array([i.contract_size for i in live])
+    g = black76(
+        np.array([i.forward for i in live]),
+        np.array([i.strike for i in live]),
+        (np.array([i.expiry_us for i in live], dtype=np.float64) - at_us)
+        / (MICROS_PER_SECOND * SECONDS_PER_YEAR),
+        np.array([i.vol for i in live]),
+        np.array([i.is_call for i in live]),
+        np.array([i.inverse for i in live]),
+    )
+    rows = zip(
+        (g.delta * size).tolist(),
+        (g.gamma * size).tolist(),
+        (g.vega * size).tolist(),
+        (g.theta * size).tolist(),
+        strict=True,
+    )
+    for inst, (d, ga, v, t) in zip(live, rows, strict=True):
+        result[inst.instrument_id] = ContractGreeks(d, ga, v, t, True)
+    return result
