@@ -81,7 +81,7 @@ def test_core_reads_no_wall_clock_or_randomness() -> None:
     offenders = []
     for path in sorted(CORE.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                if node.func.attr in calls:
-                    offenders.append(f"{path.name}:{node.lineno} .{node.func.attr}()")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in calls):
+                offenders.append(f"{path.name}:{node.lineno} .{node.func.attr}()")
     assert offenders == []

@@ -98,7 +98,7 @@ def test_duplicates_change_nothing(records: list[bytes], data: st.DataObject) ->
         noisy.insert(data.draw(st.integers(pick + 1, len(noisy))), raw)
     engine = Engine(EngineConfig(revaluation_interval_s=60))
     got = []
-    for i, raw in enumerate(noisy):
+    for raw in noisy:
         got.extend(encode(o) for o in engine.handle(raw, "x"))
     got_without_rejections = [g for g in got if b'"rejected"' not in g]
     exp_without_rejections = [e for e in expected if b'"rejected"' not in e]
