@@ -1,0 +1,1 @@
+"""An independent reference model of `greekstream replay` and a generator of cases for it."""
