@@ -1,0 +1,45 @@
+"""Deterministic sample data: a Deribit-like day of events for the demo, the benchmark
+stream and a small everything-file for integration tests, plus a lending-market loan
+population (see :mod:`greekstream.sample.loans`).
+
+    python -m greekstream.sample --out demo.jsonl                 # the demo day
+    python -m greekstream.sample --profile bench --out bench.jsonl
+    python -m greekstream.sample loans --count 5000 --asset ETH --out loans.jsonl
+
+:func:`sample_path` generates a profile once into a cache directory and returns its path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from greekstream.sample.generate import PROFILES, profile, write_sample
+
+DEFAULT_SEED = 7
+__all__ = ["DEFAULT_SEED", "PROFILES", "cache_dir", "profile", "sample_path", "write_sample"]
+
+
+def cache_dir() -> Path:
+    """`$GREEKSTREAM_CACHE`, else ~/.cache/greekstream."""
+    env = os.environ.get("GREEKSTREAM_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "greekstream"
+
+
+def _code_version() -> str:
+    """A hash of this package's source: a changed generator never serves a stale file."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def sample_path(name: str = "demo", seed: int = DEFAULT_SEED) -> Path:
+    """The path of profile `name`'s file, generating it on first use."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    path = cache_dir() / f"sample-{name}-seed{seed}-{_code_version()}.jsonl"
+    if not path.exists():
+        write_sample(path, name, seed)
+    return path
