@@ -64,25 +64,29 @@ def _loans_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["loans"]:
-        parser = _loans_parser()
-        args = parser.parse_args(args_list[1:])
-        if args.count < 1 or (args.price is not None and args.price <= 0):
-            parser.error("--count and --price must be positive")
-        n = write_loans(Path(args.out), args.count, args.asset, args.seed, args.price)
-    else:
-        parser = _events_parser()
-        args = parser.parse_args(args_list)
-        if args.events is not None and (args.profile != "bench" or args.events < 10_000):
-            parser.error("--events is for --profile bench, and at least 10000")
-        if args.with_bad and args.profile != "demo":
-            parser.error("--with-bad is only for --profile demo")
-        try:
-            n = write_sample(args.out, args.profile, args.seed, args.with_bad, args.events)
-        except OSError as exc:
-            parser.error(f"cannot write {args.out}: {exc.strerror}")
+    loans = args_list[:1] == ["loans"]
+    parser = _loans_parser() if loans else _events_parser()
+    args = parser.parse_args(args_list[1:] if loans else args_list)
+    try:
+        n = _run_loans(parser, args) if loans else _run_events(parser, args)
+    except OSError as exc:
+        parser.error(f"cannot write {args.out}: {exc.strerror or exc}")
     print(f"wrote {n:,} events to {args.out}", file=sys.stderr)
     return 0
+
+
+def _run_loans(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.count < 1 or (args.price is not None and args.price <= 0):
+        parser.error("--count and --price must be positive")
+    return write_loans(Path(args.out), args.count, args.asset, args.seed, args.price)
+
+
+def _run_events(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.events is not None and (args.profile != "bench" or args.events < 10_000):
+        parser.error("--events is for --profile bench, and at least 10000")
+    if args.with_bad and args.profile != "demo":
+        parser.error("--with-bad is only for --profile demo")
+    return write_sample(args.out, args.profile, args.seed, args.with_bad, args.events)
 
 
 if __name__ == "__main__":

@@ -183,7 +183,7 @@ def _gross_positions(m: Market, uni: Universe, n_books: int, trades: Trades,
     """Σ over instruments of |net position in coin| per (book, underlying) at each time."""
     order = np.argsort(trades.ts, kind="stable")
     inst = trades.inst[order]
-    coin = trades.qty[order] * uni.contract_size[inst] * trades.coin_delta_sign()[order]
+    coin = trades.qty[order] * uni.contract_size[inst] * trades.side_sign()[order]
     inverse_linear = uni.inverse[inst] & (uni.kind[inst] != KIND_OPTION)
     coin = np.where(inverse_linear, coin / trades.price[order], coin)
     out = np.zeros((n_books, len(m.specs), len(times)))

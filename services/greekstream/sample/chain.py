@@ -86,10 +86,6 @@ def spot_of(m: Market, asset: str, ts: int) -> float:
     return float(m.spot_at(np.array([u]), np.array([ts]))[0]) * (0.9992 if asset == "WBTC" else 1)
 
 
-def window_mask(ts: IntArray, lo: int, hi: int) -> np.ndarray:
-    return (ts >= lo) & (ts <= hi)
-
-
 def min_spot_after(m: Market, asset: str, ts: int) -> float:
     names = [s.name for s in m.specs]
     u = names.index("BTC" if asset == "WBTC" else asset)

@@ -53,7 +53,7 @@ def hedge(m: Market, uni: Universe, trades: Trades, policies: list[Policy],
     order = np.argsort(trades.ts, kind="stable")
     t_ts, t_book, t_inst = (trades.ts[order].tolist(), trades.book[order].tolist(),
                             trades.inst[order].tolist())
-    signed = (trades.qty * trades.coin_delta_sign())[order].tolist()
+    signed = (trades.qty * trades.side_sign())[order].tolist()
     pos: dict[tuple[int, int], dict[int, float]] = {}
     out: list[tuple[int, int, int, float]] = []  # ts, book, perp, signed contracts
     k = 0

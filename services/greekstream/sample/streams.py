@@ -42,7 +42,7 @@ class Trades:
     def __len__(self) -> int:
         return len(self.ts)
 
-    def coin_delta_sign(self) -> FloatArray:
+    def side_sign(self) -> FloatArray:
         return np.where(self.buy, 1.0, -1.0)
 
 
