@@ -1,0 +1,57 @@
+-- Per-minute and per-hour exposure aggregates, filled by materialized views on insert,
+-- so time series and as-of queries do not scan raw history. All states are
+-- duplicate-insensitive (argMax by ts, min, max), so redelivered rows change nothing.
+CREATE TABLE IF NOT EXISTS exposure_1m
+(
+    book       LowCardinality(String),
+    underlying LowCardinality(String),
+    bucket     DateTime('UTC'),
+    last_ts    SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
+    last       AggregateFunction(argMax,
+                   Tuple(Float64, Float64, Float64, Float64, Float64, Nullable(Float64), Int64),
+                   DateTime64(6, 'UTC')),
+    delta_min  SimpleAggregateFunction(min, Float64),
+    delta_max  SimpleAggregateFunction(max, Float64),
+    delta_usd_min SimpleAggregateFunction(min, Nullable(Float64)),
+    delta_usd_max SimpleAggregateFunction(max, Nullable(Float64)),
+    gamma_min  SimpleAggregateFunction(min, Float64),
+    gamma_max  SimpleAggregateFunction(max, Float64),
+    vega_min   SimpleAggregateFunction(min, Float64),
+    vega_max   SimpleAggregateFunction(max, Float64),
+    theta_min  SimpleAggregateFunction(min, Float64),
+    theta_max  SimpleAggregateFunction(max, Float64)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (book, underlying, bucket);
+
+CREATE TABLE IF NOT EXISTS exposure_1h AS exposure_1m
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (book, underlying, bucket);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS exposure_1m_mv TO exposure_1m AS
+SELECT
+    book, underlying, toStartOfMinute(ts) AS bucket,
+    max(ts) AS last_ts,
+    argMaxState((delta, delta_equity, gamma, vega, theta, delta_usd, positions), ts) AS last,
+    min(delta) AS delta_min, max(delta) AS delta_max,
+    min(delta_usd) AS delta_usd_min, max(delta_usd) AS delta_usd_max,
+    min(gamma) AS gamma_min, max(gamma) AS gamma_max,
+    min(vega) AS vega_min, max(vega) AS vega_max,
+    min(theta) AS theta_min, max(theta) AS theta_max
+FROM exposures
+GROUP BY book, underlying, bucket;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS exposure_1h_mv TO exposure_1h AS
+SELECT
+    book, underlying, toStartOfHour(ts) AS bucket,
+    max(ts) AS last_ts,
+    argMaxState((delta, delta_equity, gamma, vega, theta, delta_usd, positions), ts) AS last,
+    min(delta) AS delta_min, max(delta) AS delta_max,
+    min(delta_usd) AS delta_usd_min, max(delta_usd) AS delta_usd_max,
+    min(gamma) AS gamma_min, max(gamma) AS gamma_max,
+    min(vega) AS vega_min, max(vega) AS vega_max,
+    min(theta) AS theta_min, max(theta) AS theta_max
+FROM exposures
+GROUP BY book, underlying, bucket;

@@ -1,0 +1,43 @@
+"""`greekstream exposure`: exposures as of a time, answered from history."""
+
+from __future__ import annotations
+
+import argparse
+
+from greekstream.commands._common import (
+    EXPOSURE_FIELDS,
+    exposure_rows,
+    parse_time_arg,
+    print_json,
+    print_table,
+)
+from greekstream.core.timeutil import format_ts
+from greekstream.errors import UsageError
+from greekstream.history.asof import exposures_as_of
+from greekstream.history.client import connect
+
+HELP = "exposures as of a time from ClickHouse history (same numbers as `replay --as-of`)"
+EXAMPLES = """  greekstream exposure chdb:///tmp/gs --as-of 2026-03-02T14:05:00Z
+  greekstream exposure chdb:///tmp/gs --as-of 2026-03-02T14:05:00Z --book desk-a --format table
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dsn", help="chdb:///DIR or http(s)://USER:PASS@HOST:8123/DB")
+    p.add_argument("--as-of", required=True, help="RFC 3339 time")
+    p.add_argument("--book", help="only this book")
+    p.add_argument("--format", choices=("json", "table"), default="json")
+
+
+def run(args: argparse.Namespace) -> int:
+    as_of = parse_time_arg(args.as_of, "--as-of")
+    if as_of is None:
+        raise UsageError("--as-of is required")
+    with connect(args.dsn) as history:
+        rows = exposure_rows(exposures_as_of(history, as_of, book=args.book), None)
+    if args.format == "json":
+        print_json(rows)
+    else:
+        print_table(EXPOSURE_FIELDS, [[r[k] for k in EXPOSURE_FIELDS] for r in rows],
+                    title=f"exposures as of {format_ts(as_of)} (from {history.target})")
+    return 0

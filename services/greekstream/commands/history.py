@@ -1,0 +1,59 @@
+"""`greekstream history`: manage the ClickHouse history store (migrate, status, books)."""
+
+from __future__ import annotations
+
+import argparse
+
+from greekstream.commands._common import print_json
+from greekstream.core.timeutil import format_ts
+from greekstream.errors import UsageError
+from greekstream.history.asof import history_span
+from greekstream.history.client import connect
+from greekstream.history.migrate import current_version, migrate, require_schema, set_ttl
+from greekstream.history.replay_io import known_books
+
+HELP = "manage the ClickHouse history: apply migrations, show status, list books"
+EXAMPLES = """  greekstream history migrate chdb:///var/lib/greekstream/chdb
+  greekstream history migrate http://default:secret@clickhouse:8123/greekstream --ttl-days 400
+  greekstream history status chdb:///tmp/gs
+  greekstream history books chdb:///tmp/gs
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("migrate", "status", "books"))
+    p.add_argument("dsn", help="chdb:///DIR[?database=NAME] or http(s)://USER:PASS@HOST:8123/DB")
+    p.add_argument("--ttl-days", type=int, help="migrate: keep rows N days (default: forever)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.ttl_days is not None and args.ttl_days <= 0:
+        raise UsageError("--ttl-days must be a positive number of days")
+    if args.action == "migrate":
+        with connect(args.dsn, create=True) as history:
+            applied = migrate(history)
+            if args.ttl_days is not None:
+                set_ttl(history, args.ttl_days)
+            version = current_version(history)
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing to apply"
+        print(f"history at {history.target}: schema version {version} ({names})")
+        return 0
+    with connect(args.dsn) as history:
+        require_schema(history)
+        if args.action == "books":
+            print_json(sorted(known_books(history)))
+            return 0
+        span = history_span(history)
+        counts = {
+            t: int(history.rows(f"SELECT count() FROM {t}")[0][0])
+            for t in ("raw_events", "exposures", "breaches", "hedge_intents", "rejections",
+                      "risk_matrix")
+        }
+        print_json({
+            "target": str(history.target),
+            "schema_version": current_version(history),
+            "first_event": format_ts(span[0]) if span else None,
+            "last_event": format_ts(span[1]) if span else None,
+            "rows": counts,
+        })
+    return 0

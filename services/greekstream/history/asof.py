@@ -1,0 +1,101 @@
+"""As-of exposures from history.
+
+:func:`exposures_as_of` is exact: it replays the stored raw events up to the as-of
+time through the same engine, so it gives the numbers `greekstream replay --as-of`
+gives on the same events. :func:`stored_exposures_as_of` is the fast path for
+analytics: the latest stored exposure event at or before the time (argMax, using
+the hourly and per-minute rollups so it never scans raw history).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greekstream.core.books import ExposureValues
+from greekstream.core.engine import EngineConfig
+from greekstream.core.timeutil import format_ts
+from greekstream.errors import HistoryQueryError
+from greekstream.history.client import History
+from greekstream.history.migrate import require_schema
+from greekstream.history.replay_io import iter_raw, require_book
+from greekstream.replay import replay
+
+
+def history_span(history: History) -> tuple[int, int] | None:
+    rows = history.rows(
+        "SELECT toUnixTimestamp64Micro(min(ts)), toUnixTimestamp64Micro(max(ts)), count() "
+        "FROM raw_events WHERE decoded"
+    )
+    if not rows or not rows[0][2]:
+        return None
+    return int(rows[0][0]), int(rows[0][1])
+
+
+def check_as_of(history: History, as_of_us: int) -> None:
+    span = history_span(history)
+    if span is None:
+        raise HistoryQueryError(
+            f"no input events stored in {history.target}",
+            hint="write some with `greekstream replay EVENTS --history DSN` or `greekstream sink`",
+        )
+    if as_of_us < span[0]:
+        raise HistoryQueryError(
+            f"as-of {format_ts(as_of_us)} is before history starts ({format_ts(span[0])})",
+            hint=f"ask for a time at or after {format_ts(span[0])}",
+        )
+
+
+def exposures_as_of(
+    history: History, as_of_us: int, book: str | None = None, config: EngineConfig | None = None
+) -> list[ExposureValues]:
+    """Exact exposures at ``as_of_us`` by replaying stored events (all books, or one)."""
+    require_schema(history)
+    require_book(history, book)
+    check_as_of(history, as_of_us)
+    records = iter_raw(history, book=book, t_to=as_of_us)
+    result = replay(records, as_of_us=as_of_us, config=config, keep_outputs=False)
+    rows = result.engine.exposures(as_of_us)
+    return [r for r in rows if book is None or r.book == book]
+
+
+_METRICS = ("delta", "delta_equity", "gamma", "vega", "theta", "delta_usd", "positions")
+
+
+def stored_exposures_as_of(
+    history: History, as_of_us: int, books: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Latest stored exposure per (book, underlying) at or before ``as_of_us``.
+
+    Three tiers, each duplicate-insensitive: whole hours before the as-of hour from
+    exposure_1h, whole minutes of that hour from exposure_1m, and the raw rows of
+    the as-of minute; argMax by ts picks the latest.
+    """
+    book_filter = "AND book IN {books:Array(String)}" if books is not None else ""
+    t = "fromUnixTimestamp64Micro({t:Int64}, 'UTC')"
+    tiers = (
+        f"SELECT book, underlying, max(last_ts) AS at, argMaxMerge(last) AS v FROM exposure_1h "
+        f"WHERE bucket < toStartOfHour({t}) {book_filter} GROUP BY book, underlying "
+        f"UNION ALL "
+        f"SELECT book, underlying, max(last_ts) AS at, argMaxMerge(last) AS v FROM exposure_1m "
+        f"WHERE bucket >= toStartOfHour({t}) AND bucket < toStartOfMinute({t}) {book_filter} "
+        f"GROUP BY book, underlying "
+        f"UNION ALL "
+        f"SELECT book, underlying, max(ts) AS at, "
+        f"argMax((delta, delta_equity, gamma, vega, theta, delta_usd, positions), ts) AS v "
+        f"FROM exposures WHERE ts >= toStartOfMinute({t}) AND ts <= {t} {book_filter} "
+        f"GROUP BY book, underlying"
+    )
+    sql = (
+        f"SELECT book, underlying, toUnixTimestamp64Micro(max(at)), argMax(v, at) "
+        f"FROM ({tiers}) GROUP BY book, underlying ORDER BY book, underlying"
+    )
+    params: dict[str, Any] = {"t": as_of_us}
+    if books is not None:
+        params["books"] = books
+    out = []
+    for book, underlying, ts, values in history.rows(sql, params):
+        row: dict[str, Any] = {"book": book, "underlying": underlying}
+        row.update(zip(_METRICS, values, strict=True))
+        row["ts"] = format_ts(int(ts))
+        out.append(row)
+    return out

@@ -1,0 +1,185 @@
+"""Connecting to ClickHouse (server or embedded chDB) with errors mapped to ours.
+
+Every clickhouse-connect / chDB exception leaves this module as a
+:class:`~greekstream.errors.HistoryError` raised ``from`` the original.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from greekstream.errors import HistoryError
+
+_SCHEMES = ("chdb", "http", "https", "clickhouse")
+DEFAULT_DATABASE = "greekstream"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a DSN names, without its password (safe to print)."""
+
+    scheme: str
+    location: str  # chDB directory, or host:port
+    database: str
+    dsn: str
+
+    @property
+    def embedded(self) -> bool:
+        return self.scheme == "chdb"
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.location}/{self.database}"
+
+
+def parse_dsn(dsn: str) -> Target:
+    """Check a DSN's shape; raise HistoryError naming what is wrong."""
+    hint = "use chdb:///ABSOLUTE/DIR[?database=NAME] or http(s)://USER:PASS@HOST:8123/DATABASE"
+    if not isinstance(dsn, str) or "://" not in dsn:
+        raise HistoryError(
+            f"malformed ClickHouse DSN {dsn!r}: not of the form SCHEME://...", hint=hint
+        )
+    try:
+        parsed = urlparse(dsn)
+        port = parsed.port
+    except ValueError as exc:
+        raise HistoryError(f"malformed ClickHouse DSN: {exc}", hint=hint) from exc
+    if parsed.scheme not in _SCHEMES:
+        raise HistoryError(f"malformed ClickHouse DSN: unknown scheme {parsed.scheme!r}", hint=hint)
+    query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+    if parsed.scheme == "chdb":
+        if parsed.netloc or not parsed.path.startswith("/") or parsed.path == "/":
+            raise HistoryError(
+                f"malformed chDB DSN {dsn!r}: expected chdb:///ABSOLUTE/DIR", hint=hint
+            )
+        database = query.get("database", DEFAULT_DATABASE)
+        return Target("chdb", parsed.path, _db_name(database, hint), dsn)
+    if not parsed.hostname:
+        raise HistoryError(f"malformed ClickHouse DSN {_redact(dsn)!r}: no host", hint=hint)
+    database = unquote(parsed.path.strip("/")) or query.get("database", DEFAULT_DATABASE)
+    location = f"{parsed.hostname}:{port or (8443 if parsed.scheme == 'https' else 8123)}"
+    return Target(parsed.scheme, location, _db_name(database, hint), dsn)
+
+
+def _db_name(name: str, hint: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise HistoryError(f"malformed ClickHouse DSN: bad database name {name!r}", hint=hint)
+    return name
+
+
+def _redact(dsn: str) -> str:
+    parsed = urlparse(dsn)
+    if parsed.password:
+        return dsn.replace(f":{parsed.password}@", ":***@")
+    return dsn
+
+
+class History:
+    """A connection to one greekstream history database."""
+
+    def __init__(self, target: Target, client: Any) -> None:
+        self.target = target
+        self.client = client
+        self.database = target.database
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with wrap(f"statement failed on {self.target}"):
+            return self.client.command(sql, parameters=parameters)
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with wrap(f"query failed on {self.target}"):
+            return self.client.query(sql, parameters=parameters)
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return list(self.query(sql, parameters).result_rows)
+
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        token: str | None = None,
+    ) -> None:
+        settings = {"insert_deduplication_token": token} if token else None
+        with wrap(f"insert into {table} failed on {self.target}"):
+            self.client.insert(
+                table,
+                columns,
+                column_names=list(column_names),
+                column_oriented=True,
+                settings=settings,
+            )
+
+    def close(self) -> None:
+        with suppress(Exception):  # closing a dead connection is not an error
+            self.client.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def wrap(what: str, hint: str | None = None) -> Iterator[None]:
+    """Re-raise any ClickHouse/chDB/network error as HistoryError ``from`` it."""
+    try:
+        yield
+    except HistoryError:
+        raise
+    except Exception as exc:
+        raise HistoryError(f"{what}: {_first_line(exc)}", hint=hint) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:400]
+
+
+def connect(dsn: str, create: bool = False) -> History:
+    """Open the history database a DSN names; ``create`` makes the database if missing."""
+    target = parse_dsn(dsn)
+    hint = (
+        "is the ClickHouse server up and the DSN right?"
+        if not target.embedded
+        else "is the directory writable, and no other process holds this chDB store?"
+    )
+    import clickhouse_connect  # imported late: `greekstream --help` stays fast
+
+    with wrap(f"cannot reach ClickHouse at {target}", hint=hint):
+        client = _client(clickhouse_connect, target, database=None)
+        if create:
+            client.command(f"CREATE DATABASE IF NOT EXISTS {target.database}")
+        elif target.database not in _databases(client):
+            client.close()
+            raise HistoryError(
+                f"no greekstream history at {target}: database {target.database!r} does not exist",
+                hint=f"run `greekstream history migrate {_redact(dsn)}` first",
+            )
+        client.close()
+        client = _client(clickhouse_connect, target, database=target.database)
+    return History(target, client)
+
+
+def _databases(client: Any) -> set[str]:
+    return {r[0] for r in client.query("SELECT name FROM system.databases").result_rows}
+
+
+def _client(module: Any, target: Target, database: str | None) -> Any:
+    if target.embedded:
+        return module.get_client(interface="chdb", path=target.location, database=database)
+    parsed = urlparse(target.dsn)
+    return module.get_client(
+        host=parsed.hostname,
+        port=parsed.port,
+        username=unquote(parsed.username or "default"),
+        password=unquote(parsed.password or ""),
+        secure=parsed.scheme == "https",
+        database=database,
+        connect_timeout=5,
+        send_receive_timeout=60,
+    )

@@ -1,0 +1,195 @@
+"""Events to table rows: one column spec per table, one row builder per event type.
+
+Row builders take plain mappings (a decoded JSON object or a pydantic model's
+``__dict__``), so the Kafka sink (JSON in) and an embedded replay (models in)
+share them. Times are epoch-µs ints, as inside the engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from greekstream.core.timeutil import TimestampError, parse_ts
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[str, ...]
+    time_columns: tuple[str, ...] = ("ts",)
+
+    def select_list(self) -> str:
+        """Columns as stored, times read back as epoch-µs ints."""
+        return ", ".join(
+            f"toUnixTimestamp64Micro({c}) AS {c}" if c in self.time_columns else f"`{c}`"
+            for c in self.columns
+        )
+
+
+RAW = Table(
+    "raw_events",
+    ("record_key", "event_id", "type", "ts", "book", "underlying", "instrument_id", "raw",
+     "source", "stream", "partition", "seq", "decoded"),
+)
+EXPOSURES = Table(
+    "exposures",
+    ("event_id", "ts", "book", "underlying", "delta", "delta_equity", "gamma", "vega", "theta",
+     "delta_usd", "positions", "caused_by", "stale", "oracle_divergence"),
+)
+BREACHES = Table(
+    "breaches",
+    ("event_id", "ts", "breach_id", "book", "underlying", "metric", "value", "limit", "state",
+     "caused_by"),
+)
+HEDGE_INTENTS = Table(
+    "hedge_intents",
+    ("event_id", "ts", "intent_id", "book", "underlying", "instrument_id", "side", "quantity",
+     "delta_before", "delta_after", "basis", "caused_by"),
+)
+REJECTIONS = Table(
+    "rejections", ("event_id", "ts", "has_ts", "reason", "detail", "source", "raw")
+)
+RISK_MATRIX = Table("risk_matrix", ("event_id", "ts", "book", "underlying", "worst_loss", "json"))
+
+OUTPUT_TABLES: dict[str, Table] = {
+    "exposure": EXPOSURES,
+    "breach": BREACHES,
+    "hedge_intent": HEDGE_INTENTS,
+    "rejected": REJECTIONS,
+    "risk_matrix": RISK_MATRIX,
+}
+ALL_TABLES = (RAW, *OUTPUT_TABLES.values())
+
+
+def to_micros(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_ts(value)
+        except TimestampError:
+            return None
+    return None
+
+
+# ----------------------------------------------------------------------------- inputs
+
+_KAFKA = re.compile(r"^(?P<stream>.+)/(?P<partition>\d+)/(?P<seq>\d+)$")
+_FILE = re.compile(r"^(?P<stream>.+):(?P<seq>\d+)$")
+
+
+@dataclass(frozen=True)
+class Location:
+    stream: str
+    partition: int
+    seq: int
+
+
+def locate(source: str) -> Location:
+    """Where a record came from: "TOPIC/PARTITION/OFFSET" or "FILE:LINE"."""
+    match = _KAFKA.match(source)
+    if match:
+        return Location(match["stream"], int(match["partition"]), int(match["seq"]))
+    match = _FILE.match(source)
+    if match:
+        return Location(match["stream"], 0, int(match["seq"]))
+    return Location(source, 0, 0)
+
+
+def raw_row(raw: bytes | str, source: str, fallback_ts: int) -> Row:
+    """A raw_events row; an undecodable record takes ``fallback_ts`` (the previous ts)."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        obj = None
+    if not isinstance(obj, dict):
+        obj = {}
+    ts = to_micros(obj.get("ts"))
+    kind = obj.get("type")
+    decoded = ts is not None and isinstance(kind, str)
+    where = locate(source)
+    return (
+        source,
+        _s(obj.get("event_id")),
+        kind if isinstance(kind, str) else "",
+        ts if ts is not None else fallback_ts,
+        _s(obj.get("book")),
+        _s(obj.get("underlying") or obj.get("base")),
+        _s(obj.get("instrument_id")),
+        text,
+        source,
+        where.stream,
+        where.partition,
+        where.seq,
+        decoded,
+    )
+
+
+def _s(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def _exposure(e: Mapping[str, Any]) -> Row:
+    return (
+        e["event_id"], to_micros(e["ts"]), e["book"], e["underlying"], e["delta"],
+        e["delta_equity"], e["gamma"], e["vega"], e["theta"], e.get("delta_usd"),
+        e["positions"], e["caused_by"], bool(e.get("stale", False)),
+        bool(e.get("oracle_divergence", False)),
+    )
+
+
+def _breach(e: Mapping[str, Any]) -> Row:
+    return (
+        e["event_id"], to_micros(e["ts"]), e["breach_id"], e["book"], e["underlying"],
+        e["metric"], e.get("value"), e.get("limit"), e["state"], e["caused_by"],
+    )
+
+
+def _hedge_intent(e: Mapping[str, Any]) -> Row:
+    return (
+        e["event_id"], to_micros(e["ts"]), e["intent_id"], e["book"], e["underlying"],
+        e["instrument_id"], e["side"], e["quantity"], e["delta_before"], e["delta_after"],
+        e.get("basis", "positions"), e["caused_by"],
+    )
+
+
+def _rejected(e: Mapping[str, Any]) -> Row:
+    ts = to_micros(e.get("ts"))
+    return (
+        e["event_id"], ts or 0, ts is not None, e["reason"], e.get("detail", ""),
+        e["source"], e["raw"],
+    )
+
+
+def _risk_matrix(e: Mapping[str, Any], body: bytes) -> Row:
+    worst = e.get("worst_loss")
+    return (
+        e["event_id"], to_micros(e["ts"]), _s(e.get("book")), _s(e.get("underlying")),
+        float(worst) if isinstance(worst, int | float) else None, body.decode(),
+    )
+
+
+_BUILDERS: dict[str, Callable[[Mapping[str, Any]], Row]] = {
+    "exposure": _exposure,
+    "breach": _breach,
+    "hedge_intent": _hedge_intent,
+    "rejected": _rejected,
+}
+
+
+def output_row(kind: str, fields: Mapping[str, Any], body: Callable[[], bytes]) -> Row:
+    """The row of one output event; ``body`` gives its JSON (only risk_matrix keeps it)."""
+    if kind == "risk_matrix":
+        return _risk_matrix(fields, body())
+    return _BUILDERS[kind](fields)
