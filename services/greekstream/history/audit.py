@@ -57,8 +57,10 @@ def stored_rows(
     where, params = time_filter(t_from, t_to)
     if table.name == "rejections" and t_from is None:
         where = f"({where}) OR NOT has_ts"
-    rows = history.rows(f"SELECT DISTINCT {table.select_list()} FROM {table.name} WHERE {where}",
-                        params)
+    rows = history.rows(
+        f"SELECT DISTINCT {table.select_list()} FROM (SELECT * FROM {table.name} WHERE {where})",
+        params,
+    )
     found: dict[str, Row] = {}
     for row in rows:
         if table.name == "rejections" and not row[2]:

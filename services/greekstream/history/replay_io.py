@@ -94,8 +94,8 @@ def iter_raw(
         where += " AND (book = {book:String} OR book = '')"
         params["book"] = book
     sql = (
-        f"SELECT raw, source FROM raw_events FINAL WHERE {where} "
-        "ORDER BY ts, stream, partition, seq, record_key"
+        f"SELECT raw, source FROM raw_events WHERE {where} "
+        "ORDER BY arrival_ts, stream, partition, seq, record_key LIMIT 1 BY record_key"
     )
     with (
         wrap(f"reading raw events from {history.target} failed"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -35,8 +35,9 @@ class Table:
 
 RAW = Table(
     "raw_events",
-    ("record_key", "event_id", "type", "ts", "book", "underlying", "instrument_id", "raw",
-     "source", "stream", "partition", "seq", "decoded"),
+    ("record_key", "event_id", "type", "ts", "arrival_ts", "book", "underlying",
+     "instrument_id", "raw", "source", "stream", "partition", "seq", "decoded"),
+    ("ts", "arrival_ts"),
 )
 EXPOSURES = Table(
     "exposures",
@@ -85,8 +86,7 @@ _KAFKA = re.compile(r"^(?P<stream>.+)/(?P<partition>\d+)/(?P<seq>\d+)$")
 _FILE = re.compile(r"^(?P<stream>.+):(?P<seq>\d+)$")
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     stream: str
     partition: int
     seq: int
@@ -103,8 +103,9 @@ def locate(source: str) -> Location:
     return Location(source, 0, 0)
 
 
-def raw_row(raw: bytes | str, source: str, fallback_ts: int) -> Row:
-    """A raw_events row; an undecodable record takes ``fallback_ts`` (the previous ts)."""
+def raw_row(raw: bytes | str, source: str, clocks: dict[tuple[str, int], int]) -> Row:
+    """A raw_events row. ``clocks`` holds each stream's event-time clock (the running max
+    of ts) and is advanced here; a record without a ts takes the clock as its ts."""
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     try:
         obj = orjson.loads(raw)
@@ -116,11 +117,16 @@ def raw_row(raw: bytes | str, source: str, fallback_ts: int) -> Row:
     kind = obj.get("type")
     decoded = ts is not None and isinstance(kind, str)
     where = locate(source)
+    stream = (where.stream, where.partition)
+    clock = clocks.get(stream, 0)
+    if ts is not None and ts > clock:
+        clock = clocks[stream] = ts
     return (
         source,
         _s(obj.get("event_id")),
         kind if isinstance(kind, str) else "",
-        ts if ts is not None else fallback_ts,
+        ts if ts is not None else clock,
+        clock,
         _s(obj.get("book")),
         _s(obj.get("underlying") or obj.get("base")),
         _s(obj.get("instrument_id")),

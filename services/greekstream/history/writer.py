@@ -36,7 +36,7 @@ class HistoryWriter:
     def __init__(self, history: History) -> None:
         self.history = history
         self.buffers = {t.name: ColumnBuffer(len(t.columns)) for t in ALL_TABLES}
-        self.last_ts = 0
+        self.clocks: dict[tuple[str, int], int] = {}
         self.flushes = 0
 
     @property
@@ -45,8 +45,7 @@ class HistoryWriter:
 
     def add_record(self, raw: bytes | str, source: str) -> None:
         """One input record as it arrived (valid or not)."""
-        row = raw_row(raw, source, self.last_ts)
-        self.last_ts = row[3]
+        row = raw_row(raw, source, self.clocks)
         self.buffers[RAW.name].append(row)
 
     def add_records(self, records: Iterable[tuple[bytes, str]]) -> None:

@@ -1,0 +1,57 @@
+"""Fixtures for the history tests: one chDB directory per session (chDB runs one
+engine per process), a fresh database per test, and a small sample event file."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from greekstream.sample.generate import write_sample
+
+_counter = itertools.count()
+
+BAD_LINES = [
+    b'{"type":"trade","event_id":"bad-1"',  # not JSON
+    b'{"type":"trade","event_id":"bad-2","ts":"2026-03-02T00:30:00Z","book":"desk-a",'
+    b'"instrument_id":"NO-SUCH","side":"buy","quantity":1,"price":1}',  # unknown instrument
+    b'[1, 2, 3]',  # not an object
+]
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def dsn(chdb_dir: Path) -> str:
+    """A chDB DSN naming a database no other test uses."""
+    return f"chdb://{chdb_dir}?database=t{next(_counter)}"
+
+
+@pytest.fixture(scope="session")
+def events_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The kafka-test sample (~5k events, trades, breaches, hedge intents) + bad records,
+    with every bad record placed in the middle of the stream."""
+    folder = tmp_path_factory.mktemp("events")
+    base = folder / "base.jsonl"
+    write_sample(base, "kafka-test", seed=11, show_progress=False)
+    lines = base.read_bytes().splitlines()
+    mid = len(lines) // 2
+    path = folder / "events.jsonl"
+    path.write_bytes(b"\n".join([*lines[:mid], *BAD_LINES, lines[mid - 1], *lines[mid:]]) + b"\n")
+    return path
+
+
+@pytest.fixture
+def stored(dsn: str, events_file: Path) -> Iterator[str]:
+    """A DSN holding a full replay of events_file (inputs and outputs)."""
+    from greekstream.history import write_replay
+    from greekstream.replay import read_records, replay
+
+    result = replay(read_records(events_file))
+    write_replay(dsn, read_records(events_file), result.outputs)
+    yield dsn

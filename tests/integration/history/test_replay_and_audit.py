@@ -1,0 +1,131 @@
+"""Replay to and from history, exact as-of exposures, and audit (real chDB)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from greekstream.cli import main
+from greekstream.core.events import encode
+from greekstream.core.timeutil import parse_ts
+from greekstream.errors import HistoryError, HistoryQueryError
+from greekstream.history import connect, read_records_from_history, write_replay
+from greekstream.history.audit import audit
+from greekstream.replay import read_records, replay
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def encoded(outputs: list) -> list[bytes]:
+    return [encode(o) for o in outputs]
+
+
+def test_replay_from_history_equals_replay_from_file(stored: str, events_file: Path) -> None:
+    from_file = replay(read_records(events_file))
+    from_history = replay(read_records_from_history(stored))
+    assert from_file.outputs, "the sample must produce outputs"
+    kinds = {o.type for o in from_file.outputs}
+    assert {"exposure", "breach", "hedge_intent", "rejected"} <= kinds
+    assert encoded(from_history.outputs) == encoded(from_file.outputs)
+
+
+def test_writing_the_same_replay_twice_stores_each_row_once(
+    stored: str, events_file: Path
+) -> None:
+    result = replay(read_records(events_file))
+    write_replay(stored, read_records(events_file), result.outputs)
+    lines = sum(1 for _ in read_records(events_file))
+    with connect(stored) as history:
+        raw = history.rows("SELECT count(), uniqExact(record_key) FROM raw_events FINAL")[0]
+        exp = history.rows("SELECT count(), uniqExact(event_id) FROM exposures FINAL")[0]
+    assert raw == (lines, lines)
+    n_exposures = sum(1 for o in result.outputs if o.type == "exposure")
+    assert exp == (n_exposures, n_exposures)
+
+
+def test_book_filter_gives_that_books_outputs(stored: str, events_file: Path) -> None:
+    full = replay(read_records(events_file))
+    book = next(o.book for o in full.outputs if o.type == "hedge_intent")
+    only = replay(read_records_from_history(stored, book=book))
+    wanted = [o for o in full.outputs if getattr(o, "book", None) == book]
+    got = [o for o in only.outputs if getattr(o, "book", None) == book]
+    assert encoded(got) == encoded(wanted)
+    assert {getattr(o, "book", book) for o in only.outputs if o.type != "rejected"} == {book}
+
+
+def test_exposure_command_matches_replay_as_of(
+    stored: str, events_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    as_of = "2026-03-02T01:17:30.5Z"
+    for book_args in ([], ["--book", "desk-b"]):
+        assert main(["replay", str(events_file), "--as-of", as_of, "--quiet"]) == 0
+        expected = json.loads(capsys.readouterr().out)
+        assert main(["exposure", stored, "--as-of", as_of, *book_args]) == 0
+        got = json.loads(capsys.readouterr().out)
+        if book_args:
+            expected = [r for r in expected if r["book"] == "desk-b"]
+        assert got and got == expected
+
+
+def test_audit_is_clean_then_finds_injected_divergences(
+    stored: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", stored]) == 0
+    assert "no divergence" in capsys.readouterr().err
+    with connect(stored) as history:
+        changed = history.rows("SELECT event_id FROM exposures ORDER BY ts, event_id LIMIT 1 "
+                               "OFFSET 100")[0][0]
+        dropped = history.rows("SELECT event_id FROM hedge_intents ORDER BY ts LIMIT 1")[0][0]
+        history.command("ALTER TABLE exposures UPDATE delta = delta + 0.5 "
+                        f"WHERE event_id = '{changed}' SETTINGS mutations_sync = 1")
+        history.command(f"ALTER TABLE hedge_intents DELETE WHERE event_id = '{dropped}' "
+                        "SETTINGS mutations_sync = 1")
+        found = audit(history)
+    assert {(d.kind, d.type, d.event_id) for d in found} == {
+        ("differs", "exposure", changed),
+        ("missing", "hedge_intent", dropped),
+    }
+    assert "delta: stored" in next(d.detail for d in found if d.kind == "differs")
+    assert main(["audit", stored]) == 1
+    out = capsys.readouterr().out
+    assert changed in out and dropped in out
+
+
+def test_audit_over_a_window_only_compares_that_window(stored: str) -> None:
+    with connect(stored) as history:
+        first = history.rows("SELECT event_id, toUnixTimestamp64Micro(ts) FROM breaches "
+                             "ORDER BY ts LIMIT 1")[0]
+        history.command(f"ALTER TABLE breaches DELETE WHERE event_id = '{first[0]}' "
+                        "SETTINGS mutations_sync = 1")
+        assert [d.event_id for d in audit(history)] == [first[0]]
+        assert audit(history, t_from=first[1] + 1) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--as-of", "2020-01-01T00:00:00Z"], "before history starts"),
+        (["--as-of", "2026-03-02T01:00:00Z", "--book", "nobody"], "unknown book 'nobody'"),
+    ],
+)
+def test_exposure_errors_name_the_problem(
+    stored: str, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["exposure", stored, *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_inverted_range_is_refused(stored: str) -> None:
+    with connect(stored) as history, pytest.raises(HistoryQueryError, match="inverted"):
+        audit(history, t_from=parse_ts("2026-03-02T02:00:00Z"),
+              t_to=parse_ts("2026-03-02T01:00:00Z"))
+
+
+def test_unreachable_server_and_missing_history(dsn: str, chdb_dir: Path) -> None:
+    with pytest.raises(HistoryError, match="cannot reach ClickHouse") as info:
+        connect("http://127.0.0.1:9/greekstream")
+    assert info.value.__cause__ is not None
+    with pytest.raises(HistoryError, match="does not exist"):
+        connect(f"chdb://{chdb_dir}?database=never_migrated")
