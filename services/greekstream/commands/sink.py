@@ -1,0 +1,68 @@
+"""`greekstream sink`: every input and output Kafka topic into ClickHouse history."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+from pydantic import SecretStr, ValidationError
+
+from greekstream.errors import ConfigError
+from greekstream.history.health import serve_health
+from greekstream.history.sink import Sink
+from greekstream.settings import SinkSettings
+
+HELP = "consume every greekstream topic and store it in ClickHouse (offsets after rows)"
+EXAMPLES = """  greekstream sink --bootstrap 127.0.0.1:9092 --dsn chdb:///var/lib/greekstream/chdb
+  GREEKSTREAM_CLICKHOUSE_DSN=http://default:secret@clickhouse:8123/greekstream greekstream sink
+  curl -s localhost:8081/healthz     # 200 ok / 503 while ClickHouse is down
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: settings)")
+    p.add_argument("--dsn", help="ClickHouse DSN (default: GREEKSTREAM_CLICKHOUSE_DSN)")
+    p.add_argument("--group", help="consumer group id (default: greekstream-sink)")
+    p.add_argument("--port", type=int, help="/healthz port (default: 8081)")
+
+
+def settings_from(args: argparse.Namespace) -> SinkSettings:
+    try:
+        base = SinkSettings()
+    except ValidationError as exc:
+        raise ConfigError(f"bad sink settings: {exc}") from exc
+    changes: dict[str, object] = {}
+    if args.bootstrap:
+        changes["kafka"] = base.kafka.model_copy(update={"bootstrap_servers": args.bootstrap})
+    if args.dsn:
+        changes["clickhouse_dsn"] = SecretStr(args.dsn)
+    if args.group:
+        changes["group_id"] = args.group
+    if args.port is not None:
+        changes["http"] = base.http.model_copy(update={"port": args.port})
+    return base.model_copy(update=changes)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    sink = Sink(
+        {
+            **settings.kafka.client_config(),
+            "group.id": settings.group_id,
+            "session.timeout.ms": settings.session_timeout_ms,
+        },
+        settings.clickhouse_dsn.get_secret_value(),
+        prefix=settings.kafka.topic_prefix,
+        batch_rows=settings.batch_rows,
+        batch_seconds=settings.batch_seconds,
+    )
+    server = serve_health(settings.http.host, settings.http.port, sink.health.as_dict)
+    signal.signal(signal.SIGTERM, lambda *_: sink.stop())
+    try:
+        sink.run()
+    finally:
+        server.shutdown()
+        server.server_close()
+    return 0

@@ -1,0 +1,244 @@
+"""The Kafka → ClickHouse sink: every input and output topic into history.
+
+The loop (faust-style: read a batch, write it, commit) is the only Kafka-facing
+part; rows go through :class:`HistoryWriter`. Commit order: rows stored first,
+offsets committed after, so a crash redelivers and never loses. Redelivered rows
+collapse in the Replacing tables (and an identical retried batch is dropped by
+its insert deduplication token). While ClickHouse is down the sink pauses its
+partitions, retries with capped exponential backoff, reports unhealthy, and
+resumes from the same batch when ClickHouse is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from greekstream.errors import HistoryError, KafkaError
+from greekstream.history.client import History, connect
+from greekstream.history.migrate import migrate
+from greekstream.history.writer import HistoryWriter
+
+log = logging.getLogger("greekstream.sink")
+
+# Topic suffixes (SPEC's input and output streams). greekstream.kafka.topics owns the
+# canonical list once it exists; this mapping keeps the sink usable without it.
+INPUT_SUFFIXES = ("instruments", "quotes", "index", "trades", "onchain", "limits", "margin")
+OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected")
+
+
+def topic_names(prefix: str) -> tuple[list[str], list[str]]:
+    """(input topics, output topics) for a topic prefix such as "greekstream"."""
+    return ([f"{prefix}.{s}" for s in INPUT_SUFFIXES], [f"{prefix}.{s}" for s in OUTPUT_SUFFIXES])
+
+
+@dataclass
+class Health:
+    healthy: bool = True
+    reason: str = ""
+    rows_stored: int = 0
+    batches: int = 0
+    retries: int = 0
+    skipped_outputs: int = 0
+    last_error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": "ok" if self.healthy else "unhealthy", **self.__dict__}
+
+
+@dataclass
+class Backoff:
+    initial_s: float = 0.1
+    max_s: float = 5.0
+    current: float = field(default=0.0, init=False)
+
+    def next(self) -> float:
+        self.current = self.initial_s if not self.current else min(self.current * 2, self.max_s)
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+class Sink:
+    """One sink instance: a consumer group member writing batches to history."""
+
+    def __init__(
+        self,
+        kafka_config: dict[str, Any],
+        dsn: str,
+        prefix: str = "greekstream",
+        batch_rows: int = 50_000,
+        batch_seconds: float = 1.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.dsn = dsn
+        self.inputs, self.outputs = topic_names(prefix)
+        self.input_set = frozenset(self.inputs)
+        self.batch_rows = batch_rows
+        self.batch_seconds = batch_seconds
+        self.backoff = backoff or Backoff()
+        self.health = Health()
+        self.running = True
+        self.offsets: dict[tuple[str, int], int] = {}  # next offset to commit
+        self.starts: dict[tuple[str, int], int] = {}  # first offset of the batch
+        self.history: History | None = None
+        self.writer: HistoryWriter | None = None
+        self.consumer = Consumer({
+            **kafka_config,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": False,
+        })
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._connect()
+        assert self.history is not None
+        migrate(self.history)
+        self.consumer.subscribe(self.inputs + self.outputs, on_revoke=self._on_revoke)
+
+    def stop(self) -> None:
+        self.running = False
+
+    def close(self) -> None:
+        if self.writer is not None and self.writer.pending:
+            with suppress(HistoryError, KafkaError):
+                self._store_and_commit()
+        self.consumer.close()
+        if self.history is not None:
+            self.history.close()
+
+    def run(self, until: Callable[[], bool] | None = None) -> None:
+        """Consume until stopped (or ``until()`` is true)."""
+        self.start()
+        try:
+            while self.running and not (until and until()):
+                self.step()
+        finally:
+            self.close()
+
+    # ------------------------------------------------------------------ the loop
+
+    def step(self) -> None:
+        """Read up to one batch, store it once full or old enough, then commit."""
+        deadline = time.monotonic() + self.batch_seconds
+        writer = self._writer()
+        while writer.pending < self.batch_rows and time.monotonic() < deadline and self.running:
+            wanted = min(self.batch_rows - writer.pending, 10_000)
+            for message in self.consumer.consume(wanted, timeout=0.1):
+                self._add(writer, message)
+        if writer.pending:
+            self._store_with_retry()
+
+    def _add(self, writer: HistoryWriter, message: Message) -> None:
+        if message.error():
+            raise KafkaError(f"sink consumer error: {message.error()}")
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        value = message.value() or b""
+        if topic in self.input_set:
+            writer.add_record(value, f"{topic}/{partition}/{offset}")
+        elif writer.add_output_json(value) is None:
+            self.health.skipped_outputs += 1
+            log.warning("skipped an output of unknown type at %s/%d/%d", topic, partition, offset)
+        self.starts.setdefault((topic, partition), offset)
+        self.offsets[(topic, partition)] = offset + 1
+
+    def _store_with_retry(self) -> None:
+        paused = False
+        while True:
+            try:
+                self._store_and_commit()
+            except HistoryError as exc:
+                if not paused:
+                    self.consumer.pause(self.consumer.assignment())
+                    paused = True
+                self._unhealthy(exc)
+                time.sleep(self.backoff.next())
+                self.consumer.consume(1, timeout=0)  # keeps the group membership alive
+                if not self.running:
+                    return
+                self._reconnect()
+                continue
+            if paused:
+                self.consumer.resume(self.consumer.assignment())
+            self.backoff.reset()
+            if not self.health.healthy:
+                log.info("ClickHouse is back; sink healthy again")
+            self.health.healthy, self.health.reason = True, ""
+            return
+
+    def _store_and_commit(self) -> None:
+        writer = self._writer()
+        token = _batch_token(self.starts, self.offsets)
+        written = writer.flush(token)
+        self.health.rows_stored += written
+        self.health.batches += 1
+        self._commit()
+
+    def _commit(self) -> None:
+        if not self.offsets:
+            return
+        positions = [TopicPartition(t, p, o) for (t, p), o in sorted(self.offsets.items())]
+        try:
+            self.consumer.commit(offsets=positions, asynchronous=False)
+        except KafkaException as exc:
+            raise KafkaError(f"sink offset commit failed: {exc}") from exc
+        self.offsets.clear()
+        self.starts.clear()
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Store what we hold before losing the partitions; if we cannot, drop it:
+        nothing was committed, so the next owner re-reads it."""
+        if self.writer is None or not self.writer.pending:
+            return
+        try:
+            self._store_and_commit()
+        except (HistoryError, KafkaError) as exc:
+            log.warning("dropping an unstored batch at rebalance (it will be re-read): %s", exc)
+            self.writer = HistoryWriter(self.writer.history)
+            self.offsets.clear()
+            self.starts.clear()
+
+    # ------------------------------------------------------------------ ClickHouse
+
+    def _writer(self) -> HistoryWriter:
+        if self.writer is None:
+            self._connect()
+        assert self.writer is not None
+        return self.writer
+
+    def _connect(self) -> None:
+        self.history = connect(self.dsn, create=True)
+        if self.writer is None:
+            self.writer = HistoryWriter(self.history)
+        else:
+            self.writer.history = self.history
+
+    def _reconnect(self) -> None:
+        if self.history is not None:
+            self.history.close()
+        try:
+            self._connect()
+        except HistoryError as exc:
+            self._unhealthy(exc)
+
+    def _unhealthy(self, exc: Exception) -> None:
+        if self.health.healthy:
+            log.error("ClickHouse unavailable, holding offsets and retrying: %s", exc)
+        self.health.healthy = False
+        self.health.reason = "ClickHouse unavailable"
+        self.health.last_error = str(exc).splitlines()[0]
+        self.health.retries += 1
+
+
+def _batch_token(starts: dict[tuple[str, int], int], ends: dict[tuple[str, int], int]) -> str:
+    """The exact offset ranges of a batch: a retried insert of it is dropped as a duplicate."""
+    return ",".join(f"{t}/{p}/{starts[(t, p)]}-{o}" for (t, p), o in sorted(ends.items()))
