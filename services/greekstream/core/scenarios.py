@@ -1,0 +1,357 @@
+"""Scenario risk by full revaluation (SPEC.md, *Scenario risk* and *Liquidation distance*).
+
+A scenario (p, v, h) moves every forward, mark and the index of one underlying by
+the factor (1 + p), every option vol to max(σ + v, 0.01), and time forward by h
+hours. The P&L of a (book, underlying) in USD is, per position:
+
+    option (linear or inverse)       q·(V(F', K, σ', T') − V(F, K, σ, T))
+    linear future, perpetual, spot   q·(F' − F)
+    inverse future, perpetual        n·contract_size·(1/F − 1/F')·F'
+    collateral in the coin           c·(S' − S)
+    loan                             Δ(coll·P_c − debt·P_d), the underlying's leg shocked
+    concentrated-liquidity LP        value(S') − value(S)
+
+Every grid is evaluated in one numpy pass over positions × scenarios.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+from scipy.special import ndtr
+
+from greekstream.core.events import OutTimestamp
+from greekstream.core.greeks import BoolArray, FloatArray, black76_value
+from greekstream.core.portfolio import LoanLegs, LpLegs, PortfolioSlice
+
+SECONDS_PER_YEAR = 365.0 * 86400.0
+MIN_VOL = 0.01
+
+
+@dataclass(frozen=True)
+class Scenario:
+    price_shock: float
+    vol_shock: float = 0.0
+    time_shift_h: float = 0.0
+    name: str | None = None  # set for a named stress scenario, None for a grid cell
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Scenarios as parallel arrays (one entry per scenario), in grid order."""
+
+    price_shock: FloatArray
+    vol_shock: FloatArray
+    time_shift_h: FloatArray
+    names: tuple[str | None, ...] = ()
+
+    @classmethod
+    def product(
+        cls, price_shocks: Sequence[float], vol_shocks: Sequence[float] = (0.0,),
+        time_shifts_h: Sequence[float] = (0.0,),
+    ) -> Grid:
+        """Every (p, v, h), price-major: p varies slowest, then v, then h."""
+        rows = list(itertools.product(price_shocks, vol_shocks, time_shifts_h))
+        return cls.of([Scenario(p, v, h) for p, v, h in rows])
+
+    @classmethod
+    def of(cls, scenarios: Sequence[Scenario]) -> Grid:
+        return cls(
+            price_shock=np.array([s.price_shock for s in scenarios], dtype=np.float64),
+            vol_shock=np.array([s.vol_shock for s in scenarios], dtype=np.float64),
+            time_shift_h=np.array([s.time_shift_h for s in scenarios], dtype=np.float64),
+            names=tuple(s.name for s in scenarios),
+        )
+
+    def __len__(self) -> int:
+        return int(self.price_shock.shape[0])
+
+    def __add__(self, other: Grid) -> Grid:
+        return Grid.of(self.scenarios() + other.scenarios())
+
+    def scenario(self, i: int) -> Scenario:
+        name = self.names[i] if self.names else None
+        return Scenario(float(self.price_shock[i]), float(self.vol_shock[i]),
+                        float(self.time_shift_h[i]), name)
+
+    def scenarios(self) -> list[Scenario]:
+        return [self.scenario(i) for i in range(len(self))]
+
+
+DEFAULT_PRICE_SHOCKS = (-0.50, -0.30, -0.20, -0.16, -0.12, -0.08, -0.04, 0.0,
+                        0.04, 0.08, 0.12, 0.16, 0.20, 0.30, 0.50)
+DEFAULT_VOL_SHOCKS = (-0.20, 0.0, 0.20)
+DEFAULT_GRID = Grid.product(DEFAULT_PRICE_SHOCKS, DEFAULT_VOL_SHOCKS)
+Curve = Callable[[FloatArray], FloatArray]  # G(p) over an array of price shocks
+
+
+# ----------------------------------------------------------------------------- P&L
+
+
+def pnl(
+    s: PortfolioSlice, price_shock: FloatArray, vol_shock: FloatArray | None = None,
+    time_shift_h: FloatArray | None = None,
+) -> FloatArray:
+    """P&L in USD of the slice for each scenario (parallel 1-D arrays, one per scenario)."""
+    p = np.asarray(price_shock, dtype=np.float64)
+    v = np.zeros_like(p) if vol_shock is None else np.asarray(vol_shock, dtype=np.float64)
+    h = np.zeros_like(p) if time_shift_h is None else np.asarray(time_shift_h, dtype=np.float64)
+    growth = 1.0 + p
+    total = _options_pnl(s, growth, v, h)
+    lin = s.linear
+    if lin.q.size:
+        f = lin.mark[:, None]
+        total += lin.q @ (f * growth[None, :] - f)
+    inv = s.inverse
+    if inv.n.size:
+        f = inv.mark[:, None]
+        f_new = f * growth[None, :]
+        total += (inv.n * inv.contract_size) @ ((1.0 / f - 1.0 / f_new) * f_new)
+    if s.index_price is not None:
+        spot = s.index_price
+        total += s.collateral * (spot * growth - spot)
+        total += _loans_pnl(s.loans, growth)
+        total += _lps_pnl(s.lps, spot, spot * growth)
+    return total
+
+
+def scenario_pnl(s: PortfolioSlice, grid: Grid = DEFAULT_GRID) -> FloatArray:
+    """P&L in USD of every scenario of the grid, in grid order."""
+    return pnl(s, grid.price_shock, grid.vol_shock, grid.time_shift_h)
+
+
+def _options_pnl(s: PortfolioSlice, growth: FloatArray, v: FloatArray, h: FloatArray) -> FloatArray:
+    o = s.options
+    if not o.q.size:
+        return np.zeros(growth.shape[0], dtype=np.float64)
+    base = black76_value(o.forward, o.strike, o.years, o.vol, o.is_call)
+    shocked = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call, growth, v, h)
+    shocked -= base[:, None]
+    result: FloatArray = o.q @ shocked
+    return result
+
+
+def shocked_values(
+    forward: FloatArray, strike: FloatArray, years: FloatArray, vol: FloatArray,
+    is_call: BoolArray, growth: FloatArray, vol_shock: FloatArray, time_shift_h: FloatArray,
+) -> FloatArray:
+    """Black-76 values (positions × scenarios) at F·growth, max(σ + v, 0.01), T − h.
+
+    The same formulas as :func:`greekstream.core.greeks.black76_value` (a test keeps
+    them equal), arranged for a grid: ln(F'/K) = ln(F/K) + ln(1 + p) is separable, and
+    σ'√T' is computed once per distinct (v, h) column, so only d1, d2, the two normal
+    cdfs and the value itself are positions × scenarios passes.
+    """
+    sign = np.where(is_call, 1.0, -1.0)[:, None]
+    columns, which = np.unique(np.stack([vol_shock, time_shift_h]), axis=1, return_inverse=True)
+    t = years[:, None] - (columns[1] * (3600.0 / SECONDS_PER_YEAR))[None, :]
+    live = t > 0.0
+    sig_sqrt_t = (np.maximum(vol[:, None] + columns[0][None, :], MIN_VOL)
+                  * np.sqrt(np.where(live, t, 1.0)))[:, which]
+    x = np.log(forward / strike)[:, None] + np.log(growth)[None, :]
+    x /= sig_sqrt_t
+    sig_sqrt_t *= 0.5
+    d1 = x + sig_sqrt_t
+    d2 = np.subtract(x, sig_sqrt_t, out=x)
+    d1 *= sign
+    d2 *= sign
+    n1 = ndtr(d1, out=d1)
+    n2 = ndtr(d2, out=d2)
+    f_new = forward[:, None] * growth[None, :]
+    n1 *= f_new
+    n2 *= strike[:, None]
+    n1 -= n2
+    n1 *= sign
+    if not live.all():
+        expired = ~live[:, which]
+        n1 = np.where(expired, np.maximum(sign * (f_new - strike[:, None]), 0.0), n1)
+    values: FloatArray = n1
+    return values
+
+
+def _loans_pnl(loans: LoanLegs, growth: FloatArray) -> FloatArray:
+    """Δ(coll·P_c − debt·P_d): only the legs in this slice's underlying move."""
+    if not loans.coll_amount.size:
+        return np.zeros_like(growth)
+    move = growth[None, :] - 1.0
+    coll = np.where(loans.coll_is_underlying, loans.coll_amount * loans.coll_price, 0.0)
+    debt = np.where(loans.debt_is_underlying, loans.debt_amount * loans.debt_price, 0.0)
+    result: FloatArray = np.sum((coll - debt)[:, None] * move, axis=0)
+    return result
+
+
+def lp_value(liquidity: FloatArray, lower: FloatArray, upper: FloatArray,
+             price: FloatArray) -> FloatArray:
+    """USD value x·P + y of concentrated-liquidity positions (SPEC.md, *On-chain positions*)."""
+    p = np.clip(price, lower, upper)
+    x = liquidity * (1.0 / np.sqrt(p) - 1.0 / np.sqrt(upper))
+    y = liquidity * (np.sqrt(p) - np.sqrt(lower))
+    result: FloatArray = x * price + y
+    return result
+
+
+def _lps_pnl(lps: LpLegs, spot: float, shocked: FloatArray) -> FloatArray:
+    if not lps.liquidity.size:
+        return np.zeros_like(shocked)
+    args = (lps.liquidity[:, None], lps.price_lower[:, None], lps.price_upper[:, None])
+    now = lp_value(*args, np.full((1, 1), spot))
+    later = lp_value(*args, shocked[None, :])
+    result: FloatArray = np.sum(later - now, axis=0)
+    return result
+
+
+# ----------------------------------------------------------------------------- the matrix
+
+
+@dataclass(frozen=True)
+class RiskMatrix:
+    book: str
+    underlying: str
+    as_of_us: int
+    grid: Grid
+    pnl: FloatArray
+    worst_loss: float
+    worst_index: int
+
+    @property
+    def worst_scenario(self) -> Scenario:
+        return self.grid.scenario(self.worst_index)
+
+
+def risk_matrix(s: PortfolioSlice, grid: Grid = DEFAULT_GRID) -> RiskMatrix:
+    """The grid's P&L; worst_loss = max(0, −min P&L), ties going to the first scenario."""
+    if not len(grid):
+        raise ValueError("an empty scenario grid")
+    values = scenario_pnl(s, grid)
+    worst = int(np.argmin(values))  # argmin returns the first of equal minima
+    return RiskMatrix(s.book, s.underlying, s.as_of_us, grid, values,
+                      max(0.0, -float(values[worst])), worst)
+
+
+# ----------------------------------------------------------------------------- liquidation
+
+
+@dataclass(frozen=True)
+class LiqDistance:
+    move_down: float | None
+    move_up: float | None
+    price_down: float | None
+    price_up: float | None
+
+
+STEP = 0.001
+DOWN_STEPS = 990  # p = 0, −0.001, …, −0.99
+UP_STEPS = 10_000  # p = 0, +0.001, …, +10.0
+BISECT_TOL = 1e-7
+_CHUNK = 1024  # steps evaluated per vectorized call; most books cross in the first chunk
+
+
+def liquidation_distance(
+    s: PortfolioSlice, equity: float, maintenance_margin: float
+) -> LiqDistance:
+    """Price moves (vol unchanged) at which G(p) = equity + P&L(p, 0) − mm reaches 0.
+
+    Per SPEC.md: step p = 0, ∓0.001, … (to −0.99 down, +10.0 up) to the first step
+    where G ≤ 0, then bisect between it and the previous step until the bracket is
+    narrower than 1e-7; the returned move is the **midpoint of that final bracket**.
+    G(0) ≤ 0 gives 0 both ways; no crossing in range gives None. The liquidation
+    price is S·(1 + move), None without an index price.
+    """
+    cushion = equity - maintenance_margin
+
+    def g(p: FloatArray) -> FloatArray:
+        result: FloatArray = cushion + pnl(s, p)
+        return result
+
+    if float(g(np.zeros(1))[0]) <= 0.0:
+        down: float | None = 0.0
+        up: float | None = 0.0
+    else:
+        down = _first_crossing(g, -1.0, DOWN_STEPS)
+        up = _first_crossing(g, 1.0, UP_STEPS)
+    spot = s.index_price
+    return LiqDistance(
+        move_down=down,
+        move_up=up,
+        price_down=None if down is None or spot is None else spot * (1.0 + down),
+        price_up=None if up is None or spot is None else spot * (1.0 + up),
+    )
+
+
+def _first_crossing(g: Curve, direction: float, steps: int) -> float | None:
+    for start in range(1, steps + 1, _CHUNK):
+        k = np.arange(start, min(start + _CHUNK, steps + 1), dtype=np.float64)
+        hits = np.flatnonzero(g(direction * k / 1000.0) <= 0.0)
+        if hits.size:
+            first = k[hits[0]]
+            return _bisect(g, direction * (first - 1.0) / 1000.0, direction * first / 1000.0)
+    return None
+
+
+def _bisect(g: Curve, alive: float, dead: float) -> float:
+    """Narrow [alive (G > 0), dead (G ≤ 0)] below BISECT_TOL; return its midpoint."""
+    while abs(dead - alive) >= BISECT_TOL:
+        mid = 0.5 * (alive + dead)
+        if float(g(np.array([mid]))[0]) <= 0.0:
+            dead = mid
+        else:
+            alive = mid
+    return 0.5 * (alive + dead)
+
+
+# ----------------------------------------------------------------------------- output event
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class ScenarioPnl(_Model):
+    price_shock: float
+    vol_shock: float
+    time_shift_h: float
+    pnl: float
+    name: str | None = None
+
+
+class RiskMatrixEvent(_Model):
+    type: Literal["risk_matrix"] = "risk_matrix"
+    event_id: str
+    ts: OutTimestamp
+    book: str
+    underlying: str
+    as_of: OutTimestamp
+    scenarios: list[ScenarioPnl]
+    worst_loss: float
+    worst_scenario: ScenarioPnl
+    liq_move_down: float | None
+    liq_move_up: float | None
+    liq_price_down: float | None
+    liq_price_up: float | None
+    caused_by: str
+
+
+def scenario_rows(m: RiskMatrix) -> list[ScenarioPnl]:
+    return [
+        ScenarioPnl(price_shock=sc.price_shock, vol_shock=sc.vol_shock,
+                    time_shift_h=sc.time_shift_h, pnl=float(m.pnl[i]), name=sc.name)
+        for i, sc in enumerate(m.grid.scenarios())
+    ]
+
+
+def risk_matrix_event(
+    m: RiskMatrix, liq: LiqDistance | None, *, event_id: str, ts_us: int, caused_by: str
+) -> RiskMatrixEvent:
+    rows = scenario_rows(m)
+    liq = liq or LiqDistance(None, None, None, None)
+    return RiskMatrixEvent(
+        event_id=event_id, ts=ts_us, book=m.book, underlying=m.underlying, as_of=m.as_of_us,
+        scenarios=rows, worst_loss=m.worst_loss, worst_scenario=rows[m.worst_index],
+        liq_move_down=liq.move_down, liq_move_up=liq.move_up,
+        liq_price_down=liq.price_down, liq_price_up=liq.price_up, caused_by=caused_by,
+    )
