@@ -1,0 +1,200 @@
+"""Scenario grids and named stress scenarios from YAML or JSON files.
+
+A file is one of two shapes (YAML is a superset of JSON, so both parse alike):
+
+* a bare grid, used for every underlying::
+
+      {"price_shocks": [-0.3, 0, 0.3], "vol_shocks": [0, 0.2], "time_shift_h": [0, 24]}
+
+* a document with ``grids`` (per underlying, ``default`` for the others) and/or
+  ``scenarios`` (named sets, each with a shock per underlying, ``default`` for the
+  others); without ``grids`` the named scenarios come after SPEC.md's default grid::
+
+      grids:
+        default: {price_shocks: [...], vol_shocks: [...]}
+        ETH: {price_shocks: [...], vol_shocks: [...], time_shift_h: [0, 24]}
+      scenarios:
+        - name: march-2020-crash
+          description: ...
+          source: ...
+          shocks:
+            BTC: {price_shock: -0.50, vol_shock: 0.60, time_shift_h: 24}
+
+Every problem is a :class:`~greekstream.errors.ConfigError` naming the file and
+the field: a file that does not parse, a price shock at or below −100 %, an empty
+grid, a negative time shift, an underlying the events never mention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from greekstream.core.scenarios import DEFAULT_GRID, Grid, Scenario
+from greekstream.errors import ConfigError
+
+LIBRARY_PATH = Path(__file__).parent / "data" / "stress_scenarios.yaml"
+DEFAULT_KEY = "default"
+MAX_SCENARIOS = 100_000
+
+Shock = Annotated[float, Field(allow_inf_nan=False)]
+Hours = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _check_price_shock(value: float) -> float:
+    if value <= -1.0:
+        raise ValueError(f"price shock {value} is at or below -100% (a price cannot reach 0)")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GridSpec(_Strict):
+    price_shocks: list[Shock] = Field(min_length=1)
+    vol_shocks: list[Shock] = Field(default=[0.0], min_length=1)
+    time_shift_h: list[Hours] = Field(default=[0.0], min_length=1)
+
+    @field_validator("price_shocks")
+    @classmethod
+    def _prices(cls, values: list[float]) -> list[float]:
+        return [_check_price_shock(v) for v in values]
+
+    def grid(self) -> Grid:
+        return Grid.product(self.price_shocks, self.vol_shocks, self.time_shift_h)
+
+
+class Shocks(_Strict):
+    price_shock: Shock
+    vol_shock: Shock = 0.0
+    time_shift_h: Hours = 0.0
+
+    @field_validator("price_shock")
+    @classmethod
+    def _price(cls, value: float) -> float:
+        return _check_price_shock(value)
+
+
+class NamedScenario(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    source: str = ""
+    shocks: dict[str, Shocks] = Field(min_length=1)
+
+
+class ScenarioDocument(_Strict):
+    grids: dict[str, GridSpec] = Field(default_factory=dict)
+    scenarios: list[NamedScenario] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """Grids per underlying (``default`` for the rest) and the named stress scenarios."""
+
+    grids: dict[str, Grid]
+    named: tuple[NamedScenario, ...] = ()
+    source: str = "the default grid"
+
+    def underlyings(self) -> set[str]:
+        named = {u for ns in self.named for u in ns.shocks}
+        return ({u for u in self.grids if u != DEFAULT_KEY} | named) - {DEFAULT_KEY}
+
+    def check_underlyings(self, known: set[str]) -> None:
+        unknown = sorted(self.underlyings() - known)
+        if unknown:
+            raise ConfigError(
+                f"{self.source}: unknown underlying {', '.join(map(repr, unknown))}: "
+                f"no instrument or index of it in the events",
+                hint=f"the events know {', '.join(sorted(known)) or 'no underlying'}",
+            )
+
+    def grid_for(self, underlying: str) -> Grid:
+        """The underlying's grid (or the default one), then its named scenarios."""
+        grid = self.grids.get(underlying, self.grids.get(DEFAULT_KEY))
+        named = [
+            Scenario(sh.price_shock, sh.vol_shock, sh.time_shift_h, ns.name)
+            for ns in self.named
+            for sh in [ns.shocks.get(underlying, ns.shocks.get(DEFAULT_KEY))]
+            if sh is not None
+        ]
+        if grid is None:
+            return Grid.of(named)
+        return grid + Grid.of(named) if named else grid
+
+
+DEFAULT_CONFIG = ScenarioConfig(grids={DEFAULT_KEY: DEFAULT_GRID})
+
+
+def load(path: str | Path) -> ScenarioConfig:
+    """Read and validate a scenario file; any problem is a ConfigError, nothing partial."""
+    p = Path(path)
+    data = _parse(p)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a scenario file must be a mapping (a grid or grids/scenarios)",
+                          hint=_SHAPE_HINT)
+    try:
+        if "price_shocks" in data:
+            doc = ScenarioDocument(grids={DEFAULT_KEY: GridSpec.model_validate(data)})
+        else:
+            doc = ScenarioDocument.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{p}: {_explain(exc)}", hint=_SHAPE_HINT) from exc
+    if not doc.grids and not doc.scenarios:
+        raise ConfigError(f"{p}: an empty scenario file (no grids, no scenarios)",
+                          hint=_SHAPE_HINT)
+    _check_names(p, doc)
+    grids = {k: g.grid() for k, g in doc.grids.items()} or {DEFAULT_KEY: DEFAULT_GRID}
+    config = ScenarioConfig(
+        grids=grids,
+        named=tuple(doc.scenarios),
+        source=str(p),
+    )
+    _check_size(p, config, doc)
+    return config
+
+
+_SHAPE_HINT = ('write {"price_shocks": [...], "vol_shocks": [...], "time_shift_h": [...]} '
+               "or a mapping with `grids` and/or `scenarios`; see docs/scenarios.md")
+
+
+def _parse(p: Path) -> Any:
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"no such scenario file: {p}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read scenario file {p}: {exc}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: does not parse as YAML or JSON: {exc}",
+                          hint=_SHAPE_HINT) from exc
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        parts.append(f"{where}: {err['msg']}")
+    more = len(exc.errors()) - 3
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _check_names(p: Path, doc: ScenarioDocument) -> None:
+    names = [ns.name for ns in doc.scenarios]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{p}: scenario names repeat: {', '.join(dupes)}")
+
+
+def _check_size(p: Path, config: ScenarioConfig, doc: ScenarioDocument) -> None:
+    for key, grid in config.grids.items():
+        size = len(grid) + len(doc.scenarios)
+        if size > MAX_SCENARIOS:
+            raise ConfigError(f"{p}: grid {key!r} has {size:,} scenarios (at most "
+                              f"{MAX_SCENARIOS:,})")
