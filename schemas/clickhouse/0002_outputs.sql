@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS exposures
     positions         Int64,
     caused_by         String,
     stale             Bool,
-    oracle_divergence Bool
+    oracle_divergence Bool,
+    seq               Int64  -- emission order (output index or Kafka offset): breaks ts ties
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMMDD(ts)

@@ -9,7 +9,7 @@ CREATE TABLE IF NOT EXISTS exposure_1m
     last_ts    SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
     last       AggregateFunction(argMax,
                    Tuple(Float64, Float64, Float64, Float64, Float64, Nullable(Float64), Int64),
-                   DateTime64(6, 'UTC')),
+                   Tuple(DateTime64(6, 'UTC'), Int64)),
     delta_min  SimpleAggregateFunction(min, Float64),
     delta_max  SimpleAggregateFunction(max, Float64),
     delta_usd_min SimpleAggregateFunction(min, Nullable(Float64)),
@@ -34,7 +34,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS exposure_1m_mv TO exposure_1m AS
 SELECT
     book, underlying, toStartOfMinute(ts) AS bucket,
     max(ts) AS last_ts,
-    argMaxState((delta, delta_equity, gamma, vega, theta, delta_usd, positions), ts) AS last,
+    argMaxState((delta, delta_equity, gamma, vega, theta, delta_usd, positions), (ts, seq)) AS last,
     min(delta) AS delta_min, max(delta) AS delta_max,
     min(delta_usd) AS delta_usd_min, max(delta_usd) AS delta_usd_max,
     min(gamma) AS gamma_min, max(gamma) AS gamma_max,
@@ -47,7 +47,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS exposure_1h_mv TO exposure_1h AS
 SELECT
     book, underlying, toStartOfHour(ts) AS bucket,
     max(ts) AS last_ts,
-    argMaxState((delta, delta_equity, gamma, vega, theta, delta_usd, positions), ts) AS last,
+    argMaxState((delta, delta_equity, gamma, vega, theta, delta_usd, positions), (ts, seq)) AS last,
     min(delta) AS delta_min, max(delta) AS delta_max,
     min(delta_usd) AS delta_usd_min, max(delta_usd) AS delta_usd_max,
     min(gamma) AS gamma_min, max(gamma) AS gamma_max,

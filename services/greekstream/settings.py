@@ -144,4 +144,5 @@ class ServeSettings(_Settings):
 
     http: HttpSettings = HttpSettings(port=8000)
     clickhouse_dsn: SecretStr = SecretStr("chdb:///var/lib/greekstream/chdb")
-    tokens_file: str | None = None
+    tokens_file: str | None = None  # YAML/JSON {token: [books] | "*"}, e.g. a mounted secret
+    tokens_json: SecretStr | None = None  # the same mapping inline (GREEKSTREAM_TOKENS_JSON)

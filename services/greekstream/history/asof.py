@@ -68,7 +68,7 @@ def stored_exposures_as_of(
 
     Three tiers, each duplicate-insensitive: whole hours before the as-of hour from
     exposure_1h, whole minutes of that hour from exposure_1m, and the raw rows of
-    the as-of minute; argMax by ts picks the latest.
+    the as-of minute (disjoint in time); argMax by (ts, emission order) picks the latest.
     """
     book_filter = "AND book IN {books:Array(String)}" if books is not None else ""
     t = "fromUnixTimestamp64Micro({t:Int64}, 'UTC')"
@@ -81,7 +81,7 @@ def stored_exposures_as_of(
         f"GROUP BY book, underlying "
         f"UNION ALL "
         f"SELECT book, underlying, max(ts) AS at, "
-        f"argMax((delta, delta_equity, gamma, vega, theta, delta_usd, positions), ts) AS v "
+        f"argMax((delta, delta_equity, gamma, vega, theta, delta_usd, positions), (ts, seq)) AS v "
         f"FROM exposures WHERE ts >= toStartOfMinute({t}) AND ts <= {t} {book_filter} "
         f"GROUP BY book, underlying"
     )

@@ -41,8 +41,8 @@ def write_replay(
             counts["records"] += 1
             if writer.pending >= batch_rows:
                 writer.flush()
-        for event in outputs:
-            writer.add_output(event)
+        for seq, event in enumerate(outputs):
+            writer.add_output(event, seq)
             counts["outputs"] += 1
             if writer.pending >= batch_rows:
                 writer.flush()

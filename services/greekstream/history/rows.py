@@ -25,11 +25,16 @@ class Table:
     columns: tuple[str, ...]
     time_columns: tuple[str, ...] = ("ts",)
 
-    def select_list(self) -> str:
+    @property
+    def compared(self) -> tuple[str, ...]:
+        """The columns an audit compares: all but the transport's emission order."""
+        return tuple(c for c in self.columns if c != "seq")
+
+    def select_list(self, columns: tuple[str, ...] | None = None) -> str:
         """Columns as stored, times read back as epoch-µs ints."""
         return ", ".join(
             f"toUnixTimestamp64Micro({c}) AS {c}" if c in self.time_columns else f"`{c}`"
-            for c in self.columns
+            for c in (columns or self.columns)
         )
 
 
@@ -42,7 +47,7 @@ RAW = Table(
 EXPOSURES = Table(
     "exposures",
     ("event_id", "ts", "book", "underlying", "delta", "delta_equity", "gamma", "vega", "theta",
-     "delta_usd", "positions", "caused_by", "stale", "oracle_divergence"),
+     "delta_usd", "positions", "caused_by", "stale", "oracle_divergence", "seq"),
 )
 BREACHES = Table(
     "breaches",
@@ -146,23 +151,23 @@ def _s(value: Any) -> str:
 # ----------------------------------------------------------------------------- outputs
 
 
-def _exposure(e: Mapping[str, Any]) -> Row:
+def _exposure(e: Mapping[str, Any], seq: int) -> Row:
     return (
         e["event_id"], to_micros(e["ts"]), e["book"], e["underlying"], e["delta"],
         e["delta_equity"], e["gamma"], e["vega"], e["theta"], e.get("delta_usd"),
         e["positions"], e["caused_by"], bool(e.get("stale", False)),
-        bool(e.get("oracle_divergence", False)),
+        bool(e.get("oracle_divergence", False)), seq,
     )
 
 
-def _breach(e: Mapping[str, Any]) -> Row:
+def _breach(e: Mapping[str, Any], seq: int) -> Row:
     return (
         e["event_id"], to_micros(e["ts"]), e["breach_id"], e["book"], e["underlying"],
         e["metric"], e.get("value"), e.get("limit"), e["state"], e["caused_by"],
     )
 
 
-def _hedge_intent(e: Mapping[str, Any]) -> Row:
+def _hedge_intent(e: Mapping[str, Any], seq: int) -> Row:
     return (
         e["event_id"], to_micros(e["ts"]), e["intent_id"], e["book"], e["underlying"],
         e["instrument_id"], e["side"], e["quantity"], e["delta_before"], e["delta_after"],
@@ -170,7 +175,7 @@ def _hedge_intent(e: Mapping[str, Any]) -> Row:
     )
 
 
-def _rejected(e: Mapping[str, Any]) -> Row:
+def _rejected(e: Mapping[str, Any], seq: int) -> Row:
     ts = to_micros(e.get("ts"))
     return (
         e["event_id"], ts or 0, ts is not None, e["reason"], e.get("detail", ""),
@@ -186,7 +191,7 @@ def _risk_matrix(e: Mapping[str, Any], body: bytes) -> Row:
     )
 
 
-_BUILDERS: dict[str, Callable[[Mapping[str, Any]], Row]] = {
+_BUILDERS: dict[str, Callable[[Mapping[str, Any], int], Row]] = {
     "exposure": _exposure,
     "breach": _breach,
     "hedge_intent": _hedge_intent,
@@ -194,8 +199,11 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], Row]] = {
 }
 
 
-def output_row(kind: str, fields: Mapping[str, Any], body: Callable[[], bytes]) -> Row:
-    """The row of one output event; ``body`` gives its JSON (only risk_matrix keeps it)."""
+def output_row(
+    kind: str, fields: Mapping[str, Any], body: Callable[[], bytes], seq: int = 0
+) -> Row:
+    """The row of one output event; ``body`` gives its JSON (only risk_matrix keeps it);
+    ``seq`` is its emission order (exposures keep it to break ties at one ts)."""
     if kind == "risk_matrix":
         return _risk_matrix(fields, body())
-    return _BUILDERS[kind](fields)
+    return _BUILDERS[kind](fields, seq)

@@ -145,7 +145,7 @@ class Sink:
         value = message.value() or b""
         if topic in self.input_set:
             writer.add_record(value, f"{topic}/{partition}/{offset}")
-        elif writer.add_output_json(value) is None:
+        elif writer.add_output_json(value, offset) is None:
             self.health.skipped_outputs += 1
             log.warning("skipped an output of unknown type at %s/%d/%d", topic, partition, offset)
         self.starts.setdefault((topic, partition), offset)

@@ -52,21 +52,22 @@ class HistoryWriter:
         for raw, source in records:
             self.add_record(raw, source)
 
-    def add_output(self, event: BaseModel) -> None:
-        """An output model from the engine."""
+    def add_output(self, event: BaseModel, seq: int) -> None:
+        """An output model from the engine; ``seq`` is its index in the engine's output."""
         kind = getattr(event, "type", None)
         if kind not in OUTPUT_TABLES:
             raise HistoryError(f"cannot store output of type {kind!r}")
-        row = output_row(kind, event.__dict__, lambda: encode(event))
+        row = output_row(kind, event.__dict__, lambda: encode(event), seq)
         self.buffers[OUTPUT_TABLES[kind].name].append(row)
 
-    def add_output_json(self, body: bytes) -> str | None:
-        """An output event as JSON (from a Kafka output topic); returns its type."""
+    def add_output_json(self, body: bytes, seq: int) -> str | None:
+        """An output event as JSON (from a Kafka output topic, ``seq`` its offset);
+        returns its type, or None for a type history does not store."""
         obj = orjson.loads(body)
         kind = obj.get("type") if isinstance(obj, dict) else None
         if kind not in OUTPUT_TABLES:
             return None
-        row = output_row(kind, obj, lambda: body)
+        row = output_row(kind, obj, lambda: body, seq)
         self.buffers[OUTPUT_TABLES[kind].name].append(row)
         return str(kind)
 

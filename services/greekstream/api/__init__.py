@@ -1,0 +1,1 @@
+"""The historical analytics query service (`greekstream serve`): FastAPI over history."""

@@ -1,0 +1,221 @@
+"""`greekstream serve`: historical exposure analytics over HTTP (JSON or ``?format=csv``).
+
+Every /v1 route needs ``Authorization: Bearer TOKEN``; a token sees only its books
+(403, logged, for any other). The OpenAPI document is at /openapi.json, the docs at
+/docs, a small chart page at / (token and book in the URL fragment, never sent).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from greekstream.api import queries
+from greekstream.api.tokens import Scope
+from greekstream.core.timeutil import TimestampError, format_ts, parse_ts
+from greekstream.errors import HistoryError, HistoryQueryError
+from greekstream.history.asof import check_as_of, exposures_as_of, stored_exposures_as_of
+from greekstream.history.client import History
+from greekstream.history.migrate import require_schema
+
+log = logging.getLogger("greekstream.serve")
+STATIC = Path(__file__).parent / "static"
+Format = Literal["json", "csv"]
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _time(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_ts(value)
+    except TimestampError as exc:
+        raise HTTPException(400, f"bad {name} {value!r}: not an RFC 3339 timestamp") from exc
+
+
+def _render(rows: list[dict[str, Any]], fmt: Format, name: str) -> Response:
+    if fmt == "json":
+        return Response(orjson.dumps(rows), media_type="application/json")
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(v) for k, v in row.items()})
+    return Response(buffer.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+def _cell(value: Any) -> Any:
+    return orjson.dumps(value).decode() if isinstance(value, dict | list) else value
+
+
+class Service:
+    """The app's state: one history connection (one chDB engine per process)."""
+
+    def __init__(self, history: History, scopes: dict[str, Scope]) -> None:
+        self.history = history
+        self.scopes = scopes
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def db(self) -> Iterator[History]:
+        with self.lock:
+            try:
+                yield self.history
+            except HistoryQueryError as exc:
+                raise HTTPException(_status(exc), str(exc).split("\n")[0]) from exc
+            except HistoryError as exc:
+                log.error("history query failed: %s", exc)
+                raise HTTPException(503, "history store unavailable") from exc
+
+
+def _status(exc: HistoryQueryError) -> int:
+    return 404 if "unknown book" in str(exc) else 400
+
+
+def create_app(history: History, scopes: dict[str, Scope]) -> FastAPI:
+    require_schema(history)
+    service = Service(history, scopes)
+    app = FastAPI(
+        title="greekstream history",
+        version="1",
+        description="Historical exposure analytics over the greekstream ClickHouse history. "
+        "Send `Authorization: Bearer TOKEN`; each token sees only its books. "
+        "Add `?format=csv` for CSV. Times are RFC 3339 UTC.",
+    )
+
+    def scope(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Scope:
+        if creds is None or creds.credentials not in service.scopes:
+            raise HTTPException(401, "missing or unknown bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return service.scopes[creds.credentials]
+
+    Auth = Annotated[Scope, Depends(scope)]
+
+    def book_access(request: Request, book: str, who: Scope) -> None:
+        if not who.allows(book):
+            log.warning("refused: %s asked for book %r (%s %s)", who.name, book,
+                        request.method, request.url.path)
+            raise HTTPException(403, f"this token may not read book {book!r}")
+
+    _routes(app, service, Auth, book_access)
+    return app
+
+
+def _routes(app: FastAPI, service: Service, Auth: Any,
+            book_access: Callable[[Request, str, Scope], None]) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/v1/books", summary="Books this token may read")
+    def list_books(who: Auth) -> list[str]:
+        with service.db() as h:
+            return who.visible(queries.books(h))
+
+    def known(request: Request, book: str, who: Scope) -> None:
+        book_access(request, book, who)
+        with service.db() as h:
+            queries.require_known(book, queries.books(h))
+
+    @app.get("/v1/books/{book}/timeseries",
+             summary="Exposure time series of a book: last, min, max per bucket")
+    def timeseries(
+        request: Request, book: str, who: Auth, bucket: Literal["1m", "1h", "1d"] = "1m",
+        underlying: str | None = None,
+        t_from: Annotated[str | None, Query(alias="from")] = None,
+        t_to: Annotated[str | None, Query(alias="to")] = None, format: Format = "json",
+    ) -> Response:
+        known(request, book, who)
+        with service.db() as h:
+            rows = queries.timeseries(h, book, bucket, _time(t_from, "from"), _time(t_to, "to"),
+                                      underlying)
+        return _render(rows, format, f"{book}-timeseries-{bucket}")
+
+    @app.get("/v1/books/{book}/breaches", summary="Breach history with durations")
+    def breaches(
+        request: Request, book: str, who: Auth,
+        t_from: Annotated[str | None, Query(alias="from")] = None,
+        t_to: Annotated[str | None, Query(alias="to")] = None, format: Format = "json",
+    ) -> Response:
+        known(request, book, who)
+        with service.db() as h:
+            rows = queries.breach_history(h, book, _time(t_from, "from"), _time(t_to, "to"))
+        return _render(rows, format, f"{book}-breaches")
+
+    @app.get("/v1/books/{book}/hedge-intents",
+             summary="Hedge intents and whether a trade on the hedge instrument followed")
+    def intents(
+        request: Request, book: str, who: Auth,
+        t_from: Annotated[str | None, Query(alias="from")] = None,
+        t_to: Annotated[str | None, Query(alias="to")] = None,
+        within_s: Annotated[float, Query(gt=0)] = 30.0, format: Format = "json",
+    ) -> Response:
+        known(request, book, who)
+        with service.db() as h:
+            rows = queries.hedge_intents(h, book, _time(t_from, "from"), _time(t_to, "to"),
+                                         within_s)
+        return _render(rows, format, f"{book}-hedge-intents")
+
+    @app.get("/v1/books/{book}/risk-matrix", summary="Latest (or as-of) scenario risk matrix")
+    def risk(request: Request, book: str, who: Auth, at: str | None = None) -> Response:
+        known(request, book, who)
+        with service.db() as h:
+            return _render(queries.risk_matrix(h, book, _time(at, "at")), "json", "risk")
+
+    @app.get("/v1/exposures", summary="Exposures as of a time, per (book, underlying)")
+    def as_of(
+        request: Request, who: Auth, at: str, book: str | None = None,
+        mode: Literal["stored", "replay"] = "stored", format: Format = "json",
+    ) -> Response:
+        """`stored`: the latest stored exposure event at or before `at` (fast).
+        `replay`: re-derived by replaying stored inputs, revalued at `at` — the numbers
+        `greekstream replay --as-of` gives."""
+        moment = _time(at, "at")
+        assert moment is not None
+        if book is not None:
+            known(request, book, who)
+        with service.db() as h:
+            check_as_of(h, moment)
+            rows = _as_of_rows(h, moment, book, who, mode)
+        return _render(rows, format, f"exposures-{at}")
+
+    @app.get("/v1/top", summary="Books ranked by |delta_usd| or |vega| at a time")
+    def top(
+        who: Auth, at: str, by: Literal["delta_usd", "vega"] = "delta_usd",
+        limit: Annotated[int, Query(gt=0, le=1000)] = 10, format: Format = "json",
+    ) -> Response:
+        moment = _time(at, "at")
+        assert moment is not None
+        with service.db() as h:
+            check_as_of(h, moment)
+            visible = who.visible(queries.books(h))
+            rows = stored_exposures_as_of(h, moment, visible)
+        return _render(queries.top_books(rows, by, limit), format, f"top-{by}")
+
+
+def _as_of_rows(h: History, moment: int, book: str | None, who: Scope,
+                mode: str) -> list[dict[str, Any]]:
+    if mode == "stored":
+        wanted = [book] if book else who.visible(queries.books(h))
+        return stored_exposures_as_of(h, moment, wanted)
+    rows = [r.as_dict() for r in exposures_as_of(h, moment, book) if who.allows(r.book)]
+    for r in rows:
+        r["as_of"] = format_ts(moment)
+    return rows

@@ -1,0 +1,147 @@
+"""The analytics queries, over history's tables and rollups. All duplicate-insensitive."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+
+from greekstream.core.timeutil import format_ts
+from greekstream.errors import HistoryQueryError
+from greekstream.history.client import History
+from greekstream.history.replay_io import time_filter
+
+Bucket = Literal["1m", "1h", "1d"]
+_ROLLUP = {"1m": ("exposure_1m", "bucket"), "1h": ("exposure_1h", "bucket"),
+           "1d": ("exposure_1h", "toStartOfDay(bucket)")}
+_LAST = ("delta", "delta_equity", "gamma", "vega", "theta", "delta_usd", "positions")
+_RANGE = ("delta", "delta_usd", "gamma", "vega", "theta")
+_T = "fromUnixTimestamp64Micro({%s:Int64}, 'UTC')"
+
+
+def books(history: History) -> list[str]:
+    rows = history.rows(
+        "SELECT DISTINCT book FROM (SELECT DISTINCT book FROM exposures UNION ALL "
+        "SELECT DISTINCT book FROM raw_events WHERE book != '') ORDER BY book"
+    )
+    return [r[0] for r in rows]
+
+
+def timeseries(
+    history: History, book: str, bucket: Bucket, t_from: int | None, t_to: int | None,
+    underlying: str | None = None,
+) -> list[dict[str, Any]]:
+    """Last, min and max of each Greek per (underlying, bucket), from the rollups."""
+    table, key = _ROLLUP[bucket]
+    where, params = time_filter(t_from, t_to, column="bucket")
+    params["book"] = book
+    where += " AND book = {book:String}"
+    if underlying:
+        where += " AND underlying = {underlying:String}"
+        params["underlying"] = underlying
+    ranges = ", ".join(f"min({m}_min), max({m}_max)" for m in _RANGE)
+    sql = (
+        f"SELECT underlying, toUnixTimestamp({key}) AS b, "
+        f"toUnixTimestamp64Micro(max(last_ts)), argMaxMerge(last), {ranges} "
+        f"FROM {table} WHERE {where} GROUP BY underlying, b ORDER BY underlying, b"
+    )
+    out = []
+    for underlying_, b, last_ts, last, *extremes in history.rows(sql, params):
+        row: dict[str, Any] = {"underlying": underlying_, "bucket": format_ts(int(b) * 1_000_000),
+                               "last_ts": format_ts(int(last_ts))}
+        row.update(zip(_LAST, last, strict=True))
+        for i, metric in enumerate(_RANGE):
+            row[f"{metric}_min"], row[f"{metric}_max"] = extremes[2 * i], extremes[2 * i + 1]
+        out.append(row)
+    return out
+
+
+def top_books(
+    rows: list[dict[str, Any]], by: Literal["delta_usd", "vega"], limit: int
+) -> list[dict[str, Any]]:
+    """Books ranked by |sum over underlyings of `by`| from as-of exposure rows."""
+    totals: dict[str, float] = {}
+    for row in rows:
+        value = row.get(by)
+        totals[row["book"]] = totals.get(row["book"], 0.0) + (value or 0.0)
+    ranked = sorted(totals.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[:limit]
+    return [{"book": b, by: v, f"abs_{by}": abs(v)} for b, v in ranked]
+
+
+def breach_history(
+    history: History, book: str, t_from: int | None, t_to: int | None
+) -> list[dict[str, Any]]:
+    """One row per breach: when it opened, when (if) it cleared, how long it lasted."""
+    where, params = time_filter(t_from, t_to)
+    params["book"] = book
+    sql = (
+        "SELECT breach_id, any(underlying), any(metric), "
+        "toUnixTimestamp64Micro(minIf(ts, state = 'open')), "
+        "toUnixTimestamp64Micro(minIf(ts, state = 'cleared')), countIf(state = 'cleared') > 0, "
+        "anyIf(value, state = 'open'), anyIf(`limit`, state = 'open') "
+        f"FROM breaches WHERE book = {{book:String}} AND {where} "
+        "GROUP BY breach_id ORDER BY 4, breach_id"
+    )
+    out = []
+    for bid, und, metric, opened, cleared, has_clear, value, limit in history.rows(sql, params):
+        has_open = opened and opened > 0
+        out.append({
+            "breach_id": bid, "underlying": und, "metric": metric,
+            "opened_at": format_ts(int(opened)) if has_open else None,
+            "cleared_at": format_ts(int(cleared)) if has_clear else None,
+            "duration_s": (cleared - opened) / 1e6 if has_clear and has_open else None,
+            "value": value, "limit": limit,
+        })
+    return out
+
+
+def hedge_intents(
+    history: History, book: str, t_from: int | None, t_to: int | None, within_s: float
+) -> list[dict[str, Any]]:
+    """Each intent with the first trade of the book on the hedge instrument at or after it."""
+    where, params = time_filter(t_from, t_to, column="i.ts")
+    params.update(book=book, within=int(within_s * 1_000_000))
+    sql = (
+        "SELECT i.intent_id, i.underlying, i.instrument_id, i.side, i.quantity, "
+        "i.delta_before, i.delta_after, toUnixTimestamp64Micro(i.ts), "
+        "t.event_id, toUnixTimestamp64Micro(t.ts) "
+        "FROM (SELECT DISTINCT intent_id, ts, book, underlying, instrument_id, side, quantity, "
+        "delta_before, delta_after FROM hedge_intents WHERE book = {book:String}) AS i "
+        "ASOF LEFT JOIN (SELECT DISTINCT event_id, book, instrument_id, ts FROM raw_events "
+        "WHERE type = 'trade' AND book = {book:String}) AS t "
+        "ON i.book = t.book AND i.instrument_id = t.instrument_id AND t.ts >= i.ts "
+        f"WHERE {where} ORDER BY i.ts, i.intent_id"
+    )
+    out = []
+    for row in history.rows(sql, params):
+        iid, und, inst, side, qty, before, after, ts, trade_id, trade_ts = row
+        followed = bool(trade_id) and trade_ts - ts <= params["within"]
+        out.append({
+            "intent_id": iid, "ts": format_ts(int(ts)), "underlying": und,
+            "instrument_id": inst, "side": side, "quantity": qty,
+            "delta_before": before, "delta_after": after, "followed": followed,
+            "trade_event_id": trade_id if followed else None,
+            "trade_delay_s": (trade_ts - ts) / 1e6 if followed else None,
+        })
+    return out
+
+
+def risk_matrix(history: History, book: str, at: int | None) -> list[dict[str, Any]]:
+    """The latest stored risk matrix per underlying of a book (at or before ``at``)."""
+    where, params = time_filter(None, at)
+    params["book"] = book
+    sql = (
+        "SELECT underlying, toUnixTimestamp64Micro(max(ts)), argMax(worst_loss, ts), "
+        f"argMax(json, ts) FROM risk_matrix WHERE book = {{book:String}} AND {where} "
+        "GROUP BY underlying ORDER BY underlying"
+    )
+    return [
+        {"underlying": und, "ts": format_ts(int(ts)), "worst_loss": worst,
+         "matrix": orjson.loads(body)}
+        for und, ts, worst, body in history.rows(sql, params)
+    ]
+
+
+def require_known(book: str, known: list[str]) -> None:
+    if book not in known:
+        raise HistoryQueryError(f"unknown book {book!r}", hint="GET /v1/books lists your books")
