@@ -288,7 +288,7 @@ def _first_crossing(g: Curve, direction: float, steps: int) -> float | None:
         k = np.arange(start, min(start + _CHUNK, steps + 1), dtype=np.float64)
         hits = np.flatnonzero(g(direction * k / 1000.0) <= 0.0)
         if hits.size:
-            first = k[hits[0]]
+            first = float(k[hits[0]])
             return _bisect(g, direction * (first - 1.0) / 1000.0, direction * first / 1000.0)
     return None
 
@@ -355,3 +355,23 @@ def risk_matrix_event(
         liq_move_down=liq.move_down, liq_move_up=liq.move_up,
         liq_price_down=liq.price_down, liq_price_up=liq.price_up, caused_by=caused_by,
     )
+
+
+# ----------------------------------------------------------------------------- one book
+
+
+@dataclass(frozen=True)
+class BookScenarioRisk:
+    """A (book, underlying)'s risk matrix and, given a margin report, its liquidation distance."""
+
+    matrix: RiskMatrix
+    liquidation: LiqDistance | None
+    index_price: float | None
+
+
+def book_scenario_risk(
+    s: PortfolioSlice, grid: Grid = DEFAULT_GRID, margin: tuple[float, float] | None = None
+) -> BookScenarioRisk:
+    """``margin`` is the latest venue report (equity USD, maintenance margin USD), if any."""
+    liq = None if margin is None else liquidation_distance(s, margin[0], margin[1])
+    return BookScenarioRisk(risk_matrix(s, grid), liq, s.index_price)

@@ -1,0 +1,194 @@
+"""`greekstream stress`: scenario risk matrices and liquidation distances of every book."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+from greekstream.commands._common import parse_time_arg
+from greekstream.core.engine import Engine
+from greekstream.core.scenarios import BookScenarioRisk, book_scenario_risk
+from greekstream.core.timeutil import format_ts
+from greekstream.errors import UsageError
+from greekstream.replay import read_records, replay
+from greekstream.scenario_files import DEFAULT_CONFIG, LIBRARY_PATH, ScenarioConfig, load
+
+HELP = "full-revaluation scenario P&L, worst loss and liquidation distance per book"
+EXAMPLES = f"""  greekstream stress events.jsonl --format table
+  greekstream stress events.jsonl --as-of 2026-03-01T14:05:00Z --book desk-a
+  greekstream stress events.jsonl --scenarios grid.yaml --format json --out risk.json
+  greekstream stress events.jsonl --scenarios {LIBRARY_PATH.name} --format png --out risk.png
+(the shipped library of named stress scenarios: {LIBRARY_PATH})
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("events", help="a .jsonl file of input events")
+    p.add_argument("--as-of", help="RFC 3339 time (default: the last event's time)")
+    p.add_argument("--scenarios", metavar="FILE",
+                   help="grid / named-scenario file, YAML or JSON (default: SPEC's 15x3 grid)")
+    p.add_argument("--book", help="only this book")
+    p.add_argument("--format", choices=("json", "table", "png"), default="json")
+    p.add_argument("--out", metavar="FILE",
+                   help="write here instead of stdout (png: default stress.png)")
+
+
+def run(args: argparse.Namespace) -> int:
+    as_of = parse_time_arg(args.as_of, "--as-of")
+    config = load(args.scenarios) if args.scenarios else DEFAULT_CONFIG
+    result = replay(read_records(args.events), as_of, keep_outputs=False)
+    if result.as_of_us is None:
+        raise UsageError(f"{args.events}: no events to evaluate")
+    reports = stress_reports(result.engine, result.as_of_us, config, args.book)
+    if args.format == "json":
+        _emit(orjson.dumps(json_rows(reports, result.as_of_us), option=orjson.OPT_INDENT_2)
+              + b"\n", args.out)
+    elif args.format == "table":
+        _emit(table_text(reports, result.as_of_us).encode(), args.out)
+    else:
+        from greekstream.plots import risk_heatmaps
+
+        out = Path(args.out or "stress.png")
+        try:
+            risk_heatmaps(reports, out, title=f"scenario P&L as of {format_ts(result.as_of_us)}")
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
+        print(out)
+    return 0
+
+
+def stress_reports(
+    engine: Engine, as_of_us: int, config: ScenarioConfig = DEFAULT_CONFIG,
+    book: str | None = None,
+) -> list[BookScenarioRisk]:
+    """Every (book, underlying) at ``as_of_us``; checks the book and the file's underlyings."""
+    config.check_underlyings(set(engine.underlyings))
+    if book is not None and book not in {k[0] for k in engine.books}:
+        known = sorted({k[0] for k in engine.books})
+        raise UsageError(f"unknown book {book!r}: no event at or before the as-of time has it",
+                         hint=f"known books: {', '.join(known) or 'none'}")
+    return [
+        book_scenario_risk(s, config.grid_for(s.underlying), engine.margin(s.book, s.underlying))
+        for s in engine.slices(as_of_us, book)
+    ]
+
+
+def json_rows(reports: list[BookScenarioRisk], as_of_us: int) -> list[dict[str, object]]:
+    return [_json_row(r, as_of_us) for r in reports]
+
+
+def _json_row(r: BookScenarioRisk, as_of_us: int) -> dict[str, object]:
+    m = r.matrix
+    scenarios = []
+    for i, sc in enumerate(m.grid.scenarios()):
+        row: dict[str, object] = {"price_shock": sc.price_shock, "vol_shock": sc.vol_shock,
+                                  "time_shift_h": sc.time_shift_h, "pnl": float(m.pnl[i])}
+        if sc.name is not None:
+            row["name"] = sc.name
+        scenarios.append(row)
+    liq = r.liquidation
+    return {
+        "book": m.book,
+        "underlying": m.underlying,
+        "as_of": format_ts(as_of_us),
+        "index_price": r.index_price,
+        "scenarios": scenarios,
+        "worst_loss": m.worst_loss,
+        "worst_scenario": scenarios[m.worst_index],
+        "liq_move_down": liq.move_down if liq else None,
+        "liq_move_up": liq.move_up if liq else None,
+        "liq_price_down": liq.price_down if liq else None,
+        "liq_price_up": liq.price_up if liq else None,
+    }
+
+
+def _emit(data: bytes, out: str | None) -> None:
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        Path(out).write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
+
+
+# ----------------------------------------------------------------------------- table
+
+
+def table_text(reports: list[BookScenarioRisk], as_of_us: int) -> str:
+    if not reports:
+        return f"no positions as of {format_ts(as_of_us)}\n"
+    return "\n".join(_book_table(r, as_of_us) for r in reports)
+
+
+def _book_table(r: BookScenarioRisk, as_of_us: int) -> str:
+    m = r.matrix
+    sc = m.worst_scenario
+    spot = f"{r.index_price:,.2f}" if r.index_price is not None else "n/a"
+    lines = [
+        f"{m.book} {m.underlying}  as of {format_ts(as_of_us)}  index {spot}",
+        f"worst loss {m.worst_loss:,.0f} USD at "
+        + _describe(sc.price_shock, sc.vol_shock, sc.time_shift_h, sc.name),
+        _liq_line(r),
+    ]
+    names = m.grid.names or (None,) * len(m.grid)
+    on_grid = [i for i, n in enumerate(names) if n is None]
+    prices = list(dict.fromkeys(float(m.grid.price_shock[i]) for i in on_grid))
+    rows = list(dict.fromkeys((float(m.grid.vol_shock[i]), float(m.grid.time_shift_h[i]))
+                              for i in on_grid))
+    cell: dict[tuple[float, float, float], str] = {}
+    for i in on_grid:
+        key = (float(m.grid.vol_shock[i]), float(m.grid.time_shift_h[i]),
+               float(m.grid.price_shock[i]))
+        cell[key] = _money(float(m.pnl[i])) + ("*" if i == m.worst_index else " ")
+    head = ["vol \\ price"] + [f"{p:+.0%}" for p in prices]
+    body = [[_row_label(v, h)] + [cell.get((v, h, p), "-") for p in prices] for v, h in rows]
+    lines += _align([head, *body])
+    named = [i for i, n in enumerate(names) if n is not None]
+    if named:
+        lines.append("named scenarios:")
+        for i in named:
+            mark = "*" if i == m.worst_index else " "
+            s = m.grid.scenario(i)
+            lines.append(f"  {s.name:<24} {_describe(s.price_shock, s.vol_shock, s.time_shift_h)}"
+                         f"  {_money(float(m.pnl[i]))}{mark}")
+    lines.append("(* = worst)")
+    return "\n".join(lines) + "\n"
+
+
+def _align(table: list[list[str]]) -> list[str]:
+    widths = [max(len(row[j]) for row in table) for j in range(len(table[0]))]
+    return ["  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in
+                      enumerate(zip(row, widths, strict=True))) for row in table]
+
+
+def _money(x: float) -> str:
+    return "0" if round(x) == 0 else f"{x:,.0f}"
+
+
+def _row_label(v: float, h: float) -> str:
+    return f"vol {v:+.2f}" + (f" +{h:g}h" if h else "")
+
+
+def _describe(p: float, v: float, h: float, name: str | None = None) -> str:
+    text = f"price {p:+.1%}, vol {v:+.2f}" + (f", +{h:g}h" if h else "")
+    return f"{name} ({text})" if name else text
+
+
+def _liq_line(r: BookScenarioRisk) -> str:
+    liq = r.liquidation
+    if liq is None:
+        return "liquidation: no margin report for this book and underlying"
+    parts = []
+    for side, move, price in (("down", liq.move_down, liq.price_down),
+                              ("up", liq.move_up, liq.price_up)):
+        if move is None:
+            parts.append(f"{side}: no crossing in range")
+        else:
+            at = f" at {price:,.2f}" if price is not None else ""
+            parts.append(f"{side} {move:+.4%}{at}")
+    return "liquidation: " + ", ".join(parts)

@@ -1,0 +1,104 @@
+"""Matplotlib figures (Agg backend: no display needed). One function per figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+
+from greekstream.core.scenarios import BookScenarioRisk
+
+
+def risk_heatmaps(reports: Sequence[BookScenarioRisk], path: str | Path, title: str = "") -> Path:
+    """Scenario P&L heatmaps: one row of panels per book, one panel per underlying.
+
+    Columns are price shocks, rows are (vol shock, time shift); the worst cell is
+    boxed and the liquidation moves are dashed vertical lines (when inside the grid).
+    Named stress scenarios are not on the grid and are left out of the picture.
+    """
+    books = sorted({r.matrix.book for r in reports})
+    per_book = {b: [r for r in reports if r.matrix.book == b] for b in books}
+    cols = max((len(v) for v in per_book.values()), default=1)
+    fig, axes = plt.subplots(len(books) or 1, cols, squeeze=False,
+                             figsize=(6.5 * cols, 3.2 * max(len(books), 1) + 0.6))
+    for i, book in enumerate(books):
+        for j in range(cols):
+            ax = axes[i][j]
+            if j < len(per_book[book]):
+                _panel(ax, per_book[book][j])
+            else:
+                ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _panel(ax: Axes, r: BookScenarioRisk) -> None:
+    m = r.matrix
+    on_grid = [i for i, name in enumerate(_names(r)) if name is None]
+    prices = sorted({float(m.grid.price_shock[i]) for i in on_grid})
+    rows = list(dict.fromkeys((float(m.grid.vol_shock[i]), float(m.grid.time_shift_h[i]))
+                              for i in on_grid))
+    cells = np.full((len(rows), len(prices)), np.nan)
+    for i in on_grid:
+        key = (float(m.grid.vol_shock[i]), float(m.grid.time_shift_h[i]))
+        cells[rows.index(key), prices.index(float(m.grid.price_shock[i]))] = m.pnl[i]
+    scale = float(np.nanmax(np.abs(cells))) if np.isfinite(cells).any() else 1.0
+    image = ax.imshow(cells, cmap="RdYlGn", vmin=-scale or -1.0, vmax=scale or 1.0,
+                      aspect="auto")
+    ax.figure.colorbar(image, ax=ax, label="P&L (USD)")
+    ax.set_xticks(range(len(prices)), [f"{p:+.0%}" for p in prices], fontsize=7, rotation=45)
+    ax.set_yticks(range(len(rows)),
+                  [f"σ{v:+.2f}" + (f" +{h:g}h" if h else "") for v, h in rows], fontsize=7)
+    if m.worst_index in on_grid:
+        sc = m.worst_scenario
+        y = rows.index((sc.vol_shock, sc.time_shift_h))
+        x = prices.index(sc.price_shock)
+        ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, lw=2, ec="black"))
+    _mark_liquidation(ax, r, prices)
+    ax.set_title(f"{m.book} {m.underlying}: worst loss {m.worst_loss:,.0f} USD"
+                 + _liq_text(r), fontsize=8)
+
+
+def _names(r: BookScenarioRisk) -> tuple[str | None, ...]:
+    return r.matrix.grid.names or (None,) * len(r.matrix.grid)
+
+
+def _mark_liquidation(ax: Axes, r: BookScenarioRisk, prices: list[float]) -> None:
+    liq = r.liquidation
+    if liq is None or len(prices) < 2:
+        return
+    for move, price in ((liq.move_down, liq.price_down), (liq.move_up, liq.price_up)):
+        if move is None or not prices[0] <= move <= prices[-1]:
+            continue
+        x = float(np.interp(move, prices, np.arange(len(prices))))
+        ax.axvline(x, color="black", ls="--", lw=1.2)
+        label = f"liq {price:,.0f}" if price is not None else f"liq {move:+.1%}"
+        ax.text(x, -0.45, label, fontsize=7, ha="center", va="top", rotation=90,
+                bbox={"fc": "white", "alpha": 0.7, "lw": 0})
+
+
+def _liq_text(r: BookScenarioRisk) -> str:
+    liq = r.liquidation
+    if liq is None:
+        return "\n(no margin report: no liquidation distance)"
+    parts = []
+    for side, move, price in (("down", liq.move_down, liq.price_down),
+                              ("up", liq.move_up, liq.price_up)):
+        if move is None:
+            parts.append(f"{side}: none in range")
+        else:
+            at = f" @ {price:,.0f}" if price is not None else ""
+            parts.append(f"{side} {move:+.2%}{at}")
+    return "\nliquidation " + ", ".join(parts)
