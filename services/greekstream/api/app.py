@@ -11,7 +11,7 @@ import csv
 import io
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -85,6 +85,27 @@ def _status(exc: HistoryQueryError) -> int:
     return 404 if "unknown book" in str(exc) else 400
 
 
+def _scope(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Scope:
+    scopes = request.app.state.service.scopes
+    if creds is None or creds.credentials not in scopes:
+        raise HTTPException(401, "missing or unknown bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return scopes[creds.credentials]  # type: ignore[no-any-return]
+
+
+Auth = Annotated[Scope, Depends(_scope)]
+
+
+def book_access(request: Request, book: str, who: Scope) -> None:
+    if not who.allows(book):
+        log.warning("refused: %s asked for book %r (%s %s)", who.name, book,
+                    request.method, request.url.path)
+        raise HTTPException(403, f"this token may not read book {book!r}")
+
+
 def create_app(history: History, scopes: dict[str, Scope]) -> FastAPI:
     require_schema(history)
     service = Service(history, scopes)
@@ -95,27 +116,12 @@ def create_app(history: History, scopes: dict[str, Scope]) -> FastAPI:
         "Send `Authorization: Bearer TOKEN`; each token sees only its books. "
         "Add `?format=csv` for CSV. Times are RFC 3339 UTC.",
     )
-
-    def scope(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Scope:
-        if creds is None or creds.credentials not in service.scopes:
-            raise HTTPException(401, "missing or unknown bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})
-        return service.scopes[creds.credentials]
-
-    Auth = Annotated[Scope, Depends(scope)]
-
-    def book_access(request: Request, book: str, who: Scope) -> None:
-        if not who.allows(book):
-            log.warning("refused: %s asked for book %r (%s %s)", who.name, book,
-                        request.method, request.url.path)
-            raise HTTPException(403, f"this token may not read book {book!r}")
-
-    _routes(app, service, Auth, book_access)
+    app.state.service = service
+    _routes(app, service)
     return app
 
 
-def _routes(app: FastAPI, service: Service, Auth: Any,
-            book_access: Callable[[Request, str, Scope], None]) -> None:
+def _routes(app: FastAPI, service: Service) -> None:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})

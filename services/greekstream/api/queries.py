@@ -98,7 +98,8 @@ def breach_history(
 def hedge_intents(
     history: History, book: str, t_from: int | None, t_to: int | None, within_s: float
 ) -> list[dict[str, Any]]:
-    """Each intent with the first trade of the book on the hedge instrument at or after it."""
+    """Each intent with the first accepted trade of the book on the hedge instrument at or
+    after it; ``followed`` when that trade came within ``within_s``."""
     where, params = time_filter(t_from, t_to, column="i.ts")
     params.update(book=book, within=int(within_s * 1_000_000))
     sql = (
@@ -108,7 +109,8 @@ def hedge_intents(
         "FROM (SELECT DISTINCT intent_id, ts, book, underlying, instrument_id, side, quantity, "
         "delta_before, delta_after FROM hedge_intents WHERE book = {book:String}) AS i "
         "ASOF LEFT JOIN (SELECT DISTINCT event_id, book, instrument_id, ts FROM raw_events "
-        "WHERE type = 'trade' AND book = {book:String}) AS t "
+        "WHERE type = 'trade' AND book = {book:String} "
+        "AND source NOT IN (SELECT source FROM rejections)) AS t "
         "ON i.book = t.book AND i.instrument_id = t.instrument_id AND t.ts >= i.ts "
         f"WHERE {where} ORDER BY i.ts, i.intent_id"
     )

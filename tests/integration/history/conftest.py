@@ -4,12 +4,23 @@ engine per process), a fresh database per test, and a small sample event file.""
 from __future__ import annotations
 
 import itertools
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
 
+from greekstream.api.app import create_app
+from greekstream.api.tokens import load_tokens
+from greekstream.history import connect
 from greekstream.sample.generate import write_sample
+
+DESK_A_TOKEN = "a" * 32  # sees desk-a only
+ALL_TOKEN = "z" * 32  # sees every book
 
 _counter = itertools.count()
 
@@ -114,3 +125,45 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+# ----------------------------------------------------------------------------- serve
+
+
+@contextmanager
+def _serving(dsn: str, tokens_file: Path) -> Iterator[str]:
+    """Yield the base URL of a running `greekstream serve` app over ``dsn``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    history = connect(dsn)
+    app = create_app(history, load_tokens(str(tokens_file), None))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the query service did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+        history.close()
+
+
+@pytest.fixture
+def tokens_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tokens.yaml"
+    path.write_text(f'"{DESK_A_TOKEN}": ["desk-a"]\n"{ALL_TOKEN}": "*"\n')
+    return path
+
+
+@pytest.fixture
+def service_url(stored: str, tokens_file: Path) -> Iterator[str]:
+    """The base URL of a real `greekstream serve` (uvicorn) over the stored history."""
+    with _serving(stored, tokens_file) as url:
+        yield url
