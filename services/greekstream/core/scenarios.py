@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.special import ndtr
 
 from greekstream.core.events import OutTimestamp
-from greekstream.core.greeks import BoolArray, FloatArray, black76_value
+from greekstream.core.greeks import BoolArray, FloatArray
 from greekstream.core.portfolio import LoanLegs, LpLegs, PortfolioSlice
 
 SECONDS_PER_YEAR = 365.0 * 86400.0
@@ -129,7 +129,11 @@ def _options_pnl(s: PortfolioSlice, growth: FloatArray, v: FloatArray, h: FloatA
     o = s.options
     if not o.q.size:
         return np.zeros(growth.shape[0], dtype=np.float64)
-    base = black76_value(o.forward, o.strike, o.years, o.vol, o.is_call)
+    # The base values come from the same kernel (no shock, no vol floor), so that a zero
+    # shock gives exactly zero P&L rather than the ulps between two implementations.
+    zero = np.zeros(1)
+    base = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call, zero + 1.0, zero, zero,
+                          min_vol=0.0)[:, 0]
     shocked = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call, growth, v, h)
     shocked -= base[:, None]
     result: FloatArray = o.q @ shocked
@@ -139,8 +143,9 @@ def _options_pnl(s: PortfolioSlice, growth: FloatArray, v: FloatArray, h: FloatA
 def shocked_values(
     forward: FloatArray, strike: FloatArray, years: FloatArray, vol: FloatArray,
     is_call: BoolArray, growth: FloatArray, vol_shock: FloatArray, time_shift_h: FloatArray,
+    min_vol: float = MIN_VOL,
 ) -> FloatArray:
-    """Black-76 values (positions × scenarios) at F·growth, max(σ + v, 0.01), T − h.
+    """Black-76 values (positions × scenarios) at F·growth, max(σ + v, min_vol), T − h.
 
     The same formulas as :func:`greekstream.core.greeks.black76_value` (a test keeps
     them equal), arranged for a grid: ln(F'/K) = ln(F/K) + ln(1 + p) is separable, and
@@ -151,7 +156,7 @@ def shocked_values(
     columns, which = np.unique(np.stack([vol_shock, time_shift_h]), axis=1, return_inverse=True)
     t = years[:, None] - (columns[1] * (3600.0 / SECONDS_PER_YEAR))[None, :]
     live = t > 0.0
-    sig_sqrt_t = (np.maximum(vol[:, None] + columns[0][None, :], MIN_VOL)
+    sig_sqrt_t = (np.maximum(vol[:, None] + columns[0][None, :], min_vol)
                   * np.sqrt(np.where(live, t, 1.0)))[:, which]
     x = np.log(forward / strike)[:, None] + np.log(growth)[None, :]
     x /= sig_sqrt_t
