@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
 
 from greekstream.core.scenarios import BookScenarioRisk
 
@@ -65,7 +66,7 @@ def _panel(ax: Axes, r: BookScenarioRisk) -> None:
         sc = m.worst_scenario
         y = rows.index((sc.vol_shock, sc.time_shift_h))
         x = prices.index(sc.price_shock)
-        ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, lw=2, ec="black"))
+        ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, lw=2, ec="black"))
     _mark_liquidation(ax, r, prices)
     ax.set_title(f"{m.book} {m.underlying}: worst loss {m.worst_loss:,.0f} USD"
                  + _liq_text(r), fontsize=8)
