@@ -190,19 +190,12 @@ def _loans_pnl(loans: LoanLegs, growth: FloatArray) -> FloatArray:
     return result
 
 
-def lp_value(liquidity: FloatArray, lower: FloatArray, upper: FloatArray,
-             price: FloatArray) -> FloatArray:
-    """USD value x·P + y of concentrated-liquidity positions (SPEC.md, *On-chain positions*)."""
-    p = np.clip(price, lower, upper)
-    x = liquidity * (1.0 / np.sqrt(p) - 1.0 / np.sqrt(upper))
-    y = liquidity * (np.sqrt(p) - np.sqrt(lower))
-    result: FloatArray = x * price + y
-    return result
-
-
 def _lps_pnl(lps: LpLegs, spot: float, shocked: FloatArray) -> FloatArray:
     if not lps.liquidity.size:
         return np.zeros_like(shocked)
+    # Imported here: core.onchain builds its cascade P&L on this module's ``pnl``.
+    from greekstream.core.onchain import lp_value
+
     args = (lps.liquidity[:, None], lps.price_lower[:, None], lps.price_upper[:, None])
     now = lp_value(*args, np.full((1, 1), spot))
     later = lp_value(*args, shocked[None, :])
