@@ -1,6 +1,8 @@
--- Per-minute and per-hour exposure aggregates, filled by materialized views on insert,
--- so time series and as-of queries do not scan raw history. All states are
--- duplicate-insensitive (argMax by ts, min, max), so redelivered rows change nothing.
+-- Per-minute, per-hour and per-day exposure aggregates, filled by materialized views on
+-- insert, so time series and as-of queries do not scan raw history: an as-of reads whole
+-- days before its day, hours of its day, minutes of its hour and raw rows of its minute.
+-- All states are duplicate-insensitive (argMax by (ts, seq), min, max): redelivered rows
+-- change nothing.
 CREATE TABLE IF NOT EXISTS exposure_1m
 (
     book       LowCardinality(String),
@@ -22,12 +24,21 @@ CREATE TABLE IF NOT EXISTS exposure_1m
     theta_max  SimpleAggregateFunction(max, Float64)
 )
 ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(bucket)
-ORDER BY (book, underlying, bucket);
+PARTITION BY toYYYYMMDD(bucket)
+ORDER BY (book, underlying, bucket)
+-- small granules: an as-of reads one hour of minutes per series, and with ~1 series per
+-- granule the primary index skips the rest of the day (the states are costly to read)
+SETTINGS index_granularity = 64;
 
 CREATE TABLE IF NOT EXISTS exposure_1h AS exposure_1m
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(bucket)
+ORDER BY (book, underlying, bucket)
+SETTINGS index_granularity = 256;
+
+CREATE TABLE IF NOT EXISTS exposure_1d AS exposure_1m
+ENGINE = AggregatingMergeTree
+PARTITION BY toYear(bucket)
 ORDER BY (book, underlying, bucket);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS exposure_1m_mv TO exposure_1m AS
@@ -46,6 +57,19 @@ GROUP BY book, underlying, bucket;
 CREATE MATERIALIZED VIEW IF NOT EXISTS exposure_1h_mv TO exposure_1h AS
 SELECT
     book, underlying, toStartOfHour(ts) AS bucket,
+    max(ts) AS last_ts,
+    argMaxState((delta, delta_equity, gamma, vega, theta, delta_usd, positions), (ts, seq)) AS last,
+    min(delta) AS delta_min, max(delta) AS delta_max,
+    min(delta_usd) AS delta_usd_min, max(delta_usd) AS delta_usd_max,
+    min(gamma) AS gamma_min, max(gamma) AS gamma_max,
+    min(vega) AS vega_min, max(vega) AS vega_max,
+    min(theta) AS theta_min, max(theta) AS theta_max
+FROM exposures
+GROUP BY book, underlying, bucket;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS exposure_1d_mv TO exposure_1d AS
+SELECT
+    book, underlying, toStartOfDay(ts) AS bucket,
     max(ts) AS last_ts,
     argMaxState((delta, delta_equity, gamma, vega, theta, delta_usd, positions), (ts, seq)) AS last,
     min(delta) AS delta_min, max(delta) AS delta_max,

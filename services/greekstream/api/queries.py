@@ -12,8 +12,7 @@ from greekstream.history.client import History
 from greekstream.history.replay_io import time_filter
 
 Bucket = Literal["1m", "1h", "1d"]
-_ROLLUP = {"1m": ("exposure_1m", "bucket"), "1h": ("exposure_1h", "bucket"),
-           "1d": ("exposure_1h", "toStartOfDay(bucket)")}
+_ROLLUP = {"1m": "exposure_1m", "1h": "exposure_1h", "1d": "exposure_1d"}
 _LAST = ("delta", "delta_equity", "gamma", "vega", "theta", "delta_usd", "positions")
 _RANGE = ("delta", "delta_usd", "gamma", "vega", "theta")
 _T = "fromUnixTimestamp64Micro({%s:Int64}, 'UTC')"
@@ -32,7 +31,7 @@ def timeseries(
     underlying: str | None = None,
 ) -> list[dict[str, Any]]:
     """Last, min and max of each Greek per (underlying, bucket), from the rollups."""
-    table, key = _ROLLUP[bucket]
+    table = _ROLLUP[bucket]
     where, params = time_filter(t_from, t_to, column="bucket")
     params["book"] = book
     where += " AND book = {book:String}"
@@ -41,7 +40,7 @@ def timeseries(
         params["underlying"] = underlying
     ranges = ", ".join(f"min({m}_min), max({m}_max)" for m in _RANGE)
     sql = (
-        f"SELECT underlying, toUnixTimestamp({key}) AS b, "
+        f"SELECT underlying, toUnixTimestamp(bucket) AS b, "
         f"toUnixTimestamp64Micro(max(last_ts)), argMaxMerge(last), {ranges} "
         f"FROM {table} WHERE {where} GROUP BY underlying, b ORDER BY underlying, b"
     )

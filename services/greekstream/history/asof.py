@@ -61,30 +61,40 @@ def exposures_as_of(
 _METRICS = ("delta", "delta_equity", "gamma", "vega", "theta", "delta_usd", "positions")
 
 
+_T = "fromUnixTimestamp64Micro({t:Int64}, 'UTC')"
+
+
+def _rollup_tier(table: str, lo: str | None, hi: str, book_filter: str) -> str:
+    low = f"bucket >= {lo}({_T}) AND " if lo else ""
+    return (
+        f"SELECT book, underlying, max(last_ts) AS at, argMaxMerge(last) AS v FROM {table} "
+        f"PREWHERE {low}bucket < {hi}({_T}) WHERE 1 {book_filter} GROUP BY book, underlying"
+    )
+
+
 def stored_exposures_as_of(
     history: History, as_of_us: int, books: list[str] | None = None
 ) -> list[dict[str, Any]]:
     """Latest stored exposure per (book, underlying) at or before ``as_of_us``.
 
-    Three tiers, each duplicate-insensitive: whole hours before the as-of hour from
-    exposure_1h, whole minutes of that hour from exposure_1m, and the raw rows of
-    the as-of minute (disjoint in time); argMax by (ts, emission order) picks the latest.
+    Four tiers, disjoint in time and each duplicate-insensitive: whole days before the
+    as-of day (exposure_1d), hours of that day (exposure_1h), minutes of that hour
+    (exposure_1m), raw rows of that minute; argMax by (ts, emission order) picks the latest.
     """
     book_filter = "AND book IN {books:Array(String)}" if books is not None else ""
-    t = "fromUnixTimestamp64Micro({t:Int64}, 'UTC')"
-    tiers = (
-        f"SELECT book, underlying, max(last_ts) AS at, argMaxMerge(last) AS v FROM exposure_1h "
-        f"WHERE bucket < toStartOfHour({t}) {book_filter} GROUP BY book, underlying "
-        f"UNION ALL "
-        f"SELECT book, underlying, max(last_ts) AS at, argMaxMerge(last) AS v FROM exposure_1m "
-        f"WHERE bucket >= toStartOfHour({t}) AND bucket < toStartOfMinute({t}) {book_filter} "
-        f"GROUP BY book, underlying "
-        f"UNION ALL "
+    rollups = [
+        _rollup_tier(table, lo, hi, book_filter)
+        for table, lo, hi in (("exposure_1d", None, "toStartOfDay"),
+                              ("exposure_1h", "toStartOfDay", "toStartOfHour"),
+                              ("exposure_1m", "toStartOfHour", "toStartOfMinute"))
+    ]
+    raw = (
         f"SELECT book, underlying, max(ts) AS at, "
         f"argMax((delta, delta_equity, gamma, vega, theta, delta_usd, positions), (ts, seq)) AS v "
-        f"FROM exposures WHERE ts >= toStartOfMinute({t}) AND ts <= {t} {book_filter} "
+        f"FROM exposures WHERE ts >= toStartOfMinute({_T}) AND ts <= {_T} {book_filter} "
         f"GROUP BY book, underlying"
     )
+    tiers = " UNION ALL ".join([*rollups, raw])
     sql = (
         f"SELECT book, underlying, toUnixTimestamp64Micro(max(at)), argMax(v, at) "
         f"FROM ({tiers}) GROUP BY book, underlying ORDER BY book, underlying"

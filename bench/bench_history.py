@@ -1,0 +1,195 @@
+"""History in ClickHouse (embedded chDB): sink insert rate, as-of and time-series latency.
+
+    .venv/bin/python bench/bench_history.py [--quick]
+
+Figures against the issue's goals, measured in one run on a temporary chDB store:
+  1. sink rows/s into chDB, column-oriented (goal >= 500k rows/s): the insert alone
+     (prebuilt columns) and end to end through HistoryWriter (JSON outputs in);
+  2. as-of exposures over 10M stored exposure rows (goal p50 < 100 ms), through the
+     hourly/minute rollups, with a plain argMax scan of the raw table for comparison;
+  3. a month of per-second exposures for one book, bucketed 1m/1h/1d (goal < 200 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+from greekstream.api.queries import timeseries
+from greekstream.core.timeutil import format_ts, parse_ts
+from greekstream.history.asof import stored_exposures_as_of
+from greekstream.history.client import History, connect
+from greekstream.history.migrate import migrate
+from greekstream.history.rows import EXPOSURES
+from greekstream.history.writer import HistoryWriter
+
+START = parse_ts("2026-03-01T00:00:00Z")
+SECOND = 1_000_000
+
+
+def progress(msg: str) -> None:
+    print(f"[bench_history] {msg}", file=sys.stderr, flush=True)
+
+
+def fresh(root: Path, name: str) -> History:
+    history = connect(f"chdb://{root}?database={name}", create=True)
+    migrate(history)
+    return history
+
+
+def exposure_columns(n: int) -> list[list[object]]:
+    books = [f"book-{i % 50:02d}" for i in range(n)]
+    unds = [("BTC", "ETH", "SOL")[i % 3] for i in range(n)]
+    ts = [START + (i // 150) * SECOND for i in range(n)]
+    x = [float(i % 1000) / 7.0 for i in range(n)]
+    return [[f"e{i}" for i in range(n)], ts, books, unds, x, x, x, x, x, x,
+            [i % 40 for i in range(n)], [f"c{i}" for i in range(n)], [False] * n,
+            [False] * n, list(range(n))]
+
+
+def bench_insert(root: Path, rows: int, batch: int) -> float:
+    history = fresh(root, "bench_insert")
+    columns = exposure_columns(rows)
+    started = time.perf_counter()
+    for lo in range(0, rows, batch):
+        history.insert("exposures", [c[lo:lo + batch] for c in columns], EXPOSURES.columns)
+    rate = rows / (time.perf_counter() - started)
+    history.close()
+    return rate
+
+
+def bench_writer(root: Path, rows: int, batch: int) -> float:
+    history = fresh(root, "bench_writer")
+    bodies = [orjson.dumps({
+        "type": "exposure", "event_id": f"e{i}", "ts": format_ts(START + (i // 150) * SECOND),
+        "book": f"book-{i % 50:02d}", "underlying": "BTC", "delta": i / 7, "delta_equity": i / 7,
+        "gamma": 0.001, "vega": 10.0, "theta": -5.0, "delta_usd": i * 9.0, "positions": 3,
+        "caused_by": f"c{i}", "stale": False, "oracle_divergence": False}) for i in range(rows)]
+    writer = HistoryWriter(history)
+    started = time.perf_counter()
+    for seq, body in enumerate(bodies):
+        writer.add_output_json(body, seq)
+        if writer.pending >= batch:
+            writer.flush()
+    writer.flush()
+    rate = rows / (time.perf_counter() - started)
+    history.close()
+    return rate
+
+
+def fill_exposures(history: History, rows: int, series: int, step_s: int, book_of: str,
+                   underlying_of: str = "['BTC','ETH','SOL','XRP','DOGE'][(number % 5) + 1]",
+                   ) -> None:
+    """rows exposure rows over `series` (book, underlying) pairs, one per step_s each."""
+    history.command(
+        "INSERT INTO exposures SELECT "
+        "concat('e', toString(number)), "
+        f"fromUnixTimestamp64Micro(toInt64({START} + intDiv(number, {series}) * {step_s} "
+        f"* {SECOND}), 'UTC'), {book_of}, {underlying_of}, "
+        "sin(number / 1000.0) * 100, sin(number / 1000.0) * 100 + 5, cos(number) * 0.01, "
+        "cos(number / 77.0) * 5000, -abs(sin(number / 13.0)) * 900, sin(number / 1000.0) * 9e6, "
+        f"toInt64(number % 60), 'bench', false, false, toInt64(number) FROM numbers({rows}) "
+        "SETTINGS max_insert_block_size = 1000000"
+    )
+
+
+def timed(fn: Callable[[], object], reps: int) -> list[float]:
+    fn()  # warm
+    out = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def bench_as_of(root: Path, rows: int, reps: int) -> dict[str, float]:
+    history = fresh(root, "bench_asof")
+    series, step_s = 500, 120
+    started = time.perf_counter()
+    fill_exposures(history, rows, series, step_s,
+                   f"concat('book-', toString(intDiv(number % {series}, 5)))")
+    progress(f"as-of: stored {rows:,} exposure rows in {time.perf_counter() - started:.1f} s")
+    span_s = rows // series * step_s
+    moments = [START + int(span_s * f) * SECOND + 37_123_456 for f in (0.31, 0.55, 0.77, 0.93)]
+    rollup = [t for m in moments for t in timed(lambda m=m: stored_exposures_as_of(history, m),
+                                                reps)]
+    scan_sql = ("SELECT book, underlying, argMax((delta, vega), (ts, seq)) FROM exposures "
+                "WHERE ts <= fromUnixTimestamp64Micro({t:Int64}, 'UTC') GROUP BY book, underlying")
+    scan = timed(lambda: history.rows(scan_sql, {"t": moments[-1]}), max(3, reps // 3))
+    n = len(stored_exposures_as_of(history, moments[-1]))
+    history.close()
+    return {"rollup_p50": statistics.median(rollup), "rollup_p90": _p90(rollup),
+            "scan_p50": statistics.median(scan), "series": n}
+
+
+def bench_series(root: Path, days: int, reps: int) -> dict[str, float]:
+    history = fresh(root, "bench_series")
+    rows = days * 86_400
+    started = time.perf_counter()
+    fill_exposures(history, rows, 1, 1, "'desk-month'", "'BTC'")
+    seconds = time.perf_counter() - started
+    progress(f"time series: stored {rows:,} per-second rows in {seconds:.1f} s")
+    out: dict[str, float] = {"rows": rows}
+    for bucket in ("1m", "1h", "1d"):
+        ms = timed(lambda b=bucket: timeseries(history, "desk-month", b, None, None), reps)
+        out[bucket] = statistics.median(ms)
+        out[f"{bucket}_points"] = len(timeseries(history, "desk-month", bucket, None, None))
+    history.close()
+    return out
+
+
+def _p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+
+
+def verdict(ok: bool) -> str:
+    return "meets goal" if ok else "MISSES goal"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
+    args = parser.parse_args(argv)
+    insert_rows = 300_000 if args.quick else 1_000_000
+    writer_rows = 100_000 if args.quick else 300_000
+    asof_rows = 1_000_000 if args.quick else 10_000_000
+    days = 3 if args.quick else 30
+    reps = 5 if args.quick else 15
+    with tempfile.TemporaryDirectory(prefix="gs-bench-chdb-") as tmp:
+        root = Path(tmp)
+        progress(f"insert: {insert_rows:,} exposure rows, column-oriented, 100k per insert")
+        insert_rate = bench_insert(root, insert_rows, 100_000)
+        progress(f"writer: {writer_rows:,} JSON outputs through HistoryWriter")
+        writer_rate = bench_writer(root, writer_rows, 50_000)
+        asof = bench_as_of(root, asof_rows, reps)
+        series = bench_series(root, days, reps)
+    print(f"history in embedded chDB (clickhouse-connect interface='chdb'); "
+          f"{'--quick sizes' if args.quick else 'full sizes'}")
+    print(f"{'measure':<62} {'figure':>16}  goal")
+    print(f"{'sink insert, column-oriented, ' + format(insert_rows, ',') + ' rows':<62} "
+          f"{insert_rate:>11,.0f} r/s  >= 500k r/s: {verdict(insert_rate >= 500_000)}")
+    print(f"{'sink end to end (JSON -> HistoryWriter -> chDB)':<62} "
+          f"{writer_rate:>11,.0f} r/s  (Python decode + row build included)")
+    print(f"{'as-of over ' + format(asof_rows, ',') + ' rows, rollups, p50 (p90)':<62} "
+          f"{asof['rollup_p50']:>8.1f} ms ({asof['rollup_p90']:.1f})  p50 < 100 ms: "
+          f"{verdict(asof['rollup_p50'] < 100)}; {asof['series']:.0f} series")
+    print(f"{'as-of by argMax scan of the raw table, p50 (comparison)':<62} "
+          f"{asof['scan_p50']:>8.1f} ms")
+    for bucket in ("1m", "1h", "1d"):
+        label = f"time series, {days} days per-second ({series['rows']:,.0f} rows), {bucket}"
+        print(f"{label:<62} {series[bucket]:>8.1f} ms  < 200 ms: "
+              f"{verdict(series[bucket] < 200)}; {series[bucket + '_points']:,.0f} points")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
