@@ -192,3 +192,13 @@ def _liq_line(r: BookScenarioRisk) -> str:
             at = f" at {price:,.2f}" if price is not None else ""
             parts.append(f"{side} {move:+.4%}{at}")
     return "liquidation: " + ", ".join(parts)
+
+
+def summary_lines(reports: list[BookScenarioRisk]) -> list[str]:
+    """One line per (book, underlying): worst loss and liquidation distance (for `demo`)."""
+    lines = []
+    for r in reports:
+        m = r.matrix
+        lines.append(f"{m.book:<12} {m.underlying:<6} worst loss {m.worst_loss:>14,.0f} USD"
+                     f"  {_liq_line(r)}")
+    return lines
