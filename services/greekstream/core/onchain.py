@@ -76,7 +76,9 @@ def health_factor(
     debt_value = _f64(debt) * _f64(p_d)
     coll_value = _f64(coll) * _f64(p_c) * _f64(lt)
     safe = np.where(debt_value > 0.0, debt_value, 1.0)
-    result: FloatArray = np.where(debt_value > 0.0, coll_value / safe, np.inf)
+    with np.errstate(over="ignore"):  # a dust debt: HF overflows to inf, which is right
+        ratio = coll_value / safe
+    result: FloatArray = np.where(debt_value > 0.0, ratio, np.inf)
     return result
 
 
@@ -90,7 +92,8 @@ def collateral_liquidation_price(
     debt_value = _f64(debt) * _f64(p_d)
     coll_units = _f64(coll) * _f64(lt)
     safe = np.where(coll_units > 0.0, coll_units, 1.0)
-    price = np.where(coll_units > 0.0, debt_value / safe, np.inf)
+    with np.errstate(over="ignore"):
+        price = np.where(coll_units > 0.0, debt_value / safe, np.inf)
     result: FloatArray = np.where(debt_value > 0.0, price, 0.0)
     return result
 
@@ -277,7 +280,9 @@ def _liquidate(
     idx = cand[hit]
     repaid = loans.cf[idx] * debt[idx]
     if price > 0.0:
-        seized = np.minimum(coll[idx], repaid * p_d[hit] * (1.0 + loans.bonus[idx]) / price)
+        with np.errstate(over="ignore"):  # a price near 0: the claim overflows, capped below
+            claim = repaid * p_d[hit] * (1.0 + loans.bonus[idx]) / price
+        seized = np.minimum(coll[idx], claim)
     else:  # a price of zero: any repayment claims all the collateral (the limit)
         seized = coll[idx].copy()
     debt[idx] -= repaid
