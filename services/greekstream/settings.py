@@ -125,6 +125,11 @@ class ProcessorSettings(_Settings):
     batch_max_ms: int = Field(50, gt=0)
     checkpoint_interval_s: float = Field(10.0, gt=0)
     session_timeout_ms: int = Field(10000, ge=1000)
+    # the Kafka runtime (docs/streaming.md)
+    instance_id: str | None = None  # stable per instance (pod name); default: the hostname
+    checkpoint_every_events: int = Field(500_000, gt=0)
+    transaction_timeout_ms: int = Field(30000, ge=1000)
+    backoff_max_s: float = Field(5.0, gt=0)
 
 
 class SinkSettings(_Settings):

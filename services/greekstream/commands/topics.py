@@ -1,0 +1,51 @@
+"""`greekstream topics create`: the Kafka topics with their partition counts and configs."""
+
+from __future__ import annotations
+
+import argparse
+
+from greekstream.kafka.topics import (
+    DEFAULT_BOOK_PARTITIONS,
+    DEFAULT_MARKET_PARTITIONS,
+    Topics,
+    create_topics,
+)
+from greekstream.settings import KafkaSettings
+
+HELP = "create the greekstream Kafka topics (inputs, outputs, checkpoints)"
+EXAMPLES = """  greekstream topics create --bootstrap 127.0.0.1:9092
+  greekstream topics create --bootstrap kafka:9092 --partitions 12 --market-partitions 3
+  greekstream topics list --partitions 12           # what would be created, no broker needed
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("create", "list"), help="create the topics, or list them")
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: settings)")
+    p.add_argument("--prefix", help="topic name prefix (default: greekstream)")
+    p.add_argument("--partitions", type=int, default=DEFAULT_BOOK_PARTITIONS,
+                   help="partitions of the book-keyed, output and checkpoint topics "
+                        f"(the processor's parallelism; default {DEFAULT_BOOK_PARTITIONS})")
+    p.add_argument("--market-partitions", type=int, default=DEFAULT_MARKET_PARTITIONS,
+                   help=f"partitions of instruments/quotes/index (default "
+                        f"{DEFAULT_MARKET_PARTITIONS})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from greekstream.errors import UsageError
+
+    if args.partitions < 1 or args.market_partitions < 1:
+        raise UsageError("partition counts must be at least 1")
+    base = KafkaSettings()
+    kafka = base.model_copy(update={
+        k: v for k, v in (("bootstrap_servers", args.bootstrap), ("topic_prefix", args.prefix))
+        if v
+    })
+    specs = Topics(kafka.topic_prefix).specs(args.partitions, args.market_partitions)
+    status = {s.name: "" for s in specs}
+    if args.action == "create":
+        status = create_topics(kafka.client_config(), specs)
+    for spec in specs:
+        config = ",".join(f"{k}={v}" for k, v in spec.config.items())
+        print(f"{spec.name:32} {spec.partitions:3d} partitions  {config:28} {status[spec.name]}")
+    return 0

