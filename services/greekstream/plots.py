@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
+from greekstream.core.onchain import CascadeResult
 from greekstream.core.scenarios import BookScenarioRisk
 
 
@@ -103,3 +104,37 @@ def _liq_text(r: BookScenarioRisk) -> str:
             at = f" @ {price:,.0f}" if price is not None else ""
             parts.append(f"{side} {move:+.2%}{at}")
     return "\nliquidation " + ", ".join(parts)
+
+
+def cascade_rounds(result: CascadeResult, path: str | Path, title: str = "") -> Path:
+    """A liquidation cascade: each round's price (line, left axis, with the initial and
+    final prices dashed) and the USD of collateral it sold (bars, right axis)."""
+    rounds = [r.round for r in result.rounds]
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    sold = ax.twinx()
+    sold.bar(rounds, [r.sold_usd for r in result.rounds], color="tab:red", alpha=0.35,
+             label="collateral sold (USD)")
+    sold.set_ylabel("collateral sold in the round (USD)")
+    ax.plot(rounds, [r.price for r in result.rounds], "o-", color="tab:blue",
+            label="round price (before its sale)")
+    ax.axhline(result.initial_price, color="grey", ls="--", lw=1, label="initial price")
+    ax.axhline(result.final_price, color="black", ls="--", lw=1,
+               label=f"final price {result.final_price:,.2f}")
+    ax.set_zorder(sold.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.set_xlabel("round")
+    ax.set_ylabel(f"{result.asset} price (USD)")
+    if rounds:
+        ax.set_xticks(rounds if len(rounds) <= 20 else rounds[:: max(1, len(rounds) // 10)])
+    else:
+        ax.text(0.5, 0.5, "no loan liquidated at the shocked price", transform=ax.transAxes,
+                ha="center")
+    handles = ax.get_legend_handles_labels()
+    bars = sold.get_legend_handles_labels()
+    ax.legend(handles[0] + bars[0], handles[1] + bars[1], fontsize=8, loc="center right")
+    ax.set_title(title or f"{result.asset} liquidation cascade", fontsize=9)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
