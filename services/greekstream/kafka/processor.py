@@ -122,6 +122,8 @@ class Processor:
             self._release()
         if self.batch_events and self._batch_due(got):
             self._commit(checkpoint=self._checkpoint_due())
+        elif not self.batch_events and self.since_checkpoint and self._checkpoint_due():
+            self._commit(checkpoint=True)  # idle: checkpoint what the last batches applied
         if self.last_loop - self.last_lag > 2.0:
             self._update_lag()
 

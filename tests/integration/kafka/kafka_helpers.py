@@ -44,12 +44,12 @@ def processor_env(prefix: str, group: str, **extra: str) -> dict[str, str]:
 
 def start_processor(bootstrap: str, instance: str, env: dict[str, str], log: Path,
                     port: int = 0) -> subprocess.Popen[bytes]:
-    handle = log.open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "greekstream.cli", "process", "--bootstrap", bootstrap,
-         "--instance", instance, "--port", str(port)],
-        stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **env},
-    )
+    with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "greekstream.cli", "process", "--bootstrap", bootstrap,
+             "--instance", instance, "--port", str(port)],
+            stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **env},
+        )
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
