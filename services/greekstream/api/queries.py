@@ -30,29 +30,36 @@ def timeseries(
     history: History, book: str, bucket: Bucket, t_from: int | None, t_to: int | None,
     underlying: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Last, min and max of each Greek per (underlying, bucket), from the rollups."""
-    table = _ROLLUP[bucket]
+    """Last, min and max of each Greek per (underlying, bucket), from the rollups.
+
+    Formatting and tuple unpacking happen in ClickHouse: a month of minutes is 43k rows.
+    """
     where, params = time_filter(t_from, t_to, column="bucket")
     params["book"] = book
     where += " AND book = {book:String}"
     if underlying:
         where += " AND underlying = {underlying:String}"
         params["underlying"] = underlying
-    ranges = ", ".join(f"min({m}_min), max({m}_max)" for m in _RANGE)
+    last = ", ".join(f"tupleElement(l, {i + 1}) AS {name}" for i, name in enumerate(_LAST))
+    ranges = [f"{m}_{e}" for m in _RANGE for e in ("min", "max")]
+    inner = ", ".join(f"{r[-3:]}({r}) AS r_{r}" for r in ranges)
     sql = (
-        f"SELECT underlying, toUnixTimestamp(bucket) AS b, "
-        f"toUnixTimestamp64Micro(max(last_ts)), argMaxMerge(last), {ranges} "
-        f"FROM {table} WHERE {where} GROUP BY underlying, b ORDER BY underlying, b"
+        f"SELECT underlying, {_iso('bucket')}, {_iso('lt')}, {last}, "
+        f"{', '.join(f'r_{r}' for r in ranges)} "
+        f"FROM (SELECT underlying, bucket, max(last_ts) AS lt, argMaxMerge(last) AS l, {inner} "
+        f"FROM {_ROLLUP[bucket]} WHERE {where} GROUP BY underlying, bucket) "
+        "ORDER BY underlying, bucket"
     )
-    out = []
-    for underlying_, b, last_ts, last, *extremes in history.rows(sql, params):
-        row: dict[str, Any] = {"underlying": underlying_, "bucket": format_ts(int(b) * 1_000_000),
-                               "last_ts": format_ts(int(last_ts))}
-        row.update(zip(_LAST, last, strict=True))
-        for i, metric in enumerate(_RANGE):
-            row[f"{metric}_min"], row[f"{metric}_max"] = extremes[2 * i], extremes[2 * i + 1]
-        out.append(row)
-    return out
+    result = history.query(sql, params)
+    names = ["underlying", "bucket", "last_ts", *_LAST, *ranges]
+    return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+
+def _iso(expr: str) -> str:
+    """RFC 3339 UTC in SQL: seconds, or microseconds when there is a fraction."""
+    return (f"if(toUnixTimestamp64Micro(toDateTime64({expr}, 6, 'UTC')) % 1000000 = 0, "
+            f"formatDateTime({expr}, '%Y-%m-%dT%H:%i:%SZ', 'UTC'), "
+            f"formatDateTime(toDateTime64({expr}, 6, 'UTC'), '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC'))")
 
 
 def top_books(

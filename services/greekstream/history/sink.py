@@ -27,10 +27,13 @@ from greekstream.history.writer import HistoryWriter
 
 log = logging.getLogger("greekstream.sink")
 
-# Topic suffixes (SPEC's input and output streams). greekstream.kafka.topics owns the
-# canonical list once it exists; this mapping keeps the sink usable without it.
-INPUT_SUFFIXES = ("instruments", "quotes", "index", "trades", "onchain", "limits", "margin")
-OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected")
+try:  # greekstream.kafka.topics owns the topic layout
+    from greekstream.kafka.topics import BOOK_SUFFIXES, MARKET_SUFFIXES, OUTPUT_SUFFIXES
+
+    INPUT_SUFFIXES: tuple[str, ...] = (*MARKET_SUFFIXES, *BOOK_SUFFIXES)
+except ImportError:  # the same names, so the sink also runs from a tree without it
+    INPUT_SUFFIXES = ("instruments", "quotes", "index", "trades", "onchain", "limits", "margin")
+    OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected")
 
 
 def topic_names(prefix: str) -> tuple[list[str], list[str]]:

@@ -76,8 +76,8 @@ def test_hourly_time_series_matches_the_outputs(client: httpx.Client, outputs: l
     assert len(rows) == len(expected)
     for row in rows:
         want = expected[(row["underlying"], parse_ts(row["bucket"]))]
-        assert (row["delta"], row["vega"], row["last_ts"]) == (want.delta, want.vega,
-                                                               format_ts(want.ts))
+        assert (row["delta"], row["vega"], parse_ts(row["last_ts"])) == (want.delta, want.vega,
+                                                                         want.ts)
         in_bucket = [o.delta for o in outputs if o.type == "exposure" and o.book == "desk-a"
                      and o.underlying == row["underlying"]
                      and o.ts - o.ts % HOUR == parse_ts(row["bucket"])]
