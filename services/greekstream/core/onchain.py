@@ -115,6 +115,26 @@ def loan_deltas(loan: Loan) -> dict[str, float]:
     return deltas
 
 
+def lowest_health_factor(loans: Sequence[Loan], asset: str,
+                         index: Mapping[str, float]) -> float | None:
+    """The lowest HF among the loans touching ``asset`` (the ``health_factor`` breach value).
+
+    None when no loan touches it; closed loans (no debt) count as inf. Raises
+    :class:`UnknownAssetError` for a price that is missing.
+    """
+    mine = [x for x in loans if asset in (x.collateral_asset, x.debt_asset)]
+    if not mine:
+        return None
+    hf = health_factor(
+        [x.collateral_amount for x in mine],
+        [asset_price(x.collateral_asset, index) for x in mine],
+        [x.liquidation_threshold for x in mine],
+        [x.debt_amount for x in mine],
+        [asset_price(x.debt_asset, index) for x in mine],
+    )
+    return float(hf.min())
+
+
 # ----------------------------------------------------------------------------- LP positions
 
 

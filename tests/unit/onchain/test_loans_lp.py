@@ -18,6 +18,7 @@ from greekstream.core.onchain import (
     health_factor,
     loan_delta,
     loan_deltas,
+    lowest_health_factor,
     lp_amounts,
     lp_delta,
     lp_gamma,
@@ -73,6 +74,24 @@ def test_loan_delta_adds_collateral_and_subtracts_debt() -> None:
                 debt_asset="ETH", debt_amount=7.0, liquidation_threshold=0.75,
                 liquidation_bonus=0.05, close_factor=0.5)
     assert loan_deltas(loan) == {"WBTC": 1.0, "ETH": -7.0}
+
+
+def test_lowest_health_factor_of_the_loans_touching_an_asset() -> None:
+    def loan(pid: str, ca: str, coll: float, da: str, debt: float) -> Loan:
+        return Loan(event_id=pid, ts="2026-03-01T00:00:00Z", book="a", position_id=pid,
+                    protocol="aave-v3", collateral_asset=ca, collateral_amount=coll,
+                    debt_asset=da, debt_amount=debt, liquidation_threshold=0.8,
+                    liquidation_bonus=0.05, close_factor=0.5)
+
+    loans = [loan("x", "ETH", 10.0, "USD", 10_000.0),  # 10·2000·0.8/10000 = 1.6
+             loan("y", "WBTC", 1.0, "ETH", 20.0),  # 60000·0.8/(20·2000) = 1.2
+             loan("z", "WBTC", 1.0, "USDC", 1000.0)]  # no ETH leg
+    index = {"ETH": 2000.0, "WBTC": 60_000.0}
+    assert lowest_health_factor(loans, "ETH", index) == pytest.approx(1.2, rel=1e-15)
+    assert lowest_health_factor(loans, "SOL", index) is None
+    assert lowest_health_factor([loan("c", "ETH", 1.0, "USD", 0.0)], "ETH", index) == math.inf
+    with pytest.raises(UnknownAssetError, match="USDC"):
+        lowest_health_factor(loans, "WBTC", index)
 
 
 def test_prices_usd_is_one_and_a_missing_asset_is_named() -> None:
