@@ -114,6 +114,12 @@ class _FileSource(PydanticBaseSettingsSource):
         return loaded
 
 
+class KafkaClientSettings(_Settings):
+    """`greekstream topics` and `greekstream produce`: only the Kafka connection."""
+
+    kafka: KafkaSettings = KafkaSettings()
+
+
 class ProcessorSettings(_Settings):
     """`greekstream process`: the exactly-once stream processor."""
 

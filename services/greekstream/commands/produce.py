@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from greekstream.errors import UsageError
-from greekstream.settings import KafkaSettings
+from greekstream.settings import KafkaClientSettings
 
 HELP = "validate an events file and publish each event to its topic (invalid -> .rejected)"
 EXAMPLES = """  greekstream produce events.jsonl --bootstrap 127.0.0.1:9092
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.events)
     if not path.is_file():
         raise UsageError(f"no such events file: {path}", hint="pass the path of a .jsonl file")
-    base = KafkaSettings()
+    base = KafkaClientSettings().kafka
     kafka = base.model_copy(update={
         k: v for k, v in (("bootstrap_servers", args.bootstrap), ("topic_prefix", args.prefix))
         if v

@@ -10,7 +10,7 @@ from greekstream.kafka.topics import (
     Topics,
     create_topics,
 )
-from greekstream.settings import KafkaSettings
+from greekstream.settings import KafkaClientSettings
 
 HELP = "create the greekstream Kafka topics (inputs, outputs, checkpoints)"
 EXAMPLES = """  greekstream topics create --bootstrap 127.0.0.1:9092
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.partitions < 1 or args.market_partitions < 1:
         raise UsageError("partition counts must be at least 1")
-    base = KafkaSettings()
+    base = KafkaClientSettings().kafka
     kafka = base.model_copy(update={
         k: v for k, v in (("bootstrap_servers", args.bootstrap), ("topic_prefix", args.prefix))
         if v
