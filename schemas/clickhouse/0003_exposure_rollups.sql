@@ -54,28 +54,30 @@ SELECT
 FROM exposures
 GROUP BY book, underlying, bucket;
 
+-- Hours roll up from minutes and days from hours (chained views: each insert block of
+-- exposures is aggregated once, the coarser rollups see the already-small minute block).
 CREATE MATERIALIZED VIEW IF NOT EXISTS exposure_1h_mv TO exposure_1h AS
 SELECT
-    book, underlying, toStartOfHour(ts) AS bucket,
-    max(ts) AS last_ts,
-    argMaxState((delta, delta_equity, gamma, vega, theta, delta_usd, positions), (ts, seq)) AS last,
-    min(delta) AS delta_min, max(delta) AS delta_max,
-    min(delta_usd) AS delta_usd_min, max(delta_usd) AS delta_usd_max,
-    min(gamma) AS gamma_min, max(gamma) AS gamma_max,
-    min(vega) AS vega_min, max(vega) AS vega_max,
-    min(theta) AS theta_min, max(theta) AS theta_max
-FROM exposures
+    book, underlying, toStartOfHour(bucket) AS bucket,
+    max(last_ts) AS last_ts,
+    argMaxMergeState(last) AS last,
+    min(delta_min) AS delta_min, max(delta_max) AS delta_max,
+    min(delta_usd_min) AS delta_usd_min, max(delta_usd_max) AS delta_usd_max,
+    min(gamma_min) AS gamma_min, max(gamma_max) AS gamma_max,
+    min(vega_min) AS vega_min, max(vega_max) AS vega_max,
+    min(theta_min) AS theta_min, max(theta_max) AS theta_max
+FROM exposure_1m
 GROUP BY book, underlying, bucket;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS exposure_1d_mv TO exposure_1d AS
 SELECT
-    book, underlying, toStartOfDay(ts) AS bucket,
-    max(ts) AS last_ts,
-    argMaxState((delta, delta_equity, gamma, vega, theta, delta_usd, positions), (ts, seq)) AS last,
-    min(delta) AS delta_min, max(delta) AS delta_max,
-    min(delta_usd) AS delta_usd_min, max(delta_usd) AS delta_usd_max,
-    min(gamma) AS gamma_min, max(gamma) AS gamma_max,
-    min(vega) AS vega_min, max(vega) AS vega_max,
-    min(theta) AS theta_min, max(theta) AS theta_max
-FROM exposures
+    book, underlying, toStartOfDay(bucket) AS bucket,
+    max(last_ts) AS last_ts,
+    argMaxMergeState(last) AS last,
+    min(delta_min) AS delta_min, max(delta_max) AS delta_max,
+    min(delta_usd_min) AS delta_usd_min, max(delta_usd_max) AS delta_usd_max,
+    min(gamma_min) AS gamma_min, max(gamma_max) AS gamma_max,
+    min(vega_min) AS vega_min, max(vega_max) AS vega_max,
+    min(theta_min) AS theta_min, max(theta_max) AS theta_max
+FROM exposure_1h
 GROUP BY book, underlying, bucket;
