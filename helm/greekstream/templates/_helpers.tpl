@@ -92,7 +92,7 @@ GREEKSTREAM_KAFKA__SSL_KEY_LOCATION: {{ printf "/etc/greekstream/kafka-tls/%s" .
 {{- if has .component (list "processor" "sink" "topics") }}
 {{- include "greekstream.kafkaEnv" $root }}
 {{- end }}
-{{- if has .component (list "processor" "sink" "serve") }}
+{{- if has .component (list "processor" "sink" "serve" "topics") }}
 {{- include "greekstream.settingsEnv" (dict "prefix" "GREEKSTREAM_" "values" (get $root.Values .component).settings) }}
 {{- end }}
 {{- if and (eq .component "serve") $root.Values.serve.tokens.fileKey }}

@@ -1,0 +1,200 @@
+"""The Helm chart: lint, render, Kubernetes 1.37 schemas, checkov, values.schema.json, and the
+properties the operations guide promises (probes, security context, hooks, no inlined secrets)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.deploy.conftest import (
+    CHART,
+    PRODUCTION,
+    RELEASE,
+    Rendered,
+    helm_template,
+    run,
+    tool,
+)
+
+FULL = f"{RELEASE}-greekstream"
+CRD_KINDS = {"ServiceMonitor", "ScaledObject", "TriggerAuthentication"}
+# the only checkov skips the chart may carry; their reasons are in templates/_helpers.tpl
+ALLOWED_SKIPS = {"CKV_K8S_35", "CKV_K8S_43"}
+
+
+def pod_specs(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
+    return [(d["metadata"]["name"], d["spec"]["template"]["spec"])
+            for d in rendered.docs if d["kind"] in ("Deployment", "Job")]
+
+
+@pytest.mark.parametrize("values", [[], ["-f", str(PRODUCTION)]], ids=["default", "production"])
+def test_helm_lint_strict(values: list[str]) -> None:
+    out = run([tool("helm"), "lint", "--strict", str(CHART), *values])
+    assert "0 chart(s) failed" in out.stdout
+
+
+def test_default_rendering_has_every_workload(rendered_default: Rendered) -> None:
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in rendered_default.docs}
+    for component in ("processor", "sink", "serve"):
+        assert ("Deployment", f"{FULL}-{component}") in kinds
+        assert ("ConfigMap", f"{FULL}-{component}") in kinds
+        assert ("PodDisruptionBudget", f"{FULL}-{component}") in kinds
+        assert ("NetworkPolicy", f"{FULL}-{component}") in kinds
+    assert ("Service", f"{FULL}-serve") in kinds
+    assert ("Job", f"{FULL}-topics") in kinds and ("Job", f"{FULL}-migrate") in kinds
+    assert not any(k in CRD_KINDS | {"Ingress", "HorizontalPodAutoscaler"} for k, _ in kinds)
+    assert not rendered_default.kind("Secret"), "the chart must never create a Secret"
+
+
+def test_production_rendering_turns_on_the_options(rendered_production: Rendered) -> None:
+    kinds = {d["kind"] for d in rendered_production.docs}
+    assert {"Ingress", "HorizontalPodAutoscaler", "ServiceMonitor", "ScaledObject",
+            "TriggerAuthentication"} <= kinds
+    (hpa,) = rendered_production.kind("HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == f"{FULL}-serve"  # KEDA owns the processor's
+    scaled = rendered_production.get("ScaledObject", f"{FULL}-processor")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == f"{FULL}-processor"
+    assert scaled["spec"]["maxReplicaCount"] <= 12  # topics.partitions in the production values
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "kafka"
+    assert trigger["metadata"]["consumerGroup"] == "greekstream-processor"
+    assert trigger["metadata"]["sasl"] == "scram_sha512" and trigger["metadata"]["tls"] == "enable"
+    assert "replicas" not in rendered_production.get("Deployment", f"{FULL}-processor")["spec"]
+    monitor = rendered_production.get("ServiceMonitor", f"{FULL}-processor")
+    svc = rendered_production.get("Service", f"{FULL}-processor-metrics")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    ingress = rendered_production.get("Ingress", f"{FULL}-serve")
+    assert ingress["spec"]["tls"][0]["hosts"] == ["risk-history.example.com"]
+
+
+@pytest.mark.parametrize("which", ["default", "production"])
+def test_manifests_valid_against_kubernetes_1_37(
+    which: str, rendered_default: Rendered, rendered_production: Rendered,
+    tmp_path: Any,
+) -> None:
+    import yaml
+
+    rendered = {"default": rendered_default, "production": rendered_production}[which]
+    core = [d for d in rendered.docs if d["kind"] not in CRD_KINDS]
+    path = tmp_path / f"{which}.yaml"
+    path.write_text(yaml.safe_dump_all(core))
+    out = run([tool("kubernetes-validate"), "-k", "1.37.0", "--strict", str(path)], check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("passed for resource") == len(core)
+    # the CRD objects have no schema here: check what their operators require
+    for doc in rendered.docs:
+        if doc["kind"] in CRD_KINDS:
+            assert doc["apiVersion"] in ("monitoring.coreos.com/v1", "keda.sh/v1alpha1")
+            assert doc["metadata"]["namespace"] == "risk" and doc["spec"]
+
+
+def test_checkov_finds_nothing_and_every_skip_is_justified(
+    checkov_reports: dict[str, dict[str, Any]],
+) -> None:
+    for which, report in checkov_reports.items():
+        assert len(report["passed"]) > 200, f"checkov ran too few checks on {which}"
+        failed = [f"{c['check_id']} {c['resource']}" for c in report["failed"]]
+        assert not failed, f"checkov failures in {which}: {failed}"
+        for check in report["skipped"]:
+            assert check["check_id"] in ALLOWED_SKIPS, check["check_id"]
+            reason = check["check_result"].get("suppress_comment") or ""
+            assert len(reason) > 20, f"{check['check_id']} skipped without a reason"
+
+
+def test_digest_pinning_removes_the_digest_skip() -> None:
+    digest = "sha256:" + "a" * 64
+    rendered = helm_template("--set", f"image.digest={digest}")
+    for name, spec in pod_specs(rendered):
+        assert spec["containers"][0]["image"].endswith("@" + digest), name
+    for doc in rendered.docs:
+        assert "CKV_K8S_43" not in json.dumps(doc["metadata"].get("annotations", {}))
+
+
+def test_pods_are_locked_down(rendered_production: Rendered) -> None:
+    for name, spec in pod_specs(rendered_production):
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True and pod["runAsUser"] >= 10000, name
+        assert pod["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert spec["automountServiceAccountToken"] is False, name
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            assert c["resources"]["requests"] and c["resources"]["limits"], name
+            assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"], name
+
+
+def test_probes_use_the_ops_endpoints(rendered_default: Rendered) -> None:
+    def probe(component: str, kind: str) -> dict[str, Any]:
+        dep = rendered_default.get("Deployment", f"{FULL}-{component}")
+        return dep["spec"]["template"]["spec"]["containers"][0][kind]
+
+    assert probe("processor", "livenessProbe")["httpGet"]["path"] == "/healthz"
+    assert probe("processor", "readinessProbe")["httpGet"]["path"] == "/readyz"
+    assert probe("processor", "startupProbe")["httpGet"]["path"] == "/healthz"
+    assert probe("sink", "readinessProbe")["httpGet"]["path"] == "/readyz"
+    assert "tcpSocket" in probe("sink", "livenessProbe")  # ClickHouse down is not a restart
+    assert probe("serve", "livenessProbe")["httpGet"]["path"] == "/healthz"
+    dep = rendered_default.get("Deployment", f"{FULL}-processor")
+    port = dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+    config = rendered_default.get("ConfigMap", f"{FULL}-processor")["data"]
+    assert str(port) == config["GREEKSTREAM_HTTP__PORT"]
+
+
+def test_hooks_run_topics_then_migrations_before_the_release(rendered_default: Rendered) -> None:
+    topics = rendered_default.get("Job", f"{FULL}-topics")
+    migrate = rendered_default.get("Job", f"{FULL}-migrate")
+    for job in (topics, migrate):
+        assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    weight = int(topics["metadata"]["annotations"]["helm.sh/hook-weight"])
+    assert weight < int(migrate["metadata"]["annotations"]["helm.sh/hook-weight"])
+    args = topics["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["topics", "create", "--partitions", "6", "--market-partitions", "3"]
+    margs = migrate["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert margs == ["history", "migrate", "$(GREEKSTREAM_CLICKHOUSE_DSN)"]
+
+
+def test_secrets_are_referenced_never_inlined(rendered_all_settings: Rendered) -> None:
+    secret_fields = {"GREEKSTREAM_KAFKA__SASL_USERNAME", "GREEKSTREAM_KAFKA__SASL_PASSWORD",
+                     "GREEKSTREAM_KAFKA__SSL_KEY_PASSWORD", "GREEKSTREAM_CLICKHOUSE_DSN",
+                     "GREEKSTREAM_TOKENS_JSON"}
+    seen = set()
+    for name, spec in pod_specs(rendered_all_settings):
+        for env in spec["containers"][0].get("env", []):
+            if env["name"] in secret_fields:
+                assert "secretKeyRef" in env["valueFrom"], (name, env)
+                seen.add(env["name"])
+    assert seen == secret_fields
+    for cm in rendered_all_settings.kind("ConfigMap"):
+        assert not secret_fields & set(cm["data"]), cm["metadata"]["name"]
+    assert not rendered_all_settings.kind("Secret")
+
+
+BAD_VALUES = {
+    "negative replicas": (["--set", "processor.replicaCount=-1"], "minimum"),
+    "missing ClickHouse secret name": (["--set", "clickhouse.existingSecret="], "minLength"),
+    "missing tokens secret name": (["--set", "serve.tokens.existingSecret="], "minLength"),
+    "SASL without its secret": (
+        ["--set", "kafka.settings.security_protocol=SASL_SSL",
+         "--set", "kafka.settings.sasl_mechanism=SCRAM-SHA-512"], "existingSecret"),
+    "unknown settings field": (["--set", "processor.settings.batch_size=3"], "batch_size"),
+    "bad enum": (["--set", "sink.settings.log_level=LOUD"], "log_level"),
+    "zero batch": (["--set", "sink.settings.batch_rows=0"], "batch_rows"),
+    "port out of range": (["--set", "serve.settings.http.port=70000"], "port"),
+    "inline password": (["--set", "kafka.settings.sasl_password=hunter2"], "sasl_password"),
+    "replicas above partitions": (["--set", "processor.replicaCount=7"], "topics.partitions"),
+    "KEDA and HPA together": (
+        ["--set", "processor.keda.enabled=true", "--set", "processor.autoscaling.enabled=true"],
+        "not both"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_bad_values_are_rejected(case: str) -> None:
+    args, expected = BAD_VALUES[case]
+    out = run([tool("helm"), "template", RELEASE, str(CHART), *args], check=False)
+    assert out.returncode != 0, f"{case}: accepted"
+    assert expected in out.stderr, out.stderr

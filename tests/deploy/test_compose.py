@@ -1,0 +1,79 @@
+"""docker-compose.yml: valid against the Compose schema (docker-compose 1.29's validator),
+converging by depends_on conditions, real images, the page on localhost only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.deploy.conftest import COMPOSE, OVERRIDE, OVERRIDE_ENV, run, tool
+
+OURS = ("topics", "history-migrate", "processor-1", "processor-2", "sink", "serve", "producer")
+
+
+def test_compose_file_is_valid() -> None:
+    run([tool("docker-compose"), "-f", str(COMPOSE), "config", "-q"])
+
+
+def test_override_example_merges_validly() -> None:
+    run([tool("docker-compose"), "-f", str(COMPOSE), "-f", str(OVERRIDE), "config", "-q"],
+        env=OVERRIDE_ENV)
+
+
+def test_the_validator_rejects_a_bad_file(tmp_path: Path) -> None:
+    """The validity checks above can fail: an unknown key and a wrong type are refused."""
+    text = COMPOSE.read_text()
+    for bad in (text.replace("    restart: unless-stopped\n", "    restart_policy: always\n", 1),
+                text.replace('      retries: 12\n', '      retries: [12]\n', 1)):
+        path = tmp_path / "docker-compose.yml"
+        path.write_text(bad)
+        out = run([tool("docker-compose"), "-f", str(path), "config", "-q"], check=False)
+        assert out.returncode != 0 and "invalid" in (out.stdout + out.stderr).lower()
+
+
+def test_stack_has_every_part(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert "broker,controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+    assert services["clickhouse"]["image"].startswith("clickhouse/clickhouse-server:")
+    for name in OURS:
+        assert name in services, name
+        svc = services[name]
+        assert svc["image"] == services["processor-1"]["image"] and "build" in svc
+        assert svc["read_only"] is True and svc["cap_drop"] == ["ALL"]
+    assert services["processor-1"]["environment"]["GREEKSTREAM_INSTANCE_ID"] != \
+        services["processor-2"]["environment"]["GREEKSTREAM_INSTANCE_ID"]
+    assert services["producer"]["command"][:2] == ["produce", "/opt/greekstream/share/demo.jsonl"]
+
+
+def test_depends_on_conditions_make_it_converge(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+
+    def deps(name: str) -> dict[str, str]:
+        return {k: v["condition"] for k, v in services[name].get("depends_on", {}).items()}
+
+    assert deps("topics") == {"kafka": "service_healthy"}
+    assert deps("history-migrate") == {"clickhouse": "service_healthy"}
+    for proc in ("processor-1", "processor-2"):
+        assert deps(proc) == {"topics": "service_completed_successfully"}
+    assert deps("sink") == {"topics": "service_completed_successfully",
+                            "history-migrate": "service_completed_successfully"}
+    assert deps("serve") == {"history-migrate": "service_completed_successfully"}
+    assert set(deps("producer").values()) == {"service_healthy"}
+    # everything a service_healthy condition waits on has a health check
+    for name in services:
+        for dep, cond in deps(name).items():
+            if cond == "service_healthy":
+                assert "healthcheck" in services[dep], dep
+    for one_shot in ("topics", "history-migrate", "producer"):
+        assert services[one_shot]["restart"] == "no"
+
+
+def test_page_and_ports_only_on_localhost(compose_config: dict[str, Any]) -> None:
+    published = {}
+    for name, svc in compose_config["services"].items():
+        for port in svc.get("ports", []):
+            spec = port if isinstance(port, str) else f"{port.get('host_ip')}:{port['published']}"
+            assert spec.startswith("127.0.0.1:"), (name, spec)
+            published[name] = spec
+    assert published["serve"].startswith("127.0.0.1:8000:8000")
