@@ -46,8 +46,8 @@ LABEL org.opencontainers.image.title="greekstream" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/greekstream/greekstream" \
       org.opencontainers.image.documentation="https://github.com/greekstream/greekstream/blob/main/docs/deploy.md"
-RUN groupadd --system --gid 10001 greekstream \
-    && useradd --system --uid 10001 --gid 10001 --home-dir /home/greekstream --create-home \
+RUN groupadd --gid 10001 greekstream \
+    && useradd --uid 10001 --gid 10001 --home-dir /home/greekstream --create-home \
        --shell /usr/sbin/nologin greekstream \
     && mkdir -p /var/lib/greekstream \
     && chown 10001:10001 /var/lib/greekstream
