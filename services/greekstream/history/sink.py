@@ -147,7 +147,8 @@ class Sink:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         value = message.value() or b""
         if topic in self.input_set:
-            writer.add_record(value, f"{topic}/{partition}/{offset}")
+            if not (message.key() == b"gs-mark" and not value):  # gateway marks: not events
+                writer.add_record(value, f"{topic}/{partition}/{offset}")
         elif writer.add_output_json(value, offset) is None:
             self.health.skipped_outputs += 1
             log.warning("skipped an output of unknown type at %s/%d/%d", topic, partition, offset)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from greekstream.errors import KafkaError
 from greekstream.kafka.merge import Position
@@ -74,7 +74,7 @@ class Recovered:
 
 
 class CheckpointReader:
-    """Reads the latest committed checkpoint of a partition (read_committed)."""
+    """Reads the latest committed checkpoint of partitions (read_committed), all at once."""
 
     def __init__(self, conf: dict[str, Any], topic: str) -> None:
         self.topic = topic
@@ -82,66 +82,78 @@ class CheckpointReader:
             **conf, "group.id": f"{conf.get('client.id', 'greekstream')}-checkpoint-reader",
             "enable.auto.commit": False, "enable.partition.eof": True,
             "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 10,
         })
 
     def close(self) -> None:
         self.consumer.close()
 
     def latest(self, partition: int, timeout_s: float = 30.0) -> Recovered:
-        tp = TopicPartition(self.topic, partition)
-        try:
-            low, high = self.consumer.get_watermark_offsets(tp, timeout=timeout_s)
-        except KafkaException as exc:
-            raise KafkaError(f"cannot read checkpoints of partition {partition}: {exc}") from exc
-        step, read = 16, 0
-        while high > low:
-            start = max(low, high - step)
-            found, n = self._last_progress(partition, start, timeout_s)
-            read += n
-            if found is not None:
-                snap = self._snapshot_at(partition, found.snapshot_offset, timeout_s)
-                return Recovered(found, snap, read + (snap is not None))
-            if start == low:
-                break
+        return self.latest_many([partition], timeout_s)[partition]
+
+    def latest_many(self, partitions: list[int], timeout_s: float = 30.0) -> dict[int, Recovered]:
+        """The last ``progress`` of each partition, read backwards from the tail in
+        growing steps, and the snapshot it names: a few records per partition."""
+        bounds = {}
+        for p in partitions:
+            try:
+                bounds[p] = self.consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, p), timeout=timeout_s)
+            except KafkaException as exc:
+                raise KafkaError(f"cannot read checkpoints of partition {p}: {exc}") from exc
+        found: dict[int, Progress] = {}
+        read = dict.fromkeys(partitions, 0)
+        todo = [p for p in partitions if bounds[p][1] > bounds[p][0]]
+        step = 16
+        while todo:
+            starts = {p: max(bounds[p][0], bounds[p][1] - step) for p in todo}
+            for p, msgs in self._read(starts, timeout_s, first_only=False).items():
+                read[p] += len(msgs)
+                for msg in msgs:
+                    if msg.key() == PROGRESS:
+                        found[p] = Progress.decode(msg.value())
+            todo = [p for p in todo if p not in found and starts[p] > bounds[p][0]]
             step *= 8
-        return Recovered(None, None, read)
+        at = {p: f.snapshot_offset for p, f in found.items() if f.snapshot_offset is not None}
+        snaps: dict[int, Snapshot] = {}
+        for p, msgs in self._read(at, timeout_s, first_only=True).items():
+            if not msgs or msgs[0].key() != SNAPSHOT or msgs[0].offset() != at[p]:
+                raise KafkaError(f"checkpoint partition {p}: no snapshot at offset {at[p]}")
+            snaps[p] = Snapshot.decode(msgs[0].value())
+            read[p] += 1
+        return {p: Recovered(found.get(p), snaps.get(p), read[p]) for p in partitions}
 
-    def _read(self, partition: int, start: int, timeout_s: float, limit: int | None) -> list[Any]:
-        self.consumer.assign([TopicPartition(self.topic, partition, start)])
-        out: list[Any] = []
-        idle_deadline = timeout_s
-        while limit is None or len(out) < limit:
-            msg = self.consumer.poll(1.0)
-            if msg is None:
-                idle_deadline -= 1.0
-                if idle_deadline <= 0:
-                    raise KafkaError(f"timed out reading checkpoints partition {partition}")
-                continue
-            err = msg.error()
-            if err is not None:
-                if err.code() == err._PARTITION_EOF:
-                    break
-                if not err.retriable():
-                    raise KafkaError(f"cannot read checkpoints: {err}")
-                continue
-            out.append(msg)
-        self.consumer.unassign()
-        return out
-
-    def _last_progress(self, partition: int, start: int, timeout_s: float) -> tuple[
-        Progress | None, int
+    def _read(self, starts: dict[int, int], timeout_s: float, first_only: bool) -> dict[
+        int, list[Message]
     ]:
-        msgs = self._read(partition, start, timeout_s, None)
-        found = None
-        for msg in msgs:
-            if msg.key() == PROGRESS:
-                found = Progress.decode(msg.value())
-        return found, len(msgs)
-
-    def _snapshot_at(self, partition: int, offset: int | None, timeout_s: float) -> Snapshot | None:
-        if offset is None:
-            return None
-        msgs = self._read(partition, offset, timeout_s, 1)
-        if not msgs or msgs[0].key() != SNAPSHOT or msgs[0].offset() != offset:
-            raise KafkaError(f"checkpoint partition {partition}: no snapshot at offset {offset}")
-        return Snapshot.decode(msgs[0].value())
+        """Records of each partition from its start offset to its end (or the first one)."""
+        out: dict[int, list[Message]] = {p: [] for p in starts}
+        if not starts:
+            return out
+        self.consumer.assign([TopicPartition(self.topic, p, o) for p, o in starts.items()])
+        left = set(starts)
+        idle = timeout_s
+        try:
+            while left:
+                msg = self.consumer.poll(0.2)
+                if msg is None:
+                    idle -= 0.2
+                    if idle <= 0:
+                        raise KafkaError(f"timed out reading checkpoints of partitions "
+                                         f"{sorted(left)}")
+                    continue
+                p, err = msg.partition(), msg.error()
+                if err is not None:
+                    if err.code() == err._PARTITION_EOF:
+                        left.discard(p)
+                    elif not err.retriable():
+                        raise KafkaError(f"cannot read checkpoints: {err}")
+                    continue
+                if p not in left:
+                    continue
+                out[p].append(msg)
+                if first_only:
+                    left.discard(p)
+        finally:
+            self.consumer.unassign()
+        return out

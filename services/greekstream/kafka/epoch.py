@@ -65,9 +65,16 @@ class Epoch:
                 books[(t, p)] = snap.book_offsets.get(t, OFFSET_BEGINNING) if snap else (
                     OFFSET_BEGINNING)
         sources = [*market_sources, *books]
+        # the seq up to which each source is complete when read from its start offset
+        from_first = pending[0][0][0] if pending and len(snaps) == len(owned) else -1
+        watermarks = dict.fromkeys(market_sources, from_first)
+        for p, snap in snaps.items():
+            watermarks.update(dict.fromkeys(((t, p) for t in book_topics),
+                                            snap.pos[0] if snap.pos else -1))
         epoch = cls(
             engine=Engine(config), owned=owned, book_topics=book_topics,
-            market_sources=market_sources, n_book=n_book, merge=SeqMerge(sources),
+            market_sources=market_sources, n_book=n_book,
+            merge=SeqMerge(sources, watermarks),
             next_offsets={**market, **books},
             suppress={p: (r.progress.pos if r.progress else None) for p, r in recovered.items()},
             pending=pending,
@@ -112,6 +119,13 @@ class Epoch:
             emitted.append(Emitted(out, key, quote_ts))
         return emitted
 
+    def passed(self, mark: Record) -> None:
+        """A gateway mark left the merge: the partition is read past it."""
+        while self.pending and self.pending[0][0] < mark.pos:
+            self._load(*self.pending.pop(0)[1:])
+        self.pos = mark.pos
+        self.next_offsets[(mark.topic, mark.partition)] = mark.offset + 1
+
     def _load(self, partition: int, snap: Snapshot) -> None:
         self.engine.restore(snap.books_state)
         for book in snap.books:
@@ -122,8 +136,10 @@ class Epoch:
     def snapshots(self) -> dict[int, Snapshot]:
         market_state = self.engine.snapshot(lambda _b: False, market=True)
         market = {f"{t}/{p}": self.next_offsets[(t, p)] for t, p in self.market_sources}
-        out = {}
+        out = {p: snap for _pos, p, snap in self.pending}  # not reached yet: unchanged
         for p in self.owned:
+            if p in out:
+                continue
             books = sorted(b for b, q in self.book_partition.items() if q == p)
             names = set(books)
             out[p] = Snapshot(

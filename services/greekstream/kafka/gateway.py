@@ -2,12 +2,18 @@
 
 Every record carries a ``gs-seq`` header (the line number) that the processor merges
 on, so it sees the file's order across topics and partitions (docs/streaming.md).
+Every few milliseconds (and every ``mark_every`` records, and at the end) the gateway
+writes a *mark* into every partition of every input topic: an empty record keyed
+``gs-mark`` whose ``gs-seq`` says that every record up to that seq is already before
+it in that partition. Marks are what let the processor release a record while another
+partition is empty (greekstream.kafka.merge); consumers of the inputs skip them.
 Invalid lines go to ``.rejected`` as ``rejected`` events; an unknown instrument is
 state, so only the processor can reject it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +27,11 @@ from greekstream.kafka.topics import ROUTES, Topics, partition_counts
 from greekstream.progress import Progress
 
 SEQ_HEADER = "gs-seq"
+MARK_KEY = b"gs-mark"  # the key of a mark (a key, so compacted topics accept it)
+
+
+def is_mark(key: bytes | None, value: bytes | None) -> bool:
+    return key == MARK_KEY and not value
 
 
 @dataclass
@@ -28,12 +39,19 @@ class GatewayReport:
     published: int = 0
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    marks: int = 0
     delivery_errors: list[str] = field(default_factory=list)
 
 
 class Gateway:
-    def __init__(self, conf: dict[str, Any], topics: Topics, linger_ms: int = 5) -> None:
+    def __init__(self, conf: dict[str, Any], topics: Topics, linger_ms: int = 5,
+                 mark_every: int = 1000, mark_interval_ms: float = 5.0) -> None:
         self.topics = topics
+        self.mark_every = mark_every
+        self.mark_interval_s = mark_interval_ms / 1000
+        self.last_seq = -1
+        self.marked_seq = -1
+        self.marked_at = time.monotonic()
         self.report = GatewayReport()
         self.producer = Producer({
             **conf,
@@ -43,22 +61,44 @@ class Gateway:
             "partitioner": "murmur2_random",  # the same partition for a key as Java clients
             "queue.buffering.max.messages": 1_000_000,
         })
-        onchain = topics.name("onchain")
-        counts = partition_counts(conf, [onchain])
-        if not counts[onchain]:
+        inputs = sorted({topics.name(suffix) for suffix, _ in ROUTES.values()})
+        counts = partition_counts(conf, inputs)
+        missing = [t for t in inputs if not counts[t]]
+        if missing:
             raise KafkaError(
-                f"topic {onchain} does not exist",
+                f"topics do not exist: {', '.join(missing)}",
                 hint="create the topics first: greekstream topics create --bootstrap HOST:PORT",
             )
-        self.onchain_partitions = counts[onchain]
+        self.onchain_partitions = counts[topics.name("onchain")]
+        self.input_partitions = [(t, p) for t in inputs for p in range(counts[t])]
 
     def publish(self, records: Iterable[tuple[int, bytes, str]], progress: Progress) -> None:
-        """Publish (seq, raw line, "FILE:LINE") records in order, then wait for delivery."""
+        """Publish (seq, raw line, "FILE:LINE") records in order, mark, wait for delivery."""
         for seq, raw, source in records:
-            self._publish_one(seq, raw, source)
+            self.publish_one(seq, raw, source)
             progress.advance()
+        self.mark()
         self.flush()
         progress.done()
+
+    def publish_one(self, seq: int, raw: bytes, source: str) -> None:
+        """One record; seqs must increase from call to call (and across runs of a stream)."""
+        self._publish_one(seq, raw, source)
+        self.last_seq = seq
+        if (seq - self.marked_seq >= self.mark_every
+                or time.monotonic() - self.marked_at >= self.mark_interval_s):
+            self.mark()
+
+    def mark(self) -> None:
+        """Tell every input partition that all records up to the last seq are written."""
+        self.marked_at = time.monotonic()
+        if self.last_seq <= self.marked_seq:
+            return
+        headers = [(SEQ_HEADER, str(self.last_seq).encode())]
+        for topic, partition in self.input_partitions:
+            self._produce(topic, b"", MARK_KEY, headers, partition)
+        self.marked_seq = self.last_seq
+        self.report.marks += 1
 
     def _publish_one(self, seq: int, raw: bytes, source: str) -> None:
         headers = [(SEQ_HEADER, str(seq).encode())]

@@ -1,9 +1,17 @@
 """Merge records from many partitions into the gateway's ``gs-seq`` order.
 
-A record is released only when every source either has a buffered record (so the
-smallest head is known to be the next one) or has reached the end of its partition.
-With one gateway per stream this gives the engine exactly the file's order, which is
-what makes the processor's outputs equal ``greekstream replay``'s.
+Each source (topic, partition) holds records in increasing ``gs-seq``. The gateway
+also writes *marks* into every input partition: a mark with seq S says "every record
+with seq <= S that belongs here is before me". A source's watermark is the seq of the
+last record or mark read from it. The smallest buffered record is released only when
+every source whose buffer is empty has a watermark at or past its seq, so no record
+that could still come from another partition would have gone first.
+
+Reaching the end of a partition proves nothing (the gateway may not have written the
+next record yet): ordering rests on marks only. With one gateway per stream this gives
+the engine exactly the file's order, which is what makes the processor's outputs
+equal ``greekstream replay``'s. Marks go through the heap like records, so the offsets
+the processor commits move past them.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ from typing import NamedTuple
 Source = tuple[str, int]  # (topic, partition)
 Position = tuple[int, int, int, int]  # (seq, topic rank, partition, offset): a total order
 
+_INF = 1 << 62
+
 
 class Record(NamedTuple):
     pos: Position
@@ -24,58 +34,59 @@ class Record(NamedTuple):
     partition: int
     offset: int
     timestamp_ms: int
+    is_mark: bool = False
 
 
 class _Buffer:
-    __slots__ = ("at_end", "records")
+    __slots__ = ("records", "watermark")
 
-    def __init__(self) -> None:
+    def __init__(self, watermark: int) -> None:
         self.records: deque[Record] = deque()
-        self.at_end = False
-
-    @property
-    def blocking(self) -> bool:
-        return not self.records and not self.at_end
+        self.watermark = watermark
 
 
 class SeqMerge:
-    def __init__(self, sources: list[Source]) -> None:
-        self.buffers = {s: _Buffer() for s in sources}
+    def __init__(self, sources: list[Source], watermarks: dict[Source, int] | None = None) -> None:
+        """``watermarks``: the seq each source is known complete to (from a checkpoint)."""
+        start = watermarks or {}
+        self.buffers = {s: _Buffer(start.get(s, -1)) for s in sources}
         self.heap: list[tuple[Position, Source]] = []
-        self.blocking = len(self.buffers)
         self.buffered = 0
+        self.low = -1  # a lower bound of the watermarks of the empty sources
 
     def push(self, source: Source, record: Record) -> None:
         buf = self.buffers[source]
-        was = buf.blocking
         if not buf.records:
             heapq.heappush(self.heap, (record.pos, source))
         buf.records.append(record)
-        buf.at_end = False
+        buf.watermark = max(buf.watermark, record.pos[0])
         self.buffered += 1
-        self.blocking -= was
-
-    def end_reached(self, source: Source) -> None:
-        buf = self.buffers.get(source)
-        if buf is None or buf.at_end:
-            return
-        was = buf.blocking
-        buf.at_end = True
-        self.blocking -= was
 
     def pop(self) -> Record | None:
-        """The next record in order, or None while some source may still hold an earlier one."""
-        if self.blocking or not self.heap:
+        """The next record (or mark) in order, or None while an empty source may still
+        receive an earlier one."""
+        heap = self.heap
+        if not heap:
             return None
-        _, source = heapq.heappop(self.heap)
+        seq = heap[0][0][0]
+        if seq > self.low:
+            self.low = min((b.watermark for b in self.buffers.values() if not b.records),
+                           default=_INF)
+            if seq > self.low:
+                return None
+        _, source = heapq.heappop(heap)
         buf = self.buffers[source]
         record = buf.records.popleft()
         self.buffered -= 1
         if buf.records:
-            heapq.heappush(self.heap, (buf.records[0].pos, source))
-        elif not buf.at_end:
-            self.blocking += 1
+            heapq.heappush(heap, (buf.records[0].pos, source))
+        elif buf.watermark < self.low:
+            self.low = buf.watermark
         return record
 
     def waiting_on(self) -> list[Source]:
-        return [s for s, b in self.buffers.items() if b.blocking]
+        """The empty sources that hold back the smallest buffered record."""
+        if not self.heap:
+            return []
+        seq = self.heap[0][0][0]
+        return [s for s, b in self.buffers.items() if not b.records and b.watermark < seq]

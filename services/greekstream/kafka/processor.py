@@ -32,7 +32,7 @@ from greekstream.errors import KafkaError
 from greekstream.kafka.checkpoints import PROGRESS, SNAPSHOT, CheckpointReader
 from greekstream.kafka.checkpoints import Progress as ProgressRecord
 from greekstream.kafka.epoch import Emitted, Epoch
-from greekstream.kafka.gateway import SEQ_HEADER
+from greekstream.kafka.gateway import SEQ_HEADER, is_mark
 from greekstream.kafka.merge import Record
 from greekstream.kafka.ops import Metrics
 from greekstream.kafka.topics import Topics, partition_counts
@@ -54,7 +54,7 @@ class Processor:
         ranks = [*self.topics.market_topics, *self.book_topics]
         self.rank = {t: i for i, t in enumerate(ranks)}
         self.engine_config = EngineConfig(**s.engine.model_dump())
-        common = {**conf, "enable.auto.commit": False, "enable.partition.eof": True,
+        common = {**conf, "enable.auto.commit": False, "enable.partition.eof": False,
                   "isolation.level": "read_committed", "auto.offset.reset": "earliest",
                   "session.timeout.ms": s.session_timeout_ms}
         self.books = Consumer({**common, "group.id": s.group_id,
@@ -159,14 +159,12 @@ class Processor:
             return 0
         merge, n = epoch.merge, 0
         for msg in msgs:
-            src = (msg.topic(), msg.partition())
             err = msg.error()
             if err is not None:
-                if err.code() == RdKafkaError._PARTITION_EOF:
-                    merge.end_reached(src)
-                else:
+                if err.code() != RdKafkaError._PARTITION_EOF:
                     self._broker_trouble(str(err))
                 continue
+            src = (msg.topic(), msg.partition())
             if src not in merge.buffers:
                 continue
             merge.push(src, self._record(msg))
@@ -183,8 +181,9 @@ class Processor:
         ts = msg.timestamp()[1]
         if seq is None:
             seq = ts * 1000  # no gateway stamp: order by record time (docs/streaming.md)
-        return Record((seq, self.rank[topic], partition, offset), msg.value(), msg.key(),
-                      topic, partition, offset, ts)
+        key, value = msg.key(), msg.value()
+        return Record((seq, self.rank[topic], partition, offset), value, key,
+                      topic, partition, offset, ts, is_mark(key, value))
 
     def _broker_trouble(self, text: str) -> None:
         if text != self.last_error:
@@ -203,6 +202,9 @@ class Processor:
             rec = pop()
             if rec is None:
                 break
+            if rec.is_mark:
+                epoch.passed(rec)
+                continue
             if not self.batch_events and not n:
                 self.batch_started = time.monotonic()
             emitted = apply(rec, book_set)
@@ -364,7 +366,7 @@ class Processor:
 
     def _start_epoch(self, owned: list[int], seek: bool) -> dict[tuple[str, int], int]:
         started = time.monotonic()
-        recovered = {p: self.reader.latest(p) for p in owned}
+        recovered = self.reader.latest_many(owned)
         epoch = Epoch.restore(self.engine_config, owned, self.book_topics, self.market_sources,
                               self.n_book, recovered)
         self.epoch = epoch

@@ -17,11 +17,12 @@ from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka.admin import AdminClient
 
 from greekstream.core.events import encode
+from greekstream.kafka.topics import OUTPUT_ROUTES
 from greekstream.replay import read_records, replay
 
-OUTPUT_TYPES = ("exposure", "breach", "hedge_intent", "rejected")
-TOPIC_OF = {"exposure": "exposures", "breach": "breaches", "hedge_intent": "hedge-intents",
-            "rejected": "rejected"}
+# every output type the processor routes (risk_matrix included), and its topic suffix
+OUTPUT_TYPES = tuple(OUTPUT_ROUTES)
+TOPIC_OF = dict(OUTPUT_ROUTES)
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> (
@@ -98,6 +99,8 @@ def replay_outputs(path: Path) -> dict[str, list[bytes]]:
     result = replay(read_records(path))
     out: dict[str, list[bytes]] = {t: [] for t in OUTPUT_TYPES}
     for event in result.outputs:
+        if event.type not in out:
+            raise AssertionError(f"replay emitted {event.type!r}, which OUTPUT_ROUTES lacks")
         out[event.type].append(encode(event))
     return out
 
