@@ -19,14 +19,7 @@ _ID = "https://greekstream.dev/schemas/v1/"
 
 
 def all_models() -> dict[str, type]:
-    models: dict[str, type] = {**INPUT_TYPES, **OUTPUT_TYPES}
-    try:  # the scenario risk output, when present
-        from greekstream.core.events import RiskMatrixEvent  # type: ignore[attr-defined]
-
-        models["risk_matrix"] = RiskMatrixEvent
-    except ImportError:
-        pass
-    return models
+    return {**INPUT_TYPES, **OUTPUT_TYPES}
 
 
 def render(name: str, model: type) -> bytes:

@@ -53,7 +53,9 @@ class BookRisk:
     margin: tuple[float, float] | None = None  # (equity USD, maintenance margin USD)
     breaches: dict[str, OpenBreach] = field(default_factory=dict)
     pending: PendingIntent | None = None
-    last_emitted: tuple[float, ...] | None = None
+    last_emitted: tuple[float | int | bool | None, ...] | None = None
+    risk_last: tuple[float | None, ...] | None = None  # fingerprint of the last risk_matrix
+    risk_drift: float = 0.0  # trades' estimated scenario P&L since the matrix was computed
 
     @property
     def key(self) -> tuple[str, str]:

@@ -11,6 +11,7 @@ then mutates state, then reports what changed. Event time is the only clock.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -41,11 +42,21 @@ from greekstream.core.events import (
     Rejected,
     RejectReason,
     Reorg,
+    RiskMatrixEvent,
     Trade,
     decode_event,
     encode_input,
 )
+from greekstream.core.onchain import lowest_health_factor
+from greekstream.core.oracle import OracleConfig, OracleState
 from greekstream.core.portfolio import PortfolioSlice
+from greekstream.core.scenarios import (
+    DEFAULT_GRID,
+    BookScenarioRisk,
+    Grid,
+    book_scenario_risk,
+    risk_matrix_event,
+)
 from greekstream.core.slices import build_slice
 from greekstream.core.timeutil import MICROS_PER_SECOND
 from greekstream.core.valuation import (
@@ -56,7 +67,8 @@ from greekstream.core.valuation import (
     revalue_many,
 )
 
-Output = Exposure | Breach | HedgeIntent | Rejected
+Output = Exposure | Breach | HedgeIntent | RiskMatrixEvent | Rejected
+RiskKey = tuple[float | None, ...]  # (worst_loss, liq_move_down, liq_move_up, *pnl)
 BookFilter = Callable[[str], bool]
 MARKET = ""  # dedup scope of events that belong to no book
 
@@ -69,6 +81,31 @@ class EngineConfig:
     oracle_max_jump: float = 0.10
     risk_interval_s: float = 60.0
     risk_change_threshold: float = 0.05
+    default_grid: Grid = DEFAULT_GRID
+    grids: tuple[tuple[str, Grid], ...] = ()  # per-underlying grids (scenario files)
+
+    def grid_for(self, underlying: str) -> Grid:
+        for name, grid in self.grids:
+            if name == underlying:
+                return grid
+        return self.default_grid
+
+
+# A trade's estimated largest scenario P&L below this fraction of the last emitted
+# worst loss (accumulated since) does not trigger a full re-computation of the matrix.
+_LOSS_FLOOR_USD = 1.0
+
+
+@dataclass(frozen=True)
+class _Unlimited:
+    max_abs_delta: float | None = None
+    max_abs_gamma: float | None = None
+    max_abs_vega: float | None = None
+    min_theta: float | None = None
+    min_health_factor: float | None = None
+
+
+_NO_LIMITS = _Unlimited()
 
 
 class Rejection(Exception):
@@ -111,6 +148,8 @@ class Engine:
         self.seen: dict[str, set[str]] = {}
         self.clock: int | None = None
         self.next_reval_us: int | None = None
+        self.next_risk_us: int | None = None
+        self.oracle = OracleState(OracleConfig.of(self.config))
         self.duplicates = 0
         self._handlers: dict[str, Callable[[Any], list[Output]]] = {
             "instrument": self._instrument,
@@ -204,14 +243,20 @@ class Engine:
         inst.quote_ts = ev.ts
         outputs = self._revalue_instrument(inst, ev)
         outputs.extend(self._maybe_full_revaluation(ev))
+        outputs.extend(self._maybe_risk_tick(ev))
         return outputs
 
     def _index(self, ev: Index) -> list[Output]:
-        self.index[ev.underlying] = ev.price
+        # The oracle guard decides the price in force: a jump beyond oracle_max_jump
+        # waits for a second source (core/oracle.py); the raw observation is kept.
+        observed = self.oracle.observe(ev.underlying, ev.source, ev.price, ev.ts)
+        if observed.price is not None:
+            self.index[ev.underlying] = observed.price
         self.underlyings.setdefault(ev.underlying, None)
         keys = list(self.by_underlying.get(ev.underlying, ()))
         outputs = self._report(keys, ev)
         outputs.extend(self._maybe_full_revaluation(ev))
+        outputs.extend(self._maybe_risk_tick(ev))
         return outputs
 
     def _revalue_instrument(self, inst: InstrumentState, ev: Any) -> list[Output]:
@@ -276,14 +321,31 @@ class Engine:
         br.totals.add(signed, g.delta, g.gamma, g.vega, g.theta)
         if br.pending is not None and br.pending.instrument_id == iid:
             br.pending = None
-        return self._report([br.key], ev)
+        outputs = self._report([br.key], ev)
+        br.risk_drift += self._trade_risk_estimate(inst, g, signed)
+        if br.risk_last is None or br.risk_drift > self.config.risk_change_threshold * max(
+            float(br.risk_last[0] or 0.0), _LOSS_FLOOR_USD
+        ):
+            outputs.extend(self._risk([br.key], ev, tick=False))
+        return outputs
+
+    def _trade_risk_estimate(self, inst: InstrumentState, g: ContractGreeks, q: float) -> float:
+        """A cheap magnitude of the trade's largest scenario P&L (delta-gamma-vega on the
+        grid's largest shocks): only decides *when* to re-run the full revaluation."""
+        price = self.index.get(inst.underlying) or inst.forward or inst.mark
+        if price is None or not g.valued:
+            return math.inf
+        grid = self.config.grid_for(inst.underlying)
+        move = price * float(abs(grid.price_shock).max(initial=0.0))
+        vol = float(abs(grid.vol_shock).max(initial=0.0)) * 100.0
+        return abs(q) * (abs(g.delta) * move + 0.5 * abs(g.gamma) * move * move + abs(g.vega) * vol)
 
     def _collateral(self, ev: Collateral) -> list[Output]:
         self.chain.record(ev)
         key = (ev.book, ev.asset)
         self.collateral[key] = self.collateral.get(key, 0.0) + ev.amount
         self._book(ev.book, ev.asset)
-        return self._report([key], ev)
+        return self._report([key], ev) + self._risk([key], ev, tick=False)
 
     def _onchain_position(self, ev: Loan | LpPosition) -> list[Output]:
         keys = onchain_state.keys_of(ev)
@@ -293,7 +355,7 @@ class Engine:
         del prices
         for book, asset in keys:
             self._book(book, asset)
-        return self._report(keys, ev)
+        return self._report(keys, ev) + self._risk(keys, ev, tick=False)
 
     def _asset_prices(self, ev: Loan | LpPosition) -> dict[str, float]:
         assets = (ev.collateral_asset, ev.debt_asset) if isinstance(ev, Loan) else (ev.base,)
@@ -320,7 +382,7 @@ class Engine:
                 keys[key] = None
             else:
                 keys.update(dict.fromkeys(onchain_state.keys_of(old)))
-        return self._report(list(keys), ev)
+        return self._report(list(keys), ev) + self._risk(list(keys), ev, tick=False)
 
     def _limits(self, ev: Limits) -> list[Output]:
         if ev.hedge_instrument is not None:
@@ -331,11 +393,12 @@ class Engine:
         if br is None or br.last_emitted is None:
             return []
         values = self.exposure_values(br, ev.ts)
-        return self._check_limits(br, values, ev)
+        return self._check_limits(br, values, ev) + self._risk([key], ev, tick=False)
 
     def _margin(self, ev: Margin) -> list[Output]:
-        self.margins[(ev.book, ev.underlying)] = (ev.equity, ev.maintenance_margin)
-        return []
+        key = (ev.book, ev.underlying)
+        self.margins[key] = (ev.equity, ev.maintenance_margin)
+        return self._risk([key], ev, tick=False)
 
     # ------------------------------------------------------------------ reporting
 
@@ -358,6 +421,7 @@ class Engine:
                     **values.as_dict(),  # type: ignore[arg-type]
                 )
             )
+            outputs.extend(self._oracle_breach(br, values, ev))
             outputs.extend(self._check_limits(br, values, ev))
         return outputs
 
@@ -367,6 +431,7 @@ class Engine:
         extra = self.chain.contribution(br.book, br.underlying, self.index)
         delta = t.delta + extra.delta
         price = self.index.get(br.underlying)
+        oracle = self.oracle.status(br.underlying, at_us)
         return ExposureValues(
             book=br.book,
             underlying=br.underlying,
@@ -377,21 +442,41 @@ class Engine:
             theta=t.theta,
             delta_usd=None if price is None else delta * price,
             positions=br.live_positions + extra.positions,
+            stale=oracle.stale,
+            oracle_divergence=oracle.divergence,
         )
+
+    def _oracle_breach(self, br: BookRisk, values: ExposureValues, ev: Any) -> list[Output]:
+        """One `oracle` breach per (book, underlying) while its price is stale or divergent;
+        the value is the spread between sources (or the price's age in seconds)."""
+        flagged = values.stale or values.oracle_divergence
+        if flagged == ("oracle" in br.breaches):
+            return []
+        status = self.oracle.status(br.underlying, ev.ts)
+        cfg = self.oracle.config
+        if status.divergence or (not status.stale and status.spread is not None):
+            value, limit = status.spread, cfg.tolerance
+        else:
+            value, limit = status.age_s, cfg.max_age_s
+        return self._breach_state(br, "oracle", value, limit, flagged, ev)
 
     def _check_limits(self, br: BookRisk, values: ExposureValues, ev: Any) -> list[Output]:
         limits = self.limits.get(br.key)
         if limits is None and not br.breaches:
             return []
         outputs: list[Output] = []
-        checks: tuple[tuple[str, float, float | None, bool], ...] = (
-            ("delta", values.delta, limits and limits.max_abs_delta, True),
-            ("gamma", values.gamma, limits and limits.max_abs_gamma, True),
-            ("vega", values.vega, limits and limits.max_abs_vega, True),
-            ("theta", values.theta, limits and limits.min_theta, False),
+        lim = limits or _NO_LIMITS
+        checks: tuple[tuple[str, float | None, float | None, bool], ...] = (
+            ("delta", values.delta, lim.max_abs_delta, True),
+            ("gamma", values.gamma, lim.max_abs_gamma, True),
+            ("vega", values.vega, lim.max_abs_vega, True),
+            ("theta", values.theta, lim.min_theta, False),
         )
+        min_hf = lim.min_health_factor
+        if min_hf is not None or "health_factor" in br.breaches:
+            checks += (("health_factor", self._lowest_health_factor(br), min_hf, False),)
         for metric, value, limit, is_abs in checks:
-            if limit is None:
+            if limit is None or value is None:
                 breached = False
             elif is_abs:
                 breached = abs(value) > limit
@@ -403,6 +488,14 @@ class Engine:
             if intent is not None:
                 outputs.append(intent)
         return outputs
+
+    def _lowest_health_factor(self, br: BookRisk) -> float | None:
+        """The lowest health factor of the book's loans touching the underlying."""
+        loans = self.chain.loans(br.book)
+        if not loans:
+            return None
+        hf = lowest_health_factor(loans, br.underlying, self.index)
+        return None if hf is None or math.isinf(hf) else hf
 
     def _breach_state(
         self, br: BookRisk, metric: str, value: float | None, limit: float | None,
@@ -475,6 +568,82 @@ class Engine:
             basis=limits.hedge_basis,
             caused_by=ev.event_id,
         )
+
+    # ------------------------------------------------------------------ scenario risk
+
+    def _maybe_risk_tick(self, ev: Any) -> list[Output]:
+        """Every ``risk_interval_s`` of event time (driven by market data, which every
+        processor instance sees): each (book, underlying)'s matrix, emitted if it changed."""
+        interval = int(self.config.risk_interval_s * MICROS_PER_SECOND)
+        due = self.next_risk_us
+        self.next_risk_us = (ev.ts // interval + 1) * interval
+        if due is None or ev.ts < due:
+            if due is not None:
+                self.next_risk_us = due
+            return []
+        return self._risk(sorted(self.books), ev, tick=True)
+
+    def _risk(self, keys: Iterable[tuple[str, str]], ev: Any, *, tick: bool) -> list[Output]:
+        """Full revaluation of each key's risk matrix at ``ev.ts``; emit a `risk_matrix`
+        when it changed materially (book events) or at all (interval ticks), and keep the
+        `liq_distance` breach in step."""
+        outputs: list[Output] = []
+        for key in keys:
+            br = self.books.get(key)
+            if br is None or br.underlying not in self.underlyings:
+                continue
+            report = self.book_risk(br, ev.ts)
+            liq = report.liquidation
+            fingerprint: RiskKey = (
+                report.matrix.worst_loss,
+                None if liq is None else liq.move_down,
+                None if liq is None else liq.move_up,
+                *report.matrix.pnl.tolist(),
+            )
+            br.risk_drift = 0.0
+            changed = fingerprint != br.risk_last if tick else self._material(br.risk_last,
+                                                                              fingerprint)
+            if changed:
+                br.risk_last = fingerprint
+                outputs.append(risk_matrix_event(
+                    report.matrix, liq, event_id=f"risk:{ev.event_id}:{br.book}:{br.underlying}",
+                    ts_us=ev.ts, caused_by=ev.event_id,
+                ))
+            outputs.extend(self._liq_breach(br, report, ev))
+        return outputs
+
+    def book_risk(self, br: BookRisk, at_us: int) -> BookScenarioRisk:
+        """A (book, underlying)'s matrix and liquidation distance at ``at_us``."""
+        return book_scenario_risk(
+            build_slice(self, br, at_us), self.config.grid_for(br.underlying),
+            self.margins.get(br.key),
+        )
+
+    def _material(self, old: RiskKey | None, new: RiskKey) -> bool:
+        if old is None:
+            return True
+        threshold = self.config.risk_change_threshold
+        worst_old, worst_new = float(old[0] or 0.0), float(new[0] or 0.0)
+        if abs(worst_new - worst_old) > threshold * max(worst_old, _LOSS_FLOOR_USD):
+            return True
+        for a, b in ((old[1], new[1]), (old[2], new[2])):
+            if (a is None) != (b is None):
+                return True
+            if a is not None and b is not None and abs(b - a) > threshold * max(abs(a), 1e-3):
+                return True
+        return False
+
+    def _liq_breach(self, br: BookRisk, report: BookScenarioRisk, ev: Any) -> list[Output]:
+        limits = self.limits.get(br.key)
+        limit = None if limits is None else limits.min_liq_distance
+        if limit is None and "liq_distance" not in br.breaches:
+            return []
+        liq = report.liquidation
+        moves = [] if liq is None else [abs(m) for m in (liq.move_down, liq.move_up)
+                                        if m is not None]
+        distance = min(moves) if moves else None
+        breached = limit is not None and distance is not None and distance < limit
+        return self._breach_state(br, "liq_distance", distance, limit, breached, ev)
 
     # ------------------------------------------------------------------ helpers
 
@@ -557,6 +726,10 @@ class Engine:
         for book in [b for b in self.seen if b and book_filter(b)]:
             del self.seen[book]
         self.chain.drop_books(book_filter)
+
+    def loans(self) -> list[Loan]:
+        """Every open loan, in (book, position_id) order (the cascade's population)."""
+        return self.chain.loans()
 
     def margin(self, book: str, underlying: str) -> tuple[float, float] | None:
         return self.margins.get((book, underlying))

@@ -310,10 +310,40 @@ class Rejected(_Output):
     raw: str
 
 
+class ScenarioPnl(_Output):
+    """One scenario of a risk matrix and its P&L in USD (``name`` for named stress sets)."""
+
+    price_shock: float
+    vol_shock: float
+    time_shift_h: float
+    pnl: float
+    name: str | None = None
+
+
+class RiskMatrixEvent(_Output):
+    """A (book, underlying)'s full-revaluation scenario P&L and liquidation distance."""
+
+    type: Literal["risk_matrix"] = "risk_matrix"
+    event_id: str
+    ts: OutTimestamp
+    book: str
+    underlying: str
+    as_of: OutTimestamp
+    scenarios: list[ScenarioPnl]
+    worst_loss: float
+    worst_scenario: ScenarioPnl
+    liq_move_down: float | None
+    liq_move_up: float | None
+    liq_price_down: float | None
+    liq_price_up: float | None
+    caused_by: str
+
+
 OUTPUT_TYPES: dict[str, type[_Output]] = {
     "exposure": Exposure,
     "breach": Breach,
     "hedge_intent": HedgeIntent,
+    "risk_matrix": RiskMatrixEvent,
     "rejected": Rejected,
 }
 

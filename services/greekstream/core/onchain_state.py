@@ -66,11 +66,45 @@ def lp_base_and_gamma(
     return x, -liquidity / (2.0 * price**1.5)
 
 
+@dataclass(slots=True)
+class BookPositions:
+    """One book's open positions summarised per asset, in position_id order.
+
+    Built once per change of the book's positions, so an exposure report reads its
+    loans' delta in O(1) and only walks the LP positions of its own base (whose delta
+    depends on the price). Sorting by position_id makes the floating-point sums
+    independent of arrival and recovery order.
+    """
+
+    loan_delta: dict[str, float]
+    loan_count: dict[str, int]
+    lps: dict[str, list[LpPosition]]
+
+
+def summarise(positions: dict[str, Position]) -> BookPositions:
+    loan_delta: dict[str, float] = {}
+    loan_count: dict[str, int] = {}
+    lps: dict[str, list[LpPosition]] = {}
+    for _pid, p in sorted(positions.items()):
+        if isinstance(p, Loan):
+            assets = dict.fromkeys((p.collateral_asset, p.debt_asset))
+            loan_delta[p.collateral_asset] = (
+                loan_delta.get(p.collateral_asset, 0.0) + p.collateral_amount
+            )
+            loan_delta[p.debt_asset] = loan_delta.get(p.debt_asset, 0.0) - p.debt_amount
+            for asset in assets:
+                loan_count[asset] = loan_count.get(asset, 0) + 1
+        else:
+            lps.setdefault(p.base, []).append(p)
+    return BookPositions(loan_delta, loan_count, lps)
+
+
 @dataclass
 class ChainState:
     log: dict[str, list[OnChainEvent]] = field(default_factory=dict)
     history: dict[str, list[Position]] = field(default_factory=dict)
     open_by_book: dict[str, dict[str, Position]] = field(default_factory=dict)
+    _summaries: dict[str, BookPositions] = field(default_factory=dict)
 
     def record(self, ev: OnChainEvent) -> None:
         if ev.chain is not None and ev.block_number is not None:
@@ -82,14 +116,16 @@ class ChainState:
 
     def _refresh(self, position_id: str) -> None:
         events = self.history.get(position_id, [])
-        for book_positions in self.open_by_book.values():
-            book_positions.pop(position_id, None)
+        for book, book_positions in self.open_by_book.items():
+            if book_positions.pop(position_id, None) is not None:
+                self._summaries.pop(book, None)
         if not events:
             self.history.pop(position_id, None)
             return
         latest = events[-1]
         if is_open(latest):
             self.open_by_book.setdefault(latest.book, {})[position_id] = latest
+            self._summaries.pop(latest.book, None)
 
     def retract(self, chain: str, from_block: int) -> list[OnChainEvent]:
         """Remove and return every recorded event of ``chain`` at or after ``from_block``."""
@@ -101,7 +137,10 @@ class ChainState:
         for old in gone:
             if isinstance(old, Loan | LpPosition):
                 history = self.history.get(old.position_id, [])
-                self.history[old.position_id] = [e for e in history if e is not old]
+                # by event_id, not identity: after a snapshot restore the log and the
+                # history hold separately decoded copies of the same event
+                self.history[old.position_id] = [e for e in history
+                                                 if e.event_id != old.event_id]
                 touched[old.position_id] = None
         for position_id in touched:
             self._refresh(position_id)
@@ -114,6 +153,7 @@ class ChainState:
             del self.history[pid]
         for book in [b for b in self.open_by_book if book_filter(b)]:
             del self.open_by_book[book]
+            self._summaries.pop(book, None)
 
     def positions(self, book: str) -> list[Position]:
         return list(self.open_by_book.get(book, {}).values())
@@ -121,25 +161,37 @@ class ChainState:
     def all_positions(self) -> list[Position]:
         return [p for book in self.open_by_book.values() for p in book.values()]
 
-    def contribution(self, book: str, asset: str, index: dict[str, float]) -> Contribution:
-        """Delta (coin), gamma and position count that loans and LPs add to (book, asset)."""
+    def loans(self, book: str | None = None) -> list[Loan]:
+        """Open loans (of one book, or of all), in position_id order."""
+        books = [book] if book is not None else sorted(self.open_by_book)
+        return [
+            p
+            for b in books
+            for _pid, p in sorted(self.open_by_book.get(b, {}).items())
+            if isinstance(p, Loan)
+        ]
+
+    def summary(self, book: str) -> BookPositions | None:
         positions = self.open_by_book.get(book)
         if not positions:
+            return None
+        cached = self._summaries.get(book)
+        if cached is None:
+            cached = self._summaries[book] = summarise(positions)
+        return cached
+
+    def contribution(self, book: str, asset: str, index: dict[str, float]) -> Contribution:
+        """Delta (coin), gamma and position count that loans and LPs add to (book, asset)."""
+        summary = self.summary(book)
+        if summary is None:
             return NOTHING
-        delta = gamma = 0.0
-        count = 0
-        for p in positions.values():
-            if isinstance(p, Loan):
-                touched = False
-                if p.collateral_asset == asset:
-                    delta += p.collateral_amount
-                    touched = True
-                if p.debt_asset == asset:
-                    delta -= p.debt_amount
-                    touched = True
-                count += touched
-            elif p.base == asset:
-                price = index.get(asset)
+        delta = summary.loan_delta.get(asset, 0.0)
+        count = summary.loan_count.get(asset, 0)
+        gamma = 0.0
+        lps = summary.lps.get(asset)
+        if lps:
+            price = index.get(asset)
+            for p in lps:
                 if price is not None:
                     x, g = lp_base_and_gamma(p.liquidity, p.price_lower, p.price_upper, price)
                     delta += x

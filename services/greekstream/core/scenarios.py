@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 from scipy.special import ndtr
 
-from greekstream.core.events import OutTimestamp
+from greekstream.core.events import RiskMatrixEvent, ScenarioPnl
 from greekstream.core.greeks import BoolArray, FloatArray
 from greekstream.core.portfolio import LoanLegs, LpLegs, PortfolioSlice
 
@@ -131,9 +130,12 @@ def _options_pnl(s: PortfolioSlice, growth: FloatArray, v: FloatArray, h: FloatA
         return np.zeros(growth.shape[0], dtype=np.float64)
     # The base values come from the same kernel (no shock, no vol floor), so that a zero
     # shock gives exactly zero P&L rather than the ulps between two implementations.
-    zero = np.zeros(1)
-    base = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call, zero + 1.0, zero, zero,
-                          min_vol=0.0)[:, 0]
+    base = o.__dict__.get("_base_values")  # computed once per slice (a search calls often)
+    if base is None:
+        zero = np.zeros(1)
+        base = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call, zero + 1.0, zero,
+                              zero, min_vol=0.0)[:, 0]
+        object.__setattr__(o, "_base_values", base)
     shocked = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call, growth, v, h)
     shocked -= base[:, None]
     result: FloatArray = o.q @ shocked
@@ -153,7 +155,13 @@ def shocked_values(
     cdfs and the value itself are positions × scenarios passes.
     """
     sign = np.where(is_call, 1.0, -1.0)[:, None]
-    columns, which = np.unique(np.stack([vol_shock, time_shift_h]), axis=1, return_inverse=True)
+    if vol_shock.size and np.all(vol_shock == vol_shock[0]) and \
+            np.all(time_shift_h == time_shift_h[0]):  # one column (liquidation search)
+        columns = np.array([[vol_shock[0]], [time_shift_h[0]]], dtype=np.float64)
+        which = np.zeros(vol_shock.shape[0], dtype=np.intp)
+    else:
+        columns, which = np.unique(np.stack([vol_shock, time_shift_h]), axis=1,
+                                   return_inverse=True)
     t = years[:, None] - (columns[1] * (3600.0 / SECONDS_PER_YEAR))[None, :]
     live = t > 0.0
     sig_sqrt_t = (np.maximum(vol[:, None] + columns[0][None, :], min_vol)
@@ -246,7 +254,6 @@ STEP = 0.001
 DOWN_STEPS = 990  # p = 0, −0.001, …, −0.99
 UP_STEPS = 10_000  # p = 0, +0.001, …, +10.0
 BISECT_TOL = 1e-7
-_CHUNK = 1024  # steps evaluated per vectorized call; most books cross in the first chunk
 
 
 def liquidation_distance(
@@ -259,6 +266,13 @@ def liquidation_distance(
     narrower than 1e-7; the returned move is the **midpoint of that final bracket**.
     G(0) ≤ 0 gives 0 both ways; no crossing in range gives None. The liquidation
     price is S·(1 + move), None without an index price.
+
+    The stepping finds exactly the step a full scan finds, without evaluating every
+    step: with vol unchanged every position's P&L is monotone in p (an option's value
+    in its forward, a future's, the collateral's, a loan's and an LP's value in the
+    price), so G = cushion + U(p) + D(p) with U rising and D falling, and on a block
+    of steps [lo, hi] G ≥ cushion + U(lo) + D(hi). Blocks whose bound is positive
+    hold no crossing; the others are split (256 → 16 → 1 steps) in order.
     """
     cushion = equity - maintenance_margin
 
@@ -266,12 +280,18 @@ def liquidation_distance(
         result: FloatArray = cushion + pnl(s, p)
         return result
 
+    rising, falling = split_by_direction(s)
+
+    def bound(lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray]:
+        u, d = pnl(rising, lo), pnl(falling, hi)
+        return cushion + u + d, abs(cushion) + np.abs(u) + np.abs(d)
+
     if float(g(np.zeros(1))[0]) <= 0.0:
         down: float | None = 0.0
         up: float | None = 0.0
     else:
-        down = _first_crossing(g, -1.0, DOWN_STEPS)
-        up = _first_crossing(g, 1.0, UP_STEPS)
+        down = _first_crossing(g, bound, -1.0, DOWN_STEPS)
+        up = _first_crossing(g, bound, 1.0, UP_STEPS)
     spot = s.index_price
     return LiqDistance(
         move_down=down,
@@ -281,73 +301,137 @@ def liquidation_distance(
     )
 
 
-def _first_crossing(g: Curve, direction: float, steps: int) -> float | None:
-    for start in range(1, steps + 1, _CHUNK):
-        k = np.arange(start, min(start + _CHUNK, steps + 1), dtype=np.float64)
+Bound = Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]]
+_BLOCKS = (256, 16)  # block sizes in steps, coarse to fine; then single steps
+_BOUND_SLACK = 1e-9  # a bound this close to 0 (relative to its terms) is checked exactly
+
+
+def _first_crossing(g: Curve, bound: Bound, direction: float, steps: int) -> float | None:
+    first = _first_step(g, bound, direction, 1, steps, 0)
+    if first is None:
+        return None
+    return _bisect(g, direction * (first - 1.0) / 1000.0, direction * first / 1000.0)
+
+
+def _first_step(g: Curve, bound: Bound, direction: float, first: int, last: int,
+                level: int) -> float | None:
+    """The first step k in [first, last] with G(direction·k/1000) ≤ 0, or None."""
+    if level == len(_BLOCKS):
+        k = np.arange(first, last + 1, dtype=np.float64)
         hits = np.flatnonzero(g(direction * k / 1000.0) <= 0.0)
-        if hits.size:
-            first = float(k[hits[0]])
-            return _bisect(g, direction * (first - 1.0) / 1000.0, direction * first / 1000.0)
+        return float(k[hits[0]]) if hits.size else None
+    width = _BLOCKS[level]
+    starts = np.arange(first, last + 1, width, dtype=np.int64)
+    ends = np.minimum(starts + width - 1, last)
+    a, b = direction * starts / 1000.0, direction * ends / 1000.0
+    low, scale = bound(np.minimum(a, b), np.maximum(a, b))
+    for i in np.flatnonzero(low <= _BOUND_SLACK * scale):
+        found = _first_step(g, bound, direction, int(starts[i]), int(ends[i]), level + 1)
+        if found is not None:
+            return found
     return None
 
 
+def split_by_direction(s: PortfolioSlice) -> tuple[PortfolioSlice, PortfolioSlice]:
+    """The slice's positions whose P&L rises with the price, and those whose P&L falls
+    (vol and time unchanged); their P&Ls add up to the slice's."""
+    o, lin, inv, loans = s.options, s.linear, s.inverse, s.loans
+    opt_up = (o.q > 0) == o.is_call
+    lin_up = lin.q > 0
+    inv_up = inv.n > 0
+    loan_net = (np.where(loans.coll_is_underlying, loans.coll_amount * loans.coll_price, 0.0)
+                - np.where(loans.debt_is_underlying, loans.debt_amount * loans.debt_price, 0.0))
+    loan_up = loan_net > 0
+
+    def part(rising: bool) -> PortfolioSlice:
+        def pick(mask: BoolArray) -> BoolArray:
+            return mask if rising else ~mask
+
+        return replace(
+            s,
+            collateral=s.collateral if (s.collateral > 0) == rising else 0.0,
+            options=_take(o, pick(opt_up)),
+            linear=_take(lin, pick(lin_up)),
+            inverse=_take(inv, pick(inv_up)),
+            loans=_take(loans, pick(loan_up)),
+            lps=s.lps if rising else _take(s.lps, np.zeros(s.lps.liquidity.shape, np.bool_)),
+        )
+
+    return part(True), part(False)
+
+
+def _take(legs: Any, mask: BoolArray) -> Any:
+    """The legs where ``mask`` holds (arrays filtered, id tuples too)."""
+    changes: dict[str, Any] = {}
+    for f in fields(legs):
+        value = getattr(legs, f.name)
+        if isinstance(value, np.ndarray):
+            changes[f.name] = value[mask]
+        elif len(value) == mask.size:  # ids are optional in hand-built slices
+            changes[f.name] = tuple(x for x, keep in zip(value, mask.tolist(), strict=True)
+                                    if keep)
+    return replace(legs, **changes)
+
+
+_SECTION_DEPTH = 5  # bisection steps decided per vectorized evaluation (31 points)
+
+
+def _midpoints(a: float, d: float, depth: int, into: dict[float, None]) -> None:
+    """Every midpoint bisection of [a, d] can visit in ``depth`` steps (same arithmetic)."""
+    if depth == 0 or abs(d - a) < BISECT_TOL:
+        return
+    m = 0.5 * (a + d)
+    into[m] = None
+    _midpoints(a, m, depth - 1, into)
+    _midpoints(m, d, depth - 1, into)
+
+
 def _bisect(g: Curve, alive: float, dead: float) -> float:
-    """Narrow [alive (G > 0), dead (G ≤ 0)] below BISECT_TOL; return its midpoint."""
+    """Narrow [alive (G > 0), dead (G ≤ 0)] below BISECT_TOL; return its midpoint.
+
+    Plain bisection, but the midpoints it may visit in its next few steps are
+    evaluated in one call, then the steps are taken exactly as one at a time would.
+    """
     while abs(dead - alive) >= BISECT_TOL:
-        mid = 0.5 * (alive + dead)
-        if float(g(np.array([mid]))[0]) <= 0.0:
-            dead = mid
-        else:
-            alive = mid
+        points: dict[float, None] = {}
+
+        _midpoints(alive, dead, _SECTION_DEPTH, points)
+        xs = list(points)
+        at_or_below = dict(zip(xs, (g(np.array(xs)) <= 0.0).tolist(), strict=True))
+        for _ in range(_SECTION_DEPTH):
+            if abs(dead - alive) < BISECT_TOL:
+                break
+            mid = 0.5 * (alive + dead)
+            if at_or_below[mid]:
+                dead = mid
+            else:
+                alive = mid
     return 0.5 * (alive + dead)
 
 
 # ----------------------------------------------------------------------------- output event
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
-class ScenarioPnl(_Model):
-    price_shock: float
-    vol_shock: float
-    time_shift_h: float
-    pnl: float
-    name: str | None = None
-
-
-class RiskMatrixEvent(_Model):
-    type: Literal["risk_matrix"] = "risk_matrix"
-    event_id: str
-    ts: OutTimestamp
-    book: str
-    underlying: str
-    as_of: OutTimestamp
-    scenarios: list[ScenarioPnl]
-    worst_loss: float
-    worst_scenario: ScenarioPnl
-    liq_move_down: float | None
-    liq_move_up: float | None
-    liq_price_down: float | None
-    liq_price_up: float | None
-    caused_by: str
-
-
 def scenario_rows(m: RiskMatrix) -> list[ScenarioPnl]:
+    """The grid's scenarios with their P&L (built without re-validation: every value is a
+    finite float from the kernel, a NaN would already have failed the worst-loss check)."""
+    g = m.grid
+    names = g.names or (None,) * len(g)
     return [
-        ScenarioPnl(price_shock=sc.price_shock, vol_shock=sc.vol_shock,
-                    time_shift_h=sc.time_shift_h, pnl=float(m.pnl[i]), name=sc.name)
-        for i, sc in enumerate(m.grid.scenarios())
+        ScenarioPnl.model_construct(price_shock=p, vol_shock=v, time_shift_h=h, pnl=x, name=n)
+        for p, v, h, x, n in zip(g.price_shock.tolist(), g.vol_shock.tolist(),
+                                 g.time_shift_h.tolist(), m.pnl.tolist(), names, strict=True)
     ]
 
 
 def risk_matrix_event(
     m: RiskMatrix, liq: LiqDistance | None, *, event_id: str, ts_us: int, caused_by: str
 ) -> RiskMatrixEvent:
+    if not np.isfinite(m.pnl).all():
+        raise ValueError(f"non-finite scenario P&L for {m.book}/{m.underlying}")
     rows = scenario_rows(m)
     liq = liq or LiqDistance(None, None, None, None)
-    return RiskMatrixEvent(
+    return RiskMatrixEvent.model_construct(
         event_id=event_id, ts=ts_us, book=m.book, underlying=m.underlying, as_of=m.as_of_us,
         scenarios=rows, worst_loss=m.worst_loss, worst_scenario=rows[m.worst_index],
         liq_move_down=liq.move_down, liq_move_up=liq.move_up,

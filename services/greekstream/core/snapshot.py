@@ -14,12 +14,13 @@ import orjson
 
 from greekstream.core.books import BookRisk, OpenBreach, PendingIntent, Totals
 from greekstream.core.events import Limits, decode_event, encode_input
+from greekstream.core.oracle import OracleState
 from greekstream.core.valuation import ContractGreeks, InstrumentState
 
 if TYPE_CHECKING:
     from greekstream.core.engine import Engine
 
-VERSION = 1
+VERSION = 2
 _INSTRUMENT_FIELDS = InstrumentState.__slots__  # type: ignore[attr-defined]
 
 
@@ -30,6 +31,7 @@ def dump(engine: Engine, book_filter: Callable[[str], bool] | None, market: bool
         doc["market"] = {
             "clock": engine.clock,
             "next_reval_us": engine.next_reval_us,
+            "next_risk_us": engine.next_risk_us,
             "duplicates": engine.duplicates,
             "instruments": [
                 [getattr(inst, f) for f in _INSTRUMENT_FIELDS]
@@ -39,7 +41,7 @@ def dump(engine: Engine, book_filter: Callable[[str], bool] | None, market: bool
             "underlyings": list(engine.underlyings),
             "index": engine.index,
             "seen": sorted(engine.seen.get("", ())),
-            "oracle": engine.oracle.to_dict() if hasattr(engine, "oracle") else None,
+            "oracle": engine.oracle.to_dict(),
         }
     books = [br for br in engine.books.values() if keep(br.book)]
     book_names = sorted({br.book for br in books} | {b for b, _ in engine.limits if keep(b)})
@@ -79,6 +81,8 @@ def _dump_book(engine: Engine, br: BookRisk) -> dict[str, Any]:
         if br.pending is None
         else [br.pending.intent_id, br.pending.instrument_id, br.pending.expires_us],
         "last_emitted": br.last_emitted,
+        "risk_last": br.risk_last,
+        "risk_drift": br.risk_drift,
     }
 
 
@@ -100,6 +104,8 @@ def load(engine: Engine, blob: bytes) -> None:
         br.breaches = {m: OpenBreach(v[0], v[1]) for m, v in b["breaches"].items()}
         br.pending = None if b["pending"] is None else PendingIntent(*b["pending"])
         br.last_emitted = None if b["last_emitted"] is None else tuple(b["last_emitted"])
+        br.risk_last = None if b["risk_last"] is None else tuple(b["risk_last"])
+        br.risk_drift = b["risk_drift"]
         for iid in br.positions:
             engine.holders.setdefault(iid, {})[br.key] = None
     for raw in doc["limits"]:
@@ -123,6 +129,7 @@ def load(engine: Engine, blob: bytes) -> None:
 def _load_market(engine: Engine, market: dict[str, Any]) -> None:
     engine.clock = market["clock"]
     engine.next_reval_us = market["next_reval_us"]
+    engine.next_risk_us = market["next_risk_us"]
     engine.duplicates = market["duplicates"]
     engine.instruments = {
         row[0]: InstrumentState(**dict(zip(_INSTRUMENT_FIELDS, row, strict=True)))
@@ -132,5 +139,4 @@ def _load_market(engine: Engine, market: dict[str, Any]) -> None:
     engine.underlyings = dict.fromkeys(market["underlyings"])
     engine.index = dict(market["index"])
     engine.seen[""] = set(market["seen"])
-    if market.get("oracle") is not None and hasattr(engine, "oracle"):
-        engine.oracle.load_dict(market["oracle"])
+    engine.oracle = OracleState.from_dict(market["oracle"], engine.oracle.config)
