@@ -107,7 +107,10 @@ class Processor:
         try:
             while not self.stopping:
                 self.step()
-            self._commit(checkpoint=True)
+            self._commit(checkpoint=True)  # the batch in flight, and a fresh checkpoint
+            epoch = self.epoch
+            log.info("stopped", extra={"event": "stopped", "position": epoch and epoch.pos,
+                                       "partitions": epoch.owned if epoch else []})
         finally:
             self.books.close()  # leaves the group: the revoke callback commits nothing new
             self.market.close()
@@ -381,6 +384,7 @@ class Processor:
         elapsed = time.monotonic() - started
         self.metrics.recovery_seconds.set(elapsed)
         log.info("restored", extra={"event": "restored", "partitions": owned,
+                                    "position": epoch.pos,
                                     "checkpoint_records_read": epoch.restore_records,
                                     "seconds": round(elapsed, 3)})
         return books

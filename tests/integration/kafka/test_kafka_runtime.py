@@ -212,3 +212,37 @@ def test_restart_recovers_from_the_checkpoint_not_from_history(
     assert restored["checkpoint_records_read"] <= 4 * 17
     assert ready["applied"] < n_inputs // 10, "recovery re-read history instead of the checkpoint"
     assert_same_as_replay(got, expected)
+
+
+def test_sigterm_commits_the_batch_in_flight_and_a_restart_resumes_there(
+    kafka_bootstrap: str, prefix: str, stream: Path, tmp_path: Path
+) -> None:
+    expected = replay_outputs(stream)
+    env = processor_env(prefix, f"g-{prefix}", GREEKSTREAM_CHECKPOINT_INTERVAL_S="600")
+    log = tmp_path / "p.log"
+    proc = start_processor(kafka_bootstrap, "p", env, log)
+    try:
+        produce(kafka_bootstrap, prefix, stream)
+        wait_for(lambda: len(read_topic(kafka_bootstrap, f"{prefix}.exposures")) > 100, 60,
+                 "some outputs")
+    finally:
+        assert stop(proc) == 0, log.read_text()[-2000:]  # SIGTERM mid-stream
+    stopped = log_events(log, "stopped")[-1]
+    position = stopped["position"]
+    assert position is not None
+    # the final checkpoint is at the stop position: nothing applied was left uncommitted
+    assert log_events(log, "checkpoint")[-1]["position"] == position
+    partial = committed_outputs(kafka_bootstrap, prefix)
+    assert 0 < len(partial["exposure"]) < len(expected["exposure"]), "stopped mid-stream"
+    for kind in ("exposure", "risk_matrix"):
+        want = by_book(expected[kind])
+        for book, values in by_book(partial[kind]).items():
+            assert values == want[book][:len(values)], f"{kind} of {book}: not a prefix"
+    proc = start_processor(kafka_bootstrap, "p", env, log)
+    try:
+        restored = wait_for(lambda: log_events(log, "restored")[1:], 60, "the restart")[-1]
+        got = wait_complete(kafka_bootstrap, prefix, expected)
+    finally:
+        assert stop(proc) == 0
+    assert restored["position"] == position  # resumes at the stop: re-applies nothing
+    assert_same_as_replay(got, expected)
