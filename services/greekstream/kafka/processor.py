@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import (
@@ -100,22 +101,30 @@ class Processor:
         """Finish and commit the batch in flight, then leave the group (SIGTERM)."""
         self.stopping = True
 
-    def run(self) -> None:
+    def start(self) -> None:
+        """Take the transactional id (fencing a previous incarnation) and join the group."""
         self.producer.init_transactions(60)
         self.books.subscribe(self.book_topics, on_assign=self._on_assign,
                              on_revoke=self._on_revoke, on_lost=self._on_lost)
+
+    def run(self, until: Callable[[Processor], bool] | None = None) -> None:
+        """Process until SIGTERM (:meth:`stop`) or ``until(self)`` (benches, tests)."""
+        self.start()
         try:
-            while not self.stopping:
+            while not self.stopping and not (until and until(self)):
                 self.step()
             self._commit(checkpoint=True)  # the batch in flight, and a fresh checkpoint
             epoch = self.epoch
             log.info("stopped", extra={"event": "stopped", "position": epoch and epoch.pos,
                                        "partitions": epoch.owned if epoch else []})
         finally:
-            self.books.close()  # leaves the group: the revoke callback commits nothing new
-            self.market.close()
-            self.reader.close()
-            self.producer.flush(10)
+            self.close()
+
+    def close(self) -> None:
+        self.books.close()  # leaves the group: the revoke callback commits nothing new
+        self.market.close()
+        self.reader.close()
+        self.producer.flush(10)
 
     def step(self) -> None:
         self.last_loop = time.monotonic()
@@ -127,7 +136,7 @@ class Processor:
             self._commit(checkpoint=self._checkpoint_due())
         elif not self.batch_events and self.since_checkpoint and self._checkpoint_due():
             self._commit(checkpoint=True)  # idle: checkpoint what the last batches applied
-        if self.last_loop - self.last_lag > 2.0:
+        if self.last_loop - self.last_lag > 0.5:
             self._update_lag()
 
     def _batch_due(self, got: int) -> bool:
