@@ -10,10 +10,18 @@ Two keys per partition, both written inside the processor's transactions:
 
 Recovery reads the last ``progress`` record from the tail of the partition and the one
 snapshot it names: two small reads, whatever the length of history.
+
+It first waits until no transaction is open on the partition (the read_committed end,
+the last stable offset, has reached the log end): right after a commit the markers may
+not be written yet, and a killed owner's transaction stays open until its successor
+fences it or it times out. Reading earlier would find an older ``progress`` and produce
+again outputs that are about to become visible.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +30,8 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from greekstream.errors import KafkaError
 from greekstream.kafka.merge import Position
+
+log = logging.getLogger("greekstream.process")
 
 SNAPSHOT = b"snapshot"
 PROGRESS = b"progress"
@@ -84,9 +94,48 @@ class CheckpointReader:
             "isolation.level": "read_committed", "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 10,
         })
+        self.uncommitted = Consumer({
+            **conf, "group.id": f"{conf.get('client.id', 'greekstream')}-checkpoint-reader",
+            "enable.auto.commit": False, "isolation.level": "read_uncommitted",
+        })
 
     def close(self) -> None:
         self.consumer.close()
+        self.uncommitted.close()
+
+    def _stable_bounds(self, partitions: list[int], timeout_s: float) -> dict[int, tuple[
+        int, int
+    ]]:
+        """(low, end) of each partition once no transaction is open on it."""
+        bounds: dict[int, tuple[int, int]] = {}
+        waiting_since = time.monotonic()
+        warned = 0.0
+        delay = 0.01
+        while True:
+            open_on = []
+            for p in partitions:
+                if p in bounds:
+                    continue
+                tp = TopicPartition(self.topic, p)
+                try:
+                    low, stable = self.consumer.get_watermark_offsets(tp, timeout=timeout_s)
+                    _, end = self.uncommitted.get_watermark_offsets(tp, timeout=timeout_s)
+                except KafkaException as exc:
+                    raise KafkaError(f"cannot read checkpoints of partition {p}: {exc}") from exc
+                if stable >= end:
+                    bounds[p] = (low, stable)
+                else:
+                    open_on.append(p)
+            if not open_on:
+                return bounds
+            waited = time.monotonic() - waiting_since
+            if waited - warned >= 5.0:
+                warned = waited
+                log.warning("checkpoints: waiting for the open transaction on partitions %s",
+                            open_on, extra={"event": "checkpoint_wait", "partitions": open_on,
+                                            "seconds": round(waited, 1)})
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     def latest(self, partition: int, timeout_s: float = 30.0) -> Recovered:
         return self.latest_many([partition], timeout_s)[partition]
@@ -94,13 +143,7 @@ class CheckpointReader:
     def latest_many(self, partitions: list[int], timeout_s: float = 30.0) -> dict[int, Recovered]:
         """The last ``progress`` of each partition, read backwards from the tail in
         growing steps, and the snapshot it names: a few records per partition."""
-        bounds = {}
-        for p in partitions:
-            try:
-                bounds[p] = self.consumer.get_watermark_offsets(
-                    TopicPartition(self.topic, p), timeout=timeout_s)
-            except KafkaException as exc:
-                raise KafkaError(f"cannot read checkpoints of partition {p}: {exc}") from exc
+        bounds = self._stable_bounds(partitions, timeout_s)
         found: dict[int, Progress] = {}
         read = dict.fromkeys(partitions, 0)
         todo = [p for p in partitions if bounds[p][1] > bounds[p][0]]
