@@ -1,9 +1,17 @@
-"""`greekstream replay`: apply a file of events through the engine and report exposures."""
+"""`greekstream replay`: apply events through the engine and report exposures.
+
+Records come from a JSONL file, or (``--from-history DSN``) from the raw events stored
+in ClickHouse; either way they go through the same engine. ``--history DSN`` also
+stores every input record and every output in ClickHouse (the embedded runtime: no
+Kafka needed).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 from greekstream.commands._common import (
     EXPOSURE_FIELDS,
@@ -13,15 +21,25 @@ from greekstream.commands._common import (
     print_json,
     print_table,
 )
-from greekstream.core.events import encode
+from greekstream.core.events import DecodeError, decode_event, encode
 from greekstream.core.timeutil import format_ts
+from greekstream.errors import UsageError
 from greekstream.progress import Progress
-from greekstream.replay import ReplayResult, read_records, replay
+from greekstream.replay import Record, ReplayResult, read_records, replay
 
-HELP = "replay a JSONL file of events through the engine; print exposures as of a time"
+HELP = "replay events (a JSONL file, or stored history) through the engine; print exposures"
 EXAMPLES = """  greekstream replay events.jsonl
   greekstream replay events.jsonl --as-of 2026-03-02T14:05:00Z --format table
   greekstream replay events.jsonl --out out/   # exposures.jsonl, breaches.jsonl, ...
+  greekstream replay events.jsonl --history chdb:///tmp/gs     # also store inputs + outputs
+  greekstream replay --from-history chdb:///tmp/gs --out out/  # re-derive from stored inputs
+  greekstream replay --from-history http://default:secret@clickhouse:8123/greekstream \\
+      --book desk-a --from 2026-03-02T00:00:00Z --to 2026-03-02T12:00:00Z --format table
+
+--from-history replays stored input records from the start of history (the state the
+window needs) up to --to; --out keeps the outputs with ts in [--from, --to]. --book reads
+that book's records plus market data and reorgs. With --as-of, only events at or before
+it are applied (and, with --history, stored).
 """
 
 OUTPUT_FILES = {
@@ -34,23 +52,138 @@ OUTPUT_FILES = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("events", help="a .jsonl file, one event per line")
+    p.add_argument("events", nargs="?", help="a .jsonl file, one event per line")
     p.add_argument("--as-of", help="RFC 3339 time (default: the last event's ts)")
     p.add_argument("--format", choices=("json", "table"), default="json")
     p.add_argument("--out", metavar="DIR", help="write every output event, in order, here")
+    p.add_argument("--history", metavar="DSN",
+                   help="also store every input record and output in ClickHouse "
+                        "(chdb:///DIR or http(s)://USER:PASS@HOST:8123/DB; migrates first)")
+    p.add_argument("--from-history", metavar="DSN",
+                   help="replay the input records stored in this ClickHouse history")
+    p.add_argument("--book", help="--from-history: only this book (plus market data)")
+    p.add_argument("--from", dest="t_from", metavar="T1",
+                   help="--from-history: keep outputs at or after this time")
+    p.add_argument("--to", dest="t_to", metavar="T2",
+                   help="--from-history: replay events at or before this time")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
 
 
 def run(args: argparse.Namespace) -> int:
+    check_modes(args)
     as_of = parse_time_arg(args.as_of, "--as-of")
+    if args.history:
+        if not Path(args.events).is_file():
+            raise UsageError(f"no such events file: {args.events}")
+        reachable(args.history)  # before a long replay, not after it
     progress = Progress("replay", enabled=not args.quiet)
-    result = replay(read_records(args.events), as_of_us=as_of, progress=progress)
+    if args.from_history:
+        result = replay_from_history(args, as_of, progress)
+    else:
+        result = replay(read_records(args.events), as_of_us=as_of, progress=progress)
+    if args.history:
+        store(args.history, args.events, result, as_of, args.quiet)
     if args.out:
         write_outputs(result, args.out)
-    show(result, args.format)
+    show(result, args.format, args.book)
     if not args.quiet:
         summary(result)
     return 0
+
+
+def check_modes(args: argparse.Namespace) -> None:
+    if args.events and args.from_history:
+        raise UsageError("give either an events file or --from-history DSN, not both")
+    if not args.events and not args.from_history:
+        raise UsageError(
+            "nothing to replay: give an events file or --from-history DSN",
+            hint="greekstream replay events.jsonl | greekstream replay --from-history DSN",
+        )
+    if args.history and args.from_history:
+        raise UsageError(
+            "--history stores a file's replay; it cannot be combined with --from-history",
+            hint="to compare re-derived outputs with stored ones, run `greekstream audit DSN`",
+        )
+    if not args.from_history:
+        used = [f for f, v in (("--book", args.book), ("--from", args.t_from),
+                               ("--to", args.t_to)) if v is not None]
+        if used:
+            raise UsageError(f"{', '.join(used)} only apply with --from-history DSN")
+
+
+# ----------------------------------------------------------------------------- history
+
+
+def replay_from_history(
+    args: argparse.Namespace, as_of: int | None, progress: Progress
+) -> ReplayResult:
+    """Re-derive from stored raw events: from the start of history (state) up to --to
+    (or --as-of); outputs before --from are dropped."""
+    from greekstream.history.asof import check_as_of
+    from greekstream.history.audit import in_range
+    from greekstream.history.client import connect
+    from greekstream.history.migrate import require_schema
+    from greekstream.history.replay_io import iter_raw, require_book, time_filter
+
+    t_from = parse_time_arg(args.t_from, "--from")
+    t_to = parse_time_arg(args.t_to, "--to")
+    time_filter(t_from, t_to)  # refuses an inverted range before connecting
+    if as_of is not None and t_from is not None and as_of < t_from:
+        raise UsageError("--as-of is before --from: no output of the window would count")
+    if as_of is not None and t_to is not None and as_of > t_to:
+        raise UsageError("--as-of is after --to: events after --to are not replayed",
+                         hint="ask for an --as-of inside [--from, --to], or drop --to")
+    with connect(args.from_history) as history:
+        require_schema(history)
+        require_book(history, args.book)
+        if as_of is not None:
+            check_as_of(history, as_of)
+        elif t_to is not None:
+            check_as_of(history, t_to, label="--to")
+        until = as_of if as_of is not None else t_to  # exposures as of the window's end
+        records = iter_raw(history, book=args.book, t_to=until)
+        result = replay(records, as_of_us=until, progress=progress)
+    if t_from is not None or t_to is not None:
+        result.outputs = [o for o in result.outputs
+                          if in_range(getattr(o, "ts", None), t_from, t_to)]
+    return result
+
+
+def store(dsn: str, events: str, result: ReplayResult, as_of: int | None, quiet: bool) -> None:
+    """Write what this replay read and emitted; with --as-of, the records it applied."""
+    from greekstream.history.replay_io import write_replay
+
+    records = read_records(events) if as_of is None else applied_records(events, as_of)
+    counts = write_replay(dsn, records, result.outputs)
+    if not quiet:
+        print(f"replay: stored {counts['records']:,} input records and "
+              f"{counts['outputs']:,} outputs in {dsn_label(dsn)}", file=sys.stderr)
+
+
+def applied_records(events: str, as_of: int) -> Iterator[Record]:
+    """The records a replay --as-of applies: all but decodable events after as-of."""
+    for raw, source in read_records(events):
+        try:
+            if decode_event(raw).ts > as_of:
+                continue
+        except DecodeError:
+            pass
+        yield raw, source
+
+
+def reachable(dsn: str) -> None:
+    from greekstream.history.client import connect
+
+    connect(dsn, create=True).close()
+
+
+def dsn_label(dsn: str) -> str:
+    from greekstream.history.client import parse_dsn
+
+    return str(parse_dsn(dsn))
+
+
+# ----------------------------------------------------------------------------- outputs
 
 
 def write_outputs(result: ReplayResult, out: str) -> None:
@@ -67,8 +200,8 @@ def write_outputs(result: ReplayResult, out: str) -> None:
         empty_risk.unlink()
 
 
-def show(result: ReplayResult, fmt: str) -> None:
-    rows = exposure_rows(result.exposures(), None)
+def show(result: ReplayResult, fmt: str, book: str | None = None) -> None:
+    rows = exposure_rows([r for r in result.exposures() if book is None or r.book == book], None)
     if fmt == "json":
         print_json(rows)
         return
@@ -90,3 +223,4 @@ def summary(result: ReplayResult) -> None:
         f"ignored, {result.skipped_after_as_of:,} after --as-of; outputs: {parts}",
         file=sys.stderr,
     )
+

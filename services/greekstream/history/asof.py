@@ -31,7 +31,8 @@ def history_span(history: History) -> tuple[int, int] | None:
     return int(rows[0][0]), int(rows[0][1])
 
 
-def check_as_of(history: History, as_of_us: int) -> None:
+def check_as_of(history: History, as_of_us: int, label: str = "as-of") -> None:
+    """Refuse a time before the first stored input event (``label`` names the argument)."""
     span = history_span(history)
     if span is None:
         raise HistoryQueryError(
@@ -40,7 +41,7 @@ def check_as_of(history: History, as_of_us: int) -> None:
         )
     if as_of_us < span[0]:
         raise HistoryQueryError(
-            f"as-of {format_ts(as_of_us)} is before history starts ({format_ts(span[0])})",
+            f"{label} {format_ts(as_of_us)} is before history starts ({format_ts(span[0])})",
             hint=f"ask for a time at or after {format_ts(span[0])}",
         )
 

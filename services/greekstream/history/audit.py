@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -32,7 +33,8 @@ class Divergence:
         return f"{self.kind:<10} {self.type:<12} {self.event_id}  {self.detail}"
 
 
-def _in_range(ts: Any, t_from: int | None, t_to: int | None) -> bool:
+def in_range(ts: Any, t_from: int | None, t_to: int | None) -> bool:
+    """Is an output's ts in [t_from, t_to]? One without a ts only when there is no t_from."""
     if ts is None:
         return t_from is None
     return (t_from is None or ts >= t_from) and (t_to is None or ts <= t_to)
@@ -43,11 +45,11 @@ def rederived_rows(
 ) -> dict[str, dict[str, Row]]:
     by_type: dict[str, dict[str, Row]] = {kind: {} for kind in OUTPUT_TABLES}
     for event in outputs:
+        kind: str = getattr(event, "type", "")
         fields = event.__dict__
-        if event.type in by_type and _in_range(fields.get("ts"), t_from, t_to):
-            by_type[event.type][fields["event_id"]] = output_row(
-                event.type, fields, lambda e=event: encode(e)
-            )[: len(OUTPUT_TABLES[event.type].compared)]
+        if kind in by_type and in_range(fields.get("ts"), t_from, t_to):
+            row = output_row(kind, fields, partial(encode, event))
+            by_type[kind][fields["event_id"]] = row[: len(OUTPUT_TABLES[kind].compared)]
     return by_type
 
 

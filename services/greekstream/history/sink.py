@@ -144,7 +144,8 @@ class Sink:
     def _add(self, writer: HistoryWriter, message: Message) -> None:
         if message.error():
             raise KafkaError(f"sink consumer error: {message.error()}")
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        topic, partition = message.topic() or "", message.partition() or 0
+        offset = message.offset() or 0
         value = message.value() or b""
         if topic in self.input_set:
             if not (message.key() == b"gs-mark" and not value):  # gateway marks: not events
