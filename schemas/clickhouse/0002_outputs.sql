@@ -86,7 +86,8 @@ CREATE TABLE IF NOT EXISTS risk_matrix
     book       LowCardinality(String),
     underlying LowCardinality(String),
     worst_loss Nullable(Float64),
-    json       String CODEC(ZSTD(3))
+    json       String CODEC(ZSTD(3)),
+    seq        Int64  -- emission order (output index or Kafka offset): breaks ts ties
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMMDD(ts)

@@ -135,13 +135,15 @@ def hedge_intents(
 
 
 def risk_matrix(history: History, book: str, at: int | None) -> list[dict[str, Any]]:
-    """The latest stored risk matrix per underlying of a book (at or before ``at``)."""
+    """The latest stored risk matrix per underlying of a book (at or before ``at``): the
+    last by (ts, emission order), found on the sorting key; only those rows' JSON is read."""
     where, params = time_filter(None, at)
     params["book"] = book
     sql = (
-        "SELECT underlying, toUnixTimestamp64Micro(max(ts)), argMax(worst_loss, ts), "
-        f"argMax(json, ts) FROM risk_matrix WHERE book = {{book:String}} AND {where} "
-        "GROUP BY underlying ORDER BY underlying"
+        "SELECT underlying, toUnixTimestamp64Micro(ts), worst_loss, json FROM risk_matrix "
+        "WHERE book = {book:String} AND event_id IN (SELECT argMax(event_id, (ts, seq)) "
+        f"FROM risk_matrix WHERE book = {{book:String}} AND {where} GROUP BY underlying) "
+        "ORDER BY underlying LIMIT 1 BY underlying"
     )
     return [
         {"underlying": und, "ts": format_ts(int(ts)), "worst_loss": worst,

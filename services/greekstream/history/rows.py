@@ -62,7 +62,9 @@ HEDGE_INTENTS = Table(
 REJECTIONS = Table(
     "rejections", ("event_id", "ts", "has_ts", "reason", "detail", "source", "raw")
 )
-RISK_MATRIX = Table("risk_matrix", ("event_id", "ts", "book", "underlying", "worst_loss", "json"))
+RISK_MATRIX = Table(
+    "risk_matrix", ("event_id", "ts", "book", "underlying", "worst_loss", "json", "seq")
+)
 
 OUTPUT_TABLES: dict[str, Table] = {
     "exposure": EXPOSURES,
@@ -183,11 +185,11 @@ def _rejected(e: Mapping[str, Any], seq: int) -> Row:
     )
 
 
-def _risk_matrix(e: Mapping[str, Any], body: bytes) -> Row:
+def _risk_matrix(e: Mapping[str, Any], body: bytes, seq: int) -> Row:
     worst = e.get("worst_loss")
     return (
         e["event_id"], to_micros(e["ts"]), _s(e.get("book")), _s(e.get("underlying")),
-        float(worst) if isinstance(worst, int | float) else None, body.decode(),
+        float(worst) if isinstance(worst, int | float) else None, body.decode(), seq,
     )
 
 
@@ -203,7 +205,7 @@ def output_row(
     kind: str, fields: Mapping[str, Any], body: Callable[[], bytes], seq: int = 0
 ) -> Row:
     """The row of one output event; ``body`` gives its JSON (only risk_matrix keeps it);
-    ``seq`` is its emission order (exposures keep it to break ties at one ts)."""
+    ``seq`` is its emission order (exposures and risk matrices keep it to break ts ties)."""
     if kind == "risk_matrix":
-        return _risk_matrix(fields, body())
+        return _risk_matrix(fields, body(), seq)
     return _BUILDERS[kind](fields, seq)

@@ -139,6 +139,39 @@ def test_as_of_replay_mode_matches_replay_and_csv(
         get(client, "/v1/exposures", at=at, book="desk-b")[0]["delta"])
 
 
+def _latest_matrices(outputs: list[Any], book: str, at: int | None) -> dict[str, Any]:
+    last: dict[str, Any] = {}
+    for o in outputs:  # emission order: a later output at the same ts wins
+        if o.type == "risk_matrix" and o.book == book and (at is None or o.ts <= at):
+            if o.underlying not in last or o.ts >= last[o.underlying].ts:
+                last[o.underlying] = o
+    return last
+
+
+def test_risk_matrix_latest_and_as_of(client: httpx.Client, outputs: list[Any]) -> None:
+    import orjson
+
+    from greekstream.core.events import encode
+
+    at = "2026-03-02T01:17:30.5Z"
+    for moment in (None, at):
+        params = {"at": moment} if moment else {}
+        rows = get(client, "/v1/books/desk-a/risk-matrix", DESK_A, **params)
+        want = _latest_matrices(outputs, "desk-a", parse_ts(moment) if moment else None)
+        assert len(want) >= 2 and [r["underlying"] for r in rows] == sorted(want)
+        for row in rows:
+            event = want[row["underlying"]]
+            assert row["matrix"] == orjson.loads(encode(event))
+            assert (row["ts"], row["worst_loss"]) == (format_ts(event.ts), event.worst_loss)
+    latest = {r["underlying"]: r["ts"] for r in get(client, "/v1/books/desk-a/risk-matrix")}
+    earlier = {r["underlying"]: r["ts"] for r in get(client, "/v1/books/desk-a/risk-matrix",
+                                                     at=at)}
+    assert all(parse_ts(earlier[u]) <= parse_ts(at) < parse_ts(latest[u]) for u in earlier)
+    refused = client.get("/v1/books/desk-b/risk-matrix",
+                         headers={"Authorization": f"Bearer {DESK_A}"})
+    assert refused.status_code == 403
+
+
 def test_openapi_and_clear_errors(client: httpx.Client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/books/{book}/timeseries", "/v1/top", "/v1/exposures"} <= set(paths)

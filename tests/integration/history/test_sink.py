@@ -91,7 +91,7 @@ def stored_counts(dsn: str) -> dict[str, tuple[int, int]]:
                 table: tuple(history.rows(f"SELECT count(), uniqExact({key}) FROM {table}")[0])
                 for table, key in (("raw_events", "record_key"), ("exposures", "event_id"),
                                    ("breaches", "event_id"), ("hedge_intents", "event_id"),
-                                   ("rejections", "event_id"))
+                                   ("rejections", "event_id"), ("risk_matrix", "event_id"))
             }
     except HistoryError:
         return {}
@@ -152,6 +152,7 @@ def expected_counts(messages: list[tuple[str, bytes]], prefix: str) -> dict[str,
         "breaches": by_type.get("breach", 0),
         "hedge_intents": by_type.get("hedge_intent", 0),
         "rejections": by_type.get("rejected", 0),
+        "risk_matrix": by_type.get("risk_matrix", 0),
     }
 
 
@@ -165,6 +166,7 @@ def test_redelivery_does_not_duplicate_rows(
     messages = stream_messages(events_file, prefix)
     expected = exact(expected_counts(messages, prefix))
     assert expected["raw_events"][0] > 5000 and expected["hedge_intents"][0] > 0
+    assert expected["risk_matrix"][0] > 0
     produce(kafka_bootstrap, messages)
 
     first = Running(make_sink(kafka_bootstrap, dsn, prefix, group=f"{prefix}-a"))
