@@ -142,9 +142,9 @@ def test_as_of_replay_mode_matches_replay_and_csv(
 def _latest_matrices(outputs: list[Any], book: str, at: int | None) -> dict[str, Any]:
     last: dict[str, Any] = {}
     for o in outputs:  # emission order: a later output at the same ts wins
-        if o.type == "risk_matrix" and o.book == book and (at is None or o.ts <= at):
-            if o.underlying not in last or o.ts >= last[o.underlying].ts:
-                last[o.underlying] = o
+        if (o.type == "risk_matrix" and o.book == book and (at is None or o.ts <= at)
+                and (o.underlying not in last or o.ts >= last[o.underlying].ts)):
+            last[o.underlying] = o
     return last
 
 
