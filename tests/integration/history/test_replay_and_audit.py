@@ -67,6 +67,13 @@ def test_exposure_command_matches_replay_as_of(
         if book_args:
             expected = [r for r in expected if r["book"] == "desk-b"]
         assert got and got == expected
+    assert main(["replay", str(events_file), "--as-of", as_of, "--format", "table",
+                 "--quiet"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert main(["exposure", stored, "--as-of", as_of, "--format", "table"]) == 0
+    from_history = capsys.readouterr().out.splitlines()
+    assert from_history[0].startswith(table[0])  # "exposures as of TS" (+ the store)
+    assert len(table) > 3 and from_history[1:] == table[1:]
 
 
 def test_audit_is_clean_then_finds_injected_divergences(
