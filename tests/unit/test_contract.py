@@ -8,6 +8,8 @@ from pathlib import Path
 import jsonschema
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from greekstream import schemas_gen
 from greekstream.core.events import decode_event, encode_input
@@ -85,3 +87,53 @@ def test_core_reads_no_wall_clock_or_randomness() -> None:
                     and node.func.attr in calls):
                 offenders.append(f"{path.name}:{node.lineno} .{node.func.attr}()")
     assert offenders == []
+
+
+_finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+_maybe = st.none() | _finite
+
+
+@settings(max_examples=60, deadline=None)
+@given(d=_finite, g=_finite, v=_maybe, n=st.integers(0, 10**6), flag=st.booleans(),
+       ts=st.integers(0, 4_000_000_000_000_000))
+def test_outputs_built_without_validation_encode_as_validated_ones(
+    d: float, g: float, v: float | None, n: int, flag: bool, ts: int
+) -> None:
+    from greekstream.core.events import (
+        Breach,
+        Exposure,
+        HedgeIntent,
+        RiskMatrixEvent,
+        ScenarioPnl,
+        build,
+        encode,
+    )
+
+    cases: list[tuple[type, dict[str, object]]] = [
+        (Exposure, dict(event_id="e", ts=ts, book="b", underlying="BTC", delta=d,
+                        delta_equity=g, gamma=g, vega=d, theta=g, delta_usd=v, positions=n,
+                        caused_by="c", stale=flag, oracle_divergence=not flag)),
+        (Exposure, dict(event_id="e", ts=ts, book="b", underlying="BTC", delta=d,
+                        delta_equity=g, gamma=g, vega=d, theta=g, delta_usd=v, positions=n,
+                        caused_by="c")),
+        (Breach, dict(event_id="x", ts=ts, breach_id="y", book="b", underlying="ETH",
+                      metric="oracle", value=v, limit=d, state="open", caused_by="c")),
+        (HedgeIntent, dict(event_id="i", ts=ts, intent_id="i", book="b", underlying="BTC",
+                           instrument_id="BTC-PERPETUAL", side="sell", quantity=n,
+                           delta_before=d, delta_after=g, basis="equity", caused_by="c")),
+    ]
+    row = dict(price_shock=d, vol_shock=g, time_shift_h=0.0, pnl=d)
+    cases.append((RiskMatrixEvent, dict(
+        event_id="r", ts=ts, book="b", underlying="BTC", as_of=ts,
+        scenarios=[build(ScenarioPnl, **row, name=None), build(ScenarioPnl, **row, name="x")],
+        worst_loss=abs(g), worst_scenario=build(ScenarioPnl, **row), liq_move_down=v,
+        liq_move_up=None, liq_price_down=v, liq_price_up=d, caused_by="c")))
+    for cls, fields in cases:
+        validated = cls.model_validate(
+            {**fields, "scenarios": [s.model_dump() for s in fields.get("scenarios", [])],
+             "worst_scenario": fields["worst_scenario"].model_dump()}
+            if cls is RiskMatrixEvent else fields
+        )
+        built = build(cls, **fields)
+        assert encode(built) == encode(validated)
+        assert built == validated

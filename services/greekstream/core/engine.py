@@ -44,6 +44,7 @@ from greekstream.core.events import (
     Reorg,
     RiskMatrixEvent,
     Trade,
+    build,
     decode_event,
     encode_input,
 )
@@ -414,11 +415,22 @@ class Engine:
                 continue
             br.last_emitted = snapshot
             outputs.append(
-                Exposure(
+                build(
+                    Exposure,
                     event_id=f"{tag}:{ev.event_id}:{br.book}:{br.underlying}",
                     ts=ev.ts,
+                    book=br.book,
+                    underlying=br.underlying,
+                    delta=values.delta,
+                    delta_equity=values.delta_equity,
+                    gamma=values.gamma,
+                    vega=values.vega,
+                    theta=values.theta,
+                    delta_usd=values.delta_usd,
+                    positions=values.positions,
                     caused_by=ev.event_id,
-                    **values.as_dict(),  # type: ignore[arg-type]
+                    stale=values.stale,
+                    oracle_divergence=values.oracle_divergence,
                 )
             )
             outputs.extend(self._oracle_breach(br, values, ev))
@@ -514,16 +526,17 @@ class Engine:
             del br.breaches[metric]
             state = "cleared"
         return [
-            Breach(
+            build(
+                Breach,
                 event_id=output_id(breach_id, state),
                 ts=ev.ts,
                 breach_id=breach_id,
                 book=br.book,
                 underlying=br.underlying,
-                metric=metric,  # type: ignore[arg-type]
+                metric=metric,
                 value=value,
                 limit=limit,
-                state=state,  # type: ignore[arg-type]
+                state=state,
                 caused_by=ev.event_id,
             )
         ]
@@ -554,7 +567,8 @@ class Engine:
         )
         timeout_us = int(limits.hedge_timeout_s * MICROS_PER_SECOND)
         br.pending = PendingIntent(intent_id, limits.hedge_instrument, ev.ts + timeout_us)
-        return HedgeIntent(
+        return build(
+            HedgeIntent,
             event_id=intent_id,
             ts=ev.ts,
             intent_id=intent_id,

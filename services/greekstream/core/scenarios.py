@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr
 
-from greekstream.core.events import RiskMatrixEvent, ScenarioPnl
+from greekstream.core.events import RiskMatrixEvent, ScenarioPnl, build
 from greekstream.core.greeks import BoolArray, FloatArray
 from greekstream.core.portfolio import LoanLegs, LpLegs, PortfolioSlice
 
@@ -142,6 +142,21 @@ def _options_pnl(s: PortfolioSlice, growth: FloatArray, v: FloatArray, h: FloatA
     return result
 
 
+_COLUMNS_CACHE: list[tuple[FloatArray, FloatArray, FloatArray, Any]] = []
+
+
+def _columns(vol_shock: FloatArray, time_shift_h: FloatArray) -> tuple[FloatArray, Any]:
+    """The distinct (v, h) columns of a grid and each scenario's column; a grid's arrays
+    are the same objects call after call, so the last few answers are kept."""
+    for v, h, columns, which in _COLUMNS_CACHE:
+        if v is vol_shock and h is time_shift_h:
+            return columns, which
+    columns, which = np.unique(np.stack([vol_shock, time_shift_h]), axis=1, return_inverse=True)
+    _COLUMNS_CACHE.insert(0, (vol_shock, time_shift_h, columns, which))
+    del _COLUMNS_CACHE[8:]
+    return columns, which
+
+
 def shocked_values(
     forward: FloatArray, strike: FloatArray, years: FloatArray, vol: FloatArray,
     is_call: BoolArray, growth: FloatArray, vol_shock: FloatArray, time_shift_h: FloatArray,
@@ -160,8 +175,7 @@ def shocked_values(
         columns = np.array([[vol_shock[0]], [time_shift_h[0]]], dtype=np.float64)
         which = np.zeros(vol_shock.shape[0], dtype=np.intp)
     else:
-        columns, which = np.unique(np.stack([vol_shock, time_shift_h]), axis=1,
-                                   return_inverse=True)
+        columns, which = _columns(vol_shock, time_shift_h)
     t = years[:, None] - (columns[1] * (3600.0 / SECONDS_PER_YEAR))[None, :]
     live = t > 0.0
     sig_sqrt_t = (np.maximum(vol[:, None] + columns[0][None, :], min_vol)
@@ -418,7 +432,7 @@ def scenario_rows(m: RiskMatrix) -> list[ScenarioPnl]:
     g = m.grid
     names = g.names or (None,) * len(g)
     return [
-        ScenarioPnl.model_construct(price_shock=p, vol_shock=v, time_shift_h=h, pnl=x, name=n)
+        build(ScenarioPnl, price_shock=p, vol_shock=v, time_shift_h=h, pnl=x, name=n)
         for p, v, h, x, n in zip(g.price_shock.tolist(), g.vol_shock.tolist(),
                                  g.time_shift_h.tolist(), m.pnl.tolist(), names, strict=True)
     ]
@@ -431,8 +445,9 @@ def risk_matrix_event(
         raise ValueError(f"non-finite scenario P&L for {m.book}/{m.underlying}")
     rows = scenario_rows(m)
     liq = liq or LiqDistance(None, None, None, None)
-    return RiskMatrixEvent.model_construct(
-        event_id=event_id, ts=ts_us, book=m.book, underlying=m.underlying, as_of=m.as_of_us,
+    return build(
+        RiskMatrixEvent, event_id=event_id, ts=ts_us, book=m.book, underlying=m.underlying,
+        as_of=m.as_of_us,
         scenarios=rows, worst_loss=m.worst_loss, worst_scenario=rows[m.worst_index],
         liq_move_down=liq.move_down, liq_move_up=liq.move_up,
         liq_price_down=liq.price_down, liq_price_up=liq.price_up, caused_by=caused_by,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,37 +17,47 @@ from greekstream.core.portfolio import (
     OptionLegs,
     PortfolioSlice,
 )
-from greekstream.core.timeutil import year_fraction
+from greekstream.core.timeutil import MICROS_PER_SECOND, SECONDS_PER_YEAR
 
 if TYPE_CHECKING:
     from greekstream.core.engine import Engine
 
 
 def build_slice(engine: Engine, br: BookRisk, as_of_us: int) -> PortfolioSlice:
-    opt: list[tuple[str, float, float, float, float, float, bool, bool]] = []
-    lin: list[tuple[str, float, float]] = []
-    inv: list[tuple[str, float, float, float]] = []
+    opt_ids: list[str] = []
+    opt: list[tuple[float, float, float, float, int, bool, bool]] = []
+    lin_ids: list[str] = []
+    lin: list[tuple[float, float]] = []
+    inv_ids: list[str] = []
+    inv: list[tuple[float, float, float]] = []
     unvalued: list[str] = []
+    instruments = engine.instruments
     for iid, qty in br.positions.items():
-        inst = engine.instruments[iid]
-        if inst.is_option:
-            assert inst.expiry_us is not None and inst.strike is not None
-            if inst.expiry_us <= as_of_us:
+        inst = instruments[iid]
+        if inst.kind == "option":
+            expiry = inst.expiry_us
+            assert expiry is not None and inst.strike is not None
+            if expiry <= as_of_us:
                 continue
             if inst.forward is None or inst.vol is None:
                 unvalued.append(iid)
                 continue
-            years = year_fraction(as_of_us, inst.expiry_us)
-            opt.append((iid, qty * inst.contract_size, inst.forward, inst.strike, inst.vol,
-                        years, inst.is_call, inst.inverse))
+            opt_ids.append(iid)
+            opt.append((qty * inst.contract_size, inst.forward, inst.strike, inst.vol,
+                        expiry - as_of_us, inst.is_call, inst.inverse))
         elif inst.kind == "future" and inst.expiry_us is not None and inst.expiry_us <= as_of_us:
             continue
         elif inst.mark is None:
             unvalued.append(iid)
         elif inst.inverse:
-            inv.append((iid, qty, inst.contract_size, inst.mark))
+            inv_ids.append(iid)
+            inv.append((qty, inst.contract_size, inst.mark))
         else:
-            lin.append((iid, qty * inst.contract_size, inst.mark))
+            lin_ids.append(iid)
+            lin.append((qty * inst.contract_size, inst.mark))
+    o = _columns(opt, 7)
+    li = _columns(lin, 2)
+    iv = _columns(inv, 3)
     return PortfolioSlice(
         book=br.book,
         underlying=br.underlying,
@@ -55,21 +65,26 @@ def build_slice(engine: Engine, br: BookRisk, as_of_us: int) -> PortfolioSlice:
         index_price=engine.index.get(br.underlying),
         collateral=engine.collateral.get(br.key, 0.0),
         options=OptionLegs(
-            q=_col(opt, 1), forward=_col(opt, 2), strike=_col(opt, 3), vol=_col(opt, 4),
-            years=_col(opt, 5), is_call=_col(opt, 6, bool), inverse=_col(opt, 7, bool),
-            instrument_ids=tuple(r[0] for r in opt),
+            q=o[0], forward=o[1], strike=o[2], vol=o[3],
+            # (expiry − as_of) µs are exact in a float64 (< 2^53): one rounding, as
+            # timeutil.year_fraction's int / float gives
+            years=o[4] / (MICROS_PER_SECOND * SECONDS_PER_YEAR),
+            is_call=o[5] > 0.5, inverse=o[6] > 0.5, instrument_ids=tuple(opt_ids),
         ),
-        linear=LinearLegs(
-            q=_col(lin, 1), mark=_col(lin, 2), instrument_ids=tuple(r[0] for r in lin)
-        ),
-        inverse=InverseLegs(
-            n=_col(inv, 1), contract_size=_col(inv, 2), mark=_col(inv, 3),
-            instrument_ids=tuple(r[0] for r in inv),
-        ),
+        linear=LinearLegs(q=li[0], mark=li[1], instrument_ids=tuple(lin_ids)),
+        inverse=InverseLegs(n=iv[0], contract_size=iv[1], mark=iv[2],
+                            instrument_ids=tuple(inv_ids)),
         loans=_loans(engine, br),
         lps=_lps(engine, br),
         unvalued=tuple(unvalued),
     )
+
+
+def _columns(rows: list[Any], width: int) -> np.ndarray:  # type: ignore[type-arg]
+    """Rows of numbers as contiguous float64 columns (bools as 1.0/0.0)."""
+    if not rows:
+        return np.zeros((width, 0), dtype=np.float64)
+    return np.array(rows, dtype=np.float64).T.copy()
 
 
 def _col(rows: list, i: int, kind: type = float) -> np.ndarray:  # type: ignore[type-arg]
