@@ -150,6 +150,15 @@ class Epoch:
             )
         return out
 
+    def committed_position(self, partition: int) -> Position | None:
+        """Where partition's outputs are committed once this transaction commits: ours up
+        to ``pos``, the previous owner's up to its ``progress``, which may be later (a
+        snapshot still pending): never move it back, or a restart would produce again."""
+        done = self.suppress.get(partition)
+        if done is None or (self.pos is not None and self.pos > done):
+            return self.pos
+        return done
+
     def committed_offsets(self) -> list[tuple[str, int, int]]:
         return [
             (t, p, self.next_offsets[(t, p)])

@@ -262,7 +262,7 @@ class Processor:
         if checkpoint:
             self._write_snapshots(epoch)
         for p in epoch.owned:
-            record = ProgressRecord(epoch.pos, epoch.snap_offset.get(p))
+            record = ProgressRecord(epoch.committed_position(p), epoch.snap_offset.get(p))
             self._send(self.topics.checkpoints, record.encode(), PROGRESS, p)
         offsets = [TopicPartition(t, p, o) for t, p, o in epoch.committed_offsets()]
         try:

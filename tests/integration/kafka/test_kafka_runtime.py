@@ -123,6 +123,11 @@ def test_one_processor_commits_what_replay_outputs(
         assert 'greekstream_events_out_total{type="exposure"} ' + (
             f"{float(len(expected['exposure']))}") in metrics
         assert "greekstream_quote_to_exposure_seconds_count" in metrics
+        lags = [line for line in metrics.splitlines()
+                if line.startswith("greekstream_consumer_lag{")]
+        assert any(f'topic="{prefix}.trades"' in line for line in lags)
+        assert any(f'topic="{prefix}.quotes"' in line for line in lags)
+        assert "greekstream_checkpoint_age_seconds " in metrics
     finally:
         assert stop(proc) == 0, (tmp_path / "solo.log").read_text()[-2000:]
 
@@ -137,11 +142,15 @@ def test_poison_records_go_to_rejected_and_good_events_are_processed(
     expected = replay_outputs(path)
     assert {orjson.loads(r)["reason"] for r in expected["rejected"]} == {
         "invalid_json", "unknown_type", "invalid_event", "unknown_instrument", "not_an_object"}
+    port = free_port()
     proc = start_processor(kafka_bootstrap, "solo", processor_env(prefix, f"g-{prefix}"),
-                           tmp_path / "solo.log")
+                           tmp_path / "solo.log", port)
     try:
         assert produce(kafka_bootstrap, prefix, path) == 1  # exit 1: something was rejected
         got = wait_complete(kafka_bootstrap, prefix, expected)
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        # the processor's own rejection (the gateway rejected the other four)
+        assert 'greekstream_rejections_total{reason="unknown_instrument"} 1.0' in metrics
     finally:
         assert stop(proc) == 0
     assert_same_as_replay(got, expected)
