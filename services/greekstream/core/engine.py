@@ -254,7 +254,7 @@ class Engine:
         if observed.price is not None:
             self.index[ev.underlying] = observed.price
         self.underlyings.setdefault(ev.underlying, None)
-        keys = list(self.by_underlying.get(ev.underlying, ()))
+        keys = sorted(self.by_underlying.get(ev.underlying, ()))  # canonical: restore-proof
         outputs = self._report(keys, ev)
         outputs.extend(self._maybe_full_revaluation(ev))
         outputs.extend(self._maybe_risk_tick(ev))
@@ -265,7 +265,7 @@ class Engine:
         new = contract_greeks(inst, ev.ts)
         old = self.greeks.get(iid, UNVALUED)
         self.greeks[iid] = new
-        keys = list(self.holders.get(iid, ()))
+        keys = sorted(self.holders.get(iid, ()))
         dd, dg, dv, dt = (
             new.delta - old.delta,
             new.gamma - old.gamma,
@@ -299,7 +299,7 @@ class Engine:
                 g = self.greeks[iid]
                 br.totals.add(qty, g.delta, g.gamma, g.vega, g.theta)
                 br.live_positions += g.live
-        return self._report(list(self.books), caused_by, tag="reval")
+        return self._report(sorted(self.books), caused_by, tag="reval")
 
     # ------------------------------------------------------------------ book events
 

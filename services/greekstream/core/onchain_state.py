@@ -156,10 +156,12 @@ class ChainState:
             self._summaries.pop(book, None)
 
     def positions(self, book: str) -> list[Position]:
-        return list(self.open_by_book.get(book, {}).values())
+        """The book's open positions in position_id order (not arrival order, which a
+        snapshot restore does not keep: sums over them must not depend on it)."""
+        return [p for _pid, p in sorted(self.open_by_book.get(book, {}).items())]
 
     def all_positions(self) -> list[Position]:
-        return [p for book in self.open_by_book.values() for p in book.values()]
+        return [p for book in sorted(self.open_by_book) for p in self.positions(book)]
 
     def loans(self, book: str | None = None) -> list[Loan]:
         """Open loans (of one book, or of all), in position_id order."""
