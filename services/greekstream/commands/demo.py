@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     _history(args.history or f"chdb://{(out / 'chdb').resolve()}", events, result)
     _summary(result)
     _stress(result, out)
+    _onchain(result)
     print(f"\noutputs written to {out}/ (exposures.jsonl, breaches.jsonl, ...)")
     return 0
 
@@ -101,3 +102,74 @@ def _stress(result: ReplayResult, out: Path) -> None:
         print("  " + line)
     path = risk_heatmaps(reports, out / "risk_heatmap.png", title="greekstream demo")
     print(f"heatmap written to {path}")
+
+
+DEMO_CASCADE = ("ETH", -0.20, 5_000_000.0)  # asset, shock, depth (USD of selling per 1%)
+
+
+def _onchain(result: ReplayResult) -> None:
+    """Loans and LP positions per book (their exposure is in the table above), then one
+    liquidation cascade over every loan in the state."""
+    from greekstream.commands.cascade import cascade_report, table_text
+    from greekstream.core.events import Loan
+    from greekstream.core.onchain import health_factor
+
+    engine = result.engine
+    positions = engine.chain.all_positions()
+    if result.as_of_us is None or not positions:
+        return
+    loans = [p for p in positions if isinstance(p, Loan)]
+    print(f"\nOn-chain positions: {len(loans):,} loans, {len(positions) - len(loans):,} "
+          "LP positions (their delta and gamma are in the exposures above)")
+    rows = []
+    for book in sorted({p.book for p in positions}):
+        mine = [x for x in loans if x.book == book]
+        hf = health_factor(
+            [x.collateral_amount for x in mine],
+            [engine.index_price(x.collateral_asset) for x in mine],
+            [x.liquidation_threshold for x in mine],
+            [x.debt_amount for x in mine],
+            [engine.index_price(x.debt_asset) for x in mine],
+        ) if mine else None
+        lps = [p for p in positions if p.book == book and not isinstance(p, Loan)]
+        rows.append([book, len(mine), None if hf is None else float(hf.min()),
+                     None if hf is None else int((hf < 1.1).sum()), len(lps)])
+    print_table(("book", "loans", "lowest HF", "HF < 1.1", "LP positions"), rows)
+    asset, shock, depth = DEMO_CASCADE
+    price = engine.index_price(asset)
+    if price is None:
+        return
+    added = _market_loans(engine, result.as_of_us, asset, price)
+    print(f"\nThe wider lending market: {added:,} more {asset} loans at the current price "
+          "(greekstream.sample.loans: health factors spread like a real market's), book "
+          "`market`, so the cascade has a crowd to liquidate:")
+    print(table_text(cascade_report(engine, result.as_of_us, asset, shock, depth)), end="")
+
+
+MARKET_LOANS = 5_000
+
+
+def _market_loans(engine: object, at_us: int, asset: str, price: float) -> int:
+    """Apply a generated loan population to the engine (after the summaries above)."""
+    from greekstream.core.engine import Engine
+    from greekstream.core.events import Loan
+    from greekstream.sample.loans import DEBT_ASSET, loan_population
+
+    assert isinstance(engine, Engine)
+    if engine.index_price(DEBT_ASSET) is None:
+        return 0
+    pop = loan_population(MARKET_LOANS, asset, seed=11, price=price)
+    for i in range(len(pop)):
+        loan = Loan(
+            event_id=f"demo-market-loan-{i}", ts=format_ts(at_us), book=pop.book[i],
+            position_id=f"demo:{pop.protocol[i]}:{asset}:{i:06d}", protocol=pop.protocol[i],
+            collateral_asset=asset, collateral_amount=float(pop.collateral_amount[i]),
+            debt_asset=DEBT_ASSET, debt_amount=float(pop.debt_amount[i]),
+            liquidation_threshold=float(pop.liquidation_threshold[i]),
+            liquidation_bonus=float(pop.liquidation_bonus[i]),
+            close_factor=float(pop.close_factor[i]),
+        )
+        # straight into the on-chain state: the summaries are printed, and reporting
+        # 5,000 loans one by one would re-run each touched book's risk matrix each time
+        engine.chain.set_position(loan)
+    return len(pop)

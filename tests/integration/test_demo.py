@@ -1,0 +1,36 @@
+"""`greekstream demo` end to end on a small day (the Kafka tests' profile): engine →
+embedded ClickHouse → the summary a desk reads, scenario risk, heatmap, one cascade."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from greekstream.sample.generate import write_sample
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+
+def test_demo_summarises_exposures_risk_onchain_and_a_cascade(tmp_path: Path) -> None:
+    events = tmp_path / "day.jsonl"
+    write_sample(events, "kafka-test", seed=5, show_progress=False)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "greekstream.cli", "demo", "--events", str(events),
+         "--out", str(out)], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = done.stdout
+    for heading in ("Exposures as of", "Breaches:", "Hedge intents:", "Scenario risk",
+                    "On-chain positions:", "cascade, depth"):
+        assert heading in text, f"missing {heading!r} in:\n{text[-3000:]}"
+    loans = int(re.search(r"On-chain positions: ([\d,]+) loans", text)[1].replace(",", ""))
+    assert loans > 0
+    assert re.search(r"^\s+1\s+[\d,.]+\s+\d+", text, re.M), "the cascade liquidates in round 1"
+    assert (out / "risk_heatmap.png").stat().st_size > 10_000
+    assert (out / "exposures.jsonl").stat().st_size > 0
+    assert (out / "risk_matrices.jsonl").stat().st_size > 0
+    assert "stored in ClickHouse" in done.stderr
