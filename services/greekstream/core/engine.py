@@ -49,7 +49,7 @@ from greekstream.core.events import (
     encode_input,
 )
 from greekstream.core.onchain import lowest_health_factor
-from greekstream.core.oracle import OracleConfig, OracleState
+from greekstream.core.oracle import OracleConfig, OracleState, OracleStatus
 from greekstream.core.portfolio import PortfolioSlice
 from greekstream.core.scenarios import (
     DEFAULT_GRID,
@@ -151,6 +151,7 @@ class Engine:
         self.next_reval_us: int | None = None
         self.next_risk_us: int | None = None
         self.oracle = OracleState(OracleConfig.of(self.config))
+        self._oracle_memo: dict[tuple[str, int], OracleStatus] = {}  # valid until _index
         self.duplicates = 0
         self._handlers: dict[str, Callable[[Any], list[Output]]] = {
             "instrument": self._instrument,
@@ -251,6 +252,7 @@ class Engine:
         # The oracle guard decides the price in force: a jump beyond oracle_max_jump
         # waits for a second source (core/oracle.py); the raw observation is kept.
         observed = self.oracle.observe(ev.underlying, ev.source, ev.price, ev.ts)
+        self._oracle_memo.clear()
         if observed.price is not None:
             self.index[ev.underlying] = observed.price
         self.underlyings.setdefault(ev.underlying, None)
@@ -443,7 +445,12 @@ class Engine:
         extra = self.chain.contribution(br.book, br.underlying, self.index)
         delta = t.delta + extra.delta
         price = self.index.get(br.underlying)
-        oracle = self.oracle.status(br.underlying, at_us)
+        memo = (br.underlying, at_us)
+        oracle = self._oracle_memo.get(memo)
+        if oracle is None:
+            if len(self._oracle_memo) > 64:
+                self._oracle_memo.clear()
+            oracle = self._oracle_memo[memo] = self.oracle.status(br.underlying, at_us)
         return ExposureValues(
             book=br.book,
             underlying=br.underlying,
@@ -726,6 +733,7 @@ class Engine:
     def restore(self, blob: bytes) -> None:
         """Load a snapshot; the books it holds replace the same books here."""
         snapshot.load(self, blob)
+        self._oracle_memo.clear()
 
     def drop_books(self, book_filter: BookFilter) -> None:
         """Forget every book passing the filter (after its partition moved elsewhere)."""
