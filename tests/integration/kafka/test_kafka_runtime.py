@@ -249,13 +249,15 @@ def test_sigterm_commits_the_batch_in_flight_and_a_restart_resumes_there(
     expected = replay_outputs(stream)
     env = processor_env(prefix, f"g-{prefix}", GREEKSTREAM_CHECKPOINT_INTERVAL_S="600")
     log = tmp_path / "p.log"
+    first, second = split_keeping_lines(stream, len(stream.read_bytes().splitlines()) * 2 // 3,
+                                        tmp_path)
     proc = start_processor(kafka_bootstrap, "p", env, log)
     try:
-        produce(kafka_bootstrap, prefix, stream)
+        produce(kafka_bootstrap, prefix, first)
         wait_for(lambda: len(read_topic(kafka_bootstrap, f"{prefix}.exposures")) > 100, 60,
                  "some outputs")
     finally:
-        assert stop(proc) == 0, log.read_text()[-2000:]  # SIGTERM mid-stream
+        assert stop(proc) == 0, log.read_text()[-2000:]  # SIGTERM, likely mid-batch
     stopped = log_events(log, "stopped")[-1]
     position = stopped["position"]
     assert position is not None
@@ -267,6 +269,7 @@ def test_sigterm_commits_the_batch_in_flight_and_a_restart_resumes_there(
         want = by_book(expected[kind])
         for book, values in by_book(partial[kind]).items():
             assert values == want[book][:len(values)], f"{kind} of {book}: not a prefix"
+    produce(kafka_bootstrap, prefix, second)
     proc = start_processor(kafka_bootstrap, "p", env, log)
     try:
         restored = wait_for(lambda: log_events(log, "restored")[1:], 60, "the restart")[-1]
