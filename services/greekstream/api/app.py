@@ -126,6 +126,16 @@ def _routes(app: FastAPI, service: Service) -> None:
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        """Ready while ClickHouse answers (a load balancer stops sending queries otherwise)."""
+        try:
+            with service.db() as h:
+                h.rows("SELECT 1")
+        except HTTPException as exc:
+            return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")

@@ -185,3 +185,9 @@ def test_openapi_and_clear_errors(client: httpx.Client) -> None:
     assert early.status_code == 400 and "before history starts" in early.json()["detail"]
     bad = client.get("/v1/top", headers=auth, params={"at": "yesterday"})
     assert bad.status_code == 400
+
+
+def test_health_and_readiness_need_no_token(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
