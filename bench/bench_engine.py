@@ -24,6 +24,7 @@ from greekstream.core.engine import Engine, EngineConfig
 from greekstream.core.events import decode_event
 from greekstream.progress import Progress
 from greekstream.replay import read_records
+from greekstream.sample import sample_path
 
 GOAL = 200_000
 
@@ -53,6 +54,15 @@ def main() -> int:
     )
     for label, config in runs:
         _run(label, config, events, decode_s)
+    # Issue 7: exposure updates when loans and LP positions are part of the stream: the
+    # demo day (options, futures, 8 loans and 2 LPs across 5 books, margin, two oracle
+    # sources, a reorg), everything on.
+    demo = sample_path("demo")
+    t = time.perf_counter()
+    onchain = [(decode_event(raw), src) for raw, src in read_records(demo)]
+    onchain_decode_s = time.perf_counter() - t
+    print(f"\nthe demo day with loans and LP positions: {len(onchain):,} events")
+    _run("demo day, everything on", EngineConfig(), onchain, onchain_decode_s)
     return 0
 
 
@@ -79,7 +89,8 @@ def _run(label: str, config: EngineConfig, events: list, decode_s: float) -> Non
     e2e = total / (decode_s + apply_s)
     print(f"\n  {label}: {sum(outputs.values()):,} outputs "
           + "(" + ", ".join(f"{k} {v:,}" for k, v in sorted(outputs.items())) + ")")
-    print(f"    apply only           {total / apply_s:>12,.0f} events/s")
+    print(f"    apply only           {total / apply_s:>12,.0f} events/s, "
+          f"{outputs['exposure'] / apply_s:,.0f} exposure updates/s")
     print(f"    decode + apply       {e2e:>12,.0f} events/s   goal {GOAL:,}  "
           f"ratio {e2e / GOAL:.3f}")
     print(f"    quote-driven update  {quote_s / max(quotes, 1) * 1e6:>12.1f} µs per quote "
