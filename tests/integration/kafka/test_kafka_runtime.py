@@ -77,29 +77,11 @@ def wait_complete(bootstrap: str, prefix: str, expected: dict[str, list[bytes]],
     return wait_for(complete, timeout_s, "all outputs to be committed")
 
 
-class RiskMatrixNotExactAfterRestore(AssertionError):
-    """Known core bug (engine 1c02a74): Engine.snapshot -> restore changes later risk_matrix
-    outputs (P&L in the last bits for treasury/USDC, and at some restore points one more
-    risk_matrix), even in-process with no Kafka at all. The tests that restore mid-stream
-    expect exactly this failure and no other (every other output type, and duplicates of
-    any type, are still asserted exactly) until it is fixed."""
-
-
-KNOWN_RESTORE_BUG = pytest.mark.xfail(raises=RiskMatrixNotExactAfterRestore, strict=False,
-                                      reason="core snapshot/restore is not byte-exact for "
-                                             "risk_matrix (see RiskMatrixNotExactAfterRestore)")
-
-
 def assert_same_as_replay(got: dict[str, list[bytes]], expected: dict[str, list[bytes]]) -> None:
-    kinds = [k for k in OUTPUT_TYPES if k != "rejected"]  # rejected: the source differs
-    for kind in sorted(kinds, key=lambda k: k == "risk_matrix"):  # risk last
+    for kind in OUTPUT_TYPES:  # every routed output topic, risk included
+        if kind == "rejected":
+            continue  # compared by reason and raw record: the source differs (file vs topic)
         assert len(got[kind]) == len(set(got[kind])), f"duplicate {kind} outputs"
-        if kind == "risk_matrix" and Counter(got[kind]) != Counter(expected[kind]):
-            differ = sum((Counter(got[kind]) - Counter(expected[kind])).values())
-            raise RiskMatrixNotExactAfterRestore(
-                f"risk_matrix: {len(got[kind])} committed, {len(expected[kind])} replayed, "
-                f"{differ} committed ones differ")
-        assert len(got[kind]) == len(expected[kind]), f"{kind}: count"
         assert Counter(got[kind]) == Counter(expected[kind]), kind
         assert by_book(got[kind]) == by_book(expected[kind]), f"{kind} order within a book"
 
@@ -182,7 +164,6 @@ def log_events(log: Path, event: str) -> list[dict[str, object]]:
     return out
 
 
-@KNOWN_RESTORE_BUG
 def test_sigkill_of_one_of_two_processors_loses_and_doubles_nothing(
     kafka_bootstrap: str, prefix: str, stream: Path, tmp_path: Path
 ) -> None:
@@ -242,7 +223,6 @@ def test_restart_recovers_from_the_checkpoint_not_from_history(
     assert_same_as_replay(got, expected)
 
 
-@KNOWN_RESTORE_BUG
 def test_sigterm_commits_the_batch_in_flight_and_a_restart_resumes_there(
     kafka_bootstrap: str, prefix: str, stream: Path, tmp_path: Path
 ) -> None:
