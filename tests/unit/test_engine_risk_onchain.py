@@ -351,3 +351,12 @@ def test_snapshot_restore_mid_stream_is_byte_identical_with_risk_loans_and_oracl
         assert restored.snapshot() == first.snapshot()
         tail = run(restored, records[cut:])
         assert [encode(o) for o in head + tail] == expected, f"cut at {cut}"
+
+
+def test_an_unsourced_index_jump_is_the_latest_index_as_spec_says() -> None:
+    engine = Engine()
+    run(engine, [*market(), b.trade("t1", 10, "BTC-PERPETUAL", "buy", 1000)])
+    out = run(engine, [b.index("x1", 11, 45000.0)])  # −26% in one event, no source
+    exp = of(Exposure, out)[-1]
+    assert exp.delta_usd == pytest.approx(exp.delta * 45000.0, rel=1e-15)
+    assert not exp.stale and not exp.oracle_divergence

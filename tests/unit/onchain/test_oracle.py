@@ -75,11 +75,22 @@ def test_stale_by_event_time_age() -> None:
 
 def test_a_held_jump_keeps_the_trusted_price_aging() -> None:
     g = guard()
-    g.observe("BTC", None, 60_000.0, 0)
+    g.observe("BTC", "pyth", 60_000.0, 0)
     for k in range(1, 10):  # one source, jumped: never trusted, so the valuation goes stale
-        g.observe("BTC", None, 40_000.0, k * 60 * S)
+        g.observe("BTC", "pyth", 40_000.0, k * 60 * S)
     assert g.trusted_price("BTC") == 60_000.0
     assert g.status("BTC", 540 * S).stale
+
+
+def test_an_index_without_source_is_spec_s_latest_index() -> None:
+    # SPEC.md: delta_usd uses the latest index; the jump guard is for sourced feeds only
+    g = guard()
+    g.observe("BTC", None, 60_000.0, 0)
+    step = g.observe("BTC", None, 40_000.0, 60 * S)  # −33% in one event
+    assert step.trusted and g.trusted_price("BTC") == 40_000.0
+    assert not g.status("BTC", 60 * S).flagged
+    held = g.observe("BTC", "pyth", 20_000.0, 61 * S)  # a sourced feed's jump is still held
+    assert not held.trusted and g.trusted_price("BTC") == 40_000.0
 
 
 def test_divergence_between_fresh_sources_only() -> None:
