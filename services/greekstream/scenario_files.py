@@ -29,13 +29,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from greekstream.core.scenarios import DEFAULT_GRID, Grid, Scenario
 from greekstream.errors import ConfigError
+
+if TYPE_CHECKING:
+    from greekstream.core.engine import EngineConfig
 
 LIBRARY_PATH = Path(__file__).parent / "data" / "stress_scenarios.yaml"
 DEFAULT_KEY = "default"
@@ -198,3 +201,18 @@ def _check_size(p: Path, config: ScenarioConfig, doc: ScenarioDocument) -> None:
         if size > MAX_SCENARIOS:
             raise ConfigError(f"{p}: grid {key!r} has {size:,} scenarios (at most "
                               f"{MAX_SCENARIOS:,})")
+
+
+def engine_config(engine: Any = None, scenarios_file: str | None = None) -> EngineConfig:
+    """The engine's configuration from EngineSettings (or defaults) and a scenario file
+    (``scenarios_file`` wins over ``engine.scenarios_file``); file errors are ConfigErrors."""
+    from functools import lru_cache
+
+    from greekstream.core.engine import EngineConfig as Config
+
+    fields: dict[str, Any] = {} if engine is None else engine.model_dump(
+        exclude={"scenarios_file"})
+    path = scenarios_file or (None if engine is None else engine.scenarios_file)
+    if path:
+        fields["grids"] = lru_cache(maxsize=None)(load(path).grid_for)
+    return Config(**fields)

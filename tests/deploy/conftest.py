@@ -78,7 +78,9 @@ def helm_template(*args: str) -> Rendered:
 ALL_SETTINGS = ("-f", str(PRODUCTION),
                 "--set", "kafka.tls.certificateKey=tls.crt", "--set", "kafka.tls.keyKey=tls.key",
                 "--set", "kafka.tls.keyPasswordKey=key-password",
-                "--set", "serve.tokens.jsonKey=tokens.json")
+                "--set", "serve.tokens.jsonKey=tokens.json",
+                "--set-file", "processor.scenarios="
+                + str(REPO / "services" / "greekstream" / "data" / "stress_scenarios.yaml"))
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ properties the operations guide promises (probes, security context, hooks, no in
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -198,3 +199,30 @@ def test_bad_values_are_rejected(case: str) -> None:
     out = run([tool("helm"), "template", RELEASE, str(CHART), *args], check=False)
     assert out.returncode != 0, f"{case}: accepted"
     assert expected in out.stderr, out.stderr
+
+
+def test_a_scenario_file_in_values_reaches_the_processor(
+    rendered_all_settings: Rendered, rendered_default: Rendered, tmp_path: Path
+) -> None:
+    from greekstream.scenario_files import load
+
+    assert not [d for d in rendered_default.docs
+                if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-scenarios")]
+    (cm,) = [d for d in rendered_all_settings.docs
+             if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-scenarios")]
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(cm["data"]["scenarios.yaml"])
+    assert load(path).named, "the shipped stress library, rendered intact"
+    (proc,) = [d for d in rendered_all_settings.docs if d["kind"] == "Deployment"
+               and d["metadata"]["name"].endswith("-processor")]
+    pod = proc["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "scenarios"]
+    assert volume["configMap"]["name"] == cm["metadata"]["name"]
+    (container,) = pod["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "scenarios"]
+    configmaps = {d["metadata"]["name"]: d["data"] for d in rendered_all_settings.docs
+                  if d["kind"] == "ConfigMap"}
+    env = {}
+    for source in container.get("envFrom", []):
+        env.update(configmaps[source["configMapRef"]["name"]])
+    assert env["GREEKSTREAM_ENGINE__SCENARIOS_FILE"] == f"{mount['mountPath']}/scenarios.yaml"

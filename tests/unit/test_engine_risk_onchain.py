@@ -360,3 +360,27 @@ def test_an_unsourced_index_jump_is_the_latest_index_as_spec_says() -> None:
     exp = of(Exposure, out)[-1]
     assert exp.delta_usd == pytest.approx(exp.delta * 45000.0, rel=1e-15)
     assert not exp.stale and not exp.oracle_divergence
+
+
+def test_streamed_matrices_follow_a_scenario_file_like_stress(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from greekstream.scenario_files import engine_config, load
+
+    path = tmp_path / "grids.yaml"
+    path.write_text("grids:\n  default: {price_shocks: [-0.2, 0, 0.2]}\n"
+                    "  BTC: {price_shocks: [-0.4, -0.2, 0, 0.2, 0.4], vol_shocks: [0, 0.3]}\n"
+                    "scenarios:\n  - name: crash\n    shocks:\n"
+                    "      default: {price_shock: -0.5, vol_shock: 0.5}\n")
+    config = engine_config(None, str(path))
+    assert config.grid_for("BTC") is config.grid_for("BTC")  # memoised: one Grid object
+    records = stream()
+    matrices = of(RiskMatrixEvent, run(Engine(config), records))
+    assert matrices
+    for m in matrices:
+        cells = [(s.price_shock, s.vol_shock, s.name) for s in m.scenarios]
+        assert len(cells) == 5 * 2 + 1 and cells[-1] == (-0.5, 0.5, "crash")
+    last = matrices[-1]
+    engine = Engine(config)
+    run(engine, [r for r in records if parse_ts(orjson.loads(r)["ts"]) <= last.ts])
+    (row,) = json_rows(stress_reports(engine, last.ts, load(path), book="desk-a"), last.ts)
+    assert [s["pnl"] for s in row["scenarios"]] == [s.pnl for s in last.scenarios]
+    assert row["worst_loss"] == last.worst_loss

@@ -95,6 +95,9 @@ GREEKSTREAM_KAFKA__SSL_KEY_LOCATION: {{ printf "/etc/greekstream/kafka-tls/%s" .
 {{- if has .component (list "processor" "sink" "serve" "topics") }}
 {{- include "greekstream.settingsEnv" (dict "prefix" "GREEKSTREAM_" "values" (get $root.Values .component).settings) }}
 {{- end }}
+{{- if and (eq .component "processor") $root.Values.processor.scenarios }}
+GREEKSTREAM_ENGINE__SCENARIOS_FILE: "/etc/greekstream/scenarios/scenarios.yaml"
+{{- end }}
 {{- if and (eq .component "serve") $root.Values.serve.tokens.fileKey }}
 GREEKSTREAM_TOKENS_FILE: {{ printf "/etc/greekstream/tokens/%s" $root.Values.serve.tokens.fileKey | quote }}
 {{- end }}
@@ -147,6 +150,12 @@ GREEKSTREAM_TOKENS_FILE: {{ printf "/etc/greekstream/tokens/%s" $root.Values.ser
     secretName: {{ .root.Values.kafka.tls.existingSecret | quote }}
     defaultMode: 0440
 {{- end }}
+{{- if and (eq .component "processor") .root.Values.processor.scenarios }}
+- name: scenarios
+  configMap:
+    name: {{ include "greekstream.fullname" .root }}-scenarios
+    defaultMode: 0444
+{{- end }}
 {{- if and (eq .component "serve") .root.Values.serve.tokens.fileKey }}
 - name: tokens
   secret:
@@ -161,6 +170,9 @@ GREEKSTREAM_TOKENS_FILE: {{ printf "/etc/greekstream/tokens/%s" $root.Values.ser
 - {name: tmp, mountPath: /tmp}
 {{- if and (has .component (list "processor" "sink" "topics")) .root.Values.kafka.tls.existingSecret }}
 - {name: kafka-tls, mountPath: /etc/greekstream/kafka-tls, readOnly: true}
+{{- end }}
+{{- if and (eq .component "processor") .root.Values.processor.scenarios }}
+- {name: scenarios, mountPath: /etc/greekstream/scenarios, readOnly: true}
 {{- end }}
 {{- if and (eq .component "serve") .root.Values.serve.tokens.fileKey }}
 - {name: tokens, mountPath: /etc/greekstream/tokens, readOnly: true}

@@ -21,6 +21,7 @@ from greekstream.commands._common import (
     print_json,
     print_table,
 )
+from greekstream.core.engine import EngineConfig
 from greekstream.core.events import DecodeError, decode_event, encode
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
@@ -66,6 +67,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="--from-history: keep outputs at or after this time")
     p.add_argument("--to", dest="t_to", metavar="T2",
                    help="--from-history: replay events at or before this time")
+    p.add_argument("--scenarios", metavar="FILE",
+                   help="scenario file for the risk_matrix outputs (default: "
+                        "GREEKSTREAM_ENGINE__SCENARIOS_FILE, else SPEC.md's grid), as the "
+                        "processor uses it")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
 
 
@@ -80,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if args.from_history:
         result = replay_from_history(args, as_of, progress)
     else:
-        result = replay(read_records(args.events), as_of_us=as_of, progress=progress)
+        result = replay(read_records(args.events), as_of_us=as_of, progress=progress,
+                        config=_config(args))
     if args.history:
         store(args.history, args.events, result, as_of, args.quiet)
     if args.out:
@@ -142,7 +148,7 @@ def replay_from_history(
             check_as_of(history, t_to, label="--to")
         until = as_of if as_of is not None else t_to  # exposures as of the window's end
         records = iter_raw(history, book=args.book, t_to=until)
-        result = replay(records, as_of_us=until, progress=progress)
+        result = replay(records, as_of_us=until, progress=progress, config=_config(args))
     if t_from is not None or t_to is not None:
         result.outputs = [o for o in result.outputs
                           if in_range(getattr(o, "ts", None), t_from, t_to)]
@@ -224,3 +230,16 @@ def summary(result: ReplayResult) -> None:
         file=sys.stderr,
     )
 
+
+
+def _config(args: argparse.Namespace) -> EngineConfig:
+    """The engine settings a processor would use (GREEKSTREAM_ENGINE__* env vars), and
+    --scenarios over the env's scenario file, so replay gives the processor's outputs."""
+    from greekstream.scenario_files import engine_config
+    from greekstream.settings import EngineSettings, ProcessorSettings
+
+    try:
+        engine = ProcessorSettings().engine
+    except ValueError:  # other processor settings are not replay's business
+        engine = EngineSettings()
+    return engine_config(engine, args.scenarios)

@@ -83,13 +83,12 @@ class EngineConfig:
     risk_interval_s: float = 60.0
     risk_change_threshold: float = 0.05
     default_grid: Grid = DEFAULT_GRID
-    grids: tuple[tuple[str, Grid], ...] = ()  # per-underlying grids (scenario files)
+    # per-underlying grids (a scenario file, greekstream.scenario_files.engine_config);
+    # it must return the same Grid object for the same underlying (memoise it)
+    grids: Callable[[str], Grid] | None = None
 
     def grid_for(self, underlying: str) -> Grid:
-        for name, grid in self.grids:
-            if name == underlying:
-                return grid
-        return self.default_grid
+        return self.default_grid if self.grids is None else self.grids(underlying)
 
 
 # A trade's estimated largest scenario P&L below this fraction of the last emitted

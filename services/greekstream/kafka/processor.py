@@ -27,7 +27,6 @@ from confluent_kafka import (
 )
 from confluent_kafka import KafkaError as RdKafkaError
 
-from greekstream.core.engine import EngineConfig
 from greekstream.core.events import encode
 from greekstream.errors import KafkaError
 from greekstream.kafka.checkpoints import PROGRESS, SNAPSHOT, CheckpointReader
@@ -37,6 +36,7 @@ from greekstream.kafka.gateway import SEQ_HEADER, is_mark
 from greekstream.kafka.merge import Record
 from greekstream.kafka.ops import Metrics
 from greekstream.kafka.topics import Topics, partition_counts
+from greekstream.scenario_files import engine_config
 from greekstream.settings import ProcessorSettings
 
 log = logging.getLogger("greekstream.process")
@@ -54,7 +54,7 @@ class Processor:
         self.n_book, self.market_sources = self._layout(conf)
         ranks = [*self.topics.market_topics, *self.book_topics]
         self.rank = {t: i for i, t in enumerate(ranks)}
-        self.engine_config = EngineConfig(**s.engine.model_dump())
+        self.engine_config = engine_config(s.engine)
         common = {**conf, "enable.auto.commit": False, "enable.partition.eof": False,
                   "isolation.level": "read_committed", "auto.offset.reset": "earliest",
                   "session.timeout.ms": s.session_timeout_ms}
