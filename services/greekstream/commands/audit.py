@@ -20,15 +20,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dsn", help="chdb:///DIR or http(s)://USER:PASS@HOST:8123/DB")
     p.add_argument("--from", dest="t_from", help="compare outputs at or after this time")
     p.add_argument("--to", dest="t_to", help="compare outputs at or before this time")
+    p.add_argument("--scenarios", metavar="FILE",
+                   help="the scenario file the processor streamed risk matrices with "
+                        "(default: GREEKSTREAM_ENGINE__SCENARIOS_FILE, else SPEC.md's grid)")
 
 
 def run(args: argparse.Namespace) -> int:
     t_from = parse_time_arg(args.t_from, "--from")
     t_to = parse_time_arg(args.t_to, "--to")
     with connect(args.dsn) as history:
-        divergences = audit(history, t_from, t_to)
+        divergences = audit(history, t_from, t_to, config=_config(args))
     for d in divergences:
         print(d)
     verdict = f"{len(divergences)} divergence(s)" if divergences else "no divergence"
     print(f"audit of {history.target}: {verdict}", file=sys.stderr)
     return 1 if divergences else 0
+
+
+def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from greekstream.commands.replay import _config as replay_config
+
+    return replay_config(args)
