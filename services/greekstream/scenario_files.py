@@ -216,3 +216,15 @@ def engine_config(engine: Any = None, scenarios_file: str | None = None) -> Engi
     if path:
         fields["grids"] = lru_cache(maxsize=None)(load(path).grid_for)
     return Config(**fields)
+
+
+def engine_config_from_env(scenarios_file: str | None = None) -> EngineConfig:
+    """What a processor would run with: the GREEKSTREAM_ENGINE__* settings (replay and
+    audit must re-derive its outputs), ``scenarios_file`` over the env's file."""
+    from greekstream.settings import EngineSettings, ProcessorSettings
+
+    try:
+        engine = ProcessorSettings().engine
+    except ValueError:  # a processor setting that is not the engine's: not our business
+        engine = EngineSettings()
+    return engine_config(engine, scenarios_file)

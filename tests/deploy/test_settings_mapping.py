@@ -112,15 +112,23 @@ def test_chart_sets_only_known_settings_and_reaches_every_field(
     rendered_default: Rendered, rendered_production: Rendered, rendered_all_settings: Rendered,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    containers = [c for rendered in (rendered_default, rendered_production, rendered_all_settings)
+                  for c in chart_containers(rendered)]
+    assert_every_field_reached("chart", containers, monkeypatch)
+
+
+def assert_every_field_reached(where: str, containers: list[tuple[str, list[str], dict[str, str]]],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each container's env is only known settings (check_container), and together they
+    set every field of every settings model."""
     reached: dict[type[BaseSettings], set[str]] = {}
-    for rendered in (rendered_default, rendered_production, rendered_all_settings):
-        for name, args, env in chart_containers(rendered):
-            model = check_container(f"chart {name}", args, env, monkeypatch)
-            if model is not None:
-                reached.setdefault(model, set()).update(env)
+    for name, args, env in containers:
+        model = check_container(f"{where} {name}", args, env, monkeypatch)
+        if model is not None:
+            reached.setdefault(model, set()).update(env)
     for model in {m for m in MODELS.values() if m is not None}:
         missing = env_names(model) - reached.get(model, set())
-        assert not missing, f"{model.__name__} fields the chart cannot set: {sorted(missing)}"
+        assert not missing, f"{model.__name__} fields {where} cannot set: {sorted(missing)}"
 
 
 # settings fields deliberately not under a `settings` block of values.yaml, and why
@@ -195,15 +203,9 @@ def test_compose_sets_only_known_settings_and_reaches_every_field(
     compose_config: dict[str, Any], compose_override_config: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    reached: dict[type[BaseSettings], set[str]] = {}
-    for config in (compose_config, compose_override_config):
-        for name, args, env in compose_containers(config):
-            model = check_container(f"compose {name}", args, env, monkeypatch)
-            if model is not None:
-                reached.setdefault(model, set()).update(env)
-    for model in {m for m in MODELS.values() if m is not None}:
-        missing = env_names(model) - reached.get(model, set())
-        assert not missing, f"{model.__name__} fields compose cannot set: {sorted(missing)}"
+    containers = [c for config in (compose_config, compose_override_config)
+                  for c in compose_containers(config)]
+    assert_every_field_reached("compose", containers, monkeypatch)
 
 
 def test_env_names_catch_an_unknown_variable(monkeypatch: pytest.MonkeyPatch) -> None:

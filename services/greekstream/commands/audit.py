@@ -8,6 +8,7 @@ import sys
 from greekstream.commands._common import parse_time_arg
 from greekstream.history.audit import audit
 from greekstream.history.client import connect
+from greekstream.scenario_files import engine_config_from_env
 
 HELP = "re-derive every output from stored input events and print each divergence (exit 1)"
 EXAMPLES = """  greekstream audit chdb:///tmp/gs
@@ -29,15 +30,10 @@ def run(args: argparse.Namespace) -> int:
     t_from = parse_time_arg(args.t_from, "--from")
     t_to = parse_time_arg(args.t_to, "--to")
     with connect(args.dsn) as history:
-        divergences = audit(history, t_from, t_to, config=_config(args))
+        divergences = audit(history, t_from, t_to, config=engine_config_from_env(args.scenarios))
     for d in divergences:
         print(d)
     verdict = f"{len(divergences)} divergence(s)" if divergences else "no divergence"
     print(f"audit of {history.target}: {verdict}", file=sys.stderr)
     return 1 if divergences else 0
 
-
-def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from greekstream.commands.replay import _config as replay_config
-
-    return replay_config(args)

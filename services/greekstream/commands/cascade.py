@@ -11,7 +11,6 @@ import orjson
 
 from greekstream.commands._common import parse_time_arg
 from greekstream.core.engine import Engine
-from greekstream.core.events import Loan
 from greekstream.core.onchain import (
     MAX_ROUNDS,
     CascadeResult,
@@ -88,11 +87,6 @@ def _check_numbers(shock: float, depth: float) -> None:
                          hint="USD of selling that moves the price down 1%, e.g. 2000000")
 
 
-def engine_loans(engine: Engine) -> list[Loan]:
-    """Every loan in force (open: it has debt), in the engine's deterministic order."""
-    return [p for p in engine.chain.all_positions() if isinstance(p, Loan)]
-
-
 def cascade_report(engine: Engine, as_of_us: int, asset: str, shock: float,
                    depth: float) -> CascadeReport:
     """The cascade of ``asset`` over every loan at ``as_of_us``, with each book's P&L."""
@@ -101,7 +95,7 @@ def cascade_report(engine: Engine, as_of_us: int, asset: str, shock: float,
         known = sorted(engine.index)
         raise UsageError(f"unknown asset {asset!r}: no index price at or before the as-of time",
                          hint=f"assets with an index: {', '.join(known) or 'none'}")
-    loans = LoanArrays.of(engine_loans(engine))
+    loans = LoanArrays.of(engine.loans())
     try:
         result = run_cascade(loans, engine.index, asset, shock, depth)
     except UnknownAssetError as exc:  # the engine rejects such loans; a broken invariant

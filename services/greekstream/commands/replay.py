@@ -21,12 +21,12 @@ from greekstream.commands._common import (
     print_json,
     print_table,
 )
-from greekstream.core.engine import EngineConfig
 from greekstream.core.events import DecodeError, decode_event, encode
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.progress import Progress
 from greekstream.replay import Record, ReplayResult, read_records, replay
+from greekstream.scenario_files import engine_config_from_env
 
 HELP = "replay events (a JSONL file, or stored history) through the engine; print exposures"
 EXAMPLES = """  greekstream replay events.jsonl
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         result = replay_from_history(args, as_of, progress)
     else:
         result = replay(read_records(args.events), as_of_us=as_of, progress=progress,
-                        config=_config(args))
+                        config=engine_config_from_env(args.scenarios))
     if args.history:
         store(args.history, args.events, result, as_of, args.quiet)
     if args.out:
@@ -148,7 +148,8 @@ def replay_from_history(
             check_as_of(history, t_to, label="--to")
         until = as_of if as_of is not None else t_to  # exposures as of the window's end
         records = iter_raw(history, book=args.book, t_to=until)
-        result = replay(records, as_of_us=until, progress=progress, config=_config(args))
+        result = replay(records, as_of_us=until, progress=progress,
+                        config=engine_config_from_env(args.scenarios))
     if t_from is not None or t_to is not None:
         result.outputs = [o for o in result.outputs
                           if in_range(getattr(o, "ts", None), t_from, t_to)]
@@ -231,15 +232,3 @@ def summary(result: ReplayResult) -> None:
     )
 
 
-
-def _config(args: argparse.Namespace) -> EngineConfig:
-    """The engine settings a processor would use (GREEKSTREAM_ENGINE__* env vars), and
-    --scenarios over the env's scenario file, so replay gives the processor's outputs."""
-    from greekstream.scenario_files import engine_config
-    from greekstream.settings import EngineSettings, ProcessorSettings
-
-    try:
-        engine = ProcessorSettings().engine
-    except ValueError:  # other processor settings are not replay's business
-        engine = EngineSettings()
-    return engine_config(engine, args.scenarios)

@@ -128,7 +128,7 @@ BOOK_EVENT_TYPES = frozenset(("trade", "collateral", "limits", "margin", "loan",
 
 def scope_of(event: Any) -> str:
     """Dedup scope: the book for book events, the market for everything else."""
-    return event.book if event.type in BOOK_EVENT_TYPES else MARKET  # type: ignore[no-any-return]
+    return event.book if event.type in BOOK_EVENT_TYPES else MARKET
 
 
 class Engine:
@@ -151,6 +151,7 @@ class Engine:
         self.next_risk_us: int | None = None
         self.oracle = OracleState(OracleConfig.of(self.config))
         self._oracle_memo: dict[tuple[str, int], OracleStatus] = {}  # valid until _index
+        self._grid_reach: dict[str, tuple[float, float]] = {}  # largest |price|, |vol| shock
         self.duplicates = 0
         self._handlers: dict[str, Callable[[Any], list[Output]]] = {
             "instrument": self._instrument,
@@ -281,14 +282,9 @@ class Engine:
         return self._report(keys, ev)
 
     def _maybe_full_revaluation(self, ev: Any) -> list[Output]:
-        interval = int(self.config.revaluation_interval_s * MICROS_PER_SECOND)
-        due = self.next_reval_us
-        self.next_reval_us = (ev.ts // interval + 1) * interval
-        if due is None or ev.ts < due:
-            if due is not None:
-                self.next_reval_us = due
-            return []
-        return self.revalue_all(ev.ts, caused_by=ev)
+        due, self.next_reval_us = _tick(self.next_reval_us, self.config.revaluation_interval_s,
+                                        ev.ts)
+        return self.revalue_all(ev.ts, caused_by=ev) if due else []
 
     def revalue_all(self, at_us: int, caused_by: Any) -> list[Output]:
         """Full revaluation at ``at_us``: every instrument's Greeks, every book's totals."""
@@ -337,9 +333,14 @@ class Engine:
         price = self.index.get(inst.underlying) or inst.forward or inst.mark
         if price is None or not g.valued:
             return math.inf
-        grid = self.config.grid_for(inst.underlying)
-        move = price * float(abs(grid.price_shock).max(initial=0.0))
-        vol = float(abs(grid.vol_shock).max(initial=0.0)) * 100.0
+        reach = self._grid_reach.get(inst.underlying)
+        if reach is None:  # the config is immutable: the grid's largest shocks, once
+            grid = self.config.grid_for(inst.underlying)
+            reach = self._grid_reach[inst.underlying] = (
+                float(abs(grid.price_shock).max(initial=0.0)),
+                float(abs(grid.vol_shock).max(initial=0.0)) * 100.0,
+            )
+        move, vol = price * reach[0], reach[1]
         return abs(q) * (abs(g.delta) * move + 0.5 * abs(g.gamma) * move * move + abs(g.vega) * vol)
 
     def _collateral(self, ev: Collateral) -> list[Output]:
@@ -594,14 +595,8 @@ class Engine:
     def _maybe_risk_tick(self, ev: Any) -> list[Output]:
         """Every ``risk_interval_s`` of event time (driven by market data, which every
         processor instance sees): each (book, underlying)'s matrix, emitted if it changed."""
-        interval = int(self.config.risk_interval_s * MICROS_PER_SECOND)
-        due = self.next_risk_us
-        self.next_risk_us = (ev.ts // interval + 1) * interval
-        if due is None or ev.ts < due:
-            if due is not None:
-                self.next_risk_us = due
-            return []
-        return self._risk(sorted(self.books), ev, tick=True)
+        due, self.next_risk_us = _tick(self.next_risk_us, self.config.risk_interval_s, ev.ts)
+        return self._risk(sorted(self.books), ev, tick=True) if due else []
 
     def _risk(self, keys: Iterable[tuple[str, str]], ev: Any, *, tick: bool) -> list[Output]:
         """Full revaluation of each key's risk matrix at ``ev.ts``; emit a `risk_matrix`
@@ -757,6 +752,15 @@ class Engine:
 
     def index_price(self, asset: str) -> float | None:
         return onchain_state.asset_price(asset, self.index)
+
+
+def _tick(next_us: int | None, interval_s: float, ts: int) -> tuple[bool, int]:
+    """An event-time interval aligned to the epoch: (is a tick due at ``ts``, the next
+    boundary). The first event only sets the boundary; an event past it is the tick."""
+    interval = int(interval_s * MICROS_PER_SECOND)
+    if next_us is not None and ts < next_us:
+        return False, next_us
+    return next_us is not None, (ts // interval + 1) * interval
 
 
 def _text(raw: bytes | str) -> str:

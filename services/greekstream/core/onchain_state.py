@@ -165,13 +165,8 @@ class ChainState:
 
     def loans(self, book: str | None = None) -> list[Loan]:
         """Open loans (of one book, or of all), in position_id order."""
-        books = [book] if book is not None else sorted(self.open_by_book)
-        return [
-            p
-            for b in books
-            for _pid, p in sorted(self.open_by_book.get(b, {}).items())
-            if isinstance(p, Loan)
-        ]
+        positions = self.positions(book) if book is not None else self.all_positions()
+        return [p for p in positions if isinstance(p, Loan)]
 
     def summary(self, book: str) -> BookPositions | None:
         positions = self.open_by_book.get(book)

@@ -80,7 +80,7 @@ def build_slice(engine: Engine, br: BookRisk, as_of_us: int) -> PortfolioSlice:
     )
 
 
-def _columns(rows: list[Any], width: int) -> np.ndarray:  # type: ignore[type-arg]
+def _columns(rows: list[Any], width: int) -> np.ndarray:
     """Rows of numbers as contiguous float64 columns (bools as 1.0/0.0)."""
     if not rows:
         return np.zeros((width, 0), dtype=np.float64)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from greekstream.core.engine import Engine
 
 VERSION = 2
-_INSTRUMENT_FIELDS = InstrumentState.__slots__  # type: ignore[attr-defined]
+_INSTRUMENT_FIELDS = InstrumentState.__slots__
 
 
 def dump(engine: Engine, book_filter: Callable[[str], bool] | None, market: bool) -> bytes:
