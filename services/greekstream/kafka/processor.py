@@ -46,6 +46,7 @@ _SEQ = SEQ_HEADER
 class Processor:
     def __init__(self, settings: ProcessorSettings) -> None:
         self.settings = s = settings
+        self.engine_config = engine_config(s.engine)  # a bad scenario file fails first
         self.topics = Topics(s.kafka.topic_prefix)
         self.instance = s.instance_id or socket.gethostname()
         conf = s.kafka.client_config()
@@ -54,7 +55,6 @@ class Processor:
         self.n_book, self.market_sources = self._layout(conf)
         ranks = [*self.topics.market_topics, *self.book_topics]
         self.rank = {t: i for i, t in enumerate(ranks)}
-        self.engine_config = engine_config(s.engine)
         common = {**conf, "enable.auto.commit": False, "enable.partition.eof": False,
                   "isolation.level": "read_committed", "auto.offset.reset": "earliest",
                   "session.timeout.ms": s.session_timeout_ms}
@@ -82,7 +82,18 @@ class Processor:
 
     def _layout(self, conf: dict[str, Any]) -> tuple[int, list[tuple[str, int]]]:
         names = [*self.book_topics, *self.topics.market_topics, self.topics.checkpoints]
-        counts = partition_counts(conf, names)
+        delay = 0.1
+        while True:  # a broker that is not up yet is waited for, with backoff
+            try:
+                counts = partition_counts(conf, names)
+                break
+            except KafkaException as exc:
+                log.warning("kafka unreachable at %s (%s); retrying in %.1f s: check "
+                            "GREEKSTREAM_KAFKA__BOOTSTRAP_SERVERS / --bootstrap",
+                            conf.get("bootstrap.servers"), exc, delay,
+                            extra={"event": "broker_trouble"})
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.backoff_max_s)
         missing = [n for n, c in counts.items() if not c]
         if missing:
             raise KafkaError(f"topics missing: {', '.join(missing)}",
