@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "replay": "replay",
     "demo": "demo",
     "stress": "stress",
+    "var": "var",
     "cascade": "cascade",
     "topics": "topics",
     "produce": "produce",
@@ -31,6 +32,7 @@ _EPILOG = """examples:
   greekstream demo
   greekstream replay events.jsonl --as-of 2026-03-01T14:05:00Z --format table
   greekstream stress events.jsonl --format table
+  greekstream var events.jsonl --returns returns.csv --format table
   greekstream produce events.jsonl --bootstrap 127.0.0.1:9092
   greekstream process --bootstrap 127.0.0.1:9092
 run `greekstream COMMAND --help` for each command's options and examples."""

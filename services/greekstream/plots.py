@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,9 +14,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from greekstream.core.onchain import CascadeResult
 from greekstream.core.scenarios import BookScenarioRisk
+from greekstream.core.timeutil import format_ts
+from greekstream.core.var import BookVar
 
 
 def risk_heatmaps(reports: Sequence[BookScenarioRisk], path: str | Path, title: str = "") -> Path:
@@ -138,3 +142,73 @@ def cascade_rounds(result: CascadeResult, path: str | Path, title: str = "") -> 
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def var_distributions(reports: Sequence[BookVar], path: str | Path, title: str = "") -> Path:
+    """Historical one-day P&L distribution per book (one panel each), with the VaR and
+    ES losses marked as vertical lines and the worst day named."""
+    n = max(len(reports), 1)
+    cols = min(n, 2)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, squeeze=False, figsize=(7.0 * cols, 3.8 * rows + 0.5))
+    for i, ax in enumerate(axes.flat):
+        if i < len(reports):
+            _var_panel(ax, reports[i])
+        else:
+            ax.axis("off")
+    if not reports:
+        axes[0][0].text(0.5, 0.5, "no books", ha="center", transform=axes[0][0].transAxes)
+    first = reports[0] if reports else None
+    if first is not None:
+        fig.suptitle(title or (
+            f"Historical one-day P&L by book, {first.scenarios} days "
+            f"{first.dates[0]} to {first.dates[-1]}, as of {format_ts(first.as_of_us)}"),
+            fontsize=10)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _usd(x: float, _pos: object = None) -> str:
+    size = abs(x)
+    if size >= 1e9:
+        return f"{x / 1e9:,.1f}B"
+    if size >= 1e6:
+        return f"{x / 1e6:,.1f}M"
+    if size >= 1e3:
+        return f"{x / 1e3:,.0f}k"
+    return f"{x:,.0f}"
+
+
+def _pct(confidence: float) -> str:
+    return f"{confidence * 100:g}%"
+
+
+def _var_panel(ax: Axes, r: BookVar) -> None:
+    values = r.pnl
+    bins = min(60, max(10, len(values) // 4))
+    counts, edges = np.histogram(values, bins=bins)
+    tail = -r.var
+    colors = ["tab:red" if hi <= tail + 1e-9 * max(abs(tail), 1.0) else "tab:blue"
+              for hi in edges[1:]]
+    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=colors,
+           alpha=0.75, edgecolor="white", linewidth=0.4)
+    ax.axvline(-r.var, color="black", ls="--", lw=1.4,
+               label=f"VaR {_pct(r.confidence)}: loss {_usd(r.var)} USD")
+    ax.axvline(-r.es, color="tab:red", ls="-", lw=1.6,
+               label=f"ES {_pct(r.confidence)}: loss {_usd(r.es)} USD")
+    ax.axvline(0.0, color="grey", lw=0.8)
+    worst = float(values[r.worst_index])
+    ax.annotate(f"worst {r.worst_date}\n{_usd(worst)} USD", xy=(worst, 0), xytext=(0, 28),
+                textcoords="offset points", ha="left", fontsize=7,
+                arrowprops={"arrowstyle": "->", "lw": 0.8})
+    ax.xaxis.set_major_formatter(FuncFormatter(_usd))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("one-day P&L (USD, gains right, losses left)")
+    ax.set_ylabel("days")
+    ax.legend(fontsize=7, loc="upper left")
+    note = f" (unshocked: {', '.join(r.unshocked)})" if r.unshocked else ""
+    ax.set_title(f"{r.book}: VaR {_usd(r.var)}, ES {_usd(r.es)} USD at {_pct(r.confidence)} "
+                 f"over {r.scenarios} days (tail {r.tail}){note}", fontsize=9)

@@ -159,7 +159,26 @@ def _limits(o: dict[str, Any]) -> dict[str, Any]:
             "hedge_instrument": _name(o, "hedge_instrument", required=False)}
 
 
+def _loan(o: dict[str, Any]) -> dict[str, Any]:
+    e = {k: _name(o, k) for k in ("book", "position_id", "protocol", "collateral_asset",
+                                    "debt_asset")}
+    e.update({k: _number(o, k, low=">=0") for k in ("collateral_amount", "debt_amount",
+                                                     "liquidation_bonus")})
+    for k in ("liquidation_threshold", "close_factor"):
+        e[k] = _number(o, k, low=">0")
+    return e
+
+
+def _lp(o: dict[str, Any]) -> dict[str, Any]:
+    e = {k: _name(o, k) for k in ("book", "position_id", "pool", "base")}
+    e["liquidity"] = _number(o, "liquidity", low=">=0")
+    e.update({k: _number(o, k, low=">0") for k in ("price_lower", "price_upper")})
+    return e
+
+
 SCHEMAS = {
+    "loan": _loan,
+    "lp_position": _lp,
     "instrument": _instrument,
     "quote": _quote,
     "index": lambda o: {"underlying": _name(o, "underlying"),
@@ -206,6 +225,8 @@ class State:
     traded: set[tuple[str, str]] = field(default_factory=set)
     collateral: list[dict[str, Any]] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
+    # on-chain positions: the latest event per position_id (reorgs of them not modelled)
+    positions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def check(self, e: dict[str, Any]) -> None:
         """Rejections that depend on state (raise :class:`Invalid`)."""
@@ -219,6 +240,10 @@ class State:
                 raise Invalid("missing_quote_field", f"{iid} needs {need}")
         if e["type"] == "limits" and e["hedge_instrument"] not in (None, *self.instruments):
             raise Invalid("unknown_instrument", str(e["hedge_instrument"]))
+        assets = {"loan": ("collateral_asset", "debt_asset"), "lp_position": ("base",)}
+        for key in assets.get(e["type"], ()):
+            if e[key] != "USD" and e[key] not in self.index:
+                raise Invalid("unknown_asset", str(e[key]))
 
     def apply(self, e: dict[str, Any]) -> None:
         kind = e["type"]
@@ -237,6 +262,8 @@ class State:
             self.collateral.append(e)
         elif kind == "reorg":
             self.retract(e["chain"], e["from_block"])
+        elif kind in ("loan", "lp_position"):
+            self.positions[e["position_id"]] = e
 
     def retract(self, chain: str, from_block: int) -> None:
         keep = []

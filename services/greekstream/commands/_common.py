@@ -85,3 +85,15 @@ def ensure_dir(path: str) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot create output directory {p}: {exc.strerror}") from exc
     return p
+
+
+def emit(data: bytes, out: str | None) -> None:
+    """Bytes to stdout, or to the file ``out``."""
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        Path(out).write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror}") from exc

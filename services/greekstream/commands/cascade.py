@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from greekstream.commands._common import parse_time_arg
+from greekstream.commands._common import emit, parse_time_arg
 from greekstream.core.engine import Engine
 from greekstream.core.onchain import (
     MAX_ROUNDS,
@@ -63,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
     report = cascade_report(result.engine, result.as_of_us, args.asset, args.shock, args.depth)
     if args.format == "json":
         doc = cascade_json(report.result, report.books)
-        _emit(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n", args.out)
+        emit(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n", args.out)
     elif args.format == "table":
-        _emit(table_text(report).encode(), args.out)
+        emit(table_text(report).encode(), args.out)
     else:
         from greekstream.plots import cascade_rounds
 
@@ -102,17 +101,6 @@ def cascade_report(engine: Engine, as_of_us: int, asset: str, shock: float,
         raise RuntimeError(f"a loan in the state has no price: {exc}") from exc
     books = book_pnl(result, loans, engine.slices(as_of_us))
     return CascadeReport(result, books, as_of_us, len(loans))
-
-
-def _emit(data: bytes, out: str | None) -> None:
-    if out is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    try:
-        Path(out).write_bytes(data)
-    except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
 
 
 def _title(report: CascadeReport) -> str:

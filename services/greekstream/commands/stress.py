@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import orjson
 
+from greekstream.commands._common import emit as _emit
 from greekstream.commands._common import parse_time_arg
 from greekstream.core.engine import Engine
 from greekstream.core.scenarios import BookScenarioRisk, book_scenario_risk
@@ -103,17 +103,6 @@ def _json_row(r: BookScenarioRisk, as_of_us: int) -> dict[str, object]:
         "liq_price_down": liq.price_down if liq else None,
         "liq_price_up": liq.price_up if liq else None,
     }
-
-
-def _emit(data: bytes, out: str | None) -> None:
-    if out is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    try:
-        Path(out).write_bytes(data)
-    except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
 
 
 # ----------------------------------------------------------------------------- table

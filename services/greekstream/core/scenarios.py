@@ -30,6 +30,9 @@ from greekstream.core.portfolio import LoanLegs, LpLegs, PortfolioSlice
 
 SECONDS_PER_YEAR = 365.0 * 86400.0
 MIN_VOL = 0.01
+# USD stablecoins: never shocked by a price grid or a historical return, only by their
+# own named depeg scenarios (SPEC.md, *Historical VaR*; docs/scenarios.md)
+STABLECOINS = frozenset(("USD", "USDC", "USDT", "DAI"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,129 @@
+"""Historical returns files for VaR (SPEC.md, *Historical VaR and expected shortfall*).
+
+CSV with a header: ``date``, then per underlying ``<U>`` (the daily log return of its
+index) and optionally ``<U>_vol`` (the daily change of its ATM implied vol, absolute:
+0.05 is five vol points)::
+
+    date,BTC,BTC_vol,ETH,ETH_vol
+    2026-01-02,-0.0213,0.012,-0.0301,0.015
+    2026-01-03,0.0154,-0.004,0.0188,-0.006
+
+Dates are ISO (YYYY-MM-DD), strictly increasing. Every cell must be a finite number:
+an empty cell is a gap in the history and an error, not a zero. Every problem is a
+:class:`~greekstream.errors.ConfigError` naming the file, the line and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from greekstream.core.var import Returns
+from greekstream.errors import ConfigError
+
+VOL_SUFFIX = "_vol"
+_HINT = ("a returns file is CSV: `date,BTC,BTC_vol,ETH,...` then one row per day; "
+         "`greekstream returns DSN --underlyings BTC,ETH --out FILE` writes one from history")
+
+
+def load_returns(path: str | Path) -> Returns:
+    """Read and check a returns file; any problem raises ConfigError, nothing partial."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"no such returns file: {p}", hint=_HINT) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read returns file {p}: {exc}") from exc
+    return parse_returns(text, str(p))
+
+
+def parse_returns(text: str, name: str = "returns") -> Returns:
+    rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
+    if not rows:
+        raise ConfigError(f"{name}: an empty returns file", hint=_HINT)
+    header = [c.strip() for c in rows[0]]
+    underlyings = _check_header(header, name)
+    if len(rows) < 2:
+        raise ConfigError(f"{name}: a header and no rows", hint=_HINT)
+    dates: list[str] = []
+    values = np.empty((len(rows) - 1, len(header) - 1), dtype=np.float64)
+    for i, row in enumerate(rows[1:]):
+        line = i + 2
+        if len(row) != len(header):
+            raise ConfigError(f"{name}:{line}: {len(row)} cells for {len(header)} columns")
+        dates.append(_date(row[0].strip(), name, line, dates[-1] if dates else None))
+        for j, cell in enumerate(row[1:]):
+            values[i, j] = _number(cell.strip(), name, line, header[j + 1])
+    column = {h: values[:, j].copy() for j, h in enumerate(header[1:])}
+    return Returns(
+        dates=tuple(dates),
+        log_returns={u: column[u] for u in underlyings},
+        vol_changes={u: column[u + VOL_SUFFIX] for u in underlyings
+                     if u + VOL_SUFFIX in column},
+    )
+
+
+def _check_header(header: list[str], name: str) -> list[str]:
+    if header[0] != "date":
+        raise ConfigError(f"{name}: the first column must be `date`, not {header[0]!r}",
+                          hint=_HINT)
+    cols = header[1:]
+    if not cols:
+        raise ConfigError(f"{name}: no underlying column after `date`", hint=_HINT)
+    if len(set(cols)) != len(cols) or any(not c for c in cols):
+        raise ConfigError(f"{name}: empty or repeated column names in {header}", hint=_HINT)
+    underlyings = [c for c in cols if not c.endswith(VOL_SUFFIX)]
+    orphans = [c for c in cols if c.endswith(VOL_SUFFIX) and c[: -len(VOL_SUFFIX)]
+               not in underlyings]
+    if orphans:
+        raise ConfigError(f"{name}: {', '.join(orphans)} without its return column "
+                          f"{', '.join(o[: -len(VOL_SUFFIX)] for o in orphans)}", hint=_HINT)
+    return underlyings
+
+
+def _date(cell: str, name: str, line: int, previous: str | None) -> str:
+    try:
+        day = date.fromisoformat(cell)
+    except ValueError as exc:
+        raise ConfigError(f"{name}:{line}: date {cell!r} is not YYYY-MM-DD") from exc
+    text = day.isoformat()
+    if previous is not None and text <= previous:
+        raise ConfigError(f"{name}:{line}: date {text} does not come after {previous}",
+                          hint="sort the rows by date; each date once")
+    return text
+
+
+def _number(cell: str, name: str, line: int, column: str) -> float:
+    if not cell:
+        raise ConfigError(f"{name}:{line}: no value for {column} (a gap in the history)",
+                          hint="fill the day from the source or drop the row")
+    try:
+        value = float(cell)
+    except ValueError as exc:
+        raise ConfigError(f"{name}:{line}: {column} = {cell!r} is not a number") from exc
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}:{line}: {column} = {cell!r} is not finite")
+    return value
+
+
+def write_returns(path: str | Path, returns: Returns) -> None:
+    """The CSV form of ``returns`` (repr floats: read back exactly)."""
+    header = ["date"]
+    for u in returns.underlyings:
+        header.append(u)
+        if u in returns.vol_changes:
+            header.append(u + VOL_SUFFIX)
+    lines = [",".join(header)]
+    for j, day in enumerate(returns.dates):
+        cells = [day]
+        for u in returns.underlyings:
+            cells.append(repr(float(returns.log_returns[u][j])))
+            if u in returns.vol_changes:
+                cells.append(repr(float(returns.vol_changes[u][j])))
+        lines.append(",".join(cells))
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
