@@ -258,3 +258,55 @@ def test_drop_books_then_restore_book_subset() -> None:
     engine.restore(blob)
     assert sorted(engine.books) == [("b2", "BTC"), ("desk-a", "BTC")]
     assert engine.books[("b2", "BTC")].positions == {CALL: -3.0}
+
+
+# ----------------------------------------------------------------- breach hysteresis
+
+
+def test_breach_hysteresis_default_holds_a_value_hovering_at_the_limit() -> None:
+    """A delta hovering around its limit opens once, then stays open until it is back
+    inside by 2 % (the default `breach_hysteresis`), and clears once."""
+    engine = base_engine()
+    (exp,) = of(Exposure, run(engine, b.trade("t1", 4, CALL, "buy", 10)))
+    delta = exp.delta
+    limit = delta * 0.999  # just under the position's delta: open
+    out = run(engine, b.limits("l1", 5, max_abs_delta=limit))
+    assert [x.state for x in of(Breach, out)] == ["open"]
+    # the forward moves the delta a little either side of the limit: no flapping
+    hovering = []
+    for i, fwd in enumerate((61150, 61250, 61100, 61300, 61120, 61200, 61150)):
+        hovering += run(engine, b.quote_opt(f"h{i}", 6 + i, CALL, fwd, 0.62))
+    deltas = [x.delta for x in of(Exposure, hovering)]
+    assert min(deltas) < limit < max(deltas)  # it does cross the limit both ways
+    assert min(abs(d) for d in deltas) > limit * 0.98  # but never back inside by 2 %
+    assert of(Breach, hovering) == []
+    # inside by less than 2 %: still open; inside by more: cleared once
+    assert of(Breach, run(engine, b.limits("l2", 20, max_abs_delta=delta * 1.015))) == []
+    cleared = of(Breach, run(engine, b.limits("l3", 21, max_abs_delta=delta * 1.03)))
+    assert [x.state for x in cleared] == ["cleared"]
+
+
+def test_breach_hysteresis_zero_is_v1_and_minimum_limits_use_abs_limit() -> None:
+    engine = base_engine()
+    (exp,) = of(Exposure, run(engine, b.trade("t1", 4, CALL, "buy", 10)))
+    theta = exp.theta
+    assert theta < 0
+    # theta limit just above the value (a minimum): open
+    out = run(engine, b.limits("l1", 5, min_theta=theta * 0.99))
+    assert [x.state for x in of(Breach, out)] == ["open"]
+    # the value is above the limit by 1 % of |limit|: still open with h = 0.02
+    assert of(Breach, run(engine, b.limits("l2", 6, min_theta=theta * 1.01))) == []
+    # above by 3 % of |limit|: cleared
+    out = run(engine, b.limits("l3", 7, min_theta=theta * 1.03))
+    assert [x.state for x in of(Breach, out)] == ["cleared"]
+    # h = 0 is v1: just inside clears
+    run(engine, b.limits("l4", 8, min_theta=theta * 0.99, breach_hysteresis=0.0))
+    out = run(engine, b.limits("l5", 9, min_theta=theta * 1.001, breach_hysteresis=0.0))
+    assert [x.state for x in of(Breach, out)] == ["cleared"]
+
+
+def test_breach_hysteresis_out_of_range_is_rejected() -> None:
+    engine = base_engine()
+    for i, bad in enumerate((-0.1, 1.0, "x")):
+        (rej,) = run(engine, b.limits(f"bad{i}", 5, max_abs_delta=1.0, breach_hysteresis=bad))
+        assert isinstance(rej, Rejected)

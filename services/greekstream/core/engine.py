@@ -103,9 +103,25 @@ class _Unlimited:
     max_abs_vega: float | None = None
     min_theta: float | None = None
     min_health_factor: float | None = None
+    breach_hysteresis: float = 0.0
 
 
 _NO_LIMITS = _Unlimited()
+
+
+def is_breached(
+    value: float | None, limit: float | None, is_abs: bool, was_open: bool, hysteresis: float
+) -> bool:
+    """SPEC "Breach hysteresis": a breach opens when the value crosses the limit and
+    clears only once it is back inside by ``hysteresis`` × |limit|: |value| < limit·(1 − h)
+    for a maximum of |value|, value > limit + |limit|·h for a minimum (theta's limit is
+    negative, hence |limit|). No limit or no value: not breached."""
+    if limit is None or value is None:
+        return False
+    margin = abs(limit) * hysteresis if was_open else 0.0
+    if is_abs:
+        return abs(value) >= limit - margin if was_open else abs(value) > limit
+    return value <= limit + margin if was_open else value < limit
 
 
 class Rejection(Exception):
@@ -495,12 +511,8 @@ class Engine:
         if min_hf is not None or "health_factor" in br.breaches:
             checks += (("health_factor", self._lowest_health_factor(br), min_hf, False),)
         for metric, value, limit, is_abs in checks:
-            if limit is None or value is None:
-                breached = False
-            elif is_abs:
-                breached = abs(value) > limit
-            else:
-                breached = value < limit
+            breached = is_breached(value, limit, is_abs, metric in br.breaches,
+                                   lim.breach_hysteresis)
             outputs.extend(self._breach_state(br, metric, value, limit, breached, ev))
         if limits is not None:
             intent = self._hedge(br, values, limits, ev)
@@ -657,7 +669,8 @@ class Engine:
         moves = [] if liq is None else [abs(m) for m in (liq.move_down, liq.move_up)
                                         if m is not None]
         distance = min(moves) if moves else None
-        breached = limit is not None and distance is not None and distance < limit
+        hysteresis = 0.0 if limits is None else limits.breach_hysteresis
+        breached = is_breached(distance, limit, False, "liq_distance" in br.breaches, hysteresis)
         return self._breach_state(br, "liq_distance", distance, limit, breached, ev)
 
     # ------------------------------------------------------------------ helpers

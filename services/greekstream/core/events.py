@@ -169,6 +169,8 @@ class Limits(_Event):
     hedge_timeout_s: Positive = 30.0
     min_liq_distance: NonNegative | None = None
     min_health_factor: Positive | None = None
+    # a breach clears only once the value is back inside the limit by this fraction of it
+    breach_hysteresis: Annotated[float, Field(ge=0, lt=1)] = 0.02
 
 
 class Margin(_Event):
