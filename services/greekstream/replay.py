@@ -12,11 +12,12 @@ from pathlib import Path
 
 from greekstream.core.books import ExposureValues
 from greekstream.core.engine import Engine, EngineConfig, Output
-from greekstream.core.events import DecodeError, decode_event
+from greekstream.core.events import DecodeError, Rejected, decode_event
 from greekstream.errors import UsageError
 from greekstream.progress import Progress
 
 Record = tuple[bytes, str]
+BOM = b"\xef\xbb\xbf"
 
 
 def read_records(path: str | Path) -> Iterator[Record]:
@@ -34,6 +35,8 @@ def read_records(path: str | Path) -> Iterator[Record]:
     with handle:
         for lineno, line in enumerate(handle, start=1):
             body = line.rstrip(b"\r\n")
+            if lineno == 1 and body.startswith(BOM):
+                body = body[len(BOM):]  # editors on Windows write one; it is not JSON
             if body.strip():
                 yield body, f"{name}:{lineno}"
 
@@ -43,13 +46,17 @@ class ReplayResult:
     engine: Engine
     outputs: list[Output] = field(default_factory=list)
     as_of_us: int | None = None
-    applied: int = 0
+    applied: int = 0  # accepted: neither a duplicate nor rejected
     skipped_after_as_of: int = 0
 
     def exposures(self) -> list[ExposureValues]:
         if self.as_of_us is None:
             return []
         return self.engine.exposures(self.as_of_us)
+
+
+def _rejected(produced: list[Output]) -> bool:
+    return len(produced) == 1 and isinstance(produced[0], Rejected)
 
 
 def replay(
@@ -74,8 +81,10 @@ def replay(
             if as_of_us is not None and event.ts > as_of_us:
                 result.skipped_after_as_of += 1
                 continue
+            duplicates = engine.duplicates
             produced = engine.apply(event, source, raw)
-            result.applied += 1
+            if engine.duplicates == duplicates and not _rejected(produced):
+                result.applied += 1
         if keep_outputs:
             outputs.extend(produced)
     if progress is not None:

@@ -102,6 +102,33 @@ def test_bad_records_are_rejected_and_change_nothing(raw: bytes, reason: str) ->
     assert engine.snapshot() == before
 
 
+def test_a_late_quote_does_not_replace_the_newer_one() -> None:
+    """SPEC: an instrument's Greeks use its latest quote by event time. A quote older than
+    the one in force is accepted (no rejection: it stays in history), counted, and moves
+    nothing: same state, no outputs, and the next trade is valued on the newer quote."""
+    engine = base_engine()
+    run(engine, b.trade("t1", 4, CALL, "buy", 10), b.quote_opt("q-new", 6, CALL, 64000, 0.70))
+    before = orjson.loads(engine.snapshot())
+    assert run(engine, b.quote_opt("q-late", 5, CALL, 50000, 0.30),
+               b.quote_mark("m-late", 1, "BTC-PERPETUAL", 40000)) == []
+    assert engine.late_quotes == 2
+    after = orjson.loads(engine.snapshot())
+    assert after["market"].pop("late_quotes") == 2
+    before["market"].pop("late_quotes")
+    after["market"]["seen"] = before["market"]["seen"]  # the late ids are seen (dedup)
+    assert after == before
+    (exp,) = of(Exposure, run(engine, b.trade("t2", 7, CALL, "buy", 1)))
+    years = year_fraction(parse_ts(b.ts(6)), parse_ts(b.EXPIRY))  # Greeks as of the quote
+    g = black76_scalar(64000, 60000, years, 0.70, True)
+    assert exp.gamma == pytest.approx(11 * g.gamma, rel=1e-12)
+    restored = Engine()
+    restored.restore(engine.snapshot())
+    assert restored.late_quotes == 2
+    # a quote at the same ts as the one in force still replaces it (arrival order)
+    run(engine, b.quote_opt("q-same", 6, CALL, 65000, 0.70))
+    assert engine.instruments[CALL].forward == 65000
+
+
 def test_rejected_event_id_is_not_marked_seen() -> None:
     engine = base_engine()
     run(engine, b.trade("t9", 4, "NO-SUCH", "buy", 1))

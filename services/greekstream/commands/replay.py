@@ -227,7 +227,8 @@ def summary(result: ReplayResult) -> None:
     parts = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items())) or "no outputs"
     print(
         f"replay: {result.applied:,} events applied, {result.engine.duplicates:,} duplicates "
-        f"ignored, {result.skipped_after_as_of:,} after --as-of; outputs: {parts}",
+        f"ignored, {result.engine.late_quotes:,} late quotes ignored, "
+        f"{result.skipped_after_as_of:,} after --as-of; outputs: {parts}",
         file=sys.stderr,
     )
 

@@ -169,6 +169,7 @@ class Engine:
         self._oracle_memo: dict[tuple[str, int], OracleStatus] = {}  # valid until _index
         self._grid_reach: dict[str, tuple[float, float]] = {}  # largest |price|, |vol| shock
         self.duplicates = 0
+        self.late_quotes = 0  # quotes older than the instrument's quote in force: ignored
         self._handlers: dict[str, Callable[[Any], list[Output]]] = {
             "instrument": self._instrument,
             "quote": self._quote,
@@ -244,19 +245,24 @@ class Engine:
 
     def _quote(self, ev: Quote) -> list[Output]:
         inst = self._known_instrument(ev.instrument_id)
+        if inst.is_option and (ev.underlying_price is None or ev.mark_iv is None):
+            raise Rejection(
+                "missing_quote_field",
+                f"a quote of option {inst.instrument_id} needs underlying_price and mark_iv",
+            )
+        if not inst.is_option and ev.mark_price is None:
+            raise Rejection(
+                "missing_quote_field",
+                f"a quote of {inst.kind} {inst.instrument_id} needs mark_price",
+            )
+        if inst.quote_ts is not None and ev.ts < inst.quote_ts:
+            # SPEC: the latest quote by event time is in force. A late one stays in
+            # history (it is a valid input) and is counted, but moves nothing.
+            self.late_quotes += 1
+            return []
         if inst.is_option:
-            if ev.underlying_price is None or ev.mark_iv is None:
-                raise Rejection(
-                    "missing_quote_field",
-                    f"a quote of option {inst.instrument_id} needs underlying_price and mark_iv",
-                )
             inst.forward, inst.vol = ev.underlying_price, ev.mark_iv
         else:
-            if ev.mark_price is None:
-                raise Rejection(
-                    "missing_quote_field",
-                    f"a quote of {inst.kind} {inst.instrument_id} needs mark_price",
-                )
             inst.mark = ev.mark_price
         inst.quote_ts = ev.ts
         outputs = self._revalue_instrument(inst, ev)

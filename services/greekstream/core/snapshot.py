@@ -33,6 +33,7 @@ def dump(engine: Engine, book_filter: Callable[[str], bool] | None, market: bool
             "next_reval_us": engine.next_reval_us,
             "next_risk_us": engine.next_risk_us,
             "duplicates": engine.duplicates,
+            "late_quotes": engine.late_quotes,
             "instruments": [
                 [getattr(inst, f) for f in _INSTRUMENT_FIELDS]
                 for inst in engine.instruments.values()
@@ -131,6 +132,7 @@ def _load_market(engine: Engine, market: dict[str, Any]) -> None:
     engine.next_reval_us = market["next_reval_us"]
     engine.next_risk_us = market["next_risk_us"]
     engine.duplicates = market["duplicates"]
+    engine.late_quotes = market.get("late_quotes", 0)
     engine.instruments = {
         row[0]: InstrumentState(**dict(zip(_INSTRUMENT_FIELDS, row, strict=True)))
         for row in market["instruments"]

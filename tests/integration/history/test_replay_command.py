@@ -8,14 +8,13 @@ history are shared by the module; every test runs the command itself (``main``).
 
 from __future__ import annotations
 
-import io
 import json
 import socket
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from tests.cli import run
 
 from greekstream.cli import main
 from greekstream.core.timeutil import parse_ts
@@ -25,15 +24,6 @@ from greekstream.history.audit import in_range
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 AS_OF = "2026-03-02T01:17:30.5Z"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    """`greekstream ARGS...` in this process: (exit code, stdout, stderr)."""
-    out, err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8"), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
-        out.flush()
-    return code, out.buffer.getvalue().decode(), err.getvalue()
 
 
 def ok(*args: str) -> str:
