@@ -32,15 +32,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from greekstream.core.scenarios import DEFAULT_GRID, Grid, Scenario
+from greekstream.core.scenarios import DEFAULT_GRID, EMPTY_GRID, STABLECOINS, Grid, Scenario
 from greekstream.errors import ConfigError
 
 if TYPE_CHECKING:
     from greekstream.core.engine import EngineConfig
 
 LIBRARY_PATH = Path(__file__).parent / "data" / "stress_scenarios.yaml"
+PM_PATH = Path(__file__).parent / "data" / "pm.yaml"
+# names `--scenarios` accepts for the shipped files (a file of that name wins)
+PRESETS = {"library": LIBRARY_PATH, "pm": PM_PATH}
 DEFAULT_KEY = "default"
 MAX_SCENARIOS = 100_000
 
@@ -58,20 +68,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class GridSpec(_Strict):
-    price_shocks: list[Shock] = Field(min_length=1)
-    vol_shocks: list[Shock] = Field(default=[0.0], min_length=1)
-    time_shift_h: list[Hours] = Field(default=[0.0], min_length=1)
-
-    @field_validator("price_shocks")
-    @classmethod
-    def _prices(cls, values: list[float]) -> list[float]:
-        return [_check_price_shock(v) for v in values]
-
-    def grid(self) -> Grid:
-        return Grid.product(self.price_shocks, self.vol_shocks, self.time_shift_h)
-
-
 class Shocks(_Strict):
     price_shock: Shock
     vol_shock: Shock = 0.0
@@ -83,11 +79,75 @@ class Shocks(_Strict):
         return _check_price_shock(value)
 
 
+Power = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
+
+
+class TenorPower(_Strict):
+    """Vol shocks scaled by (30/DTE)^w per option: ``up`` for rises, ``down`` for falls."""
+
+    up: Power
+    down: Power
+
+
+class GridSpec(_Strict):
+    price_shocks: list[Shock] = Field(min_length=1)
+    vol_shocks: list[Shock] = Field(default=[0.0], min_length=1)
+    time_shift_h: list[Hours] = Field(default=[0.0], min_length=1)
+    tenor_power: TenorPower | None = None
+    # cells outside the product (a venue's "extended table" of large moves)
+    extended: list[Shocks] = Field(default_factory=list)
+
+    @field_validator("price_shocks")
+    @classmethod
+    def _prices(cls, values: list[float]) -> list[float]:
+        return [_check_price_shock(v) for v in values]
+
+    def grid(self) -> Grid:
+        power = None if self.tenor_power is None else (self.tenor_power.up,
+                                                       self.tenor_power.down)
+        cells = Grid.product(self.price_shocks, self.vol_shocks, self.time_shift_h).scenarios()
+        cells += [Scenario(x.price_shock, x.vol_shock, x.time_shift_h) for x in self.extended]
+        return Grid.of(cells, power)
+
+
+JOINT_KEYS = ("vol", "time_shift_h")  # the compact form's shocks shared by every underlying
+
+
 class NamedScenario(_Strict):
+    """A named stress scenario: a shock per underlying, all applied together (joint).
+
+    ``shocks`` maps an underlying to its shocks, or, in the compact form, to its price
+    shock alone, with ``vol`` and ``time_shift_h`` applying to every underlying named::
+
+        shocks: {BTC: -0.30, ETH: -0.40, vol: 0.25}
+    """
+
     name: str = Field(min_length=1)
     description: str = ""
     source: str = ""
     shocks: dict[str, Shocks] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _compact(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("shocks"), dict):
+            return data
+        shocks = dict(data["shocks"])
+        shared = {"vol_shock": shocks.pop("vol", 0.0),
+                  "time_shift_h": shocks.pop("time_shift_h", 0.0)}
+        expanded = {
+            u: ({"price_shock": x, **shared} if isinstance(x, int | float)
+                and not isinstance(x, bool) else x)
+            for u, x in shocks.items()
+        }
+        return {**data, "shocks": expanded}
+
+    def shocks_for(self, underlying: str) -> Shocks | None:
+        """Its shocks for ``underlying``: named, else ``default`` (never for a stablecoin)."""
+        named = self.shocks.get(underlying)
+        if named is not None or underlying in STABLECOINS:
+            return named
+        return self.shocks.get(DEFAULT_KEY)
 
 
 class ScenarioDocument(_Strict):
@@ -108,7 +168,7 @@ class ScenarioConfig:
         return ({u for u in self.grids if u != DEFAULT_KEY} | named) - {DEFAULT_KEY}
 
     def check_underlyings(self, known: set[str]) -> None:
-        unknown = sorted(self.underlyings() - known)
+        unknown = sorted(self.underlyings() - known - STABLECOINS)
         if unknown:
             raise ConfigError(
                 f"{self.source}: unknown underlying {', '.join(map(repr, unknown))}: "
@@ -117,25 +177,40 @@ class ScenarioConfig:
             )
 
     def grid_for(self, underlying: str) -> Grid:
-        """The underlying's grid (or the default one), then its named scenarios."""
-        grid = self.grids.get(underlying, self.grids.get(DEFAULT_KEY))
+        """The underlying's grid (or the default one), then its named scenarios.
+
+        A stablecoin (USD, USDC, USDT, DAI) has no grid, and a scenario's ``default``
+        never applies to it: only the named scenarios that name it (its depegs).
+        """
+        stable = underlying in STABLECOINS
+        grid = None if stable else self.grids.get(underlying, self.grids.get(DEFAULT_KEY))
         named = [
             Scenario(sh.price_shock, sh.vol_shock, sh.time_shift_h, ns.name)
             for ns in self.named
-            for sh in [ns.shocks.get(underlying, ns.shocks.get(DEFAULT_KEY))]
+            for sh in [ns.shocks_for(underlying)]
             if sh is not None
         ]
         if grid is None:
-            return Grid.of(named)
+            return Grid.of(named) if named else EMPTY_GRID
         return grid + Grid.of(named) if named else grid
+
+    def with_named(self, extra: tuple[NamedScenario, ...]) -> ScenarioConfig:
+        """These grids and scenarios, then ``extra``'s (those with a new name)."""
+        names = {ns.name for ns in self.named}
+        return ScenarioConfig(self.grids, self.named + tuple(x for x in extra
+                                                             if x.name not in names),
+                              self.source)
 
 
 DEFAULT_CONFIG = ScenarioConfig(grids={DEFAULT_KEY: DEFAULT_GRID})
 
 
 def load(path: str | Path) -> ScenarioConfig:
-    """Read and validate a scenario file; any problem is a ConfigError, nothing partial."""
+    """Read and validate a scenario file (or a preset: ``pm``, ``library``); any problem
+    is a ConfigError, nothing partial."""
     p = Path(path)
+    if str(path) in PRESETS and not p.exists():
+        p = PRESETS[str(path)]
     data = _parse(p)
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a scenario file must be a mapping (a grid or grids/scenarios)",
@@ -151,6 +226,11 @@ def load(path: str | Path) -> ScenarioConfig:
         raise ConfigError(f"{p}: an empty scenario file (no grids, no scenarios)",
                           hint=_SHAPE_HINT)
     _check_names(p, doc)
+    stable = sorted(set(doc.grids) & STABLECOINS)
+    if stable:
+        raise ConfigError(
+            f"{p}: grids for {', '.join(stable)}: a stablecoin is never shocked by a price "
+            "grid", hint="shock it in a named depeg scenario (docs/scenarios.md)")
     grids = {k: g.grid() for k, g in doc.grids.items()} or {DEFAULT_KEY: DEFAULT_GRID}
     config = ScenarioConfig(
         grids=grids,

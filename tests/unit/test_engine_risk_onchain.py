@@ -381,6 +381,7 @@ def test_streamed_matrices_follow_a_scenario_file_like_stress(tmp_path) -> None:
     last = matrices[-1]
     engine = Engine(config)
     run(engine, [r for r in records if parse_ts(orjson.loads(r)["ts"]) <= last.ts])
-    (row,) = json_rows(stress_reports(engine, last.ts, load(path), book="desk-a"), last.ts)
+    row, total = json_rows(stress_reports(engine, last.ts, load(path), book="desk-a"), last.ts)
+    assert total["underlying"] == "ALL"  # the book's named scenarios over its underlyings
     assert [s["pnl"] for s in row["scenarios"]] == [s.pnl for s in last.scenarios]
     assert row["worst_loss"] == last.worst_loss

@@ -91,15 +91,24 @@ def _history(dsn: str, events: Path, result: ReplayResult) -> None:
 
 
 def _stress(result: ReplayResult, out: Path) -> None:
-    from greekstream.commands.stress import stress_reports, summary_lines
+    from greekstream.commands.stress import book_totals, stress_reports, summary_lines
     from greekstream.plots import risk_heatmaps
+    from greekstream.scenario_files import LIBRARY_PATH, load
 
     if result.as_of_us is None:
         return
-    reports = stress_reports(result.engine, result.as_of_us)
-    print("\nScenario risk (full revaluation, SPEC default grid): worst loss, liquidation distance")
+    reports = stress_reports(result.engine, result.as_of_us, load(LIBRARY_PATH))
+    print("\nScenario risk (full revaluation: SPEC's default grid + the stress library): "
+          "worst loss, liquidation distance\n(stablecoins are not on the price grid: their "
+          "rows are the library's depeg scenarios)")
     for line in summary_lines(reports):
         print("  " + line)
+    print("\nNamed scenarios, each book's underlyings moved together (worst per book):")
+    for book, t in book_totals(reports).items():
+        name = t.names[t.worst_index]
+        parts = ", ".join(f"{u} {x:,.0f}" for u, x in sorted(t.by_underlying[t.worst_index]
+                                                            .items()))
+        print(f"  {book:<12} worst loss {t.worst_loss:>14,.0f} USD at {name} ({parts})")
     path = risk_heatmaps(reports, out / "risk_heatmap.png", title="greekstream demo")
     print(f"heatmap written to {path}")
 

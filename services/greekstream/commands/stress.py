@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -16,11 +17,14 @@ from greekstream.errors import UsageError
 from greekstream.replay import read_records, replay
 from greekstream.scenario_files import DEFAULT_CONFIG, LIBRARY_PATH, ScenarioConfig, load
 
+TOTAL = "ALL"  # the `underlying` of a book's total row
 HELP = "full-revaluation scenario P&L, worst loss and liquidation distance per book"
 EXAMPLES = f"""  greekstream stress events.jsonl --format table
   greekstream stress events.jsonl --as-of 2026-03-01T14:05:00Z --book desk-a
   greekstream stress events.jsonl --scenarios grid.yaml --format json --out risk.json
   greekstream stress events.jsonl --scenarios {LIBRARY_PATH.name} --format png --out risk.png
+  greekstream stress events.jsonl --scenarios pm --format table
+  greekstream stress events.jsonl --scenarios library --book desk-a --format table
 (the shipped library of named stress scenarios: {LIBRARY_PATH})
 """
 
@@ -29,7 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("events", help="a .jsonl file of input events")
     p.add_argument("--as-of", help="RFC 3339 time (default: the last event's time)")
     p.add_argument("--scenarios", metavar="FILE",
-                   help="grid / named-scenario file, YAML or JSON (default: SPEC's 15x3 grid)")
+                   help="grid / named-scenario file, YAML or JSON, or a preset: `pm` "
+                        "(portfolio-margin grid, tenor-scaled vol) or `library` (named "
+                        "stress scenarios) (default: SPEC's 15x3 grid)")
     p.add_argument("--book", help="only this book")
     p.add_argument("--format", choices=("json", "table", "png"), default="json")
     p.add_argument("--out", metavar="FILE",
@@ -71,13 +77,68 @@ def stress_reports(
         raise UsageError(f"unknown book {book!r}: no event at or before the as-of time has it",
                          hint=f"known books: {', '.join(known) or 'none'}")
     return [
-        book_scenario_risk(s, config.grid_for(s.underlying), engine.margin(s.book, s.underlying))
+        book_scenario_risk(s, grid, engine.margin(s.book, s.underlying))
         for s in engine.slices(as_of_us, book)
+        for grid in [config.grid_for(s.underlying)]
+        if len(grid)  # a stablecoin without a depeg scenario has nothing to shock
     ]
 
 
+@dataclass(frozen=True)
+class BookTotal:
+    """A book's named (joint) scenarios summed over its underlyings."""
+
+    book: str
+    names: tuple[str, ...]
+    pnl: tuple[float, ...]
+    by_underlying: tuple[dict[str, float], ...]
+
+    @property
+    def worst_index(self) -> int:
+        return min(range(len(self.pnl)), key=lambda i: (self.pnl[i], i))
+
+    @property
+    def worst_loss(self) -> float:
+        return max(0.0, -self.pnl[self.worst_index])
+
+
+def book_totals(reports: list[BookScenarioRisk]) -> dict[str, BookTotal]:
+    """Per book with named scenarios: each scenario's P&L over all the book's underlyings
+    (an underlying the scenario does not shock adds nothing), in the file's order."""
+    parts: dict[str, dict[str, dict[str, float]]] = {}
+    for r in reports:
+        m = r.matrix
+        for i, name in enumerate(m.grid.names):
+            if name is not None:
+                per_name = parts.setdefault(m.book, {}).setdefault(name, {})
+                per_name[m.underlying] = float(m.pnl[i])
+    return {
+        book: BookTotal(book, tuple(named), tuple(sum(v.values()) for v in named.values()),
+                        tuple(named.values()))
+        for book, named in parts.items()
+    }
+
+
 def json_rows(reports: list[BookScenarioRisk], as_of_us: int) -> list[dict[str, object]]:
-    return [_json_row(r, as_of_us) for r in reports]
+    """One object per (book, underlying); after a book's, its total over underlyings of
+    the named scenarios (``"underlying": "ALL"``) when there are any."""
+    totals = book_totals(reports)
+    rows: list[dict[str, object]] = []
+    for i, r in enumerate(reports):
+        rows.append(_json_row(r, as_of_us))
+        book = r.matrix.book
+        last = i + 1 == len(reports) or reports[i + 1].matrix.book != book
+        if last and book in totals:
+            rows.append(_total_row(totals[book], as_of_us))
+    return rows
+
+
+def _total_row(t: BookTotal, as_of_us: int) -> dict[str, object]:
+    scenarios = [{"name": n, "pnl": x, "by_underlying": parts}
+                 for n, x, parts in zip(t.names, t.pnl, t.by_underlying, strict=True)]
+    return {"book": t.book, "underlying": TOTAL, "as_of": format_ts(as_of_us),
+            "scenarios": scenarios, "worst_loss": t.worst_loss,
+            "worst_scenario": scenarios[t.worst_index]}
 
 
 def _json_row(r: BookScenarioRisk, as_of_us: int) -> dict[str, object]:
@@ -111,7 +172,24 @@ def _json_row(r: BookScenarioRisk, as_of_us: int) -> dict[str, object]:
 def table_text(reports: list[BookScenarioRisk], as_of_us: int) -> str:
     if not reports:
         return f"no positions as of {format_ts(as_of_us)}\n"
-    return "\n".join(_book_table(r, as_of_us) for r in reports)
+    totals = book_totals(reports)
+    parts = []
+    for i, r in enumerate(reports):
+        parts.append(_book_table(r, as_of_us))
+        book = r.matrix.book
+        if (i + 1 == len(reports) or reports[i + 1].matrix.book != book) and book in totals:
+            parts.append(_total_table(totals[book]))
+    return "\n".join(parts)
+
+
+def _total_table(t: BookTotal) -> str:
+    lines = [f"{t.book} ALL underlyings together: named scenarios (joint), worst loss "
+             f"{t.worst_loss:,.0f} USD at {t.names[t.worst_index]}"]
+    for i, (name, total, by) in enumerate(zip(t.names, t.pnl, t.by_underlying, strict=True)):
+        mark = "*" if i == t.worst_index else " "
+        detail = ", ".join(f"{u} {_money(x)}" for u, x in sorted(by.items()))
+        lines.append(f"  {name:<28} {_money(total):>14}{mark}  ({detail})")
+    return "\n".join(lines) + "\n"
 
 
 def _book_table(r: BookScenarioRisk, as_of_us: int) -> str:
@@ -188,6 +266,8 @@ def summary_lines(reports: list[BookScenarioRisk]) -> list[str]:
     lines = []
     for r in reports:
         m = r.matrix
+        name = m.worst_scenario.name
+        at = f" ({name})" if name else ""
         lines.append(f"{m.book:<12} {m.underlying:<6} worst loss {m.worst_loss:>14,.0f} USD"
-                     f"  {_liq_line(r)}")
+                     f"{at}  {_liq_line(r)}")
     return lines

@@ -53,6 +53,8 @@ from greekstream.core.oracle import OracleConfig, OracleState, OracleStatus
 from greekstream.core.portfolio import PortfolioSlice
 from greekstream.core.scenarios import (
     DEFAULT_GRID,
+    EMPTY_GRID,
+    STABLECOINS,
     BookScenarioRisk,
     Grid,
     book_scenario_risk,
@@ -88,7 +90,10 @@ class EngineConfig:
     grids: Callable[[str], Grid] | None = None
 
     def grid_for(self, underlying: str) -> Grid:
-        return self.default_grid if self.grids is None else self.grids(underlying)
+        """The underlying's grid; a stablecoin is never shocked by the default grid."""
+        if self.grids is not None:
+            return self.grids(underlying)
+        return EMPTY_GRID if underlying in STABLECOINS else self.default_grid
 
 
 # A trade's estimated largest scenario P&L below this fraction of the last emitted
@@ -623,7 +628,8 @@ class Engine:
         outputs: list[Output] = []
         for key in keys:
             br = self.books.get(key)
-            if br is None or br.underlying not in self.underlyings:
+            if br is None or br.underlying not in self.underlyings or \
+                    not len(self.config.grid_for(br.underlying)):
                 continue
             report = self.book_risk(br, ev.ts)
             liq = report.liquidation

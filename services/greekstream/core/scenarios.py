@@ -51,30 +51,37 @@ class Grid:
     vol_shock: FloatArray
     time_shift_h: FloatArray
     names: tuple[str | None, ...] = ()
+    # (w_up, w_down): each option's vol shock v is scaled by (30/DTE)^w, w_up for v > 0
+    # and w_down for v < 0 (DTE in days, at least 1); None: every option gets v as is
+    tenor_power: tuple[float, float] | None = None
 
     @classmethod
     def product(
         cls, price_shocks: Sequence[float], vol_shocks: Sequence[float] = (0.0,),
-        time_shifts_h: Sequence[float] = (0.0,),
+        time_shifts_h: Sequence[float] = (0.0,), tenor_power: tuple[float, float] | None = None,
     ) -> Grid:
         """Every (p, v, h), price-major: p varies slowest, then v, then h."""
         rows = list(itertools.product(price_shocks, vol_shocks, time_shifts_h))
-        return cls.of([Scenario(p, v, h) for p, v, h in rows])
+        return cls.of([Scenario(p, v, h) for p, v, h in rows], tenor_power)
 
     @classmethod
-    def of(cls, scenarios: Sequence[Scenario]) -> Grid:
+    def of(cls, scenarios: Sequence[Scenario],
+           tenor_power: tuple[float, float] | None = None) -> Grid:
         return cls(
             price_shock=np.array([s.price_shock for s in scenarios], dtype=np.float64),
             vol_shock=np.array([s.vol_shock for s in scenarios], dtype=np.float64),
             time_shift_h=np.array([s.time_shift_h for s in scenarios], dtype=np.float64),
             names=tuple(s.name for s in scenarios),
+            tenor_power=tenor_power,
         )
 
     def __len__(self) -> int:
         return int(self.price_shock.shape[0])
 
     def __add__(self, other: Grid) -> Grid:
-        return Grid.of(self.scenarios() + other.scenarios())
+        """Both grids' scenarios; a tenor-scaled grid scales the added scenarios too."""
+        return Grid.of(self.scenarios() + other.scenarios(),
+                       self.tenor_power or other.tenor_power)
 
     def scenario(self, i: int) -> Scenario:
         name = self.names[i] if self.names else None
@@ -89,6 +96,7 @@ DEFAULT_PRICE_SHOCKS = (-0.50, -0.30, -0.20, -0.16, -0.12, -0.08, -0.04, 0.0,
                         0.04, 0.08, 0.12, 0.16, 0.20, 0.30, 0.50)
 DEFAULT_VOL_SHOCKS = (-0.20, 0.0, 0.20)
 DEFAULT_GRID = Grid.product(DEFAULT_PRICE_SHOCKS, DEFAULT_VOL_SHOCKS)
+EMPTY_GRID = Grid.of([])  # a stablecoin's grid without depeg scenarios: no risk matrix
 Curve = Callable[[FloatArray], FloatArray]  # G(p) over an array of price shocks
 
 
@@ -97,14 +105,15 @@ Curve = Callable[[FloatArray], FloatArray]  # G(p) over an array of price shocks
 
 def pnl(
     s: PortfolioSlice, price_shock: FloatArray, vol_shock: FloatArray | None = None,
-    time_shift_h: FloatArray | None = None,
+    time_shift_h: FloatArray | None = None, tenor_power: tuple[float, float] | None = None,
 ) -> FloatArray:
-    """P&L in USD of the slice for each scenario (parallel 1-D arrays, one per scenario)."""
+    """P&L in USD of the slice for each scenario (parallel 1-D arrays, one per scenario);
+    ``tenor_power`` scales each option's vol shock by its tenor (:class:`Grid`)."""
     p = np.asarray(price_shock, dtype=np.float64)
     v = np.zeros_like(p) if vol_shock is None else np.asarray(vol_shock, dtype=np.float64)
     h = np.zeros_like(p) if time_shift_h is None else np.asarray(time_shift_h, dtype=np.float64)
     growth = 1.0 + p
-    total = _options_pnl(s, growth, v, h)
+    total = _options_pnl(s, growth, v, h, tenor_power)
     lin = s.linear
     if lin.q.size:
         f = lin.mark[:, None]
@@ -124,10 +133,21 @@ def pnl(
 
 def scenario_pnl(s: PortfolioSlice, grid: Grid = DEFAULT_GRID) -> FloatArray:
     """P&L in USD of every scenario of the grid, in grid order."""
-    return pnl(s, grid.price_shock, grid.vol_shock, grid.time_shift_h)
+    return pnl(s, grid.price_shock, grid.vol_shock, grid.time_shift_h, grid.tenor_power)
 
 
-def _options_pnl(s: PortfolioSlice, growth: FloatArray, v: FloatArray, h: FloatArray) -> FloatArray:
+TENOR_DAYS = 30.0  # the tenor whose vol shock is the grid's v
+MIN_TENOR_DAYS = 1.0  # shorter options are scaled as a one-day option (no blow-up at expiry)
+
+
+def tenor_scales(years: FloatArray, power: tuple[float, float]) -> tuple[FloatArray, FloatArray]:
+    """(30/DTE)^w_up and (30/DTE)^w_down per option, DTE in days (at least one)."""
+    ratio = TENOR_DAYS / np.maximum(years * 365.0, MIN_TENOR_DAYS)
+    return ratio ** power[0], ratio ** power[1]
+
+
+def _options_pnl(s: PortfolioSlice, growth: FloatArray, v: FloatArray, h: FloatArray,
+                 tenor_power: tuple[float, float] | None = None) -> FloatArray:
     o = s.options
     if not o.q.size:
         return np.zeros(growth.shape[0], dtype=np.float64)
@@ -139,7 +159,9 @@ def _options_pnl(s: PortfolioSlice, growth: FloatArray, v: FloatArray, h: FloatA
         base = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call, zero + 1.0, zero,
                               zero, min_vol=0.0)[:, 0]
         object.__setattr__(o, "_base_values", base)
-    shocked = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call, growth, v, h)
+    scales = None if tenor_power is None else tenor_scales(o.years, tenor_power)
+    shocked = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call, growth, v, h,
+                             vol_scales=scales)
     shocked -= base[:, None]
     result: FloatArray = o.q @ shocked
     return result
@@ -163,9 +185,10 @@ def _columns(vol_shock: FloatArray, time_shift_h: FloatArray) -> tuple[FloatArra
 def shocked_values(
     forward: FloatArray, strike: FloatArray, years: FloatArray, vol: FloatArray,
     is_call: BoolArray, growth: FloatArray, vol_shock: FloatArray, time_shift_h: FloatArray,
-    min_vol: float = MIN_VOL,
+    min_vol: float = MIN_VOL, vol_scales: tuple[FloatArray, FloatArray] | None = None,
 ) -> FloatArray:
-    """Black-76 values (positions × scenarios) at F·growth, max(σ + v, min_vol), T − h.
+    """Black-76 values (positions × scenarios) at F·growth, max(σ + v, min_vol), T − h;
+    with ``vol_scales`` (per position, for v > 0 and v < 0) v is v·scale instead.
 
     The same formulas as :func:`greekstream.core.greeks.black76_value` (a test keeps
     them equal), arranged for a grid: ln(F'/K) = ln(F/K) + ln(1 + p) is separable, and
@@ -181,7 +204,10 @@ def shocked_values(
         columns, which = _columns(vol_shock, time_shift_h)
     t = years[:, None] - (columns[1] * (3600.0 / SECONDS_PER_YEAR))[None, :]
     live = t > 0.0
-    sig_sqrt_t = (np.maximum(vol[:, None] + columns[0][None, :], min_vol)
+    shock = columns[0][None, :]
+    if vol_scales is not None:
+        shock = shock * np.where(shock > 0.0, vol_scales[0][:, None], vol_scales[1][:, None])
+    sig_sqrt_t = (np.maximum(vol[:, None] + shock, min_vol)
                   * np.sqrt(np.where(live, t, 1.0)))[:, which]
     x = np.log(forward / strike)[:, None] + np.log(growth)[None, :]
     x /= sig_sqrt_t

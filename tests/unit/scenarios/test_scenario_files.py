@@ -70,7 +70,22 @@ def test_the_shipped_library_loads_and_documents_every_scenario() -> None:
     shocks = {ns.name: ns.shocks for ns in cfg.named}
     assert shocks["may-2021-drawdown"]["BTC"].price_shock == -0.30
     assert shocks["nov-2022-ftx"]["ETH"].price_shock == -0.27
-    assert cfg.underlyings() == {"BTC", "ETH"}
+    assert cfg.underlyings() == {"BTC", "ETH", "USDC", "USDT", "DAI"}
+    assert {"june-2022-deleveraging", "march-2023-usdc-depeg", "stablecoin-depeg-2pct",
+            "stablecoin-depeg-5pct", "stablecoin-depeg-10pct"} <= names
+    june = shocks["june-2022-deleveraging"]  # the compact joint form
+    assert (june["BTC"].price_shock, june["ETH"].price_shock) == (-0.40, -0.47)
+    assert june["BTC"].vol_shock == june["ETH"].vol_shock == 0.35
+    assert june["ETH"].time_shift_h == 192.0
+    # stablecoins: no grid, only the scenarios that name them (a `default` never applies)
+    usdc = cfg.grid_for("USDC")
+    assert usdc.names == ("march-2023-usdc-depeg", "stablecoin-depeg-2pct",
+                          "stablecoin-depeg-5pct", "stablecoin-depeg-10pct")
+    assert usdc.price_shock.tolist() == [-0.12, -0.02, -0.05, -0.10]
+    assert len(cfg.grid_for("USD")) == 0
+    assert "stablecoin-depeg-2pct" not in cfg.grid_for("BTC").names
+    # a library naming stablecoins (and BTC, ETH) checks only the non-stable ones
+    cfg.check_underlyings({"BTC", "ETH"})
 
 
 @pytest.mark.parametrize(("text", "needle"), [

@@ -166,10 +166,14 @@ def test_named_scenario_pnl(events_file: Path, tmp_path: Path,
                  "    shocks: {BTC: {price_shock: -0.39, vol_shock: 0.6, time_shift_h: 24}}\n")
     code, out, _ = _run(capsys, str(events_file), "--scenarios", str(f), "--book", "desk-a")
     assert code == 0
-    (row,) = json.loads(out)
+    row, total = json.loads(out)
     assert [s.get("name") for s in row["scenarios"]] == [None, "crash"]
     assert row["scenarios"][1]["pnl"] == pytest.approx(_reference_pnl(-0.39, 0.6, 24.0),
                                                        rel=1e-9)
+    # the book's total over its underlyings (one here) follows its rows
+    assert (total["book"], total["underlying"]) == ("desk-a", "ALL")
+    assert total["scenarios"] == [{"name": "crash", "pnl": row["scenarios"][1]["pnl"],
+                                   "by_underlying": {"BTC": row["scenarios"][1]["pnl"]}}]
 
 
 def test_png_heatmap_is_written(events_file: Path, tmp_path: Path,
