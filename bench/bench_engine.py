@@ -20,8 +20,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from greekstream.core.decode import decode_event
 from greekstream.core.engine import Engine, EngineConfig
-from greekstream.core.events import decode_event
 from greekstream.progress import Progress
 from greekstream.replay import read_records
 from greekstream.sample import sample_path

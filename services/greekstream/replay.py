@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from greekstream.core.books import ExposureValues
+from greekstream.core.decode import decode_event
 from greekstream.core.engine import Engine, EngineConfig, Output
-from greekstream.core.events import DecodeError, Rejected, decode_event
+from greekstream.core.events import DecodeError, Rejected
 from greekstream.errors import UsageError
 from greekstream.progress import Progress
 

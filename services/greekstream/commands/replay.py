@@ -21,7 +21,8 @@ from greekstream.commands._common import (
     print_json,
     print_table,
 )
-from greekstream.core.events import DecodeError, decode_event, encode
+from greekstream.core.decode import decode_event
+from greekstream.core.events import DecodeError, encode
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.progress import Progress

@@ -25,6 +25,7 @@ from greekstream.core.books import (
     PendingIntent,
     round_half_away,
 )
+from greekstream.core.decode import decode_event
 from greekstream.core.events import (
     ON_CHAIN_TYPES,
     Breach,
@@ -45,7 +46,6 @@ from greekstream.core.events import (
     RiskMatrixEvent,
     Trade,
     build,
-    decode_event,
     encode_input,
 )
 from greekstream.core.onchain import lowest_health_factor

@@ -419,7 +419,7 @@ def _explain(raw: bytes | str, exc: ValidationError) -> DecodeError:
         return DecodeError("not_an_object", "a record must be a JSON object")
     ts = _maybe_ts(obj.get("ts"))
     kind = obj.get("type")
-    if kind not in INPUT_TYPES:
+    if not isinstance(kind, str) or kind not in INPUT_TYPES:  # [] or {} is unhashable
         return DecodeError(
             "unknown_type", f"type {kind!r} is not one of {sorted(INPUT_TYPES)}", ts
         )
@@ -442,6 +442,8 @@ def encode(event: BaseModel) -> bytes:
     return event.__pydantic_serializer__.to_json(event)
 
 
-def encode_input(event: BaseModel) -> bytes:
-    """An input event back to its wire form (used by the gateway and history)."""
-    return event.__pydantic_serializer__.to_json(event, exclude_none=True)
+def encode_input(event: Any) -> bytes:
+    """An input event back to its wire form (used by the gateway and history); a
+    fast-decoded Struct (core/decode.py) is encoded through its model."""
+    model = event if isinstance(event, BaseModel) else event.as_model()
+    return model.__pydantic_serializer__.to_json(model, exclude_none=True)

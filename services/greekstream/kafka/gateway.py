@@ -20,8 +20,9 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
+from greekstream.core.decode import decode_event
 from greekstream.core.engine import output_id
-from greekstream.core.events import DecodeError, Rejected, decode_event, encode
+from greekstream.core.events import DecodeError, Rejected, encode
 from greekstream.errors import KafkaError
 from greekstream.kafka.topics import ROUTES, Topics, partition_counts
 from greekstream.progress import Progress
