@@ -42,9 +42,14 @@ def quote_mark(eid: str, at: float, iid: str, mark: float) -> bytes:
 
 
 def trade(eid: str, at: float, iid: str, side: str, qty: float, book: str = "desk-a",
-          price: float = 1.0) -> bytes:
+          price: float = 1.0, fee: float | None = None) -> bytes:
+    extra = {} if fee is None else {"fee": fee}
     return rec("trade", eid, at, book=book, instrument_id=iid, side=side, quantity=qty,
-               price=price)
+               price=price, **extra)
+
+
+def funding(eid: str, at: float, iid: str, rate: float) -> bytes:
+    return rec("funding", eid, at, instrument_id=iid, rate=rate)
 
 
 def index(eid: str, at: float, price: float, underlying: str = "BTC") -> bytes:

@@ -39,7 +39,7 @@ def streams(draw: st.DrawFn) -> list[bytes]:
     for i in range(n):
         t += draw(st.floats(0.5, 90.0))
         kind = draw(st.sampled_from(["quote", "quote", "trade", "trade", "index", "coll",
-                                     "reorg", "bad"]))
+                                     "reorg", "bad", "funding"]))
         iid = draw(st.sampled_from(IDS))
         if kind == "quote":
             if iid in ("C60", "P55", "LC70", "SHORT"):
@@ -50,7 +50,13 @@ def streams(draw: st.DrawFn) -> list[bytes]:
         elif kind == "trade":
             out.append(b.trade(f"t{i}", t, iid, draw(st.sampled_from(["buy", "sell"])),
                                draw(st.floats(0.1, 20)),
-                               book=draw(st.sampled_from(["desk-a", "desk-b"]))))
+                               book=draw(st.sampled_from(["desk-a", "desk-b"])),
+                               price=draw(st.floats(100, 80000)), fee=draw(st.floats(0, 5))))
+        elif kind == "funding":
+            out.append(b.rec("funding", f"f{i}", t,
+                             instrument_id=draw(st.sampled_from(["BTC-PERPETUAL",
+                                                                 "BTC-USDC-PERP"])),
+                             rate=draw(st.floats(-0.001, 0.001))))
         elif kind == "index":
             out.append(b.index(f"x{i}", t, draw(st.floats(40000, 80000))))
         elif kind == "coll":

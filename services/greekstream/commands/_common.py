@@ -16,6 +16,8 @@ EXPOSURE_FIELDS = (
     "book", "underlying", "delta", "delta_equity", "gamma", "vega", "theta", "delta_usd",
     "positions",
 )
+PNL_FIELDS = ("realized_usd", "unrealized_usd", "fees_usd", "funding_usd", "total_usd")
+PNL_TABLE_FIELDS = ("book", "underlying", *PNL_FIELDS, "funding_usd_per_day")
 
 
 def parse_time_arg(value: str | None, flag: str) -> int | None:
@@ -36,10 +38,26 @@ def exposure_rows(rows: Iterable[ExposureValues], as_of_us: int | None) -> list[
         d = {k: getattr(r, k) for k in EXPOSURE_FIELDS}
         d["stale"] = r.stale
         d["oracle_divergence"] = r.oracle_divergence
+        d["vanna"] = r.vanna
+        d["volga"] = r.volga
+        d["funding_usd_per_day"] = r.funding_usd_per_day
+        if r.pnl is not None:
+            d["pnl"] = r.pnl
         if as_of_us is not None:
             d["as_of"] = format_ts(as_of_us)
         out.append(d)
     return out
+
+
+def print_pnl_table(rows: Sequence[dict[str, object]], title: str) -> None:
+    """The P&L of exposure rows (with their ``pnl``) as a table: one line per key."""
+    body = []
+    for r in rows:
+        pnl = r.get("pnl")
+        if isinstance(pnl, dict):
+            body.append([r["book"], r["underlying"], *(pnl[k] for k in PNL_FIELDS),
+                         r["funding_usd_per_day"]])
+    print_table(PNL_TABLE_FIELDS, body, title=title)
 
 
 def print_json(obj: object) -> None:

@@ -9,6 +9,7 @@ from greekstream.commands._common import (
     exposure_rows,
     parse_time_arg,
     print_json,
+    print_pnl_table,
     print_table,
 )
 from greekstream.core.timeutil import format_ts
@@ -40,4 +41,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table(EXPOSURE_FIELDS, [[r[k] for k in EXPOSURE_FIELDS] for r in rows],
                     title=f"exposures as of {format_ts(as_of)} (from {history.target})")
+        print()
+        print_pnl_table(rows, title=f"P&L (USD) as of {format_ts(as_of)}")
     return 0

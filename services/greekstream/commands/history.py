@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         counts = {
             t: int(history.rows(f"SELECT count() FROM {t}")[0][0])
             for t in ("raw_events", "exposures", "breaches", "hedge_intents", "rejections",
-                      "risk_matrix")
+                      "risk_matrix", "pnl")
         }
         print_json({
             "target": str(history.target),

@@ -19,10 +19,12 @@ from greekstream.commands._common import (
     exposure_rows,
     parse_time_arg,
     print_json,
+    print_pnl_table,
     print_table,
 )
 from greekstream.core.decode import decode_event
 from greekstream.core.events import DecodeError, encode
+from greekstream.core.term_structure import vega_by_expiry
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.progress import Progress
@@ -32,6 +34,7 @@ from greekstream.scenario_files import engine_config_from_env
 HELP = "replay events (a JSONL file, or stored history) through the engine; print exposures"
 EXAMPLES = """  greekstream replay events.jsonl
   greekstream replay events.jsonl --as-of 2026-03-02T14:05:00Z --format table
+  greekstream replay events.jsonl --format table --by expiry   # + vega by expiry
   greekstream replay events.jsonl --out out/   # exposures.jsonl, breaches.jsonl, ...
   greekstream replay events.jsonl --history chdb:///tmp/gs     # also store inputs + outputs
   greekstream replay --from-history chdb:///tmp/gs --out out/  # re-derive from stored inputs
@@ -50,6 +53,7 @@ OUTPUT_FILES = {
     "hedge_intent": "hedge_intents.jsonl",
     "rejected": "rejected.jsonl",
     "risk_matrix": "risk_matrices.jsonl",
+    "pnl": "pnl.jsonl",
 }
 
 
@@ -57,6 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("events", nargs="?", help="a .jsonl file, one event per line")
     p.add_argument("--as-of", help="RFC 3339 time (default: the last event's ts)")
     p.add_argument("--format", choices=("json", "table"), default="json")
+    p.add_argument("--by", choices=("key", "expiry"), default="key",
+                   help="table: `expiry` adds vega by expiry (the term structure) per key")
     p.add_argument("--out", metavar="DIR", help="write every output event, in order, here")
     p.add_argument("--history", metavar="DSN",
                    help="also store every input record and output in ClickHouse "
@@ -92,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         store(args.history, args.events, result, as_of, args.quiet)
     if args.out:
         write_outputs(result, args.out)
-    show(result, args.format, args.book)
+    show(result, args.format, args.book, args.by)
     if not args.quiet:
         summary(result)
     return 0
@@ -208,7 +214,7 @@ def write_outputs(result: ReplayResult, out: str) -> None:
         empty_risk.unlink()
 
 
-def show(result: ReplayResult, fmt: str, book: str | None = None) -> None:
+def show(result: ReplayResult, fmt: str, book: str | None = None, by: str = "key") -> None:
     rows = exposure_rows([r for r in result.exposures() if book is None or r.book == book], None)
     if fmt == "json":
         print_json(rows)
@@ -219,6 +225,15 @@ def show(result: ReplayResult, fmt: str, book: str | None = None) -> None:
         [[r[k] for k in EXPOSURE_FIELDS] for r in rows],
         title=f"exposures as of {as_of}",
     )
+    print()
+    print_pnl_table(rows, title=f"P&L (USD) as of {as_of}")
+    if by == "expiry" and result.as_of_us is not None:
+        print()
+        terms = [t for t in vega_by_expiry(result.engine, result.as_of_us)
+                 if book is None or t["book"] == book]
+        print_table(("book", "underlying", "expiry", "vega"),
+                    [[t["book"], t["underlying"], t["expiry"], t["vega"]] for t in terms],
+                    title=f"vega by expiry (USD per vol point) as of {as_of}")
 
 
 def summary(result: ReplayResult) -> None:

@@ -21,12 +21,17 @@ class Totals:
     gamma: float = 0.0
     vega: float = 0.0
     theta: float = 0.0
+    vanna: float = 0.0
+    volga: float = 0.0
 
-    def add(self, q: float, d: float, g: float, v: float, t: float) -> None:
+    def add(self, q: float, d: float, g: float, v: float, t: float, va: float = 0.0,
+            vo: float = 0.0) -> None:
         self.delta += q * d
         self.gamma += q * g
         self.vega += q * v
         self.theta += q * t
+        self.vanna += q * va
+        self.volga += q * vo
 
 
 @dataclass(slots=True)
@@ -77,6 +82,10 @@ class ExposureValues:
     positions: int
     stale: bool = False
     oracle_divergence: bool = False
+    vanna: float = 0.0
+    volga: float = 0.0
+    funding_usd_per_day: float = 0.0
+    pnl: dict[str, float] | None = None  # as-of views only (replay, exposure --as-of)
 
     def as_tuple(self) -> tuple[float | int | bool | None, ...]:
         return (
@@ -89,6 +98,9 @@ class ExposureValues:
             self.positions,
             self.stale,
             self.oracle_divergence,
+            self.vanna,
+            self.volga,
+            self.funding_usd_per_day,
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -104,6 +116,10 @@ class ExposureValues:
             "positions": self.positions,
             "stale": self.stale,
             "oracle_divergence": self.oracle_divergence,
+            "vanna": self.vanna,
+            "volga": self.volga,
+            "funding_usd_per_day": self.funding_usd_per_day,
+            **({} if self.pnl is None else {"pnl": self.pnl}),
         }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from greekstream.core import onchain_state, snapshot
@@ -32,6 +32,7 @@ from greekstream.core.events import (
     Collateral,
     DecodeError,
     Exposure,
+    Funding,
     HedgeIntent,
     Index,
     Instrument,
@@ -39,6 +40,7 @@ from greekstream.core.events import (
     Loan,
     LpPosition,
     Margin,
+    Pnl,
     Quote,
     Rejected,
     RejectReason,
@@ -50,6 +52,7 @@ from greekstream.core.events import (
 )
 from greekstream.core.onchain import lowest_health_factor
 from greekstream.core.oracle import OracleConfig, OracleState, OracleStatus
+from greekstream.core.pnl import PnlLedger, PnlValues
 from greekstream.core.portfolio import PortfolioSlice
 from greekstream.core.scenarios import (
     DEFAULT_GRID,
@@ -70,7 +73,7 @@ from greekstream.core.valuation import (
     revalue_many,
 )
 
-Output = Exposure | Breach | HedgeIntent | RiskMatrixEvent | Rejected
+Output = Exposure | Pnl | Breach | HedgeIntent | RiskMatrixEvent | Rejected
 RiskKey = tuple[float | None, ...]  # (worst_loss, liq_move_down, liq_move_up, *pnl)
 BookFilter = Callable[[str], bool]
 MARKET = ""  # dedup scope of events that belong to no book
@@ -166,6 +169,7 @@ class Engine:
         self.margins: dict[tuple[str, str], tuple[float, float]] = {}
         self.collateral: dict[tuple[str, str], float] = {}
         self.chain: onchain_state.ChainState = onchain_state.ChainState()
+        self.pnl = PnlLedger()  # cost basis, realized P&L, fees, funding (core/pnl.py)
         self.seen: dict[str, set[str]] = {}
         self.clock: int | None = None
         self.next_reval_us: int | None = None
@@ -186,6 +190,7 @@ class Engine:
             "margin": self._margin,
             "loan": self._onchain_position,
             "lp_position": self._onchain_position,
+            "funding": self._funding,
         }
 
     # ------------------------------------------------------------------ entry points
@@ -236,6 +241,7 @@ class Engine:
             expiry_us=ev.expiry,
             strike=ev.strike,
             is_call=ev.option_type == "call",
+            interval_h=ev.interval_h or 8.0,
         )
         if old is not None and old.is_option == inst.is_option:
             inst.forward, inst.vol, inst.mark, inst.quote_ts = (
@@ -270,6 +276,7 @@ class Engine:
         else:
             inst.mark = ev.mark_price
         inst.quote_ts = ev.ts
+        self.pnl.on_quote(inst, ev.ts)
         outputs = self._revalue_instrument(inst, ev)
         outputs.extend(self._maybe_full_revaluation(ev))
         outputs.extend(self._maybe_risk_tick(ev))
@@ -295,16 +302,18 @@ class Engine:
         old = self.greeks.get(iid, UNVALUED)
         self.greeks[iid] = new
         keys = sorted(self.holders.get(iid, ()))
-        dd, dg, dv, dt = (
+        dd, dg, dv, dt, dva, dvo = (
             new.delta - old.delta,
             new.gamma - old.gamma,
             new.vega - old.vega,
             new.theta - old.theta,
+            new.vanna - old.vanna,
+            new.volga - old.volga,
         )
         moved = int(new.live) - int(old.live)
         for key in keys:
             br = self.books[key]
-            br.totals.add(br.positions[iid], dd, dg, dv, dt)
+            br.totals.add(br.positions[iid], dd, dg, dv, dt, dva, dvo)
             br.live_positions += moved
         return self._report(keys, ev)
 
@@ -321,7 +330,7 @@ class Engine:
             br.live_positions = 0
             for iid, qty in br.positions.items():
                 g = self.greeks[iid]
-                br.totals.add(qty, g.delta, g.gamma, g.vega, g.theta)
+                br.totals.add(qty, g.delta, g.gamma, g.vega, g.theta, g.vanna, g.volga)
                 br.live_positions += g.live
         return self._report(sorted(self.books), caused_by, tag="reval")
 
@@ -343,7 +352,8 @@ class Engine:
             br.positions[iid] = qty
             self.holders.setdefault(iid, {})[br.key] = None
             br.live_positions += (not held) and g.live
-        br.totals.add(signed, g.delta, g.gamma, g.vega, g.theta)
+        br.totals.add(signed, g.delta, g.gamma, g.vega, g.theta, g.vanna, g.volga)
+        self.pnl.on_trade(br.key, inst, signed, ev.price, ev.fee or 0.0)
         if br.pending is not None and br.pending.instrument_id == iid:
             br.pending = None
         outputs = self._report([br.key], ev)
@@ -425,6 +435,23 @@ class Engine:
         values = self.exposure_values(br, ev.ts)
         return self._check_limits(br, values, ev) + self._risk([key], ev, tick=False)
 
+    def _funding(self, ev: Funding) -> list[Output]:
+        inst = self._known_instrument(ev.instrument_id)
+        if inst.kind != "perpetual":
+            raise Rejection(
+                "inconsistent_event",
+                f"funding names {inst.kind} {inst.instrument_id}; only perpetuals pay funding",
+            )
+        if not inst.inverse and inst.mark is None:
+            raise Rejection(
+                "missing_quote_field",
+                f"linear perpetual {inst.instrument_id} has no mark price to pay funding at; "
+                "publish its quote first",
+            )
+        keys = sorted(self.holders.get(inst.instrument_id, ()))
+        self.pnl.on_funding(inst, ev.rate, keys)
+        return self._report(keys, ev)
+
     def _margin(self, ev: Margin) -> list[Output]:
         key = (ev.book, ev.underlying)
         self.margins[key] = (ev.equity, ev.maintenance_margin)
@@ -441,6 +468,7 @@ class Engine:
             values = self.exposure_values(br, ev.ts)
             snapshot = values.as_tuple()
             if snapshot == br.last_emitted:
+                outputs.extend(self._pnl_report(br, ev, tag))  # a mark moved P&L only
                 continue
             br.last_emitted = snapshot
             outputs.append(
@@ -460,11 +488,38 @@ class Engine:
                     caused_by=ev.event_id,
                     stale=values.stale,
                     oracle_divergence=values.oracle_divergence,
+                    vanna=values.vanna,
+                    volga=values.volga,
+                    funding_usd_per_day=values.funding_usd_per_day,
                 )
             )
+            outputs.extend(self._pnl_report(br, ev, tag))
             outputs.extend(self._oracle_breach(br, values, ev))
             outputs.extend(self._check_limits(br, values, ev))
         return outputs
+
+    def _pnl_report(self, br: BookRisk, ev: Any, tag: str) -> list[Output]:
+        """The key's `pnl` (right after its exposure), when it changed since the last one."""
+        key = br.key
+        if not self.pnl.has(key):
+            return []
+        values = self.pnl.values(key, self.instruments, self.greeks.get, ev.ts)
+        if values == self.pnl.last_emitted.get(key):
+            return []
+        self.pnl.last_emitted[key] = values
+        return [build(
+            Pnl,
+            event_id=f"pnl-{tag}:{ev.event_id}:{br.book}:{br.underlying}",
+            ts=ev.ts,
+            book=br.book,
+            underlying=br.underlying,
+            realized_usd=values.realized_usd,
+            unrealized_usd=values.unrealized_usd,
+            fees_usd=values.fees_usd,
+            funding_usd=values.funding_usd,
+            total_usd=values.total_usd,
+            caused_by=ev.event_id,
+        )]
 
     def exposure_values(self, br: BookRisk, at_us: int) -> ExposureValues:
         """The (book, underlying)'s current numbers from the cached totals."""
@@ -490,6 +545,9 @@ class Engine:
             positions=br.live_positions + extra.positions,
             stale=oracle.stale,
             oracle_divergence=oracle.divergence,
+            vanna=t.vanna,
+            volga=t.volga,
+            funding_usd_per_day=self.pnl.funding_per_day(br.key, self.instruments),
         )
 
     def _oracle_breach(self, br: BookRisk, values: ExposureValues, ev: Any) -> list[Output]:
@@ -730,10 +788,18 @@ class Engine:
             fresh.positions = br.positions
             for iid, qty in br.positions.items():
                 g = contract_greeks(self.instruments[iid], as_of_us)
-                fresh.totals.add(qty, g.delta, g.gamma, g.vega, g.theta)
+                fresh.totals.add(qty, g.delta, g.gamma, g.vega, g.theta, g.vanna, g.volga)
                 fresh.live_positions += g.live
-            rows.append(self.exposure_values(fresh, as_of_us))
+            pnl = self.pnl_as_of(key, as_of_us)
+            rows.append(replace(self.exposure_values(fresh, as_of_us), pnl=pnl.as_dict()))
         return rows
+
+    def pnl_as_of(self, key: tuple[str, str], as_of_us: int) -> PnlValues:
+        """A (book, underlying)'s P&L with every position revalued at ``as_of_us``."""
+        return self.pnl.values(
+            key, self.instruments,
+            lambda iid: contract_greeks(self.instruments[iid], as_of_us), as_of_us,
+        )
 
     def slices(self, as_of_us: int, book: str | None = None) -> list[PortfolioSlice]:
         """Every visible (book, underlying) as arrays valued at ``as_of_us`` (sorted)."""
@@ -764,6 +830,7 @@ class Engine:
         for table in (self.limits, self.margins, self.collateral):
             for key in [k for k in table if book_filter(k[0])]:
                 del table[key]
+        self.pnl.drop_books(book_filter)
         for book in [b for b in self.seen if b and book_filter(b)]:
             del self.seen[book]
         self.chain.drop_books(book_filter)

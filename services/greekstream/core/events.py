@@ -99,6 +99,7 @@ class Instrument(_Event):
     expiry: Timestamp | None = None
     strike: Positive | None = None
     option_type: Literal["call", "put"] | None = None
+    interval_h: Positive | None = None  # perpetuals: hours per funding interval (default 8)
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Instrument:
@@ -139,6 +140,15 @@ class Trade(_Event):
     side: Literal["buy", "sell"]
     quantity: Positive
     price: Positive
+    fee: NonNegative | None = None  # USD
+
+
+class Funding(_Event):
+    """A perpetual's funding rate for one interval; a long pays when ``rate`` > 0."""
+
+    type: Literal["funding"] = "funding"
+    instrument_id: Name
+    rate: Finite
 
 
 class Collateral(_OnChain):
@@ -213,7 +223,8 @@ class LpPosition(_OnChain):
 
 
 InputEvent = Annotated[
-    Instrument | Quote | Index | Trade | Collateral | Reorg | Limits | Margin | Loan | LpPosition,
+    Instrument | Quote | Index | Trade | Collateral | Reorg | Limits | Margin | Loan | LpPosition
+    | Funding,
     Field(discriminator="type"),
 ]
 INPUT_TYPES: dict[str, type[_Event]] = {
@@ -227,6 +238,7 @@ INPUT_TYPES: dict[str, type[_Event]] = {
     "margin": Margin,
     "loan": Loan,
     "lp_position": LpPosition,
+    "funding": Funding,
 }
 ON_CHAIN_TYPES = ("collateral", "loan", "lp_position")
 
@@ -253,6 +265,25 @@ class Exposure(_Output):
     caused_by: str
     stale: bool = False
     oracle_divergence: bool = False
+    vanna: float = 0.0
+    volga: float = 0.0
+    funding_usd_per_day: float = 0.0
+
+
+class Pnl(_Output):
+    """A (book, underlying)'s mark-to-market P&L in USD (SPEC.md *Mark-to-market P&L*)."""
+
+    type: Literal["pnl"] = "pnl"
+    event_id: str
+    ts: OutTimestamp
+    book: str
+    underlying: str
+    realized_usd: float
+    unrealized_usd: float
+    fees_usd: float
+    funding_usd: float
+    total_usd: float
+    caused_by: str
 
 
 BreachMetric = Literal[
@@ -347,6 +378,7 @@ OUTPUT_TYPES: dict[str, type[_Output]] = {
     "hedge_intent": HedgeIntent,
     "risk_matrix": RiskMatrixEvent,
     "rejected": Rejected,
+    "pnl": Pnl,
 }
 
 _set_attr = object.__setattr__

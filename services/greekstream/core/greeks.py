@@ -12,6 +12,11 @@ A test keeps them equal to the last few ulps. Units, per coin (q = 1):
 value in USD, delta in coin, gamma in coin per USD, vega in USD per vol
 point (1/100 of σ), theta in USD per calendar day (1/365 of a year).
 Options with T <= 0 are expired: value is intrinsic, every Greek is 0.
+
+Second order (:func:`vanna_volga`, :func:`vanna_volga_scalar`), per coin and per vol
+point: vanna = ∂delta/∂σ / 100 = −φ(d1)·d2/(100σ) (coin per vol point; for an inverse
+option the derivative of its net transaction delta, vanna − φ(d1)√T/100), volga =
+∂vega/∂σ / 100 = vega·d1·d2/(100σ) (USD per vol point per vol point).
 """
 
 from __future__ import annotations
@@ -141,3 +146,53 @@ def black76_scalar(
         vega=forward * pdf * sqrt_t / 100.0,
         theta=-forward * pdf * vol / (2.0 * sqrt_t) / 365.0,
     )
+
+
+class SecondOrder(NamedTuple):
+    vanna: FloatArray
+    volga: FloatArray
+
+
+def vanna_volga(
+    forward: FloatArray,
+    strike: FloatArray,
+    years: FloatArray,
+    vol: FloatArray,
+    inverse: BoolArray | None = None,
+) -> SecondOrder:
+    """Vanna and volga per coin and per vol point (0 where T <= 0); the same for calls
+    and puts. ``inverse`` marks options whose delta is the net transaction delta."""
+    f = np.asarray(forward, dtype=np.float64)
+    k = np.asarray(strike, dtype=np.float64)
+    t = np.asarray(years, dtype=np.float64)
+    s = np.asarray(vol, dtype=np.float64)
+    live = t > 0.0
+    sqrt_t = np.sqrt(np.where(live, t, 1.0))
+    sig_sqrt_t = s * sqrt_t
+    d1 = (np.log(f / k) + 0.5 * sig_sqrt_t * sig_sqrt_t) / sig_sqrt_t
+    d2 = d1 - sig_sqrt_t
+    pdf = np.exp(-0.5 * d1 * d1) * _INV_SQRT_2PI
+    vanna = -pdf * d2 / (100.0 * s)
+    if inverse is not None:
+        vanna = np.where(np.asarray(inverse, dtype=np.bool_), vanna - pdf * sqrt_t / 100.0,
+                         vanna)
+    volga = f * pdf * sqrt_t / 100.0 * d1 * d2 / (100.0 * s)
+    zero = np.zeros_like(f * t)
+    return SecondOrder(np.where(live, vanna, zero), np.where(live, volga, zero))
+
+
+def vanna_volga_scalar(
+    forward: float, strike: float, years: float, vol: float, inverse: bool = False
+) -> tuple[float, float]:
+    """The same as :func:`vanna_volga` for one option, on Python floats."""
+    if years <= 0.0:
+        return 0.0, 0.0
+    sqrt_t = math.sqrt(years)
+    sig_sqrt_t = vol * sqrt_t
+    d1 = (math.log(forward / strike) + 0.5 * sig_sqrt_t * sig_sqrt_t) / sig_sqrt_t
+    d2 = d1 - sig_sqrt_t
+    pdf = math.exp(-0.5 * d1 * d1) * _INV_SQRT_2PI
+    vanna = -pdf * d2 / (100.0 * vol)
+    if inverse:
+        vanna -= pdf * sqrt_t / 100.0
+    return vanna, forward * pdf * sqrt_t / 100.0 * d1 * d2 / (100.0 * vol)

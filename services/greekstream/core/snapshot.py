@@ -20,7 +20,7 @@ from greekstream.core.valuation import ContractGreeks, InstrumentState
 if TYPE_CHECKING:
     from greekstream.core.engine import Engine
 
-VERSION = 2
+VERSION = 3  # 3: P&L ledger, vanna/volga
 _INSTRUMENT_FIELDS = InstrumentState.__slots__
 
 
@@ -43,6 +43,7 @@ def dump(engine: Engine, book_filter: Callable[[str], bool] | None, market: bool
             "index": engine.index,
             "seen": sorted(engine.seen.get("", ())),
             "oracle": engine.oracle.to_dict(),
+            "pnl": engine.pnl.dump_market(),
         }
     books = [br for br in engine.books.values() if keep(br.book)]
     book_names = sorted({br.book for br in books} | {b for b, _ in engine.limits if keep(b)})
@@ -52,6 +53,7 @@ def dump(engine: Engine, book_filter: Callable[[str], bool] | None, market: bool
     ]
     doc["margins"] = [[k[0], k[1], v[0], v[1]] for k, v in engine.margins.items() if keep(k[0])]
     doc["collateral"] = [[k[0], k[1], v] for k, v in engine.collateral.items() if keep(k[0])]
+    doc["pnl"] = engine.pnl.dump_books(keep)
     doc["seen"] = {b: sorted(engine.seen.get(b, ())) for b in book_names}
     doc["chain_log"] = {
         chain: [orjson.loads(encode_input(e)) for e in events if keep(e.book)]
@@ -65,8 +67,8 @@ def dump(engine: Engine, book_filter: Callable[[str], bool] | None, market: bool
     return orjson.dumps(doc)
 
 
-def _greeks_tuple(g: ContractGreeks) -> tuple[float, float, float, float, bool, bool]:
-    return (g.delta, g.gamma, g.vega, g.theta, g.valued, g.live)
+def _greeks_tuple(g: ContractGreeks) -> tuple[float | bool, ...]:
+    return (g.delta, g.gamma, g.vega, g.theta, g.valued, g.live, g.value, g.vanna, g.volga)
 
 
 def _dump_book(engine: Engine, br: BookRisk) -> dict[str, Any]:
@@ -76,7 +78,7 @@ def _dump_book(engine: Engine, br: BookRisk) -> dict[str, Any]:
         "underlying": br.underlying,
         "positions": br.positions,
         "live_positions": br.live_positions,
-        "totals": [t.delta, t.gamma, t.vega, t.theta],
+        "totals": [t.delta, t.gamma, t.vega, t.theta, t.vanna, t.volga],
         "breaches": {m: [b.breach_id, b.limit] for m, b in br.breaches.items()},
         "pending": None
         if br.pending is None
@@ -117,6 +119,7 @@ def load(engine: Engine, blob: bytes) -> None:
         engine.margins[(book, und)] = (equity, mm)
     for book, asset, amount in doc["collateral"]:
         engine.collateral[(book, asset)] = amount
+    engine.pnl.load_books(doc["pnl"])
     for book, ids in doc["seen"].items():
         engine.seen.setdefault(book, set()).update(ids)
     for chain, events in doc["chain_log"].items():
@@ -142,3 +145,4 @@ def _load_market(engine: Engine, market: dict[str, Any]) -> None:
     engine.index = dict(market["index"])
     engine.seen[""] = set(market["seen"])
     engine.oracle = OracleState.from_dict(market["oracle"], engine.oracle.config)
+    engine.pnl.load_market(market["pnl"])

@@ -4,6 +4,7 @@ Per contract (SPEC.md *Greeks*, q = 1 contract):
   option (linear or inverse): Black-76 per coin × contract_size (inverse: net transaction delta)
   linear future, perpetual, spot: delta = contract_size
   inverse future, perpetual: delta = contract_size / mark_price
+Options also carry their value (USD per contract) and vanna/volga (greeks.vanna_volga).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from greekstream.core.greeks import black76, black76_scalar
+from greekstream.core.greeks import black76, black76_scalar, vanna_volga, vanna_volga_scalar
 from greekstream.core.timeutil import MICROS_PER_SECOND, SECONDS_PER_YEAR, year_fraction
 
 
@@ -31,6 +32,7 @@ class InstrumentState:
     vol: float | None = None
     mark: float | None = None
     quote_ts: int | None = None
+    interval_h: float = 8.0  # perpetuals: hours per funding interval
 
     @property
     def is_option(self) -> bool:
@@ -52,6 +54,9 @@ class ContractGreeks:
     theta: float = 0.0
     valued: bool = False
     live: bool = True
+    value: float = 0.0  # options: Black-76 value in USD per contract
+    vanna: float = 0.0
+    volga: float = 0.0
 
 
 UNVALUED = ContractGreeks()
@@ -74,8 +79,13 @@ def contract_greeks(inst: InstrumentState, at_us: int) -> ContractGreeks:
             inst.is_call,
             inst.inverse,
         )
+        vanna, volga = vanna_volga_scalar(
+            inst.forward, inst.strike, year_fraction(at_us, inst.expiry_us), inst.vol,
+            inst.inverse,
+        )
         cs = inst.contract_size
-        return ContractGreeks(g.delta * cs, g.gamma * cs, g.vega * cs, g.theta * cs, True)
+        return ContractGreeks(g.delta * cs, g.gamma * cs, g.vega * cs, g.theta * cs, True, True,
+                              g.value * cs, vanna * cs, volga * cs)
     if inst.kind == "future" and inst.expiry_us is not None and inst.expiry_us <= at_us:
         return EXPIRED
     if not inst.inverse:
@@ -104,22 +114,25 @@ def revalue_many(instruments: Iterable[InstrumentState], at_us: int) -> dict[str
     if not live:
         return result
     size = np.array([i.contract_size for i in live])
-    g = black76(
-        np.array([i.forward for i in live]),
-        np.array([i.strike for i in live]),
-        (np.array([i.expiry_us for i in live], dtype=np.float64) - at_us)
-        / (MICROS_PER_SECOND * SECONDS_PER_YEAR),
-        np.array([i.vol for i in live]),
-        np.array([i.is_call for i in live]),
-        np.array([i.inverse for i in live]),
+    forward = np.array([i.forward for i in live])
+    strike = np.array([i.strike for i in live])
+    years = (np.array([i.expiry_us for i in live], dtype=np.float64) - at_us) / (
+        MICROS_PER_SECOND * SECONDS_PER_YEAR
     )
+    vol = np.array([i.vol for i in live])
+    inverse = np.array([i.inverse for i in live])
+    g = black76(forward, strike, years, vol, np.array([i.is_call for i in live]), inverse)
+    so = vanna_volga(forward, strike, years, vol, inverse)
     rows = zip(
         (g.delta * size).tolist(),
         (g.gamma * size).tolist(),
         (g.vega * size).tolist(),
         (g.theta * size).tolist(),
+        (g.value * size).tolist(),
+        (so.vanna * size).tolist(),
+        (so.volga * size).tolist(),
         strict=True,
     )
-    for inst, (d, ga, v, t) in zip(live, rows, strict=True):
-        result[inst.instrument_id] = ContractGreeks(d, ga, v, t, True)
+    for inst, (d, ga, v, t, val, va, vo) in zip(live, rows, strict=True):
+        result[inst.instrument_id] = ContractGreeks(d, ga, v, t, True, True, val, va, vo)
     return result

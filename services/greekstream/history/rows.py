@@ -66,12 +66,19 @@ RISK_MATRIX = Table(
     "risk_matrix", ("event_id", "ts", "book", "underlying", "worst_loss", "json", "seq")
 )
 
+PNL = Table(
+    "pnl",
+    ("event_id", "ts", "book", "underlying", "realized_usd", "unrealized_usd", "fees_usd",
+     "funding_usd", "total_usd", "caused_by", "seq"),
+)
+
 OUTPUT_TABLES: dict[str, Table] = {
     "exposure": EXPOSURES,
     "breach": BREACHES,
     "hedge_intent": HEDGE_INTENTS,
     "rejected": REJECTIONS,
     "risk_matrix": RISK_MATRIX,
+    "pnl": PNL,
 }
 ALL_TABLES = (RAW, *OUTPUT_TABLES.values())
 
@@ -193,11 +200,20 @@ def _risk_matrix(e: Mapping[str, Any], body: bytes, seq: int) -> Row:
     )
 
 
+def _pnl(e: Mapping[str, Any], seq: int) -> Row:
+    return (
+        e["event_id"], to_micros(e["ts"]), e["book"], e["underlying"], e["realized_usd"],
+        e["unrealized_usd"], e["fees_usd"], e["funding_usd"], e["total_usd"], e["caused_by"],
+        seq,
+    )
+
+
 _BUILDERS: dict[str, Callable[[Mapping[str, Any], int], Row]] = {
     "exposure": _exposure,
     "breach": _breach,
     "hedge_intent": _hedge_intent,
     "rejected": _rejected,
+    "pnl": _pnl,
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 BOOK_SUFFIXES = ("trades", "onchain", "limits", "margin")
 MARKET_SUFFIXES = ("instruments", "quotes", "index")
-OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected")
+OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected", "pnl")
 CHECKPOINTS = "checkpoints"
 
 DEFAULT_BOOK_PARTITIONS = 6
@@ -22,6 +22,7 @@ DEFAULT_MARKET_PARTITIONS = 3
 ROUTES: dict[str, tuple[str, str]] = {
     "instrument": ("instruments", "instrument_id"),
     "quote": ("quotes", "instrument_id"),
+    "funding": ("quotes", "instrument_id"),  # market data, ordered with the perpetual's marks
     "index": ("index", "underlying"),
     "trade": ("trades", "book"),
     "collateral": ("onchain", "book"),
@@ -39,6 +40,7 @@ OUTPUT_ROUTES: dict[str, str] = {
     "hedge_intent": "hedge-intents",
     "risk_matrix": "risk",
     "rejected": "rejected",
+    "pnl": "pnl",
 }
 
 _FOREVER = {"retention.ms": "-1"}

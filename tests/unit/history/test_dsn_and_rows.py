@@ -50,7 +50,8 @@ def test_dsn_password_is_not_shown() -> None:
 def test_migrations_are_ordered_and_split() -> None:
     migrations = load_migrations()
     versions = [m.version for m in migrations]
-    assert versions == sorted(versions) == list(range(1, len(versions) + 1))
+    # each helper owns a block of numbers (PROTOCOL): gaps are allowed, order and uniqueness not
+    assert versions == sorted(set(versions)) and versions[:3] == [1, 2, 3]
     statements = [s for m in migrations for s in m.statements()]
     assert all(s.upper().startswith("CREATE") for s in statements)
     assert all("IF NOT EXISTS" in s for s in statements)

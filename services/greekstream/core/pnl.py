@@ -1,0 +1,254 @@
+"""Cost basis and mark-to-market P&L per (book, instrument); perpetual funding.
+
+The arithmetic (SPEC.md *Mark-to-market P&L*, *Funding of perpetuals*; conventions
+where SPEC is silent in docs/pnl.md) is in pure functions on :class:`Lot` values:
+
+    lot = apply_trade(lot, signed=+2, price=50_000.0, fee=1.5, contract_size=1.0,
+                      harmonic=False)
+    unrealized(lot, contract_size=1.0, kind=LINEAR, price=51_000.0)   # USD
+
+Units: ``qty`` in signed contracts, ``avg`` (A) in USD per coin (the unit of
+``trade.price``), realized / fees / funding in USD. Linear contracts and options
+average arithmetically; inverse futures and perpetuals harmonically.
+
+:class:`PnlLedger` holds the lots of every (book, underlying) for the engine, the
+last funding rate of each perpetual and each dated instrument's last price before
+expiry (what expired positions are valued at).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from greekstream.core.valuation import ContractGreeks, InstrumentState
+
+FLAT = 1e-9  # contracts: below this a position is closed (as the engine's books.FLAT)
+
+OPTION, LINEAR, INVERSE = "option", "linear", "inverse"
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    """One (book, instrument)'s position and its P&L so far."""
+
+    qty: float = 0.0  # signed contracts
+    avg: float = 0.0  # average entry price A, USD per coin (0 when flat)
+    realized: float = 0.0  # USD, fees excluded
+    fees: float = 0.0  # USD, >= 0
+    funding: float = 0.0  # USD received (negative: paid)
+
+
+class PnlValues(NamedTuple):
+    realized_usd: float
+    unrealized_usd: float
+    fees_usd: float
+    funding_usd: float
+    total_usd: float
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self._asdict())
+
+
+ZERO = PnlValues(0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def kind_of(inst: InstrumentState) -> str:
+    """How an instrument's P&L is computed: OPTION, LINEAR or INVERSE (futures, perps)."""
+    if inst.is_option:
+        return OPTION
+    return INVERSE if inst.inverse else LINEAR
+
+
+# ----------------------------------------------------------------------------- arithmetic
+
+
+def apply_trade(
+    lot: Lot, signed: float, price: float, fee: float, contract_size: float, harmonic: bool
+) -> Lot:
+    """The lot after a trade of ``signed`` contracts at ``price`` (USD per coin).
+
+    Same sign as the position (or flat): the average moves (harmonic for inverse
+    futures/perpetuals). Opposite sign: the closed part realizes against A, in USD
+    (inverse: the coin P&L converted at the trade price); a remainder past zero
+    opens at the trade price.
+    """
+    q, a = lot.qty, lot.avg
+    fees = lot.fees + fee
+    after = q + signed
+    if q == 0.0 or (q > 0.0) == (signed > 0.0):
+        if harmonic:
+            avg = after / (q / a + signed / price) if q != 0.0 else price
+        else:
+            avg = (q * a + signed * price) / after if q != 0.0 else price
+        return Lot(after, avg, lot.realized, fees, lot.funding)
+    closed = min(abs(signed), abs(q)) * (1.0 if q > 0.0 else -1.0)
+    if harmonic:
+        realized = closed * contract_size * (1.0 / a - 1.0 / price) * price
+    else:
+        realized = closed * contract_size * (price - a)
+    if abs(after) < FLAT:
+        after, avg = 0.0, 0.0
+    elif (after > 0.0) != (q > 0.0):
+        avg = price  # flipped through zero: the remainder opens at the trade price
+    else:
+        avg = a
+    return Lot(after, avg, lot.realized + realized, fees, lot.funding)
+
+
+def unrealized(lot: Lot, contract_size: float, kind: str, price: float | None) -> float:
+    """U in USD at ``price``: the option value V (USD per coin) or the mark M.
+    An unknown price values the position at its cost (0)."""
+    if lot.qty == 0.0 or price is None:
+        return 0.0
+    if kind == INVERSE:
+        return lot.qty * contract_size * (1.0 / lot.avg - 1.0 / price) * price
+    return lot.qty * contract_size * (price - lot.avg)
+
+
+def funding_payment(
+    qty: float, contract_size: float, inverse: bool, rate: float, mark: float | None
+) -> float:
+    """USD received by a holder of ``qty`` contracts for one funding period at ``rate``
+    (a long pays when rate > 0): −q·m·M·rate linear, −q·cs·rate inverse."""
+    if inverse:
+        return -qty * contract_size * rate
+    if mark is None:
+        return 0.0
+    return -qty * contract_size * mark * rate
+
+
+def total(realized: float, unrealized_usd: float, fees: float, funding: float) -> PnlValues:
+    return PnlValues(realized, unrealized_usd, fees, funding,
+                     realized + unrealized_usd + funding - fees)
+
+
+# ----------------------------------------------------------------------------- valuation
+
+
+def price_for_pnl(inst: InstrumentState, g: ContractGreeks | None, at_us: int,
+                  settle: float | None) -> float | None:
+    """The price a position is marked at: USD per coin. Options: the Black-76 value of
+    ``g`` (per contract, from the latest quote), or intrinsic against the last forward
+    before expiry once expired; futures past expiry: their last mark before expiry."""
+    expired = inst.expiry_us is not None and inst.expiry_us <= at_us
+    if inst.is_option:
+        if expired:
+            if settle is None or inst.strike is None:
+                return None
+            return max((settle - inst.strike) if inst.is_call else (inst.strike - settle), 0.0)
+        if g is None or not g.valued or not g.live:
+            return None
+        return g.value / inst.contract_size
+    if expired:
+        return settle
+    return inst.mark
+
+
+# ----------------------------------------------------------------------------- the ledger
+
+
+@dataclass
+class PnlLedger:
+    """The engine's P&L state: lots per (book, underlying), funding rates, settle prices."""
+
+    lots: dict[Key, dict[str, Lot]] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)  # perpetual -> last rate
+    settle: dict[str, float] = field(default_factory=dict)  # dated -> last price pre-expiry
+    last_emitted: dict[Key, PnlValues] = field(default_factory=dict)
+
+    def on_trade(self, key: Key, inst: InstrumentState, signed: float, price: float,
+                 fee: float) -> None:
+        lots = self.lots.setdefault(key, {})
+        lot = lots.get(inst.instrument_id, Lot())
+        lots[inst.instrument_id] = apply_trade(
+            lot, signed, price, fee, inst.contract_size, kind_of(inst) == INVERSE
+        )
+
+    def on_quote(self, inst: InstrumentState, ts: int) -> None:
+        """Remember a dated instrument's last price before its expiry."""
+        if inst.expiry_us is None or ts >= inst.expiry_us:
+            return
+        price = inst.forward if inst.is_option else inst.mark
+        if price is not None:
+            self.settle[inst.instrument_id] = price
+
+    def on_funding(self, inst: InstrumentState, rate: float, keys: Iterable[Key]) -> None:
+        iid = inst.instrument_id
+        self.rates[iid] = rate
+        for key in keys:
+            lots = self.lots.get(key, {})
+            lot = lots.get(iid)
+            if lot is None or lot.qty == 0.0:
+                continue
+            paid = funding_payment(lot.qty, inst.contract_size, inst.inverse, rate, inst.mark)
+            lots[iid] = Lot(lot.qty, lot.avg, lot.realized, lot.fees, lot.funding + paid)
+
+    def has(self, key: Key) -> bool:
+        return key in self.lots
+
+    def values(self, key: Key, instruments: Mapping[str, InstrumentState],
+               greeks: Callable[[str], ContractGreeks | None], at_us: int) -> PnlValues:
+        """The key's P&L at ``at_us`` with per-contract valuations from ``greeks``."""
+        lots = self.lots.get(key)
+        if not lots:
+            return ZERO
+        realized = fees = funding = unreal = 0.0
+        for iid, lot in lots.items():
+            realized += lot.realized
+            fees += lot.fees
+            funding += lot.funding
+            if lot.qty != 0.0:
+                inst = instruments[iid]
+                price = price_for_pnl(inst, greeks(iid), at_us, self.settle.get(iid))
+                unreal += unrealized(lot, inst.contract_size, kind_of(inst), price)
+        return total(realized, unreal, fees, funding)
+
+    def funding_per_day(self, key: Key, instruments: Mapping[str, InstrumentState]) -> float:
+        """USD per day the key's perpetuals receive at their last rates (negative: pay)."""
+        lots = self.lots.get(key)
+        if not lots or not self.rates:
+            return 0.0
+        per_day = 0.0
+        for iid, lot in lots.items():
+            rate = self.rates.get(iid)
+            if rate is None or lot.qty == 0.0:
+                continue
+            inst = instruments[iid]
+            per_day += funding_payment(lot.qty, inst.contract_size, inst.inverse, rate,
+                                       inst.mark) * 24.0 / inst.interval_h
+        return per_day
+
+    def drop_books(self, book_filter: Callable[[str], bool]) -> None:
+        for table in (self.lots, self.last_emitted):
+            for key in [k for k in table if book_filter(k[0])]:
+                del table[key]
+
+    # ------------------------------------------------------------------ snapshots
+
+    def dump_market(self) -> dict[str, Any]:
+        return {"rates": self.rates, "settle": self.settle}
+
+    def load_market(self, doc: Mapping[str, Any]) -> None:
+        self.rates = dict(doc["rates"])
+        self.settle = dict(doc["settle"])
+
+    def dump_books(self, keep: Callable[[str], bool]) -> dict[str, Any]:
+        return {
+            "lots": [[k[0], k[1], iid, *lot_fields(lot)]
+                     for k, lots in self.lots.items() if keep(k[0])
+                     for iid, lot in lots.items()],
+            "last": [[k[0], k[1], *v] for k, v in self.last_emitted.items() if keep(k[0])],
+        }
+
+    def load_books(self, doc: Mapping[str, Any]) -> None:
+        for book, und, iid, *numbers in doc["lots"]:
+            self.lots.setdefault((book, und), {})[iid] = Lot(*numbers)
+        for book, und, *numbers in doc["last"]:
+            self.last_emitted[(book, und)] = PnlValues(*numbers)
+
+
+def lot_fields(lot: Lot) -> tuple[float, float, float, float, float]:
+    return (lot.qty, lot.avg, lot.realized, lot.fees, lot.funding)
