@@ -50,8 +50,12 @@ class Instrument:
 
 
 class Generator:
-    def __init__(self, seed: int, steps: int = 260) -> None:
+    def __init__(self, seed: int, steps: int = 260, pnl: bool = False) -> None:
         self.rng = random.Random(seed)
+        # pnl=True: trades at market-like prices with fees, and perpetual funding; drawn
+        # from a second generator so the rest of the case is the same as without
+        self.pnl = random.Random(seed + 1_000_003) if pnl else None
+        self.quoted: set[str] = set()
         self.steps = steps
         self.span = steps * STEP_S
         self.now = 0.0
@@ -172,6 +176,7 @@ class Generator:
             bump = 1.01 if f["kind"] == "future" else 1.0003
             body = {"mark_price": round(self.spot[u] * bump, 2)}
         self.emit(self.event("quote", instrument_id=inst.iid, **body))
+        self.quoted.add(inst.iid)
 
     def index(self, u: str | None = None) -> None:
         u = u or ("BTC" if self.now < self.span * 0.35 else self.rng.choice(("BTC", "ETH")))
@@ -190,8 +195,15 @@ class Generator:
             side = rng.choice(("buy", "sell"))
             qty = rng.choice((1, 2, 5, 10, 0.1, 0.5, 25, 300))
         self.positions[key] = held + (qty if side == "buy" else -qty)
+        price = round(rng.uniform(0.01, 2) * 1000, 2)
+        extra: dict[str, Any] = {}
+        if self.pnl is not None:
+            if inst.fields["kind"] != "option":
+                price = round(self.spot[inst.fields["underlying"]] * self.pnl.uniform(0.98, 1.02),
+                              2)
+            extra["fee"] = round(self.pnl.uniform(0.0, 5.0), 4)
         line = self.emit(self.event("trade", book=book, instrument_id=inst.iid, side=side,
-                                    quantity=qty, price=round(rng.uniform(0.01, 2) * 1000, 2)))
+                                    quantity=qty, price=price, **extra))
         self.trade_lines.append(self.lines[line - 1])
 
     def collateral(self, book: str, asset: str, amount: float, chain: str | None) -> None:
@@ -309,8 +321,20 @@ class Generator:
                 self.reused_id()
             if step == atm_at:
                 self.define_atm()
+            if self.pnl is not None and self.pnl.random() < 0.08:
+                self.funding()
         self.now += 5
         self.index("BTC")
+
+    def funding(self) -> None:
+        """A quoted perpetual's funding rate (linear ones need a mark to pay at)."""
+        assert self.pnl is not None
+        perps = [i for i in self.instruments
+                 if i.fields["kind"] == "perpetual" and i.iid in self.quoted]
+        if perps:
+            inst = self.pnl.choice(perps)
+            self.emit(self.event("funding", instrument_id=inst.iid,
+                                 rate=round(self.pnl.gauss(0.0001, 0.0003), 7)))
 
     def step(self) -> None:
         r = self.rng.random()
@@ -334,9 +358,10 @@ class Generator:
                 rfc3339(self.reorg_s + 0.5), rfc3339(future), None]
 
 
-def write_case(directory: Path, seed: int, steps: int = 260) -> Case:
-    """Generate case ``seed`` into ``directory/case-SEED.jsonl``."""
-    gen = Generator(seed, steps)
+def write_case(directory: Path, seed: int, steps: int = 260, pnl: bool = False) -> Case:
+    """Generate case ``seed`` into ``directory/case-SEED.jsonl`` (``pnl``: with fees,
+    market-like trade prices and funding)."""
+    gen = Generator(seed, steps, pnl)
     gen.run()
     path = directory / f"case-{seed}.jsonl"
     path.write_text("\n".join(gen.lines) + "\n")

@@ -33,6 +33,14 @@ Decisions where SPEC.md is silent (the lead's, mirrored here):
   ``limits`` naming an unknown ``hedge_instrument``.
 - **Default as-of** is the latest ``ts`` of the events that apply: rejected records
   and duplicates do not move it.
+- **P&L** (SPEC v2 *Mark-to-market P&L*, *Funding of perpetuals*; docs/pnl.md): every
+  trade moves its (book, instrument)'s position, average entry and realized P&L; an
+  option is marked at its Black-76 value as of the query (QuantLib), or at intrinsic
+  on the last forward quoted before its expiry once expired; a future past expiry at
+  its last mark before expiry; an instrument with no price is held at cost. A
+  ``funding`` of a non-perpetual is rejected, and of a linear perpetual before any
+  mark (``missing_quote_field``). A row's ``pnl`` sums its instruments;
+  ``funding_usd_per_day`` applies each perpetual's last rate to the position now.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ import QuantLib as ql
 SECONDS_PER_YEAR = 365 * 86400
 MIN_CONTRACTS = 1e-9
 METRICS = ("delta", "delta_equity", "gamma", "vega", "theta")
+PNL_FIELDS = ("realized_usd", "unrealized_usd", "fees_usd", "funding_usd", "total_usd")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -127,6 +136,7 @@ def _instrument(o: dict[str, Any]) -> dict[str, Any]:
         e["option_type"] = _choice(o, "option_type", ("call", "put"))
     if e["kind"] == "spot" and e["settlement"] == "inverse":
         raise Invalid("invalid_event", "inverse spot")
+    e["interval_h"] = _number(o, "interval_h", required=False, low=">0") or 8.0
     return e
 
 
@@ -186,7 +196,10 @@ SCHEMAS = {
     "trade": lambda o: {"book": _name(o, "book"), "instrument_id": _name(o, "instrument_id"),
                         "side": _choice(o, "side", ("buy", "sell")),
                         "quantity": _number(o, "quantity", low=">0"),
-                        "price": _number(o, "price", low=">0")},
+                        "price": _number(o, "price", low=">0"),
+                        "fee": _number(o, "fee", required=False, low=">=0") or 0.0},
+    "funding": lambda o: {"instrument_id": _name(o, "instrument_id"),
+                          "rate": _number(o, "rate")},
     "collateral": _collateral,
     "reorg": lambda o: {"chain": _name(o, "chain"), "from_block": _integer(o, "from_block")},
     "limits": _limits,
@@ -227,12 +240,22 @@ class State:
     seen: set[str] = field(default_factory=set)
     # on-chain positions: the latest event per position_id (reorgs of them not modelled)
     positions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # P&L: (book, instrument) -> [position, average entry, realized, fees, funding]
+    lots: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)  # perpetual -> last funding rate
+    settle: dict[str, float] = field(default_factory=dict)  # last price before expiry
 
     def check(self, e: dict[str, Any]) -> None:
         """Rejections that depend on state (raise :class:`Invalid`)."""
         iid = e.get("instrument_id")
-        if e["type"] in ("trade", "quote") and iid not in self.instruments:
+        if e["type"] in ("trade", "quote", "funding") and iid not in self.instruments:
             raise Invalid("unknown_instrument", str(iid))
+        if e["type"] == "funding":
+            inst = self.instruments[iid]
+            if inst["kind"] != "perpetual":
+                raise Invalid("inconsistent_event", f"funding of a {inst['kind']}")
+            if inst["settlement"] == "linear" and iid not in self.quotes:
+                raise Invalid("missing_quote_field", f"{iid} has no mark")
         if e["type"] == "quote":
             option = self.instruments[iid]["kind"] == "option"
             need = ("underlying_price", "mark_iv") if option else ("mark_price",)
@@ -251,6 +274,11 @@ class State:
             self.instruments[e["instrument_id"]] = e
         elif kind == "quote":
             self.quotes[e["instrument_id"]] = e
+            expiry = self.instruments[e["instrument_id"]].get("expiry")
+            if expiry is not None and e["ts"] < expiry:
+                self.settle[e["instrument_id"]] = e["underlying_price"] or e["mark_price"]
+        elif kind == "funding":
+            self.fund(e)
         elif kind == "index":
             self.index[e["underlying"]] = e["price"]
         elif kind == "trade":
@@ -258,12 +286,53 @@ class State:
             sign = 1.0 if e["side"] == "buy" else -1.0
             self.contracts[key] = self.contracts.get(key, 0.0) + sign * e["quantity"]
             self.traded.add((e["book"], self.instruments[e["instrument_id"]]["underlying"]))
+            self.book_trade(key, sign * e["quantity"], e["price"], e["fee"])
         elif kind == "collateral":
             self.collateral.append(e)
         elif kind == "reorg":
             self.retract(e["chain"], e["from_block"])
         elif kind in ("loan", "lp_position"):
             self.positions[e["position_id"]] = e
+
+    def book_trade(self, key: tuple[str, str], s: float, x: float, fee: float) -> None:
+        """SPEC v2: average entry, realized P&L on the closed part, the rest opens at X."""
+        inst = self.instruments[key[1]]
+        m = inst["contract_size"]
+        harmonic = inst["settlement"] == "inverse" and inst["kind"] != "option"
+        q, a, r, f, fund = self.lots.get(key, [0.0, 0.0, 0.0, 0.0, 0.0])
+        f += fee
+        if q == 0 or (q > 0) == (s > 0):
+            if q == 0:
+                a = x
+            elif harmonic:
+                a = 1.0 / ((q / a + s / x) / (q + s))
+            else:
+                a = (q * a + s * x) / (q + s)
+            q += s
+        else:
+            c = min(abs(s), abs(q)) * (1 if q > 0 else -1)
+            r += c * m * (1 / a - 1 / x) * x if harmonic else c * m * (x - a)
+            remainder = s + c  # what is left of the trade after closing c
+            q += s
+            if abs(q) < MIN_CONTRACTS:
+                q, a = 0.0, 0.0
+            elif abs(remainder) > 0 and (q > 0) == (remainder > 0):
+                a = x
+        self.lots[key] = [q, a, r, f, fund]
+
+    def fund(self, e: dict[str, Any]) -> None:
+        iid = e["instrument_id"]
+        inst = self.instruments[iid]
+        self.rates[iid] = e["rate"]
+        for (book, lot_iid), lot in self.lots.items():
+            if lot_iid == iid and lot[0] != 0:
+                lot[4] += self.funding_per_period(inst, lot[0], e["rate"])
+
+    def funding_per_period(self, inst: dict[str, Any], q: float, rate: float) -> float:
+        if inst["settlement"] == "inverse":
+            return -q * inst["contract_size"] * rate
+        quote = self.quotes.get(inst["instrument_id"])
+        return 0.0 if quote is None else -q * inst["contract_size"] * quote["mark_price"] * rate
 
     def retract(self, chain: str, from_block: int) -> None:
         keep = []
@@ -371,6 +440,9 @@ class Row:
     delta_usd: float | None = None
     positions: int = 0
     scale: dict[str, float] = field(default_factory=lambda: dict.fromkeys(METRICS, 0.0))
+    pnl: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PNL_FIELDS, 0.0))
+    pnl_scale: float = 0.0  # sum of the absolute amounts that make up the row's P&L
+    funding_usd_per_day: float = 0.0
 
     def add(self, g: Greeks) -> None:
         for metric in ("delta", "gamma", "vega", "theta"):
@@ -407,4 +479,58 @@ def exposures(path: Path, as_of: int | None = None) -> tuple[list[Row], Replayed
         price = s.index.get(row.underlying)
         row.delta_usd = None if price is None else row.delta * price
         row.scale["delta_usd"] = row.scale["delta"] * (price or 0.0)
+    for (book, iid), lot in s.lots.items():
+        row = rows.get((book, s.instruments[iid]["underlying"]))
+        if row is not None:
+            add_pnl(row, s, iid, lot, at)
+    for row in rows.values():
+        p = row.pnl
+        p["total_usd"] = p["realized_usd"] + p["unrealized_usd"] + p["funding_usd"] \
+            - p["fees_usd"]
     return list(rows.values()), done
+
+
+def mark_price(s: State, iid: str, at: int) -> float | None:
+    """USD per coin a position is marked at (None: no price, held at cost)."""
+    inst, quote = s.instruments[iid], s.quotes.get(iid)
+    expiry = inst.get("expiry")
+    expired = expiry is not None and expiry <= at
+    if inst["kind"] == "option":
+        if expired:
+            f = s.settle.get(iid)
+            if f is None:
+                return None
+            return max(f - inst["strike"], 0.0) if inst["option_type"] == "call" \
+                else max(inst["strike"] - f, 0.0)
+        if quote is None:
+            return None
+        kind = ql.Option.Call if inst["option_type"] == "call" else ql.Option.Put
+        years = (expiry - at) / 1e6 / SECONDS_PER_YEAR
+        calc = ql.BlackCalculator(ql.PlainVanillaPayoff(kind, inst["strike"]),
+                                  quote["underlying_price"],
+                                  quote["mark_iv"] * math.sqrt(years), 1.0)
+        return float(calc.value())
+    if expired:
+        return s.settle.get(iid)
+    return None if quote is None else quote["mark_price"]
+
+
+def add_pnl(row: Row, s: State, iid: str, lot: list[float], at: int) -> None:
+    q, a, realized, fees, funding = lot
+    inst = s.instruments[iid]
+    m = inst["contract_size"]
+    unreal = 0.0
+    price = mark_price(s, iid, at) if q != 0 else None
+    if price is not None:
+        if inst["settlement"] == "inverse" and inst["kind"] != "option":
+            unreal = q * m * (1 / a - 1 / price) * price
+        else:
+            unreal = q * m * (price - a)
+    for name, value in (("realized_usd", realized), ("unrealized_usd", unreal),
+                        ("fees_usd", fees), ("funding_usd", funding)):
+        row.pnl[name] += value
+    row.pnl_scale += abs(realized) + abs(unreal) + abs(fees) + abs(funding) + abs(
+        q * m * (a if inst["settlement"] == "linear" or inst["kind"] == "option" else 1.0))
+    rate = s.rates.get(iid)
+    if rate is not None and q != 0:
+        row.funding_usd_per_day += s.funding_per_period(inst, q, rate) * 24 / inst["interval_h"]
