@@ -324,7 +324,7 @@ class State:
         iid = e["instrument_id"]
         inst = self.instruments[iid]
         self.rates[iid] = e["rate"]
-        for (book, lot_iid), lot in self.lots.items():
+        for (_book, lot_iid), lot in self.lots.items():
             if lot_iid == iid and lot[0] != 0:
                 lot[4] += self.funding_per_period(inst, lot[0], e["rate"])
 
