@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from greekstream.core import onchain_state, snapshot
+from greekstream.core import guards, onchain_state, snapshot
 from greekstream.core.books import (
     FLAT,
     BookRisk,
@@ -179,6 +179,7 @@ class Engine:
         self._grid_reach: dict[str, tuple[float, float]] = {}  # largest |price|, |vol| shock
         self.duplicates = 0
         self.late_quotes = 0  # quotes older than the instrument's quote in force: ignored
+        self._journal = guards.Journal()
         self._handlers: dict[str, Callable[[Any], list[Output]]] = {
             "instrument": self._instrument,
             "quote": self._quote,
@@ -196,29 +197,76 @@ class Engine:
     # ------------------------------------------------------------------ entry points
 
     def handle(self, raw: bytes | str, source: str) -> list[Output]:
-        """Decode one record and apply it; a record that does not decode is rejected."""
+        """Decode one record and apply it; a record that does not decode is rejected.
+        Never raises: whatever fails becomes a `rejected` output and changes no state."""
         try:
             event = decode_event(raw)
         except DecodeError as exc:
             return [self._rejected(exc.reason, exc.detail, source, _text(raw), exc.ts)]
+        except Exception as exc:  # a decoder bug must not stop the stream
+            return [self._rejected("internal_error", guards.describe(exc), source, _text(raw),
+                                   None)]
         return self.apply(event, source, raw)
 
     def apply(self, event: Any, source: str, raw: bytes | str | None = None) -> list[Output]:
-        """Apply one decoded input event; returns the outputs it caused, in order."""
+        """Apply one decoded input event; returns the outputs it caused, in order.
+
+        Validate first (the door, then each handler's checks, raising :class:`Rejection`
+        before any change); anything that still fails is undone from the journal
+        (core/guards.py) and rejected."""
+        journal = self._journal
+        if journal.due():
+            journal.start(self.snapshot())
+        try:
+            guards.check_event(event)
+            outputs = self._apply(event)
+            bad = guards.first_non_finite(outputs)
+            if bad is not None:
+                raise guards.GuardError("non_finite_result", f"{bad} would not be finite")
+        except Rejection as exc:  # raised before any change
+            return [self._reject(event, source, raw, exc.reason, exc.detail)]
+        except guards.GuardError as exc:
+            if exc.reason == "non_finite_result":
+                self._rollback()
+            return [self._reject(event, source, raw, exc.reason, exc.detail)]
+        except Exception as exc:  # a bug: undo whatever it changed, report it, go on
+            self._rollback()
+            return [self._reject(event, source, raw, "internal_error", guards.describe(exc))]
+        journal.entries.append((event, source, raw))
+        return outputs
+
+    def _apply(self, event: Any) -> list[Output]:
         scope = scope_of(event)
         seen = self.seen.setdefault(scope, set())
         if event.event_id in seen:
             self.duplicates += 1
             return []
-        try:
-            outputs = self._handlers[event.type](event)
-        except Rejection as exc:
-            text = _text(raw) if raw is not None else encode_input(event).decode()
-            return [self._rejected(exc.reason, exc.detail, source, text, event.ts)]
+        outputs = self._handlers[event.type](event)
         seen.add(event.event_id)
         if self.clock is None or event.ts > self.clock:
             self.clock = event.ts
         return outputs
+
+    def _reject(self, event: Any, source: str, raw: bytes | str | None, reason: Any,
+                detail: str) -> Rejected:
+        try:
+            text = _text(raw) if raw is not None else encode_input(event).decode()
+        except Exception:  # an event that cannot even be encoded back
+            text = repr(event)
+        ts = getattr(event, "ts", None)
+        return self._rejected(reason, detail, source, text, ts)
+
+    def _rollback(self) -> None:
+        """Back to the state before the current event: the journal's snapshot, then the
+        events applied since, re-applied without their outputs."""
+        journal = self._journal
+        base, entries = journal.base, journal.entries
+        assert base is not None
+        self.__init__(self.config)  # type: ignore[misc]
+        self.restore(base)
+        self._journal.start(base)
+        for event, source, raw in entries:
+            self.apply(event, source, raw)
 
     # ------------------------------------------------------------------ market data
 
@@ -768,7 +816,7 @@ class Engine:
     ) -> Rejected:
         return Rejected(
             event_id=output_id("rejected", source, raw),
-            ts=ts,
+            ts=ts if guards.ts_in_range(ts) else None,
             reason=reason,
             detail=detail,
             source=source,
@@ -819,9 +867,11 @@ class Engine:
         """Load a snapshot; the books it holds replace the same books here."""
         snapshot.load(self, blob)
         self._oracle_memo.clear()
+        self._journal.reset()
 
     def drop_books(self, book_filter: BookFilter) -> None:
         """Forget every book passing the filter (after its partition moved elsewhere)."""
+        self._journal.reset()
         for key in [k for k in self.books if book_filter(k[0])]:
             br = self.books.pop(key)
             self.by_underlying.get(key[1], {}).pop(key, None)

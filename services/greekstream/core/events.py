@@ -330,6 +330,12 @@ RejectReason = Literal[
     "missing_quote_field",
     "unknown_asset",
     "inconsistent_event",
+    "ts_out_of_range",
+    "value_out_of_range",
+    "non_finite_result",
+    "late_event",
+    "stale_quote",
+    "internal_error",
 ]
 
 

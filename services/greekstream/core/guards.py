@@ -1,0 +1,133 @@
+"""The engine's door and its safety net: no record can crash it or corrupt its state.
+
+Two layers (docs/streaming.md, "No record can crash the engine"):
+
+1. **Validate first** (:func:`check_event`): before any state changes, an event whose
+   time the engine cannot represent, or whose numbers would drive an output to
+   infinity, is rejected (``ts_out_of_range``, ``value_out_of_range``).
+2. **Undo on anything else** (:class:`Journal`): an event that still fails while being
+   applied (an unexpected exception: ``internal_error``; an output that is not finite:
+   ``non_finite_result``) is rolled back. The journal keeps a snapshot and the events
+   applied since; rolling back restores the snapshot and re-applies them without
+   emitting, so the state is exactly the one before the failing event (the engine is
+   deterministic). This costs one snapshot per ``every`` events on the happy path and
+   nothing per event beyond a list append.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from greekstream.core.timeutil import parse_ts
+
+# Event times the engine accepts: the ClickHouse DateTime64 range the history stores
+# (1970..2106) less a margin, and always formattable (RFC 3339 needs years 1..9999).
+MIN_TS_US = 0  # 1970-01-01T00:00:00Z
+MAX_TS_US = parse_ts("2105-12-31T23:59:59.999999Z")
+TS_RANGE_TEXT = "1970-01-01T00:00:00Z..2105-12-31T23:59:59.999999Z"
+# Input numbers: |x| <= MAX_MAGNITUDE, and a non-zero x at least MIN_MAGNITUDE in size
+# (a price of 1e-320 divides to infinity). Products and sums of a few such numbers, as
+# the Greeks, scenarios and loans take them, stay far inside the float range.
+MAX_MAGNITUDE = 1e15
+MIN_MAGNITUDE = 1e-12
+# Thresholds compared with outputs, never multiplied: any non-negative size is fine.
+_THRESHOLD_PREFIXES = ("max_abs_", "min_")
+_TIME_FIELDS = ("ts", "expiry")
+
+
+class GuardError(Exception):
+    """An event refused at the door; ``reason`` is machine-readable."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def ts_in_range(ts: int | None) -> bool:
+    return ts is not None and MIN_TS_US <= ts <= MAX_TS_US
+
+
+def event_fields(event: Any) -> Iterable[tuple[str, Any]]:
+    """(name, value) of an event's fields, for pydantic models and plain objects alike."""
+    names = getattr(event, "__struct_fields__", None)
+    if names is not None:
+        return ((n, getattr(event, n)) for n in names)
+    fields: dict[str, Any] = vars(event)
+    return fields.items()
+
+
+def check_event(event: Any) -> None:
+    """Raise :class:`GuardError` if applying ``event`` could break the engine's range."""
+    for name, value in event_fields(event):
+        if name in _TIME_FIELDS:
+            if value is not None and not ts_in_range(value):
+                raise GuardError("ts_out_of_range",
+                                 f"{name} is outside the accepted range {TS_RANGE_TEXT}")
+        elif type(value) is float:
+            size = abs(value)
+            if size > MAX_MAGNITUDE or not math.isfinite(value):
+                raise GuardError("value_out_of_range",
+                                 f"{name}={value!r}: |{name}| above {MAX_MAGNITUDE:g} would "
+                                 "make outputs non-finite")
+            if 0.0 < size < MIN_MAGNITUDE and not name.startswith(_THRESHOLD_PREFIXES):
+                raise GuardError("value_out_of_range",
+                                 f"{name}={value!r}: a non-zero size below {MIN_MAGNITUDE:g} "
+                                 "would make outputs non-finite")
+
+
+def first_non_finite(outputs: Iterable[Any]) -> str | None:
+    """The first output field (``type.field``) that is not a finite number, or None."""
+    for out in outputs:
+        bad = _non_finite_field(out)
+        if bad is not None:
+            return f"{out.type}.{bad}"
+    return None
+
+
+def _non_finite_field(obj: Any) -> str | None:
+    for name, value in event_fields(obj):
+        if type(value) is float:
+            if value - value != 0.0:  # inf - inf and nan - nan are nan
+                return name
+        elif type(value) is list:
+            if any(_is_record(v) and _non_finite_field(v) is not None for v in value):
+                return name
+        elif _is_record(value) and _non_finite_field(value) is not None:
+            return name
+    return None
+
+
+def _is_record(value: Any) -> bool:
+    kind = type(value)
+    return hasattr(kind, "__struct_fields__") or hasattr(kind, "model_fields")
+
+
+class Journal:
+    """A snapshot and the inputs applied since: enough to rebuild the state exactly."""
+
+    def __init__(self, every: int = 20_000) -> None:
+        self.every = every
+        self.base: bytes | None = None
+        self.entries: list[tuple[Any, str, bytes | str | None]] = []
+
+    def due(self) -> bool:
+        """True when a fresh snapshot should be taken before the next event."""
+        return self.base is None or len(self.entries) >= self.every
+
+    def start(self, base: bytes) -> None:
+        self.base = base
+        self.entries = []
+
+    def reset(self) -> None:
+        """The state changed outside ``apply`` (a restore): take a new base next time."""
+        self.base = None
+        self.entries = []
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as one line of text for a rejection's ``detail``."""
+    text = str(exc) or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}"[:1000]

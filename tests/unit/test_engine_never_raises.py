@@ -1,0 +1,189 @@
+"""No record can crash the engine: `Engine.handle` never raises, a rejected record
+changes no state, and every output validates against its JSON schema — for random JSON,
+for random mutations of valid records, and over a fuzzed sample day."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from greekstream.core.engine import Engine
+from greekstream.core.events import Rejected, encode
+from tests.unit import builders as b
+from tests.unit.test_engine_properties import INSTRUMENTS
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = {p.stem: json.loads(p.read_text()) for p in (ROOT / "schemas" / "output").glob("*.json")}
+VALIDATORS = {k: jsonschema.validators.validator_for(s)(s) for k, s in SCHEMAS.items()}
+CALL = "C60"
+VALID = [
+    b.quote_opt("vq", 30, CALL, 61000, 0.6),
+    b.quote_mark("vm", 30, "BTC-PERPETUAL", 61000),
+    b.index("vx", 30, 61000),
+    b.trade("vt", 31, CALL, "buy", 3),
+    b.trade("vt2", 31, "BTC-PERPETUAL", "sell", 200, book="desk-b"),
+    b.rec("collateral", "vc", 32, book="desk-a", asset="BTC", amount=2.5, chain="eth",
+          block_number=10),
+    b.rec("reorg", "vr", 33, chain="eth", from_block=10),
+    b.limits("vl", 34, max_abs_delta=1, hedge_instrument="BTC-PERPETUAL", hedge_band=0.5,
+             min_liq_distance=0.1),
+    b.rec("margin", "vmg", 35, book="desk-a", underlying="BTC", equity=1e5,
+          maintenance_margin=2e4),
+    b.rec("loan", "vln", 36, book="desk-a", position_id="p1", protocol="aave",
+          collateral_asset="BTC", collateral_amount=3, debt_asset="USD", debt_amount=5e4,
+          liquidation_threshold=0.8, liquidation_bonus=0.05, close_factor=0.5),
+    b.rec("lp_position", "vlp", 37, book="desk-b", position_id="lp1", pool="uni",
+          base="BTC", liquidity=1e3, price_lower=50000, price_upper=70000),
+    b.rec("instrument", "vi", 38, instrument_id="NEW-OPT", kind="option", underlying="BTC",
+          settlement="linear", contract_size=1, expiry="2026-06-26T08:00:00Z", strike=65000,
+          option_type="put"),
+]
+EXTREMES: list[Any] = [
+    1e308, -1e308, 1.7976931348623157e308, 5e-324, -5e-324, 1e-300, 1e16, -1e16, 0, 0.0, -1,
+    2**63, -(2**63), 10**400, True, None, "", "x" * 200, [], {}, {"a": 1}, ["trade"],
+    "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "1969-12-31T23:59:59Z",
+    "2106-01-01T00:00:00Z", "2105-12-31T23:59:59.999999Z", "1970-01-01T00:00:00Z",
+    "2026-03-01T00:00:00+00:00", "not a time",
+]
+
+
+_SETUP: list[bytes] = []
+
+
+def setup_engine() -> Engine:
+    """A small desk (instruments, quotes, a position), restored from one snapshot."""
+    if _SETUP:
+        engine = Engine()
+        engine.restore(_SETUP[0])
+        return engine
+    engine = Engine()
+    for i, raw in enumerate([*INSTRUMENTS, b.index("x0", 1, 61000),
+                             b.quote_opt("q0", 2, CALL, 61200, 0.62),
+                             b.quote_mark("m0", 2, "BTC-PERPETUAL", 61010),
+                             b.trade("t0", 3, CALL, "buy", 5)]):
+        engine.handle(raw, f"setup:{i}")
+    _SETUP.append(engine.snapshot())
+    return engine
+
+
+def check(engine: Engine, raw: bytes | str) -> list[Any]:
+    before = engine.snapshot()
+    out = engine.handle(raw, "fuzz:1")  # must not raise
+    if out and all(isinstance(o, Rejected) for o in out):
+        assert len(out) == 1
+        assert engine.snapshot() == before, out[0]
+    for o in out:
+        VALIDATORS[o.type].validate(orjson.loads(encode(o)))
+    return out
+
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=4),
+    max_leaves=12,
+)
+
+
+@SETTINGS
+@given(json_values)
+def test_random_json_never_raises(value: Any) -> None:
+    check(setup_engine(), json.dumps(value))
+
+
+@SETTINGS
+@given(st.sampled_from(VALID), st.data())
+def test_mutated_valid_records_never_raise_and_rejections_change_nothing(
+    raw: bytes, data: st.DataObject
+) -> None:
+    record = orjson.loads(raw)
+    for _ in range(data.draw(st.integers(1, 3))):
+        field = data.draw(st.sampled_from([*sorted(record), "extra"]))
+        value = data.draw(st.sampled_from(EXTREMES) | json_values)
+        if data.draw(st.booleans()) and field != "extra":
+            del record[field]
+        else:
+            record[field] = value
+    engine = setup_engine()
+    check(engine, json.dumps(record))  # json: big ints and 1e308 as written
+    check(engine, raw)  # the engine still works afterwards
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"type":{"a":1},"event_id":"p1","ts":"2026-03-01T00:00:09Z"}', "unknown_type"),
+        (b'{"type":["trade"],"event_id":"p2","ts":"2026-03-01T00:00:09Z"}', "unknown_type"),
+        (b.rec("collateral", "p3", 9, book="desk-a", asset="BTC", amount=1e308),
+         "value_out_of_range"),
+        (b.trade("p4", 9, CALL, "buy", 1e308), "value_out_of_range"),
+        (b.quote_mark("p5", 9, "BTC-PERPETUAL", 5e-324), "value_out_of_range"),
+        (b'{"type":"index","event_id":"p6","ts":"9999-12-31T23:59:59-23:59","underlying":"BTC",'
+         b'"price":1}', "ts_out_of_range"),
+        (b'{"type":"index","event_id":"p7","ts":"0001-01-01T00:00:00+23:59","underlying":"BTC",'
+         b'"price":1}', "ts_out_of_range"),
+        (b'{"type":"index","event_id":"p8","ts":"2106-01-01T00:00:00Z","underlying":"BTC",'
+         b'"price":1}', "ts_out_of_range"),
+        (b'{"type":"index","event_id":"p9","ts":"1969-12-31T23:59:59Z","underlying":"BTC",'
+         b'"price":1}', "ts_out_of_range"),
+        (b.rec("instrument", "p10", 9, instrument_id="X", kind="future", underlying="BTC",
+               settlement="linear", contract_size=1, expiry="2200-01-01T00:00:00Z"),
+         "ts_out_of_range"),
+        (b.limits("p11", 9, hedge_instrument="BTC-PERPETUAL", hedge_band=0.1,
+                  hedge_target=1e300), "value_out_of_range"),
+    ],
+)
+def test_poison_records_of_issue_11_are_rejected_at_the_door(raw: bytes, reason: str) -> None:
+    engine = setup_engine()
+    (out,) = check(engine, raw)
+    assert out.reason == reason and out.detail
+
+
+def test_an_unexpected_failure_is_undone_and_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler that fails half-way (a bug) leaves no trace: the journal rolls back."""
+    engine = setup_engine()
+    before = engine.snapshot()
+    real = engine._handlers["trade"]
+
+    def broken(ev: Any) -> Any:
+        real(ev)  # the state changes ...
+        raise ZeroDivisionError("boom")  # ... then it fails
+
+    monkeypatch.setitem(engine._handlers, "trade", broken)
+    (out,) = engine.handle(b.trade("t-bug", 9, CALL, "buy", 7), "fuzz:2")
+    assert out.reason == "internal_error" and "ZeroDivisionError: boom" in out.detail
+    assert engine.snapshot() == before
+    monkeypatch.setitem(engine._handlers, "trade", real)
+    assert engine.handle(b.trade("t-ok", 10, CALL, "buy", 7), "fuzz:3")[0].type == "exposure"
+
+
+def test_a_fuzzed_day_never_raises_and_every_output_validates(tmp_path: Path) -> None:
+    from greekstream.replay import read_records
+    from greekstream.sample.generate import write_sample
+
+    path = tmp_path / "day.jsonl"
+    write_sample(path, "kafka-test", seed=11, show_progress=False)
+    records = [raw for raw, _src in read_records(path)][:1000]  # bounded: seconds
+    rng = random.Random(11)
+    print(f"fuzz seed 11, {len(records)} records")
+    engine = Engine()
+    kinds: dict[str, int] = {}
+    for i, raw in enumerate(records):
+        if rng.random() < 0.05:
+            doc = orjson.loads(raw)
+            doc[rng.choice(sorted(doc))] = rng.choice(EXTREMES)
+            raw = json.dumps(doc).encode()
+        for o in engine.handle(raw, f"day:{i}"):
+            kinds[o.type] = kinds.get(o.type, 0) + 1
+            VALIDATORS[o.type].validate(orjson.loads(encode(o)))
+    assert kinds.get("rejected", 0) > 0 and kinds.get("exposure", 0) > 100
