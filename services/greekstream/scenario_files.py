@@ -283,28 +283,35 @@ def _check_size(p: Path, config: ScenarioConfig, doc: ScenarioDocument) -> None:
                               f"{MAX_SCENARIOS:,})")
 
 
-def engine_config(engine: Any = None, scenarios_file: str | None = None) -> EngineConfig:
-    """The engine's configuration from EngineSettings (or defaults) and a scenario file
-    (``scenarios_file`` wins over ``engine.scenarios_file``); file errors are ConfigErrors."""
+def engine_config(engine: Any = None, scenarios_file: str | None = None,
+                  returns_file: str | None = None) -> EngineConfig:
+    """The engine's configuration from EngineSettings (or defaults), a scenario file and a
+    returns file (the arguments win over ``engine.scenarios_file`` / ``returns_file``);
+    file errors are ConfigErrors."""
     from functools import lru_cache
 
     from greekstream.core.engine import EngineConfig as Config
+    from greekstream.returns_file import load_returns
 
     fields: dict[str, Any] = {} if engine is None else engine.model_dump(
-        exclude={"scenarios_file"})
+        exclude={"scenarios_file", "returns_file"})
     path = scenarios_file or (None if engine is None else engine.scenarios_file)
     if path:
         fields["grids"] = lru_cache(maxsize=None)(load(path).grid_for)
+    returns = returns_file or (None if engine is None else engine.returns_file)
+    if returns:
+        fields["returns"] = load_returns(returns)
     return Config(**fields)
 
 
-def engine_config_from_env(scenarios_file: str | None = None) -> EngineConfig:
+def engine_config_from_env(scenarios_file: str | None = None,
+                           returns_file: str | None = None) -> EngineConfig:
     """What a processor would run with: the GREEKSTREAM_ENGINE__* settings (replay and
-    audit must re-derive its outputs), ``scenarios_file`` over the env's file."""
+    audit must re-derive its outputs), the files given over the env's."""
     from greekstream.settings import EngineSettings, ProcessorSettings
 
     try:
         engine = ProcessorSettings().engine
     except ValueError:  # a processor setting that is not the engine's: not our business
         engine = EngineSettings()
-    return engine_config(engine, scenarios_file)
+    return engine_config(engine, scenarios_file, returns_file)

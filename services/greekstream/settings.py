@@ -72,6 +72,11 @@ class EngineSettings(_Section):
     # A scenario file (YAML/JSON, docs/scenarios.md) for the streamed risk matrices:
     # grids per underlying and named stress sets. None or "": SPEC.md's default grid.
     scenarios_file: str | None = None
+    # A returns file (CSV, docs/var.md) for the streamed `var` outputs: each book's
+    # historical VaR and ES every var_interval_s of event time. None or "": no `var`.
+    returns_file: str | None = None
+    var_interval_s: float = Field(3600.0, gt=0)
+    var_confidence: float = Field(0.99, gt=0, lt=1)
 
 
 class HttpSettings(_Section):

@@ -80,7 +80,8 @@ ALL_SETTINGS = ("-f", str(PRODUCTION),
                 "--set", "kafka.tls.keyPasswordKey=key-password",
                 "--set", "serve.tokens.jsonKey=tokens.json",
                 "--set-file", "processor.scenarios="
-                + str(REPO / "services" / "greekstream" / "data" / "stress_scenarios.yaml"))
+                + str(REPO / "services" / "greekstream" / "data" / "stress_scenarios.yaml"),
+                "--set-file", "processor.returns=" + str(Path(__file__).parent / "returns.csv"))
 
 
 @pytest.fixture(scope="session")

@@ -201,28 +201,39 @@ def test_bad_values_are_rejected(case: str) -> None:
     assert expected in out.stderr, out.stderr
 
 
-def test_a_scenario_file_in_values_reaches_the_processor(
-    rendered_all_settings: Rendered, rendered_default: Rendered, tmp_path: Path
+@pytest.mark.parametrize(("name", "key", "env_name"), [
+    ("scenarios", "scenarios.yaml", "GREEKSTREAM_ENGINE__SCENARIOS_FILE"),
+    ("returns", "returns.csv", "GREEKSTREAM_ENGINE__RETURNS_FILE"),
+])
+def test_a_file_in_values_reaches_the_processor(
+    rendered_all_settings: Rendered, rendered_default: Rendered, tmp_path: Path,
+    name: str, key: str, env_name: str,
 ) -> None:
+    """processor.scenarios (a scenario file) and processor.returns (a returns CSV): a
+    ConfigMap, mounted read-only, named by the engine setting; absent by default."""
+    from greekstream.returns_file import load_returns
     from greekstream.scenario_files import load
 
     assert not [d for d in rendered_default.docs
-                if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-scenarios")]
+                if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith(f"-{name}")]
     (cm,) = [d for d in rendered_all_settings.docs
-             if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-scenarios")]
-    path = tmp_path / "scenarios.yaml"
-    path.write_text(cm["data"]["scenarios.yaml"])
-    assert load(path).named, "the shipped stress library, rendered intact"
+             if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith(f"-{name}")]
+    path = tmp_path / key
+    path.write_text(cm["data"][key])
+    if name == "scenarios":
+        assert load(path).named, "the shipped stress library, rendered intact"
+    else:
+        assert len(load_returns(path)) == 3, "the returns file, rendered intact"
     (proc,) = [d for d in rendered_all_settings.docs if d["kind"] == "Deployment"
                and d["metadata"]["name"].endswith("-processor")]
     pod = proc["spec"]["template"]["spec"]
-    (volume,) = [v for v in pod["volumes"] if v["name"] == "scenarios"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == name]
     assert volume["configMap"]["name"] == cm["metadata"]["name"]
     (container,) = pod["containers"]
-    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "scenarios"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == name]
     configmaps = {d["metadata"]["name"]: d["data"] for d in rendered_all_settings.docs
                   if d["kind"] == "ConfigMap"}
     env = {}
     for source in container.get("envFrom", []):
         env.update(configmaps[source["configMapRef"]["name"]])
-    assert env["GREEKSTREAM_ENGINE__SCENARIOS_FILE"] == f"{mount['mountPath']}/scenarios.yaml"
+    assert env[env_name] == f"{mount['mountPath']}/{key}"

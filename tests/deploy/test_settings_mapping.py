@@ -139,6 +139,7 @@ NOT_IN_VALUES = {
     "tokens_file": "a Secret mounted as a file: serve.tokens.fileKey",
     "tokens_json": "a Secret: serve.tokens.jsonKey",
     "scenarios_file": "a ConfigMap from processor.scenarios (the file's text)",
+    "returns_file": "a ConfigMap from processor.returns (the CSV's text)",
     "sasl_username": "a Secret: kafka.sasl.existingSecret",
     "sasl_password": "a Secret: kafka.sasl.existingSecret",
     "ssl_key_password": "a Secret: kafka.tls.keyPasswordKey",

@@ -98,6 +98,9 @@ GREEKSTREAM_KAFKA__SSL_KEY_LOCATION: {{ printf "/etc/greekstream/kafka-tls/%s" .
 {{- if and (eq .component "processor") $root.Values.processor.scenarios }}
 GREEKSTREAM_ENGINE__SCENARIOS_FILE: "/etc/greekstream/scenarios/scenarios.yaml"
 {{- end }}
+{{- if and (eq .component "processor") $root.Values.processor.returns }}
+GREEKSTREAM_ENGINE__RETURNS_FILE: "/etc/greekstream/returns/returns.csv"
+{{- end }}
 {{- if and (eq .component "serve") $root.Values.serve.tokens.fileKey }}
 GREEKSTREAM_TOKENS_FILE: {{ printf "/etc/greekstream/tokens/%s" $root.Values.serve.tokens.fileKey | quote }}
 {{- end }}
@@ -156,6 +159,12 @@ GREEKSTREAM_TOKENS_FILE: {{ printf "/etc/greekstream/tokens/%s" $root.Values.ser
     name: {{ include "greekstream.fullname" .root }}-scenarios
     defaultMode: 0444
 {{- end }}
+{{- if and (eq .component "processor") .root.Values.processor.returns }}
+- name: returns
+  configMap:
+    name: {{ include "greekstream.fullname" .root }}-returns
+    defaultMode: 0444
+{{- end }}
 {{- if and (eq .component "serve") .root.Values.serve.tokens.fileKey }}
 - name: tokens
   secret:
@@ -173,6 +182,9 @@ GREEKSTREAM_TOKENS_FILE: {{ printf "/etc/greekstream/tokens/%s" $root.Values.ser
 {{- end }}
 {{- if and (eq .component "processor") .root.Values.processor.scenarios }}
 - {name: scenarios, mountPath: /etc/greekstream/scenarios, readOnly: true}
+{{- end }}
+{{- if and (eq .component "processor") .root.Values.processor.returns }}
+- {name: returns, mountPath: /etc/greekstream/returns, readOnly: true}
 {{- end }}
 {{- if and (eq .component "serve") .root.Values.serve.tokens.fileKey }}
 - {name: tokens, mountPath: /etc/greekstream/tokens, readOnly: true}

@@ -61,6 +61,30 @@ def _cell(value: Any) -> Any:
     return orjson.dumps(value).decode() if isinstance(value, dict | list) else value
 
 
+def var_png(event: dict[str, Any]) -> bytes:
+    """A stored `var` event's P&L distribution as a PNG (plots.var_distributions)."""
+    import tempfile
+
+    import numpy as np
+
+    from greekstream.core.var import BookVar, tail_size
+    from greekstream.plots import var_distributions
+
+    pnl = np.asarray(event["pnl"], dtype=np.float64)
+    worst = int(np.argmin(pnl))
+    dates = [""] * len(pnl)  # only these three dates are stored (the plot uses no other)
+    dates[0], dates[-1], dates[worst] = event["first_date"], event["last_date"], \
+        event["worst_date"]
+    report = BookVar(event["book"], parse_ts(event["as_of"]), event["confidence"],
+                     tuple(dates), pnl, event["var"], event["es"],
+                     tail_size(event["confidence"], len(pnl)), worst,
+                     tuple(event["unshocked"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "var.png"
+        var_distributions([report], path)
+        return path.read_bytes()
+
+
 class Service:
     """The app's state: one history connection (one chDB engine per process)."""
 
@@ -194,6 +218,23 @@ def _routes(app: FastAPI, service: Service) -> None:
         known(request, book, who)
         with service.db() as h:
             return _render(queries.risk_matrix(h, book, _time(at, "at")), "json", "risk")
+
+    @app.get("/v1/books/{book}/var",
+             summary="Latest (or as-of) historical VaR and ES of a book (json or png)")
+    def book_var(request: Request, book: str, who: Auth, at: str | None = None,
+                 format: Literal["json", "png"] = "json") -> Response:
+        """The stored `var` output (streamed every var_interval_s with a returns file);
+        `format=png` draws its one-day P&L distribution with VaR and ES marked."""
+        known(request, book, who)
+        with service.db() as h:
+            found = queries.var(h, book, _time(at, "at"))
+        if found is None:  # the processor emits `var` only with a returns file
+            raise HTTPException(404, f"no stored VaR for book {book!r}"
+                                + (f" at or before {at}" if at else "")
+                                + " (set GREEKSTREAM_ENGINE__RETURNS_FILE)")
+        if format == "json":
+            return Response(orjson.dumps(found), media_type="application/json")
+        return Response(var_png(found), media_type="image/png")
 
     @app.get("/v1/exposures", summary="Exposures as of a time, per (book, underlying)")
     def as_of(

@@ -152,6 +152,20 @@ def risk_matrix(history: History, book: str, at: int | None) -> list[dict[str, A
     ]
 
 
+def var(history: History, book: str, at: int | None) -> dict[str, Any] | None:
+    """The latest stored `var` output of a book at or before ``at`` (its event JSON), or
+    None: the last by (ts, emission order), found on the sorting key."""
+    where, params = time_filter(None, at)
+    params["book"] = book
+    sql = (
+        "SELECT json FROM var WHERE book = {book:String} AND event_id IN "
+        "(SELECT argMax(event_id, (ts, seq)) FROM var WHERE book = {book:String} "
+        f"AND {where}) LIMIT 1"
+    )
+    rows = history.rows(sql, params)
+    return orjson.loads(rows[0][0]) if rows else None
+
+
 def require_known(book: str, known: list[str]) -> None:
     if book not in known:
         raise HistoryQueryError(f"unknown book {book!r}", hint="GET /v1/books lists your books")

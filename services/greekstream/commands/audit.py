@@ -24,13 +24,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenarios", metavar="FILE",
                    help="the scenario file the processor streamed risk matrices with "
                         "(default: GREEKSTREAM_ENGINE__SCENARIOS_FILE, else SPEC.md's grid)")
+    p.add_argument("--returns", metavar="FILE",
+                   help="the returns file the processor streamed `var` outputs with "
+                        "(default: GREEKSTREAM_ENGINE__RETURNS_FILE, else none)")
 
 
 def run(args: argparse.Namespace) -> int:
     t_from = parse_time_arg(args.t_from, "--from")
     t_to = parse_time_arg(args.t_to, "--to")
     with connect(args.dsn) as history:
-        divergences = audit(history, t_from, t_to, config=engine_config_from_env(args.scenarios))
+        divergences = audit(history, t_from, t_to,
+                           config=engine_config_from_env(args.scenarios, args.returns))
     for d in divergences:
         print(d)
     verdict = f"{len(divergences)} divergence(s)" if divergences else "no divergence"

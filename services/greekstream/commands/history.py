@@ -9,7 +9,13 @@ from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.history.asof import history_span
 from greekstream.history.client import connect
-from greekstream.history.migrate import current_version, migrate, require_schema, set_ttl
+from greekstream.history.migrate import (
+    TABLES_WITH_TTL,
+    current_version,
+    migrate,
+    require_schema,
+    set_ttl,
+)
 from greekstream.history.replay_io import known_books
 
 HELP = "manage the ClickHouse history: apply migrations, show status, list books"
@@ -46,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
         span = history_span(history)
         counts = {
             t: int(history.rows(f"SELECT count() FROM {t}")[0][0])
-            for t in ("raw_events", "exposures", "breaches", "hedge_intents", "rejections",
-                      "risk_matrix", "pnl")
+            for t in TABLES_WITH_TTL  # every event table
         }
         print_json({
             "target": str(history.target),

@@ -54,6 +54,7 @@ OUTPUT_FILES = {
     "rejected": "rejected.jsonl",
     "risk_matrix": "risk_matrices.jsonl",
     "pnl": "pnl.jsonl",
+    "var": "var.jsonl",
 }
 
 
@@ -78,6 +79,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="scenario file for the risk_matrix outputs (default: "
                         "GREEKSTREAM_ENGINE__SCENARIOS_FILE, else SPEC.md's grid), as the "
                         "processor uses it")
+    p.add_argument("--returns", metavar="FILE",
+                   help="returns file for the `var` outputs, one per book every "
+                        "var_interval_s (default: GREEKSTREAM_ENGINE__RETURNS_FILE, else no "
+                        "`var`), as the processor uses it")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
 
 
@@ -93,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         result = replay_from_history(args, as_of, progress)
     else:
         result = replay(read_records(args.events), as_of_us=as_of, progress=progress,
-                        config=engine_config_from_env(args.scenarios))
+                        config=engine_config_from_env(args.scenarios, args.returns))
     if args.history:
         store(args.history, args.events, result, as_of, args.quiet)
     if args.out:
@@ -156,7 +161,7 @@ def replay_from_history(
         until = as_of if as_of is not None else t_to  # exposures as of the window's end
         records = iter_raw(history, book=args.book, t_to=until)
         result = replay(records, as_of_us=until, progress=progress,
-                        config=engine_config_from_env(args.scenarios))
+                        config=engine_config_from_env(args.scenarios, args.returns))
     if t_from is not None or t_to is not None:
         result.outputs = [o for o in result.outputs
                           if in_range(getattr(o, "ts", None), t_from, t_to)]
@@ -209,9 +214,10 @@ def write_outputs(result: ReplayResult, out: str) -> None:
     finally:
         for h in handles.values():
             h.close()
-    empty_risk = directory / OUTPUT_FILES["risk_matrix"]
-    if empty_risk.stat().st_size == 0:
-        empty_risk.unlink()
+    for optional in ("risk_matrix", "var"):  # only written when the engine emits them
+        path = directory / OUTPUT_FILES[optional]
+        if path.stat().st_size == 0:
+            path.unlink()
 
 
 def show(result: ReplayResult, fmt: str, book: str | None = None, by: str = "key") -> None:

@@ -47,6 +47,7 @@ from greekstream.core.events import (
     Reorg,
     RiskMatrixEvent,
     Trade,
+    VarEvent,
     build,
     encode_input,
 )
@@ -72,8 +73,9 @@ from greekstream.core.valuation import (
     contract_greeks,
     revalue_many,
 )
+from greekstream.core.var import DEFAULT_CONFIDENCE, Returns, var_events
 
-Output = Exposure | Pnl | Breach | HedgeIntent | RiskMatrixEvent | Rejected
+Output = Exposure | Pnl | Breach | HedgeIntent | RiskMatrixEvent | VarEvent | Rejected
 RiskKey = tuple[float | None, ...]  # (worst_loss, liq_move_down, liq_move_up, *pnl)
 BookFilter = Callable[[str], bool]
 MARKET = ""  # dedup scope of events that belong to no book
@@ -91,6 +93,11 @@ class EngineConfig:
     # per-underlying grids (a scenario file, greekstream.scenario_files.engine_config);
     # it must return the same Grid object for the same underlying (memoise it)
     grids: Callable[[str], Grid] | None = None
+    # historical days (a returns file): with them, a `var` output per book every
+    # var_interval_s of event time (core/var.py)
+    returns: Returns | None = None
+    var_interval_s: float = 3600.0
+    var_confidence: float = DEFAULT_CONFIDENCE
 
     def grid_for(self, underlying: str) -> Grid:
         """The underlying's grid; a stablecoin is never shocked by the default grid."""
@@ -174,6 +181,7 @@ class Engine:
         self.clock: int | None = None
         self.next_reval_us: int | None = None
         self.next_risk_us: int | None = None
+        self.next_var_us: int | None = None
         self.oracle = OracleState(OracleConfig.of(self.config))
         self._oracle_memo: dict[tuple[str, int], OracleStatus] = {}  # valid until _index
         self._grid_reach: dict[str, tuple[float, float]] = {}  # largest |price|, |vol| shock
@@ -328,6 +336,7 @@ class Engine:
         outputs = self._revalue_instrument(inst, ev)
         outputs.extend(self._maybe_full_revaluation(ev))
         outputs.extend(self._maybe_risk_tick(ev))
+        outputs.extend(self._maybe_var_tick(ev))
         return outputs
 
     def _index(self, ev: Index) -> list[Output]:
@@ -342,6 +351,7 @@ class Engine:
         outputs = self._report(keys, ev)
         outputs.extend(self._maybe_full_revaluation(ev))
         outputs.extend(self._maybe_risk_tick(ev))
+        outputs.extend(self._maybe_var_tick(ev))
         return outputs
 
     def _revalue_instrument(self, inst: InstrumentState, ev: Any) -> list[Output]:
@@ -726,6 +736,18 @@ class Engine:
         processor instance sees): each (book, underlying)'s matrix, emitted if it changed."""
         due, self.next_risk_us = _tick(self.next_risk_us, self.config.risk_interval_s, ev.ts)
         return self._risk(sorted(self.books), ev, tick=True) if due else []
+
+    def _maybe_var_tick(self, ev: Any) -> list[Output]:
+        """With a returns file, every ``var_interval_s`` of event time (market data, like
+        the risk tick): each book's historical VaR and ES."""
+        returns = self.config.returns
+        if returns is None:
+            return []
+        due, self.next_var_us = _tick(self.next_var_us, self.config.var_interval_s, ev.ts)
+        if not due:
+            return []
+        return list(var_events(self.slices(ev.ts), returns, self.config.var_confidence,
+                               ts_us=ev.ts, caused_by=ev.event_id))
 
     def _risk(self, keys: Iterable[tuple[str, str]], ev: Any, *, tick: bool) -> list[Output]:
         """Full revaluation of each key's risk matrix at ``ev.ts``; emit a `risk_matrix`

@@ -378,11 +378,35 @@ class RiskMatrixEvent(_Output):
     caused_by: str
 
 
+class VarEvent(_Output):
+    """A book's historical VaR and expected shortfall over every underlying (SPEC.md,
+    *Historical VaR and expected shortfall*); ``unshocked`` names the held underlyings
+    (not stablecoins) that the returns file does not cover, left unmoved."""
+
+    type: Literal["var"] = "var"
+    event_id: str
+    ts: OutTimestamp
+    book: str
+    as_of: OutTimestamp
+    confidence: float
+    scenarios: int
+    var: float
+    es: float
+    worst_date: str
+    worst_pnl: float
+    first_date: str
+    last_date: str
+    pnl: list[float]  # one per historical day, in the returns file's date order
+    unshocked: list[str]
+    caused_by: str
+
+
 OUTPUT_TYPES: dict[str, type[_Output]] = {
     "exposure": Exposure,
     "breach": Breach,
     "hedge_intent": HedgeIntent,
     "risk_matrix": RiskMatrixEvent,
+    "var": VarEvent,
     "rejected": Rejected,
     "pnl": Pnl,
 }

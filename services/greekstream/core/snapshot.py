@@ -32,6 +32,7 @@ def dump(engine: Engine, book_filter: Callable[[str], bool] | None, market: bool
             "clock": engine.clock,
             "next_reval_us": engine.next_reval_us,
             "next_risk_us": engine.next_risk_us,
+            "next_var_us": engine.next_var_us,
             "duplicates": engine.duplicates,
             "late_quotes": engine.late_quotes,
             "instruments": [
@@ -134,6 +135,7 @@ def _load_market(engine: Engine, market: dict[str, Any]) -> None:
     engine.clock = market["clock"]
     engine.next_reval_us = market["next_reval_us"]
     engine.next_risk_us = market["next_risk_us"]
+    engine.next_var_us = market.get("next_var_us")
     engine.duplicates = market["duplicates"]
     engine.late_quotes = market.get("late_quotes", 0)
     engine.instruments = {

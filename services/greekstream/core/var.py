@@ -29,6 +29,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from greekstream.core.events import VarEvent, build
 from greekstream.core.greeks import FloatArray
 from greekstream.core.portfolio import PortfolioSlice
 from greekstream.core.scenarios import STABLECOINS, pnl
@@ -172,3 +173,19 @@ def portfolio_var(
         by_book.setdefault(s.book, []).append(s)
     return [book_var(b, by_book[b], returns, as_of_us, confidence, strict)
             for b in sorted(by_book)]
+
+
+def var_events(
+    slices: Sequence[PortfolioSlice], returns: Returns, confidence: float, *, ts_us: int,
+    caused_by: str,
+) -> list[VarEvent]:
+    """The streamed form: one `var` output per book (sorted), at ``ts_us``; an underlying
+    the returns do not cover is left unshocked and named, never an error."""
+    return [
+        build(VarEvent, event_id=f"var:{caused_by}:{r.book}", ts=ts_us, book=r.book,
+              as_of=ts_us, confidence=confidence, scenarios=r.scenarios, var=r.var, es=r.es,
+              worst_date=r.worst_date, worst_pnl=float(r.pnl[r.worst_index]),
+              first_date=r.dates[0], last_date=r.dates[-1], pnl=r.pnl.tolist(),
+              unshocked=list(r.unshocked), caused_by=caused_by)
+        for r in portfolio_var(slices, returns, ts_us, confidence, strict=False)
+    ]

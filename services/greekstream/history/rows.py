@@ -71,6 +71,7 @@ PNL = Table(
     ("event_id", "ts", "book", "underlying", "realized_usd", "unrealized_usd", "fees_usd",
      "funding_usd", "total_usd", "caused_by", "seq"),
 )
+VAR = Table("var", ("event_id", "ts", "book", "var", "es", "json", "seq"))
 
 OUTPUT_TABLES: dict[str, Table] = {
     "exposure": EXPOSURES,
@@ -79,6 +80,7 @@ OUTPUT_TABLES: dict[str, Table] = {
     "rejected": REJECTIONS,
     "risk_matrix": RISK_MATRIX,
     "pnl": PNL,
+    "var": VAR,
 }
 ALL_TABLES = (RAW, *OUTPUT_TABLES.values())
 
@@ -208,6 +210,11 @@ def _pnl(e: Mapping[str, Any], seq: int) -> Row:
     )
 
 
+def _var(e: Mapping[str, Any], body: bytes, seq: int) -> Row:
+    return (e["event_id"], to_micros(e["ts"]), _s(e.get("book")), float(e["var"]),
+            float(e["es"]), body.decode(), seq)
+
+
 _BUILDERS: dict[str, Callable[[Mapping[str, Any], int], Row]] = {
     "exposure": _exposure,
     "breach": _breach,
@@ -220,8 +227,10 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], int], Row]] = {
 def output_row(
     kind: str, fields: Mapping[str, Any], body: Callable[[], bytes], seq: int = 0
 ) -> Row:
-    """The row of one output event; ``body`` gives its JSON (only risk_matrix keeps it);
-    ``seq`` is its emission order (exposures and risk matrices keep it to break ts ties)."""
+    """The row of one output event; ``body`` gives its JSON (risk_matrix and var keep it);
+    ``seq`` is its emission order (exposures, risk matrices and var keep it for ts ties)."""
     if kind == "risk_matrix":
         return _risk_matrix(fields, body(), seq)
+    if kind == "var":
+        return _var(fields, body(), seq)
     return _BUILDERS[kind](fields, seq)

@@ -12,7 +12,7 @@ from typing import Any
 
 BOOK_SUFFIXES = ("trades", "onchain", "limits", "margin")
 MARKET_SUFFIXES = ("instruments", "quotes", "index")
-OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected", "pnl")
+OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected", "pnl", "var")
 CHECKPOINTS = "checkpoints"
 
 DEFAULT_BOOK_PARTITIONS = 6
@@ -39,6 +39,7 @@ OUTPUT_ROUTES: dict[str, str] = {
     "breach": "breaches",
     "hedge_intent": "hedge-intents",
     "risk_matrix": "risk",
+    "var": "var",
     "rejected": "rejected",
     "pnl": "pnl",
 }

@@ -1,0 +1,51 @@
+"""The streamed `var` outputs stored in chDB (migration 0012) and served by the API like
+risk_matrix: the latest (or as-of) event of a book, and its distribution as a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from tests.integration.history.conftest import DESK_A_TOKEN, _serving
+from tests.unit.scenarios.test_var import returns_csv
+from tests.unit.scenarios.test_var_stream import hours_of_market
+
+from greekstream.core.engine import EngineConfig
+from greekstream.core.events import VarEvent, encode
+from greekstream.core.timeutil import format_ts
+from greekstream.history import connect, write_replay
+from greekstream.replay import replay
+from greekstream.returns_file import parse_returns
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def test_var_is_stored_and_served(dsn: str, tmp_path: Path) -> None:
+    records = [(r, f"e.jsonl:{i + 1}") for i, r in enumerate(hours_of_market(3))]
+    config = EngineConfig(returns=parse_returns(returns_csv(80)))
+    outputs = replay(records, config=config).outputs
+    var = [o for o in outputs if isinstance(o, VarEvent)]
+    assert len({o.ts for o in var}) == 4
+    counts = write_replay(dsn, records, outputs)
+    assert counts["outputs"] == len(outputs)
+    with connect(dsn) as history:
+        assert history.rows("SELECT count() FROM var FINAL")[0][0] == len(var)
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{DESK_A_TOKEN}": ["desk-a"]\n')
+    auth = {"Authorization": f"Bearer {DESK_A_TOKEN}"}
+    mine = [o for o in var if o.book == "desk-a"]
+    with _serving(dsn, tokens) as url, httpx.Client(base_url=url, timeout=60) as client:
+        got = client.get("/v1/books/desk-a/var", headers=auth)
+        assert got.status_code == 200, got.text
+        assert got.json() == orjson.loads(encode(mine[-1]))
+        at = format_ts(mine[1].ts + 1)
+        assert client.get("/v1/books/desk-a/var", params={"at": at},
+                          headers=auth).json()["ts"] == format_ts(mine[1].ts)
+        png = client.get("/v1/books/desk-a/var", params={"format": "png"}, headers=auth)
+        assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert client.get("/v1/books/desk-b/var", headers=auth).status_code == 403
+        early = client.get("/v1/books/desk-a/var", params={"at": "2026-03-01T00:30:00Z"},
+                           headers=auth)
+        assert early.status_code == 404 and "RETURNS_FILE" in early.json()["detail"]
