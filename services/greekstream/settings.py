@@ -80,7 +80,8 @@ class EngineSettings(_Section):
 
 
 class HttpSettings(_Section):
-    host: str = "0.0.0.0"
+    # Loopback unless told otherwise: the chart and docker-compose set 0.0.0.0 explicitly.
+    host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
 
 

@@ -145,6 +145,13 @@ def test_probes_use_the_ops_endpoints(rendered_default: Rendered) -> None:
     assert str(port) == config["GREEKSTREAM_HTTP__PORT"]
 
 
+def test_listeners_bind_every_interface_explicitly(rendered_default: Rendered) -> None:
+    """The CLI binds loopback by default; in a pod each listener must say 0.0.0.0."""
+    for component in ("processor", "sink", "serve"):
+        config = rendered_default.get("ConfigMap", f"{FULL}-{component}")["data"]
+        assert config["GREEKSTREAM_HTTP__HOST"] == "0.0.0.0", component
+
+
 def test_hooks_run_topics_then_migrations_before_the_release(rendered_default: Rendered) -> None:
     topics = rendered_default.get("Job", f"{FULL}-topics")
     migrate = rendered_default.get("Job", f"{FULL}-migrate")

@@ -69,6 +69,14 @@ def test_depends_on_conditions_make_it_converge(compose_config: dict[str, Any]) 
         assert services[one_shot]["restart"] == "no"
 
 
+def test_listeners_bind_every_interface_explicitly(compose_config: dict[str, Any]) -> None:
+    """The CLI binds loopback by default; in a container each listener must say 0.0.0.0
+    (the published ports stay on the host's loopback, below)."""
+    for name in ("processor-1", "processor-2", "sink", "serve"):
+        env = compose_config["services"][name]["environment"]
+        assert env["GREEKSTREAM_HTTP__HOST"] == "0.0.0.0", name
+
+
 def test_page_and_ports_only_on_localhost(compose_config: dict[str, Any]) -> None:
     published = {}
     for name, svc in compose_config["services"].items():

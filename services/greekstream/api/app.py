@@ -1,8 +1,10 @@
 """`greekstream serve`: historical exposure analytics over HTTP (JSON or ``?format=csv``).
 
 Every /v1 route needs ``Authorization: Bearer TOKEN``; a token sees only its books
-(403, logged, for any other). The OpenAPI document is at /openapi.json, the docs at
-/docs, a small chart page at / (token and book in the URL fragment, never sent).
+(403, logged, for any other). The OpenAPI document is at /openapi.json (no /docs: it
+would load swagger-ui from a CDN); a small chart page at / with its assets under
+/static/ (the token is typed into it and kept in the tab's sessionStorage).
+Every response carries the headers of :data:`SECURITY_HEADERS`.
 """
 
 from __future__ import annotations
@@ -10,20 +12,33 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from greekstream.api import queries
-from greekstream.api.tokens import Scope
-from greekstream.core.timeutil import TimestampError, format_ts, parse_ts
+from greekstream.api.tokens import Scope, Tokens
+from greekstream.core.timeutil import (
+    STORABLE_MAX_US,
+    STORABLE_MIN_US,
+    TimestampError,
+    format_ts,
+    parse_ts,
+    storable,
+)
 from greekstream.errors import HistoryError, HistoryQueryError
 from greekstream.history.asof import check_as_of, exposures_as_of, stored_exposures_as_of
 from greekstream.history.client import History
@@ -35,13 +50,71 @@ Format = Literal["json", "csv"]
 _bearer = HTTPBearer(auto_error=False)
 
 
+class BookConvertor(Convertor[str]):
+    """A book name in a path: percent-encoded, so it may hold "/" and even CR/LF."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("book", BookConvertor())
+MAX_WITHIN_S = 366 * 86_400.0  # a hedge follow-up window longer than a year means nothing
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """ASGI middleware: :data:`SECURITY_HEADERS` on every response; ``no-store`` on all
+    but the static assets (answers to a bearer token must not sit in any cache)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+        cache = b"no-cache" if static else b"no-store"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"cache-control"]
+                message["headers"] = [*headers, *SECURITY_HEADERS, (b"cache-control", cache)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _time(value: str | None, name: str) -> int | None:
     if value is None:
         return None
     try:
-        return parse_ts(value)
-    except TimestampError as exc:
+        moment = parse_ts(value)
+    except (TimestampError, OverflowError) as exc:
         raise HTTPException(400, f"bad {name} {value!r}: not an RFC 3339 timestamp") from exc
+    if not storable(moment):
+        raise HTTPException(400, f"bad {name} {value!r}: out of the range history holds "
+                                 f"({format_ts(STORABLE_MIN_US)} to {format_ts(STORABLE_MAX_US)})")
+    return moment
 
 
 def _render(rows: list[dict[str, Any]], fmt: Format, name: str) -> Response:
@@ -54,7 +127,14 @@ def _render(rows: list[dict[str, Any]], fmt: Format, name: str) -> Response:
         for row in rows:
             writer.writerow({k: _cell(v) for k, v in row.items()})
     return Response(buffer.getvalue(), media_type="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+                    headers={"Content-Disposition": attachment(f"{name}.csv")})
+
+
+def attachment(filename: str) -> str:
+    """RFC 6266: an ASCII fallback ``filename`` and the exact name in ``filename*``
+    (RFC 8187 UTF-8 percent-encoding), so quotes, CR/LF or non-ASCII cannot break it."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _cell(value: Any) -> Any:
@@ -88,9 +168,9 @@ def var_png(event: dict[str, Any]) -> bytes:
 class Service:
     """The app's state: one history connection (one chDB engine per process)."""
 
-    def __init__(self, history: History, scopes: dict[str, Scope]) -> None:
+    def __init__(self, history: History, tokens: Tokens) -> None:
         self.history = history
-        self.scopes = scopes
+        self.tokens = tokens
         self.lock = threading.Lock()
 
     @contextmanager
@@ -113,11 +193,12 @@ def _scope(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Scope:
-    scopes = request.app.state.service.scopes
-    if creds is None or creds.credentials not in scopes:
+    tokens: Tokens = request.app.state.service.tokens
+    scope = tokens.scope(creds.credentials) if creds is not None else None
+    if scope is None:
         raise HTTPException(401, "missing or unknown bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
-    return scopes[creds.credentials]  # type: ignore[no-any-return]
+    return scope
 
 
 Auth = Annotated[Scope, Depends(_scope)]
@@ -130,17 +211,22 @@ def book_access(request: Request, book: str, who: Scope) -> None:
         raise HTTPException(403, f"this token may not read book {book!r}")
 
 
-def create_app(history: History, scopes: dict[str, Scope]) -> FastAPI:
+def create_app(history: History, tokens: Tokens) -> FastAPI:
     require_schema(history)
-    service = Service(history, scopes)
+    service = Service(history, tokens)
     app = FastAPI(
         title="greekstream history",
         version="1",
         description="Historical exposure analytics over the greekstream ClickHouse history. "
         "Send `Authorization: Bearer TOKEN`; each token sees only its books. "
-        "Add `?format=csv` for CSV. Times are RFC 3339 UTC.",
+        "Add `?format=csv` for CSV. Times are RFC 3339 UTC. Percent-encode book names "
+        "in paths (`/` is `%2F`).",
+        docs_url=None,  # swagger-ui and redoc load scripts from a CDN: not under our CSP
+        redoc_url=None,
     )
     app.state.service = service
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _routes(app, service)
     return app
 
@@ -174,7 +260,7 @@ def _routes(app: FastAPI, service: Service) -> None:
         with service.db() as h:
             queries.require_known(book, queries.books(h))
 
-    @app.get("/v1/books/{book}/timeseries",
+    @app.get("/v1/books/{book:book}/timeseries",
              summary="Exposure time series of a book: last, min, max per bucket")
     def timeseries(
         request: Request, book: str, who: Auth, bucket: Literal["1m", "1h", "1d"] = "1m",
@@ -188,7 +274,7 @@ def _routes(app: FastAPI, service: Service) -> None:
                                       underlying)
         return _render(rows, format, f"{book}-timeseries-{bucket}")
 
-    @app.get("/v1/books/{book}/breaches", summary="Breach history with durations")
+    @app.get("/v1/books/{book:book}/breaches", summary="Breach history with durations")
     def breaches(
         request: Request, book: str, who: Auth,
         t_from: Annotated[str | None, Query(alias="from")] = None,
@@ -199,13 +285,14 @@ def _routes(app: FastAPI, service: Service) -> None:
             rows = queries.breach_history(h, book, _time(t_from, "from"), _time(t_to, "to"))
         return _render(rows, format, f"{book}-breaches")
 
-    @app.get("/v1/books/{book}/hedge-intents",
+    @app.get("/v1/books/{book:book}/hedge-intents",
              summary="Hedge intents and whether a trade on the hedge instrument followed")
     def intents(
         request: Request, book: str, who: Auth,
         t_from: Annotated[str | None, Query(alias="from")] = None,
         t_to: Annotated[str | None, Query(alias="to")] = None,
-        within_s: Annotated[float, Query(gt=0)] = 30.0, format: Format = "json",
+        within_s: Annotated[float, Query(gt=0, le=MAX_WITHIN_S, allow_inf_nan=False)] = 30.0,
+        format: Format = "json",
     ) -> Response:
         known(request, book, who)
         with service.db() as h:
@@ -213,7 +300,7 @@ def _routes(app: FastAPI, service: Service) -> None:
                                          within_s)
         return _render(rows, format, f"{book}-hedge-intents")
 
-    @app.get("/v1/books/{book}/risk-matrix", summary="Latest (or as-of) scenario risk matrix")
+    @app.get("/v1/books/{book:book}/risk-matrix", summary="Latest (or as-of) scenario risk matrix")
     def risk(request: Request, book: str, who: Auth, at: str | None = None) -> Response:
         known(request, book, who)
         with service.db() as h:

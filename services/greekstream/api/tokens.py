@@ -1,11 +1,17 @@
 """Bearer tokens scoped to sets of books, from a file or an env var — never from code.
 
-File (YAML or JSON) or ``GREEKSTREAM_TOKENS_JSON``: ``{TOKEN: [book, ...] | "*"}``.
+File (YAML or JSON) or ``GREEKSTREAM_TOKENS_JSON``: ``{TOKEN: [book, ...] | "*"}``; a key
+``sha256:HEX`` is the SHA-256 of a token, so the file need not hold the token itself.
+Only digests are kept in memory, and a presented token is compared with every digest in
+constant time (``hmac.compare_digest``), so timing tells nothing about which is near.
+Error messages name a token by its fingerprint, never by its text.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,31 +37,69 @@ class Scope:
         return [b for b in books if self.allows(b)]
 
 
+_HASHED = re.compile(r"^sha256:([0-9a-f]{64})$")
+
+
+def digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
 def fingerprint(token: str) -> str:
-    return "tok-" + hashlib.sha256(token.encode()).hexdigest()[:8]
+    return _fingerprint(digest(token))
 
 
-def parse_tokens(data: Any, origin: str) -> dict[str, Scope]:
+def _fingerprint(token_digest: bytes) -> str:
+    return "tok-" + token_digest.hex()[:8]
+
+
+class Tokens:
+    """Scopes by token digest. ``scope(token)`` compares against every digest, always."""
+
+    def __init__(self, scopes: dict[bytes, Scope]) -> None:
+        self._scopes = list(scopes.items())
+
+    def scope(self, token: str) -> Scope | None:
+        presented = digest(token)
+        found = None
+        for known, scope in self._scopes:
+            if hmac.compare_digest(known, presented):
+                found = scope
+        return found
+
+    def __len__(self) -> int:
+        return len(self._scopes)
+
+
+def parse_tokens(data: Any, origin: str) -> dict[bytes, Scope]:
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"{origin}: tokens must be a non-empty mapping {{token: [books] or '*'}}")
     scopes = {}
     for token, books in data.items():
         if not isinstance(token, str) or len(token) < 16:
             raise ConfigError(f"{origin}: every token must be a string of at least 16 characters")
+        hashed = _HASHED.match(token)
+        key = bytes.fromhex(hashed[1]) if hashed else digest(token)
+        name = _fingerprint(key)
         if books == ALL_BOOKS:
-            scopes[token] = Scope(fingerprint(token), None)
+            scopes[key] = Scope(name, None)
         elif isinstance(books, list) and all(isinstance(b, str) and b for b in books):
-            scopes[token] = Scope(fingerprint(token), frozenset(books))
+            scopes[key] = Scope(name, frozenset(books))
         else:
-            raise ConfigError(
-                f"{origin}: token {fingerprint(token)} must map to a list of books or '*'"
-            )
+            raise ConfigError(f"{origin}: token {name} must map to a list of books or '*'")
     return scopes
 
 
-def load_tokens(tokens_file: str | None, tokens_json: str | None) -> dict[str, Scope]:
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what, without PyYAML's snippet of the offending line (a token's text)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "cannot be parsed"
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
+def load_tokens(tokens_file: str | None, tokens_json: str | None) -> Tokens:
     """Tokens from the file and/or the JSON text; at least one source is required."""
-    scopes: dict[str, Scope] = {}
+    scopes: dict[bytes, Scope] = {}
     if tokens_file:
         try:
             text = Path(tokens_file).read_text()
@@ -64,16 +108,20 @@ def load_tokens(tokens_file: str | None, tokens_json: str | None) -> dict[str, S
         try:
             scopes.update(parse_tokens(yaml.safe_load(text), tokens_file))
         except yaml.YAMLError as exc:
-            raise ConfigError(f"tokens file {tokens_file} is not YAML/JSON: {exc}") from exc
+            raise ConfigError(
+                f"tokens file {tokens_file} is not YAML/JSON: {_yaml_problem(exc)}"
+            ) from None  # the parser's message quotes the line: a token
     if tokens_json:
         try:
             scopes.update(parse_tokens(yaml.safe_load(tokens_json), "GREEKSTREAM_TOKENS_JSON"))
         except yaml.YAMLError as exc:
-            raise ConfigError(f"GREEKSTREAM_TOKENS_JSON is not JSON: {exc}") from exc
+            raise ConfigError(
+                f"GREEKSTREAM_TOKENS_JSON is not JSON: {_yaml_problem(exc)}"
+            ) from None
     if not scopes:
         raise ConfigError(
             "the query service needs bearer tokens",
             hint="set GREEKSTREAM_TOKENS_FILE (a Kubernetes secret mounted as a file) "
             "or GREEKSTREAM_TOKENS_JSON to {token: [books] or '*'}",
         )
-    return scopes
+    return Tokens(scopes)

@@ -8,6 +8,7 @@ import signal
 
 from pydantic import ValidationError
 
+from greekstream.commands._common import port
 from greekstream.errors import ConfigError
 from greekstream.settings import ProcessorSettings
 
@@ -24,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prefix", help="topic name prefix (default: greekstream)")
     p.add_argument("--group", help="consumer group id (default: greekstream-processor)")
     p.add_argument("--instance", help="stable instance id (transactional id; default: hostname)")
-    p.add_argument("--port", type=int, help="/healthz /readyz /metrics port (default: 8080)")
+    p.add_argument("--port", type=port, help="/healthz /readyz /metrics port (default: 8080)")
 
 
 def settings_from(args: argparse.Namespace) -> ProcessorSettings:

@@ -8,6 +8,7 @@ import logging
 from pydantic import SecretStr, ValidationError
 
 from greekstream.api.tokens import load_tokens
+from greekstream.commands._common import port
 from greekstream.errors import ConfigError
 from greekstream.history.client import connect
 from greekstream.settings import ServeSettings
@@ -16,15 +17,18 @@ HELP = "serve exposure analytics from ClickHouse history over HTTP (bearer token
 EXAMPLES = """  GREEKSTREAM_TOKENS_FILE=tokens.yaml greekstream serve --dsn chdb:///tmp/gs
   curl -H "Authorization: Bearer $TOKEN" \\
       'localhost:8000/v1/books/desk-a/timeseries?bucket=1h&format=csv'
-  open http://localhost:8000/#token=$TOKEN&book=desk-a     # the chart page
+  open 'http://localhost:8000/#book=desk-a'     # the chart page: paste the token to sign in
+  greekstream serve --host 0.0.0.0 --port 8000  # every interface (default: loopback only)
   tokens.yaml:  {"3f9c...long-random...": ["desk-a", "desk-b"], "9ab1...": "*"}
+  a key "sha256:<hex of sha256(token)>" keeps the token itself out of the file
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", help="ClickHouse DSN (default: GREEKSTREAM_CLICKHOUSE_DSN)")
-    p.add_argument("--host", help="listen address (default: 0.0.0.0)")
-    p.add_argument("--port", type=int, help="listen port (default: 8000)")
+    p.add_argument("--host", help="listen address (default: 127.0.0.1, loopback only; "
+                                  "0.0.0.0 for every interface, as the chart and compose set)")
+    p.add_argument("--port", type=port, help="listen port (default: 8000)")
     p.add_argument("--tokens-file", help="YAML/JSON {token: [books] | '*'}")
 
 
@@ -39,8 +43,11 @@ def settings_from(args: argparse.Namespace) -> ServeSettings:
     if args.tokens_file:
         changes["tokens_file"] = args.tokens_file
     http = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    if http:
-        changes["http"] = base.http.model_copy(update=http)
+    if http:  # validated (model_copy would not check the port's range)
+        try:
+            changes["http"] = type(base.http).model_validate({**base.http.model_dump(), **http})
+        except ValidationError as exc:
+            raise ConfigError(f"bad --host/--port: {exc.errors()[0]['msg']}") from None
     return base.model_copy(update=changes)
 
 

@@ -8,6 +8,7 @@ import signal
 
 from pydantic import SecretStr, ValidationError
 
+from greekstream.commands._common import port
 from greekstream.errors import ConfigError
 from greekstream.history.health import serve_health
 from greekstream.history.sink import Sink
@@ -24,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: settings)")
     p.add_argument("--dsn", help="ClickHouse DSN (default: GREEKSTREAM_CLICKHOUSE_DSN)")
     p.add_argument("--group", help="consumer group id (default: greekstream-sink)")
-    p.add_argument("--port", type=int, help="/healthz port (default: 8081)")
+    p.add_argument("--port", type=port, help="/healthz port (default: 8081)")
 
 
 def settings_from(args: argparse.Namespace) -> SinkSettings:

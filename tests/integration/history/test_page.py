@@ -1,4 +1,5 @@
-"""The chart page, rendered by headless Chromium against a real service over real data.
+"""The chart page, rendered by headless Chromium against a real service over real data,
+driven over the DevTools protocol (tests/integration/history/browser.py).
 
 Needs Debian's `chromium`: on CI (CI=true) the test installs it with
 scripts/install_chromium.sh; elsewhere, without it, the test is skipped.
@@ -10,18 +11,26 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 from matplotlib import image
+from tests.integration.history.browser import Browser, Page
+from tests.integration.history.conftest import _serving
+
+from greekstream.history import write_replay
+from greekstream.replay import read_records, replay
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = REPO / "artifacts"
 ALL_TOKEN = "z" * 32  # conftest's tokens_file
-SERIES_BLUE = (0x25, 0x63, 0xEB)  # the first underlying's line colour in index.html
+SERIES_BLUE = (0x25, 0x63, 0xEB)  # the first underlying's line colour in app.js / app.css
+TITLE = "greekstream — book history"
 
 
 def chromium() -> str:
@@ -37,37 +46,109 @@ def chromium() -> str:
     return found
 
 
-def run_chromium(binary: str, profile: Path, url: str, *mode: str) -> subprocess.CompletedProcess:
-    flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--window-size=1280,1500", "--hide-scrollbars",
-        "--virtual-time-budget=15000",
-    ]
-    return subprocess.run([binary, *flags, *mode, url], capture_output=True, timeout=120,
-                          check=False)
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    with Browser(chromium(), tmp_path / "profile") as b:
+        yield b
+
+
+def sign_in(page: Page, token: str) -> str:
+    """Type the token into the login form, as a user does; return data-ready's value."""
+    assert page.wait_for("document.body.dataset.ready") == "login"
+    page.eval(f"document.getElementById('token').value = {orjson.dumps(token).decode()};"
+              "document.getElementById('login').requestSubmit(); true")
+    return str(page.wait_for(
+        "['1', 'error'].includes(document.body.dataset.ready) && document.body.dataset.ready"))
 
 
 def test_page_plots_a_books_greeks_and_lists_its_breaches(
-    service_url: str, tmp_path: Path
+    service_url: str, browser: Browser
 ) -> None:
-    binary = chromium()
-    url = f"{service_url}/#token={ALL_TOKEN}&book=desk-a&bucket=1m"
-    dom = run_chromium(binary, tmp_path / "profile-dom", url, "--dump-dom")
-    html = dom.stdout.decode()
-    assert 'data-ready="1"' in html, html[-2000:] + dom.stderr.decode()[-2000:]
+    page = browser.open(f"{service_url}/#book=desk-a&bucket=1m")
+    assert sign_in(page, ALL_TOKEN) == "1", page.dom()[-2000:]
+    html = page.dom()
     points = int(re.search(r'data-points="(\d+)"', html)[1])
     breaches = int(re.search(r'data-breaches="(\d+)"', html)[1])
     assert points > 100
     assert html.count('class="series"') >= 4  # a line per Greek panel
     assert html.count("<tr>") == breaches + 1  # header + one row per breach
     assert "desk-a:" in html
+    # the token lives in the tab's sessionStorage, never in the URL
+    assert ALL_TOKEN not in page.eval("location.href")
+    assert page.eval("sessionStorage.getItem('greekstream.token')") == ALL_TOKEN
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "history_page.png"
     shot.unlink(missing_ok=True)
-    result = run_chromium(binary, tmp_path / "profile-shot", url, f"--screenshot={shot}")
-    assert shot.exists(), result.stderr.decode()[-2000:]
+    page.screenshot(shot)
     pixels = (image.imread(shot)[..., :3] * 255).round().astype(int)
     blue = np.all(np.abs(pixels - np.array(SERIES_BLUE)) <= 8, axis=-1).sum()
     assert blue > 500, "the plotted series are not visible in the screenshot"
+
+    # a refused token sends the user back to the login form, and is forgotten
+    page.eval("sessionStorage.setItem('greekstream.token', 'not-a-token-at-all!'); true")
+    page.goto(f"{service_url}/")
+    assert page.wait_for("document.body.dataset.ready") == "login"
+    assert page.eval("sessionStorage.getItem('greekstream.token')") is None
+
+
+# Names an attacker controls (an `instrument`/`index` underlying, a trade's book): each
+# would change the title, set window.pwned, or load an image if it ever became markup.
+UNDERLYING = "<img src=x onerror=\"document.title='pwned';window.pwned=1\">"
+BOOK = "</script><script>document.title='pwned';window.pwned=2</script><b id=x>"
+BOOK_2 = "\"><svg onload=\"document.title='pwned';window.pwned=3\">/desk"
+
+
+def payload_events(path: Path) -> Path:
+    def rec(type_: str, eid: str, second: int, **fields: object) -> bytes:
+        return orjson.dumps({"type": type_, "event_id": eid,
+                             "ts": f"2026-03-01T00:{second // 60:02d}:{second % 60:02d}Z",
+                             **fields})
+
+    lines = [
+        rec("instrument", "i1", 0, instrument_id="PWN-PERP", kind="perpetual",
+            underlying=UNDERLYING, settlement="linear", contract_size=1),
+        rec("index", "x0", 1, underlying=UNDERLYING, price=100.0),
+        rec("limits", "l1", 2, book=BOOK, underlying=UNDERLYING, max_abs_delta=1.0),
+    ]
+    for i in range(60):
+        lines.append(rec("quote", f"q{i}", 3 + i * 60, instrument_id="PWN-PERP",
+                         mark_price=100.0 + i))
+        lines.append(rec("trade", f"t{i}", 4 + i * 60, book=BOOK if i % 2 else BOOK_2,
+                         instrument_id="PWN-PERP", side="buy", quantity=1, price=100.0))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_names_carrying_script_run_nothing(
+    dsn: str, tokens_file: Path, browser: Browser, tmp_path: Path
+) -> None:
+    events = payload_events(tmp_path / "payload.jsonl")
+    result = replay(read_records(events))
+    assert not [o for o in result.outputs if o.type == "rejected"]
+    assert any(o.type == "breach" for o in result.outputs)
+    write_replay(dsn, read_records(events), result.outputs)
+    with _serving(dsn, tokens_file) as url:
+        for book in (BOOK, BOOK_2):  # each book's charts, legend and breach rows
+            page = browser.open(f"{url}/#book={_fragment(book)}&bucket=1m")
+            state = sign_in(page, ALL_TOKEN) if page.eval(
+                "document.body.dataset.ready") == "login" else page.wait_for(
+                "document.body.dataset.ready")
+            assert state == "1", page.dom()[-3000:]
+            html = page.dom()
+            assert page.eval("document.getElementById('book').value") == book
+            assert page.eval("document.title") == TITLE
+            assert page.eval("window.pwned") is None
+            injected = "document.querySelectorAll('img, [onload], [onerror], #x').length"
+            assert page.eval(injected) == 0
+            assert page.eval("document.querySelectorAll('script').length") == 1  # app.js
+            assert "&lt;img src=x onerror=" in html  # the name is shown, as text
+            assert int(re.search(r'data-points="(\d+)"', html)[1]) > 0
+            if book == BOOK:
+                assert int(re.search(r'data-breaches="(\d+)"', html)[1]) > 0
+
+
+def _fragment(book: str) -> str:
+    from urllib.parse import quote
+
+    return quote(book, safe="")

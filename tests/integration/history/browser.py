@@ -1,0 +1,160 @@
+"""Headless Debian Chromium driven over the DevTools protocol on a pipe (no Playwright,
+no websocket library): ``--remote-debugging-pipe`` reads NUL-terminated JSON commands
+on fd 3 and writes replies and events on fd 4.
+
+    with Browser(binary) as browser:
+        page = browser.open(url)
+        page.eval("document.title")
+        page.wait_for("document.body.dataset.ready")
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+class BrowserError(RuntimeError):
+    pass
+
+
+class Browser:
+    def __init__(self, binary: str, profile: Path, size: tuple[int, int] = (1280, 1500)) -> None:
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+        # Chromium expects its command pipe on fd 3 and its reply pipe on fd 4.
+        self._proc = subprocess.Popen(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--hide-scrollbars", f"--user-data-dir={profile}",
+             f"--window-size={size[0]},{size[1]}", "--remote-debugging-pipe", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            pass_fds=(3, 4), preexec_fn=_dup_to(to_chrome_r, from_chrome_w),
+        )
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(BrowserError, OSError):
+            self.send("Browser.close", timeout=5)
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        for fd in (self._to_chrome, self._from_chrome):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self._proc.stderr:
+            self._proc.stderr.close()
+
+    def send(self, method: str, params: dict[str, Any] | None = None,
+             session: str | None = None, timeout: float = 30) -> dict[str, Any]:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_chrome, orjson.dumps(message) + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._read(deadline)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise BrowserError(f"{method}: {reply['error']}")
+                return reply.get("result", {})  # type: ignore[no-any-return]
+            self.events.append(reply)
+
+    def _read(self, deadline: float) -> dict[str, Any]:
+        import select
+
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._proc.poll() is not None:
+                raise BrowserError("chromium did not answer in time")
+            ready, _, _ = select.select([self._from_chrome], [], [], left)
+            if ready:
+                chunk = os.read(self._from_chrome, 1 << 20)
+                if not chunk:
+                    raise BrowserError("chromium closed its DevTools pipe")
+                self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return orjson.loads(message)  # type: ignore[no-any-return]
+
+    def open(self, url: str) -> Page:
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})
+        page = Page(self, session["sessionId"])
+        page.send("Page.enable")
+        page.send("Runtime.enable")
+        page.goto(url)
+        return page
+
+
+class Page:
+    def __init__(self, browser: Browser, session: str) -> None:
+        self.browser = browser
+        self.session = session
+
+    def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.browser.send(method, params, session=self.session)
+
+    def goto(self, url: str) -> None:
+        self.send("Page.navigate", {"url": url})
+        self.wait_for("document.readyState === 'complete'")
+
+    def eval(self, expression: str) -> Any:
+        result = self.send("Runtime.evaluate",
+                           {"expression": expression, "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in result:
+            raise BrowserError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.eval(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise BrowserError(f"timed out waiting for {expression}")
+            time.sleep(0.1)
+
+    def dom(self) -> str:
+        """The page's DOM as HTML, through DevTools' DOM domain."""
+        root = self.send("DOM.getDocument", {"depth": -1})["root"]
+        return str(self.send("DOM.getOuterHTML", {"nodeId": root["nodeId"]})["outerHTML"])
+
+    def screenshot(self, path: Path) -> None:
+        data = self.send("Page.captureScreenshot", {"format": "png"})["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def console(self) -> list[dict[str, Any]]:
+        """Console calls, exceptions and log entries seen so far (e.g. CSP violations)."""
+        kinds = ("Runtime.consoleAPICalled", "Runtime.exceptionThrown", "Log.entryAdded")
+        return [e for e in self.browser.events
+                if e.get("sessionId") == self.session and e.get("method") in kinds]
+
+
+def _dup_to(command_fd: int, reply_fd: int) -> Any:
+    def child() -> None:  # copies above 10 first: either end may itself be fd 3 or 4
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (command_fd, reply_fd)]
+        os.dup2(high[0], 3)
+        os.dup2(high[1], 4)
+    return child

@@ -1,0 +1,157 @@
+"""The query service's edges: security headers on every response, no CDN docs, strict
+parameter validation, RFC 6266 downloads, and book names that need percent-encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import httpx
+import orjson
+import pytest
+from tests.integration.history.conftest import _serving
+
+from greekstream.api.app import STATIC
+from greekstream.history import write_replay
+from greekstream.replay import read_records, replay
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+ALL = "z" * 32
+AUTH = {"Authorization": f"Bearer {ALL}"}
+ODD_BOOKS = ["fx/desk", 'quote"book', "crlf\r\nbook", "é/ü desk;x=1"]
+
+
+@pytest.fixture
+def client(service_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service_url, timeout=60) as c:
+        yield c
+
+
+def test_every_response_carries_the_security_headers(client: httpx.Client) -> None:
+    responses = {
+        "page": client.get("/"),
+        "script": client.get("/static/app.js"),
+        "style": client.get("/static/app.css"),
+        "books": client.get("/v1/books", headers=AUTH),
+        "csv": client.get("/v1/books/desk-a/breaches", headers=AUTH, params={"format": "csv"}),
+        "unauthorized": client.get("/v1/books"),
+        "not found": client.get("/nowhere"),
+        "invalid": client.get("/v1/top", headers=AUTH, params={"at": "x", "limit": 0}),
+        "health": client.get("/healthz"),
+        "openapi": client.get("/openapi.json"),
+    }
+    for name, r in responses.items():
+        csp = r.headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in csp, name
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp, name
+        assert r.headers.get("x-content-type-options") == "nosniff", name
+        assert r.headers.get("x-frame-options") == "DENY", name
+        if name not in ("script", "style"):
+            assert r.headers.get("cache-control") == "no-store", name
+    assert responses["script"].status_code == 200
+    assert "javascript" in responses["script"].headers["content-type"]
+    assert responses["page"].status_code == 200
+    # no /docs: FastAPI's would load an unpinned swagger-ui from a CDN
+    for path in ("/docs", "/redoc"):
+        r = client.get(path)
+        assert r.status_code == 404 and "cdn" not in r.text.lower()
+    assert client.get("/openapi.json").status_code == 200
+
+
+    check_page_needs_no_unsafe_inline(client)
+
+
+class _Audit(HTMLParser):
+    """Everything in a page that a strict CSP (no 'unsafe-inline') would block."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inline: list[str] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        names = {k for k, _ in attrs}
+        if tag == "style" or "style" in names or any(n.startswith("on") for n in names):
+            self.inline.append(tag)
+        if tag == "script":
+            src = dict(attrs).get("src") or ""
+            if not src.startswith("/static/"):
+                self.inline.append("script without a served src")
+            self.scripts.append(src)
+        if tag == "link":
+            href = dict(attrs).get("href") or ""
+            assert href.startswith("/static/"), href
+
+
+def check_page_needs_no_unsafe_inline(client: httpx.Client) -> None:
+    audit = _Audit()
+    audit.feed(client.get("/").text)
+    assert audit.inline == [] and audit.scripts == ["/static/app.js"]
+    for path in STATIC.iterdir():
+        assert client.get(f"/static/{path.name}").status_code == 200, path.name
+    script = (STATIC / "app.js").read_text()
+    assert "innerHTML" not in script and "outerHTML" not in script
+    assert "location.hash" in script and "token" not in script.split("function wanted")[1][:200]
+
+
+def test_non_finite_unbounded_or_unstorable_parameters_are_refused(
+    client: httpx.Client,
+) -> None:
+    for value in ("inf", "-inf", "nan", "1e400", "0", "-1", "31700000000"):
+        r = client.get("/v1/books/desk-a/hedge-intents", headers=AUTH,
+                       params={"within_s": value})
+        assert r.status_code == 422, (value, r.status_code, r.text)
+        assert "within_s" in r.text
+    for limit in ("0", "1001", "1e3", "inf"):
+        r = client.get("/v1/top", headers=AUTH, params={"at": "2026-03-02T01:00:00Z",
+                                                         "limit": limit})
+        assert r.status_code == 422, (limit, r.text)
+    for at in ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2300-01-01T00:00:00Z"):
+        r = client.get("/v1/exposures", headers=AUTH, params={"at": at})
+        assert r.status_code == 400, (at, r.text)
+        assert "range" in r.json()["detail"]
+
+
+@pytest.fixture
+def odd_books_url(dsn: str, tokens_file: Path, tmp_path: Path) -> Iterator[str]:
+    def rec(type_: str, eid: str, second: int, **fields: object) -> bytes:
+        return orjson.dumps({"type": type_, "event_id": eid,
+                             "ts": f"2026-03-01T00:00:{second:02d}Z", **fields})
+
+    lines = [rec("instrument", "i", 0, instrument_id="P", kind="perpetual", underlying="BTC",
+                 settlement="linear", contract_size=1),
+             rec("index", "x", 1, underlying="BTC", price=100.0),
+             rec("quote", "q", 2, instrument_id="P", mark_price=100.0)]
+    lines += [rec("trade", f"t{i}", 3 + i, book=book, instrument_id="P", side="buy",
+                  quantity=1, price=100.0) for i, book in enumerate(ODD_BOOKS)]
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    write_replay(dsn, read_records(path), replay(read_records(path)).outputs)
+    with _serving(dsn, tokens_file) as url:
+        yield url
+
+
+def test_books_with_slashes_quotes_and_newlines_are_reachable_and_downloadable(
+    odd_books_url: str,
+) -> None:
+    with httpx.Client(base_url=odd_books_url, timeout=60) as client:
+        assert set(ODD_BOOKS) <= set(client.get("/v1/books", headers=AUTH).json())
+        for book in ODD_BOOKS:
+            path = f"/v1/books/{quote(book, safe='')}/timeseries"
+            rows = client.get(path, headers=AUTH).json()
+            assert rows and rows[-1]["positions"] == 1, book
+            r = client.get(path, headers=AUTH, params={"format": "csv"})
+            assert r.status_code == 200 and r.text.startswith("underlying,"), book
+            disposition = r.headers["content-disposition"]
+            assert "\r" not in disposition and "\n" not in disposition
+            fallback = disposition.split('filename="')[1].split('"')[0]
+            assert fallback.isascii() and '"' not in fallback and "/" not in fallback
+            encoded = disposition.split("filename*=UTF-8''")[1]
+            assert unquote(encoded) == f"{book}-timeseries-1m.csv"
+        refused = client.get(f"/v1/books/{quote('fx/desk', safe='')}/breaches",
+                             headers={"Authorization": f"Bearer {'a' * 32}"})
+        assert refused.status_code == 403

@@ -1,0 +1,59 @@
+"""Bearer tokens: digests only, constant-time comparison, and no token text in errors."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from greekstream.api import tokens as tokens_module
+from greekstream.api.tokens import Tokens, fingerprint, load_tokens
+from greekstream.errors import ConfigError
+
+SECRET = "s3cr3t-token-do-not-print-0123456789"
+OTHER = "another-token-also-secret-987654321"
+
+
+def test_lookup_goes_through_digests_with_hmac_compare_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tokens.yaml"
+    hashed = hashlib.sha256(OTHER.encode()).hexdigest()
+    path.write_text(f'"{SECRET}": ["desk-a"]\n"sha256:{hashed}": "*"\n')
+    table = load_tokens(str(path), None)
+    assert isinstance(table, Tokens) and len(table) == 2
+    assert SECRET not in repr(vars(table))  # only digests are kept
+    compared: list[tuple[bytes, bytes]] = []
+    real = tokens_module.hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(tokens_module.hmac, "compare_digest", spy)
+    scope = table.scope(SECRET)
+    assert scope is not None and scope.allows("desk-a") and not scope.allows("desk-b")
+    assert len(compared) == 2  # every digest compared, even after a match
+    other = table.scope(OTHER)  # a `sha256:` key holds no token text at all
+    assert other is not None and other.books is None and other.name == fingerprint(OTHER)
+    assert table.scope("x" * 32) is None and table.scope("") is None
+
+
+@pytest.mark.parametrize("text", [
+    f'"{SECRET}": ["desk-a"\n',  # unclosed list
+    f"{SECRET}: [desk-a]\n\t{OTHER}: '*'\n",  # a tab
+    f'{{"{SECRET}": ["desk-a"], "{OTHER}": *}}\n',  # a bare star
+])
+def test_a_yaml_error_never_prints_a_token(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "tokens.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_tokens(str(path), None)
+    message = str(caught.value) + str(caught.value.hint or "")
+    assert "line" in message
+    assert SECRET not in message and OTHER not in message and "s3cr3t" not in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    with pytest.raises(ConfigError) as inline:
+        load_tokens(None, text)
+    assert SECRET not in str(inline.value) and "s3cr3t" not in str(inline.value)
