@@ -31,14 +31,8 @@ from starlette.types import Scope as AsgiScope
 
 from greekstream.api import queries
 from greekstream.api.tokens import Scope, Tokens
-from greekstream.core.timeutil import (
-    STORABLE_MAX_US,
-    STORABLE_MIN_US,
-    TimestampError,
-    format_ts,
-    parse_ts,
-    storable,
-)
+from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
+from greekstream.core.timeutil import TimestampError, format_ts, parse_ts
 from greekstream.errors import HistoryError, HistoryQueryError
 from greekstream.history.asof import check_as_of, exposures_as_of, stored_exposures_as_of
 from greekstream.history.client import History
@@ -111,9 +105,9 @@ def _time(value: str | None, name: str) -> int | None:
         moment = parse_ts(value)
     except (TimestampError, OverflowError) as exc:
         raise HTTPException(400, f"bad {name} {value!r}: not an RFC 3339 timestamp") from exc
-    if not storable(moment):
+    if not ts_in_range(moment):
         raise HTTPException(400, f"bad {name} {value!r}: out of the range history holds "
-                                 f"({format_ts(STORABLE_MIN_US)} to {format_ts(STORABLE_MAX_US)})")
+                                 f"({TS_RANGE_TEXT})")
     return moment
 
 

@@ -14,16 +14,6 @@ MICROS_PER_SECOND = 1_000_000
 SECONDS_PER_YEAR = 365 * 86_400
 
 
-# What history can hold end to end: rollup buckets and the TTL are ClickHouse DateTime
-# (unsigned 32-bit seconds), so [1970-01-01T00:00:00Z, 2106-02-07T06:28:15Z].
-STORABLE_MIN_US = 0
-STORABLE_MAX_US = (2**32 - 1) * MICROS_PER_SECOND
-
-
-def storable(micros: int) -> bool:
-    return STORABLE_MIN_US <= micros <= STORABLE_MAX_US
-
-
 class TimestampError(ValueError):
     """A string that is not an RFC 3339 timestamp with a UTC offset."""
 
