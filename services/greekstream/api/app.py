@@ -300,7 +300,7 @@ def _routes(app: FastAPI, service: Service) -> None:
         with service.db() as h:
             return _render(queries.risk_matrix(h, book, _time(at, "at")), "json", "risk")
 
-    @app.get("/v1/books/{book}/var",
+    @app.get("/v1/books/{book:book}/var",
              summary="Latest (or as-of) historical VaR and ES of a book (json or png)")
     def book_var(request: Request, book: str, who: Auth, at: str | None = None,
                  format: Literal["json", "png"] = "json") -> Response:

@@ -1,5 +1,9 @@
 """Ordered, versioned ClickHouse migrations: schemas/clickhouse/NNNN_name.sql.
 
+They ship as package data: ``greekstream/history/migrations`` is a symlink to
+``schemas/clickhouse`` in the repository, and a wheel holds the files themselves, so an
+installed greekstream (wheel, ``pip install .``, the image) finds them next to this module.
+
 Each file holds statements separated by ``;`` at line ends. Applying is idempotent:
 every statement is ``IF NOT EXISTS`` and ``schema_migrations`` records each applied
 version with a checksum, so a changed, already-applied file is reported, not re-run.
@@ -44,7 +48,7 @@ def migrations_dir() -> Path:
     override = os.environ.get("GREEKSTREAM_MIGRATIONS_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / "schemas" / "clickhouse"
+    return Path(__file__).parent / "migrations"
 
 
 def load_migrations(directory: Path | None = None) -> list[Migration]:
@@ -52,7 +56,8 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
     if not folder.is_dir():
         raise HistoryError(
             f"no migrations directory at {folder}",
-            hint="set GREEKSTREAM_MIGRATIONS_DIR to the schemas/clickhouse folder",
+            hint="reinstall greekstream (its wheel holds greekstream/history/migrations), "
+            "or set GREEKSTREAM_MIGRATIONS_DIR to a schemas/clickhouse folder",
         )
     found = []
     for path in sorted(folder.glob("*.sql")):
@@ -104,8 +109,44 @@ def current_version(history: History) -> int:
     return max(applied_versions(history), default=0)
 
 
+# The TTL expression is toDateTime(ts) + N days: a ClickHouse DateTime (unsigned 32-bit
+# seconds). Past 2106-02-07T06:28:15Z it wraps to 1970, and every row expires at once.
+DATETIME_MAX_US = (2**32 - 1) * 1_000_000
+DAY_US = 86_400 * 1_000_000
+
+
+def max_ttl_days(latest_us: int) -> int:
+    """The longest retention whose expiry of a row at ``latest_us`` still fits a DateTime."""
+    return max(0, (DATETIME_MAX_US - latest_us) // DAY_US)
+
+
+def check_ttl(history: History, days: int, now_us: int) -> None:
+    """Refuse a retention that would wrap past 2106 for the newest row stored (or now)."""
+    rows = history.rows(
+        "SELECT max(m) FROM (" + " UNION ALL ".join(
+            f"SELECT toUnixTimestamp64Micro(max(ts)) AS m FROM {t}" for t in TABLES_WITH_TTL
+        ) + ")"
+    )
+    stored = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+    latest = max(stored, now_us)
+    limit = max_ttl_days(latest)
+    if days > limit:
+        raise HistoryError(
+            f"--ttl-days {days} is too long: a row from {_day(latest)} would expire after "
+            "2106-02-07, past what ClickHouse's DateTime holds, so its expiry would wrap to "
+            "1970 and every row would be deleted at once",
+            hint=f"use at most --ttl-days {limit:,}".replace(",", ""),
+        )
+
+
+def _day(micros: int) -> str:
+    from greekstream.core.timeutil import format_ts
+
+    return format_ts(micros - micros % DAY_US)[:10] if 0 <= micros <= DATETIME_MAX_US else "?"
+
+
 def set_ttl(history: History, days: int | None) -> None:
-    """Optional retention on every stored table (None removes it)."""
+    """Optional retention on every stored table (None removes it); see :func:`check_ttl`."""
     for table in TABLES_WITH_TTL:
         if days is None:
             history.command(f"ALTER TABLE {table} REMOVE TTL")

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from greekstream.core.guards import ts_in_range
 from greekstream.core.timeutil import TimestampError, parse_ts
 
 Row = tuple[Any, ...]
@@ -96,6 +97,14 @@ def to_micros(value: Any) -> int | None:
     return None
 
 
+def storable_micros(value: Any) -> int | None:
+    """A record's ts if the engine accepts it (core/guards.py: 1970..2105), else None: a
+    record the engine rejects for its time is stored at its stream's clock, like one that
+    does not decode, so no column ever holds a time ClickHouse would clamp."""
+    ts = to_micros(value)
+    return ts if ts_in_range(ts) else None
+
+
 # ----------------------------------------------------------------------------- inputs
 
 _KAFKA = re.compile(r"^(?P<stream>.+)/(?P<partition>\d+)/(?P<seq>\d+)$")
@@ -129,7 +138,7 @@ def raw_row(raw: bytes | str, source: str, clocks: dict[tuple[str, int], int]) -
         obj = None
     if not isinstance(obj, dict):
         obj = {}
-    ts = to_micros(obj.get("ts"))
+    ts = storable_micros(obj.get("ts"))
     kind = obj.get("type")
     decoded = ts is not None and isinstance(kind, str)
     where = locate(source)
@@ -187,7 +196,7 @@ def _hedge_intent(e: Mapping[str, Any], seq: int) -> Row:
 
 
 def _rejected(e: Mapping[str, Any], seq: int) -> Row:
-    ts = to_micros(e.get("ts"))
+    ts = storable_micros(e.get("ts"))
     return (
         e["event_id"], ts or 0, ts is not None, e["reason"], e.get("detail", ""),
         e["source"], e["raw"],

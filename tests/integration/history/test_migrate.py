@@ -4,6 +4,7 @@ record their version, a refused edit of an applied migration, the optional TTL."
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -81,3 +82,51 @@ def test_status_and_books_of_a_filled_history(
     status = json.loads(capsys.readouterr().out)
     assert status["first_event"] < status["last_event"]
     assert status["rows"]["raw_events"] > 5000 and status["rows"]["risk_matrix"] > 0
+
+
+def test_a_ttl_that_would_wrap_past_2106_is_refused_and_nothing_changes(
+    dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """toDateTime(ts) + 30000 days wraps past 2106 to 1970: every row would expire now."""
+    assert main(["history", "migrate", dsn]) == 0
+    capsys.readouterr()
+    assert main(["history", "migrate", dsn, "--ttl-days", "30000"]) == 2
+    out, err = capsys.readouterr()
+    assert "nothing to apply" not in out
+    assert "--ttl-days 30000 is too long" in err and "2106-02-07" in err
+    most = int(re.search(r"use at most --ttl-days (\d+)", err)[1])  # from today's date
+    assert 20_000 < most < 30_000
+    for table in TABLES_WITH_TTL:
+        assert " TTL " not in table_ddl(dsn, table), table
+    assert main(["history", "migrate", dsn, "--ttl-days", "100000000"]) == 2
+    assert "beyond what ClickHouse's DateTime can hold" in capsys.readouterr().err
+    assert main(["history", "migrate", dsn, "--ttl-days", "3650"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to apply" not in out and "expire 3650 days after their ts" in out
+    assert "toIntervalDay(3650)" in table_ddl(dsn, "exposures")
+
+
+def test_status_describes_times_the_engine_could_not_have_written(
+    dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from greekstream.history.rows import RAW, raw_row
+
+    with connect(dsn, create=True) as history:
+        migrate(history)
+        good = b'{"type":"index","event_id":"e","ts":"2026-03-01T00:00:00Z","underlying":"BTC",' \
+            b'"price":1}'
+        late = good.replace(b"2026-03-01", b"2200-01-01").replace(b'"e"', b'"f"')
+        clocks: dict[tuple[str, int], int] = {}
+        rows = [list(raw_row(good, "f.jsonl:1", clocks)), list(raw_row(late, "f.jsonl:2", clocks))]
+        # a record the engine rejects for its time is stored at its stream's clock
+        assert rows[1][3] == rows[0][3] and rows[1][13] is False
+        for i, ts in enumerate((2**62, -(2**62))):  # as an older writer could have stored
+            row = list(raw_row(good, f"old.jsonl:{i}", {}))
+            row[3] = row[4] = ts
+            rows.append(row)
+        history.insert("raw_events", [list(c) for c in zip(*rows, strict=True)], RAW.columns)
+    assert main(["history", "status", dsn]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["first_event"].startswith("out of range: -4611686018427387904")
+    assert status["last_event"].startswith("out of range: 4611686018427387904")
+    assert status["rows"]["raw_events"] == 4
