@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "demo",
     "stress": "stress",
     "var": "var",
+    "explain": "explain",
     "cascade": "cascade",
     "topics": "topics",
     "produce": "produce",

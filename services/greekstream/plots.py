@@ -212,3 +212,46 @@ def _var_panel(ax: Axes, r: BookVar) -> None:
     note = f" (unshocked: {', '.join(r.unshocked)})" if r.unshocked else ""
     ax.set_title(f"{r.book}: VaR {_usd(r.var)}, ES {_usd(r.es)} USD at {_pct(r.confidence)} "
                  f"over {r.scenarios} days (tail {r.tail}){note}", fontsize=9)
+
+
+def explain_waterfalls(rows: Sequence[dict[str, object]], path: str | Path, t0_us: int,
+                       t1_us: int) -> Path:
+    """P&L explain waterfalls, one panel per book (its underlyings added up): the
+    components left to right as floating bars (green up, red down), the residual last
+    (grey), and the actual P&L as the closing total bar; USD on the axis."""
+    from greekstream.core.explain import COMPONENTS
+
+    books = sorted({str(r["book"]) for r in rows})
+    fig, axes = plt.subplots(len(books) or 1, 1, squeeze=False,
+                             figsize=(10, 3.6 * max(len(books), 1) + 0.6))
+    labels = [*COMPONENTS, "actual"]
+    for i, book in enumerate(books):
+        ax = axes[i][0]
+        mine = [r for r in rows if r["book"] == book]
+        values = [sum(float(r[k]) for r in mine) for k in COMPONENTS]  # type: ignore[arg-type]
+        actual = sum(float(r["actual"]) for r in mine)  # type: ignore[arg-type]
+        level = 0.0
+        for j, (name, v) in enumerate(zip(COMPONENTS, values, strict=True)):
+            colour = "#9e9e9e" if name == "residual" else ("#2e7d32" if v >= 0 else "#c62828")
+            ax.bar(j, v, bottom=level, color=colour, width=0.7)
+            ax.text(j, level + v if v >= 0 else level, f"{v:,.0f}", ha="center",
+                    va="bottom", fontsize=8)
+            level += v
+        ax.bar(len(COMPONENTS), actual, color="#1565c0", width=0.7)
+        ax.text(len(COMPONENTS), max(actual, 0.0), f"{actual:,.0f}", ha="center",
+                va="bottom", fontsize=8, fontweight="bold")
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(labels)), [s.replace("_", " ") for s in labels])
+        ax.set_ylabel("USD")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _p: f"{x:,.0f}"))
+        unders = ", ".join(sorted(str(r["underlying"]) for r in mine))
+        ax.set_title(f"{book} ({unders}): actual {actual:,.0f} USD", fontsize=10)
+    if not books:
+        axes[0][0].axis("off")
+        axes[0][0].text(0.5, 0.5, "no positions or trades in the window", ha="center")
+    fig.suptitle(f"P&L explain {format_ts(t0_us)} .. {format_ts(t1_us)}")
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -65,17 +65,19 @@ class Profile:
     onchain: bool = False  # loans, LP positions, chainlink WBTC/USDC prices and a reorg
     oracle_every_s: float = 60.0
     hedger: bool = False  # books with a hedge policy trade their perpetual back to target
+    funding_every_h: float | None = None  # perpetual funding events (epoch-aligned)
 
 
 def profile(name: str, events: int | None = None) -> Profile:
     """The named profile; `events` sizes the bench (default one million)."""
     if name == "demo":
         return Profile("demo", 86_400, 6, 15, 3, 3, bk.DEMO_BOOKS, 3_000, 30_000, False,
-                       10.0, 40, margin_every_s=900.0, onchain=True, hedger=True)
+                       10.0, 40, margin_every_s=900.0, onchain=True, hedger=True,
+                       funding_every_h=8.0)
     if name == "kafka-test":
         return Profile("kafka-test", 7_200, 3, 4, 1, 2, bk.DEMO_BOOKS, 600, 2_500, False,
                        10.0, 20, margin_every_s=900.0, onchain=True, oracle_every_s=120.0,
-                       hedger=True)
+                       hedger=True, funding_every_h=0.5)  # compressed: funding in 2 hours
     if name == "bench":
         return bench_profile(BENCH_EVENTS if events is None else events)
     raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
@@ -123,6 +125,9 @@ def build(prof: Profile, seed: int) -> list[Block]:
         blocks.append(bk.random_limit_updates(prof.books, prof.n_limit_updates, start,
                                               prof.seconds, rngs[5]))
     blocks += [collateral, *onchain]
+    if prof.funding_every_h:
+        blocks.append(st.funding_block(uni, start, prof.seconds, prof.funding_every_h,
+                                       rngs[8]))
     if prof.margin_every_s:
         blocks.append(bk.margin_block(mkt, uni, prof.books, trades, collateral,
                                       prof.margin_every_s, prof.seconds))

@@ -121,8 +121,8 @@ def fair_prices(m: Market, uni: Universe, inst: IntArray, ts: IntArray,
         iv[o] = m.option_iv(uni, inst[o], ts[o], fwd[o], rng.normal(0.0, 0.002, len(o)))
         value = black76(fwd[o], uni.strike[inst[o]], years(uni.expiry_us[inst[o]], ts[o]),
                         iv[o], uni.is_call[inst[o]]).value
-        price[o] = np.where(uni.inverse[inst[o]], np.maximum(np.round(value / fwd[o], 4), 1e-4),
-                            np.maximum(np.round(value, 1), 0.1))
+        # USD per coin for linear and inverse options alike (SPEC: the unit of trade.price)
+        price[o] = np.maximum(np.round(value, 1), 0.1)
     f = np.flatnonzero(~opt)
     if len(f):
         tick = np.array([s.price_tick for s in m.specs])[uni.underlying[inst[f]]]
@@ -208,6 +208,22 @@ def quote_blocks(m: Market, uni: Universe, inst: IntArray, ts: IntArray,
             "ask": (mark + half).round(2).tolist(),
         }))
     return blocks
+
+
+def funding_block(uni: Universe, start_us: int, seconds: int, every_h: float,
+                  rng: np.random.Generator) -> Block:
+    """Every perpetual's funding rate at each epoch-aligned `every_h` boundary of the day:
+    about +0.01% per period (longs pay, as on most venues most of the time), with noise,
+    capped at ±0.5%."""
+    step = int(every_h * 3600 * 1_000_000)
+    times = np.arange((start_us // step + 1) * step, start_us + seconds * 1_000_000 + 1, step,
+                      dtype=np.int64)
+    perps = np.flatnonzero(uni.kind == KIND_PERPETUAL)
+    ts = np.repeat(times, len(perps))
+    inst = np.tile(perps, len(times))
+    rate = np.clip(np.round(rng.normal(0.0001, 0.0001, len(ts)), 7), -0.005, 0.005)
+    return Block("funding", ts, {"instrument_id": [uni.ids[i] for i in inst.tolist()],
+                                 "rate": rate.tolist()})
 
 
 def index_block(m: Market, every_s: float, seconds: int) -> Block:

@@ -23,7 +23,7 @@ from greekstream.progress import Progress
 # Within one timestamp: definitions first, then prices, then what depends on them.
 PRIORITY = {
     "instrument": 0, "index": 1, "quote": 2, "limits": 3, "collateral": 4, "loan": 5,
-    "lp_position": 6, "margin": 7, "trade": 8, "reorg": 9,
+    "lp_position": 6, "margin": 7, "trade": 8, "reorg": 9, "funding": 10,
 }
 
 
