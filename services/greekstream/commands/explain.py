@@ -16,13 +16,14 @@ from greekstream.explain import explain_window
 from greekstream.replay import Record, read_records
 
 HELP = "explain a window's P&L by delta, gamma, vega, theta, vanna, volga, funding, trades"
-EXAMPLES = """  greekstream explain events.jsonl --from 2026-03-01T10:00:00Z --to 2026-03-01T11:00:00Z
-  greekstream explain events.jsonl --from 2026-03-01T10:00:00Z --to 2026-03-01T11:00:00Z \\
+EXAMPLES = """  greekstream explain events.jsonl --from 2026-03-02T10:00:00Z \
+      --to 2026-03-02T11:00:00Z
+  greekstream explain events.jsonl --from 2026-03-02T10:00:00Z --to 2026-03-02T11:00:00Z \\
       --book desk-a --format table
-  greekstream explain events.jsonl --from 2026-03-01T00:00:00Z --to 2026-03-02T00:00:00Z \\
+  greekstream explain events.jsonl --from 2026-03-02T00:00:00Z --to 2026-03-02T00:00:00Z \\
       --format png --out explain.png
-  greekstream explain --from-history chdb:///tmp/gs --from 2026-03-01T10:00:00Z \\
-      --to 2026-03-01T11:00:00Z --format table
+  greekstream explain --from-history chdb:///tmp/gs --from 2026-03-02T10:00:00Z \\
+      --to 2026-03-02T11:00:00Z --format table
 (components add up, left to right, to `actual`; the residual is what the Greeks terms
 do not explain: docs/pnl.md#pl-explain)
 """
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     assert t0 is not None and t1 is not None
     if t1 <= t0:
         raise UsageError("--to must be after --from",
-                         hint="e.g. --from 2026-03-01T10:00:00Z --to 2026-03-01T11:00:00Z")
+                         hint="e.g. --from 2026-03-02T10:00:00Z --to 2026-03-02T11:00:00Z")
     if args.events:
         rows = explain_window(read_records(args.events), t0, t1, args.book)
     else:
