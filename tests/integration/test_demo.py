@@ -25,7 +25,8 @@ def test_demo_summarises_exposures_risk_onchain_and_a_cascade(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout
     for heading in ("Exposures as of", "Breaches:", "Hedge intents:", "Scenario risk",
-                    "On-chain positions:", "cascade, depth"):
+                    "On-chain positions:", "cascade, depth", "P&L per book for the day",
+                    "P&L explain (USD)"):
         assert heading in text, f"missing {heading!r} in:\n{text[-3000:]}"
     loans = int(re.search(r"On-chain positions: ([\d,]+) loans", text)[1].replace(",", ""))
     assert loans > 0
@@ -33,4 +34,7 @@ def test_demo_summarises_exposures_risk_onchain_and_a_cascade(tmp_path: Path) ->
     assert (out / "risk_heatmap.png").stat().st_size > 10_000
     assert (out / "exposures.jsonl").stat().st_size > 0
     assert (out / "risk_matrices.jsonl").stat().st_size > 0
+    assert (out / "pnl.jsonl").stat().st_size > 0
+    pnl_table = text.split("P&L per book for the day")[1].split("\n\n")[0]
+    assert "mm-1" in pnl_table and "total_usd" in pnl_table
     assert "stored in ClickHouse" in done.stderr

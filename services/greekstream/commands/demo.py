@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     write_outputs(result, str(out))
     _history(args.history or f"chdb://{(out / 'chdb').resolve()}", events, result)
     _summary(result)
+    _pnl(result, events)
     _stress(result, out)
     _onchain(result)
     print(f"\noutputs written to {out}/ (exposures.jsonl, breaches.jsonl, ...)")
@@ -80,6 +81,34 @@ def _summary(result: ReplayResult) -> None:
         [[format_ts(i.ts), i.book, i.instrument_id, i.side, i.quantity, i.delta_before,
           i.delta_after] for i in intents[-10:]],
     )
+
+
+def _pnl(result: ReplayResult, events: Path) -> None:
+    """P&L per book for the day (its underlyings added up), then the explain of the
+    day's last hour."""
+    from greekstream.commands.explain import table_text
+    from greekstream.explain import explain_window
+
+    if result.as_of_us is None:
+        return
+    books: dict[str, list[float]] = {}
+    for r in result.exposures():
+        if r.pnl is None:
+            continue
+        acc = books.setdefault(r.book, [0.0] * 5)
+        for i, name in enumerate(("realized_usd", "unrealized_usd", "funding_usd", "fees_usd",
+                                  "total_usd")):
+            acc[i] += r.pnl[name]
+    print()
+    print_table(("book", "realized_usd", "unrealized_usd", "funding_usd", "fees_usd",
+                 "total_usd"), [[book, *v] for book, v in sorted(books.items())],
+                title=f"P&L per book for the day (USD) as of {format_ts(result.as_of_us)} "
+                      "(total = realized + unrealized + funding - fees)")
+    t1 = result.as_of_us
+    t0 = t1 - 3600 * 1_000_000
+    rows = explain_window(read_records(events), t0, t1)
+    print()
+    print(table_text(rows, t0, t1), end="")
 
 
 def _history(dsn: str, events: Path, result: ReplayResult) -> None:
