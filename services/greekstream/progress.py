@@ -20,12 +20,14 @@ class Progress:
         self.every_s = every_s if self.tty else 5.0
         self.enabled = enabled
         self.count = 0
+        self._check_at = 1024  # look at the clock only every ~1k units
         self._start = self._last = time.monotonic()
 
     def advance(self, n: int = 1) -> None:
         self.count += n
-        if not self.enabled or self.count & 1023:
+        if not self.enabled or self.count < self._check_at:
             return
+        self._check_at = self.count + 1024
         now = time.monotonic()
         if now - self._last >= self.every_s:
             self._last = now
@@ -36,14 +38,42 @@ class Progress:
             self._draw(time.monotonic(), final=True)
 
     def _draw(self, now: float, final: bool) -> None:
-        elapsed = max(now - self._start, 1e-9)
-        rate = self.count / elapsed
-        of = f"/{self.total:,}" if self.total else ""
-        pct = f" {100.0 * self.count / self.total:5.1f}%" if self.total else ""
-        line = f"{self.label}: {self.count:,}{of} {self.unit}{pct} ({rate:,.0f}/s, {elapsed:.1f}s)"
-        end = "\n" if final or not self.tty else ""
-        self.stream.write(("\r" if self.tty else "") + line + end)
+        self.stream.write(("\r" if self.tty else "") + self.line(now - self._start, final)
+                          + ("\n" if final or not self.tty else ""))
         self.stream.flush()
+
+    def line(self, elapsed: float, final: bool = False) -> str:
+        """The status line: count, rate, elapsed; with a known total, the share done and,
+        while running, the ETA (on a terminal also a bar)."""
+        elapsed = max(elapsed, 1e-9)
+        rate = self.count / elapsed
+        if not self.total:
+            return (f"{self.label}: {self.count:,} {self.unit} ({rate:,.0f}/s, "
+                    f"{elapsed:.1f}s)")
+        share = min(self.count / self.total, 1.0)
+        bar = ""
+        if self.tty:
+            filled = int(share * BAR_WIDTH)
+            bar = "[" + "#" * filled + "." * (BAR_WIDTH - filled) + "] "
+        eta = ""
+        if not final and rate > 0:
+            eta = f", ETA {clock(max(self.total - self.count, 0) / rate)}"
+        return (f"{self.label}: {bar}{self.count:,}/{self.total:,} {self.unit} "
+                f"{100.0 * share:5.1f}% ({rate:,.0f}/s, {clock(elapsed)}{eta})")
+
+
+BAR_WIDTH = 30
+
+
+def clock(seconds: float) -> str:
+    """4.2s, 3m07s, 1h02m."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
 
 
 def now_elapsed(start: float) -> float:

@@ -6,7 +6,8 @@ module only reads records and collects outputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,7 @@ class ReplayResult:
     as_of_us: int | None = None
     applied: int = 0  # accepted: neither a duplicate nor rejected
     skipped_after_as_of: int = 0
+    counts: Counter[str] = field(default_factory=Counter)  # outputs by type
 
     def exposures(self) -> list[ExposureValues]:
         if self.as_of_us is None:
@@ -60,35 +62,76 @@ def _rejected(produced: list[Output]) -> bool:
     return len(produced) == 1 and isinstance(produced[0], Rejected)
 
 
+OutputSink = Callable[[Output], None]
+RecordSink = Callable[[bytes, str], None]
+CHUNK = 4096  # records per chunk (decode, then apply)
+
+
 def replay(
     records: Iterable[Record],
     as_of_us: int | None = None,
     config: EngineConfig | None = None,
     progress: Progress | None = None,
     keep_outputs: bool = True,
+    on_output: OutputSink | None = None,
+    on_record: RecordSink | None = None,
 ) -> ReplayResult:
-    """Apply records in order; with ``as_of_us``, only events at or before it count."""
+    """Apply records in order; with ``as_of_us``, only events at or before it count.
+
+    Streaming: ``on_output`` gets every output as it is produced and ``on_record`` every
+    record the replay applies or rejects (all but decodable events after ``as_of_us``),
+    so a caller writes as it goes; ``keep_outputs=False`` holds nothing in memory
+    (``result.counts`` still counts outputs by type).
+    """
     engine = Engine(config)
     result = ReplayResult(engine=engine)
-    outputs = result.outputs
-    for raw, source in records:
+    keep = result.outputs.extend if keep_outputs else None
+    counts = result.counts
+    for chunk in _chunks(records, CHUNK):
+        for raw, source in chunk:
+            try:
+                event = decode_event(raw)
+            except DecodeError:
+                produced = engine.handle(raw, source)
+            else:
+                if as_of_us is not None and event.ts > as_of_us:
+                    result.skipped_after_as_of += 1
+                    continue
+                duplicates = engine.duplicates
+                produced = engine.apply(event, source, raw)
+                if engine.duplicates == duplicates and not _rejected(produced):
+                    result.applied += 1
+            if on_record is not None:
+                on_record(raw, source)
+            for output in produced:
+                counts[output.type] += 1
+                if on_output is not None:
+                    on_output(output)
+            if keep is not None:
+                keep(produced)
         if progress is not None:
-            progress.advance()
-        try:
-            event = decode_event(raw)
-        except DecodeError:
-            produced = engine.handle(raw, source)
-        else:
-            if as_of_us is not None and event.ts > as_of_us:
-                result.skipped_after_as_of += 1
-                continue
-            duplicates = engine.duplicates
-            produced = engine.apply(event, source, raw)
-            if engine.duplicates == duplicates and not _rejected(produced):
-                result.applied += 1
-        if keep_outputs:
-            outputs.extend(produced)
+            progress.advance(len(chunk))
     if progress is not None:
         progress.done()
     result.as_of_us = as_of_us if as_of_us is not None else engine.clock
     return result
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def count_lines(path: str | Path) -> int | None:
+    """Lines in a file (for a progress bar's total), or None if it cannot be read."""
+    try:
+        with Path(path).open("rb") as handle:
+            return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from greekstream.commands._common import (
     EXPOSURE_FIELDS,
@@ -22,14 +23,17 @@ from greekstream.commands._common import (
     print_pnl_table,
     print_table,
 )
-from greekstream.core.decode import decode_event
-from greekstream.core.events import DecodeError, encode
+from greekstream.core.engine import Output
+from greekstream.core.events import encode
 from greekstream.core.term_structure import vega_by_expiry
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.progress import Progress
-from greekstream.replay import Record, ReplayResult, read_records, replay
+from greekstream.replay import OutputSink, ReplayResult, count_lines, read_records, replay
 from greekstream.scenario_files import engine_config_from_env
+
+if TYPE_CHECKING:
+    from greekstream.history.replay_io import HistoryStream
 
 HELP = "replay events (a JSONL file, or stored history) through the engine; print exposures"
 EXAMPLES = """  greekstream replay events.jsonl
@@ -87,26 +91,47 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Outputs are written as they are produced (``--out`` files, ``--history`` batches):
+    memory stays flat however long the input is."""
     check_modes(args)
     as_of = parse_time_arg(args.as_of, "--as-of")
-    if args.history:
-        if not Path(args.events).is_file():
-            raise UsageError(f"no such events file: {args.events}")
-        reachable(args.history)  # before a long replay, not after it
-    progress = Progress("replay", enabled=not args.quiet)
-    if args.from_history:
-        result = replay_from_history(args, as_of, progress)
-    else:
-        result = replay(read_records(args.events), as_of_us=as_of, progress=progress,
-                        config=engine_config_from_env(args.scenarios, args.returns))
-    if args.history:
-        store(args.history, args.events, result, as_of, args.quiet)
-    if args.out:
-        write_outputs(result, args.out)
+    if args.history and not Path(args.events).is_file():
+        raise UsageError(f"no such events file: {args.events}")
+    with ExitStack() as stack:
+        # opened before a long replay, not after it: a bad DSN or --out fails at once
+        stream = stack.enter_context(history_stream(args.history)) if args.history else None
+        files = stack.enter_context(OutputFiles(args.out)) if args.out else None
+        on_output = fan_out(files.write if files else None,
+                            stream.add_output if stream else None)
+        if args.from_history:
+            result = replay_from_history(args, as_of, on_output)
+        else:
+            progress = Progress("replay", total=count_lines(args.events),
+                                enabled=not args.quiet)
+            result = replay(read_records(args.events), as_of_us=as_of, progress=progress,
+                            config=engine_config_from_env(args.scenarios, args.returns),
+                            keep_outputs=False, on_output=on_output,
+                            on_record=stream.add_record if stream else None)
+    if stream is not None and not args.quiet:
+        print(f"replay: stored {stream.counts['records']:,} input records and "
+              f"{stream.counts['outputs']:,} outputs in {dsn_label(args.history)}",
+              file=sys.stderr)
     show(result, args.format, args.book, args.by)
     if not args.quiet:
         summary(result)
     return 0
+
+
+def fan_out(*sinks: OutputSink | None) -> OutputSink | None:
+    """One output callback from several (None when there is none)."""
+    live = [s for s in sinks if s is not None]
+    if len(live) <= 1:
+        return live[0] if live else None
+
+    def every(event: Output) -> None:
+        for sink in live:
+            sink(event)
+    return every
 
 
 def check_modes(args: argparse.Namespace) -> None:
@@ -133,7 +158,7 @@ def check_modes(args: argparse.Namespace) -> None:
 
 
 def replay_from_history(
-    args: argparse.Namespace, as_of: int | None, progress: Progress
+    args: argparse.Namespace, as_of: int | None, on_output: OutputSink | None = None
 ) -> ReplayResult:
     """Re-derive from stored raw events: from the start of history (state) up to --to
     (or --as-of); outputs before --from are dropped."""
@@ -151,6 +176,11 @@ def replay_from_history(
     if as_of is not None and t_to is not None and as_of > t_to:
         raise UsageError("--as-of is after --to: events after --to are not replayed",
                          hint="ask for an --as-of inside [--from, --to], or drop --to")
+    sink = on_output
+    if on_output is not None and (t_from is not None or t_to is not None):
+        def sink(event: Output) -> None:
+            if in_range(getattr(event, "ts", None), t_from, t_to):
+                on_output(event)
     with connect(args.from_history) as history:
         require_schema(history)
         require_book(history, args.book)
@@ -160,40 +190,16 @@ def replay_from_history(
             check_as_of(history, t_to, label="--to")
         until = as_of if as_of is not None else t_to  # exposures as of the window's end
         records = iter_raw(history, book=args.book, t_to=until)
-        result = replay(records, as_of_us=until, progress=progress,
-                        config=engine_config_from_env(args.scenarios, args.returns))
-    if t_from is not None or t_to is not None:
-        result.outputs = [o for o in result.outputs
-                          if in_range(getattr(o, "ts", None), t_from, t_to)]
-    return result
+        return replay(records, as_of_us=until,
+                      progress=Progress("replay", enabled=not args.quiet),
+                      config=engine_config_from_env(args.scenarios, args.returns),
+                      keep_outputs=False, on_output=sink)
 
 
-def store(dsn: str, events: str, result: ReplayResult, as_of: int | None, quiet: bool) -> None:
-    """Write what this replay read and emitted; with --as-of, the records it applied."""
-    from greekstream.history.replay_io import write_replay
+def history_stream(dsn: str) -> HistoryStream:
+    from greekstream.history.replay_io import HistoryStream
 
-    records = read_records(events) if as_of is None else applied_records(events, as_of)
-    counts = write_replay(dsn, records, result.outputs)
-    if not quiet:
-        print(f"replay: stored {counts['records']:,} input records and "
-              f"{counts['outputs']:,} outputs in {dsn_label(dsn)}", file=sys.stderr)
-
-
-def applied_records(events: str, as_of: int) -> Iterator[Record]:
-    """The records a replay --as-of applies: all but decodable events after as-of."""
-    for raw, source in read_records(events):
-        try:
-            if decode_event(raw).ts > as_of:
-                continue
-        except DecodeError:
-            pass
-        yield raw, source
-
-
-def reachable(dsn: str) -> None:
-    from greekstream.history.client import connect
-
-    connect(dsn, create=True).close()
+    return HistoryStream(dsn)
 
 
 def dsn_label(dsn: str) -> str:
@@ -205,19 +211,46 @@ def dsn_label(dsn: str) -> str:
 # ----------------------------------------------------------------------------- outputs
 
 
+class OutputFiles:
+    """One JSONL file per output type in a directory, written as outputs arrive.
+    ``risk_matrices.jsonl`` and ``var.jsonl`` are kept only when the engine emitted them."""
+
+    OPTIONAL = ("risk_matrix", "var")
+
+    def __init__(self, out: str) -> None:
+        self.directory = ensure_dir(out)
+        self.handles: dict[str, BinaryIO] = {}
+        for kind in OUTPUT_FILES:
+            self._open(kind)
+
+    def _open(self, kind: str) -> BinaryIO:
+        name = OUTPUT_FILES.get(kind, f"{kind}.jsonl")
+        handle = self.handles[kind] = (self.directory / name).open("wb", buffering=1 << 20)
+        return handle
+
+    def write(self, event: Output) -> None:
+        handle = self.handles.get(event.type) or self._open(event.type)
+        handle.write(encode(event) + b"\n")
+
+    def close(self) -> None:
+        for kind, handle in self.handles.items():
+            empty = handle.tell() == 0
+            handle.close()
+            if empty and kind in self.OPTIONAL:
+                (self.directory / OUTPUT_FILES[kind]).unlink()
+
+    def __enter__(self) -> OutputFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def write_outputs(result: ReplayResult, out: str) -> None:
-    directory = ensure_dir(out)
-    handles = {kind: (directory / name).open("wb") for kind, name in OUTPUT_FILES.items()}
-    try:
+    """Write a finished replay's kept outputs (see :class:`OutputFiles`)."""
+    with OutputFiles(out) as files:
         for event in result.outputs:
-            handles[event.type].write(encode(event) + b"\n")
-    finally:
-        for h in handles.values():
-            h.close()
-    for optional in ("risk_matrix", "var"):  # only written when the engine emits them
-        path = directory / OUTPUT_FILES[optional]
-        if path.stat().st_size == 0:
-            path.unlink()
+            files.write(event)
 
 
 def show(result: ReplayResult, fmt: str, book: str | None = None, by: str = "key") -> None:
@@ -243,9 +276,7 @@ def show(result: ReplayResult, fmt: str, book: str | None = None, by: str = "key
 
 
 def summary(result: ReplayResult) -> None:
-    counts: dict[str, int] = {}
-    for event in result.outputs:
-        counts[event.type] = counts.get(event.type, 0) + 1
+    counts = result.counts
     parts = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items())) or "no outputs"
     print(
         f"replay: {result.applied:,} events applied, {result.engine.duplicates:,} duplicates "

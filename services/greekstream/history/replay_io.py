@@ -1,6 +1,6 @@
 """Embedded runtime without Kafka: write a replay to history, read records back from it.
 
-``greekstream replay EVENTS --history DSN`` calls :func:`write_replay`;
+``greekstream replay EVENTS --history DSN`` stores as it goes with :class:`HistoryStream`;
 ``greekstream replay --from-history DSN`` calls :func:`read_records_from_history`.
 """
 
@@ -21,33 +21,72 @@ BATCH_ROWS = 100_000
 READ_BLOCK = 50_000
 
 
+class HistoryStream:
+    """Store a replay as it runs: input records and outputs in batches of ``batch_rows``
+    (nothing is held beyond one batch). Migrates first; ``close`` stores the rest.
+
+        with HistoryStream(dsn) as stream:
+            replay(records, on_record=stream.add_record, on_output=stream.add_output, ...)
+
+    Idempotent: storing the same replay twice stores each row once (dedup by key).
+    """
+
+    def __init__(self, dsn: str, batch_rows: int = BATCH_ROWS) -> None:
+        self.history = connect(dsn, create=True)
+        try:
+            migrate(self.history)
+        except BaseException:
+            self.history.close()
+            raise
+        self.writer = HistoryWriter(self.history)
+        self.batch_rows = batch_rows
+        self.counts = {"records": 0, "outputs": 0}
+
+    def add_record(self, raw: bytes | str, source: str) -> None:
+        self.writer.add_record(raw, source)
+        self.counts["records"] += 1
+        self._maybe_flush()
+
+    def add_output(self, event: BaseModel) -> None:
+        """One output; its seq is its index among this replay's outputs."""
+        self.writer.add_output(event, self.counts["outputs"])
+        self.counts["outputs"] += 1
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if self.writer.pending >= self.batch_rows:
+            self.writer.flush()
+
+    def close(self) -> None:
+        try:
+            self.writer.flush()
+        finally:
+            self.history.close()
+
+    def __enter__(self) -> HistoryStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def write_replay(
     dsn: str,
     records: Iterable[Record],
     outputs: Iterable[BaseModel],
     batch_rows: int = BATCH_ROWS,
 ) -> dict[str, int]:
-    """Store every input record and every output of a replay; migrates first.
+    """Store every input record and every output of a finished replay; migrates first.
 
     Idempotent: writing the same replay twice stores each row once (dedup by key).
     Returns rows written per kind.
     """
-    with connect(dsn, create=True) as history:
-        migrate(history)
-        writer = HistoryWriter(history)
-        counts = {"records": 0, "outputs": 0}
+    with HistoryStream(dsn, batch_rows) as stream:
         for raw, source in records:
-            writer.add_record(raw, source)
-            counts["records"] += 1
-            if writer.pending >= batch_rows:
-                writer.flush()
-        for seq, event in enumerate(outputs):
-            writer.add_output(event, seq)
-            counts["outputs"] += 1
-            if writer.pending >= batch_rows:
-                writer.flush()
-        writer.flush()
-    return counts
+            stream.add_record(raw, source)
+        for event in outputs:
+            stream.add_output(event)
+    return stream.counts
 
 
 def time_filter(
