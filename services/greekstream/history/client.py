@@ -113,6 +113,22 @@ class History:
                 settings=settings,
             )
 
+    def insert_json(
+        self, table: str, body: bytes, column_names: Sequence[str], token: str | None = None
+    ) -> None:
+        """Rows as JSONEachRow bytes, parsed by ClickHouse itself: keys not among
+        ``column_names`` are skipped, RFC 3339 times read as DateTime64."""
+        settings: dict[str, Any] = {
+            "input_format_skip_unknown_fields": 1,
+            "date_time_input_format": "best_effort",
+            "input_format_json_read_objects_as_strings": 1,
+        }
+        if token:
+            settings["insert_deduplication_token"] = token
+        with wrap(f"insert into {table} failed on {self.target}"):
+            self.client.raw_insert(table, list(column_names), body, settings=settings,
+                                   fmt="JSONEachRow")
+
     def close(self) -> None:
         with suppress(Exception):  # closing a dead connection is not an error
             self.client.close()
