@@ -81,13 +81,36 @@ def replay(
     Streaming: ``on_output`` gets every output as it is produced and ``on_record`` every
     record the replay applies or rejects (all but decodable events after ``as_of_us``),
     so a caller writes as it goes; ``keep_outputs=False`` holds nothing in memory
-    (``result.counts`` still counts outputs by type).
+    (``result.counts`` still counts outputs by type). Without ``as_of_us`` each chunk
+    goes through ``Engine.apply_batch``; the end of the input closes the engine's open
+    emission window (``Engine.flush``).
     """
     engine = Engine(config)
     result = ReplayResult(engine=engine)
     keep = result.outputs.extend if keep_outputs else None
     counts = result.counts
+    def emit(produced: list[Output]) -> None:
+        for output in produced:
+            counts[output.type] += 1
+            if on_output is not None:
+                on_output(output)
+        if keep is not None:
+            keep(produced)
+
     for chunk in _chunks(records, CHUNK):
+        if as_of_us is None:
+            duplicates = engine.duplicates
+            produced = engine.apply_batch(chunk)
+            # a rejected record gives exactly one `rejected` output
+            rejected = sum(1 for o in produced if isinstance(o, Rejected))
+            result.applied += len(chunk) - rejected - (engine.duplicates - duplicates)
+            if on_record is not None:
+                for raw, source in chunk:
+                    on_record(raw, source)
+            emit(produced)
+            if progress is not None:
+                progress.advance(len(chunk))
+            continue
         for raw, source in chunk:
             try:
                 event = decode_event(raw)
@@ -103,14 +126,10 @@ def replay(
                     result.applied += 1
             if on_record is not None:
                 on_record(raw, source)
-            for output in produced:
-                counts[output.type] += 1
-                if on_output is not None:
-                    on_output(output)
-            if keep is not None:
-                keep(produced)
+            emit(produced)
         if progress is not None:
             progress.advance(len(chunk))
+    emit(engine.flush())
     if progress is not None:
         progress.done()
     result.as_of_us = as_of_us if as_of_us is not None else engine.clock

@@ -58,3 +58,13 @@ def index(eid: str, at: float, price: float, underlying: str = "BTC") -> bytes:
 
 def limits(eid: str, at: float, book: str = "desk-a", **fields: Any) -> bytes:
     return rec("limits", eid, at, book=book, underlying="BTC", **fields)
+
+
+def tick(eid: str, at: float) -> bytes:
+    return rec("tick", eid, at)
+
+
+def parse(text: str) -> int:
+    from greekstream.core.timeutil import parse_ts
+
+    return parse_ts(text)

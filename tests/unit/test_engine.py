@@ -32,10 +32,11 @@ def base_engine(config: EngineConfig | None = None) -> Engine:
 
 
 def run(engine: Engine, *records: bytes) -> list:
+    """Apply the records as one finite input: its end closes the emission window."""
     out = []
     for i, raw in enumerate(records):
         out.extend(engine.handle(raw, f"test:{i}"))
-    return out
+    return out + engine.flush()
 
 
 def of(kind: type, outputs: list) -> list:

@@ -78,7 +78,7 @@ def replay_bytes(records: list[bytes], config: EngineConfig | None = None) -> li
     out: list[bytes] = []
     for i, raw in enumerate(records):
         out.extend(encode(o) for o in engine.handle(raw, f"s:{i}"))
-    return out
+    return out + [encode(o) for o in engine.flush()]  # the end of the input
 
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -106,6 +106,7 @@ def test_duplicates_change_nothing(records: list[bytes], data: st.DataObject) ->
     got = []
     for raw in noisy:
         got.extend(encode(o) for o in engine.handle(raw, "x"))
+    got.extend(encode(o) for o in engine.flush())
     got_without_rejections = [g for g in got if b'"rejected"' not in g]
     exp_without_rejections = [e for e in expected if b'"rejected"' not in e]
     assert got_without_rejections == exp_without_rejections
@@ -125,6 +126,7 @@ def test_snapshot_at_any_cut_continues_identically(records: list[bytes],
     restored.restore(engine.snapshot())
     for i, raw in enumerate(records[cut:], start=cut):
         got.extend(encode(o) for o in restored.handle(raw, f"s:{i}"))
+    got.extend(encode(o) for o in restored.flush())
     assert got == expected
 
 

@@ -26,10 +26,11 @@ PUT = "BTC-27MAR26-50000-P"
 
 
 def run(engine: Engine, records: list[bytes]) -> list[Any]:
+    """Apply the records as one finite input: its end closes the emission window."""
     out: list[Any] = []
     for i, raw in enumerate(records):
         out.extend(engine.handle(raw, f"test:{i}"))
-    return out
+    return out + engine.flush()
 
 
 def of(kind: type, outputs: list[Any]) -> list[Any]:

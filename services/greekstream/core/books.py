@@ -47,6 +47,16 @@ class PendingIntent:
     expires_us: int
 
 
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """The record an output is attributed to: its id, its event time, and the output id's
+    prefix (``exp`` for a record's own update, ``reval`` for a full revaluation)."""
+
+    event_id: str
+    ts: int
+    tag: str = "exp"
+
+
 @dataclass(slots=True)
 class BookRisk:
     book: str
@@ -61,6 +71,8 @@ class BookRisk:
     last_emitted: tuple[float | int | bool | None, ...] | None = None
     risk_last: tuple[float | None, ...] | None = None  # fingerprint of the last risk_matrix
     risk_drift: float = 0.0  # trades' estimated scenario P&L since the matrix was computed
+    risk_window_end: int | None = None  # end (µs) of the window its last matrix went out in
+    dirty: Cause | None = None  # moved by market data in the open window, not yet emitted
 
     @property
     def key(self) -> tuple[str, str]:

@@ -6,6 +6,17 @@
 
 Each handler validates first (raising :class:`Rejection`, which changes nothing),
 then mutates state, then reports what changed. Event time is the only clock.
+
+State lives in :class:`~greekstream.core.state.EngineState` (``engine.state``; the
+engine's attributes of the same names read and write it); the engine is behaviour.
+
+Emission windows (SPEC v2, ``emit_interval_ms`` E > 0; docs/engine.md): market records
+(quote, index, instrument, the periodic full revaluation) mark the (book, underlying)s
+they move dirty instead of emitting; the window [k·E, (k+1)·E) closes when a record of a
+later window arrives (before it is applied), or at :meth:`Engine.flush`, and every dirty
+key then emits one exposure (sorted key order, ``ts``/``caused_by`` of the record that
+last dirtied it) followed by its v1 checks. Book records emit their keys at once. With
+E = 0 every record emits at once, exactly as v1.
 """
 
 from __future__ import annotations
@@ -14,12 +25,13 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from greekstream.core import guards, onchain_state, snapshot
 from greekstream.core.books import (
     FLAT,
     BookRisk,
+    Cause,
     ExposureValues,
     OpenBreach,
     PendingIntent,
@@ -46,6 +58,7 @@ from greekstream.core.events import (
     RejectReason,
     Reorg,
     RiskMatrixEvent,
+    Tick,
     Trade,
     VarEvent,
     build,
@@ -65,6 +78,7 @@ from greekstream.core.scenarios import (
     risk_matrix_event,
 )
 from greekstream.core.slices import build_slice
+from greekstream.core.state import MARKET, EngineState, Key
 from greekstream.core.timeutil import MICROS_PER_SECOND
 from greekstream.core.valuation import (
     UNVALUED,
@@ -78,7 +92,8 @@ from greekstream.core.var import DEFAULT_CONFIDENCE, Returns, var_events
 Output = Exposure | Pnl | Breach | HedgeIntent | RiskMatrixEvent | VarEvent | Rejected
 RiskKey = tuple[float | None, ...]  # (worst_loss, liq_move_down, liq_move_up, *pnl)
 BookFilter = Callable[[str], bool]
-MARKET = ""  # dedup scope of events that belong to no book
+Record = tuple[bytes | str, str]  # (raw JSON, source)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,9 @@ class EngineConfig:
     returns: Returns | None = None
     var_interval_s: float = 3600.0
     var_confidence: float = DEFAULT_CONFIDENCE
+    # SPEC v2 "Emission in event-time windows": derived outputs of market data are
+    # conflated per window of this many ms of event time; 0 emits after every record (v1)
+    emit_interval_ms: int = 100
 
     def grid_for(self, underlying: str) -> Grid:
         """The underlying's grid; a stablecoin is never shocked by the default grid."""
@@ -162,31 +180,53 @@ def scope_of(event: Any) -> str:
     return event.book if event.type in BOOK_EVENT_TYPES else MARKET
 
 
+class _InState(Generic[T]):
+    """An :class:`Engine` attribute that lives in its :class:`EngineState`."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _InState[T]: ...
+    @overload
+    def __get__(self, obj: Engine, owner: type) -> T: ...
+    def __get__(self, obj: Engine | None, owner: type) -> T | _InState[T]:
+        return self if obj is None else getattr(obj.state, self.name)
+
+    def __set__(self, obj: Engine, value: T) -> None:
+        setattr(obj.state, self.name, value)
+
+
 class Engine:
+    instruments: _InState[dict[str, InstrumentState]] = _InState()
+    greeks: _InState[dict[str, ContractGreeks]] = _InState()
+    holders: _InState[dict[str, dict[Key, None]]] = _InState()
+    underlyings: _InState[dict[str, None]] = _InState()
+    index: _InState[dict[str, float]] = _InState()
+    books: _InState[dict[Key, BookRisk]] = _InState()
+    by_underlying: _InState[dict[str, dict[Key, None]]] = _InState()
+    limits: _InState[dict[Key, Limits]] = _InState()
+    margins: _InState[dict[Key, tuple[float, float]]] = _InState()
+    collateral: _InState[dict[Key, float]] = _InState()
+    chain: _InState[onchain_state.ChainState] = _InState()
+    pnl: _InState[PnlLedger] = _InState()
+    seen: _InState[dict[str, set[str]]] = _InState()
+    clock: _InState[int | None] = _InState()
+    next_reval_us: _InState[int | None] = _InState()
+    next_risk_us: _InState[int | None] = _InState()
+    next_var_us: _InState[int | None] = _InState()
+    oracle: _InState[OracleState] = _InState()
+    duplicates: _InState[int] = _InState()
+    late_quotes: _InState[int] = _InState()
+
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
-        self.instruments: dict[str, InstrumentState] = {}
-        self.greeks: dict[str, ContractGreeks] = {}
-        self.holders: dict[str, dict[tuple[str, str], None]] = {}
-        self.underlyings: dict[str, None] = {}
-        self.index: dict[str, float] = {}
-        self.books: dict[tuple[str, str], BookRisk] = {}
-        self.by_underlying: dict[str, dict[tuple[str, str], None]] = {}
-        self.limits: dict[tuple[str, str], Limits] = {}
-        self.margins: dict[tuple[str, str], tuple[float, float]] = {}
-        self.collateral: dict[tuple[str, str], float] = {}
-        self.chain: onchain_state.ChainState = onchain_state.ChainState()
-        self.pnl = PnlLedger()  # cost basis, realized P&L, fees, funding (core/pnl.py)
-        self.seen: dict[str, set[str]] = {}
-        self.clock: int | None = None
-        self.next_reval_us: int | None = None
-        self.next_risk_us: int | None = None
-        self.next_var_us: int | None = None
-        self.oracle = OracleState(OracleConfig.of(self.config))
+        if self.config.emit_interval_ms < 0:
+            raise ValueError("emit_interval_ms must be 0 (v1: emit after every record) or more")
+        self.state = EngineState(oracle=OracleState(OracleConfig.of(self.config)))
+        self._window_us = int(self.config.emit_interval_ms) * 1000
         self._oracle_memo: dict[tuple[str, int], OracleStatus] = {}  # valid until _index
         self._grid_reach: dict[str, tuple[float, float]] = {}  # largest |price|, |vol| shock
-        self.duplicates = 0
-        self.late_quotes = 0  # quotes older than the instrument's quote in force: ignored
         self._journal = guards.Journal()
         self._handlers: dict[str, Callable[[Any], list[Output]]] = {
             "instrument": self._instrument,
@@ -200,6 +240,7 @@ class Engine:
             "loan": self._onchain_position,
             "lp_position": self._onchain_position,
             "funding": self._funding,
+            "tick": self._tick,
         }
 
     # ------------------------------------------------------------------ entry points
@@ -215,6 +256,15 @@ class Engine:
             return [self._rejected("internal_error", guards.describe(exc), source, _text(raw),
                                    None)]
         return self.apply(event, source, raw)
+
+    def apply_batch(self, records: Iterable[Record]) -> list[Output]:
+        """Decode and apply a run of (raw, source) records in merge order (a file chunk,
+        a Kafka poll batch); the outputs are those of :meth:`handle` one by one."""
+        outputs: list[Output] = []
+        handle = self.handle
+        for raw, source in records:
+            outputs += handle(raw, source)
+        return outputs
 
     def apply(self, event: Any, source: str, raw: bytes | str | None = None) -> list[Output]:
         """Apply one decoded input event; returns the outputs it caused, in order.
@@ -249,11 +299,80 @@ class Engine:
         if event.event_id in seen:
             self.duplicates += 1
             return []
+        # a record of a later window closes the open one before it is applied (a record
+        # that will be rejected closes nothing: a rejection changes no state)
+        closed = self._advance_window(event) if self._window_us else []
         outputs = self._handlers[event.type](event)
         seen.add(event.event_id)
         if self.clock is None or event.ts > self.clock:
             self.clock = event.ts
+        return closed + outputs if closed else outputs
+
+    # ------------------------------------------------------------------ emission windows
+
+    def _advance_window(self, ev: Any) -> list[Output]:
+        end = self.state.window_end_us
+        if end is not None and ev.ts < end:
+            return []
+        self._check(ev)
+        self.state.window_end_us = self._window_end(ev.ts)
+        return self.close_window() if end is not None else []
+
+    def _window_end(self, ts: int) -> int | None:
+        """The end of the window ``ts`` is in (None with E = 0)."""
+        w = self._window_us
+        return (ts // w + 1) * w if w else None
+
+    def _check(self, ev: Any) -> None:
+        """The handlers' rejections without applying anything (raises :class:`Rejection`)."""
+        kind = ev.type
+        if kind == "quote":
+            self._quoted_instrument(ev)
+        elif kind == "trade":
+            self._known_instrument(ev.instrument_id)
+        elif kind == "limits" and ev.hedge_instrument is not None:
+            self._known_instrument(ev.hedge_instrument)
+        elif kind == "instrument":
+            self._check_instrument(ev)
+        elif kind in ("loan", "lp_position"):
+            self._asset_prices(ev)
+        elif kind == "funding":
+            self._funded_instrument(ev)
+
+    def close_window(self) -> list[Output]:
+        """Emit every dirty (book, underlying) in sorted order: its exposure with its
+        current values (``ts``/``caused_by`` of the record that last dirtied it), then
+        its breaches and hedge intent, as v1 does after a record."""
+        state = self.state
+        if not state.dirty:
+            return []
+        outputs: list[Output] = []
+        for key in sorted(state.dirty):
+            cause = state.books[key].dirty
+            assert cause is not None
+            outputs += self._report((key,), cause, cause.tag)
         return outputs
+
+    def flush(self) -> list[Output]:
+        """The end of a finite input (a file, ``--to`` of a history replay): close the
+        open window. Nothing to do with ``emit_interval_ms`` 0."""
+        return self.close_window()
+
+    def _market_report(self, keys: Iterable[Key], ev: Any, tag: str = "exp") -> list[Output]:
+        """What a market record's keys emit: at once (E = 0), else they turn dirty."""
+        if not self._window_us:
+            return self._report(keys, ev, tag)
+        state = self.state
+        cause = Cause(ev.event_id, ev.ts, tag)
+        for key in keys:
+            br = state.books.get(key)
+            if br is not None and br.underlying in state.underlyings:
+                state.mark_dirty(br, cause)
+        return []
+
+    def _tick(self, ev: Tick) -> list[Output]:
+        """A tick changes no state; arriving, it closed the window it moved past."""
+        return []
 
     def _reject(self, event: Any, source: str, raw: bytes | str | None, reason: Any,
                 detail: str) -> Rejected:
@@ -278,7 +397,7 @@ class Engine:
 
     # ------------------------------------------------------------------ market data
 
-    def _instrument(self, ev: Instrument) -> list[Output]:
+    def _check_instrument(self, ev: Instrument) -> InstrumentState | None:
         old = self.instruments.get(ev.instrument_id)
         moved = old is not None and old.underlying != ev.underlying
         if moved and self.holders.get(ev.instrument_id):
@@ -288,6 +407,10 @@ class Engine:
                 f"instrument {ev.instrument_id} is held under underlying {old.underlying}; "
                 f"it cannot move to {ev.underlying}",
             )
+        return old
+
+    def _instrument(self, ev: Instrument) -> list[Output]:
+        old = self._check_instrument(ev)
         inst = InstrumentState(
             instrument_id=ev.instrument_id,
             kind=ev.kind,
@@ -310,7 +433,7 @@ class Engine:
         self.underlyings.setdefault(ev.underlying, None)
         return self._revalue_instrument(inst, ev)
 
-    def _quote(self, ev: Quote) -> list[Output]:
+    def _quoted_instrument(self, ev: Quote) -> InstrumentState:
         inst = self._known_instrument(ev.instrument_id)
         if inst.is_option and (ev.underlying_price is None or ev.mark_iv is None):
             raise Rejection(
@@ -322,6 +445,10 @@ class Engine:
                 "missing_quote_field",
                 f"a quote of {inst.kind} {inst.instrument_id} needs mark_price",
             )
+        return inst
+
+    def _quote(self, ev: Quote) -> list[Output]:
+        inst = self._quoted_instrument(ev)
         if inst.quote_ts is not None and ev.ts < inst.quote_ts:
             # SPEC: the latest quote by event time is in force. A late one stays in
             # history (it is a valid input) and is counted, but moves nothing.
@@ -348,7 +475,7 @@ class Engine:
             self.index[ev.underlying] = observed.price
         self.underlyings.setdefault(ev.underlying, None)
         keys = sorted(self.by_underlying.get(ev.underlying, ()))  # canonical: restore-proof
-        outputs = self._report(keys, ev)
+        outputs = self._market_report(keys, ev)
         outputs.extend(self._maybe_full_revaluation(ev))
         outputs.extend(self._maybe_risk_tick(ev))
         outputs.extend(self._maybe_var_tick(ev))
@@ -373,7 +500,7 @@ class Engine:
             br = self.books[key]
             br.totals.add(br.positions[iid], dd, dg, dv, dt, dva, dvo)
             br.live_positions += moved
-        return self._report(keys, ev)
+        return self._market_report(keys, ev)
 
     def _maybe_full_revaluation(self, ev: Any) -> list[Output]:
         due, self.next_reval_us = _tick(self.next_reval_us, self.config.revaluation_interval_s,
@@ -390,7 +517,7 @@ class Engine:
                 g = self.greeks[iid]
                 br.totals.add(qty, g.delta, g.gamma, g.vega, g.theta, g.vanna, g.volga)
                 br.live_positions += g.live
-        return self._report(sorted(self.books), caused_by, tag="reval")
+        return self._market_report(sorted(self.books), caused_by, tag="reval")
 
     # ------------------------------------------------------------------ book events
 
@@ -488,12 +615,15 @@ class Engine:
         key = (ev.book, ev.underlying)
         self.limits[key] = ev
         br = self.books.get(key)
-        if br is None or br.last_emitted is None:
+        if br is None:
             return []
+        outputs = self._report([key], ev) if br.dirty is not None else []  # emits at once
+        if br.last_emitted is None:
+            return outputs
         values = self.exposure_values(br, ev.ts)
-        return self._check_limits(br, values, ev) + self._risk([key], ev, tick=False)
+        return outputs + self._check_limits(br, values, ev) + self._risk([key], ev, tick=False)
 
-    def _funding(self, ev: Funding) -> list[Output]:
+    def _funded_instrument(self, ev: Funding) -> InstrumentState:
         inst = self._known_instrument(ev.instrument_id)
         if inst.kind != "perpetual":
             raise Rejection(
@@ -506,6 +636,10 @@ class Engine:
                 f"linear perpetual {inst.instrument_id} has no mark price to pay funding at; "
                 "publish its quote first",
             )
+        return inst
+
+    def _funding(self, ev: Funding) -> list[Output]:
+        inst = self._funded_instrument(ev)
         keys = sorted(self.holders.get(inst.instrument_id, ()))
         self.pnl.on_funding(inst, ev.rate, keys)
         return self._report(keys, ev)
@@ -513,16 +647,21 @@ class Engine:
     def _margin(self, ev: Margin) -> list[Output]:
         key = (ev.book, ev.underlying)
         self.margins[key] = (ev.equity, ev.maintenance_margin)
-        return self._risk([key], ev, tick=False)
+        br = self.books.get(key)
+        outputs = self._report([key], ev) if br is not None and br.dirty is not None else []
+        return outputs + self._risk([key], ev, tick=False)
 
     # ------------------------------------------------------------------ reporting
 
     def _report(self, keys: Iterable[tuple[str, str]], ev: Any, tag: str = "exp") -> list[Output]:
         outputs: list[Output] = []
+        state = self.state
         for key in keys:
-            br = self.books.get(key)
-            if br is None or br.underlying not in self.underlyings:
+            br = state.books.get(key)
+            if br is None or br.underlying not in state.underlyings:
                 continue
+            if br.dirty is not None:  # emitted now: no longer owed at the window's close
+                state.clear_dirty(br)
             values = self.exposure_values(br, ev.ts)
             snapshot = values.as_tuple()
             if snapshot == br.last_emitted:
@@ -767,11 +906,17 @@ class Engine:
                 None if liq is None else liq.move_up,
                 *report.matrix.pnl.tolist(),
             )
+            window_end = self._window_end(ev.ts)
+            if window_end is not None and br.risk_window_end == window_end:
+                # one matrix per key per window: a change waits for the next trigger
+                outputs.extend(self._liq_breach(br, report, ev))
+                continue
             br.risk_drift = 0.0
             changed = fingerprint != br.risk_last if tick else self._material(br.risk_last,
                                                                               fingerprint)
             if changed:
                 br.risk_last = fingerprint
+                br.risk_window_end = window_end
                 outputs.append(risk_matrix_event(
                     report.matrix, liq, event_id=f"risk:{ev.event_id}:{br.book}:{br.underlying}",
                     ts_us=ev.ts, caused_by=ev.event_id,
@@ -782,7 +927,7 @@ class Engine:
     def book_risk(self, br: BookRisk, at_us: int) -> BookScenarioRisk:
         """A (book, underlying)'s matrix and liquidation distance at ``at_us``."""
         return book_scenario_risk(
-            build_slice(self, br, at_us), self.config.grid_for(br.underlying),
+            build_slice(self.state, br, at_us), self.config.grid_for(br.underlying),
             self.margins.get(br.key),
         )
 
@@ -826,12 +971,7 @@ class Engine:
         return inst
 
     def _book(self, book: str, underlying: str) -> BookRisk:
-        key = (book, underlying)
-        br = self.books.get(key)
-        if br is None:
-            br = self.books[key] = BookRisk(book, underlying)
-            self.by_underlying.setdefault(underlying, {})[key] = None
-        return br
+        return self.state.book(book, underlying)
 
     def _rejected(
         self, reason: RejectReason, detail: str, source: str, raw: str, ts: int | None
@@ -874,7 +1014,7 @@ class Engine:
     def slices(self, as_of_us: int, book: str | None = None) -> list[PortfolioSlice]:
         """Every visible (book, underlying) as arrays valued at ``as_of_us`` (sorted)."""
         return [
-            build_slice(self, self.books[key], as_of_us)
+            build_slice(self.state, self.books[key], as_of_us)
             for key in sorted(self.books)
             if (book is None or key[0] == book) and key[1] in self.underlyings
         ]
@@ -883,29 +1023,18 @@ class Engine:
 
     def snapshot(self, book_filter: BookFilter | None = None, market: bool = True) -> bytes:
         """Deterministic bytes of the market state and of the books passing the filter."""
-        return snapshot.dump(self, book_filter, market)
+        return snapshot.dump(self.state, book_filter, market)
 
     def restore(self, blob: bytes) -> None:
         """Load a snapshot; the books it holds replace the same books here."""
-        snapshot.load(self, blob)
+        snapshot.load(self.state, blob)
         self._oracle_memo.clear()
         self._journal.reset()
 
     def drop_books(self, book_filter: BookFilter) -> None:
         """Forget every book passing the filter (after its partition moved elsewhere)."""
         self._journal.reset()
-        for key in [k for k in self.books if book_filter(k[0])]:
-            br = self.books.pop(key)
-            self.by_underlying.get(key[1], {}).pop(key, None)
-            for iid in br.positions:
-                self.holders.get(iid, {}).pop(key, None)
-        for table in (self.limits, self.margins, self.collateral):
-            for key in [k for k in table if book_filter(k[0])]:
-                del table[key]
-        self.pnl.drop_books(book_filter)
-        for book in [b for b in self.seen if b and book_filter(b)]:
-            del self.seen[book]
-        self.chain.drop_books(book_filter)
+        self.state.drop_books(book_filter)
 
     def loans(self) -> list[Loan]:
         """Every open loan, in (book, position_id) order (the cascade's population)."""

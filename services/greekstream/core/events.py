@@ -222,9 +222,16 @@ class LpPosition(_OnChain):
         return self
 
 
+class Tick(_Event):
+    """Event time moving on with no market data: changes no state, closes the emission
+    window its ts moves past (SPEC v2). Published by the gateway when its input is idle."""
+
+    type: Literal["tick"] = "tick"
+
+
 InputEvent = Annotated[
     Instrument | Quote | Index | Trade | Collateral | Reorg | Limits | Margin | Loan | LpPosition
-    | Funding,
+    | Funding | Tick,
     Field(discriminator="type"),
 ]
 INPUT_TYPES: dict[str, type[_Event]] = {
@@ -239,6 +246,7 @@ INPUT_TYPES: dict[str, type[_Event]] = {
     "loan": Loan,
     "lp_position": LpPosition,
     "funding": Funding,
+    "tick": Tick,
 }
 ON_CHAIN_TYPES = ("collateral", "loan", "lp_position")
 
@@ -452,6 +460,10 @@ def build(cls: type[OutputModel], **fields: Any) -> OutputModel:
 # ----------------------------------------------------------------------------- codec
 
 _INPUT_ADAPTER: TypeAdapter[Any] = TypeAdapter(InputEvent)
+
+
+# the reasons of a record rejected before it reached the engine's handlers
+DECODE_REASONS = frozenset(("invalid_json", "not_an_object", "unknown_type", "invalid_event"))
 
 
 class DecodeError(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -17,13 +17,11 @@ from greekstream.core.portfolio import (
     OptionLegs,
     PortfolioSlice,
 )
+from greekstream.core.state import EngineState
 from greekstream.core.timeutil import MICROS_PER_SECOND, SECONDS_PER_YEAR
 
-if TYPE_CHECKING:
-    from greekstream.core.engine import Engine
 
-
-def build_slice(engine: Engine, br: BookRisk, as_of_us: int) -> PortfolioSlice:
+def build_slice(state: EngineState, br: BookRisk, as_of_us: int) -> PortfolioSlice:
     opt_ids: list[str] = []
     opt: list[tuple[float, float, float, float, int, bool, bool]] = []
     lin_ids: list[str] = []
@@ -31,7 +29,7 @@ def build_slice(engine: Engine, br: BookRisk, as_of_us: int) -> PortfolioSlice:
     inv_ids: list[str] = []
     inv: list[tuple[float, float, float]] = []
     unvalued: list[str] = []
-    instruments = engine.instruments
+    instruments = state.instruments
     for iid, qty in br.positions.items():
         inst = instruments[iid]
         if inst.kind == "option":
@@ -62,8 +60,8 @@ def build_slice(engine: Engine, br: BookRisk, as_of_us: int) -> PortfolioSlice:
         book=br.book,
         underlying=br.underlying,
         as_of_us=as_of_us,
-        index_price=engine.index.get(br.underlying),
-        collateral=engine.collateral.get(br.key, 0.0),
+        index_price=state.index.get(br.underlying),
+        collateral=state.collateral.get(br.key, 0.0),
         options=OptionLegs(
             q=o[0], forward=o[1], strike=o[2], vol=o[3],
             # (expiry − as_of) µs are exact in a float64 (< 2^53): one rounding, as
@@ -74,8 +72,8 @@ def build_slice(engine: Engine, br: BookRisk, as_of_us: int) -> PortfolioSlice:
         linear=LinearLegs(q=li[0], mark=li[1], instrument_ids=tuple(lin_ids)),
         inverse=InverseLegs(n=iv[0], contract_size=iv[1], mark=iv[2],
                             instrument_ids=tuple(inv_ids)),
-        loans=_loans(engine, br),
-        lps=_lps(engine, br),
+        loans=_loans(state, br),
+        lps=_lps(state, br),
         unvalued=tuple(unvalued),
     )
 
@@ -92,13 +90,13 @@ def _col(rows: list, i: int, kind: type = float) -> np.ndarray:  # type: ignore[
     return np.array([r[i] for r in rows], dtype=dtype)
 
 
-def _loans(engine: Engine, br: BookRisk) -> LoanLegs:
+def _loans(state: EngineState, br: BookRisk) -> LoanLegs:
     u = br.underlying
     rows = []
-    for p in engine.chain.positions(br.book):
+    for p in state.chain.positions(br.book):
         if isinstance(p, Loan) and u in (p.collateral_asset, p.debt_asset):
-            pc = asset_price(p.collateral_asset, engine.index)
-            pd = asset_price(p.debt_asset, engine.index)
+            pc = asset_price(p.collateral_asset, state.index)
+            pd = asset_price(p.debt_asset, state.index)
             rows.append((p.position_id, p.collateral_amount, pc, p.debt_amount, pd,
                          p.liquidation_threshold, p.collateral_asset == u, p.debt_asset == u))
     return LoanLegs(
@@ -109,10 +107,10 @@ def _loans(engine: Engine, br: BookRisk) -> LoanLegs:
     )
 
 
-def _lps(engine: Engine, br: BookRisk) -> LpLegs:
+def _lps(state: EngineState, br: BookRisk) -> LpLegs:
     rows = [
         (p.position_id, p.liquidity, p.price_lower, p.price_upper)
-        for p in engine.chain.positions(br.book)
+        for p in state.chain.positions(br.book)
         if not isinstance(p, Loan) and p.base == br.underlying
     ]
     return LpLegs(

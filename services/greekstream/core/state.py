@@ -1,0 +1,95 @@
+"""The engine's state, apart from its behaviour.
+
+:class:`EngineState` holds everything a checkpoint must capture: the market (instruments,
+their cached per-contract Greeks, index prices, the oracle, the clock and the event-time
+boundaries), the books (positions, cached totals, limits, margins, collateral, open
+breaches, pending intents, what was last emitted) and the open emission window (the
+dirty (book, underlying)s, each with the record that last dirtied it).
+
+``snapshot`` (checkpoints) and ``slices`` (arrays for scenario risk) read and write this
+object; :class:`~greekstream.core.engine.Engine` holds only behaviour on top of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from greekstream.core import onchain_state
+from greekstream.core.books import BookRisk, Cause
+from greekstream.core.events import Limits
+from greekstream.core.oracle import OracleState
+from greekstream.core.pnl import PnlLedger
+from greekstream.core.valuation import ContractGreeks, InstrumentState
+
+Key = tuple[str, str]  # (book, underlying)
+MARKET = ""  # dedup scope of events that belong to no book
+
+
+@dataclass(eq=False)
+class EngineState:
+    oracle: OracleState
+    instruments: dict[str, InstrumentState] = field(default_factory=dict)
+    greeks: dict[str, ContractGreeks] = field(default_factory=dict)
+    holders: dict[str, dict[Key, None]] = field(default_factory=dict)
+    underlyings: dict[str, None] = field(default_factory=dict)
+    index: dict[str, float] = field(default_factory=dict)
+    books: dict[Key, BookRisk] = field(default_factory=dict)
+    by_underlying: dict[str, dict[Key, None]] = field(default_factory=dict)
+    limits: dict[Key, Limits] = field(default_factory=dict)
+    margins: dict[Key, tuple[float, float]] = field(default_factory=dict)
+    collateral: dict[Key, float] = field(default_factory=dict)
+    chain: onchain_state.ChainState = field(default_factory=onchain_state.ChainState)
+    pnl: PnlLedger = field(default_factory=PnlLedger)  # cost basis, P&L, fees, funding
+    seen: dict[str, set[str]] = field(default_factory=dict)
+    clock: int | None = None
+    next_reval_us: int | None = None
+    next_risk_us: int | None = None
+    next_var_us: int | None = None
+    duplicates: int = 0
+    late_quotes: int = 0  # quotes older than the instrument's quote in force: ignored
+    # the open emission window (SPEC v2): its end (µs, exclusive) and the dirty keys;
+    # each dirty BookRisk holds its Cause in ``dirty`` too (that is what a snapshot keeps)
+    window_end_us: int | None = None
+    dirty: dict[Key, None] = field(default_factory=dict)
+
+    def book(self, book: str, underlying: str) -> BookRisk:
+        """The (book, underlying)'s risk state, created on first use."""
+        key = (book, underlying)
+        br = self.books.get(key)
+        if br is None:
+            br = self.books[key] = BookRisk(book, underlying)
+            self.by_underlying.setdefault(underlying, {})[key] = None
+        return br
+
+    def mark_dirty(self, br: BookRisk, cause: Cause) -> None:
+        br.dirty = cause
+        self.dirty[br.key] = None
+
+    def clear_dirty(self, br: BookRisk) -> None:
+        if br.dirty is not None:
+            br.dirty = None
+            del self.dirty[br.key]
+
+    def visible(self, key: Key) -> bool:
+        """A (book, underlying) is reported once its underlying is known."""
+        return key in self.books and key[1] in self.underlyings
+
+    def drop_books(self, book_filter: Callable[[str], bool]) -> None:
+        """Forget every book passing the filter (after its partition moved elsewhere)."""
+        for key in [k for k in self.books if book_filter(k[0])]:
+            br = self.books.pop(key)
+            self.dirty.pop(key, None)
+            self.by_underlying.get(key[1], {}).pop(key, None)
+            for iid in br.positions:
+                self.holders.get(iid, {}).pop(key, None)
+        for table in (self.limits, self.margins, self.collateral):
+            for key in [k for k in table if book_filter(k[0])]:
+                del table[key]
+        self.pnl.drop_books(book_filter)
+        for book in [b for b in self.seen if b and book_filter(b)]:
+            del self.seen[book]
+        self.chain.drop_books(book_filter)
+
+
+__all__ = ["MARKET", "EngineState", "Key"]
