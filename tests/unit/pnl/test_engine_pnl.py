@@ -15,10 +15,11 @@ PERP = "BTC-USDC-PERP"
 
 
 def feed(engine: Engine, *records: bytes) -> list:  # type: ignore[type-arg]
+    """The records as one finite input: its end closes the emission window."""
     out = []
     for i, raw in enumerate(records):
         out.extend(engine.handle(raw, f"t:{i}"))
-    return out
+    return out + engine.flush()
 
 
 def test_linear_perpetual_fee_funding_and_mark_by_hand() -> None:
