@@ -47,10 +47,27 @@ def run(args: argparse.Namespace) -> int:
         k: v for k, v in (("bootstrap_servers", args.bootstrap), ("topic_prefix", args.prefix))
         if v
     })
-    gateway = Gateway(kafka.client_config(), Topics(kafka.topic_prefix))
+    from greekstream.settings import EngineSettings
+
+    # the processors' emission window (GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS): the end of
+    # the file is a tick that far past its last event
+    idle_ms = _emit_interval_ms(EngineSettings)
+    gateway = Gateway(kafka.client_config(), Topics(kafka.topic_prefix), idle_tick_ms=idle_ms)
     gateway.publish(numbered_lines(path), Progress("produce", enabled=not args.quiet))
     report = gateway.report
     reasons = ", ".join(f"{k}: {v}" for k, v in sorted(report.reasons.items()))
     print(f"produce: {report.published:,} events published, {report.rejected:,} rejected"
           + (f" ({reasons})" if reasons else ""), file=sys.stderr)
     return 1 if report.rejected else 0
+
+
+def _emit_interval_ms(settings: type) -> int:
+    import os
+
+    raw = os.environ.get("GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS")
+    default = int(settings.model_fields["emit_interval_ms"].default)
+    try:
+        return max(int(raw), 0) if raw else default
+    except ValueError as exc:
+        raise UsageError(f"GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS={raw!r} is not a whole number",
+                         hint="set it to the processors' emit_interval_ms, e.g. 100") from exc

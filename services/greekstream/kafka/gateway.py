@@ -9,6 +9,10 @@ it in that partition. Marks are what let the processor release a record while an
 partition is empty (greekstream.kafka.merge); consumers of the inputs skip them.
 Invalid lines go to ``.rejected`` as ``rejected`` events; an unknown instrument is
 state, so only the processor can reject it.
+
+At the end of its input the gateway is idle for good: it publishes one ``tick`` (SPEC v2,
+*Emission in event-time windows*) at the last event time + ``idle_tick_ms``, so the
+processors close their open emission window as a file replay does at its end.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from confluent_kafka import KafkaException, Producer
 from greekstream.core.decode import decode_event
 from greekstream.core.engine import output_id
 from greekstream.core.events import DecodeError, Rejected, encode
+from greekstream.core.timeutil import format_ts
 from greekstream.errors import KafkaError
 from greekstream.kafka.topics import ROUTES, Topics, partition_counts
 from greekstream.progress import Progress
@@ -41,13 +46,17 @@ class GatewayReport:
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     marks: int = 0
+    ticks: int = 0
     delivery_errors: list[str] = field(default_factory=list)
 
 
 class Gateway:
     def __init__(self, conf: dict[str, Any], topics: Topics, linger_ms: int = 5,
-                 mark_every: int = 1000, mark_interval_ms: float = 5.0) -> None:
+                 mark_every: int = 1000, mark_interval_ms: float = 5.0,
+                 idle_tick_ms: int = 100) -> None:
         self.topics = topics
+        self.idle_tick_ms = idle_tick_ms
+        self.last_ts: int | None = None  # the largest event time published
         self.mark_every = mark_every
         self.mark_interval_s = mark_interval_ms / 1000
         self.last_seq = -1
@@ -78,6 +87,7 @@ class Gateway:
         for seq, raw, source in records:
             self.publish_one(seq, raw, source)
             progress.advance()
+        self.idle()
         self.mark()
         self.flush()
         progress.done()
@@ -89,6 +99,19 @@ class Gateway:
         if (seq - self.marked_seq >= self.mark_every
                 or time.monotonic() - self.marked_at >= self.mark_interval_s):
             self.mark()
+
+    def idle(self) -> None:
+        """The input went quiet: a `tick` at the last event time + ``idle_tick_ms`` (after
+        the last record, in gs-seq order) closes the processors' open window."""
+        if self.last_ts is None or self.idle_tick_ms <= 0:
+            return
+        seq = self.last_seq + 1
+        ts = self.last_ts + self.idle_tick_ms * 1000
+        raw = b'{"type":"tick","event_id":"gs-tick-%d","ts":"%s"}' % (seq, format_ts(ts).encode())
+        self._publish_one(seq, raw, "gateway:idle")
+        self.last_seq = seq
+        self.report.published -= 1  # not a line of the input
+        self.report.ticks += 1
 
     def mark(self) -> None:
         """Tell every input partition that all records up to the last seq are written."""
@@ -108,6 +131,8 @@ class Gateway:
         except DecodeError as exc:
             self._reject(exc, raw, source, headers)
             return
+        if self.last_ts is None or event.ts > self.last_ts:
+            self.last_ts = event.ts
         suffix_key = ROUTES[event.type][1]
         key = str(getattr(event, suffix_key)).encode()
         topic = self.topics.for_input(event.type)
