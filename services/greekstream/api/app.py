@@ -226,6 +226,9 @@ def create_app(history: History, tokens: Tokens) -> FastAPI:
 
 
 def _routes(app: FastAPI, service: Service) -> None:
+    from greekstream.api.pnl_routes import add_pnl_routes
+
+    add_pnl_routes(app, service)  # P&L, vega by expiry, explain (api/pnl_routes.py)
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})
