@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "stress": "stress",
     "var": "var",
     "explain": "explain",
+    "returns": "returns",
     "cascade": "cascade",
     "topics": "topics",
     "produce": "produce",

@@ -27,8 +27,10 @@ def risk_heatmaps(reports: Sequence[BookScenarioRisk], path: str | Path, title: 
 
     Columns are price shocks, rows are (vol shock, time shift); the worst cell is
     boxed and the liquidation moves are dashed vertical lines (when inside the grid).
-    Named stress scenarios are not on the grid and are left out of the picture.
+    Named stress scenarios are not on the grid and are left out of the picture (and so
+    is a (book, underlying) with only named scenarios: a stablecoin's depegs).
     """
+    reports = [r for r in reports if None in _names(r)]
     books = sorted({r.matrix.book for r in reports})
     per_book = {b: [r for r in reports if r.matrix.book == b] for b in books}
     cols = max((len(v) for v in per_book.values()), default=1)

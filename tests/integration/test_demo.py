@@ -38,3 +38,8 @@ def test_demo_summarises_exposures_risk_onchain_and_a_cascade(tmp_path: Path) ->
     pnl_table = text.split("P&L per book for the day")[1].split("\n\n")[0]
     assert "mm-1" in pnl_table and "total_usd" in pnl_table
     assert "stored in ClickHouse" in done.stderr
+    # VaR and ES per book from a year of sample history, and the distribution picture
+    assert "Historical VaR and expected shortfall" in text
+    assert re.search(r"^\s+desk-a\s+[\d,]+\s+[\d,]+\s+\d{4}-\d\d-\d\d", text, re.M), text[-2000:]
+    assert (out / "var_distribution.png").stat().st_size > 10_000
+    assert (out / "returns.csv").read_text().startswith("date,BTC,BTC_vol,ETH,ETH_vol,WBTC\n")

@@ -15,7 +15,7 @@ from greekstream.replay import ReplayResult, read_records, replay
 
 HELP = "replay the bundled sample day through the engine into embedded ClickHouse; summarise"
 EXAMPLES = """  greekstream demo
-  greekstream demo --out demo-out/          # also keep the output events and the heatmap
+  greekstream demo --out demo-out/          # also keep the output events and the pictures
   greekstream demo --history chdb:///tmp/gs  # where the embedded ClickHouse lives
 """
 
@@ -38,10 +38,12 @@ def run(args: argparse.Namespace) -> int:
     from greekstream.commands.replay import write_outputs
 
     write_outputs(result, str(out))
-    _history(args.history or f"chdb://{(out / 'chdb').resolve()}", events, result)
+    dsn = args.history or f"chdb://{(out / 'chdb').resolve()}"
+    _history(dsn, events, result)
     _summary(result)
     _pnl(result, events)
     _stress(result, out)
+    _var(result, out, dsn)
     _onchain(result)
     print(f"\noutputs written to {out}/ (exposures.jsonl, breaches.jsonl, ...)")
     return 0
@@ -140,6 +142,46 @@ def _stress(result: ReplayResult, out: Path) -> None:
         print(f"  {book:<12} worst loss {t.worst_loss:>14,.0f} USD at {name} ({parts})")
     path = risk_heatmaps(reports, out / "risk_heatmap.png", title="greekstream demo")
     print(f"heatmap written to {path}")
+
+
+VAR_DAYS = 250
+
+
+def history_dsn(dsn: str) -> str:
+    """The demo's daily market history goes next to its store, in database `history`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if dsn.startswith("chdb://"):
+        return dsn.split("?", 1)[0] + "?database=history"
+    return urlunsplit(urlsplit(dsn)._replace(path="/history"))
+
+
+def _var(result: ReplayResult, out: Path, dsn: str) -> None:
+    """A year of sample daily history → stored → the returns CSV → each book's VaR and
+    ES on the demo day's final positions, and the P&L distribution picture."""
+    from greekstream.commands.var import table_text, var_reports
+    from greekstream.history.client import connect
+    from greekstream.history.replay_io import write_replay
+    from greekstream.history.returns import build_returns
+    from greekstream.plots import var_distributions
+    from greekstream.returns_file import write_returns
+    from greekstream.sample.history import history_lines
+
+    if result.as_of_us is None:
+        return
+    where = history_dsn(dsn)
+    lines = history_lines()
+    write_replay(where, ((line, f"history.jsonl:{n}") for n, line in enumerate(lines, 1)), [])
+    with connect(where) as history:
+        returns = build_returns(history, ["BTC", "ETH", "WBTC"], VAR_DAYS)
+    write_returns(out / "returns.csv", returns)
+    reports = var_reports(result.engine, result.as_of_us, returns)
+    print(f"\nHistorical VaR and expected shortfall (every underlying of a book moved together "
+          f"by each of {VAR_DAYS} days of sample history, stored in {where} and turned into "
+          f"{out / 'returns.csv'} by `greekstream returns`):")
+    print("  " + table_text(reports, result.as_of_us).replace("\n", "\n  ").rstrip())
+    path = var_distributions(reports, out / "var_distribution.png")
+    print(f"VaR distribution picture written to {path}")
 
 
 DEMO_CASCADE = ("ETH", -0.20, 5_000_000.0)  # asset, shock, depth (USD of selling per 1%)

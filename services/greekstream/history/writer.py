@@ -55,6 +55,25 @@ def sniff_type(body: bytes) -> str | None:
     return None
 
 
+DAYS_PER_INSERT = 90  # ClickHouse refuses an insert touching > 100 partitions (days)
+_DAY_US = 86_400_000_000
+
+
+def by_days(columns: list[list[Any]], ts_index: int,
+            days: int = DAYS_PER_INSERT) -> list[list[list[Any]]]:
+    """The buffer as one block, or (a backfill of a long history) blocks of rows of at
+    most ``days`` distinct UTC days each, rows kept in order within a day."""
+    day_of = [ts // _DAY_US for ts in columns[ts_index]]
+    distinct = sorted(set(day_of))
+    if len(distinct) <= days:
+        return [columns]
+    block_of = {d: i // days for i, d in enumerate(distinct)}
+    blocks: list[list[int]] = [[] for _ in range(block_of[distinct[-1]] + 1)]
+    for row, day in enumerate(day_of):
+        blocks[block_of[day]].append(row)
+    return [[[col[r] for r in rows] for col in columns] for rows in blocks]
+
+
 class HistoryWriter:
     def __init__(self, history: History) -> None:
         self.history = history
@@ -127,8 +146,12 @@ class HistoryWriter:
         for table in ALL_TABLES:
             buffer = self.buffers[table.name]
             if buffer.rows:
-                part_token = f"{token}:{table.name}" if token else None
-                self.history.insert(table.name, buffer.columns, table.columns, token=part_token)
+                day_column = "arrival_ts" if "arrival_ts" in table.columns else "ts"  # partitions
+                parts = by_days(buffer.columns, table.columns.index(day_column))
+                for n, columns in enumerate(parts):
+                    part_token = (f"{token}:{table.name}" + (f":{n}" if n else "")
+                                  if token else None)
+                    self.history.insert(table.name, columns, table.columns, token=part_token)
                 self.buffers[table.name] = ColumnBuffer(len(table.columns))
             lines = self.json[table.name]
             if lines:

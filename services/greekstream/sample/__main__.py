@@ -18,8 +18,17 @@ EXAMPLES = """examples:
   python -m greekstream.sample --profile kafka-test --out small.jsonl
   python -m greekstream.sample --out bad.jsonl --with-bad            # + bad records, a duplicate
   python -m greekstream.sample loans --count 5000 --asset ETH --out loans.jsonl
+  python -m greekstream.sample history --out history.jsonl           # a year of daily closes
 
 Same profile and seed give a byte-identical file."""
+
+HISTORY_EXAMPLES = """examples:
+  python -m greekstream.sample history --out history.jsonl
+  python -m greekstream.sample history --days 500 --seed 3 --out h.jsonl
+  greekstream replay history.jsonl --history chdb:///tmp/gs --quiet
+  greekstream returns chdb:///tmp/gs --underlyings BTC,ETH --days 250 --out returns.csv
+
+The model (fat tails, a crash week, ATM vol) is documented in greekstream/sample/history.py."""
 
 LOANS_EXAMPLES = """examples:
   python -m greekstream.sample loans --count 5000 --asset ETH --out loans.jsonl
@@ -62,8 +71,34 @@ def _loans_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _history_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m greekstream.sample history",
+        description="Write daily market history ending the day before the demo day: BTC "
+                    "and ETH index closes and one 30-day ATM option each per day (for "
+                    "`greekstream returns` and `greekstream var`).",
+        epilog=HISTORY_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, metavar="FILE", help="the .jsonl file to write")
+    p.add_argument("--days", type=int, default=366, help="number of days (default 366)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["history"]:
+        from greekstream.sample.history import write_history
+
+        parser = _history_parser()
+        args = parser.parse_args(args_list[1:])
+        if args.days < 2:
+            parser.error("--days must be at least 2")
+        try:
+            n = write_history(args.out, args.days, args.seed)
+        except OSError as exc:
+            parser.error(f"cannot write {args.out}: {exc.strerror or exc}")
+        print(f"wrote {n:,} events to {args.out}", file=sys.stderr)
+        return 0
     loans = args_list[:1] == ["loans"]
     parser = _loans_parser() if loans else _events_parser()
     args = parser.parse_args(args_list[1:] if loans else args_list)
