@@ -39,8 +39,8 @@ lint: $(STAMP)  ## ruff and mypy
 schemas: $(STAMP)  ## regenerate schemas/*.json from the pydantic models
 	@$(BIN)/python -m greekstream.schemas_gen --write
 
-bench: $(STAMP)  ## speed figures against named peers, in one run
-	@$(BIN)/python bench/run_all.py
+bench: $(STAMP)  ## speed figures against named peers, in one run, and the goal table (ARGS=--quick)
+	@$(BIN)/python bench/run_all.py $(ARGS)
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis
