@@ -16,6 +16,8 @@ EXAMPLES = """examples:
   python -m greekstream.sample --profile bench --out bench.jsonl     # 1M events for bench/
   python -m greekstream.sample --profile bench --events 200000 --out b.jsonl
   python -m greekstream.sample --profile kafka-test --out small.jsonl
+  python -m greekstream.sample --profile market --out market.jsonl   # >= 1M events, 10k quotes/s
+  python -m greekstream.sample --profile market --events 100000 --out m.jsonl
   python -m greekstream.sample --out bad.jsonl --with-bad            # + bad records, a duplicate
   python -m greekstream.sample loans --count 5000 --asset ETH --out loans.jsonl
   python -m greekstream.sample history --out history.jsonl           # a year of daily closes
@@ -48,10 +50,11 @@ def _events_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="the .jsonl file to write")
     p.add_argument("--profile", choices=PROFILES, default="demo",
                    help="demo: a Deribit-like day for `make demo`; bench: >= 1M events for "
-                        "the engine benchmark; kafka-test: ~5k events of every type")
+                        "the engine benchmark; kafka-test: ~5k events of every type; market: "
+                        "a live market at 10k quotes/s, 200 books, >= 1M events (streamed)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
     p.add_argument("--events", type=int, metavar="N",
-                   help="bench only: number of events (default 1,000,000)")
+                   help="bench and market: number of events (default 1,000,000)")
     p.add_argument("--with-bad", action="store_true",
                    help="demo only: add bad records and one duplicate event")
     return p
@@ -117,8 +120,9 @@ def _run_loans(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
 
 
 def _run_events(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    if args.events is not None and (args.profile != "bench" or args.events < 10_000):
-        parser.error("--events is for --profile bench, and at least 10000")
+    if args.events is not None and (args.profile not in ("bench", "market")
+                                    or args.events < 10_000):
+        parser.error("--events is for --profile bench or market, and at least 10000")
     if args.with_bad and args.profile != "demo":
         parser.error("--with-bad is only for --profile demo")
     return write_sample(args.out, args.profile, args.seed, args.with_bad, args.events)

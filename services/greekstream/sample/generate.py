@@ -41,7 +41,7 @@ from greekstream.sample.market import (
 )
 from greekstream.sample.writer import Block, atomic_write, render
 
-PROFILES = ("demo", "bench", "kafka-test")
+PROFILES = ("demo", "bench", "kafka-test", "market")
 SECOND = 1_000_000
 BENCH_EVENTS = 1_000_000
 
@@ -368,6 +368,10 @@ def write_sample(path: str | Path, name: str = "demo", seed: int = 7, with_bad: 
     """Generate a profile into `path` (atomically); returns the number of lines written."""
     if with_bad and name != "demo":
         raise ValueError("--with-bad is only for the demo profile")
+    if name == "market":  # streamed second by second (sample/market_stream.py)
+        from greekstream.sample.market_stream import write_market
+
+        return write_market(path, seed, events, show_progress)
     blocks = build(profile(name, events), seed)
     total = sum(len(b) for b in blocks)
     return atomic_write(Path(path), lines(blocks, f"{name}{seed}", with_bad), total,
