@@ -27,19 +27,8 @@ import numpy as np
 import orjson
 
 from greekstream.sample import books as bk
+from greekstream.sample import market as mk
 from greekstream.sample import streams as st
-from greekstream.sample.market import (
-    BTC,
-    ETH,
-    KIND_OPTION,
-    KIND_PERPETUAL,
-    START,
-    Market,
-    Universe,
-    build_universe,
-    spot_paths,
-    to_us,
-)
 from greekstream.sample.writer import Block, atomic_write, merged_order, ts_strings
 
 SECOND = 1_000_000
@@ -54,8 +43,9 @@ LIMITS_EVERY_S = 10.0
 N_EXPIRIES, STRIKES_PER_SIDE, N_FUTURES = 10, 21, 2
 
 
-def universe(start_us: int) -> Universe:
-    return build_universe([BTC, ETH], start_us, N_EXPIRIES, STRIKES_PER_SIDE, N_FUTURES, 0)
+def universe(start_us: int) -> mk.Universe:
+    return mk.build_universe([mk.BTC, mk.ETH], start_us, N_EXPIRIES, STRIKES_PER_SIDE,
+                             N_FUTURES, 0)
 
 
 def per_second() -> int:
@@ -78,15 +68,15 @@ class MarketStream:
     def __init__(self, seed: int, events: int) -> None:
         seeds = np.random.SeedSequence([seed, 3]).spawn(8)
         self.rng = [np.random.default_rng(s) for s in seeds]
-        self.start = to_us(START)
+        self.start = mk.to_us(mk.START)
         self.uni = universe(self.start)
         self.books = bk.bench_books(N_BOOKS, np.random.default_rng(seeds[7]))
         self.held = self._holdings()
         opening = (len(self.uni) + 2 + len(self.uni) + sum(len(h) for h in self.held)
                    + 3 * N_BOOKS + 2 * N_BOOKS)
         self.seconds = seconds_for(events, opening)
-        self.mkt = Market([BTC, ETH], self.start,
-                          spot_paths([BTC, ETH], self.seconds + 1, self.rng[0]))
+        self.mkt = mk.Market([mk.BTC, mk.ETH], self.start,
+                          mk.spot_paths([mk.BTC, mk.ETH], self.seconds + 1, self.rng[0]))
         self.total = opening + self.seconds * per_second()  # an estimate for the progress
         self.weights = self._quote_weights()
         self.n = 0
@@ -119,8 +109,8 @@ class MarketStream:
     def _holdings(self) -> list[np.ndarray]:
         """Distinct instruments per book: options mostly, a perpetual or future or two."""
         rng = self.rng[1]
-        opt = self.uni.where(self.uni.kind == KIND_OPTION)
-        other = self.uni.where(self.uni.kind != KIND_OPTION)
+        opt = self.uni.where(self.uni.kind == mk.KIND_OPTION)
+        other = self.uni.where(self.uni.kind != mk.KIND_OPTION)
         held = []
         for _ in range(N_BOOKS):
             n = int(rng.integers(POSITIONS[0], POSITIONS[1] + 1))
@@ -200,9 +190,9 @@ class MarketStream:
         near-the-money strikes about twice as often as the wings."""
         z, _ = st.moneyness(self.mkt, self.uni)
         kind = self.uni.kind
-        w = np.where(kind == KIND_OPTION, np.exp(-0.25 * z * z) + 0.5, 0.0)
+        w = np.where(kind == mk.KIND_OPTION, np.exp(-0.25 * z * z) + 0.5, 0.0)
         w = 0.65 * w / w.sum()
-        perp = (kind == KIND_PERPETUAL).astype(np.float64)
-        fut = ((kind != KIND_OPTION) & (kind != KIND_PERPETUAL)).astype(np.float64)
+        perp = (kind == mk.KIND_PERPETUAL).astype(np.float64)
+        fut = ((kind != mk.KIND_OPTION) & (kind != mk.KIND_PERPETUAL)).astype(np.float64)
         w += 0.25 * perp / perp.sum() + 0.10 * fut / max(fut.sum(), 1.0)
         return np.asarray(w / w.sum(), dtype=np.float64)
