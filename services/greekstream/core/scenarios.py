@@ -177,6 +177,8 @@ def _columns(vol_shock: FloatArray, time_shift_h: FloatArray) -> tuple[FloatArra
         if v is vol_shock and h is time_shift_h:
             return columns, which
     columns, which = np.unique(np.stack([vol_shock, time_shift_h]), axis=1, return_inverse=True)
+    if columns.shape[1] == vol_shock.shape[0]:  # all distinct (historical days): no gather
+        columns, which = np.stack([vol_shock, time_shift_h]), None
     _COLUMNS_CACHE.insert(0, (vol_shock, time_shift_h, columns, which))
     del _COLUMNS_CACHE[8:]
     return columns, which
@@ -208,7 +210,9 @@ def shocked_values(
     if vol_scales is not None:
         shock = shock * np.where(shock > 0.0, vol_scales[0][:, None], vol_scales[1][:, None])
     sig_sqrt_t = (np.maximum(vol[:, None] + shock, min_vol)
-                  * np.sqrt(np.where(live, t, 1.0)))[:, which]
+                  * np.sqrt(np.where(live, t, 1.0)))
+    if which is not None:
+        sig_sqrt_t = sig_sqrt_t[:, which]
     x = np.log(forward / strike)[:, None] + np.log(growth)[None, :]
     x /= sig_sqrt_t
     sig_sqrt_t *= 0.5
@@ -224,7 +228,7 @@ def shocked_values(
     n1 -= n2
     n1 *= sign
     if not live.all():
-        expired = ~live[:, which]
+        expired = ~(live if which is None else live[:, which])
         n1 = np.where(expired, np.maximum(sign * (f_new - strike[:, None]), 0.0), n1)
     values: FloatArray = n1
     return values
