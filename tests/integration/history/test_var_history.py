@@ -8,7 +8,9 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from tests.integration.history.browser import Browser
 from tests.integration.history.conftest import DESK_A_TOKEN, _serving
+from tests.integration.history.test_page import ARTIFACTS, chromium, sign_in
 from tests.unit.scenarios.test_var import returns_csv
 from tests.unit.scenarios.test_var_stream import hours_of_market
 
@@ -49,3 +51,13 @@ def test_var_is_stored_and_served(dsn: str, tmp_path: Path) -> None:
         early = client.get("/v1/books/desk-a/var", params={"at": "2026-03-01T00:30:00Z"},
                            headers=auth)
         assert early.status_code == 404 and "RETURNS_FILE" in early.json()["detail"]
+        # the page shows the latest VaR and its distribution (fetched with the token)
+        with Browser(chromium(), tmp_path / "profile") as browser:
+            page = browser.open(f"{url}/#book=desk-a&bucket=1m")
+            assert sign_in(page, DESK_A_TOKEN) == "1", page.dom()[-2000:]
+            assert page.wait_for("document.body.dataset.var") == "1"
+            text = page.eval("document.getElementById('var').textContent")
+            assert text.startswith("VaR ") and " USD, ES " in text and mine[-1].worst_date in text
+            assert page.eval("document.getElementById('var-png').naturalWidth") > 500
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(ARTIFACTS / "history_page_var.png")

@@ -118,6 +118,35 @@ function chart(metric, series) {
   return root;
 }
 
+/** The latest stored `var` output (streamed with a returns file) and its distribution;
+ * the PNG needs the bearer token, so it is fetched and shown as a data: URL (CSP). */
+async function showVar(book) {
+  const text = $("var");
+  const img = $("var-png");
+  img.removeAttribute("src");
+  let v;
+  try {
+    v = await api(bookPath(book, "var"));
+  } catch (err) {
+    if (err instanceof Unauthorized) throw err;
+    text.textContent = "no VaR stored for this book (the processor emits it with a returns file)";
+    return;
+  }
+  text.textContent = `VaR ${fmt(v.var)} USD, ES ${fmt(v.es)} USD at ${v.confidence * 100}% ` +
+    `over ${v.scenarios} days (worst ${v.worst_date}: ${fmt(v.worst_pnl)} USD), as of ${v.as_of}`;
+  const res = await fetch(bookPath(book, "var", { format: "png" }), {
+    headers: { Authorization: "Bearer " + session.token() }, cache: "no-store", credentials: "omit",
+  });
+  if (!res.ok) return;
+  const blob = await res.blob();
+  img.src = await new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.readAsDataURL(blob);
+  });
+  document.body.dataset.var = "1";
+}
+
 async function render() {
   const book = $("book").value;
   const bucket = $("bucket").value;
@@ -143,6 +172,7 @@ async function render() {
     }
     return tr;
   }));
+  await showVar(book);
   status.textContent = `${book}: ${rows.length} points, ${breaches.length} breaches`;
   document.body.dataset.points = String(rows.length);
   document.body.dataset.breaches = String(breaches.length);
