@@ -122,8 +122,8 @@ function chart(metric, series) {
  * the PNG needs the bearer token, so it is fetched and shown as a data: URL (CSP). */
 async function showVar(book) {
   const text = $("var");
-  const img = $("var-png");
-  img.removeAttribute("src");
+  const plot = $("var-plot");
+  plot.replaceChildren();
   let v;
   try {
     v = await api(bookPath(book, "var"));
@@ -139,11 +139,15 @@ async function showVar(book) {
   });
   if (!res.ok) return;
   const blob = await res.blob();
-  img.src = await new Promise((resolve) => {
+  const src = await new Promise((resolve) => {
     const reader = new FileReader();
     reader.onload = () => resolve(reader.result);
     reader.readAsDataURL(blob);
   });
+  const img = el("img", { id: "var-png", alt: "one-day P&L distribution, VaR and ES marked" });
+  img.src = src;
+  await img.decode();
+  plot.replaceChildren(img);
   document.body.dataset.var = "1";
 }
 
