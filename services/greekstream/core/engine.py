@@ -509,15 +509,16 @@ class Engine:
 
     def revalue_all(self, at_us: int, caused_by: Any) -> list[Output]:
         """Full revaluation at ``at_us``: every instrument's Greeks, every book's totals."""
-        self.greeks = revalue_many(self.instruments.values(), at_us)
-        for br in self.books.values():
+        state = self.state
+        greeks = state.greeks = revalue_many(state.instruments.values(), at_us)
+        for br in state.books.values():
             br.totals.__init__()  # type: ignore[misc]
             br.live_positions = 0
             for iid, qty in br.positions.items():
-                g = self.greeks[iid]
+                g = greeks[iid]
                 br.totals.add(qty, g.delta, g.gamma, g.vega, g.theta, g.vanna, g.volga)
                 br.live_positions += g.live
-        return self._market_report(sorted(self.books), caused_by, tag="reval")
+        return self._market_report(sorted(state.books), caused_by, tag="reval")
 
     # ------------------------------------------------------------------ book events
 
@@ -720,21 +721,23 @@ class Engine:
 
     def exposure_values(self, br: BookRisk, at_us: int) -> ExposureValues:
         """The (book, underlying)'s current numbers from the cached totals."""
+        state = self.state  # hot: one attribute lookup for the state's tables
         t = br.totals
-        extra = self.chain.contribution(br.book, br.underlying, self.index)
+        index = state.index
+        extra = state.chain.contribution(br.book, br.underlying, index)
         delta = t.delta + extra.delta
-        price = self.index.get(br.underlying)
+        price = index.get(br.underlying)
         memo = (br.underlying, at_us)
         oracle = self._oracle_memo.get(memo)
         if oracle is None:
             if len(self._oracle_memo) > 64:
                 self._oracle_memo.clear()
-            oracle = self._oracle_memo[memo] = self.oracle.status(br.underlying, at_us)
+            oracle = self._oracle_memo[memo] = state.oracle.status(br.underlying, at_us)
         return ExposureValues(
             book=br.book,
             underlying=br.underlying,
             delta=delta,
-            delta_equity=delta + self.collateral.get(br.key, 0.0),
+            delta_equity=delta + state.collateral.get(br.key, 0.0),
             gamma=t.gamma + extra.gamma,
             vega=t.vega,
             theta=t.theta,
@@ -744,7 +747,7 @@ class Engine:
             oracle_divergence=oracle.divergence,
             vanna=t.vanna,
             volga=t.volga,
-            funding_usd_per_day=self.pnl.funding_per_day(br.key, self.instruments),
+            funding_usd_per_day=state.pnl.funding_per_day(br.key, state.instruments),
         )
 
     def _oracle_breach(self, br: BookRisk, values: ExposureValues, ev: Any) -> list[Output]:

@@ -88,11 +88,16 @@ def first_non_finite(outputs: Iterable[Any]) -> str | None:
 
 
 def _non_finite_field(obj: Any) -> str | None:
+    # hot: every output of every record passes here; floats, ints, strings, None and
+    # bools are the common values and need one type lookup each
     for name, value in event_fields(obj):
-        if type(value) is float:
+        kind = type(value)
+        if kind is float:
             if value - value != 0.0:  # inf - inf and nan - nan are nan
                 return name
-        elif type(value) is list:
+        elif kind in _PLAIN:
+            continue
+        elif kind is list:
             if any(_is_record(v) and _non_finite_field(v) is not None for v in value):
                 return name
         elif _is_record(value) and _non_finite_field(value) is not None:
@@ -100,9 +105,17 @@ def _non_finite_field(obj: Any) -> str | None:
     return None
 
 
+_PLAIN = frozenset((str, int, bool, type(None)))
+_RECORD_TYPES: dict[type, bool] = {}
+
+
 def _is_record(value: Any) -> bool:
     kind = type(value)
-    return hasattr(kind, "__struct_fields__") or hasattr(kind, "model_fields")
+    known = _RECORD_TYPES.get(kind)
+    if known is None:
+        known = _RECORD_TYPES[kind] = (hasattr(kind, "__struct_fields__")
+                                       or hasattr(kind, "model_fields"))
+    return known
 
 
 class Journal:
