@@ -930,7 +930,8 @@ class Engine:
     def book_risk(self, br: BookRisk, at_us: int) -> BookScenarioRisk:
         """A (book, underlying)'s matrix and liquidation distance at ``at_us``."""
         return book_scenario_risk(
-            build_slice(self.state, br, at_us), self.config.grid_for(br.underlying),
+            build_slice(self.state, br, at_us, self.pnl.rates),
+            self.config.grid_for(br.underlying),
             self.margins.get(br.key),
         )
 
@@ -1017,7 +1018,7 @@ class Engine:
     def slices(self, as_of_us: int, book: str | None = None) -> list[PortfolioSlice]:
         """Every visible (book, underlying) as arrays valued at ``as_of_us`` (sorted)."""
         return [
-            build_slice(self.state, self.books[key], as_of_us)
+            build_slice(self.state, self.books[key], as_of_us, self.pnl.rates)
             for key in sorted(self.books)
             if (book is None or key[0] == book) and key[1] in self.underlyings
         ]

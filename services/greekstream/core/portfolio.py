@@ -45,6 +45,8 @@ class LinearLegs:
     q: FloatArray = field(default_factory=_empty)
     mark: FloatArray = field(default_factory=_empty)
     instrument_ids: tuple[str, ...] = ()
+    # perpetuals: the last funding rate per hour (rate / interval_h; 0 otherwise)
+    funding_per_h: FloatArray = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class InverseLegs:
     contract_size: FloatArray = field(default_factory=_empty)
     mark: FloatArray = field(default_factory=_empty)
     instrument_ids: tuple[str, ...] = ()
+    funding_per_h: FloatArray = field(default_factory=_empty)  # as LinearLegs
 
 
 @dataclass(frozen=True)

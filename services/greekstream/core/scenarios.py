@@ -118,11 +118,16 @@ def pnl(
     if lin.q.size:
         f = lin.mark[:, None]
         total += lin.q @ (f * growth[None, :] - f)
+        if lin.funding_per_h.size and lin.funding_per_h.any() and h.any():
+            # h/interval_h periods of the last rate at the shocked mark (a long pays)
+            total -= h * ((lin.q * lin.funding_per_h) @ (f * growth[None, :]))
     inv = s.inverse
     if inv.n.size:
         f = inv.mark[:, None]
         f_new = f * growth[None, :]
         total += (inv.n * inv.contract_size) @ ((1.0 / f - 1.0 / f_new) * f_new)
+        if inv.funding_per_h.size and inv.funding_per_h.any() and h.any():
+            total -= h * float((inv.n * inv.contract_size * inv.funding_per_h).sum())
     if s.index_price is not None:
         spot = s.index_price
         total += s.collateral * (spot * growth - spot)
@@ -413,7 +418,8 @@ def _take(legs: Any, mask: BoolArray) -> Any:
     for f in fields(legs):
         value = getattr(legs, f.name)
         if isinstance(value, np.ndarray):
-            changes[f.name] = value[mask]
+            if len(value) == mask.size:  # funding_per_h is optional in hand-built slices
+                changes[f.name] = value[mask]
         elif len(value) == mask.size:  # ids are optional in hand-built slices
             changes[f.name] = tuple(x for x, keep in zip(value, mask.tolist(), strict=True)
                                     if keep)

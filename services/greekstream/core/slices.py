@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,13 +22,17 @@ from greekstream.core.state import EngineState
 from greekstream.core.timeutil import MICROS_PER_SECOND, SECONDS_PER_YEAR
 
 
-def build_slice(state: EngineState, br: BookRisk, as_of_us: int) -> PortfolioSlice:
+def build_slice(state: EngineState, br: BookRisk, as_of_us: int,
+                funding_rates: Mapping[str, float] | None = None) -> PortfolioSlice:
+    """``funding_rates``: each perpetual's last funding rate (per its interval), which a
+    scenario's time shift accrues (SPEC v2 *Funding of perpetuals*)."""
+    rates = funding_rates or {}
     opt_ids: list[str] = []
     opt: list[tuple[float, float, float, float, int, bool, bool]] = []
     lin_ids: list[str] = []
-    lin: list[tuple[float, float]] = []
+    lin: list[tuple[float, float, float]] = []
     inv_ids: list[str] = []
-    inv: list[tuple[float, float, float]] = []
+    inv: list[tuple[float, float, float, float]] = []
     unvalued: list[str] = []
     instruments = state.instruments
     for iid, qty in br.positions.items():
@@ -49,13 +54,15 @@ def build_slice(state: EngineState, br: BookRisk, as_of_us: int) -> PortfolioSli
             unvalued.append(iid)
         elif inst.inverse:
             inv_ids.append(iid)
-            inv.append((qty, inst.contract_size, inst.mark))
+            inv.append((qty, inst.contract_size, inst.mark,
+                        rates.get(iid, 0.0) / inst.interval_h))
         else:
             lin_ids.append(iid)
-            lin.append((qty * inst.contract_size, inst.mark))
+            lin.append((qty * inst.contract_size, inst.mark,
+                        rates.get(iid, 0.0) / inst.interval_h))
     o = _columns(opt, 7)
-    li = _columns(lin, 2)
-    iv = _columns(inv, 3)
+    li = _columns(lin, 3)
+    iv = _columns(inv, 4)
     return PortfolioSlice(
         book=br.book,
         underlying=br.underlying,
@@ -69,9 +76,10 @@ def build_slice(state: EngineState, br: BookRisk, as_of_us: int) -> PortfolioSli
             years=o[4] / (MICROS_PER_SECOND * SECONDS_PER_YEAR),
             is_call=o[5] > 0.5, inverse=o[6] > 0.5, instrument_ids=tuple(opt_ids),
         ),
-        linear=LinearLegs(q=li[0], mark=li[1], instrument_ids=tuple(lin_ids)),
+        linear=LinearLegs(q=li[0], mark=li[1], instrument_ids=tuple(lin_ids),
+                          funding_per_h=li[2]),
         inverse=InverseLegs(n=iv[0], contract_size=iv[1], mark=iv[2],
-                            instrument_ids=tuple(inv_ids)),
+                            instrument_ids=tuple(inv_ids), funding_per_h=iv[3]),
         loans=_loans(state, br),
         lps=_lps(state, br),
         unvalued=tuple(unvalued),

@@ -97,3 +97,34 @@ def test_a_short_inverse_perpetual_receives_funding_on_a_positive_rate() -> None
     assert last.funding_usd == pytest.approx(1.0, rel=1e-12)
     exposure = [o for o in out if o.type == "exposure"][-1]
     assert exposure.funding_usd_per_day == pytest.approx(3.0, rel=1e-12)
+
+
+def test_a_time_shift_accrues_the_funding_periods_it_spans() -> None:
+    """SPEC v2: a scenario with time_shift_h h includes h/interval_h periods of the last
+    rate (linear: at the shocked mark)."""
+    import numpy as np
+
+    from greekstream.core.scenarios import pnl
+
+    engine = Engine()
+    feed(
+        engine,
+        b.perp(PERP, settlement="linear", size=0.001),
+        b.rec("instrument", "def-P", 0, instrument_id="P", kind="perpetual", underlying="BTC",
+              settlement="inverse", contract_size=10.0, interval_h=4),
+        b.index("x1", 1, 50000.0),
+        b.quote_mark("q1", 1, PERP, 50000.0),
+        b.quote_mark("q2", 1, "P", 50000.0),
+        b.trade("t1", 2, PERP, "buy", 1000, price=50000.0),
+        b.trade("t2", 2, "P", "sell", 500, price=50000.0),
+        b.funding("f1", 3, PERP, 0.0001),
+        b.funding("f2", 3, "P", 0.0002),
+    )
+    (s,) = engine.slices(parse_ts(b.ts(3)))
+    got = pnl(s, np.array([0.0, 0.1, 0.0]), np.zeros(3), np.array([0.0, 24.0, 8.0]))
+    # inverse price P&L at +10%: −5000·(1/50000 − 1/55000)·55000 = −500
+    long_funding = -1.0 * 55000.0 * 0.0001 * 3  # three 8-hour periods at the shocked mark
+    short_funding = 500 * 10.0 * 0.0002 * 6  # six 4-hour periods received
+    assert got[0] == 0.0
+    assert got[1] == pytest.approx(5000.0 - 500.0 + long_funding + short_funding, rel=1e-12)
+    assert got[2] == pytest.approx(-50000.0 * 0.0001 + 500 * 10.0 * 0.0002 * 2, rel=1e-12)
