@@ -8,7 +8,8 @@ index) and optionally ``<U>_vol`` (the daily change of its ATM implied vol, abso
     2026-01-02,-0.0213,0.012,-0.0301,0.015
     2026-01-03,0.0154,-0.004,0.0188,-0.006
 
-Dates are ISO (YYYY-MM-DD), strictly increasing. Every cell must be a finite number:
+Dates are ISO (YYYY-MM-DD), each once, in any order (``worst_date`` reports the date as
+written). Every cell must be a finite number:
 an empty cell is a gap in the history and an error, not a zero. Every problem is a
 :class:`~greekstream.errors.ConfigError` naming the file, the line and the column.
 """
@@ -34,7 +35,7 @@ def load_returns(path: str | Path) -> Returns:
     """Read and check a returns file; any problem raises ConfigError, nothing partial."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is not a column name
     except FileNotFoundError as exc:
         raise ConfigError(f"no such returns file: {p}", hint=_HINT) from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -51,12 +52,13 @@ def parse_returns(text: str, name: str = "returns") -> Returns:
     if len(rows) < 2:
         raise ConfigError(f"{name}: a header and no rows", hint=_HINT)
     dates: list[str] = []
+    seen: set[str] = set()
     values = np.empty((len(rows) - 1, len(header) - 1), dtype=np.float64)
     for i, row in enumerate(rows[1:]):
         line = i + 2
         if len(row) != len(header):
             raise ConfigError(f"{name}:{line}: {len(row)} cells for {len(header)} columns")
-        dates.append(_date(row[0].strip(), name, line, dates[-1] if dates else None))
+        dates.append(_date(row[0].strip(), name, line, seen))
         for j, cell in enumerate(row[1:]):
             values[i, j] = _number(cell.strip(), name, line, header[j + 1])
     column = {h: values[:, j].copy() for j, h in enumerate(header[1:])}
@@ -86,16 +88,18 @@ def _check_header(header: list[str], name: str) -> list[str]:
     return underlyings
 
 
-def _date(cell: str, name: str, line: int, previous: str | None) -> str:
+def _date(cell: str, name: str, line: int, seen: set[str]) -> str:
+    """The date as written (it is what `worst_date` reports); it must start with an ISO
+    date and appear once. Rows may come in any order (newest first is common)."""
     try:
-        day = date.fromisoformat(cell)
+        date.fromisoformat(cell[:10])
     except ValueError as exc:
         raise ConfigError(f"{name}:{line}: date {cell!r} is not YYYY-MM-DD") from exc
-    text = day.isoformat()
-    if previous is not None and text <= previous:
-        raise ConfigError(f"{name}:{line}: date {text} does not come after {previous}",
-                          hint="sort the rows by date; each date once")
-    return text
+    if cell in seen:
+        raise ConfigError(f"{name}:{line}: date {cell} appears twice",
+                          hint="one row per day")
+    seen.add(cell)
+    return cell
 
 
 def _number(cell: str, name: str, line: int, column: str) -> float:

@@ -319,8 +319,7 @@ def test_clear_errors(files: tuple[Path, Path], tmp_path: Path,
     ("date,BTC\n2026-01-01,\n", "gap in the history"),
     ("date,BTC\n2026-01-01,abc\n", "not a number"),
     ("date,BTC\n2026-01-01,nan\n", "not finite"),
-    ("date,BTC\n2026-01-02,0.1\n2026-01-01,0.1\n", "does not come after"),
-    ("date,BTC\n2026-01-01,0.1\n2026-01-01,0.1\n", "does not come after"),
+    ("date,BTC\n2026-01-01,0.1\n2026-01-01,0.1\n", "appears twice"),
     ("date,BTC\n01/02/2026,0.1\n", "not YYYY-MM-DD"),
     ("date,BTC,ETH_vol\n2026-01-01,0.1,0.0\n", "ETH_vol without its return column"),
     ("date,BTC,BTC\n2026-01-01,0.1,0.1\n", "repeated"),
@@ -329,3 +328,20 @@ def test_clear_errors(files: tuple[Path, Path], tmp_path: Path,
 def test_bad_returns_files(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_returns(text, "r.csv")
+
+
+def test_rows_in_any_order_and_a_bom() -> None:
+    """Newest-first files (common in data exports) and a spreadsheet's BOM are read as is."""
+    r = parse_returns("date,BTC\n2026-01-03,0.01\n2026-01-02,-0.2\n2026-01-01,0.03\n")
+    assert r.dates == ("2026-01-03", "2026-01-02", "2026-01-01")
+    s = make(linear=linear([1.0], [100.0]))
+    assert book_var("b", [s], r, 0, 0.5).worst_date == "2026-01-02"
+
+
+def test_a_bom_is_not_part_of_the_header(tmp_path: Path) -> None:
+    from greekstream.returns_file import load_returns
+
+    p = tmp_path / "r.csv"
+    p.write_bytes("\ufeffdate,BTC\n2026-01-01,0.01\n".encode())
+    assert load_returns(p).underlyings == ("BTC",)
+
