@@ -148,6 +148,10 @@ class ProcessorSettings(_Settings):
     checkpoint_every_events: int = Field(500_000, gt=0)
     transaction_timeout_ms: int = Field(30000, ge=1000)
     backoff_max_s: float = Field(5.0, gt=0)
+    # group.instance.id = the instance id (KIP-345): a restart within the session timeout
+    # gets its partitions back without a rebalance. Off by default: on Tansu, the test
+    # broker, a static member's restart stalls the group (measured, docs/streaming.md)
+    static_membership: bool = False
 
 
 class SinkSettings(_Settings):

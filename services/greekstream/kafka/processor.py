@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -29,13 +30,19 @@ from confluent_kafka import KafkaError as RdKafkaError
 
 from greekstream.core.events import encode
 from greekstream.errors import KafkaError
-from greekstream.kafka.checkpoints import PROGRESS, SNAPSHOT, CheckpointReader
+from greekstream.kafka.checkpoints import (
+    PART_HEADER,
+    POS_HEADER,
+    PROGRESS,
+    SNAPSHOT,
+    CheckpointReader,
+)
 from greekstream.kafka.checkpoints import Progress as ProgressRecord
 from greekstream.kafka.epoch import Emitted, Epoch
 from greekstream.kafka.gateway import SEQ_HEADER, is_mark
 from greekstream.kafka.merge import Record
 from greekstream.kafka.ops import Metrics
-from greekstream.kafka.topics import Topics, partition_counts
+from greekstream.kafka.topics import OUTPUT_ROUTES, Topics, partition_counts
 from greekstream.scenario_files import engine_config
 from greekstream.settings import ProcessorSettings
 
@@ -58,7 +65,8 @@ class Processor:
         common = {**conf, "enable.auto.commit": False, "enable.partition.eof": False,
                   "isolation.level": "read_committed", "auto.offset.reset": "earliest",
                   "session.timeout.ms": s.session_timeout_ms}
-        self.books = Consumer({**common, "group.id": s.group_id,
+        static = {"group.instance.id": self.instance} if s.static_membership else {}
+        self.books = Consumer({**common, "group.id": s.group_id, **static,
                                "partition.assignment.strategy": "range"})
         self.market = Consumer({**common, "group.id": f"{s.group_id}.market.{self.instance}"})
         self.producer = Producer({
@@ -69,6 +77,8 @@ class Processor:
         self.reader = CheckpointReader(conf, self.topics.checkpoints)
         self.metrics = Metrics()
         self.epoch: Epoch | None = None
+        self.out_floor: dict[str, int] = {}  # output partition -> offset (checkpoints.py)
+        self.caught_up_logged = True
         self.in_txn = False
         self.batch: list[Emitted] = []
         self.batch_events = 0
@@ -81,7 +91,9 @@ class Processor:
         self.last_error = ""
 
     def _layout(self, conf: dict[str, Any]) -> tuple[int, list[tuple[str, int]]]:
-        names = [*self.book_topics, *self.topics.market_topics, self.topics.checkpoints]
+        outputs = sorted({self.topics.for_output(t) for t in OUTPUT_ROUTES})
+        names = [*self.book_topics, *self.topics.market_topics, self.topics.checkpoints,
+                 *outputs]
         delay = 0.1
         while True:  # a broker that is not up yet is waited for, with backoff
             try:
@@ -104,6 +116,7 @@ class Processor:
                 f"book-keyed topics and {self.topics.checkpoints} must have one partition count "
                 f"(co-partitioned); found {sorted(book_counts)}")
         market = [(t, m) for t in self.topics.market_topics for m in range(counts[t])]
+        self.output_sources = [(t, m) for t in outputs for m in range(counts[t])]
         return book_counts.pop(), market
 
     # ------------------------------------------------------------------ lifecycle
@@ -234,6 +247,10 @@ class Processor:
             n += 1
             if emitted:
                 self._produce(emitted)
+        if not self.caught_up_logged and epoch.caught_up():
+            self.caught_up_logged = True
+            log.info("caught up", extra={"event": "caught_up", "position": epoch.pos,
+                                         "partitions": epoch.owned})
         self.batch_events += n
         self.since_checkpoint += n
         if n:
@@ -245,18 +262,25 @@ class Processor:
             self.in_txn = True
 
     def _produce(self, emitted: list[Emitted]) -> None:
+        epoch = self.epoch
+        assert epoch is not None
         self._begin()
         for e in emitted:
             out = e.output
-            self._send(self.topics.for_output(out.type), encode(out), e.key)
-        self.batch.extend(emitted)
+            topic, value = self.topics.for_output(out.type), encode(out)
+            if epoch.already_visible(e, topic, value):
+                continue  # shown already by a transaction that did not commit (Tansu)
+            headers = [(PART_HEADER, str(e.partition).encode()),
+                       (POS_HEADER, orjson.dumps(e.pos))]
+            self._send(topic, value, e.key, headers=headers)
+            self.batch.append(e)
 
     def _send(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
-              on_delivery: Any = None) -> None:
+              on_delivery: Any = None, headers: list[tuple[str, bytes]] | None = None) -> None:
         while True:
             try:
                 self.producer.produce(topic, value, key, partition=partition,
-                                      on_delivery=on_delivery)
+                                      on_delivery=on_delivery, headers=headers)
                 return
             except BufferError:
                 self.producer.poll(0.01)
@@ -272,8 +296,13 @@ class Processor:
         self._begin()
         if checkpoint:
             self._write_snapshots(epoch)
+        # every output delivered before the progress that covers it: a broker that shows
+        # an aborted transaction's records (Tansu) then never shows a progress whose
+        # outputs are not all there
+        self._flush()
         for p in epoch.owned:
-            record = ProgressRecord(epoch.committed_position(p), epoch.snap_offset.get(p))
+            record = ProgressRecord(epoch.committed_position(p), epoch.snap_offset.get(p),
+                                    self.out_floor)
             self._send(self.topics.checkpoints, record.encode(), PROGRESS, p)
         offsets = [TopicPartition(t, p, o) for t, p, o in epoch.committed_offsets()]
         try:
@@ -285,6 +314,25 @@ class Processor:
             self._failed(exc, restart)
             return
         self._committed(checkpoint)
+        if checkpoint:
+            self._refresh_floor()
+
+    def _flush(self) -> None:
+        if self.producer.flush(30) > 0:
+            raise KafkaError("outputs not delivered within 30 s")
+
+    def _refresh_floor(self) -> None:
+        """The end of every output partition, read after a commit: no output of a later
+        transaction of ours can be below it (where recovery starts looking, checkpoints.py)."""
+        floor: dict[str, int] = {}
+        for t, p in self.output_sources:
+            try:
+                _low, high = self.books.get_watermark_offsets(TopicPartition(t, p), timeout=5)
+            except KafkaException as exc:
+                self._broker_trouble(f"output watermarks: {exc}")
+                return  # keep the previous floor: lower, so still a floor
+            floor[f"{t}/{p}"] = high
+        self.out_floor = floor
 
     def _commit_with_retry(self) -> None:
         delay = 0.05
@@ -389,10 +437,13 @@ class Processor:
 
     def _start_epoch(self, owned: list[int], seek: bool) -> dict[tuple[str, int], int]:
         started = time.monotonic()
-        recovered = self.reader.latest_many(owned)
+        recovered = self.reader.with_visible(self.reader.latest_many(owned),
+                                             self.output_sources)
+        self._refresh_floor()
         epoch = Epoch.restore(self.engine_config, owned, self.book_topics, self.market_sources,
                               self.n_book, recovered)
         self.epoch = epoch
+        self.caught_up_logged = False
         self.last_checkpoint = time.monotonic()
         self.since_checkpoint = 0
         market = [TopicPartition(t, p, epoch.next_offsets[(t, p)]) for t, p in self.market_sources]
@@ -406,6 +457,9 @@ class Processor:
         log.info("restored", extra={"event": "restored", "partitions": owned,
                                     "position": epoch.pos,
                                     "checkpoint_records_read": epoch.restore_records,
+                                    "visible_uncommitted": sum(
+                                        sum(c.total() for c in v.values())
+                                        for v in epoch.visible.values()),
                                     "seconds": round(elapsed, 3)})
         return books
 
