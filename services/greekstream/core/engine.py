@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, overload
 
-from greekstream.core import guards, onchain_state, snapshot
+from greekstream.core import dedup, guards, onchain_state, snapshot
 from greekstream.core.books import (
     FLAT,
     BookRisk,
@@ -79,7 +79,7 @@ from greekstream.core.scenarios import (
 )
 from greekstream.core.slices import build_slice
 from greekstream.core.state import MARKET, EngineState, Key
-from greekstream.core.timeutil import MICROS_PER_SECOND
+from greekstream.core.timeutil import MICROS_PER_SECOND, format_ts
 from greekstream.core.valuation import (
     UNVALUED,
     ContractGreeks,
@@ -104,6 +104,8 @@ class EngineConfig:
     oracle_max_jump: float = 0.10
     risk_interval_s: float = 60.0
     risk_change_threshold: float = 0.05
+    # event ids are remembered this long in event time; older events are late (core/dedup.py)
+    dedup_window_s: float = dedup.DEFAULT_WINDOW_S
     default_grid: Grid = DEFAULT_GRID
     # per-underlying grids (a scenario file, greekstream.scenario_files.engine_config);
     # it must return the same Grid object for the same underlying (memoise it)
@@ -210,7 +212,8 @@ class Engine:
     collateral: _InState[dict[Key, float]] = _InState()
     chain: _InState[onchain_state.ChainState] = _InState()
     pnl: _InState[PnlLedger] = _InState()
-    seen: _InState[dict[str, set[str]]] = _InState()
+    seen: _InState[dedup.SeenIds] = _InState()
+    quote_ids: _InState[dedup.QuoteIds] = _InState()
     clock: _InState[int | None] = _InState()
     next_reval_us: _InState[int | None] = _InState()
     next_risk_us: _InState[int | None] = _InState()
@@ -223,7 +226,8 @@ class Engine:
         self.config = config or EngineConfig()
         if self.config.emit_interval_ms < 0:
             raise ValueError("emit_interval_ms must be 0 (v1: emit after every record) or more")
-        self.state = EngineState(oracle=OracleState(OracleConfig.of(self.config)))
+        self.state = EngineState(oracle=OracleState(OracleConfig.of(self.config)),
+                                 seen=dedup.SeenIds(self.config.dedup_window_s))
         self._window_us = int(self.config.emit_interval_ms) * 1000
         self._oracle_memo: dict[tuple[str, int], OracleStatus] = {}  # valid until _index
         self._grid_reach: dict[str, tuple[float, float]] = {}  # largest |price|, |vol| shock
@@ -294,18 +298,30 @@ class Engine:
         return outputs
 
     def _apply(self, event: Any) -> list[Output]:
+        clock, seen, kind = self.clock, self.seen, event.type
+        cutoff = seen.cutoff(clock)
+        if cutoff is not None and event.ts < cutoff:
+            raise Rejection("late_event", f"ts is more than dedup_window_s "
+                            f"({self.config.dedup_window_s:g} s) before the engine clock "
+                            f"{format_ts(clock or 0)}: too late to tell a duplicate")
         scope = scope_of(event)
-        seen = self.seen.setdefault(scope, set())
-        if event.event_id in seen:
-            self.duplicates += 1
+        if kind == "quote":  # only the quotes in force: an older one moves nothing anyway
+            if self.quote_ids.contains(event.instrument_id, event.event_id):
+                self.duplicates += 1
+                return []
+        elif kind != "tick" and seen.contains(scope, event.event_id, clock):
+            self.duplicates += 1  # (a repeated tick closes nothing: it is not kept)
             return []
         # a record of a later window closes the open one before it is applied (a record
         # that will be rejected closes nothing: a rejection changes no state)
         closed = self._advance_window(event) if self._window_us else []
-        outputs = self._handlers[event.type](event)
-        seen.add(event.event_id)
-        if self.clock is None or event.ts > self.clock:
+        outputs = self._handlers[kind](event)
+        if clock is None or event.ts > clock:
             self.clock = event.ts
+        if kind == "quote":
+            self.quote_ids.add(event.instrument_id, event.event_id, event.ts)
+        elif kind != "tick":
+            seen.add(scope, event.event_id, event.ts, self.clock)
         return closed + outputs if closed else outputs
 
     # ------------------------------------------------------------------ emission windows
@@ -601,7 +617,7 @@ class Engine:
         retracted = self.chain.retract(ev.chain, ev.from_block)
         keys: dict[tuple[str, str], None] = {}
         for old in retracted:
-            self.seen.get(scope_of(old), set()).discard(old.event_id)
+            self.seen.discard(scope_of(old), old.event_id)
             if isinstance(old, Collateral):
                 key = (old.book, old.asset)
                 self.collateral[key] = self.collateral.get(key, 0.0) - old.amount

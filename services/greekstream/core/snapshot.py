@@ -18,7 +18,8 @@ from greekstream.core.oracle import OracleState
 from greekstream.core.state import EngineState
 from greekstream.core.valuation import ContractGreeks, InstrumentState
 
-VERSION = 4  # 3: P&L ledger, vanna/volga; 4: the open emission window
+VERSION = 5  # 3: P&L ledger, vanna/volga; 4: the open emission window; 5: seen ids with
+# their ts (the dedup window), quote ids (core/dedup.py)
 _INSTRUMENT_FIELDS = InstrumentState.__slots__
 
 
@@ -41,7 +42,8 @@ def dump(state: EngineState, book_filter: Callable[[str], bool] | None, market: 
             "greeks": {iid: list(_greeks_tuple(g)) for iid, g in state.greeks.items()},
             "underlyings": list(state.underlyings),
             "index": state.index,
-            "seen": sorted(state.seen.get("", ())),
+            "seen": state.seen.dump("", state.clock),
+            "quote_ids": state.quote_ids.dump(),
             "oracle": state.oracle.to_dict(),
             "pnl": state.pnl.dump_market(),
         }
@@ -54,7 +56,7 @@ def dump(state: EngineState, book_filter: Callable[[str], bool] | None, market: 
     doc["margins"] = [[k[0], k[1], v[0], v[1]] for k, v in state.margins.items() if keep(k[0])]
     doc["collateral"] = [[k[0], k[1], v] for k, v in state.collateral.items() if keep(k[0])]
     doc["pnl"] = state.pnl.dump_books(keep)
-    doc["seen"] = {b: sorted(state.seen.get(b, ())) for b in book_names}
+    doc["seen"] = {b: state.seen.dump(b, state.clock) for b in book_names}
     doc["chain_log"] = {
         chain: [orjson.loads(encode_input(e)) for e in events if keep(e.book)]
         for chain, events in state.chain.log.items()
@@ -125,8 +127,8 @@ def load(state: EngineState, blob: bytes) -> None:
     for book, asset, amount in doc["collateral"]:
         state.collateral[(book, asset)] = amount
     state.pnl.load_books(doc["pnl"])
-    for book, ids in doc["seen"].items():
-        state.seen.setdefault(book, set()).update(ids)
+    for book, pairs in doc["seen"].items():
+        state.seen.load(book, pairs)
     for chain, events in doc["chain_log"].items():
         log = state.chain.log.setdefault(chain, [])
         log.extend(decode_event(orjson.dumps(e)) for e in events)
@@ -150,6 +152,8 @@ def _load_market(state: EngineState, market: dict[str, Any]) -> None:
     state.greeks = {iid: ContractGreeks(*g) for iid, g in market["greeks"].items()}
     state.underlyings = dict.fromkeys(market["underlyings"])
     state.index = dict(market["index"])
-    state.seen[""] = set(market["seen"])
+    state.seen.drop_scopes(lambda scope: scope == "")
+    state.seen.load("", market["seen"])
+    state.quote_ids.load(market.get("quote_ids", {}))
     state.oracle = OracleState.from_dict(market["oracle"], state.oracle.config)
     state.pnl.load_market(market["pnl"])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from greekstream.core import onchain_state
 from greekstream.core.books import BookRisk, Cause
+from greekstream.core.dedup import QuoteIds, SeenIds
 from greekstream.core.events import Limits
 from greekstream.core.oracle import OracleState
 from greekstream.core.pnl import PnlLedger
@@ -41,7 +42,8 @@ class EngineState:
     collateral: dict[Key, float] = field(default_factory=dict)
     chain: onchain_state.ChainState = field(default_factory=onchain_state.ChainState)
     pnl: PnlLedger = field(default_factory=PnlLedger)  # cost basis, P&L, fees, funding
-    seen: dict[str, set[str]] = field(default_factory=dict)
+    seen: SeenIds = field(default_factory=SeenIds)  # event ids, bounded (core/dedup.py)
+    quote_ids: QuoteIds = field(default_factory=QuoteIds)
     clock: int | None = None
     next_reval_us: int | None = None
     next_risk_us: int | None = None
@@ -87,8 +89,7 @@ class EngineState:
             for key in [k for k in table if book_filter(k[0])]:
                 del table[key]
         self.pnl.drop_books(book_filter)
-        for book in [b for b in self.seen if b and book_filter(b)]:
-            del self.seen[book]
+        self.seen.drop_scopes(lambda scope: bool(scope) and book_filter(scope))
         self.chain.drop_books(book_filter)
 
 

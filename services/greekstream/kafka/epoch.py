@@ -127,6 +127,21 @@ class Epoch:
             emitted.append(Emitted(out, key, quote_ts, p, rec.pos))
         return emitted
 
+    def poison(self, rec: Record, exc: Exception) -> list[Emitted]:
+        """A record the runtime failed on (not the engine: it never raises): passed, and
+        reported as ``internal_error`` by its partition's owner, so the loop goes on."""
+        self.pos = rec.pos
+        self.next_offsets[(rec.topic, rec.partition)] = rec.offset + 1
+        self.released += 1
+        owner = rec.partition % self.n_book
+        done = self.suppress.get(owner, _START)
+        if owner not in self.suppress or (done is not None and rec.pos <= done):
+            return []
+        raw = (rec.value or b"").decode("utf-8", "replace")
+        out = self.engine._rejected("internal_error", f"{exc.__class__.__name__}: {exc}"[:1000],
+                                    f"{rec.topic}/{rec.partition}/{rec.offset}", raw, None)
+        return [Emitted(out, rec.key, None, owner, rec.pos)]
+
     def already_visible(self, e: Emitted, topic: str, value: bytes) -> bool:
         """True (once per copy) if this output is already visible past the partition's
         progress: produced by a transaction that did not commit but shows anyway."""

@@ -243,7 +243,11 @@ class Processor:
                 continue
             if not self.batch_events and not n:
                 self.batch_started = time.monotonic()
-            emitted = apply(rec, book_set)
+            try:
+                emitted = apply(rec, book_set)
+            except Exception as exc:  # the engine never raises; this is the runtime's
+                log.exception("record failed: %s/%s/%s", rec.topic, rec.partition, rec.offset)
+                emitted = epoch.poison(rec, exc)
             n += 1
             if emitted:
                 self._produce(emitted)

@@ -18,3 +18,23 @@ def test_progress_never_moves_back_behind_the_previous_owner() -> None:
     assert epoch.committed_position(1) == (10, 0, 0, 1)
     epoch.pos = (60, 0, 0, 2)
     assert epoch.committed_position(0) == (60, 0, 0, 2)
+
+
+def test_a_record_the_runtime_fails_on_is_rejected_and_passed() -> None:
+    from collections import Counter
+
+    from greekstream.kafka.merge import Record
+
+    epoch = Epoch.restore(
+        EngineConfig(), [0, 1], ["x.trades"], [("x.quotes", 0)], 2,
+        {0: Recovered(Progress((5, 0, 0, 1), None), None, 1), 1: Recovered(None, None, 0)})
+    old = Record((3, 1, 0, 9), b"{}", b"desk-a", "x.trades", 0, 9, 0)
+    assert epoch.poison(old, ValueError("x")) == []  # committed by the previous owner
+    rec = Record((7, 1, 1, 4), b'{"x":1}', b"desk-b", "x.trades", 1, 4, 0)
+    (e,) = epoch.poison(rec, ValueError("broken header"))
+    assert e.output.type == "rejected" and e.output.reason == "internal_error"
+    assert "broken header" in e.output.detail and e.partition == 1
+    assert epoch.pos == rec.pos and epoch.next_offsets[("x.trades", 1)] == 5
+    # an output already visible past the progress (Tansu) is skipped once per copy
+    epoch.visible = {1: {rec.pos: Counter({("t", b"v"): 1})}}
+    assert epoch.already_visible(e, "t", b"v") and not epoch.already_visible(e, "t", b"v")

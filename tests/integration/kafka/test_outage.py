@@ -1,0 +1,135 @@
+"""Broker outages: a TCP proxy between the clients and a broker that advertises the
+proxy (tests/integration/tcp_proxy.py) is cut for 10 s mid-stream, then restored.
+The processor resumes with 0 lost and 0 extra outputs; the gateway's idempotent producer
+neither loses nor duplicates an input."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka_helpers import (
+    OUTPUT_TYPES,
+    cli,
+    committed_outputs,
+    read_topic,
+    replay_outputs,
+    start_processor,
+    stop,
+    wait_for,
+)
+from tests.integration.kafka_broker import free_port, tansu
+from tests.integration.tcp_proxy import TcpProxy
+
+from greekstream.kafka.gateway import is_mark
+from greekstream.kafka.topics import Topics
+from greekstream.sample.generate import write_sample
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+_ids = itertools.count()
+OUTAGE_S = 10
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, TcpProxy]]:
+    broker, front = free_port(), free_port()
+    with TcpProxy(front, broker) as proxy, tansu(tmp_path_factory.mktemp("tansu-proxied"),
+                                                 broker, front) as bootstrap:
+        yield bootstrap, proxy
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("outage")
+    full = folder / "day.jsonl"
+    write_sample(full, "kafka-test", seed=5, show_progress=False)
+    path = folder / "small.jsonl"
+    path.write_bytes(b"\n".join(full.read_bytes().splitlines()[:1200]) + b"\n")
+    return path
+
+
+def create_topics(bootstrap: str) -> str:
+    prefix = f"o{next(_ids)}x{free_port()}"
+    done = cli("topics", "create", "--bootstrap", bootstrap, "--prefix", prefix,
+               "--partitions", "4", "--market-partitions", "2")
+    assert done.returncode == 0, done.stderr
+    return prefix
+
+
+def assert_no_loss_no_extra(got: dict[str, list[bytes]], want: dict[str, list[bytes]]) -> None:
+    for kind in OUTPUT_TYPES:
+        if kind == "rejected":
+            continue  # none in this stream (asserted below)
+        lost, extra = Counter(want[kind]) - Counter(got[kind]), Counter(got[kind]) - Counter(
+            want[kind])
+        assert not lost and not extra, f"{kind}: {sum(lost.values())} lost, " \
+                                       f"{sum(extra.values())} extra"
+    assert got["rejected"] == want["rejected"] == []
+
+
+def test_processor_rides_out_a_broker_outage(proxied: tuple[str, TcpProxy], stream: Path,
+                                             tmp_path: Path) -> None:
+    bootstrap, proxy = proxied
+    prefix = create_topics(bootstrap)
+    expected = replay_outputs(stream)
+    env = {"GREEKSTREAM_KAFKA__TOPIC_PREFIX": prefix, "GREEKSTREAM_GROUP_ID": f"g-{prefix}",
+           "GREEKSTREAM_LOG_LEVEL": "INFO"}
+    log = tmp_path / "p.log"
+    proc = start_processor(bootstrap, "p", env, log)
+    try:
+        assert cli("produce", str(stream), "--bootstrap", bootstrap, "--prefix", prefix,
+                   "--quiet").returncode == 0
+        wait_for(lambda: len(read_topic(bootstrap, f"{prefix}.exposures")) > 50, 90,
+                 "some outputs")
+        proxy.cut()  # mid-stream: the processor is inside a transaction
+        time.sleep(OUTAGE_S)
+        assert proc.poll() is None, "the processor died during the outage"
+        proxy.restore()
+
+        def complete() -> dict[str, list[bytes]] | None:
+            got = committed_outputs(bootstrap, prefix)
+            return got if all(len(got[t]) >= len(expected[t]) for t in OUTPUT_TYPES) else None
+
+        wait_for(complete, 150, "all outputs after the outage", every_s=2)
+    finally:
+        assert stop(proc) == 0, log.read_text()[-3000:]
+    assert "broker_trouble" in log.read_text()  # it did notice the outage
+    assert_no_loss_no_extra(committed_outputs(bootstrap, prefix), expected)
+
+
+def test_gateway_rides_out_a_broker_outage_without_duplicates(
+    proxied: tuple[str, TcpProxy], stream: Path, tmp_path: Path
+) -> None:
+    bootstrap, proxy = proxied
+    prefix = create_topics(bootstrap)
+    lines = stream.read_bytes().splitlines()
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "greekstream.cli", "produce", str(stream), "--bootstrap", bootstrap,
+         "--prefix", prefix, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    topics = Topics(prefix)
+    wait_for(lambda: read_topic(bootstrap, f"{prefix}.quotes"), 60, "the first inputs",
+             every_s=0.2)
+    proxy.cut()
+    time.sleep(OUTAGE_S)
+    proxy.restore()
+    _out, err = gateway.communicate(timeout=120)
+    assert gateway.returncode == 0, err.decode()[-2000:]
+    assert proxy.cuts >= 1
+    got: Counter[bytes] = Counter()
+    for topic in [*topics.market_topics, *topics.book_topics]:
+        for key, value, _headers in read_topic(bootstrap, topic):
+            if not is_mark(key, value):
+                got[value] += 1
+    want = Counter(line for line in lines if line.strip())
+    for v in want:  # a reorg is copied to every book partition (docs/streaming.md)
+        if b'"type":"reorg"' in v:
+            want[v] *= 4
+    lost, extra = want - got, got - want
+    assert not lost and not extra, f"inputs: {sum(lost.values())} lost, " \
+                                   f"{sum(extra.values())} extra"
