@@ -15,10 +15,10 @@ import argparse
 import time
 
 import orjson
+from tests.unit import builders as b
 
 from greekstream.core.engine import Engine
 from greekstream.core.events import decode_event
-from tests.unit import builders as b
 
 
 def main() -> None:
