@@ -59,7 +59,7 @@ def test_ids_older_than_the_window_are_forgotten_and_not_in_the_snapshot() -> No
 
 
 def test_quotes_are_deduplicated_by_the_quote_in_force() -> None:
-    engine = engine_with_market()
+    engine = engine_with_market(EngineConfig(emit_interval_ms=0))  # v1: emit at once
     out = engine.handle(b.quote_opt("q1", 20, CALL, 62000, 0.6), "s")
     assert out and out[0].type == "exposure"
     dup_before = engine.duplicates
