@@ -14,6 +14,7 @@ from tests.integration.history.test_page import ARTIFACTS, chromium, sign_in
 from tests.unit.scenarios.test_var import returns_csv
 from tests.unit.scenarios.test_var_stream import hours_of_market
 
+from greekstream.cli import main
 from greekstream.core.engine import EngineConfig
 from greekstream.core.events import VarEvent, encode
 from greekstream.core.timeutil import format_ts
@@ -24,7 +25,8 @@ from greekstream.returns_file import parse_returns
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
-def test_var_is_stored_and_served(dsn: str, tmp_path: Path) -> None:
+def test_var_is_stored_and_served(dsn: str, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
     records = [(r, f"e.jsonl:{i + 1}") for i, r in enumerate(hours_of_market(3))]
     config = EngineConfig(returns=parse_returns(returns_csv(80)))
     outputs = replay(records, config=config).outputs
@@ -34,6 +36,17 @@ def test_var_is_stored_and_served(dsn: str, tmp_path: Path) -> None:
     assert counts["outputs"] == len(outputs)
     with connect(dsn) as history:
         assert history.rows("SELECT count() FROM var FINAL")[0][0] == len(var)
+    # `var --from-history` replays the stored inputs: the same numbers as from the file
+    returns_file = tmp_path / "r.csv"
+    returns_file.write_text(returns_csv(80))
+    events_file = tmp_path / "e.jsonl"
+    events_file.write_bytes(b"\n".join(r for r, _ in records) + b"\n")
+    answers = []
+    for source in (["--from-history", dsn], [str(events_file)]):
+        capsys.readouterr()
+        assert main(["var", *source, "--returns", str(returns_file)]) == 0
+        answers.append(orjson.loads(capsys.readouterr().out))
+    assert answers[0] == answers[1] and len(answers[0]) == 3
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text(f'"{DESK_A_TOKEN}": ["desk-a"]\n')
     auth = {"Authorization": f"Bearer {DESK_A_TOKEN}"}
