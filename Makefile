@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 TOOLS := .cache/tools
 
-.PHONY: help venv demo test test-unit lint bench tools schemas clean
+PORT ?= 8000
+
+.PHONY: help venv demo serve test test-unit lint bench tools schemas clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,6 +24,10 @@ venv: $(STAMP)  ## create the virtualenv and install everything
 
 demo: $(STAMP)  ## replay the bundled sample through the engine into embedded ClickHouse and print a summary
 	@$(BIN)/greekstream demo
+
+serve: $(STAMP)  ## serve the demo's store on http://127.0.0.1:$(PORT)/ with a fresh token (after make demo)
+	@$(BIN)/greekstream serve --dsn chdb://$(CURDIR)/demo-out/chdb --host 127.0.0.1 --port $(PORT) \
+		--new-token demo-out/token
 
 tools: $(STAMP)  ## fetch the offline deployment tools used by the tests (helm, docker-compose)
 	@if [ -f scripts/install_tools.py ]; then $(BIN)/python scripts/install_tools.py --dest $(TOOLS); fi

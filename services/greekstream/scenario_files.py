@@ -8,7 +8,7 @@ A file is one of two shapes (YAML is a superset of JSON, so both parse alike):
 
 * a document with ``grids`` (per underlying, ``default`` for the others) and/or
   ``scenarios`` (named sets, each with a shock per underlying, ``default`` for the
-  others); without ``grids`` the named scenarios come after SPEC.md's default grid::
+  others); without ``grids`` the named scenarios come after the default grid of docs/contract.md::
 
       grids:
         default: {price_shocks: [...], vol_shocks: [...]}

@@ -73,7 +73,7 @@ class EngineSettings(_Section):
     # time (docs/engine.md); 0 = v1, outputs after every record
     emit_interval_ms: int = Field(100, ge=0)
     # A scenario file (YAML/JSON, docs/scenarios.md) for the streamed risk matrices:
-    # grids per underlying and named stress sets. None or "": SPEC.md's default grid.
+    # grids per underlying and named stress sets. None or "": the default grid of docs/contract.md.
     scenarios_file: str | None = None
     # A returns file (CSV, docs/var.md) for the streamed `var` outputs: each book's
     # historical VaR and ES every var_interval_s of event time. None or "": no `var`.

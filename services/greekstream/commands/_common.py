@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -77,23 +78,71 @@ def print_json(obj: object) -> None:
     sys.stdout.flush()
 
 
-def fmt_num(value: object, width: int = 14) -> str:
+# the unit of each exposure column, shown in every table header (docs/contract.md)
+UNITS = {
+    "delta": "coin", "delta_equity": "coin", "gamma": "coin per USD",
+    "vega": "USD per vol pt", "theta": "USD per day", "delta_usd": "USD",
+    "positions": "count", "quantity": "contracts", "delta_before": "coin",
+    "delta_after": "coin",
+}
+# a breach's value and limit are in its metric's unit
+METRIC_UNITS = {
+    "delta": "coin", "gamma": "coin per USD", "vega": "USD per vol pt", "theta": "USD per day",
+    "health_factor": "ratio", "liq_distance": "fraction of price", "oracle": "see docs",
+}
+EXPOSURE_HEADERS = tuple(f"{k} ({UNITS[k]})" if k in UNITS and k != "positions" else k
+                         for k in EXPOSURE_FIELDS)
+SIGNIFICANT = 3  # digits shown of a column's small (but not negligible) values
+MAX_DECIMALS = 6
+
+
+def with_unit(name: str) -> str:
+    """A column header with its unit, e.g. ``vega (USD per vol pt)``."""
+    return f"{name} ({UNITS[name]})" if name in UNITS else name
+
+
+def decimals_for(values: Sequence[object]) -> int:
+    """One number of decimals for a whole column, fixed-point (never e-notation): enough
+    for SIGNIFICANT digits of its smallest value that is not negligible (above a
+    millionth of its largest), between 0 and MAX_DECIMALS."""
+    floats = [abs(v) for v in values if isinstance(v, float) and math.isfinite(v) and v]
+    if not floats:
+        return 2
+    floor = max(floats) * 1e-6
+    small = min(v for v in floats if v >= floor)
+    return max(0, min(MAX_DECIMALS, SIGNIFICANT - 1 - math.floor(math.log10(small))))
+
+
+def fmt_num(value: object, decimals: int = 4) -> str:
+    """Fixed-point with thousands separators; ints as ints; None as '-'."""
     if value is None:
-        return "-".rjust(width)
+        return "-"
     if isinstance(value, bool):
-        return ("yes" if value else "").rjust(width)
+        return "yes" if value else ""
     if isinstance(value, int):
-        return f"{value:>{width},d}"
+        return f"{value:,d}"
     if isinstance(value, float):
-        if value != 0.0 and (abs(value) >= 1e7 or abs(value) < 1e-3):
-            return f"{value:>{width}.4e}"
-        return f"{value:>{width},.4f}"
-    return str(value).rjust(width)
+        if not math.isfinite(value):
+            return str(value)
+        text = f"{value:,.{decimals}f}"
+        return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
+    return str(value)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """A duration as h:mm:ss (a breach open for 16,309.5 s is 4:31:50)."""
+    if seconds is None:
+        return "-"
+    total = round(seconds)
+    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], title: str = "") -> None:
-    widths = [max(len(h), 12) for h in headers]
-    cells = [[fmt_num(v, 0).strip() if not isinstance(v, str) else v for v in row] for row in rows]
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in headers]
+    places = [decimals_for(col) for col in columns]
+    cells = [[v if isinstance(v, str) else fmt_num(v, d) for v, d in zip(row, places, strict=True)]
+             for row in rows]
+    widths = [max(len(h), 8) for h in headers]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
     lines = []

@@ -11,7 +11,9 @@ from greekstream.history.client import connect
 from greekstream.scenario_files import engine_config_from_env
 
 HELP = "re-derive every output from stored input events and print each divergence (exit 1)"
-EXAMPLES = """  greekstream audit chdb:///tmp/gs
+EXAMPLES = """  greekstream replay events.jsonl --history chdb://$PWD/gs --quiet >/dev/null
+  greekstream audit chdb://$PWD/gs
+  greekstream audit chdb://$PWD/gs --from 2026-03-02T01:00:00Z --to 2026-03-02T01:30:00Z
   greekstream audit http://default:secret@clickhouse:8123/greekstream \\
       --from 2026-03-02T00:00:00Z --to 2026-03-02T23:59:59Z
 """
@@ -23,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", dest="t_to", help="compare outputs at or before this time")
     p.add_argument("--scenarios", metavar="FILE",
                    help="the scenario file the processor streamed risk matrices with "
-                        "(default: GREEKSTREAM_ENGINE__SCENARIOS_FILE, else SPEC.md's grid)")
+                        "(default: GREEKSTREAM_ENGINE__SCENARIOS_FILE, else the default grid of docs/contract.md)")
     p.add_argument("--returns", metavar="FILE",
                    help="the returns file the processor streamed `var` outputs with "
                         "(default: GREEKSTREAM_ENGINE__RETURNS_FILE, else none)")

@@ -1,4 +1,4 @@
-"""`greekstream cascade`: a liquidation cascade (SPEC.md) over every loan in the state."""
+"""`greekstream cascade`: a liquidation cascade (docs/contract.md) over every loan in the state."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ from greekstream.replay import read_records, replay
 HELP = "liquidation cascade: shock an asset, liquidate loans round by round, books' P&L"
 EXAMPLES = """  greekstream cascade events.jsonl --asset ETH --shock -0.2 --depth 2000000
   greekstream cascade events.jsonl --asset ETH --shock -0.3 --depth 5e6 --format table
-  greekstream cascade events.jsonl --asset WBTC --shock -0.25 --depth 1e6 \\
-      --as-of 2026-03-01T14:05:00Z --format png --out cascade.png
+  greekstream cascade events.jsonl --asset ETH --shock -0.25 --depth 1e6 \\
+      --as-of 2026-03-02T01:30:00Z --format png --out cascade.png
+  greekstream sample --profile loans --count 2000 --asset WBTC --out wbtc.jsonl --quiet
+  greekstream cascade wbtc.jsonl --asset WBTC --shock -0.25 --depth 1e6 --format table
 (--depth is the USD of selling that moves the price down 1%)
 """
 

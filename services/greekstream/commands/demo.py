@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
 
-from greekstream.commands._common import EXPOSURE_FIELDS, exposure_rows, print_table
+from greekstream.commands._common import (
+    EXPOSURE_FIELDS,
+    EXPOSURE_HEADERS,
+    METRIC_UNITS,
+    exposure_rows,
+    fmt_duration,
+    print_table,
+    with_unit,
+)
 from greekstream.core.events import Breach, HedgeIntent
 from greekstream.core.timeutil import format_ts
+from greekstream.errors import UsageError
 from greekstream.progress import Progress
 from greekstream.replay import ReplayResult, read_records, replay
 
 HELP = "replay the bundled sample day through the engine into embedded ClickHouse; summarise"
-EXAMPLES = """  greekstream demo
-  greekstream demo --out demo-out/          # also keep the output events and the pictures
-  greekstream demo --history chdb:///tmp/gs  # where the embedded ClickHouse lives
+EXAMPLES = """  greekstream demo                 # the bundled day into demo-out/ (a few minutes)
+  greekstream demo --events events.jsonl --out small-demo/   # your file instead
+  greekstream demo --events events.jsonl --history chdb://$PWD/gs --out d2/
+then serve the store it made (the command the demo prints at its end):
+  greekstream serve --dsn chdb://$PWD/demo-out/chdb --host 127.0.0.1 --new-token demo-out/token
 """
 
 
@@ -29,9 +41,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="replay this file instead of the bundled sample")
 
 
+# the image bakes the demo day here at build time (a read-only root cannot generate it)
+BUNDLED_EVENTS = Path("/opt/greekstream/share/demo.jsonl")
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".writable").touch()
+        (out / ".writable").unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write the demo's outputs to {out}/: {exc.strerror}",
+                         hint="give a writable directory with --out DIR "
+                              "(e.g. --out /tmp/demo-out on a read-only root)") from exc
+    if args.events and not Path(args.events).is_file():
+        raise UsageError(f"no such events file: {args.events}",
+                         hint="write one with `greekstream sample`")
     events = Path(args.events) if args.events else _sample()
     print(f"== greekstream demo: {events}", file=sys.stderr)
     result = replay(read_records(events), progress=Progress("replay"))
@@ -46,13 +72,46 @@ def run(args: argparse.Namespace) -> int:
     _var(result, out, dsn)
     _onchain(result)
     print(f"\noutputs written to {out}/ (exposures.jsonl, breaches.jsonl, ...)")
+    _next_step(dsn, out)
     return 0
+
+
+def serve_command(dsn: str, out: Path) -> str:
+    """The command that serves the demo's store on loopback with a fresh token file."""
+    exe = shutil.which("greekstream")
+    if exe is None:  # not on PATH (make demo runs .venv/bin/greekstream)
+        venv_exe = Path(sys.executable).with_name("greekstream")
+        exe = str(_relative(venv_exe)) if venv_exe.exists() else "greekstream"
+    else:
+        exe = "greekstream"
+    return (f"{exe} serve --dsn {dsn} --host 127.0.0.1 --port 8000 "
+            f"--new-token {out / 'token'}")
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _next_step(dsn: str, out: Path) -> None:
+    print("\nnext: serve the demo's store on loopback with a fresh token (or `make serve`):")
+    print(f"  {serve_command(dsn, out)}")
+    print(f"then open http://127.0.0.1:8000/ and enter the token from {out / 'token.txt'}")
 
 
 def _sample() -> Path:
     from greekstream.sample import sample_path
 
-    return sample_path("demo")
+    if BUNDLED_EVENTS.is_file():
+        return BUNDLED_EVENTS
+    try:
+        return sample_path("demo")
+    except OSError as exc:
+        raise UsageError(f"cannot generate the demo's events: {exc}",
+                         hint="write them elsewhere with `greekstream sample --profile day "
+                              "--out FILE` and pass --events FILE") from exc
 
 
 def _summary(result: ReplayResult) -> None:
@@ -62,24 +121,28 @@ def _summary(result: ReplayResult) -> None:
           f"outputs: " + ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items())))
     rows = exposure_rows(result.exposures(), None)
     print()
-    print_table(EXPOSURE_FIELDS, [[r[k] for k in EXPOSURE_FIELDS] for r in rows],
+    print_table(EXPOSURE_HEADERS, [[r[k] for k in EXPOSURE_FIELDS] for r in rows],
                 title=f"Exposures as of {as_of}")
     breaches = [o for o in result.outputs if isinstance(o, Breach)]
     open_now = {b.breach_id: b for b in breaches if b.state == "open"}
     for b in breaches:
         if b.state == "cleared":
             open_now.pop(b.breach_id, None)
+    end = result.as_of_us
     print(f"\nBreaches: {sum(b.state == 'open' for b in breaches)} opened, "
           f"{sum(b.state == 'cleared' for b in breaches)} cleared, {len(open_now)} open now")
     print_table(
-        ("opened", "book", "underlying", "metric", "value", "limit"),
-        [[format_ts(b.ts), b.book, b.underlying, b.metric, b.value, b.limit]
+        ("opened", "open for (h:mm:ss)", "book", "underlying", "metric", "unit", "value",
+         "limit"),
+        [[format_ts(b.ts), fmt_duration(None if end is None else (end - b.ts) / 1e6),
+          b.book, b.underlying, b.metric, METRIC_UNITS.get(b.metric, ""), b.value, b.limit]
          for b in open_now.values()],
     )
     intents = [o for o in result.outputs if isinstance(o, HedgeIntent)]
     print(f"\nHedge intents: {len(intents)} (last 10)")
     print_table(
-        ("ts", "book", "instrument", "side", "quantity", "delta_before", "delta_after"),
+        ("ts", "book", "instrument", "side", with_unit("quantity"), with_unit("delta_before"),
+         with_unit("delta_after")),
         [[format_ts(i.ts), i.book, i.instrument_id, i.side, i.quantity, i.delta_before,
           i.delta_after] for i in intents[-10:]],
     )
@@ -129,8 +192,8 @@ def _stress(result: ReplayResult, out: Path) -> None:
     if result.as_of_us is None:
         return
     reports = stress_reports(result.engine, result.as_of_us, load(LIBRARY_PATH))
-    print("\nScenario risk (full revaluation: SPEC's default grid + the stress library): "
-          "worst loss, liquidation distance\n(stablecoins are not on the price grid: their "
+    print("\nScenario risk (full revaluation: the default grid of docs/contract.md + the "
+          "stress library): worst loss (USD), liquidation distance\n(stablecoins are not on the price grid: their "
           "rows are the library's depeg scenarios)")
     for line in summary_lines(reports):
         print("  " + line)
@@ -140,7 +203,9 @@ def _stress(result: ReplayResult, out: Path) -> None:
         parts = ", ".join(f"{u} {x:,.0f}" for u, x in sorted(t.by_underlying[t.worst_index]
                                                             .items()))
         print(f"  {book:<12} worst loss {t.worst_loss:>14,.0f} USD at {name} ({parts})")
-    path = risk_heatmaps(reports, out / "risk_heatmap.png", title="greekstream demo")
+    path = risk_heatmaps(reports, out / "risk_heatmap.png",
+                         title="greekstream demo: scenario P&L by book and underlying",
+                         as_of_us=result.as_of_us)
     print(f"heatmap written to {path}")
 
 
@@ -214,7 +279,8 @@ def _onchain(result: ReplayResult) -> None:
         lps = [p for p in positions if p.book == book and not isinstance(p, Loan)]
         rows.append([book, len(mine), None if hf is None else float(hf.min()),
                      None if hf is None else int((hf < 1.1).sum()), len(lps)])
-    print_table(("book", "loans", "lowest HF", "HF < 1.1", "LP positions"), rows)
+    print_table(("book", "loans", "lowest HF (ratio)", "loans with HF < 1.1", "LP positions"),
+                rows)
     asset, shock, depth = DEMO_CASCADE
     price = engine.index_price(asset)
     if price is None:

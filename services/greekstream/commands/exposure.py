@@ -6,6 +6,7 @@ import argparse
 
 from greekstream.commands._common import (
     EXPOSURE_FIELDS,
+    EXPOSURE_HEADERS,
     exposure_rows,
     parse_time_arg,
     print_json,
@@ -18,8 +19,11 @@ from greekstream.history.asof import exposures_as_of
 from greekstream.history.client import connect
 
 HELP = "exposures as of a time from ClickHouse history (same numbers as `replay --as-of`)"
-EXAMPLES = """  greekstream exposure chdb:///tmp/gs --as-of 2026-03-02T14:05:00Z
-  greekstream exposure chdb:///tmp/gs --as-of 2026-03-02T14:05:00Z --book desk-a --format table
+EXAMPLES = """  greekstream replay events.jsonl --history chdb://$PWD/gs --quiet >/dev/null
+  greekstream exposure chdb://$PWD/gs --as-of 2026-03-02T01:30:00Z
+  greekstream exposure chdb://$PWD/gs --as-of 2026-03-02T01:30:00Z --book desk-a --format table
+(`make demo`'s store, from the repository's folder: chdb://$PWD/demo-out/chdb; its day
+runs to 2026-03-02T23:59:59Z)
 """
 
 
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(rows)
     else:
-        print_table(EXPOSURE_FIELDS, [[r[k] for k in EXPOSURE_FIELDS] for r in rows],
+        print_table(EXPOSURE_HEADERS, [[r[k] for k in EXPOSURE_FIELDS] for r in rows],
                     title=f"exposures as of {format_ts(as_of)} (from {history.target})")
         print()
         print_pnl_table(rows, title=f"P&L (USD) as of {format_ts(as_of)}")

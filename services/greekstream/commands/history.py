@@ -23,10 +23,11 @@ from greekstream.history.migrate import (
 from greekstream.history.replay_io import known_books
 
 HELP = "manage the ClickHouse history: apply migrations, show status, list books"
-EXAMPLES = """  greekstream history migrate chdb:///var/lib/greekstream/chdb
+EXAMPLES = """  greekstream history migrate chdb://$PWD/gs
+  greekstream replay events.jsonl --history chdb://$PWD/gs --quiet > /dev/null
+  greekstream history status chdb://$PWD/gs
+  greekstream history books chdb://$PWD/gs
   greekstream history migrate http://default:secret@clickhouse:8123/greekstream --ttl-days 400
-  greekstream history status chdb:///tmp/gs
-  greekstream history books chdb:///tmp/gs
 """
 
 

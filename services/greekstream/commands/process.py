@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from greekstream.commands._common import port
 from greekstream.errors import ConfigError
+from greekstream.kafka import reach
 from greekstream.settings import ProcessorSettings
 
 HELP = "run the exactly-once stream processor (consumer group; outputs in Kafka transactions)"
@@ -26,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group", help="consumer group id (default: greekstream-processor)")
     p.add_argument("--instance", help="stable instance id (transactional id; default: hostname)")
     p.add_argument("--port", type=port, help="/healthz /readyz /metrics port (default: 8080)")
+    reach.add_arguments(p, connect_timeout_s=60.0)
 
 
 def settings_from(args: argparse.Namespace) -> ProcessorSettings:
@@ -51,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     json_logging(settings.log_level)
-    processor = Processor(settings)
+    processor = Processor(settings, client_overrides=reach.client_overrides(args),
+                          connect_timeout_s=args.connect_timeout)
     server = serve_ops(settings.http.host, settings.http.port, processor.health, processor.ready,
                        processor.metrics)
     signal.signal(signal.SIGTERM, lambda *_: processor.stop())

@@ -8,21 +8,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from greekstream.errors import UsageError
+from greekstream.kafka import reach
 from greekstream.settings import KafkaClientSettings
 
 HELP = "validate an events file and publish each event to its topic (invalid -> .rejected)"
 EXAMPLES = """  greekstream produce events.jsonl --bootstrap 127.0.0.1:9092
   greekstream produce events.jsonl --bootstrap kafka:9092 --prefix desk1 --quiet
 exit status: 0 when every line was published, 1 when some lines were rejected
-(they are in <prefix>.rejected with their reason and FILE:LINE), 2 on errors.
+(they are in <prefix>.rejected with their reason and FILE:LINE), 2 on errors (an
+unreachable broker: one line after --connect-timeout seconds).
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("events", help="a .jsonl file of events (SPEC.md), one per line")
+    p.add_argument("events", help="a .jsonl file of events (docs/contract.md), one per line")
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: settings)")
     p.add_argument("--prefix", help="topic name prefix (default: greekstream)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    reach.add_arguments(p, connect_timeout_s=10.0)
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, bytes, str]]:
@@ -52,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     # the processors' emission window (GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS): the end of
     # the file is a tick that far past its last event
     idle_ms = _emit_interval_ms(EngineSettings)
-    gateway = Gateway(kafka.client_config(), Topics(kafka.topic_prefix), idle_tick_ms=idle_ms)
+    conf = {**kafka.client_config(), **reach.client_overrides(args)}
+    reach.require_broker(conf, args.connect_timeout)
+    gateway = Gateway(conf, Topics(kafka.topic_prefix), idle_tick_ms=idle_ms)
     gateway.publish(numbered_lines(path), Progress("produce", enabled=not args.quiet))
     report = gateway.report
     reasons = ", ".join(f"{k}: {v}" for k, v in sorted(report.reasons.items()))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from greekstream.commands._common import (
     EXPOSURE_FIELDS,
+    EXPOSURE_HEADERS,
     ensure_dir,
     exposure_rows,
     parse_time_arg,
@@ -36,12 +37,15 @@ if TYPE_CHECKING:
     from greekstream.history.replay_io import HistoryStream
 
 HELP = "replay events (a JSONL file, or stored history) through the engine; print exposures"
-EXAMPLES = """  greekstream replay events.jsonl
-  greekstream replay events.jsonl --as-of 2026-03-02T14:05:00Z --format table
+EXAMPLES = """  greekstream replay events.jsonl --format table
+  greekstream replay events.jsonl --as-of 2026-03-02T01:30:00Z --format table
   greekstream replay events.jsonl --format table --by expiry   # + vega by expiry
   greekstream replay events.jsonl --out out/   # exposures.jsonl, breaches.jsonl, ...
-  greekstream replay events.jsonl --history chdb:///tmp/gs     # also store inputs + outputs
-  greekstream replay --from-history chdb:///tmp/gs --out out/  # re-derive from stored inputs
+  greekstream replay events.jsonl --scenarios pm --out out-pm/ --quiet --format table
+  greekstream replay events.jsonl --history chdb://$PWD/gs     # also store inputs + outputs
+  greekstream replay --from-history chdb://$PWD/gs --out out2/  # re-derive from stored inputs
+  greekstream replay --from-history chdb://$PWD/gs \\
+      --book desk-a --from 2026-03-02T01:00:00Z --to 2026-03-02T01:30:00Z --format table
   greekstream replay --from-history http://default:secret@clickhouse:8123/greekstream \\
       --book desk-a --from 2026-03-02T00:00:00Z --to 2026-03-02T12:00:00Z --format table
 
@@ -80,9 +84,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", dest="t_to", metavar="T2",
                    help="--from-history: replay events at or before this time")
     p.add_argument("--scenarios", metavar="FILE",
-                   help="scenario file for the risk_matrix outputs (default: "
-                        "GREEKSTREAM_ENGINE__SCENARIOS_FILE, else SPEC.md's grid), as the "
-                        "processor uses it")
+                   help="scenario file (or pm, library) for the risk_matrix "
+                        "outputs (default: GREEKSTREAM_ENGINE__SCENARIOS_FILE, else the "
+                        "default grid of docs/contract.md), as the processor uses it")
     p.add_argument("--returns", metavar="FILE",
                    help="returns file for the `var` outputs, one per book every "
                         "var_interval_s (default: GREEKSTREAM_ENGINE__RETURNS_FILE, else no "
@@ -260,7 +264,7 @@ def show(result: ReplayResult, fmt: str, book: str | None = None, by: str = "key
         return
     as_of = format_ts(result.as_of_us) if result.as_of_us is not None else "(no events)"
     print_table(
-        EXPOSURE_FIELDS,
+        EXPOSURE_HEADERS,
         [[r[k] for k in EXPOSURE_FIELDS] for r in rows],
         title=f"exposures as of {as_of}",
     )

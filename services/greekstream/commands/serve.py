@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from pydantic import SecretStr, ValidationError
 
@@ -14,13 +15,19 @@ from greekstream.history.client import connect
 from greekstream.settings import ServeSettings
 
 HELP = "serve exposure analytics from ClickHouse history over HTTP (bearer tokens per desk)"
-EXAMPLES = """  GREEKSTREAM_TOKENS_FILE=tokens.yaml greekstream serve --dsn chdb:///tmp/gs
-  curl -H "Authorization: Bearer $TOKEN" \\
-      'localhost:8000/v1/books/desk-a/timeseries?bucket=1h&format=csv'
-  open 'http://localhost:8000/#book=desk-a'     # the chart page: paste the token to sign in
-  greekstream serve --host 0.0.0.0 --port 8000  # every interface (default: loopback only)
-  tokens.yaml:  {"3f9c...long-random...": ["desk-a", "desk-b"], "9ab1...": "*"}
-  a key "sha256:<hex of sha256(token)>" keeps the token itself out of the file
+EXAMPLES = """  greekstream serve --dsn chdb://$PWD/demo-out/chdb --host 127.0.0.1 \\
+      --new-token demo-out/token
+  greekstream serve --dsn chdb://$PWD/gs --tokens-file tokens.yaml --port 8001
+  GREEKSTREAM_TOKENS_FILE=tokens.yaml greekstream serve \\
+      --dsn http://default:secret@clickhouse:8123/greekstream
+  curl -H "Authorization: Bearer $(cat demo-out/token.txt)" \\
+      'http://127.0.0.1:8000/v1/books/desk-a/timeseries?bucket=1h&format=csv'
+then open http://127.0.0.1:8000/ and enter the token (the page keeps it for the tab only).
+  greekstream serve --dsn chdb://$PWD/gs --tokens-file tokens.yaml --host 0.0.0.0  # all interfaces
+tokens.yaml:  {"3f9c...long-random...": ["desk-a", "desk-b"], "9ab1...": "*"}
+a key "sha256:<hex of sha256(token)>" keeps the token itself out of the file
+--new-token FILE writes FILE (a tokens file, {TOKEN: "*"}) and FILE.txt (the token alone),
+both readable by you only, with a fresh random token, and serves with it.
 """
 
 
@@ -30,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                   "0.0.0.0 for every interface, as the chart and compose set)")
     p.add_argument("--port", type=port, help="listen port (default: 8000)")
     p.add_argument("--tokens-file", help="YAML/JSON {token: [books] | '*'}")
+    p.add_argument("--new-token", metavar="FILE",
+                   help="generate a fresh token for every book, write it to FILE (tokens "
+                        "file) and FILE.txt (the token), and serve with it")
 
 
 def settings_from(args: argparse.Namespace) -> ServeSettings:
@@ -51,17 +61,44 @@ def settings_from(args: argparse.Namespace) -> ServeSettings:
     return base.model_copy(update=changes)
 
 
+def new_token(path: str) -> str:
+    """A fresh random token for every book in ``path`` ({TOKEN: "*"}) and ``path``.txt."""
+    import json
+    import os
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    for target, text in ((path, json.dumps({token: "*"}) + "\n"), (path + ".txt", token + "\n")):
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the token file {target}: {exc.strerror}",
+                              hint="give --new-token a writable path") from exc
+    return token
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from greekstream.api.app import create_app
 
+    if args.new_token and args.tokens_file:
+        raise ConfigError("give --tokens-file or --new-token, not both")
+    if args.new_token:
+        new_token(args.new_token)
+        args.tokens_file = args.new_token
     settings = settings_from(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
     inline = settings.tokens_json.get_secret_value() if settings.tokens_json else None
     scopes = load_tokens(settings.tokens_file, inline)
     with connect(settings.clickhouse_dsn.get_secret_value()) as history:
         app = create_app(history, scopes)
+        host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host
+        where = f"{args.new_token}.txt" if args.new_token else "your tokens file"
+        print(f"greekstream serve: open http://{host}:{settings.http.port}/ and enter the "
+              f"token from {where}", file=sys.stderr, flush=True)
         uvicorn.run(app, host=settings.http.host, port=settings.http.port,
                     log_level=settings.log_level.lower())
     return 0

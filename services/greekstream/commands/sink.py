@@ -12,6 +12,7 @@ from greekstream.commands._common import port
 from greekstream.errors import ConfigError
 from greekstream.history.health import serve_health
 from greekstream.history.sink import Sink
+from greekstream.kafka import reach
 from greekstream.settings import SinkSettings
 
 HELP = "consume every greekstream topic and store it in ClickHouse (offsets after rows)"
@@ -26,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", help="ClickHouse DSN (default: GREEKSTREAM_CLICKHOUSE_DSN)")
     p.add_argument("--group", help="consumer group id (default: greekstream-sink)")
     p.add_argument("--port", type=port, help="/healthz port (default: 8081)")
+    reach.add_arguments(p, connect_timeout_s=60.0)
 
 
 def settings_from(args: argparse.Namespace) -> SinkSettings:
@@ -48,9 +50,11 @@ def settings_from(args: argparse.Namespace) -> SinkSettings:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    conf = {**settings.kafka.client_config(), **reach.client_overrides(args)}
+    reach.require_broker(conf, args.connect_timeout)
     sink = Sink(
         {
-            **settings.kafka.client_config(),
+            **conf,
             "group.id": settings.group_id,
             "session.timeout.ms": settings.session_timeout_ms,
         },

@@ -15,17 +15,19 @@ from greekstream.core.scenarios import BookScenarioRisk, book_scenario_risk
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.replay import read_records, replay
-from greekstream.scenario_files import DEFAULT_CONFIG, LIBRARY_PATH, ScenarioConfig, load
+from greekstream.scenario_files import DEFAULT_CONFIG, ScenarioConfig, load
 
 TOTAL = "ALL"  # the `underlying` of a book's total row
 HELP = "full-revaluation scenario P&L, worst loss and liquidation distance per book"
-EXAMPLES = f"""  greekstream stress events.jsonl --format table
-  greekstream stress events.jsonl --as-of 2026-03-01T14:05:00Z --book desk-a
-  greekstream stress events.jsonl --scenarios grid.yaml --format json --out risk.json
-  greekstream stress events.jsonl --scenarios {LIBRARY_PATH.name} --format png --out risk.png
-  greekstream stress events.jsonl --scenarios pm --format table
+EXAMPLES = """  greekstream stress events.jsonl --format table
+  greekstream stress events.jsonl --as-of 2026-03-02T01:30:00Z --book desk-a
+  greekstream stress events.jsonl --scenarios pm --format json --out risk.json
+  greekstream stress events.jsonl --scenarios library --format png --out risk.png
   greekstream stress events.jsonl --scenarios library --book desk-a --format table
-(the shipped library of named stress scenarios: {LIBRARY_PATH})
+  greekstream stress events.jsonl --format png --out grid.png
+Scenario files: pm (portfolio-margin grid, tenor-scaled vol), library (named
+historical-like and hypothetical stress scenarios), or your own YAML/JSON file (shapes in
+docs/scenarios.md).
 """
 
 
@@ -35,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenarios", metavar="FILE",
                    help="grid / named-scenario file, YAML or JSON, or a preset: `pm` "
                         "(portfolio-margin grid, tenor-scaled vol) or `library` (named "
-                        "stress scenarios) (default: SPEC's 15x3 grid)")
+                        "stress scenarios) (default: the 15x3 grid of docs/contract.md)")
     p.add_argument("--book", help="only this book")
     p.add_argument("--format", choices=("json", "table", "png"), default="json")
     p.add_argument("--out", metavar="FILE",
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
         out = Path(args.out or "stress.png")
         try:
-            risk_heatmaps(reports, out, title=f"scenario P&L as of {format_ts(result.as_of_us)}")
+            risk_heatmaps(reports, out, as_of_us=result.as_of_us,
+                          title=f"Scenario P&L ({Path(config.source).name or 'default grid'})")
         except OSError as exc:
             raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
         print(out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from greekstream.kafka import reach
 from greekstream.kafka.topics import (
     DEFAULT_BOOK_PARTITIONS,
     DEFAULT_MARKET_PARTITIONS,
@@ -29,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--market-partitions", type=int, default=DEFAULT_MARKET_PARTITIONS,
                    help=f"partitions of instruments/quotes/index (default "
                         f"{DEFAULT_MARKET_PARTITIONS})")
+    reach.add_arguments(p, connect_timeout_s=10.0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     specs = Topics(kafka.topic_prefix).specs(args.partitions, args.market_partitions)
     status = {s.name: "" for s in specs}
     if args.action == "create":
-        status = create_topics(kafka.client_config(), specs)
+        conf = {**kafka.client_config(), **reach.client_overrides(args)}
+        reach.require_broker(conf, args.connect_timeout)
+        status = create_topics(conf, specs)
     for spec in specs:
         config = ",".join(f"{k}={v}" for k, v in spec.config.items())
         print(f"{spec.name:32} {spec.partitions:3d} partitions  {config:28} {status[spec.name]}")

@@ -1,4 +1,4 @@
-"""`greekstream var`: historical VaR and expected shortfall of every book (SPEC.md)."""
+"""`greekstream var`: historical VaR and expected shortfall of every book (docs/contract.md)."""
 
 from __future__ import annotations
 

@@ -199,7 +199,7 @@ def _fast_structs() -> dict[str, type[msgspec.Struct]]:
     out: dict[str, type[msgspec.Struct]] = {}
     for name in HOT_TYPES:
         model = INPUT_TYPES.get(name)
-        if model is not None:  # tick arrives with the emission windows (SPEC v2)
+        if model is not None:  # tick arrives with the emission windows (docs/contract.md, part 2)
             out[name] = derive_struct(model)
     return out
 

@@ -147,7 +147,7 @@ _NO_LIMITS = _Unlimited()
 def is_breached(
     value: float | None, limit: float | None, is_abs: bool, was_open: bool, hysteresis: float
 ) -> bool:
-    """SPEC "Breach hysteresis": a breach opens when the value crosses the limit and
+    """docs/contract.md, "Breach hysteresis": a breach opens when the value crosses the limit and
     clears only once it is back inside by ``hysteresis`` × |limit|: |value| < limit·(1 − h)
     for a maximum of |value|, value > limit + |limit|·h for a minimum (theta's limit is
     negative, hence |limit|). No limit or no value: not breached."""
@@ -466,7 +466,7 @@ class Engine:
     def _quote(self, ev: Quote) -> list[Output]:
         inst = self._quoted_instrument(ev)
         if inst.quote_ts is not None and ev.ts < inst.quote_ts:
-            # SPEC: the latest quote by event time is in force. A late one stays in
+            # docs/contract.md: the latest quote by event time is in force. A late one stays in
             # history (it is a valid input) and is counted, but moves nothing.
             self.late_quotes += 1
             return []

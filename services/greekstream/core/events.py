@@ -1,4 +1,4 @@
-"""The event contract (../shared/SPEC.md): typed, immutable pydantic models.
+"""The event contract (docs/contract.md): typed, immutable pydantic models.
 
 Input events arrive as JSON bytes and are decoded with :func:`decode_event`;
 anything that fails becomes a :class:`DecodeError` with a machine-readable
@@ -279,7 +279,7 @@ class Exposure(_Output):
 
 
 class Pnl(_Output):
-    """A (book, underlying)'s mark-to-market P&L in USD (SPEC.md *Mark-to-market P&L*)."""
+    """A (book, underlying)'s mark-to-market P&L in USD (docs/contract.md *Mark-to-market P&L*)."""
 
     type: Literal["pnl"] = "pnl"
     event_id: str
@@ -387,7 +387,7 @@ class RiskMatrixEvent(_Output):
 
 
 class VarEvent(_Output):
-    """A book's historical VaR and expected shortfall over every underlying (SPEC.md,
+    """A book's historical VaR and expected shortfall over every underlying (docs/contract.md,
     *Historical VaR and expected shortfall*); ``unshocked`` names the held underlyings
     (not stablecoins) that the returns file does not cover, left unmoved."""
 

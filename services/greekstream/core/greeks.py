@@ -1,6 +1,6 @@
 """Black-76 on the forward with r = 0: values and Greeks, per 1 coin of notional.
 
-Two implementations of the same formulas (SPEC.md, *Greeks*):
+Two implementations of the same formulas (docs/contract.md, *Greeks*):
 
 * :func:`black76` — the vectorized numpy kernel over arrays of options, used
   for full revaluations, scenario grids and as-of snapshots;

@@ -1,4 +1,4 @@
-"""On-chain positions as numpy kernels (SPEC.md, *On-chain positions* and *Liquidation cascade*).
+"""On-chain positions as numpy kernels (docs/contract.md, *On-chain positions* and *Liquidation cascade*).
 
 Loans (lending protocols)::
 
@@ -250,7 +250,7 @@ def run_cascade(
     loans: LoanArrays, prices: Mapping[str, float], asset: str, shock: float, depth: float,
     max_rounds: int = MAX_ROUNDS,
 ) -> CascadeResult:
-    """SPEC.md's round-by-round liquidation cascade of ``asset`` after a price shock.
+    """docs/contract.md's round-by-round liquidation cascade of ``asset`` after a price shock.
 
     ``prices`` are the index prices (USD is 1 without one); ``depth`` is the USD of
     selling that moves the price down 1%. Only loans with ``asset`` as collateral can
@@ -345,7 +345,7 @@ def book_pnl(result: CascadeResult, loans: LoanArrays,
 
 
 def cascade_json(result: CascadeResult, books: Mapping[str, float]) -> dict[str, object]:
-    """SPEC.md's JSON shape of a cascade."""
+    """docs/contract.md's JSON shape of a cascade."""
     return {
         "asset": result.asset,
         "shock": result.shock,

@@ -4,8 +4,8 @@ Rules (documented in docs/onchain.md; all times are event times in epoch µs):
 
 * Every ``index`` event is an observation of (underlying, source, price, ts); an event
   without ``source`` is the source ``default``. The latest observation per source is kept.
-* **Trust.** An index without ``source`` is a plain SPEC.md index and always trusted
-  (SPEC: the latest index is the price); the guard below is for sourced feeds.
+* **Trust.** An index without ``source`` is a plain docs/contract.md index and always trusted
+  (docs/contract.md: the latest index is the price); the guard below is for sourced feeds.
   The first observation of an underlying is trusted. Later, an observation is
   trusted when |price − trusted| / trusted ≤ ``max_jump``; otherwise it is *held* (the
   trusted price stays) until it is *confirmed*: an observation is also trusted when
@@ -97,7 +97,7 @@ class OracleState:
         seen = self.latest.setdefault(underlying, {})
         seen[src] = Observation(price, ts)
         current = self.trusted.get(underlying)
-        if source is None:  # a plain SPEC.md index: the latest index is the price
+        if source is None:  # a plain docs/contract.md index: the latest index is the price
             return self._trust(underlying, price, ts)
         if current is None or abs(price - current.price) <= self.config.max_jump * current.price:
             return self._trust(underlying, price, ts)

@@ -1,7 +1,7 @@
 """Cost basis and mark-to-market P&L per (book, instrument); perpetual funding.
 
-The arithmetic (SPEC.md *Mark-to-market P&L*, *Funding of perpetuals*; conventions
-where SPEC is silent in docs/pnl.md) is in pure functions on :class:`Lot` values:
+The arithmetic (docs/contract.md *Mark-to-market P&L*, *Funding of perpetuals*; conventions
+where docs/contract.md is silent in docs/pnl.md) is in pure functions on :class:`Lot` values:
 
     lot = apply_trade(lot, signed=+2, price=50_000.0, fee=1.5, contract_size=1.0,
                       harmonic=False)

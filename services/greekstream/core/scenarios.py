@@ -1,4 +1,4 @@
-"""Scenario risk by full revaluation (SPEC.md, *Scenario risk* and *Liquidation distance*).
+"""Scenario risk by full revaluation (docs/contract.md, *Scenario risk* and *Liquidation distance*).
 
 A scenario (p, v, h) moves every forward, mark and the index of one underlying by
 the factor (1 + p), every option vol to max(σ + v, 0.01), and time forward by h
@@ -31,7 +31,7 @@ from greekstream.core.portfolio import LoanLegs, LpLegs, PortfolioSlice
 SECONDS_PER_YEAR = 365.0 * 86400.0
 MIN_VOL = 0.01
 # USD stablecoins: never shocked by a price grid or a historical return, only by their
-# own named depeg scenarios (SPEC.md, *Historical VaR*; docs/scenarios.md)
+# own named depeg scenarios (docs/contract.md, *Historical VaR*; docs/scenarios.md)
 STABLECOINS = frozenset(("USD", "USDC", "USDT", "DAI"))
 
 
@@ -313,7 +313,7 @@ def liquidation_distance(
 ) -> LiqDistance:
     """Price moves (vol unchanged) at which G(p) = equity + P&L(p, 0) − mm reaches 0.
 
-    Per SPEC.md: step p = 0, ∓0.001, … (to −0.99 down, +10.0 up) to the first step
+    Per docs/contract.md: step p = 0, ∓0.001, … (to −0.99 down, +10.0 up) to the first step
     where G ≤ 0, then bisect between it and the previous step until the bracket is
     narrower than 1e-7; the returned move is the **midpoint of that final bracket**.
     G(0) ≤ 0 gives 0 both ways; no crossing in range gives None. The liquidation

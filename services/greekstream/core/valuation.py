@@ -1,6 +1,6 @@
 """Per-contract Greeks of one instrument from its latest quote, at one moment.
 
-Per contract (SPEC.md *Greeks*, q = 1 contract):
+Per contract (docs/contract.md *Greeks*, q = 1 contract):
   option (linear or inverse): Black-76 per coin × contract_size (inverse: net transaction delta)
   linear future, perpetual, spot: delta = contract_size
   inverse future, perpetual: delta = contract_size / mark_price

@@ -1,4 +1,4 @@
-"""Historical VaR and expected shortfall by full revaluation (SPEC.md, *Historical VaR and
+"""Historical VaR and expected shortfall by full revaluation (docs/contract.md, *Historical VaR and
 expected shortfall*).
 
 Scenario j moves every underlying U of a book at once: p_U = exp(r_Uj) − 1 and

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -164,6 +165,8 @@ def connect(dsn: str, create: bool = False) -> History:
         if not target.embedded
         else "is the directory writable, and no other process holds this chDB store?"
     )
+    if target.embedded and not create:
+        _require_store(target)
     import clickhouse_connect  # imported late: `greekstream --help` stays fast
 
     with wrap(f"cannot reach ClickHouse at {target}", hint=hint):
@@ -179,6 +182,23 @@ def connect(dsn: str, create: bool = False) -> History:
         client.close()
         client = _client(clickhouse_connect, target, database=target.database)
     return History(target, client)
+
+
+DEMO_STORE_HINT = (
+    "`make demo` writes its store to demo-out/chdb in the repository: "
+    "chdb://$PWD/demo-out/chdb from the repository's folder; or make one with "
+    "`greekstream replay events.jsonl --history chdb:///ABSOLUTE/DIR`"
+)
+
+
+def _require_store(target: Target) -> None:
+    """A read-only command never creates an embedded store: chDB would make the directory
+    (and its own subdirectories) on open, so a wrong path must fail before that."""
+    path = Path(target.location)
+    if not (path / "metadata").is_dir():
+        what = "does not exist" if not path.exists() else "is not a chDB store"
+        raise HistoryError(f"no greekstream history at {target}: {path} {what}",
+                           hint=DEMO_STORE_HINT)
 
 
 def _databases(client: Any) -> set[str]:

@@ -42,6 +42,7 @@ from greekstream.kafka.epoch import Emitted, Epoch
 from greekstream.kafka.gateway import SEQ_HEADER, is_mark
 from greekstream.kafka.merge import Record
 from greekstream.kafka.ops import Metrics
+from greekstream.kafka.reach import unreachable
 from greekstream.kafka.topics import OUTPUT_ROUTES, Topics, partition_counts
 from greekstream.scenario_files import engine_config
 from greekstream.settings import ProcessorSettings
@@ -51,12 +52,14 @@ _SEQ = SEQ_HEADER
 
 
 class Processor:
-    def __init__(self, settings: ProcessorSettings) -> None:
+    def __init__(self, settings: ProcessorSettings, client_overrides: dict[str, Any] | None = None,
+                 connect_timeout_s: float | None = None) -> None:
         self.settings = s = settings
+        self.connect_timeout_s = connect_timeout_s  # None: wait for the broker forever
         self.engine_config = engine_config(s.engine)  # a bad scenario file fails first
         self.topics = Topics(s.kafka.topic_prefix)
         self.instance = s.instance_id or socket.gethostname()
-        conf = s.kafka.client_config()
+        conf = {**s.kafka.client_config(), **(client_overrides or {})}
         self.book_topics = self.topics.book_topics
         self.book_set = frozenset(self.book_topics)
         self.n_book, self.market_sources = self._layout(conf)
@@ -95,11 +98,15 @@ class Processor:
         names = [*self.book_topics, *self.topics.market_topics, self.topics.checkpoints,
                  *outputs]
         delay = 0.1
+        started = time.monotonic()
         while True:  # a broker that is not up yet is waited for, with backoff
             try:
                 counts = partition_counts(conf, names)
                 break
             except KafkaException as exc:
+                limit = self.connect_timeout_s
+                if limit is not None and time.monotonic() - started + delay > limit:
+                    raise unreachable(conf, limit, exc) from exc
                 log.warning("kafka unreachable at %s (%s); retrying in %.1f s: check "
                             "GREEKSTREAM_KAFKA__BOOTSTRAP_SERVERS / --bootstrap",
                             conf.get("bootstrap.servers"), exc, delay,

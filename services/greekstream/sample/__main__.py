@@ -44,7 +44,7 @@ def _events_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m greekstream.sample",
         description="Write a deterministic sample event file (one JSON event per line, "
-                    "SPEC.md). Run `python -m greekstream.sample loans --help` for the "
+                    "docs/contract.md). Run `python -m greekstream.sample loans --help` for the "
                     "loan-population generator.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, metavar="FILE", help="the .jsonl file to write")

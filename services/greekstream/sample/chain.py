@@ -59,7 +59,7 @@ def onchain_block(kind: str, ts: IntArray, rows: dict[str, list[object]],
 
 
 def lp_liquidity(value_usd: float, price: float, lower: float, upper: float) -> float:
-    """Liquidity L of an in-range position worth `value_usd` (SPEC.md: value = x·P + y)."""
+    """Liquidity L of an in-range position worth `value_usd` (docs/contract.md: value = x·P + y)."""
     per_l = 2.0 * math.sqrt(price) - price / math.sqrt(upper) - math.sqrt(lower)
     return value_usd / per_l
 

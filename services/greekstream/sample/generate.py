@@ -366,8 +366,8 @@ def lines(blocks: list[Block], id_prefix: str, with_bad: bool = False) -> Iterat
 def write_sample(path: str | Path, name: str = "demo", seed: int = 7, with_bad: bool = False,
                  events: int | None = None, show_progress: bool = True) -> int:
     """Generate a profile into `path` (atomically); returns the number of lines written."""
-    if with_bad and name != "demo":
-        raise ValueError("--with-bad is only for the demo profile")
+    if with_bad and name == "bench":
+        raise ValueError("--with-bad is not for the bench profile")
     if name == "market":  # streamed second by second (sample/market_stream.py)
         from greekstream.sample.market_stream import write_market
 

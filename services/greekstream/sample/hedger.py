@@ -1,7 +1,7 @@
 """The desk's delta hedger: books with a hedge policy trade their perpetual back to target.
 
 A few seconds after each of its trades, and once a minute, a hedging book works out its
-delta the way SPEC.md defines it (Black-76 from the model surface, inverse contracts at
+delta the way docs/contract.md defines it (Black-76 from the model surface, inverse contracts at
 the mark, coin collateral for the `equity` basis, loan collateral and LP base amounts)
 and, when it is outside the band, trades the hedge instrument to the target. So the
 engine's hedge intents are answered by hedge trades, as on a real desk.

@@ -1,7 +1,7 @@
 """A synthetic lending-market loan population, for the liquidation cascade (demo and bench).
 
 Run as ``python -m greekstream.sample loans --count 5000 --asset ETH --out loans.jsonl``
-(writes the index prices the loans need, then one ``loan`` event per loan, SPEC.md
+(writes the index prices the loans need, then one ``loan`` event per loan, docs/contract.md
 *On-chain positions*), or call :func:`loan_population` for numpy arrays.
 
 The model, and where it comes from — an assumption, not a fitted dataset:

@@ -1,0 +1,74 @@
+"""`greekstream sample`: write a deterministic sample events file to try every command on."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from greekstream.errors import UsageError
+
+HELP = "write a deterministic sample events file (a desk's trading day) to try the commands on"
+EXAMPLES = """  greekstream sample                    # events.jsonl: 2 h of 2026-03-02, ~5k events
+  greekstream sample --profile day --out day.jsonl      # the demo's whole day, ~56k events
+  greekstream sample --profile bench --events 20000 --out bench.jsonl
+  greekstream sample --with-bad --out bad.jsonl         # + bad records and a duplicate
+  greekstream sample --profile loans --count 500 --asset ETH --out loans.jsonl
+
+Profiles (all start 2026-03-02T00:00:00Z; the same profile and seed give the same bytes):
+  small  2 hours, ~5,000 events: 6 books, BTC/ETH options, futures, perpetuals, limits,
+         hedge policies, margin reports, loans, LP positions, a reorg  (the default)
+  day    the same desk over 24 hours, ~56,000 events (what `make demo` replays)
+  bench  a dense options market of --events N events (default 1,000,000), for bench/
+  loans  index prices and --count lending-market loans of --asset, for `cascade`
+"""
+
+PROFILES = {"small": "kafka-test", "day": "demo", "bench": "bench", "loans": "loans"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", choices=tuple(PROFILES), default="small",
+                   help="what to generate (default small; see below)")
+    p.add_argument("--out", default="events.jsonl", metavar="FILE",
+                   help="the .jsonl file to write (default events.jsonl)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--events", type=int, metavar="N",
+                   help="bench: number of events (at least 10,000; default 1,000,000)")
+    p.add_argument("--with-bad", action="store_true",
+                   help="small/day: add bad records (each rejected with a reason) and a duplicate")
+    p.add_argument("--count", type=int, default=5000, help="loans: number of loans (default 5000)")
+    p.add_argument("--asset", default="ETH", help="loans: collateral asset (default ETH)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    from greekstream.sample.generate import write_sample
+    from greekstream.sample.loans import ASSETS, write_loans
+
+    _check(args)
+    out = Path(args.out)
+    try:
+        if args.profile == "loans":
+            if args.asset not in ASSETS:
+                raise UsageError(f"unknown --asset {args.asset!r}",
+                                 hint=f"choose one of {', '.join(ASSETS)}")
+            n = write_loans(out, args.count, args.asset, args.seed)
+        else:
+            n = write_sample(out, PROFILES[args.profile], args.seed, args.with_bad, args.events,
+                             show_progress=not args.quiet)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}",
+                         hint="choose a writable place with --out FILE") from exc
+    print(f"wrote {n:,} events to {out}", file=sys.stderr)
+    if not args.quiet:
+        print(f"next: greekstream replay {out} --format table", file=sys.stderr)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.events is not None and (args.profile != "bench" or args.events < 10_000):
+        raise UsageError("--events is for --profile bench, and at least 10000")
+    if args.with_bad and args.profile not in ("small", "day"):
+        raise UsageError("--with-bad is for --profile small or day")
+    if args.count < 1:
+        raise UsageError("--count must be a positive number of loans")

@@ -1,0 +1,103 @@
+"""The PNGs a risk manager reads: units on the axes, values in the cells, one colour scale
+for the whole figure in a colour-blind-safe diverging palette, the as-of time in the title,
+named scenarios drawn (the worst boxed), an empty cascade that says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import AxesImage
+
+from greekstream.commands.stress import stress_reports
+from greekstream.core.engine import Engine
+from greekstream.core.onchain import CascadeResult
+from greekstream.core.timeutil import format_ts, parse_ts
+from greekstream.plots import (
+    PNL_CMAP,
+    cascade_figure,
+    cascade_rounds,
+    risk_figure,
+    risk_heatmaps,
+)
+from greekstream.scenario_files import load
+from tests.unit import builders as b
+
+CALL = "BTC-27MAR26-60000-C"
+
+
+def _engine() -> tuple[Engine, int]:
+    engine = Engine()
+    records = [
+        b.option(CALL, 60000), b.perp(), b.index("x0", 1, 61000),
+        b.quote_opt("q0", 2, CALL, 61200, 0.62), b.quote_mark("m0", 2, "BTC-PERPETUAL", 61010),
+        b.trade("t1", 3, CALL, "sell", 40), b.trade("t2", 4, CALL, "buy", 5, book="desk-b"),
+        b.trade("t3", 5, "BTC-PERPETUAL", "buy", 90_000, book="desk-b"),
+    ]
+    for i, raw in enumerate(records):
+        engine.handle(raw, f"plot:{i}")
+    return engine, parse_ts(b.ts(5))
+
+
+def _images(fig) -> list[AxesImage]:  # type: ignore[no-untyped-def]
+    return [im for ax in fig.axes for im in ax.images]
+
+
+def test_heatmaps_share_one_scale_with_units_values_and_as_of() -> None:
+    engine, at = _engine()
+    reports = stress_reports(engine, at)
+    fig = risk_figure(reports, "test", as_of_us=at)
+    images = _images(fig)
+    assert len(images) == 2  # one panel per (book, underlying)
+    limits = {(im.norm.vmin, im.norm.vmax) for im in images}
+    assert len(limits) == 1, "one colour scale for every panel"
+    (vmin, vmax), = limits
+    worst = max(float(np.max(np.abs(r.matrix.pnl))) for r in reports)
+    assert vmin == -vmax and vmax == pytest.approx(worst)
+    assert all(im.get_cmap().name == PNL_CMAP == "RdBu" for im in images)
+    assert format_ts(at) in fig._suptitle.get_text()  # type: ignore[union-attr]
+    for ax in (im.axes for im in images):
+        assert "%" in ax.get_xlabel() and "vol points" in ax.get_ylabel()
+        n_cells = int(np.prod(ax.images[0].get_array().shape))
+        assert len([t for t in ax.texts if t.get_text()]) >= n_cells  # a value per cell
+        assert any(p.get_linewidth() == 2 for p in ax.patches)  # the worst cell boxed
+    colorbars = [ax for ax in fig.axes if "USD" in ax.get_ylabel()]
+    assert len(colorbars) == 1, "one colour bar for the figure"
+
+
+def test_named_scenarios_are_drawn_and_the_worst_one_is_marked(tmp_path: Path) -> None:
+    engine, at = _engine()
+    named = tmp_path / "named.yaml"
+    named.write_text(
+        "scenarios:\n"
+        "  - {name: crash, shocks: {BTC: {price_shock: -0.6, vol_shock: 0.5}}}\n"
+        "  - {name: squeeze, shocks: {BTC: {price_shock: 0.6}}}\n")
+    reports = stress_reports(engine, at, load(named))
+    fig = risk_figure(reports, "named", as_of_us=at)
+    bar_axes = [ax for ax in fig.axes if ax.get_xlabel().startswith("named scenario P&L")]
+    assert len(bar_axes) == len(reports)
+    for ax, r in zip(bar_axes, reports, strict=True):
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert labels == ["crash", "squeeze"]
+        if r.matrix.worst_scenario.name:
+            assert any("worst" in t.get_text() for t in ax.texts)
+
+
+def test_heatmap_png_is_written(tmp_path: Path) -> None:
+    engine, at = _engine()
+    out = risk_heatmaps(stress_reports(engine, at, load("pm")), tmp_path / "r.png",
+                        as_of_us=at)
+    assert out.stat().st_size > 20_000
+
+
+def test_an_empty_cascade_says_so_instead_of_drawing_axes(tmp_path: Path) -> None:
+    none = np.zeros(0)
+    empty = CascadeResult(asset="WBTC", shock=-0.1, depth=1e6, initial_price=90_000.0,
+                          final_price=81_000.0, rounds=(), coll_end=none, debt_end=none,
+                          seized=none, loan_pnl=none)
+    fig = cascade_figure(empty)
+    (ax,) = fig.axes
+    assert not ax.axison and not ax.lines and not ax.patches
+    assert any("No loan is liquidated" in t.get_text() for t in ax.texts)
+    assert cascade_rounds(empty, tmp_path / "c.png").stat().st_size > 0
