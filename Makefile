@@ -8,7 +8,7 @@ TOOLS := .cache/tools
 
 PORT ?= 8000
 
-.PHONY: help venv demo serve test test-unit lint bench tools schemas clean
+.PHONY: help venv demo serve dashboard-png test test-unit lint bench tools schemas clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,6 +28,9 @@ demo: $(STAMP)  ## replay the bundled sample through the engine into embedded Cl
 serve: $(STAMP)  ## serve the demo's store on http://127.0.0.1:$(PORT)/ with a fresh token (after make demo)
 	@$(BIN)/greekstream serve --dsn chdb://$(CURDIR)/demo-out/chdb --host 127.0.0.1 --port $(PORT) \
 		--new-token demo-out/token
+
+dashboard-png: $(STAMP)  ## regenerate docs/img/dashboard.png (headless Chromium over the demo store)
+	@$(BIN)/python scripts/dashboard_png.py
 
 tools: $(STAMP)  ## fetch the offline deployment tools used by the tests (helm, docker-compose)
 	@if [ -f scripts/install_tools.py ]; then $(BIN)/python scripts/install_tools.py --dest $(TOOLS); fi

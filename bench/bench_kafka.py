@@ -18,7 +18,8 @@ default layout (6 book partitions, 3 market partitions); one processor, exactly-
    with SIGKILL mid-stream and restarted: restore time (checkpoint read + state load),
    process start -> restored (includes the consumer-group rejoin), and -> caught up.
 
-Peers (measured on these machines 2026-11-25, same broker, one core): faust-streaming at_least_once ~2,900 ev/s
+Peers (measured on these machines 2026-11-25, same broker, one core): faust-streaming
+at_least_once ~2,900 ev/s
 (exactly_once cannot start on Tansu); a plain confluent-kafka transactional
 consume -> transform -> produce loop ~126k-138k ev/s.
 """

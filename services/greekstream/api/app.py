@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from greekstream.api import queries
+from greekstream.api.overview import overview
 from greekstream.api.tokens import Scope, Tokens
 from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
 from greekstream.core.timeutil import TimestampError, format_ts, parse_ts
@@ -319,6 +320,15 @@ def _routes(app: FastAPI, service: Service) -> None:
         if format == "json":
             return Response(orjson.dumps(found), media_type="application/json")
         return Response(var_png(found), media_type="image/png")
+
+    @app.get("/v1/overview", summary="The desk now: exposures, limit use, open breaches, P&L")
+    def desk_overview(who: Auth) -> Response:
+        """As of the last stored event, per (book, underlying) the token may read: the
+        latest exposure, the limits in force and their use in %, open breaches (those keys
+        first), P&L, worst scenario loss, liquidation distance; and the top books."""
+        with service.db() as h:
+            found = overview(h, who.visible(queries.books(h)))
+        return Response(orjson.dumps(found), media_type="application/json")
 
     @app.get("/v1/exposures", summary="Exposures as of a time, per (book, underlying)")
     def as_of(

@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", dest="t_to", help="compare outputs at or before this time")
     p.add_argument("--scenarios", metavar="FILE",
                    help="the scenario file the processor streamed risk matrices with "
-                        "(default: GREEKSTREAM_ENGINE__SCENARIOS_FILE, else the default grid of docs/contract.md)")
+                        "(default: GREEKSTREAM_ENGINE__SCENARIOS_FILE, else the default grid "
+                        "of docs/contract.md)")
     p.add_argument("--returns", metavar="FILE",
                    help="the returns file the processor streamed `var` outputs with "
                         "(default: GREEKSTREAM_ENGINE__RETURNS_FILE, else none)")

@@ -193,8 +193,8 @@ def _stress(result: ReplayResult, out: Path) -> None:
         return
     reports = stress_reports(result.engine, result.as_of_us, load(LIBRARY_PATH))
     print("\nScenario risk (full revaluation: the default grid of docs/contract.md + the "
-          "stress library): worst loss (USD), liquidation distance\n(stablecoins are not on the price grid: their "
-          "rows are the library's depeg scenarios)")
+          "stress library): worst loss (USD), liquidation distance\n(stablecoins are not on "
+          "the price grid: their rows are the library's depeg scenarios)")
     for line in summary_lines(reports):
         print("  " + line)
     print("\nNamed scenarios, each book's underlyings moved together (worst per book):")

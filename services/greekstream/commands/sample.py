@@ -14,6 +14,7 @@ EXAMPLES = """  greekstream sample                    # events.jsonl: 2 h of 202
   greekstream sample --profile bench --events 20000 --out bench.jsonl
   greekstream sample --with-bad --out bad.jsonl         # + bad records and a duplicate
   greekstream sample --profile loans --count 500 --asset ETH --out loans.jsonl
+  greekstream sample --profile returns --out returns.csv   # a year of daily returns, for var
 
 Profiles (all start 2026-03-02T00:00:00Z; the same profile and seed give the same bytes):
   small  2 hours, ~5,000 events: 6 books, BTC/ETH options, futures, perpetuals, limits,
@@ -21,9 +22,12 @@ Profiles (all start 2026-03-02T00:00:00Z; the same profile and seed give the sam
   day    the same desk over 24 hours, ~56,000 events (what `make demo` replays)
   bench  a dense options market of --events N events (default 1,000,000), for bench/
   loans  index prices and --count lending-market loans of --asset, for `cascade`
+  returns  a CSV of 365 daily BTC/ETH/WBTC log returns and ATM-vol changes to 2026-03-01 (a
+         sample with fat tails, not market data), for `var --returns`
 """
 
-PROFILES = {"small": "kafka-test", "day": "demo", "bench": "bench", "loans": "loans"}
+PROFILES = {"small": "kafka-test", "day": "demo", "bench": "bench", "loans": "loans",
+            "returns": "returns"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,6 +52,12 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     out = Path(args.out)
     try:
+        if args.profile == "returns":
+            from greekstream.sample.returns import write_sample_returns
+
+            n = write_sample_returns(out, seed=args.seed)
+            print(f"wrote {n:,} days of returns to {out}", file=sys.stderr)
+            return 0
         if args.profile == "loans":
             if args.asset not in ASSETS:
                 raise UsageError(f"unknown --asset {args.asset!r}",

@@ -18,15 +18,15 @@ from greekstream.replay import ReplayResult, read_records, replay
 from greekstream.returns_file import load_returns
 
 HELP = "historical VaR and expected shortfall per book: every underlying moved jointly"
-EXAMPLES = """  greekstream var events.jsonl --returns returns.csv
+EXAMPLES = """  greekstream sample --profile returns --out returns.csv --quiet   # a sample year
+  greekstream var events.jsonl --returns returns.csv
   greekstream var events.jsonl --returns returns.csv --confidence 0.975 --format table
-  greekstream var events.jsonl --returns returns.csv --as-of 2026-03-02T12:00:00Z --book desk-a
+  greekstream var events.jsonl --returns returns.csv --as-of 2026-03-02T01:30:00Z --book desk-a
   greekstream var events.jsonl --returns returns.csv --format png --out var.png
-  greekstream var --from-history chdb:///tmp/gs --returns returns.csv --format table
+  greekstream replay events.jsonl --history chdb://$PWD/gs --quiet >/dev/null
+  greekstream var --from-history chdb://$PWD/gs --returns returns.csv --format table
 (returns.csv: `date,BTC,BTC_vol,ETH,ETH_vol` then one row per day, log returns and
-absolute ATM-vol changes; `greekstream returns DSN --underlyings BTC,ETH --out returns.csv`
-builds it from stored history, `python -m greekstream.sample history --out h.jsonl` makes
-a year of daily sample history)
+absolute ATM-vol changes; `greekstream sample --profile returns` writes a sample year)
 """
 
 

@@ -1,4 +1,5 @@
-"""On-chain positions as numpy kernels (docs/contract.md, *On-chain positions* and *Liquidation cascade*).
+"""On-chain positions as numpy kernels (docs/contract.md, *On-chain positions* and
+*Liquidation cascade*).
 
 Loans (lending protocols)::
 

@@ -1,26 +1,31 @@
-// greekstream's history page. Served with a strict Content-Security-Policy: no inline
-// script or style, so every piece of data is set with textContent or setAttribute
-// through el()/svg() below — never parsed as markup. The bearer token is kept in this tab's
-// sessionStorage (typed into the login form), never in the URL.
+// greekstream's desk-risk dashboard. Served with a strict Content-Security-Policy: no inline
+// script or style, so every piece of data is set with textContent or setAttribute through
+// el() below — never parsed as markup — and colours computed from data are set through the
+// CSSOM (node.style), which the policy allows. The bearer token is kept in this tab's
+// sessionStorage (typed into the login form), never in the URL. Charts: uPlot (MIT,
+// vendored from the npm registry as /static/uPlot.esm.js).
 "use strict";
 
+import uPlot from "./uPlot.esm.js";
+
 const TOKEN_KEY = "greekstream.token";
-const SVG_NS = "http://www.w3.org/2000/svg";
-const METRICS = ["delta_usd", "gamma", "vega", "theta"];
+const REFRESH_MS = 15000;
 const COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#be185d"];
+// the charts: exposure field, title with its unit, the limit on it (a maximum of |value|,
+// or a minimum), the breach metric whose openings are marked
+const PANELS = [
+  { field: "delta", title: "delta (coin)", limit: "max_abs_delta", max: true, metric: "delta" },
+  { field: "delta_usd", title: "delta (USD)", limit: null, max: true, metric: null },
+  { field: "gamma", title: "gamma (coin per USD)", limit: "max_abs_gamma", max: true, metric: "gamma" },
+  { field: "vega", title: "vega (USD per vol point)", limit: "max_abs_vega", max: true, metric: "vega" },
+  { field: "theta", title: "theta (USD per day)", limit: "min_theta", max: false, metric: "theta" },
+];
+const CLIP_PCT = [0.01, 0.99]; // y axes span these percentiles: one spike cannot flatten a chart
 
 /** An element with attributes and text content. Event-handler and style attributes are
  * refused: behaviour is attached with addEventListener, looks come from app.css. */
 export function el(tag, attrs = {}, text = undefined) {
-  return build(document.createElement(tag), attrs, text);
-}
-
-/** The same for SVG elements. */
-export function svg(tag, attrs = {}, text = undefined) {
-  return build(document.createElementNS(SVG_NS, tag), attrs, text);
-}
-
-function build(node, attrs, text) {
+  const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     const lower = name.toLowerCase();
     if (lower.startsWith("on") || lower === "style" || lower === "href" || lower === "src") {
@@ -70,53 +75,298 @@ function wanted() {
   return new URLSearchParams(location.hash.slice(1));
 }
 
-// ------------------------------------------------------------------ rendering
+// ------------------------------------------------------------------ formats
 
-function fmt(v) {
-  if (v === null || v === undefined) return "–";
+/** Fixed-point with thousands separators, never e-notation; small magnitudes keep 3
+ * significant digits. */
+export function num(v, digits = undefined) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
   const a = Math.abs(v);
-  return a !== 0 && (a >= 1e6 || a < 1e-3)
-    ? v.toExponential(3) : v.toLocaleString(undefined, { maximumFractionDigits: 4 });
+  const d = digits ?? (a === 0 ? 0 : a >= 100 ? 0 : Math.min(8, 2 - Math.floor(Math.log10(a))));
+  return v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
 }
 
-function chart(metric, series) {
-  const W = 600, H = 200, L = 84, R = 10, T = 10, B = 24;
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, "data-metric": metric, role: "img" });
-  const points = Object.values(series).flat().filter((p) => p[metric] !== null);
-  if (!points.length) { root.appendChild(svg("text", { x: 10, y: 20 }, "no data")); return root; }
-  const xs = points.map((p) => p.t);
-  const ys = points.flatMap((p) => [p[metric + "_min"], p[metric + "_max"], p[metric]])
-    .filter((v) => v !== null && v !== undefined);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs) || x0 + 1;
-  let y0 = Math.min(...ys), y1 = Math.max(...ys);
-  if (y0 === y1) { y0 -= 1; y1 += 1; }
-  const sx = (t) => L + (W - L - R) * (x1 === x0 ? 0.5 : (t - x0) / (x1 - x0));
-  const sy = (v) => T + (H - T - B) * (1 - (v - y0) / (y1 - y0));
-  root.appendChild(svg("line", { x1: L, y1: T, x2: L, y2: H - B, stroke: "#9aa3af" }));
-  root.appendChild(svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#9aa3af" }));
-  for (const v of [y0, (y0 + y1) / 2, y1]) {
-    root.appendChild(svg("text", { x: L - 4, y: sy(v) + 4, "text-anchor": "end", "font-size": 10 }, fmt(v)));
-  }
-  for (const t of [x0, x1]) {
-    root.appendChild(svg("text", { x: sx(t), y: H - 6, "text-anchor": t === x0 ? "start" : "end", "font-size": 10 },
-      new Date(t).toISOString().slice(0, 16).replace("T", " ")));
-  }
-  if (y0 < 0 && y1 > 0) {
-    root.appendChild(svg("line", { x1: L, x2: W - R, y1: sy(0), y2: sy(0), stroke: "#d1d5db", "stroke-dasharray": "3 3" }));
-  }
-  Object.values(series).forEach((rows, i) => {
-    const color = COLORS[i % COLORS.length];
-    const band = rows.filter((p) => p[metric + "_min"] !== null && p[metric + "_min"] !== undefined);
-    if (band.length > 1) {
-      const top = band.map((p) => `${sx(p.t)},${sy(p[metric + "_max"])}`);
-      const bottom = band.slice().reverse().map((p) => `${sx(p.t)},${sy(p[metric + "_min"])}`);
-      root.appendChild(svg("polygon", { points: top.concat(bottom).join(" "), fill: color, "fill-opacity": 0.12 }));
-    }
-    const line = rows.filter((p) => p[metric] !== null).map((p) => `${sx(p.t)},${sy(p[metric])}`).join(" ");
-    root.appendChild(svg("polyline", { points: line, fill: "none", stroke: color, "stroke-width": 1.5, class: "series" }));
-  });
-  return root;
+/** A compact USD amount for ticks and cells: 12.3M, 450k, 980. */
+export function usd(v) {
+  const a = Math.abs(v);
+  if (a >= 1e9) return (v / 1e9).toFixed(1) + "B";
+  if (a >= 1e6) return (v / 1e6).toFixed(1) + "M";
+  if (a >= 1e3) return (v / 1e3).toFixed(0) + "k";
+  return v.toFixed(0);
 }
+
+/** A duration in seconds as h:mm:ss. */
+export function hms(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  const s = Math.round(seconds);
+  const pad = (x) => String(x).padStart(2, "0");
+  return `${Math.floor(s / 3600)}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}`;
+}
+
+const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
+const time = (iso) => (iso ? iso.slice(0, 19).replace("T", " ") : "–");
+
+/** One muted row across a table that has nothing to show. */
+function emptyRow(table, text) {
+  const tr = el("tr");
+  tr.appendChild(el("td", { colspan: table.tHead.rows[0].cells.length, class: "muted" }, text));
+  table.tBodies[0].replaceChildren(tr);
+}
+
+function cell(tr, text, cls = undefined) {
+  const td = el("td", cls ? { class: cls } : {}, text);
+  tr.appendChild(td);
+  return td;
+}
+
+// ------------------------------------------------------------------ overview
+
+function useBar(row) {
+  const wrap = el("div", { class: "use" });
+  const worst = row.max_use_pct;
+  if (worst === null || worst === undefined) {
+    wrap.appendChild(el("span", { class: "muted" }, "no limits"));
+    return wrap;
+  }
+  const bar = el("span", { class: "bar" });
+  const fill = el("span", { class: worst >= 100 ? "fill over" : worst >= 80 ? "fill warn" : "fill" });
+  fill.style.width = `${Math.min(100, worst)}%`;
+  bar.appendChild(fill);
+  const which = Object.entries(row.use_pct).filter(([, v]) => v !== null)
+    .map(([k, v]) => `${k} ${v.toFixed(0)}%`).join(", ");
+  wrap.append(bar, el("span", { class: "use-text", title: which }, `${worst.toFixed(0)}%`));
+  return wrap;
+}
+
+function liqText(row) {
+  if (row.liq_move_down === undefined) return "–";
+  const side = (m, p) => (m === null ? "none" : `${(m * 100).toFixed(1)}%${p ? " @ " + num(p, 0) : ""}`);
+  return `${side(row.liq_move_down, row.liq_price_down)} / ${side(row.liq_move_up, row.liq_price_up)}`;
+}
+
+function renderOverview(ov) {
+  $("asof").textContent = ov.as_of ? `as of ${time(ov.as_of)} UTC (last stored event)` : "no events stored";
+  $("overview").tBodies[0].replaceChildren(...ov.rows.map((r) => {
+    const tr = el("tr", r.open_breaches.length ? { class: "breached" } : {});
+    cell(tr, r.book); cell(tr, r.underlying);
+    cell(tr, num(r.delta), "num"); cell(tr, num(r.delta_usd, 0), "num");
+    cell(tr, num(r.gamma), "num"); cell(tr, num(r.vega, 0), "num"); cell(tr, num(r.theta, 0), "num");
+    tr.appendChild(el("td")).appendChild(useBar(r));
+    cell(tr, r.pnl ? num(r.pnl.total_usd, 0) : "–", "num");
+    cell(tr, r.worst_loss === undefined ? "–" : num(r.worst_loss, 0), "num");
+    cell(tr, liqText(r), "num");
+    cell(tr, r.open_breaches.join(", ") || "", r.open_breaches.length ? "alert" : "");
+    return tr;
+  }));
+  $("overview").dataset.rows = String(ov.rows.length);
+  $("open-breaches").tBodies[0].replaceChildren(...ov.open_breaches.map((b) => {
+    const tr = el("tr");
+    for (const v of [b.book, b.underlying, b.metric]) cell(tr, v);
+    cell(tr, hms(b.open_for_s), "num"); cell(tr, num(b.value), "num"); cell(tr, num(b.limit), "num");
+    return tr;
+  }));
+  if (!ov.open_breaches.length) emptyRow($("open-breaches"), "none open");
+  $("open-breaches").dataset.rows = String(ov.open_breaches.length);
+  const biggest = Math.max(1, ...ov.top.map((t) => t.abs_delta_usd));
+  $("top").replaceChildren(...ov.top.map((t) => {
+    const line = el("div", { class: "top-line" });
+    const bar = el("span", { class: "top-bar" });
+    bar.style.width = `${(t.abs_delta_usd / biggest) * 100}%`;
+    line.append(el("span", { class: "top-book" }, t.book), bar,
+      el("span", { class: "top-value" }, usd(t.abs_delta_usd) + " USD"));
+    return line;
+  }));
+  $("top").dataset.rows = String(ov.top.length);
+}
+
+// ------------------------------------------------------------------ time series
+
+function quantile(sorted, q) {
+  if (!sorted.length) return 0;
+  const i = (sorted.length - 1) * q;
+  const lo = Math.floor(i), hi = Math.ceil(i);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (i - lo);
+}
+
+/** The y range: the 1st..99th percentile of the values, widened to the limit lines, with
+ * 8% padding; values outside it are clipped (and marked) rather than flattening the rest. */
+function yRange(values, limits) {
+  const s = values.filter((v) => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
+  let lo = quantile(s, CLIP_PCT[0]), hi = quantile(s, CLIP_PCT[1]);
+  for (const l of limits) { lo = Math.min(lo, l); hi = Math.max(hi, l); }
+  if (lo === hi) { lo -= Math.abs(lo) * 0.1 || 1; hi += Math.abs(hi) * 0.1 || 1; }
+  const pad = (hi - lo) * 0.08;
+  return [lo - pad, hi + pad];
+}
+
+/** A rounded axis tick: compact (12.5k, 3.2M) from 10,000 up, else fixed-point. */
+function tickText(v) {
+  const a = Math.abs(v);
+  if (a >= 1e4) return usd(v);
+  if (a === 0) return "0";
+  return num(v, a >= 100 ? 0 : Math.min(8, 1 - Math.floor(Math.log10(a))));
+}
+
+function limitLines(panel, limits) {
+  const out = [];
+  for (const [, lim] of Object.entries(limits)) {
+    const v = lim?.[panel.limit];
+    if (v === null || v === undefined) continue;
+    if (panel.max) out.push(v, -v); else out.push(v);
+  }
+  return [...new Set(out)];
+}
+
+function chart(panel, series, limits, breaches, width) {
+  const box = el("div", { class: "panel", "data-field": panel.field });
+  box.appendChild(el("h3", {}, panel.title));
+  const unders = Object.keys(series);
+  const times = [...new Set(unders.flatMap((u) => series[u].map((p) => p.t)))].sort((a, b) => a - b);
+  const index = new Map(times.map((t, i) => [t, i]));
+  const cols = unders.map((u) => {
+    const col = new Array(times.length).fill(null);
+    for (const p of series[u]) col[index.get(p.t)] = p[panel.field];
+    return col;
+  });
+  const values = cols.flat();
+  const points = values.filter((v) => v !== null).length;
+  box.dataset.points = String(points);
+  if (!points) { box.appendChild(el("p", { class: "muted" }, "no data")); return box; }
+  const lines = limitLines(panel, limits);
+  const [lo, hi] = yRange(values, lines);
+  // clipped points: drawn at the edge they cross, as triangles, with the true value on hover
+  const clipped = cols.map((col) => col.map((v) => (v === null ? null : v > hi ? hi : v < lo ? lo : null)));
+  const nClipped = clipped.flat().filter((v) => v !== null).length;
+  box.dataset.clipped = String(nClipped);
+  const marks = breaches.filter((b) => b.metric === panel.metric && b.opened_at)
+    .map((b) => Date.parse(b.opened_at) / 1000);
+  const data = [times.map((t) => t / 1000), ...cols.map((c) => c.map((v) => (v === null ? null : Math.min(hi, Math.max(lo, v))))), ...clipped];
+  const opts = {
+    width, height: 210,
+    scales: { x: { time: true }, y: { range: () => [lo, hi] } },
+    axes: [
+      { stroke: "#4b5563", grid: { stroke: "#eef0f3" }, values: (u, ticks) => ticks.map((t) => {
+        const d = new Date(t * 1000);
+        return d.toISOString().slice(11, 16);
+      }) },
+      { stroke: "#4b5563", grid: { stroke: "#eef0f3" }, size: 70,
+        values: (u, ticks) => ticks.map((t) => tickText(t)) },
+    ],
+    series: [
+      { value: (u, t) => (t === null ? "–" : new Date(t * 1000).toISOString().slice(0, 19).replace("T", " ")) },
+      ...unders.map((name, i) => ({
+        label: name, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
+        value: (u, v, si, di) => (di === null || di === undefined ? "–" : num(cols[i][di])),
+      })),
+      ...unders.map((name, i) => ({
+        label: `${name} clipped`, stroke: COLORS[i % COLORS.length], width: 0,
+        points: { show: true, size: 9, fill: "#ffffff", width: 2, space: 0 },
+        value: (u, v) => (v === null ? "" : "beyond the axis"),
+      })),
+    ],
+    legend: { live: true },
+    hooks: {
+      draw: [(u) => {
+        const ctx = u.ctx;
+        ctx.save();
+        ctx.lineWidth = 1.5 * devicePixelRatio;
+        ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+        ctx.strokeStyle = "#b42318";
+        for (const l of lines) {
+          const y = u.valToPos(l, "y", true);
+          ctx.beginPath(); ctx.moveTo(u.bbox.left, y); ctx.lineTo(u.bbox.left + u.bbox.width, y); ctx.stroke();
+        }
+        ctx.setLineDash([]);
+        ctx.fillStyle = "#b42318";
+        for (const t of marks) {
+          const x = u.valToPos(t, "x", true);
+          if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+          const top = u.bbox.top;
+          ctx.beginPath(); ctx.moveTo(x - 5 * devicePixelRatio, top); ctx.lineTo(x + 5 * devicePixelRatio, top);
+          ctx.lineTo(x, top + 8 * devicePixelRatio); ctx.closePath(); ctx.fill();
+          ctx.globalAlpha = 0.25; ctx.fillRect(x - 0.5, top, 1 * devicePixelRatio, u.bbox.height); ctx.globalAlpha = 1;
+        }
+        ctx.restore();
+      }],
+    },
+  };
+  const holder = el("div", { class: "plot" });
+  box.appendChild(holder);
+  box.plot = new uPlot(opts, data, holder);
+  const notes = [];
+  if (lines.length) notes.push("dashed red: limit");
+  if (marks.length) notes.push(`▼ ${marks.length} breach opening${marks.length > 1 ? "s" : ""}`);
+  if (nClipped) notes.push(`${nClipped} point${nClipped > 1 ? "s" : ""} beyond the 1st–99th percentile drawn at the edge (○)`);
+  box.appendChild(el("p", { class: "note" }, notes.join(" · ")));
+  box.dataset.limits = String(lines.length);
+  box.dataset.marks = String(marks.length);
+  return box;
+}
+
+// ------------------------------------------------------------------ risk matrix
+
+function colour(v, scale) {
+  // ColorBrewer RdBu (colour-blind safe): red losses, blue gains, white at 0
+  const t = Math.max(-1, Math.min(1, v / (scale || 1)));
+  const mix = (a, b, f) => Math.round(a + (b - a) * f);
+  const white = [247, 247, 247], red = [178, 24, 43], blue = [33, 102, 172];
+  const end = t < 0 ? red : blue;
+  const f = Math.abs(t);
+  return `rgb(${mix(white[0], end[0], f)}, ${mix(white[1], end[1], f)}, ${mix(white[2], end[2], f)})`;
+}
+
+function renderMatrices(items) {
+  const holder = $("matrix");
+  if (!items.length) {
+    holder.replaceChildren(el("p", { class: "muted" }, "no risk matrix stored for this book"));
+    holder.dataset.cells = "0";
+    return;
+  }
+  const scale = Math.max(1, ...items.flatMap((m) => m.matrix.scenarios.map((s) => Math.abs(s.pnl))));
+  let cells = 0;
+  holder.replaceChildren(...items.map((m) => {
+    const x = m.matrix;
+    const grid = x.scenarios.filter((s) => !s.name);
+    const prices = [...new Set(grid.map((s) => s.price_shock))].sort((a, b) => a - b);
+    const rows = [...new Set(grid.map((s) => `${s.vol_shock}|${s.time_shift_h || 0}`))];
+    const wrap = el("div", { class: "matrix" });
+    const liq = (mv, p) => (mv === null || mv === undefined ? "none in range" : `${(mv * 100).toFixed(2)}%${p ? " @ " + num(p, 0) : ""}`);
+    wrap.appendChild(el("h3", {}, `${m.underlying}: worst loss ${num(x.worst_loss, 0)} USD · liquidation down ${liq(x.liq_move_down, x.liq_price_down)}, up ${liq(x.liq_move_up, x.liq_price_up)} · as of ${time(m.ts)}`));
+    const table = el("table", { class: "heat" });
+    const head = el("tr");
+    head.appendChild(el("th", {}, "vol \\ price"));
+    for (const p of prices) head.appendChild(el("th", {}, `${p > 0 ? "+" : ""}${(p * 100).toFixed(0)}%`));
+    table.appendChild(head);
+    for (const key of rows) {
+      const [v, h] = key.split("|").map(Number);
+      const tr = el("tr");
+      tr.appendChild(el("th", {}, `${v >= 0 ? "+" : ""}${(v * 100).toFixed(0)} pts${h ? `, +${h} h` : ""}`));
+      for (const p of prices) {
+        const s = grid.find((g) => g.price_shock === p && g.vol_shock === v && (g.time_shift_h || 0) === h);
+        const td = el("td", { title: s ? `${num(s.pnl, 0)} USD` : "" }, s ? usd(s.pnl) : "");
+        if (s) {
+          td.style.background = colour(s.pnl, scale);
+          if (Math.abs(s.pnl) > 0.6 * scale) td.classList.add("dark");
+          const w = x.worst_scenario;
+          if (w && !w.name && w.price_shock === p && w.vol_shock === v && (w.time_shift_h || 0) === h) td.classList.add("worst");
+          cells += 1;
+        }
+        tr.appendChild(td);
+      }
+      table.appendChild(tr);
+    }
+    wrap.appendChild(table);
+    const named = x.scenarios.filter((s) => s.name);
+    if (named.length) {
+      wrap.appendChild(el("p", { class: "note" }, "named: " + named.map((s) => `${s.name} ${usd(s.pnl)}`).join(", ")));
+    }
+    return wrap;
+  }));
+  holder.appendChild(el("p", { class: "note" }, `one colour scale for every underlying: ±${usd(scale)} USD`));
+  holder.dataset.cells = String(cells);
+}
+
+// ------------------------------------------------------------------ VaR
 
 /** The latest stored `var` output (streamed with a returns file) and its distribution;
  * the PNG needs the bearer token, so it is fetched and shown as a data: URL (CSP). */
@@ -132,8 +382,8 @@ async function showVar(book) {
     text.textContent = "no VaR stored for this book (the processor emits it with a returns file)";
     return;
   }
-  text.textContent = `VaR ${fmt(v.var)} USD, ES ${fmt(v.es)} USD at ${v.confidence * 100}% ` +
-    `over ${v.scenarios} days (worst ${v.worst_date}: ${fmt(v.worst_pnl)} USD), as of ${v.as_of}`;
+  text.textContent = `VaR ${num(v.var, 0)} USD, ES ${num(v.es, 0)} USD at ${v.confidence * 100}% ` +
+    `over ${v.scenarios} days (worst ${v.worst_date}: ${num(v.worst_pnl, 0)} USD), as of ${v.as_of}`;
   const res = await fetch(bookPath(book, "var", { format: "png" }), {
     headers: { Authorization: "Bearer " + session.token() }, cache: "no-store", credentials: "omit",
   });
@@ -151,36 +401,78 @@ async function showVar(book) {
   document.body.dataset.var = "1";
 }
 
-async function render() {
+// ------------------------------------------------------------------ the book
+
+let overviewCache = null;
+
+async function renderBook() {
   const book = $("book").value;
   const bucket = $("bucket").value;
   const status = $("status");
   status.textContent = `loading ${book}…`;
-  const [rows, breaches] = await Promise.all([
+  const [rows, breaches, intents, matrices] = await Promise.all([
     api(bookPath(book, "timeseries", { bucket })),
     api(bookPath(book, "breaches")),
+    api(bookPath(book, "hedge-intents")),
+    api(bookPath(book, "risk-matrix")),
   ]);
+  // one underlying at a time: a coin delta of BTC and one of ETH share no axis
+  const mine = (overviewCache?.rows ?? []).filter((r) => r.book === book);
+  const unders = [...new Set(rows.map((r) => r.underlying))];
+  const select = $("underlying");
+  const keep = unders.includes(select.value) ? select.value : null;
+  const ranked = unders.slice().sort((a, b) => {
+    const score = (u) => { const r = mine.find((x) => x.underlying === u); return r ? (r.open_breaches.length * 1e18 + Math.abs(r.delta_usd || 0)) : 0; };
+    return score(b) - score(a);
+  });
+  select.replaceChildren(...ranked.map((u) => new Option(u, u)));
+  const want = wanted().get("underlying");
+  select.value = keep ?? (want && unders.includes(want) ? want : ranked[0] ?? "");
+  const und = select.value;
+  $("book-title").textContent = `${book} ${und}: history (last value per ${bucket} bucket, UTC)`;
   const series = {};
-  for (const r of rows) (series[r.underlying] ||= []).push({ ...r, t: Date.parse(r.bucket) });
-  $("charts").replaceChildren(...METRICS.map((m) => {
-    const panel = el("div", { class: "panel" });
-    panel.append(el("h2", {}, `${m} (last per ${bucket}, band = min–max)`), chart(m, series));
-    return panel;
-  }));
+  for (const r of rows) if (r.underlying === und) (series[r.underlying] ||= []).push({ ...r, t: Date.parse(r.bucket) });
+  const limits = {};
+  for (const r of mine) if (r.underlying === und) limits[r.underlying] = r.limits;
+  const shown = breaches.filter((b) => b.underlying === und);
+  const panels = PANELS.map((p) => chart(p, series, limits, shown, 480));
+  $("charts").replaceChildren(...panels);
+  for (const p of panels) p.plot?.setSize({ width: Math.max(300, p.clientWidth - 24), height: 210 });
   $("legend").replaceChildren(...Object.keys(series).map(
     (u, i) => el("span", { class: `c${i % COLORS.length}` }, `■ ${u}`)));
-  $("breaches").tBodies[0].replaceChildren(...breaches.map((b) => {
+  renderMatrices(matrices);
+  const latest = intents.slice(-15).reverse();
+  $("intents").tBodies[0].replaceChildren(...latest.map((i) => {
     const tr = el("tr");
-    for (const v of [b.opened_at, b.cleared_at || "open", b.duration_s, b.underlying, b.metric, b.value, b.limit]) {
-      tr.appendChild(el("td", {}, typeof v === "number" ? fmt(v) : (v ?? "–")));
-    }
+    cell(tr, time(i.ts)); cell(tr, i.underlying); cell(tr, i.instrument_id); cell(tr, i.side);
+    cell(tr, num(i.quantity, 0), "num");
+    cell(tr, `${num(i.delta_before)} → ${num(i.delta_after)}`, "num");
+    cell(tr, i.followed ? `yes, ${num(i.trade_delay_s, 1)} s` : "no");
+    return tr;
+  }));
+  if (!intents.length) emptyRow($("intents"), "no hedge intents for this book");
+  $("intents").dataset.rows = String(intents.length);
+  const history = breaches.slice().reverse();
+  $("breaches").tBodies[0].replaceChildren(...history.map((b) => {
+    const tr = el("tr", b.cleared_at ? {} : { class: "breached" });
+    for (const v of [time(b.opened_at), b.cleared_at ? time(b.cleared_at) : "open"]) cell(tr, v);
+    cell(tr, hms(b.duration_s), "num");
+    for (const v of [b.underlying, b.metric]) cell(tr, v);
+    cell(tr, num(b.value), "num"); cell(tr, num(b.limit), "num");
     return tr;
   }));
   await showVar(book);
-  status.textContent = `${book}: ${rows.length} points, ${breaches.length} breaches`;
+  status.textContent = `${book}: ${rows.length} points, ${breaches.length} breaches, ${intents.length} hedge intents`;
   document.body.dataset.points = String(rows.length);
   document.body.dataset.breaches = String(breaches.length);
+}
+
+async function refresh() {
+  overviewCache = await api("/v1/overview");
+  renderOverview(overviewCache);
+  if ($("book").value) await renderBook();
   document.body.dataset.ready = "1";
+  document.body.dataset.refreshed = String((Number(document.body.dataset.refreshed) || 0) + 1);
 }
 
 // ------------------------------------------------------------------ start
@@ -205,6 +497,8 @@ function fail(err) {
   document.body.dataset.ready = "error";
 }
 
+let timer = null;
+
 async function start() {
   if (!session.token()) { showLogin(); return; }
   $("login").hidden = true;
@@ -216,8 +510,10 @@ async function start() {
     const want = wanted();
     if (want.get("book") && books.includes(want.get("book"))) select.value = want.get("book");
     if (want.get("bucket")) $("bucket").value = want.get("bucket");
-    if (books.length) await render();
-    else { $("status").textContent = "no books visible to this token"; document.body.dataset.ready = "1"; }
+    if (!books.length) { $("status").textContent = "no books visible to this token"; }
+    await refresh();
+    clearInterval(timer);
+    timer = setInterval(() => { if ($("refresh").checked) refresh().catch(fail); }, REFRESH_MS);
   } catch (err) { fail(err); }
 }
 
@@ -228,8 +524,8 @@ function wire() {
     $("token").value = "";
     start();
   });
-  $("logout").addEventListener("click", () => { session.clear(); showLogin(); });
-  for (const id of ["book", "bucket"]) $(id).addEventListener("change", () => render().catch(fail));
+  $("logout").addEventListener("click", () => { clearInterval(timer); session.clear(); showLogin(); });
+  for (const id of ["book", "bucket", "underlying"]) $(id).addEventListener("change", () => renderBook().catch(fail));
 }
 
 wire();

@@ -1,0 +1,117 @@
+"""The dashboard's overview: per (book, underlying) the latest exposure with the limits in
+force and their use in %, the open breaches (first), P&L, worst scenario loss and
+liquidation distance; all from history, as of its last stored event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from greekstream.core.timeutil import format_ts
+from greekstream.history.asof import history_span, stored_exposures_as_of
+from greekstream.history.client import History
+
+# exposure field, the limit on it, whether the limit is a maximum of |value|
+LIMITED = (("delta", "max_abs_delta", True), ("gamma", "max_abs_gamma", True),
+           ("vega", "max_abs_vega", True), ("theta", "min_theta", False))
+
+
+def limits_in_force(history: History, books: list[str], at: int) -> dict[tuple[str, str], dict]:
+    """The latest `limits` input per (book, underlying) at or before ``at``."""
+    rows = history.rows(
+        "SELECT book, underlying, argMax(raw, (ts, seq)) FROM raw_events "
+        "WHERE type = 'limits' AND decoded AND book IN {books:Array(String)} "
+        "AND ts <= fromUnixTimestamp64Micro({t:Int64}, 'UTC') GROUP BY book, underlying",
+        {"books": books, "t": at})
+    return {(b, u): orjson.loads(raw) for b, u, raw in rows}
+
+
+def open_breaches(history: History, books: list[str], at: int) -> list[dict[str, Any]]:
+    """Breaches opened and not cleared at ``at``, with how long they have been open."""
+    rows = history.rows(
+        "SELECT breach_id, any(book), any(underlying), any(metric), "
+        "toUnixTimestamp64Micro(minIf(ts, state = 'open')), anyIf(value, state = 'open'), "
+        "anyIf(`limit`, state = 'open') FROM breaches "
+        "WHERE book IN {books:Array(String)} AND ts <= fromUnixTimestamp64Micro({t:Int64}, 'UTC') "
+        "GROUP BY breach_id HAVING countIf(state = 'cleared') = 0 AND countIf(state = 'open') > 0 "
+        "ORDER BY 5, breach_id",
+        {"books": books, "t": at})
+    return [{"breach_id": bid, "book": b, "underlying": u, "metric": m,
+             "opened_at": format_ts(int(opened)), "open_for_s": (at - opened) / 1e6,
+             "value": value, "limit": limit}
+            for bid, b, u, m, opened, value, limit in rows]
+
+
+def latest_risk(history: History, books: list[str], at: int) -> dict[tuple[str, str], dict]:
+    rows = history.rows(
+        "SELECT book, underlying, argMax(json, (ts, seq)) FROM risk_matrix "
+        "WHERE book IN {books:Array(String)} AND ts <= fromUnixTimestamp64Micro({t:Int64}, 'UTC') "
+        "GROUP BY book, underlying", {"books": books, "t": at})
+    out = {}
+    for b, u, body in rows:
+        m = orjson.loads(body)
+        out[(b, u)] = {k: m.get(k) for k in ("worst_loss", "liq_move_down", "liq_move_up",
+                                             "liq_price_down", "liq_price_up")}
+    return out
+
+
+def latest_pnl(history: History, books: list[str], at: int) -> dict[tuple[str, str], dict]:
+    """The latest `pnl` output per key (empty when the store has no P&L table or rows)."""
+    if not history.rows("SELECT count() FROM system.tables WHERE database = currentDatabase() "
+                        "AND name = 'pnl'")[0][0]:
+        return {}
+    fields = ("realized_usd", "unrealized_usd", "fees_usd", "funding_usd", "total_usd")
+    rows = history.rows(
+        f"SELECT book, underlying, argMax(({', '.join(fields)}), ts) FROM pnl "
+        "WHERE book IN {books:Array(String)} AND ts <= fromUnixTimestamp64Micro({t:Int64}, 'UTC') "
+        "GROUP BY book, underlying", {"books": books, "t": at})
+    return {(b, u): dict(zip(fields, v, strict=True)) for b, u, v in rows}
+
+
+def use_pct(value: float | None, limit: float | None, is_max: bool) -> float | None:
+    """How much of a limit a value uses, in %: |value|/limit for a maximum; for a minimum
+    (theta's negative limit) value/limit when the value is on the limit's side of 0."""
+    if value is None or limit is None:
+        return None
+    if is_max:
+        return None if limit == 0 else abs(value) / limit * 100.0
+    if limit == 0 or (value >= 0) != (limit >= 0):
+        return 0.0
+    return value / limit * 100.0
+
+
+def overview(history: History, books: list[str]) -> dict[str, Any]:
+    span = history_span(history)
+    if span is None or not books:
+        return {"as_of": None, "rows": [], "open_breaches": [], "top": []}
+    at = span[1]
+    exposures = stored_exposures_as_of(history, at, books)
+    limits = limits_in_force(history, books, at)
+    risk = latest_risk(history, books, at)
+    pnl = latest_pnl(history, books, at)
+    breaches = open_breaches(history, books, at)
+    rows = []
+    for e in exposures:
+        key = (e["book"], e["underlying"])
+        lim = limits.get(key, {})
+        use = {f: use_pct(e.get(f), lim.get(name), is_max) for f, name, is_max in LIMITED}
+        used = [u for u in use.values() if u is not None]
+        rows.append({
+            **{k: e.get(k) for k in ("book", "underlying", "delta", "delta_equity", "gamma",
+                                     "vega", "theta", "delta_usd", "positions")},
+            "ts": e.get("ts") or e.get("as_of"),
+            "limits": {name: lim.get(name) for _, name, _ in LIMITED},
+            "use_pct": use, "max_use_pct": max(used) if used else None,
+            "open_breaches": [b["metric"] for b in breaches
+                              if (b["book"], b["underlying"]) == key],
+            "pnl": pnl.get(key), **risk.get(key, {}),
+        })
+    rows.sort(key=lambda r: (-len(r["open_breaches"]), -(r["max_use_pct"] or 0.0),
+                             r["book"], r["underlying"]))
+    totals: dict[str, float] = {}
+    for r in rows:
+        totals[r["book"]] = totals.get(r["book"], 0.0) + abs(r["delta_usd"] or 0.0)
+    top = [{"book": b, "abs_delta_usd": v}
+           for b, v in sorted(totals.items(), key=lambda kv: -kv[1])[:10]]
+    return {"as_of": format_ts(at), "rows": rows, "open_breaches": breaches, "top": top}

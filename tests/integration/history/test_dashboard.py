@@ -1,0 +1,140 @@
+"""The dashboard over the demo's store (`greekstream demo` on the small sample day), in
+headless Chromium: every panel has data, and the things a risk manager relies on hold —
+units in the headers, open breaches first, limit lines and breach markers on the charts,
+a spike clipped and marked instead of flattening its chart, hover values, rounded ticks,
+h:mm:ss durations, no e-notation, and the page refreshing itself.
+
+The same code path (scripts/dashboard_png.py, `make dashboard-png`) draws
+docs/img/dashboard.png for the README.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from tests.integration.history.browser import Browser
+from tests.integration.history.conftest import _serving
+from tests.integration.history.test_page import ARTIFACTS, chromium, sign_in
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+TOKEN = "d" * 32
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = tmp_path_factory.mktemp("dash")
+    for cmd in (["sample", "--out", str(folder / "events.jsonl"), "--quiet"],
+                ["demo", "--events", str(folder / "events.jsonl"), "--out", str(folder / "out")]):
+        done = subprocess.run([sys.executable, "-m", "greekstream.cli", *cmd],
+                              capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "greekstream serve --dsn chdb://" in done.stdout  # the demo's next step
+    return f"chdb://{folder / 'out' / 'chdb'}"
+
+
+def _state(page, expr: str):  # type: ignore[no-untyped-def]
+    return orjson.loads(page.eval(f"JSON.stringify({expr})"))
+
+
+def test_every_panel_of_the_dashboard_has_data(demo_store: str, tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    with _serving(demo_store, tokens) as url, \
+            Browser(chromium(), tmp_path / "profile", (1700, 2300)) as browser:
+        page = browser.open(f"{url}/#book=desk-b&bucket=1m")
+        assert sign_in(page, TOKEN) == "1", page.dom()[-3000:]
+        counts = _state(page, """{
+            overview: [...document.querySelectorAll('#overview tbody tr')].map(
+                (tr) => [tr.className, tr.cells[0].textContent, tr.cells[11].textContent]),
+            headers: [...document.querySelectorAll('#overview th')].map((th) => th.textContent),
+            open: +document.getElementById('open-breaches').dataset.rows,
+            openFor: [...document.querySelectorAll('#open-breaches tbody tr')].map(
+                (tr) => tr.cells[3]?.textContent),
+            top: +document.getElementById('top').dataset.rows,
+            cells: +document.getElementById('matrix').dataset.cells,
+            panels: [...document.querySelectorAll('.panel')].map((p) => ({
+                field: p.dataset.field, points: +p.dataset.points, limits: +p.dataset.limits,
+                marks: +p.dataset.marks, clipped: +p.dataset.clipped,
+                canvas: p.querySelectorAll('canvas').length})),
+            ticks: [...document.querySelectorAll('.u-axis')].length,
+        }""")
+        # overview: a row per (book, underlying), units in the headers, open breaches first
+        rows = counts["overview"]
+        assert len(rows) >= 10
+        assert {"delta (coin)", "delta (USD)", "gamma (coin per USD)", "vega (USD per vol pt)",
+                "theta (USD per day)", "P&L (USD)", "worst loss (USD)"} <= set(counts["headers"])
+        breached = [r[0] == "breached" for r in rows]
+        assert any(breached) and breached == sorted(breached, reverse=True)
+        assert counts["open"] > 0 and counts["top"] > 0
+        assert all(re.fullmatch(r"\d+:\d\d:\d\d", t) for t in counts["openFor"])
+        # the time series: every panel plotted, with limit lines and breach markers
+        panels = counts["panels"]
+        assert len(panels) == 5 and all(p["points"] > 0 and p["canvas"] for p in panels)
+        assert any(p["limits"] for p in panels) and any(p["marks"] for p in panels)
+        assert counts["ticks"] >= 10
+        assert counts["cells"] >= 45  # the latest risk matrix, a value in every cell
+        # hover: the legend shows the value under the cursor
+        hovered = page.eval("""(() => {
+            const over = document.querySelector('.panel .u-over');
+            const r = over.getBoundingClientRect();
+            over.dispatchEvent(new MouseEvent('mousemove', {clientX: r.left + r.width * 0.6,
+                clientY: r.top + r.height / 2, bubbles: true}));
+            return [...document.querySelector('.panel').querySelectorAll('.u-value')]
+                .map((v) => v.textContent).join('|');
+        })()""")
+        assert re.search(r"2026-03-02 \d\d:\d\d:\d\d\|-?[\d,]+(\.\d+)?", hovered), hovered
+        # no e-notation anywhere in the page's text
+        text = page.eval("document.body.innerText")
+        e_notation = re.search(r".{0,40}\d\.?\d*e[+-]\d.{0,20}", text)
+        assert e_notation is None, e_notation
+        # hedge intents of a book that has them, and the page refreshes itself
+        page.eval("document.getElementById('book').value = 'treasury';"
+                  "document.getElementById('book').dispatchEvent(new Event('change')); true")
+        page.wait_for("+document.getElementById('intents').dataset.rows > 0 && "
+                      "document.getElementById('status').textContent.startsWith('treasury')")
+        before = int(page.eval("document.body.dataset.refreshed"))
+        page.wait_for(f"+document.body.dataset.refreshed > {before}", timeout=60)
+        assert page.console() == [] or all(
+            "Content Security Policy" not in str(c) for c in page.console())
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(ARTIFACTS / "dashboard.png")
+
+
+def test_a_spike_is_clipped_and_marked_not_flattening_the_chart(tmp_path: Path) -> None:
+    """One 5-second spike in delta_usd: the axis spans the 1st..99th percentile, the spike
+    is drawn at the edge and counted."""
+    from greekstream.history import write_replay
+    from greekstream.replay import read_records, replay
+
+    def rec(type_: str, eid: str, second: int, **fields: object) -> bytes:
+        return orjson.dumps({"type": type_, "event_id": eid,
+                             "ts": f"2026-03-02T{second // 3600:02d}:{second // 60 % 60:02d}:"
+                                   f"{second % 60:02d}Z", **fields})
+
+    lines = [rec("instrument", "i", 0, instrument_id="BTC-PERPETUAL", kind="perpetual",
+                 underlying="BTC", settlement="linear", contract_size=1),
+             rec("trade", "t", 1, book="desk", instrument_id="BTC-PERPETUAL", side="buy",
+                 quantity=10, price=60000.0)]
+    for i in range(200):
+        price = 6_000_000.0 if i == 100 else 60000.0 + 10 * (i % 7)
+        lines.append(rec("index", f"x{i}", 60 * (i + 1), underlying="BTC", price=price))
+    events = tmp_path / "spike.jsonl"
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    dsn = f"chdb://{tmp_path / 'store'}"
+    write_replay(dsn, read_records(events), replay(read_records(events)).outputs)
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    with _serving(dsn, tokens) as url, \
+            Browser(chromium(), tmp_path / "profile") as browser:
+        page = browser.open(f"{url}/#book=desk")
+        assert sign_in(page, TOKEN) == "1"
+        usd = _state(page, "(() => { const p = document.querySelector("
+                           "'.panel[data-field=delta_usd]'); return {clipped: +p.dataset.clipped,"
+                           " note: p.querySelector('.note').textContent}; })()")
+        assert usd["clipped"] == 1 and "beyond the 1st–99th percentile" in usd["note"]
