@@ -448,7 +448,7 @@ def report(bootstrap: str, head: list[tuple[int, bytes, str]], slices: list[Path
         f"since the checkpoint (lag polled every 0.5 s)")
     goal("exactly-once processor end to end (bench profile)", ">= 100,000 events/s",
          full["events_s"], "events/s", full["events_s"] >= GOAL_EVENTS_S,
-         "raw confluent-kafka txn loop (INFRA.md, not this run)",
+         "raw confluent-kafka txn loop (docs/deploy.md, not this run)",
          full["events_s"] / RAW_TXN_LOOP[0])
     ten_k = [r for r in lat if r["rate"] >= 10_000.0]
     if ten_k:

@@ -43,7 +43,7 @@ def explain_window(
     config: EngineConfig | None = None,
 ) -> list[dict[str, object]]:
     """Per (book, underlying) with positions at T0 or trades in the window, sorted: the
-    explain of (t0, t1] as SPEC.md's JSON object."""
+    explain of (t0, t1] as docs/contract.md's JSON object."""
     engine = Engine(config)
     start: tuple[dict[Key, list[Held]], dict[str, Mark], dict[Key, float]] | None = None
     trades: dict[Key, list[WindowTrade]] = {}

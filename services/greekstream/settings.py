@@ -69,7 +69,7 @@ class EngineSettings(_Section):
     oracle_max_jump: float = Field(0.10, gt=0)
     risk_interval_s: float = Field(60.0, gt=0)
     risk_change_threshold: float = Field(0.05, ge=0)
-    # SPEC v2: exposures of market data conflated per window of this many ms of event
+    # contract part 2: exposures of market data conflated per window of this many ms of event
     # time (docs/engine.md); 0 = v1, outputs after every record
     emit_interval_ms: int = Field(100, ge=0)
     # A scenario file (YAML/JSON, docs/scenarios.md) for the streamed risk matrices:

@@ -10,7 +10,7 @@ then mutates state, then reports what changed. Event time is the only clock.
 State lives in :class:`~greekstream.core.state.EngineState` (``engine.state``; the
 engine's attributes of the same names read and write it); the engine is behaviour.
 
-Emission windows (SPEC v2, ``emit_interval_ms`` E > 0; docs/engine.md): market records
+Emission windows (contract part 2, ``emit_interval_ms`` E > 0; docs/engine.md): market records
 (quote, index, instrument, the periodic full revaluation) mark the (book, underlying)s
 they move dirty instead of emitting; the window [k·E, (k+1)·E) closes when a record of a
 later window arrives (before it is applied), or at :meth:`Engine.flush`, and every dirty
@@ -115,7 +115,7 @@ class EngineConfig:
     returns: Returns | None = None
     var_interval_s: float = 3600.0
     var_confidence: float = DEFAULT_CONFIDENCE
-    # SPEC v2 "Emission in event-time windows": derived outputs of market data are
+    # docs/contract.md part 2 "Emission in event-time windows": derived outputs of market data are
     # conflated per window of this many ms of event time; 0 emits after every record (v1)
     emit_interval_ms: int = 100
 

@@ -224,7 +224,7 @@ class LpPosition(_OnChain):
 
 class Tick(_Event):
     """Event time moving on with no market data: changes no state, closes the emission
-    window its ts moves past (SPEC v2). Published by the gateway when its input is idle."""
+    window its ts moves past (contract, part 2). Published by the gateway when its input is idle."""
 
     type: Literal["tick"] = "tick"
 

@@ -1,4 +1,4 @@
-"""P&L explain (SPEC.md *P&L explain*): a window's P&L of a (book, underlying) split into
+"""P&L explain (docs/contract.md *P&L explain*): a window's P&L of a (book, underlying) split into
 Greeks terms, funding, new trades and a residual.
 
 For the positions held at T0, with each instrument's own moves dF = F1 − F0 (option

@@ -50,7 +50,7 @@ class EngineState:
     next_var_us: int | None = None
     duplicates: int = 0
     late_quotes: int = 0  # quotes older than the instrument's quote in force: ignored
-    # the open emission window (SPEC v2): its end (µs, exclusive) and the dirty keys;
+    # the open emission window (contract, part 2): its end (µs, exclusive) and the dirty keys;
     # each dirty BookRisk holds its Cause in ``dirty`` too (that is what a snapshot keeps)
     window_end_us: int | None = None
     dirty: dict[Key, None] = field(default_factory=dict)

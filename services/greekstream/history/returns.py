@@ -9,7 +9,7 @@ For each underlying and UTC day:
   last quote of the day, still alive at the end of the day), the expiry nearest to 30
   days to expiry, then the strike nearest to that quote's forward (|ln(K/F)|), ties to
   the smaller instrument id; the vol change is σ_d − σ_{d−1}. An underlying without
-  any option quote in the window (WBTC, say) gets no vol column (SPEC: vol 0).
+  any option quote in the window (WBTC, say) gets no vol column (docs/contract.md: vol 0).
 
 The window is the last ``days`` returns ending on ``to`` (default: the last day with a
 close of every underlying): ``days + 1`` consecutive closes. A missing day inside it is

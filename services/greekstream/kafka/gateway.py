@@ -10,7 +10,7 @@ partition is empty (greekstream.kafka.merge); consumers of the inputs skip them.
 Invalid lines go to ``.rejected`` as ``rejected`` events; an unknown instrument is
 state, so only the processor can reject it.
 
-At the end of its input the gateway is idle for good: it publishes one ``tick`` (SPEC v2,
+At the end of its input the gateway is idle for good: it publishes one ``tick`` (contract part 2,
 *Emission in event-time windows*) at the last event time + ``idle_tick_ms``, so the
 processors close their open emission window as a file replay does at its end.
 """

@@ -31,7 +31,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "reorg": ("onchain", "chain"),  # copied to every partition: it has no book
     "limits": ("limits", "book"),
     "margin": ("margin", "book"),
-    "tick": ("index", "event_id"),  # event time moving on: market-wide (SPEC v2)
+    "tick": ("index", "event_id"),  # event time moving on: market-wide (docs/contract.md, part 2)
 }
 
 # output event type -> topic suffix (outputs are keyed by book)

@@ -121,7 +121,7 @@ def fair_prices(m: Market, uni: Universe, inst: IntArray, ts: IntArray,
         iv[o] = m.option_iv(uni, inst[o], ts[o], fwd[o], rng.normal(0.0, 0.002, len(o)))
         value = black76(fwd[o], uni.strike[inst[o]], years(uni.expiry_us[inst[o]], ts[o]),
                         iv[o], uni.is_call[inst[o]]).value
-        # USD per coin for linear and inverse options alike (SPEC: the unit of trade.price)
+        # USD per coin for linear and inverse options alike (the contract's unit of trade.price)
         price[o] = np.maximum(np.round(value, 1), 0.1)
     f = np.flatnonzero(~opt)
     if len(f):
