@@ -1,6 +1,6 @@
 """Which event ids the engine has applied: bounded by event time, exact on restore.
 
-SPEC: a repeated ``event_id`` has no effect. Keeping every id forever makes state (and
+docs/contract.md: a repeated ``event_id`` has no effect. Keeping every id forever makes state (and
 every checkpoint) grow with history, so ids are kept for ``dedup_window_s`` of event
 time (default 24 h) per scope (a book, or the market):
 

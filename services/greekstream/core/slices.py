@@ -25,7 +25,7 @@ from greekstream.core.timeutil import MICROS_PER_SECOND, SECONDS_PER_YEAR
 def build_slice(state: EngineState, br: BookRisk, as_of_us: int,
                 funding_rates: Mapping[str, float] | None = None) -> PortfolioSlice:
     """``funding_rates``: each perpetual's last funding rate (per its interval), which a
-    scenario's time shift accrues (SPEC v2 *Funding of perpetuals*)."""
+    scenario's time shift accrues (docs/contract.md, *Funding of perpetuals*)."""
     rates = funding_rates or {}
     opt_ids: list[str] = []
     opt: list[tuple[float, float, float, float, int, bool, bool]] = []
