@@ -16,14 +16,15 @@ from greekstream.explain import explain_window
 from greekstream.replay import Record, read_records
 
 HELP = "explain a window's P&L by delta, gamma, vega, theta, vanna, volga, funding, trades"
-EXAMPLES = """  greekstream explain events.jsonl --from 2026-03-02T10:00:00Z \
-      --to 2026-03-02T11:00:00Z
-  greekstream explain events.jsonl --from 2026-03-02T10:00:00Z --to 2026-03-02T11:00:00Z \\
+EXAMPLES = """  greekstream explain events.jsonl --from 2026-03-02T01:00:00Z \\
+      --to 2026-03-02T01:30:00Z
+  greekstream explain events.jsonl --from 2026-03-02T01:00:00Z --to 2026-03-02T01:30:00Z \\
       --book desk-a --format table
-  greekstream explain events.jsonl --from 2026-03-02T00:00:00Z --to 2026-03-02T00:00:00Z \\
+  greekstream explain events.jsonl --from 2026-03-02T00:30:00Z --to 2026-03-02T01:30:00Z \\
       --format png --out explain.png
-  greekstream explain --from-history chdb:///tmp/gs --from 2026-03-02T10:00:00Z \\
-      --to 2026-03-02T11:00:00Z --format table
+  greekstream replay events.jsonl --history chdb://$PWD/gs --quiet >/dev/null
+  greekstream explain --from-history chdb://$PWD/gs --from 2026-03-02T01:00:00Z \\
+      --to 2026-03-02T01:30:00Z --format table
 (components add up, left to right, to `actual`; the residual is what the Greeks terms
 do not explain: docs/pnl.md#pl-explain)
 """

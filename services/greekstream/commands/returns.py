@@ -10,13 +10,12 @@ from greekstream.errors import UsageError
 from greekstream.returns_file import write_returns
 
 HELP = "build a returns CSV (daily log returns and ATM-vol changes) from stored history"
-EXAMPLES = """  greekstream returns chdb:///tmp/gs --underlyings BTC,ETH --days 250 --out r.csv
-  greekstream returns chdb:///tmp/gs --underlyings BTC --days 30 --to 2026-03-01 --out r.csv
+EXAMPLES = """  python -m greekstream.sample history --out h.jsonl  # a sample year, daily
+  greekstream replay h.jsonl --history chdb://$PWD/gs --quiet >/dev/null
+  greekstream returns chdb://$PWD/gs --underlyings BTC,ETH --days 250 --out returns.csv
+  greekstream returns chdb://$PWD/gs --underlyings BTC --days 30 --to 2026-03-01 --out r.csv
   greekstream returns http://default:secret@clickhouse:8123/greekstream \\
       --underlyings BTC,ETH --days 250 --no-vol --out returns.csv
-  python -m greekstream.sample history --out h.jsonl   # a year of sample daily history
-  greekstream replay h.jsonl --history chdb:///tmp/gs --quiet && \\
-      greekstream returns chdb:///tmp/gs --underlyings BTC,ETH --days 250 --out returns.csv
 (close = the last stored index event of each UTC day; ATM vol = the mark_iv of the option
 nearest to 30 days and to the money, each day; a day missing in the window is an error)
 """
