@@ -29,6 +29,10 @@ SUBCOMMANDS: dict[str, str] = {
     "audit": "audit",
     "exposure": "exposure",
     "serve": "serve",
+    "report": "report",
+    "keygen": "keygen",
+    "verify": "verify",
+    "whatif": "whatif",
 }
 
 _EPILOG = """examples:

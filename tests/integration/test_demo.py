@@ -43,3 +43,13 @@ def test_demo_summarises_exposures_risk_onchain_and_a_cascade(tmp_path: Path) ->
     assert re.search(r"^\s+desk-a\s+[\d,]+\s+[\d,]+\s+\d{4}-\d\d-\d\d", text, re.M), text[-2000:]
     assert (out / "var_distribution.png").stat().st_size > 10_000
     assert (out / "returns.csv").read_text().startswith("date,BTC,BTC_vol,ETH,ETH_vol,WBTC\n")
+    # the day's regime changes, the intents with their status, a signed and verified report
+    assert re.search(r"Volatility regimes .*: [1-9]\d* changes", text)
+    assert re.search(r"Hedge intents: \d+ \(.*\d+ (expired|filled)", text)
+    assert re.search(r"verified: OK", text), text[-3000:]
+    report = next(out.glob("report-*.json"))
+    check = subprocess.run(
+        [sys.executable, "-m", "greekstream.cli", "verify", str(report), "--pubkey",
+         str(out / "report-key.pub"), "--dsn", f"chdb://{(out / 'chdb').resolve()}"],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]

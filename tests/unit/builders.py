@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 
+from greekstream.core.chain import source_stream
+
 T0 = "2026-03-01T00:00:00Z"
 EXPIRY = "2026-03-27T08:00:00Z"
 
@@ -68,3 +70,15 @@ def parse(text: str) -> int:
     from greekstream.core.timeutil import parse_ts
 
     return parse_ts(text)
+
+
+def unchanged_but_rejection_chain(before: bytes, after: bytes, rejected: list[Any]) -> bool:
+    """A rejection changes no state but the head of the market-wide hash chain, which
+    moves to the rejection's own hash (SPEC v2: every output is chained; core/chain.py)."""
+    a, b = orjson.loads(before), orjson.loads(after)
+    chains_a, chains_b = a.pop("chains"), b.pop("chains")
+    heads = {(k[0], k[1]): k[2] for k in chains_b["market"]}
+    moved = {(k[0], k[1]): k[2] for k in chains_a["market"]}
+    for r in rejected:
+        moved[("", source_stream(r.source))] = r.hash
+    return a == b and heads == moved

@@ -138,7 +138,7 @@ def test_rejections_change_no_state(records: list[bytes]) -> None:
         before = engine.snapshot()
         out = engine.handle(raw, f"s:{i}")
         if out and all(o.type == "rejected" for o in out):
-            assert engine.snapshot() == before
+            assert b.unchanged_but_rejection_chain(before, engine.snapshot(), out)
 
 
 @SETTINGS

@@ -25,6 +25,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
@@ -298,6 +299,36 @@ def _routes(app: FastAPI, service: Service) -> None:
                                          within_s)
         return _render(rows, format, f"{book}-hedge-intents")
 
+    @app.post("/v1/books/{book:book}/what-if",
+              summary="Preview hypothetical trades: Greeks, worst loss, liquidation distance, "
+                      "breaches and intents they would cause (no state changes)")
+    def what_if(request: Request, book: str, who: Auth, body: WhatIfRequest) -> Response:
+        from greekstream.core.whatif import HypotheticalTrade, WhatIfError
+        from greekstream.core.whatif import what_if as preview
+        from greekstream.history.replay_io import iter_raw
+        from greekstream.replay import replay
+
+        known(request, book, who)
+        trades = [HypotheticalTrade(t.instrument_id, t.side, t.quantity, t.price)
+                  for t in body.trades]
+        with service.db() as h:
+            engine = replay(iter_raw(h, book), keep_outputs=False).engine
+        try:
+            result = preview(engine, book, trades)
+        except WhatIfError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        result["as_of"] = format_ts(result["as_of"])
+        return JSONResponse(result)
+
+    @app.get("/v1/regimes", summary="Volatility regime changes per underlying (any token)")
+    def regimes(
+        who: Auth, t_from: Annotated[str | None, Query(alias="from")] = None,
+        t_to: Annotated[str | None, Query(alias="to")] = None, format: Format = "json",
+    ) -> Response:
+        with service.db() as h:
+            rows = queries.regimes(h, _time(t_from, "from"), _time(t_to, "to"))
+        return _render(rows, format, "regimes")
+
     @app.get("/v1/books/{book:book}/risk-matrix", summary="Latest (or as-of) scenario risk matrix")
     def risk(request: Request, book: str, who: Auth, at: str | None = None) -> Response:
         known(request, book, who)
@@ -359,6 +390,17 @@ def _routes(app: FastAPI, service: Service) -> None:
             visible = who.visible(queries.books(h))
             rows = stored_exposures_as_of(h, moment, visible)
         return _render(queries.top_books(rows, by, limit), format, f"top-{by}")
+
+
+class WhatIfTrade(BaseModel):
+    instrument_id: str
+    side: Literal["buy", "sell"]
+    quantity: float = Field(gt=0)
+    price: float | None = Field(default=None, gt=0)
+
+
+class WhatIfRequest(BaseModel):
+    trades: list[WhatIfTrade] = Field(min_length=1)
 
 
 def _as_of_rows(h: History, moment: int, book: str | None, who: Scope,

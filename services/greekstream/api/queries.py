@@ -101,6 +101,21 @@ def breach_history(
     return out
 
 
+def regimes(history: History, t_from: int | None, t_to: int | None) -> list[dict[str, Any]]:
+    """Every volatility regime change (docs/regimes.md), oldest first."""
+    where, params = time_filter(t_from, t_to)
+    sql = (
+        "SELECT DISTINCT toUnixTimestamp64Micro(ts), underlying, previous, regime, "
+        "realized_vol, implied_vol, implied_instrument, event_id FROM regimes "
+        f"WHERE {where} ORDER BY 1, 2, 8"
+    )
+    return [
+        {"ts": format_ts(int(ts)), "underlying": und, "previous": prev, "regime": regime,
+         "realized_vol": rv, "implied_vol": iv, "implied_instrument": inst}
+        for ts, und, prev, regime, rv, iv, inst, _ in history.rows(sql, params)
+    ]
+
+
 def hedge_intents(
     history: History, book: str, t_from: int | None, t_to: int | None, within_s: float
 ) -> list[dict[str, Any]]:

@@ -8,6 +8,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import orjson
+
 from greekstream.commands._common import (
     EXPOSURE_FIELDS,
     EXPOSURE_HEADERS,
@@ -17,7 +19,7 @@ from greekstream.commands._common import (
     print_table,
     with_unit,
 )
-from greekstream.core.events import Breach, HedgeIntent
+from greekstream.core.events import Breach, HedgeIntent, IntentStatus, Regime
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.progress import Progress
@@ -68,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     _history(dsn, events, result)
     _summary(result)
     _pnl(result, events)
+    _regimes(result)
+    _signed_report(dsn, out, result)
     _stress(result, out)
     _var(result, out, dsn)
     _onchain(result)
@@ -139,12 +143,15 @@ def _summary(result: ReplayResult) -> None:
          for b in open_now.values()],
     )
     intents = [o for o in result.outputs if isinstance(o, HedgeIntent)]
-    print(f"\nHedge intents: {len(intents)} (last 10)")
+    status = {o.intent_id: o.state for o in result.outputs if isinstance(o, IntentStatus)}
+    states = Counter(status.get(i.intent_id, "pending") for i in intents)
+    print(f"\nHedge intents: {len(intents)} ("
+          + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + "; last 10)")
     print_table(
-        ("ts", "book", "instrument", "side", with_unit("quantity"), with_unit("delta_before"),
-         with_unit("delta_after")),
-        [[format_ts(i.ts), i.book, i.instrument_id, i.side, i.quantity, i.delta_before,
-          i.delta_after] for i in intents[-10:]],
+        ("ts", "book", "instrument", "side", with_unit("quantity"), "limit_price",
+         "est_cost_usd", "status"),
+        [[format_ts(i.ts), i.book, i.instrument_id, i.side, i.quantity, i.limit_price,
+          i.est_cost_usd, status.get(i.intent_id, "pending")] for i in intents[-10:]],
     )
 
 
@@ -174,6 +181,45 @@ def _pnl(result: ReplayResult, events: Path) -> None:
     rows = explain_window(read_records(events), t0, t1)
     print()
     print(table_text(rows, t0, t1), end="")
+
+
+def _regimes(result: ReplayResult) -> None:
+    changes = [o for o in result.outputs if isinstance(o, Regime)]
+    print(f"\nVolatility regimes (realized vol, EWMA half-life 24 h): {len(changes)} changes")
+    print_table(
+        ("ts", "underlying", "from", "to", "realized_vol", "implied_vol"),
+        [[format_ts(r.ts), r.underlying, r.previous or "-", r.regime, r.realized_vol,
+          r.implied_vol] for r in changes],
+    )
+
+
+def _signed_report(dsn: str, out: Path, result: ReplayResult) -> None:
+    """Sign the day's report with a fresh key and verify it against the stored history
+    (the chain recomputed from the stored inputs is this run's replay of them)."""
+    from greekstream.history.client import connect
+    from greekstream.history.report import build_report, verify_history
+    from greekstream.signing import keygen, load_private, load_public, sign, signature_problem
+
+    if result.as_of_us is None:
+        return
+    day = format_ts(result.as_of_us)[:10]
+    key, pub = keygen(out / "report-key", overwrite=True)
+    with connect(dsn) as history:
+        doc = sign(build_report(history, day), load_private(key))
+        path = out / f"report-{day}.json"
+        path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        problem = signature_problem(orjson.loads(path.read_bytes()), load_public(pub))
+        findings = verify_history(history, doc["report"], recomputed=result.outputs)
+    heads = {b: e["chain"]["head"][:16] for b, e in doc["report"]["books"].items()
+             if e["chain"]}
+    print(f"\nSigned end-of-day report {day} (Ed25519): {path}")
+    print("  chain heads: " + ", ".join(f"{b} {h}…" for b, h in heads.items()))
+    verdict = "OK" if problem is None and not findings else "FAILED"
+    print(f"  verified: {verdict} (signature; {len(result.outputs):,} stored outputs "
+          "re-hashed and compared with the chain recomputed from the stored inputs)")
+    for f in findings[:5]:
+        print(f"  FAIL {f}")
+    print(f"  check it yourself: greekstream verify {path} --pubkey {pub} --dsn {dsn}")
 
 
 def _history(dsn: str, events: Path, result: ReplayResult) -> None:

@@ -37,6 +37,7 @@ from greekstream.core.books import (
     PendingIntent,
     round_half_away,
 )
+from greekstream.core.chain import Chains
 from greekstream.core.decode import decode_event
 from greekstream.core.events import (
     ON_CHAIN_TYPES,
@@ -48,12 +49,14 @@ from greekstream.core.events import (
     HedgeIntent,
     Index,
     Instrument,
+    IntentStatus,
     Limits,
     Loan,
     LpPosition,
     Margin,
     Pnl,
     Quote,
+    Regime,
     Rejected,
     RejectReason,
     Reorg,
@@ -64,10 +67,14 @@ from greekstream.core.events import (
     build,
     encode_input,
 )
+from greekstream.core.greeks import black76_scalar
+from greekstream.core.intents import IntentTracker, policy, price_intent
 from greekstream.core.onchain import lowest_health_factor
 from greekstream.core.oracle import OracleConfig, OracleState, OracleStatus
 from greekstream.core.pnl import PnlLedger, PnlValues
 from greekstream.core.portfolio import PortfolioSlice
+from greekstream.core.regime import VolState, atm_option, next_regime
+from greekstream.core.regime import update as update_vol
 from greekstream.core.scenarios import (
     DEFAULT_GRID,
     EMPTY_GRID,
@@ -89,7 +96,8 @@ from greekstream.core.valuation import (
 )
 from greekstream.core.var import DEFAULT_CONFIDENCE, Returns, var_events
 
-Output = Exposure | Pnl | Breach | HedgeIntent | RiskMatrixEvent | VarEvent | Rejected
+Output = (Exposure | Pnl | Breach | HedgeIntent | RiskMatrixEvent | VarEvent | Rejected
+          | IntentStatus | Regime)
 RiskKey = tuple[float | None, ...]  # (worst_loss, liq_move_down, liq_move_up, *pnl)
 BookFilter = Callable[[str], bool]
 Record = tuple[bytes | str, str]  # (raw JSON, source)
@@ -118,6 +126,8 @@ class EngineConfig:
     # docs/contract.md part 2 "Emission in event-time windows": derived outputs of market data are
     # conflated per window of this many ms of event time; 0 emits after every record (v1)
     emit_interval_ms: int = 100
+    regime_half_life_h: float = 24.0  # core/regime.py
+    regime_bounds: tuple[float, float] = (0.40, 0.80)
 
     def grid_for(self, underlying: str) -> Grid:
         """The underlying's grid; a stablecoin is never shocked by the default grid."""
@@ -221,6 +231,9 @@ class Engine:
     oracle: _InState[OracleState] = _InState()
     duplicates: _InState[int] = _InState()
     late_quotes: _InState[int] = _InState()
+    chains: _InState[Chains] = _InState()
+    regimes: _InState[dict[str, VolState]] = _InState()
+    bid_ask: _InState[dict[str, tuple[float | None, float | None]]] = _InState()
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
@@ -232,6 +245,7 @@ class Engine:
         self._oracle_memo: dict[tuple[str, int], OracleStatus] = {}  # valid until _index
         self._grid_reach: dict[str, tuple[float, float]] = {}  # largest |price|, |vol| shock
         self._journal = guards.Journal()
+        self.intents = IntentTracker()  # expiry times of pending intents (core/intents.py)
         self._handlers: dict[str, Callable[[Any], list[Output]]] = {
             "instrument": self._instrument,
             "quote": self._quote,
@@ -255,10 +269,12 @@ class Engine:
         try:
             event = decode_event(raw)
         except DecodeError as exc:
-            return [self._rejected(exc.reason, exc.detail, source, _text(raw), exc.ts)]
+            rejected = self._rejected(exc.reason, exc.detail, source, _text(raw), exc.ts)
+            return self.chains.link([rejected], source)
         except Exception as exc:  # a decoder bug must not stop the stream
-            return [self._rejected("internal_error", guards.describe(exc), source, _text(raw),
-                                   None)]
+            rejected = self._rejected("internal_error", guards.describe(exc), source,
+                                      _text(raw), None)
+            return self.chains.link([rejected], source)
         return self.apply(event, source, raw)
 
     def apply_batch(self, records: Iterable[Record]) -> list[Output]:
@@ -271,9 +287,13 @@ class Engine:
         return outputs
 
     def apply(self, event: Any, source: str, raw: bytes | str | None = None) -> list[Output]:
-        """Apply one decoded input event; returns the outputs it caused, in order.
+        """Apply one decoded input event; returns the outputs it caused, in order, each
+        linked into its hash chain (core/chain.py) as it leaves the engine."""
+        outputs = self._guarded(event, source, raw)  # (a rollback replaces self.chains)
+        return self.chains.link(outputs, source)
 
-        Validate first (the door, then each handler's checks, raising :class:`Rejection`
+    def _guarded(self, event: Any, source: str, raw: bytes | str | None) -> list[Output]:
+        """Validate first (the door, then each handler's checks, raising :class:`Rejection`
         before any change); anything that still fails is undone from the journal
         (core/guards.py) and rejected."""
         journal = self._journal
@@ -315,7 +335,16 @@ class Engine:
         # a record of a later window closes the open one before it is applied (a record
         # that will be rejected closes nothing: a rejection changes no state)
         closed = self._advance_window(event) if self._window_us else []
-        outputs = self._handlers[kind](event)
+        # intents due by this record's ts expire next, so its handler can hedge again
+        # (a market record expires every book's, a book record only its own)
+        expired = self._expire_intents(event, None if scope == MARKET else scope)
+        try:
+            outputs = self._handlers[kind](event)
+        except Rejection:
+            self._reopen_intents(expired)
+            raise
+        if expired:
+            outputs = [status for _, status in expired] + outputs
         if clock is None or event.ts > clock:
             self.clock = event.ts
         if kind == "quote":
@@ -405,11 +434,13 @@ class Engine:
         journal = self._journal
         base, entries = journal.base, journal.entries
         assert base is not None
+        heads = dict(self.chains.heads)  # outputs already emitted stay in their chains
         self.__init__(self.config)  # type: ignore[misc]
         self.restore(base)
         self._journal.start(base)
         for event, source, raw in entries:
             self.apply(event, source, raw)
+        self.chains.heads = heads
 
     # ------------------------------------------------------------------ market data
 
@@ -476,6 +507,10 @@ class Engine:
             inst.mark = ev.mark_price
         inst.quote_ts = ev.ts
         self.pnl.on_quote(inst, ev.ts)
+        if ev.bid is not None or ev.ask is not None:
+            self.bid_ask[inst.instrument_id] = (ev.bid, ev.ask)
+        else:
+            self.bid_ask.pop(inst.instrument_id, None)
         outputs = self._revalue_instrument(inst, ev)
         outputs.extend(self._maybe_full_revaluation(ev))
         outputs.extend(self._maybe_risk_tick(ev))
@@ -492,6 +527,7 @@ class Engine:
         self.underlyings.setdefault(ev.underlying, None)
         keys = sorted(self.by_underlying.get(ev.underlying, ()))  # canonical: restore-proof
         outputs = self._market_report(keys, ev)
+        outputs.extend(self._regime(ev, keys))
         outputs.extend(self._maybe_full_revaluation(ev))
         outputs.extend(self._maybe_risk_tick(ev))
         outputs.extend(self._maybe_var_tick(ev))
@@ -556,9 +592,10 @@ class Engine:
             br.live_positions += (not held) and g.live
         br.totals.add(signed, g.delta, g.gamma, g.vega, g.theta, g.vanna, g.volga)
         self.pnl.on_trade(br.key, inst, signed, ev.price, ev.fee or 0.0)
+        outputs: list[Output] = []
         if br.pending is not None and br.pending.instrument_id == iid:
-            br.pending = None
-        outputs = self._report([br.key], ev)
+            outputs.append(self._close_intent(br, "filled", ev.ts, ev))
+        outputs.extend(self._report([br.key], ev))
         br.risk_drift += self._trade_risk_estimate(inst, g, signed)
         if br.risk_last is None or br.risk_drift > self.config.risk_change_threshold * max(
             float(br.risk_last[0] or 0.0), _LOSS_FLOOR_USD
@@ -630,6 +667,7 @@ class Engine:
         if ev.hedge_instrument is not None:
             self._known_instrument(ev.hedge_instrument)
         key = (ev.book, ev.underlying)
+        old = self.limits.get(key)
         self.limits[key] = ev
         br = self.books.get(key)
         if br is None:
@@ -637,6 +675,8 @@ class Engine:
         outputs = self._report([key], ev) if br.dirty is not None else []  # emits at once
         if br.last_emitted is None:
             return outputs
+        if br.pending is not None and policy(old) != policy(ev):
+            outputs.append(self._close_intent(br, "superseded", ev.ts, ev))
         values = self.exposure_values(br, ev.ts)
         return outputs + self._check_limits(br, values, ev) + self._risk([key], ev, tick=False)
 
@@ -786,10 +826,11 @@ class Engine:
             return []
         outputs: list[Output] = []
         lim = limits or _NO_LIMITS
+        k = self.regime_scale(limits, br.underlying)
         checks: tuple[tuple[str, float | None, float | None, bool], ...] = (
-            ("delta", values.delta, lim.max_abs_delta, True),
-            ("gamma", values.gamma, lim.max_abs_gamma, True),
-            ("vega", values.vega, lim.max_abs_vega, True),
+            ("delta", values.delta, _scaled(lim.max_abs_delta, k), True),
+            ("gamma", values.gamma, _scaled(lim.max_abs_gamma, k), True),
+            ("vega", values.vega, _scaled(lim.max_abs_vega, k), True),
             ("theta", values.theta, lim.min_theta, False),
         )
         min_hf = lim.min_health_factor
@@ -850,13 +891,11 @@ class Engine:
     ) -> HedgeIntent | None:
         if limits.hedge_instrument is None or limits.hedge_band is None:
             return None
-        if br.pending is not None and ev.ts >= br.pending.expires_us:
-            br.pending = None
         if br.pending is not None:
             return None
         basis = values.delta_equity if limits.hedge_basis == "equity" else values.delta
         gap = basis - limits.hedge_target
-        if abs(gap) <= limits.hedge_band:
+        if abs(gap) <= limits.hedge_band * self.regime_scale(limits, br.underlying):
             return None
         per_contract = self.greeks.get(limits.hedge_instrument, UNVALUED)
         if not per_contract.valued or per_contract.delta == 0.0:
@@ -871,6 +910,10 @@ class Engine:
         )
         timeout_us = int(limits.hedge_timeout_s * MICROS_PER_SECOND)
         br.pending = PendingIntent(intent_id, limits.hedge_instrument, ev.ts + timeout_us)
+        self.intents.opened(br.key, ev.ts + timeout_us)
+        inst = self.instruments[limits.hedge_instrument]
+        price = price_intent(inst, self._value_per_coin(inst, ev.ts), side, contracts,
+                             self.bid_ask.get(inst.instrument_id), limits.hedge_slippage_bps)
         return build(
             HedgeIntent,
             event_id=intent_id,
@@ -885,7 +928,117 @@ class Engine:
             delta_after=basis + contracts * per_contract.delta,
             basis=limits.hedge_basis,
             caused_by=ev.event_id,
+            reference_price=price.reference_price,
+            limit_price=price.limit_price,
+            est_cost_usd=price.est_cost_usd,
+            expires_at=ev.ts + timeout_us,
         )
+
+    def _value_per_coin(self, inst: InstrumentState, at_us: int) -> float | None:
+        """An option's Black-76 value (USD per coin) at ``at_us``; None unquoted."""
+        if not inst.is_option or inst.forward is None or inst.vol is None:
+            return None
+        assert inst.strike is not None and inst.expiry_us is not None
+        years = (inst.expiry_us - at_us) / (365 * 86_400 * MICROS_PER_SECOND)
+        return black76_scalar(inst.forward, inst.strike, years, inst.vol, inst.is_call).value
+
+    # ------------------------------------------------------------------ intent lifecycle
+
+    def _close_intent(self, br: BookRisk, state: str, at_us: int, ev: Any) -> IntentStatus:
+        """Close the (book, underlying)'s pending intent: exactly one status per intent."""
+        pending = br.pending
+        assert pending is not None
+        br.pending = None
+        self.intents.closed(br.key)
+        return build(
+            IntentStatus,
+            event_id=output_id("intent_status", pending.intent_id, state),
+            ts=at_us,
+            intent_id=pending.intent_id,
+            book=br.book,
+            underlying=br.underlying,
+            instrument_id=pending.instrument_id,
+            state=state,
+            caused_by=ev.event_id,
+        )
+
+    def _expire_intents(self, ev: Any, book: str | None
+                        ) -> list[tuple[PendingIntent, IntentStatus]]:
+        """Close every pending intent (of ``book``, or all for a market record) whose
+        ``expires_at`` is at or before the record's ts; the status is at expires_at."""
+        out = []
+        for key in self.intents.due(ev.ts, book):
+            br = self.books[key]
+            assert br.pending is not None
+            pending = br.pending
+            out.append((pending, self._close_intent(br, "expired", pending.expires_us, ev)))
+        return out
+
+    def _reopen_intents(self, expired: list[tuple[PendingIntent, IntentStatus]]) -> None:
+        """Undo :meth:`_expire_intents` (the record was rejected: no state change)."""
+        for pending, status in expired:
+            br = self.books[(status.book, status.underlying)]
+            br.pending = pending
+            self.intents.opened(br.key, pending.expires_us)
+
+    # ------------------------------------------------------------------ volatility regimes
+
+    def _regime(self, ev: Index, keys: list[tuple[str, str]]) -> list[Output]:
+        """Fold the index in force into the underlying's realized vol; on a regime change
+        emit `regime` and re-check the limits its `regime_scale` moves."""
+        price = self.index.get(ev.underlying)
+        if price is None:
+            return []
+        state = self.regimes.get(ev.underlying)
+        if state is None:
+            self.regimes[ev.underlying] = VolState(price, ev.ts, first_ts=ev.ts)
+            return []
+        update_vol(state, price, ev.ts, self.config.regime_half_life_h)
+        new = next_regime(state, self.config.regime_bounds)
+        if new == state.regime:
+            return []
+        previous, state.regime = state.regime, new
+        vol = state.realized_vol()
+        assert vol is not None and new is not None
+        atm = self._atm_option(ev.underlying, ev.ts)
+        outputs: list[Output] = [build(
+            Regime,
+            event_id=output_id("regime", ev.underlying, new, ev.event_id),
+            ts=ev.ts,
+            underlying=ev.underlying,
+            regime=new,
+            previous=previous,
+            realized_vol=vol,
+            implied_vol=None if atm is None else self.instruments[atm].vol,
+            implied_instrument=atm,
+            caused_by=ev.event_id,
+        )]
+        for key in keys:
+            limits, br = self.limits.get(key), self.books[key]
+            if limits is not None and limits.regime_scale and br.last_emitted is not None:
+                outputs.extend(self._check_limits(br, self.exposure_values(br, ev.ts), ev))
+        return outputs
+
+    def _atm_option(self, underlying: str, at_us: int) -> str | None:
+        """The quoted, unexpired option of the underlying nearest 30 days, then the money
+        (every instance sees every quote: the same choice whoever emits the regime)."""
+        day_us = 86_400 * MICROS_PER_SECOND
+        return atm_option([
+            (i.instrument_id, (i.expiry_us - at_us) / day_us, i.strike, i.forward)
+            for i in self.instruments.values()
+            if i.is_option and i.underlying == underlying and i.vol is not None
+            and i.forward is not None and i.strike is not None and i.expiry_us is not None
+            and i.expiry_us > at_us
+        ])
+
+    def regime_scale(self, limits: Limits | None, underlying: str) -> float:
+        """The factor on max_abs_* limits and the hedge band in the current regime."""
+        if limits is None or not limits.regime_scale:
+            return 1.0
+        state = self.regimes.get(underlying)
+        if state is None or state.regime is None:
+            return 1.0
+        return limits.regime_scale.get(state.regime, 1.0)
 
     # ------------------------------------------------------------------ scenario risk
 
@@ -1050,11 +1203,21 @@ class Engine:
         snapshot.load(self.state, blob)
         self._oracle_memo.clear()
         self._journal.reset()
+        self._sync_intents()
 
     def drop_books(self, book_filter: BookFilter) -> None:
         """Forget every book passing the filter (after its partition moved elsewhere)."""
         self._journal.reset()
         self.state.drop_books(book_filter)
+        self.chains.drop(book_filter)
+        self._sync_intents()
+
+    def _sync_intents(self) -> None:
+        self.intents = IntentTracker()
+        for key in sorted(self.books):
+            pending = self.books[key].pending
+            if pending is not None:
+                self.intents.opened(key, pending.expires_us)
 
     def loans(self) -> list[Loan]:
         """Every open loan, in (book, position_id) order (the cascade's population)."""
@@ -1074,6 +1237,10 @@ def _tick(next_us: int | None, interval_s: float, ts: int) -> tuple[bool, int]:
     if next_us is not None and ts < next_us:
         return False, next_us
     return next_us is not None, (ts // interval + 1) * interval
+
+
+def _scaled(limit: float | None, factor: float) -> float | None:
+    return None if limit is None else limit * factor
 
 
 def _text(raw: bytes | str) -> str:

@@ -181,6 +181,9 @@ class Limits(_Event):
     min_health_factor: Positive | None = None
     # a breach clears only once the value is back inside the limit by this fraction of it
     breach_hysteresis: Annotated[float, Field(ge=0, lt=1)] = 0.02
+    # SPEC v2: multiplies every max_abs_* limit and the hedge band while a regime holds
+    regime_scale: dict[Literal["calm", "normal", "stressed"], Positive] | None = None
+    hedge_slippage_bps: NonNegative = 10.0
 
 
 class Margin(_Event):
@@ -257,6 +260,12 @@ class _Output(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+# Every output record ends with its hash-chain link (core/chain.py): the previous record's
+# hash in its chain and its own; the engine sets both as outputs leave it.
+ChainLink = Annotated[str, Field(description="hash chain (SHA-256 hex); see core/chain.py")]
+CHAIN_FIELDS = ("prev", "hash")
+
+
 class Exposure(_Output):
     type: Literal["exposure"] = "exposure"
     event_id: str
@@ -276,6 +285,8 @@ class Exposure(_Output):
     vanna: float = 0.0
     volga: float = 0.0
     funding_usd_per_day: float = 0.0
+    prev: ChainLink = ""
+    hash: ChainLink = ""
 
 
 class Pnl(_Output):
@@ -292,6 +303,8 @@ class Pnl(_Output):
     funding_usd: float
     total_usd: float
     caused_by: str
+    prev: ChainLink = ""
+    hash: ChainLink = ""
 
 
 BreachMetric = Literal[
@@ -311,6 +324,8 @@ class Breach(_Output):
     limit: float | None
     state: Literal["open", "cleared"]
     caused_by: str
+    prev: ChainLink = ""
+    hash: ChainLink = ""
 
 
 class HedgeIntent(_Output):
@@ -327,6 +342,45 @@ class HedgeIntent(_Output):
     delta_after: float
     basis: Literal["positions", "equity"]
     caused_by: str
+    reference_price: float | None = None
+    limit_price: float | None = None
+    est_cost_usd: float | None = None
+    expires_at: OutTimestamp | None = None
+    prev: ChainLink = ""
+    hash: ChainLink = ""
+
+
+class IntentStatus(_Output):
+    """How a hedge intent closed; every intent gets exactly one (docs/execution.md)."""
+
+    type: Literal["intent_status"] = "intent_status"
+    event_id: str
+    ts: OutTimestamp
+    intent_id: str
+    book: str
+    underlying: str
+    instrument_id: str
+    state: Literal["filled", "expired", "superseded"]
+    caused_by: str
+    prev: ChainLink = ""
+    hash: ChainLink = ""
+
+
+class Regime(_Output):
+    """An underlying's volatility regime changed (docs/regimes.md)."""
+
+    type: Literal["regime"] = "regime"
+    event_id: str
+    ts: OutTimestamp
+    underlying: str
+    regime: Literal["calm", "normal", "stressed"]
+    previous: Literal["calm", "normal", "stressed"] | None
+    realized_vol: float
+    implied_vol: float | None
+    implied_instrument: str | None
+    caused_by: str
+    prev: ChainLink = ""
+    hash: ChainLink = ""
 
 
 RejectReason = Literal[
@@ -355,6 +409,8 @@ class Rejected(_Output):
     detail: str
     source: str
     raw: str
+    prev: ChainLink = ""
+    hash: ChainLink = ""
 
 
 class ScenarioPnl(_Output):
@@ -384,6 +440,8 @@ class RiskMatrixEvent(_Output):
     liq_price_down: float | None
     liq_price_up: float | None
     caused_by: str
+    prev: ChainLink = ""
+    hash: ChainLink = ""
 
 
 class VarEvent(_Output):
@@ -407,6 +465,8 @@ class VarEvent(_Output):
     pnl: list[float]  # one per historical day, in the returns file's date order
     unshocked: list[str]
     caused_by: str
+    prev: ChainLink = ""
+    hash: ChainLink = ""
 
 
 OUTPUT_TYPES: dict[str, type[_Output]] = {
@@ -417,6 +477,8 @@ OUTPUT_TYPES: dict[str, type[_Output]] = {
     "var": VarEvent,
     "rejected": Rejected,
     "pnl": Pnl,
+    "intent_status": IntentStatus,
+    "regime": Regime,
 }
 
 _set_attr = object.__setattr__
@@ -441,9 +503,12 @@ def build(cls: type[OutputModel], **fields: Any) -> OutputModel:
             (name, _REQUIRED if f.is_required() else f.default)
             for name, f in cls.model_fields.items()
         )
-        _ORDER[cls] = tuple(name for name, _ in spec if name != "type")
+        _ORDER[cls] = tuple(name for name, _ in spec
+                            if name != "type" and name not in CHAIN_FIELDS)
     if tuple(fields) == _ORDER[cls]:
-        values = {"type": spec[0][1], **fields} if spec[0][0] == "type" else fields
+        values = {"type": spec[0][1], **fields} if spec[0][0] == "type" else dict(fields)
+        if spec[-1][0] == "hash":
+            values["prev"] = values["hash"] = ""
     else:
         values = {name: fields.get(name, default) for name, default in spec}
         if _REQUIRED in values.values():

@@ -15,11 +15,12 @@ import orjson
 from greekstream.core.books import BookRisk, Cause, OpenBreach, PendingIntent, Totals
 from greekstream.core.events import Limits, decode_event, encode_input
 from greekstream.core.oracle import OracleState
+from greekstream.core.regime import VolState
 from greekstream.core.state import EngineState
 from greekstream.core.valuation import ContractGreeks, InstrumentState
 
-VERSION = 5  # 3: P&L ledger, vanna/volga; 4: the open emission window; 5: seen ids with
-# their ts (the dedup window), quote ids (core/dedup.py)
+VERSION = 6  # 3: P&L ledger, vanna/volga; 4: the open emission window; 5: seen ids with
+# their ts (the dedup window), quote ids (core/dedup.py); 6: hash chains, regimes, bid/ask
 _INSTRUMENT_FIELDS = InstrumentState.__slots__
 
 
@@ -46,6 +47,8 @@ def dump(state: EngineState, book_filter: Callable[[str], bool] | None, market: 
             "quote_ids": state.quote_ids.dump(),
             "oracle": state.oracle.to_dict(),
             "pnl": state.pnl.dump_market(),
+            "regimes": {u: st.as_list() for u, st in state.regimes.items()},
+            "bid_ask": {iid: list(q) for iid, q in state.bid_ask.items()},
         }
     books = [br for br in state.books.values() if keep(br.book)]
     book_names = sorted({br.book for br in books} | {b for b, _ in state.limits if keep(b)})
@@ -61,6 +64,7 @@ def dump(state: EngineState, book_filter: Callable[[str], bool] | None, market: 
         chain: [orjson.loads(encode_input(e)) for e in events if keep(e.book)]
         for chain, events in state.chain.log.items()
     }
+    doc["chains"] = state.chains.dump(keep, market)
     doc["positions"] = {
         pid: [orjson.loads(encode_input(e)) for e in events]
         for pid, events in state.chain.history.items()
@@ -132,6 +136,7 @@ def load(state: EngineState, blob: bytes) -> None:
     for chain, events in doc["chain_log"].items():
         log = state.chain.log.setdefault(chain, [])
         log.extend(decode_event(orjson.dumps(e)) for e in events)
+    state.chains.load(doc["chains"])
     for pid, events in doc["positions"].items():
         state.chain.history[pid] = [decode_event(orjson.dumps(e)) for e in events]
         state.chain._refresh(pid)
@@ -157,3 +162,5 @@ def _load_market(state: EngineState, market: dict[str, Any]) -> None:
     state.quote_ids.load(market.get("quote_ids", {}))
     state.oracle = OracleState.from_dict(market["oracle"], state.oracle.config)
     state.pnl.load_market(market["pnl"])
+    state.regimes = {u: VolState(*row) for u, row in market["regimes"].items()}
+    state.bid_ask = {iid: (q[0], q[1]) for iid, q in market["bid_ask"].items()}

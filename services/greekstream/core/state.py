@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 
 from greekstream.core import onchain_state
 from greekstream.core.books import BookRisk, Cause
+from greekstream.core.chain import Chains
 from greekstream.core.dedup import QuoteIds, SeenIds
 from greekstream.core.events import Limits
 from greekstream.core.oracle import OracleState
 from greekstream.core.pnl import PnlLedger
+from greekstream.core.regime import VolState
 from greekstream.core.valuation import ContractGreeks, InstrumentState
 
 Key = tuple[str, str]  # (book, underlying)
@@ -54,6 +56,11 @@ class EngineState:
     # each dirty BookRisk holds its Cause in ``dirty`` too (that is what a snapshot keeps)
     window_end_us: int | None = None
     dirty: dict[Key, None] = field(default_factory=dict)
+    # the head of every output hash chain (core/chain.py), each underlying's realized-vol
+    # estimator and regime (core/regime.py), each instrument's latest bid/ask (intents)
+    chains: Chains = field(default_factory=Chains)
+    regimes: dict[str, VolState] = field(default_factory=dict)
+    bid_ask: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
     def book(self, book: str, underlying: str) -> BookRisk:
         """The (book, underlying)'s risk state, created on first use."""

@@ -100,7 +100,15 @@ def audit(
     require_schema(history)
     time_filter(t_from, t_to)  # validates the range
     result = replay(iter_raw(history, t_to=t_to), as_of_us=None, config=config)
-    derived = rederived_rows(result.outputs, t_from, t_to)
+    return audit_outputs(history, result.outputs, t_from, t_to)
+
+
+def audit_outputs(
+    history: History, outputs: Iterable[BaseModel], t_from: int | None = None,
+    t_to: int | None = None,
+) -> list[Divergence]:
+    """Every divergence between the stored typed output tables and ``outputs``."""
+    derived = rederived_rows(outputs, t_from, t_to)
     found: list[Divergence] = []
     for kind, table in OUTPUT_TABLES.items():
         stored = stored_rows(history, table, t_from, t_to)

@@ -24,6 +24,7 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 TABLES_WITH_TTL = (
     "raw_events", "exposures", "breaches", "hedge_intents", "rejections", "risk_matrix", "pnl",
     "var",
+    "output_chain", "regimes", "intent_status",
 )
 
 

@@ -58,10 +58,21 @@ BREACHES = Table(
 HEDGE_INTENTS = Table(
     "hedge_intents",
     ("event_id", "ts", "intent_id", "book", "underlying", "instrument_id", "side", "quantity",
-     "delta_before", "delta_after", "basis", "caused_by"),
+     "delta_before", "delta_after", "basis", "caused_by", "reference_price", "limit_price",
+     "est_cost_usd", "expires_at"),
+    ("ts", "expires_at"),
 )
 REJECTIONS = Table(
     "rejections", ("event_id", "ts", "has_ts", "reason", "detail", "source", "raw")
+)
+INTENT_STATUS = Table(
+    "intent_status",
+    ("event_id", "ts", "intent_id", "book", "underlying", "instrument_id", "state", "caused_by"),
+)
+REGIMES = Table(
+    "regimes",
+    ("event_id", "ts", "underlying", "regime", "previous", "realized_vol", "implied_vol",
+     "implied_instrument", "caused_by"),
 )
 RISK_MATRIX = Table(
     "risk_matrix", ("event_id", "ts", "book", "underlying", "worst_loss", "json", "seq")
@@ -82,8 +93,14 @@ OUTPUT_TABLES: dict[str, Table] = {
     "risk_matrix": RISK_MATRIX,
     "pnl": PNL,
     "var": VAR,
+    "intent_status": INTENT_STATUS,
+    "regime": REGIMES,
 }
-ALL_TABLES = (RAW, *OUTPUT_TABLES.values())
+# every output also goes here, whatever its type: its chain link and its JSON as produced
+OUTPUT_CHAIN = Table(
+    "output_chain", ("event_id", "type", "ts", "has_ts", "book", "prev", "hash", "record", "seq")
+)
+ALL_TABLES = (RAW, *OUTPUT_TABLES.values(), OUTPUT_CHAIN)
 
 
 def to_micros(value: Any) -> int | None:
@@ -191,7 +208,22 @@ def _hedge_intent(e: Mapping[str, Any], seq: int) -> Row:
     return (
         e["event_id"], to_micros(e["ts"]), e["intent_id"], e["book"], e["underlying"],
         e["instrument_id"], e["side"], e["quantity"], e["delta_before"], e["delta_after"],
-        e.get("basis", "positions"), e["caused_by"],
+        e.get("basis", "positions"), e["caused_by"], e.get("reference_price"),
+        e.get("limit_price"), e.get("est_cost_usd"), to_micros(e.get("expires_at")),
+    )
+
+
+def _intent_status(e: Mapping[str, Any], seq: int) -> Row:
+    return (
+        e["event_id"], to_micros(e["ts"]), e["intent_id"], e["book"], e["underlying"],
+        e["instrument_id"], e["state"], e["caused_by"],
+    )
+
+
+def _regime(e: Mapping[str, Any], seq: int) -> Row:
+    return (
+        e["event_id"], to_micros(e["ts"]), e["underlying"], e["regime"], e.get("previous"),
+        e["realized_vol"], e.get("implied_vol"), e.get("implied_instrument"), e["caused_by"],
     )
 
 
@@ -230,6 +262,8 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], int], Row]] = {
     "hedge_intent": _hedge_intent,
     "rejected": _rejected,
     "pnl": _pnl,
+    "intent_status": _intent_status,
+    "regime": _regime,
 }
 
 
@@ -243,3 +277,15 @@ def output_row(
     if kind == "var":
         return _var(fields, body(), seq)
     return _BUILDERS[kind](fields, seq)
+
+
+def chain_row(fields: Mapping[str, Any], body: bytes, seq: int) -> Row | None:
+    """The output_chain row of an output (None for one without a chain link)."""
+    digest = fields.get("hash")
+    if not isinstance(digest, str) or not digest:
+        return None
+    ts = to_micros(fields.get("ts"))
+    return (
+        _s(fields.get("event_id")), _s(fields.get("type")), ts or 0, ts is not None,
+        _s(fields.get("book")), _s(fields.get("prev")), digest, body.decode(), seq,
+    )

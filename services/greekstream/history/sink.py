@@ -33,7 +33,8 @@ try:  # greekstream.kafka.topics owns the topic layout
     INPUT_SUFFIXES: tuple[str, ...] = (*MARKET_SUFFIXES, *BOOK_SUFFIXES)
 except ImportError:  # the same names, so the sink also runs from a tree without it
     INPUT_SUFFIXES = ("instruments", "quotes", "index", "trades", "onchain", "limits", "margin")
-    OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected", "pnl")
+    OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected", "pnl",
+                       "regimes")
 
 
 def topic_names(prefix: str) -> tuple[list[str], list[str]]:

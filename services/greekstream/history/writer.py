@@ -20,7 +20,16 @@ from pydantic import BaseModel
 from greekstream.core.events import encode
 from greekstream.errors import HistoryError
 from greekstream.history.client import History
-from greekstream.history.rows import ALL_TABLES, OUTPUT_TABLES, RAW, Row, output_row, raw_row
+from greekstream.history.rows import (
+    ALL_TABLES,
+    OUTPUT_CHAIN,
+    OUTPUT_TABLES,
+    RAW,
+    Row,
+    chain_row,
+    output_row,
+    raw_row,
+)
 
 
 class ColumnBuffer:
@@ -107,9 +116,11 @@ class HistoryWriter:
         kind = getattr(event, "type", None)
         if kind not in OUTPUT_TABLES:
             raise HistoryError(f"cannot store output of type {kind!r}")
-        row = output_row(kind, event.__dict__, lambda: encode(event), seq)
+        body = encode(event)
+        row = output_row(kind, event.__dict__, lambda: body, seq)
         self.buffers[OUTPUT_TABLES[kind].name].append(row)
         self._pending += 1
+        self._chain(event.__dict__, body, seq)
 
     def add_output_json(self, body: bytes, seq: int) -> str | None:
         """An output event as JSON (from a Kafka output topic, ``seq`` its offset);
@@ -119,6 +130,7 @@ class HistoryWriter:
             if route is not None:
                 self.json[route[1]].append(b'{"seq":%d,' % seq + body[1:])
                 self._pending += 1
+                self._chain(orjson.loads(body), body, seq)  # its hash-chain link, parsed
                 return route[0]
         obj = orjson.loads(body)
         kind = obj.get("type") if isinstance(obj, dict) else None
@@ -131,6 +143,13 @@ class HistoryWriter:
         """A parsed JSON output through its Python row builder (rows.py)."""
         self.buffers[OUTPUT_TABLES[kind].name].append(output_row(kind, obj, lambda: body, seq))
         self._pending += 1
+        self._chain(obj, body, seq)
+
+    def _chain(self, fields: Any, body: bytes, seq: int) -> None:
+        row = chain_row(fields, body, seq)
+        if row is not None:
+            self.buffers[OUTPUT_CHAIN.name].append(row)
+            self._pending += 1
 
     def flush(self, token: str | None = None) -> int:
         """Insert every buffered row; on failure nothing is dropped (raises HistoryError)."""

@@ -181,7 +181,8 @@ class Epoch:
             if p in out:
                 continue
             books = sorted(b for b, q in self.book_partition.items() if q == p)
-            names = set(books)
+            # the partition's books, and the hash chains of its records that have no book
+            names = set(books) | {f"{t}/{p}" for t in self.book_topics}
             out[p] = Snapshot(
                 pos=self.pos,
                 book_offsets={t: self.next_offsets[(t, p)] for t in self.book_topics},

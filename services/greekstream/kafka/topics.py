@@ -12,7 +12,8 @@ from typing import Any
 
 BOOK_SUFFIXES = ("trades", "onchain", "limits", "margin")
 MARKET_SUFFIXES = ("instruments", "quotes", "index")
-OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected", "pnl", "var")
+OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected", "pnl", "var",
+                   "regimes")
 CHECKPOINTS = "checkpoints"
 
 DEFAULT_BOOK_PARTITIONS = 6
@@ -43,6 +44,9 @@ OUTPUT_ROUTES: dict[str, str] = {
     "var": "var",
     "rejected": "rejected",
     "pnl": "pnl",
+    # on the intents' own topic, keyed by book: an intent and its status stay in order
+    "intent_status": "hedge-intents",
+    "regime": "regimes",
 }
 
 _FOREVER = {"retention.ms": "-1"}

@@ -42,6 +42,8 @@ from greekstream.sample.market import (
 from greekstream.sample.writer import Block, atomic_write, render
 
 PROFILES = ("demo", "bench", "kafka-test", "market")
+DEMO_VOL_REGIMES = ((0.0, 0.45), (8 * 3600.0, 1.0), (9 * 3600.0, 2.0), (10 * 3600.0, 4.5),
+                    (12 * 3600.0, 1.0))
 SECOND = 1_000_000
 BENCH_EVENTS = 1_000_000
 
@@ -66,6 +68,9 @@ class Profile:
     oracle_every_s: float = 60.0
     hedger: bool = False  # books with a hedge policy trade their perpetual back to target
     funding_every_h: float | None = None  # perpetual funding events (epoch-aligned)
+    # realized-vol steps (from second, multiplier of each underlying's vol): the demo day
+    # is calm until 08:00, spikes 10:00-12:00 and settles (calm → normal → stressed)
+    vol_regimes: tuple[tuple[float, float], ...] = ()
 
 
 def profile(name: str, events: int | None = None) -> Profile:
@@ -73,7 +78,8 @@ def profile(name: str, events: int | None = None) -> Profile:
     if name == "demo":
         return Profile("demo", 86_400, 6, 15, 3, 3, bk.DEMO_BOOKS, 3_000, 30_000, False,
                        10.0, 40, margin_every_s=900.0, onchain=True, hedger=True,
-                       funding_every_h=8.0)
+                       funding_every_h=8.0,
+                       vol_regimes=DEMO_VOL_REGIMES)
     if name == "kafka-test":
         return Profile("kafka-test", 7_200, 3, 4, 1, 2, bk.DEMO_BOOKS, 600, 2_500, False,
                        10.0, 20, margin_every_s=900.0, onchain=True, oracle_every_s=120.0,
@@ -107,7 +113,8 @@ def build(prof: Profile, seed: int) -> list[Block]:
     start = to_us(START)
     uni = build_universe([BTC, ETH], start, prof.n_expiries, prof.strikes_per_side,
                          prof.n_futures, prof.linear_option_strikes)
-    mkt = Market([BTC, ETH], start, spot_paths([BTC, ETH], prof.seconds, rngs[0]))
+    mkt = Market([BTC, ETH], start, spot_paths([BTC, ETH], prof.seconds, rngs[0],
+                                                         prof.vol_regimes))
     collateral, onchain, positions = _onchain(prof, mkt, rngs[6], rngs[7])
     trades = _trades(prof, mkt, uni, rngs[1])
     if prof.hedger:

@@ -184,13 +184,18 @@ def _add_options(listing: _Listing, spec: UnderlyingSpec, u: int, exp: int, star
             listing.add(iid, u, KIND_OPTION, inverse, 1.0, exp, k, call)
 
 
-def spot_paths(specs: list[UnderlyingSpec], seconds: int, rng: np.random.Generator) -> FloatArray:
-    """Correlated GBM spot, one value per second: shape (n_underlyings, seconds + 1)."""
+def spot_paths(specs: list[UnderlyingSpec], seconds: int, rng: np.random.Generator,
+               vol_regimes: tuple[tuple[float, float], ...] = ()) -> FloatArray:
+    """Correlated GBM spot, one value per second: shape (n_underlyings, seconds + 1).
+    ``vol_regimes``: (from second, vol multiplier) steps, e.g. a calm morning and a spike."""
     n = len(specs)
     corr = np.full((n, n), SPOT_CORRELATION) + np.eye(n) * (1.0 - SPOT_CORRELATION)
     shocks = np.linalg.cholesky(corr) @ rng.standard_normal((n, seconds))
     dt = 1.0 / SECONDS_PER_YEAR
-    vols = np.array([s.realised_vol for s in specs])[:, None]
+    scale = np.ones(seconds)
+    for start, factor in vol_regimes:
+        scale[int(start):] = factor
+    vols = np.array([s.realised_vol for s in specs])[:, None] * scale[None, :]
     steps = -0.5 * vols**2 * dt + vols * math.sqrt(dt) * shocks
     logs = np.concatenate([np.zeros((n, 1)), np.cumsum(steps, axis=1)], axis=1)
     return np.array([s.spot for s in specs])[:, None] * np.exp(logs)

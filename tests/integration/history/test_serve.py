@@ -191,3 +191,53 @@ def test_health_and_readiness_need_no_token(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+
+
+def test_what_if_previews_trades_like_a_copy_of_the_engine(
+    client: httpx.Client, events_file: Path,
+) -> None:
+    from greekstream.core.whatif import HypotheticalTrade, what_if
+
+    book = "desk-a"
+    trade = {"instrument_id": "BTC-PERPETUAL", "side": "sell", "quantity": 20000}
+    headers = {"Authorization": f"Bearer {ALL}"}
+    response = client.post(f"/v1/books/{book}/what-if", json={"trades": [trade]},
+                           headers=headers)
+    assert response.status_code == 200, response.text
+    got = response.json()
+    mine = [(raw, src) for raw, src in read_records(events_file)
+            if _book_of(raw) in ("", book)]  # what the service reads: the book + market data
+    engine = replay(mine).engine
+    before = engine.snapshot()
+    expected = what_if(engine, book, [HypotheticalTrade("BTC-PERPETUAL", "sell", 20000)])
+    assert engine.snapshot() == before
+    expected["as_of"] = format_ts(expected["as_of"])
+    assert got == expected
+    btc = next(u for u in got["underlyings"] if u["underlying"] == "BTC")
+    assert btc["change"]["delta"] < 0 and btc["worst_loss_usd"] is not None
+    assert client.post(f"/v1/books/{book}/what-if", json={"trades": [trade]},
+                       headers={"Authorization": f"Bearer {DESK_A}"}).status_code == 200
+    assert client.post("/v1/books/desk-b/what-if", json={"trades": [trade]},
+                       headers={"Authorization": f"Bearer {DESK_A}"}).status_code == 403
+    bad = client.post(f"/v1/books/{book}/what-if", headers=headers,
+                      json={"trades": [{**trade, "instrument_id": "NO-SUCH"}]})
+    assert bad.status_code == 422 and "unknown instrument" in bad.text
+
+
+def _book_of(raw: bytes) -> str:
+    import orjson
+
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return ""
+    book = obj.get("book") if isinstance(obj, dict) else None
+    return book if isinstance(book, str) else ""
+
+
+def test_regime_changes_are_served(client: httpx.Client, outputs: list[Any]) -> None:
+    rows = get(client, "/v1/regimes")
+    changes = [o for o in outputs if o.type == "regime"]
+    assert changes, "the sample's two hours must set a regime"
+    assert [(r["underlying"], r["regime"], r["realized_vol"]) for r in rows] == [
+        (o.underlying, o.regime, o.realized_vol) for o in changes]

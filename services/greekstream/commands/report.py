@@ -1,0 +1,49 @@
+"""`greekstream report DSN --date D --key KEY`: the signed end-of-day report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+from greekstream.errors import UsageError
+from greekstream.history.client import connect
+from greekstream.history.report import build_report
+from greekstream.signing import load_private, sign
+
+HELP = ("write the signed (Ed25519) end-of-day report of a UTC day from history: per book "
+        "exposures and P&L at the end of the day, breaches, hedge intents, hash-chain head")
+EXAMPLES = """  greekstream keygen /tmp/gs-key --force
+  python -m greekstream.sample --profile kafka-test --out /tmp/gs-events.jsonl
+  greekstream replay /tmp/gs-events.jsonl --history chdb:///tmp/gs-report --quiet
+  greekstream report chdb:///tmp/gs-report --date 2026-03-02 --key /tmp/gs-key \\
+      --out /tmp/gs-report-2026-03-02.json
+  greekstream verify /tmp/gs-report-2026-03-02.json --pubkey /tmp/gs-key.pub \\
+      --dsn chdb:///tmp/gs-report
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dsn", help="chdb:///DIR or http(s)://USER:PASS@HOST:8123/DB")
+    p.add_argument("--date", required=True, help="the UTC day, e.g. 2026-03-01")
+    p.add_argument("--key", required=True, help="private key written by `greekstream keygen`")
+    p.add_argument("--out", help="write the report here (default: standard output)")
+
+
+def run(args: argparse.Namespace) -> int:
+    key = load_private(args.key)
+    with connect(args.dsn) as history:
+        report = build_report(history, args.date)
+    body = orjson.dumps(sign(report, key), option=orjson.OPT_INDENT_2) + b"\n"
+    if args.out is None:
+        sys.stdout.buffer.write(body)
+        return 0
+    try:
+        Path(args.out).write_bytes(body)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc.strerror}") from exc
+    books = ", ".join(report["books"]) or "no books"
+    print(f"signed report of {args.date} ({books}) written to {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,100 @@
+"""`greekstream whatif EVENTS --trades FILE`: preview hypothetical trades on the state
+after EVENTS (a copy of the engine; nothing is changed)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from greekstream.commands._common import print_json, print_table
+from greekstream.core.timeutil import format_ts
+from greekstream.core.whatif import HypotheticalTrade, WhatIfError, what_if
+from greekstream.errors import UsageError
+from greekstream.replay import read_records, replay
+
+HELP = ("preview hypothetical trades on the state after EVENTS: change in each Greek, worst "
+        "loss and liquidation distance after, breaches and hedge intents they would cause")
+EXAMPLES = """  python -m greekstream.sample --profile kafka-test --out /tmp/gs-events.jsonl
+  echo '{"book": "desk-a", "instrument_id": "BTC-PERPETUAL", "side": "sell", "quantity": 500}' \\
+      > /tmp/gs-trades.jsonl
+  greekstream whatif /tmp/gs-events.jsonl --trades /tmp/gs-trades.jsonl
+  greekstream whatif /tmp/gs-events.jsonl --trades /tmp/gs-trades.jsonl --format json
+FILE: JSON lines (or one JSON array) of {book, instrument_id, side, quantity[, price]}
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("events", help="JSONL file of input events (the state to start from)")
+    p.add_argument("--trades", required=True, metavar="FILE", help="the hypothetical trades")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def parse_trades(body: bytes, default_book: str | None = None
+                 ) -> dict[str, list[HypotheticalTrade]]:
+    """Trades per book from JSON lines or a JSON array; raises UsageError naming the bad one."""
+    text = body.strip()
+    try:
+        items = orjson.loads(text) if text.startswith(b"[") else [
+            orjson.loads(line) for line in text.splitlines() if line.strip()]
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"trades are not JSON: {exc}",
+                         hint='one {"book", "instrument_id", "side", "quantity"} per line') from exc
+    books: dict[str, list[HypotheticalTrade]] = {}
+    for i, item in enumerate(items, start=1):
+        try:
+            book = item.get("book", default_book)
+            side = item["side"]
+            if side not in ("buy", "sell") or not isinstance(book, str):
+                raise ValueError("side must be buy or sell, and a book is needed")
+            price = item.get("price")
+            trade = HypotheticalTrade(str(item["instrument_id"]), side, float(item["quantity"]),
+                                      None if price is None else float(price))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"trade {i} is not a trade: {exc!r}",
+                             hint='write {"book": "desk-a", "instrument_id": "BTC-PERPETUAL", '
+                                  '"side": "sell", "quantity": 5}') from exc
+        books.setdefault(book, []).append(trade)
+    if not books:
+        raise UsageError("no trades given", hint="put one trade per line in the trades file")
+    return books
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        body = Path(args.trades).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read trades file {args.trades}: {exc.strerror}") from exc
+    trades = parse_trades(body)
+    engine = replay(read_records(args.events), keep_outputs=False).engine
+    previews = []
+    for book, items in trades.items():
+        try:
+            previews.append(what_if(engine, book, items))
+        except WhatIfError as exc:
+            raise UsageError(f"book {book}: {exc}", hint="check the trades file") from exc
+    for p in previews:
+        p["as_of"] = format_ts(p["as_of"])
+    if args.format == "json":
+        print_json(previews)
+        return 0
+    for p in previews:
+        _table(p)
+    return 0
+
+
+def _table(p: dict[str, Any]) -> None:
+    rows = [[u["underlying"], g, u["before"][g], u["after"][g], u["change"][g]]
+            for u in p["underlyings"] for g in ("delta", "gamma", "vega", "theta")]
+    print_table(("underlying", "greek", "before", "after", "change"), rows,
+                title=f"What-if for {p['book']} at {p['as_of']} ({p['trades']} trade(s))")
+    print_table(("underlying", "worst loss USD", "liq distance"),
+                [[u["underlying"], u["worst_loss_usd"], u["liq_distance"]]
+                 for u in p["underlyings"]])
+    opened = p["breaches_opened"]
+    print(f"breaches that would open: {len(opened)}"
+          + "".join(f"\n  {b['underlying']} {b['metric']} {b['value']:.6g} vs limit "
+                    f"{b['limit']:.6g}" for b in opened))
+    print(f"hedge intents that would follow: {len(p['hedge_intents'])}\n")

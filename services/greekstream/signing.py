@@ -1,0 +1,109 @@
+"""Ed25519 keys and signed JSON documents (the end-of-day report).
+
+A signed document is ``{"report": {...}, "signature": {"algorithm": "Ed25519",
+"public_key": HEX, "value": HEX}}``; the signature covers the canonical JSON of
+``report`` (orjson, sorted keys, compact: the same canonical form as the hash
+chain, core/chain.py). Keys are PEM files: PATH holds the private key (PKCS#8, mode
+0600), PATH.pub the public key (SubjectPublicKeyInfo).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from greekstream.errors import UsageError
+
+ALGORITHM = "Ed25519"
+
+
+def canonical(doc: Any) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+def keygen(path: str | Path, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write a new key pair: PATH (private) and PATH.pub (public)."""
+    private, public = Path(path), Path(f"{path}.pub")
+    for p in (private, public):
+        if p.exists() and not overwrite:
+            raise UsageError(f"{p} exists", hint="choose another PATH or pass --force")
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    public.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
+
+
+def load_private(path: str | Path) -> Ed25519PrivateKey:
+    data = _read(path, "private key", "create one with `greekstream keygen PATH`")
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{path} is not a PEM private key: {exc}",
+                         hint="pass the PATH written by `greekstream keygen` (not PATH.pub)"
+                         ) from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise UsageError(f"{path} is not an Ed25519 key", hint="create one with greekstream keygen")
+    return key
+
+
+def load_public(path: str | Path) -> Ed25519PublicKey:
+    data = _read(path, "public key", "pass the PATH.pub written by `greekstream keygen`")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{path} is not a PEM public key: {exc}",
+                         hint="pass the PATH.pub written by `greekstream keygen`") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise UsageError(f"{path} is not an Ed25519 public key",
+                         hint="pass the PATH.pub written by `greekstream keygen`")
+    return key
+
+
+def sign(report: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    public = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                           serialization.PublicFormat.Raw)
+    return {
+        "report": report,
+        "signature": {
+            "algorithm": ALGORITHM,
+            "public_key": public.hex(),
+            "value": key.sign(canonical(report)).hex(),
+        },
+    }
+
+
+def signature_problem(doc: Any, key: Ed25519PublicKey) -> str | None:
+    """None when ``doc`` is a report signed by ``key``; else what is wrong."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("report"), dict):
+        return "not a signed report: no `report` object"
+    sig = doc.get("signature")
+    if not isinstance(sig, dict) or sig.get("algorithm") != ALGORITHM:
+        return f"not a signed report: no {ALGORITHM} `signature` object"
+    try:
+        value = bytes.fromhex(str(sig.get("value", "")))
+    except ValueError:
+        return "signature.value is not hex"
+    try:
+        key.verify(value, canonical(doc["report"]))
+    except InvalidSignature:
+        return ("signature does not verify with this public key: the report or its "
+                "signature was altered, or another key signed it")
+    return None
+
+
+def _read(path: str | Path, what: str, hint: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}", hint=hint) from exc
