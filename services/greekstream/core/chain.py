@@ -9,12 +9,13 @@ included) re-serialised with sorted keys and no whitespace: orjson with
 ``OPT_SORT_KEYS`` (UTF-8, floats in their shortest round-trip form, ``null`` for
 None). The first record of a chain has ``prev`` = 64 zeros (:data:`GENESIS`).
 
-Chains: one per book, in output order. Records that belong to no book (``rejected``,
-``regime``) chain under book "" *per source stream*: the stream (and Kafka
-partition) of the input record that caused them. Every processor instance reads all
-market data, so each computes the same market-wide chains whoever produces them,
-and a rejected record of a book partition chains with that partition. The key is
-``(book, "")`` for a book and ``("", stream)`` for market-wide records.
+Chains: one per book, in output order. Records that belong to no book chain under
+book "": a ``rejected`` record *per source stream* (the stream, and Kafka partition,
+of the record it rejects: every processor instance reads all market data, so each
+computes the same chain whoever produces it, and a rejected record of a book
+partition chains with that partition); a ``regime`` record per underlying. The key
+is ``(book, "")`` for a book, ``("", stream)`` for rejections and
+``("", "regime/BTC")`` for regimes.
 
 This is one pass over the engine's outputs at its exit point (:meth:`Chains.link`);
 no output builder knows about it.
@@ -46,8 +47,16 @@ def source_stream(source: str) -> str:
 
 
 def chain_key(record: BaseModel, stream: str) -> ChainKey:
+    """(book, "") for a book's record; ("", stream) for a rejection (it names its source);
+    ("", "TYPE/UNDERLYING") for other market-wide records (regimes), which every
+    processor instance derives alike from market data, whatever the transport."""
     book = getattr(record, "book", None)
-    return (book, "") if book else ("", stream)
+    if book:
+        return (book, "")
+    kind = getattr(record, "type", "")
+    if kind == "rejected":
+        return ("", stream)
+    return ("", f"{kind}/{getattr(record, 'underlying', '')}")
 
 
 def canonical_json(fields: dict[str, Any]) -> bytes:

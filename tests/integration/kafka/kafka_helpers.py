@@ -91,7 +91,9 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30) -> list[tuple[
 
 
 def committed_outputs(bootstrap: str, prefix: str) -> dict[str, list[bytes]]:
-    return {t: [v for _k, v, _h in read_topic(bootstrap, f"{prefix}.{TOPIC_OF[t]}")]
+    topics = {s: read_topic(bootstrap, f"{prefix}.{s}") for s in set(TOPIC_OF.values())}
+    # a topic may carry several types (hedge_intent and intent_status share one)
+    return {t: [v for _k, v, _h in topics[TOPIC_OF[t]] if orjson.loads(v)["type"] == t]
             for t in OUTPUT_TYPES}
 
 
@@ -109,7 +111,7 @@ def by_book(values: list[bytes]) -> dict[str, list[bytes]]:
     """Records grouped by book, each book's in order: Kafka orders per key, not globally."""
     groups: dict[str, list[bytes]] = defaultdict(list)
     for v in values:
-        groups[orjson.loads(v)["book"]].append(v)
+        groups[orjson.loads(v).get("book", "")].append(v)  # "": market-wide (regime)
     return dict(groups)
 
 
