@@ -400,8 +400,9 @@ class Engine:
 
     def flush(self) -> list[Output]:
         """The end of a finite input (a file, ``--to`` of a history replay): close the
-        open window. Nothing to do with ``emit_interval_ms`` 0."""
-        return self.close_window()
+        open window. Nothing to do with ``emit_interval_ms`` 0. Its outputs belong to books
+        and are linked into their hash chains here (they leave the engine here)."""
+        return self.chains.link(self.close_window(), "")
 
     def _market_report(self, keys: Iterable[Key], ev: Any, tag: str = "exp") -> list[Output]:
         """What a market record's keys emit: at once (E = 0), else they turn dirty."""
