@@ -228,9 +228,6 @@ def create_app(history: History, tokens: Tokens) -> FastAPI:
 
 
 def _routes(app: FastAPI, service: Service) -> None:
-    from greekstream.api.pnl_routes import add_pnl_routes
-
-    add_pnl_routes(app, service)  # P&L, vega by expiry, explain (api/pnl_routes.py)
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -258,6 +255,10 @@ def _routes(app: FastAPI, service: Service) -> None:
         book_access(request, book, who)
         with service.db() as h:
             queries.require_known(book, queries.books(h))
+
+    from greekstream.api.pnl_routes import add_pnl_routes
+
+    add_pnl_routes(app, service, known)  # P&L, vega by expiry, explain (api/pnl_routes.py)
 
     @app.get("/v1/books/{book:book}/timeseries",
              summary="Exposure time series of a book: last, min, max per bucket")

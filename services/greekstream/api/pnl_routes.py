@@ -8,6 +8,7 @@ auth dependency and renderers)."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,9 +16,10 @@ import orjson
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from greekstream.api import queries
-from greekstream.api.app import Auth, Format, Service, _render, _time, book_access
+from greekstream.api.app import Auth, Format, Service, _render, _time
+from greekstream.api.tokens import Scope
 from greekstream.commands._common import PNL_FIELDS
+from greekstream.core.engine import Engine
 from greekstream.core.term_structure import vega_by_expiry
 from greekstream.explain import explain_window
 from greekstream.history.asof import check_as_of
@@ -25,16 +27,12 @@ from greekstream.history.replay_io import iter_raw
 from greekstream.replay import replay
 
 
-def add_pnl_routes(app: FastAPI, service: Service) -> None:
-    def known(request: Request, book: str, who: Auth) -> None:
-        book_access(request, book, who)
-        with service.db() as h:
-            queries.require_known(book, queries.books(h))
+def add_pnl_routes(app: FastAPI, service: Service,
+                   known: Callable[[Request, str, Scope], None]) -> None:
+    """``known``: app.py's check that the token may read the book and that it exists."""
 
-    @app.get("/v1/books/{book:book}/pnl",
-             summary="P&L per underlying as of a time (realized, unrealized, fees, funding)")
-    def pnl(request: Request, book: str, who: Auth, at: str, format: Format = "json",
-            ) -> Response:
+    def engine_at(request: Request, book: str, who: Scope, at: str) -> tuple[Engine, int]:
+        """The engine replayed from the stored inputs of ``book`` (+ market) up to ``at``."""
         moment = _time(at, "at")
         assert moment is not None
         known(request, book, who)
@@ -42,6 +40,13 @@ def add_pnl_routes(app: FastAPI, service: Service) -> None:
             check_as_of(h, moment)
             engine = replay(iter_raw(h, book=book, t_to=moment), as_of_us=moment,
                             keep_outputs=False).engine
+        return engine, moment
+
+    @app.get("/v1/books/{book:book}/pnl",
+             summary="P&L per underlying as of a time (realized, unrealized, fees, funding)")
+    def pnl(request: Request, book: str, who: Auth, at: str, format: Format = "json",
+            ) -> Response:
+        engine, moment = engine_at(request, book, who, at)
         rows = [{"book": r.book, "underlying": r.underlying, "as_of": at,
                  **{k: (r.pnl or {}).get(k, 0.0) for k in PNL_FIELDS},
                  "funding_usd_per_day": r.funding_usd_per_day, "vanna": r.vanna,
@@ -53,13 +58,7 @@ def add_pnl_routes(app: FastAPI, service: Service) -> None:
              summary="Vega (USD per vol point) per underlying and option expiry at a time")
     def vega_terms(request: Request, book: str, who: Auth, at: str, format: Format = "json",
                    ) -> Response:
-        moment = _time(at, "at")
-        assert moment is not None
-        known(request, book, who)
-        with service.db() as h:
-            check_as_of(h, moment)
-            engine = replay(iter_raw(h, book=book, t_to=moment), as_of_us=moment,
-                            keep_outputs=False).engine
+        engine, moment = engine_at(request, book, who, at)
         rows = [t for t in vega_by_expiry(engine, moment) if t["book"] == book]
         return _render(rows, format, f"{book}-vega-by-expiry")
 
