@@ -35,7 +35,7 @@ from tests.integration.kafka_broker import free_port
 
 from greekstream.sample.generate import write_sample
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 _ids = itertools.count()
 STREAM_LINES = 1_400  # small: the whole suite stays a few minutes on 2 cores
 
@@ -120,9 +120,13 @@ def run_with_kills(bootstrap: str, stream: Path, folder: Path, instances: int,
     gateway: list[subprocess.CompletedProcess[str]] = []
 
     def publish() -> None:  # one part after another (gs-seq order), while the kills go on
-        for part in parts:
+        for i, part in enumerate(parts):
+            # one input: only its end is a gateway tick (closing the emission window as
+            # the end of a file replay does), not the end of every part
+            last = i == len(parts) - 1
             gateway.append(cli("produce", str(part), "--bootstrap", bootstrap,
-                               "--prefix", prefix, "--quiet"))
+                               "--prefix", prefix, "--quiet",
+                               env=None if last else {"GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS": "0"}))
             time.sleep(rng_gateway.uniform(0.0, 2.0))
 
     rng_gateway = random.Random(seed + 1)
