@@ -1,4 +1,4 @@
-"""Hash-chained outputs (SPEC v2 "Hash-chained outputs and signed reports").
+"""Hash-chained outputs (docs/contract.md part 2 "Hash-chained outputs and signed reports").
 
 Every output record carries ``prev`` and ``hash``:
 

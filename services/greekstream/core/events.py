@@ -181,7 +181,7 @@ class Limits(_Event):
     min_health_factor: Positive | None = None
     # a breach clears only once the value is back inside the limit by this fraction of it
     breach_hysteresis: Annotated[float, Field(ge=0, lt=1)] = 0.02
-    # SPEC v2: multiplies every max_abs_* limit and the hedge band while a regime holds
+    # contract part 2: multiplies every max_abs_* limit and the hedge band while a regime holds
     regime_scale: dict[Literal["calm", "normal", "stressed"], Positive] | None = None
     hedge_slippage_bps: NonNegative = 10.0
 

@@ -1,4 +1,4 @@
-"""Hedge intent lifecycle (SPEC v2 "Hedge intent lifecycle"; docs/execution.md).
+"""Hedge intent lifecycle (docs/contract.md part 2 "Hedge intent lifecycle"; docs/execution.md).
 
 Pricing of an intent and the bookkeeping that closes every intent exactly once:
 ``filled`` (a trade of the book on the hedge instrument), ``expired`` (event time

@@ -1,4 +1,4 @@
-"""Volatility regimes (SPEC v2 "Volatility regimes"; docs/regimes.md).
+"""Volatility regimes (docs/contract.md part 2 "Volatility regimes"; docs/regimes.md).
 
 Realized vol per underlying from its index prices, in event time. With λ = ln 2 / H
 (H = ``regime_half_life_h`` in seconds) and, for each index price P_i at t_i after

@@ -1,4 +1,4 @@
-"""The signed end-of-day report and its verification (SPEC v2 "Hash-chained outputs and
+"""The signed end-of-day report and its verification (docs/contract.md, "Hash-chained outputs and
 signed reports"; docs/reporting.md).
 
 ``build_report(history, day)`` reads what the engine *reported* (stored outputs) for the
