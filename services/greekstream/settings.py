@@ -166,10 +166,20 @@ class SinkSettings(_Settings):
     session_timeout_ms: int = Field(10000, ge=1000)
 
 
+class QuerySettings(_Section):
+    """How `serve` shares ClickHouse and runs replays (docs/history.md, "Concurrency")."""
+
+    connections: int = Field(8, ge=1, le=64)  # pooled clients: queries never queue on one
+    replay_workers: int = Field(2, ge=1, le=32)  # processes for mode=replay (engine off-GIL)
+    replay_timeout_s: float = Field(120.0, gt=0, le=3600)  # then 504; the worker finishes
+    replay_per_token: int = Field(1, ge=1, le=32)  # running replays per token, then 429
+
+
 class ServeSettings(_Settings):
     """`greekstream serve`: the historical analytics query service."""
 
     http: HttpSettings = HttpSettings(port=8000)
+    queries: QuerySettings = QuerySettings()
     clickhouse_dsn: SecretStr = SecretStr("chdb:///var/lib/greekstream/chdb")
     tokens_file: str | None = None  # YAML/JSON {token: [books] | "*"}, e.g. a mounted secret
     tokens_json: SecretStr | None = None  # the same mapping inline (GREEKSTREAM_TOKENS_JSON)

@@ -13,9 +13,9 @@ import csv
 import io
 import logging
 import re
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -32,13 +32,16 @@ from starlette.types import Scope as AsgiScope
 
 from greekstream.api import queries
 from greekstream.api.overview import overview
+from greekstream.api.pool import Busy, HistoryPool, Replays
 from greekstream.api.tokens import Scope, Tokens
 from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
 from greekstream.core.timeutil import TimestampError, format_ts, parse_ts
 from greekstream.errors import HistoryError, HistoryQueryError
-from greekstream.history.asof import check_as_of, exposures_as_of, stored_exposures_as_of
+from greekstream.history.asof import check_as_of, replay_exposures, stored_exposures_as_of
 from greekstream.history.client import History
 from greekstream.history.migrate import require_schema
+from greekstream.history.replay_io import iter_raw
+from greekstream.settings import QuerySettings
 
 log = logging.getLogger("greekstream.serve")
 STATIC = Path(__file__).parent / "static"
@@ -162,18 +165,25 @@ def var_png(event: dict[str, Any]) -> bytes:
 
 
 class Service:
-    """The app's state: one history connection (one chDB engine per process)."""
+    """The app's state: a pool of history connections and the replay workers (api/pool.py).
+    No lock is held across requests: a query waits only when every connection is busy."""
 
-    def __init__(self, history: History, tokens: Tokens) -> None:
-        self.history = history
+    def __init__(self, history: History, tokens: Tokens, settings: QuerySettings) -> None:
         self.tokens = tokens
-        self.lock = threading.Lock()
+        self.settings = settings
+        self.pool = HistoryPool(history, settings.connections)
+        self.replays = Replays(settings.replay_workers, settings.replay_per_token,
+                               settings.replay_timeout_s)
+
+    def close(self) -> None:
+        self.replays.close()
+        self.pool.close()
 
     @contextmanager
     def db(self) -> Iterator[History]:
-        with self.lock:
+        with self.pool.take() as history:
             try:
-                yield self.history
+                yield history
             except HistoryQueryError as exc:
                 raise HTTPException(_status(exc), str(exc).split("\n")[0]) from exc
             except HistoryError as exc:
@@ -207,10 +217,18 @@ def book_access(request: Request, book: str, who: Scope) -> None:
         raise HTTPException(403, f"this token may not read book {book!r}")
 
 
-def create_app(history: History, tokens: Tokens) -> FastAPI:
+def create_app(history: History, tokens: Tokens,
+               settings: QuerySettings | None = None) -> FastAPI:
     require_schema(history)
-    service = Service(history, tokens)
+    service = Service(history, tokens, settings or QuerySettings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="greekstream history",
         version="1",
         description="Historical exposure analytics over the greekstream ClickHouse history. "
@@ -374,9 +392,13 @@ def _routes(app: FastAPI, service: Service) -> None:
         assert moment is not None
         if book is not None:
             known(request, book, who)
-        with service.db() as h:
-            check_as_of(h, moment)
-            rows = _as_of_rows(h, moment, book, who, mode)
+        if mode == "replay":
+            rows = _replayed(service, moment, book, who)
+        else:
+            with service.db() as h:
+                check_as_of(h, moment)
+                wanted = [book] if book else who.visible(queries.books(h))
+                rows = stored_exposures_as_of(h, moment, wanted)
         return _render(rows, format, f"exposures-{at}")
 
     @app.get("/v1/top", summary="Books ranked by |delta_usd| or |vega| at a time")
@@ -404,12 +426,28 @@ class WhatIfRequest(BaseModel):
     trades: list[WhatIfTrade] = Field(min_length=1)
 
 
-def _as_of_rows(h: History, moment: int, book: str | None, who: Scope,
-                mode: str) -> list[dict[str, Any]]:
-    if mode == "stored":
-        wanted = [book] if book else who.visible(queries.books(h))
-        return stored_exposures_as_of(h, moment, wanted)
-    rows = [r.as_dict() for r in exposures_as_of(h, moment, book) if who.allows(r.book)]
+def _replayed(service: Service, moment: int, book: str | None,
+              who: Scope) -> list[dict[str, Any]]:
+    """Exposures re-derived by the engine in a worker process, within the token's replay
+    slots (429) and the timeout (504); only reading the records holds a connection."""
+    replays = service.replays
+    try:
+        with replays.slot(who.name) as handed:
+            with service.db() as h:
+                check_as_of(h, moment)
+                records = list(iter_raw(h, book=book, t_to=moment))
+            future = replays.submit(handed, replay_exposures, records, moment, book)
+            try:
+                exposures = future.result(timeout=replays.timeout_s)
+            except FutureTimeout:
+                raise HTTPException(
+                    504, f"the replay took longer than {replays.timeout_s:g} s; ask for a "
+                    "book (?book=) or use mode=stored") from None
+    except Busy:
+        raise HTTPException(
+            429, f"this token already runs {replays.per_token} replay(s); wait for it "
+            "(or use mode=stored)", headers={"Retry-After": "5"}) from None
+    rows = [r.as_dict() for r in exposures if who.allows(r.book)]
     for r in rows:
         r["as_of"] = format_ts(moment)
     return rows

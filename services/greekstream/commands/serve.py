@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     inline = settings.tokens_json.get_secret_value() if settings.tokens_json else None
     scopes = load_tokens(settings.tokens_file, inline)
     with connect(settings.clickhouse_dsn.get_secret_value()) as history:
-        app = create_app(history, scopes)
+        app = create_app(history, scopes, settings.queries)
         host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host
         where = f"{args.new_token}.txt" if args.new_token else "your tokens file"
         print(f"greekstream serve: open http://{host}:{settings.http.port}/ and enter the "

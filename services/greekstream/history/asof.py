@@ -9,6 +9,7 @@ the hourly and per-minute rollups so it never scans raw history).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from greekstream.core.books import ExposureValues
@@ -18,7 +19,7 @@ from greekstream.errors import HistoryQueryError
 from greekstream.history.client import History
 from greekstream.history.migrate import require_schema
 from greekstream.history.replay_io import iter_raw, require_book
-from greekstream.replay import replay
+from greekstream.replay import Record, replay
 
 
 def history_span(history: History) -> tuple[int, int] | None:
@@ -53,7 +54,15 @@ def exposures_as_of(
     require_schema(history)
     require_book(history, book)
     check_as_of(history, as_of_us)
-    records = iter_raw(history, book=book, t_to=as_of_us)
+    return replay_exposures(iter_raw(history, book=book, t_to=as_of_us), as_of_us, book, config)
+
+
+def replay_exposures(
+    records: Iterable[Record], as_of_us: int, book: str | None = None,
+    config: EngineConfig | None = None,
+) -> list[ExposureValues]:
+    """The engine's exposures at ``as_of_us`` after ``records`` (no I/O: the query service
+    runs it in a worker process on records it read)."""
     result = replay(records, as_of_us=as_of_us, config=config, keep_outputs=False)
     rows = result.engine.exposures(as_of_us)
     return [r for r in rows if book is None or r.book == book]

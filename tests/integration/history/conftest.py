@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from greekstream.api.app import create_app
 from greekstream.api.tokens import load_tokens
 from greekstream.history import connect
 from greekstream.sample.generate import write_sample
+from greekstream.settings import QuerySettings
 
 DESK_A_TOKEN = "a" * 32  # sees desk-a only
 ALL_TOKEN = "z" * 32  # sees every book
@@ -133,11 +135,20 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @contextmanager
 def _serving(dsn: str, tokens_file: Path) -> Iterator[str]:
     """Yield the base URL of a running `greekstream serve` app over ``dsn``."""
+    with serving_app(dsn, tokens_file) as (url, _app):
+        yield url
+
+
+@contextmanager
+def serving_app(
+    dsn: str, tokens_file: Path, settings: QuerySettings | None = None
+) -> Iterator[tuple[str, FastAPI]]:
+    """Yield the base URL and the app of a running `greekstream serve` over ``dsn``."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     history = connect(dsn)
-    app = create_app(history, load_tokens(str(tokens_file), None))
+    app = create_app(history, load_tokens(str(tokens_file), None), settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
                                            lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -148,10 +159,11 @@ def _serving(dsn: str, tokens_file: Path) -> Iterator[str]:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("the query service did not start")
             time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", app
     finally:
         server.should_exit = True
         thread.join(20)
+        app.state.service.close()
         history.close()
 
 

@@ -3,6 +3,8 @@ parameter validation, RFC 6266 downloads, and book names that need percent-encod
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -11,11 +13,12 @@ from urllib.parse import quote, unquote
 import httpx
 import orjson
 import pytest
-from tests.integration.history.conftest import _serving
+from tests.integration.history.conftest import _serving, serving_app
 
 from greekstream.api.app import STATIC
 from greekstream.history import write_replay
 from greekstream.replay import read_records, replay
+from greekstream.settings import QuerySettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -155,3 +158,44 @@ def test_books_with_slashes_quotes_and_newlines_are_reachable_and_downloadable(
         refused = client.get(f"/v1/books/{quote('fx/desk', safe='')}/breaches",
                              headers={"Authorization": f"Bearer {'a' * 32}"})
         assert refused.status_code == 403
+
+
+@pytest.mark.timeout(600)  # three replays of the sample day on 2 shared cores
+def test_replays_run_off_the_request_path_per_token_limited_and_timed_out(
+    stored: str, tokens_file: Path
+) -> None:
+    """A replay holds no connection while the engine runs (in a worker process): other
+    queries answer meanwhile; a token's second replay is 429; a slow one is 504."""
+    settings = QuerySettings(connections=2, replay_workers=1, replay_per_token=1)
+    with serving_app(stored, tokens_file, settings) as (url, app), \
+            httpx.Client(base_url=url, timeout=120) as client:
+        replays = app.state.service.replays
+        at = {"at": "2026-03-02T01:00:00Z", "mode": "replay"}
+        first: dict[str, httpx.Response] = {}
+        thread = threading.Thread(target=lambda: first.update(
+            r=client.get("/v1/exposures", headers=AUTH, params=at)))
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not replays.running(_name(ALL)):
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.01)
+        books = client.get("/v1/books", headers=AUTH)
+        again = client.get("/v1/exposures", headers=AUTH, params=at)
+        other = client.get("/v1/books", headers={"Authorization": f"Bearer {'a' * 32}"})
+        still_running = replays.running(_name(ALL))
+        thread.join(400)
+        assert still_running == 1, "the first replay ended too soon to check anything"
+        assert books.status_code == 200 and other.status_code == 200  # not queued behind it
+        assert again.status_code == 429 and "Retry-After" in again.headers
+        assert first["r"].status_code == 200, first["r"].text
+        rows = first["r"].json()
+        assert rows and {r["as_of"] for r in rows} == {at["at"]}
+        replays.timeout_s = 0.001
+        slow = client.get("/v1/exposures", headers=AUTH, params=at)
+        assert slow.status_code == 504 and "longer than" in slow.json()["detail"]
+
+
+def _name(token: str) -> str:
+    from greekstream.api.tokens import fingerprint
+
+    return fingerprint(token)

@@ -1,0 +1,103 @@
+"""Sharing ClickHouse between requests, and running replays off the request path.
+
+* :class:`HistoryPool`: a fixed set of connections; a query takes one, so queries run side
+  by side (over HTTP, one client each; embedded, chDB serves several clients of its one
+  engine at once: see docs/history.md, "Concurrency", for the measured figures).
+* :class:`Replays`: ``/v1/exposures?mode=replay`` re-derives exposures through the engine.
+  That is CPU-bound Python, so it runs in worker *processes* (spawned: a fork of a process
+  running chDB is not safe), never holding a connection while it computes. Each token may
+  run ``per_token`` at once (429 beyond), and a request waits at most ``timeout_s`` (504);
+  a replay that outlives its request still holds its token's slot until it ends.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from greekstream.history.client import History, connect
+
+
+class HistoryPool:
+    def __init__(self, first: History, size: int) -> None:
+        self._idle: queue.Queue[History] = queue.Queue()
+        self._idle.put(first)
+        self._opened = [connect(first.target.dsn) for _ in range(size - 1)]
+        for history in self._opened:
+            self._idle.put(history)
+        self.size = size
+
+    @contextmanager
+    def take(self) -> Iterator[History]:
+        history = self._idle.get()
+        try:
+            yield history
+        finally:
+            self._idle.put(history)
+
+    def close(self) -> None:
+        """Close the connections this pool opened (the first belongs to the caller)."""
+        for history in self._opened:
+            history.close()
+
+
+class Busy(Exception):
+    """This token already runs as many replays as it may."""
+
+
+class Replays:
+    def __init__(self, workers: int, per_token: int, timeout_s: float) -> None:
+        self.workers = workers
+        self.per_token = per_token
+        self.timeout_s = timeout_s
+        self._running: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context("spawn"))
+            return self._executor
+
+    @contextmanager
+    def slot(self, who: str) -> Iterator[Any]:
+        """Hold one of ``who``'s replay slots; :meth:`submit` inside passes it to the
+        worker's future, so it is freed when the replay ends, not when the request does."""
+        with self._lock:
+            if self._running.get(who, 0) >= self.per_token:
+                raise Busy(who)
+            self._running[who] = self._running.get(who, 0) + 1
+        handed: list[Future[Any]] = []
+        try:
+            yield handed
+        finally:
+            if handed:
+                handed[0].add_done_callback(lambda _f: self._release(who))
+            else:
+                self._release(who)
+
+    def _release(self, who: str) -> None:
+        with self._lock:
+            self._running[who] -= 1
+            if not self._running[who]:
+                del self._running[who]
+
+    def submit(self, handed: list[Future[Any]], fn: Any, *args: Any) -> Future[Any]:
+        future = self._pool().submit(fn, *args)
+        handed.append(future)
+        return future
+
+    def running(self, who: str) -> int:
+        with self._lock:
+            return self._running.get(who, 0)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
