@@ -43,9 +43,11 @@ def test_an_event_older_than_the_window_is_late_and_changes_nothing() -> None:
     before = engine.snapshot()
     (late,) = engine.handle(b.trade("t1", 10, CALL, "buy", 1), "s")  # a duplicate, too late
     assert late.type == "rejected" and late.reason == "late_event"
+    assert b.unchanged_but_rejection_chain(before, engine.snapshot(), [late])
+    before = engine.snapshot()
     (fresh,) = engine.handle(b.trade("t-new", 11, CALL, "buy", 1), "s")
     assert fresh.reason == "late_event" and "dedup_window_s" in fresh.detail
-    assert engine.snapshot() == before
+    assert b.unchanged_but_rejection_chain(before, engine.snapshot(), [fresh])
 
 
 def test_ids_older_than_the_window_are_forgotten_and_not_in_the_snapshot() -> None:
