@@ -56,10 +56,12 @@ def what_if(engine: Engine, book: str, trades: list[HypotheticalTrade]) -> dict[
     for r in _rows(copy, book, at):
         was = before.get(r.underlying)
         br = copy.books[(book, r.underlying)]
-        risk = copy.book_risk(br, at)
-        liq = risk.liquidation
-        moves = [] if liq is None else [abs(m) for m in (liq.move_down, liq.move_up)
-                                        if m is not None]
+        worst, moves = None, []
+        if len(copy.config.grid_for(r.underlying)):  # stablecoins have no price grid
+            risk = copy.book_risk(br, at)
+            worst, liq = risk.matrix.worst_loss, risk.liquidation
+            moves = [] if liq is None else [abs(m) for m in (liq.move_down, liq.move_up)
+                                            if m is not None]
         after = {g: getattr(r, g) for g in GREEKS}
         prior = {g: (getattr(was, g) if was is not None else 0.0) for g in GREEKS}
         rows.append({
@@ -67,7 +69,7 @@ def what_if(engine: Engine, book: str, trades: list[HypotheticalTrade]) -> dict[
             "before": prior,
             "after": after,
             "change": {g: _minus(after[g], prior[g]) for g in GREEKS},
-            "worst_loss_usd": risk.matrix.worst_loss,
+            "worst_loss_usd": worst,
             "liq_distance": min(moves) if moves else None,
         })
     return {

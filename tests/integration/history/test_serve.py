@@ -239,5 +239,6 @@ def test_regime_changes_are_served(client: httpx.Client, outputs: list[Any]) -> 
     rows = get(client, "/v1/regimes")
     changes = [o for o in outputs if o.type == "regime"]
     assert changes, "the sample's two hours must set a regime"
-    assert [(r["underlying"], r["regime"], r["realized_vol"]) for r in rows] == [
-        (o.underlying, o.regime, o.realized_vol) for o in changes]
+    assert [(r["ts"], r["underlying"], r["regime"], r["realized_vol"]) for r in rows] == [
+        (format_ts(o.ts), o.underlying, o.regime, o.realized_vol)
+        for o in sorted(changes, key=lambda o: (o.ts, o.underlying))]
