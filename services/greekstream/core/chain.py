@@ -142,6 +142,8 @@ def walk(links: Iterable[Link]) -> list[list[Link]]:
         by_hash.setdefault(link[0], link)
     after: dict[str, Link] = {}
     for link in sorted(by_hash.values(), key=lambda x: x[3]):
+        if link[1] == GENESIS:  # several chains may start here (book "": one per key)
+            continue
         other = after.get(link[1])
         if other is not None:
             raise ChainBroken(sorted((other[3], link[3])), link[1])
