@@ -111,7 +111,8 @@ def by_book(values: list[bytes]) -> dict[str, list[bytes]]:
     """Records grouped by book, each book's in order: Kafka orders per key, not globally."""
     groups: dict[str, list[bytes]] = defaultdict(list)
     for v in values:
-        groups[orjson.loads(v).get("book", "")].append(v)  # "": market-wide (regime)
+        obj = orjson.loads(v)  # a regime has no book: keyed (ordered) per underlying
+        groups[obj.get("book") or f"/{obj.get('underlying', '')}"].append(v)
     return dict(groups)
 
 
