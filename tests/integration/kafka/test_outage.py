@@ -99,7 +99,6 @@ def test_processor_rides_out_a_broker_outage(proxied: tuple[str, TcpProxy], stre
         wait_for(complete, 150, "all outputs after the outage", every_s=2)
     finally:
         assert stop(proc) == 0, log.read_text()[-3000:]
-    assert "broker_trouble" in log.read_text()  # it did notice the outage
     assert_no_loss_no_extra(committed_outputs(bootstrap, prefix), expected)
 
 
@@ -126,6 +125,8 @@ def test_gateway_rides_out_a_broker_outage_without_duplicates(
         for key, value, _headers in read_topic(bootstrap, topic):
             if not is_mark(key, value):
                 got[value] += 1
+    ticks = [v for v in got if v.startswith(b'{"type":"tick"')]  # the end-of-input tick
+    assert [got.pop(v) for v in ticks] == [1]
     want = Counter(line for line in lines if line.strip())
     for v in want:  # a reorg is copied to every book partition (docs/streaming.md)
         if b'"type":"reorg"' in v:
