@@ -93,11 +93,25 @@ def test_every_panel_of_the_dashboard_has_data(demo_store: str, tmp_path: Path) 
         text = page.eval("document.body.innerText")
         e_notation = re.search(r".{0,40}\d\.?\d*e[+-]\d.{0,20}", text)
         assert e_notation is None, e_notation
+        # the day's volatility regime changes, and the P&L explain waterfall on request
+        assert _state(page, "+document.getElementById('regimes').dataset.rows") >= 3
+        regimes = page.eval("document.getElementById('regimes').tBodies[0].innerText")
+        assert re.search(r"2026-03-02 \d\d:\d\d:\d\d\s+BTC\s+\S+ → (calm|normal|stressed)",
+                         regimes), regimes
+        book = page.eval("document.getElementById('book').value")
+        page.eval("document.getElementById('explain-run').click(); true")
+        page.wait_for(f"document.body.dataset.explain === {orjson.dumps(book).decode()}",
+                      timeout=300)
+        assert _state(page, "document.getElementById('explain-png').naturalWidth") > 400
+        assert "explained by Greeks" in page.eval(
+            "document.getElementById('explain-note').textContent")
         # hedge intents of a book that has them, and the page refreshes itself
         page.eval("document.getElementById('book').value = 'treasury';"
                   "document.getElementById('book').dispatchEvent(new Event('change')); true")
         page.wait_for("+document.getElementById('intents').dataset.rows > 0 && "
                       "document.getElementById('status').textContent.startsWith('treasury')")
+        if book != "treasury":  # another book's waterfall is not left on the page
+            assert _state(page, "document.getElementById('explain-plot').children.length") == 0
         before = int(page.eval("document.body.dataset.refreshed"))
         page.wait_for(f"+document.body.dataset.refreshed > {before}", timeout=60)
         assert page.console() == [] or all(

@@ -384,21 +384,72 @@ async function showVar(book) {
   }
   text.textContent = `VaR ${num(v.var, 0)} USD, ES ${num(v.es, 0)} USD at ${v.confidence * 100}% ` +
     `over ${v.scenarios} days (worst ${v.worst_date}: ${num(v.worst_pnl, 0)} USD), as of ${v.as_of}`;
-  const res = await fetch(bookPath(book, "var", { format: "png" }), {
-    headers: { Authorization: "Bearer " + session.token() }, cache: "no-store", credentials: "omit",
-  });
-  if (!res.ok) return;
-  const blob = await res.blob();
-  const src = await new Promise((resolve) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(reader.result);
-    reader.readAsDataURL(blob);
-  });
+  let src;
+  try {
+    src = await pngSource(bookPath(book, "var", { format: "png" }));
+  } catch (err) {
+    if (err instanceof Unauthorized) throw err;
+    return;
+  }
   const img = el("img", { id: "var-png", alt: "one-day P&L distribution, VaR and ES marked" });
   img.src = src;
   await img.decode();
   plot.replaceChildren(img);
   document.body.dataset.var = "1";
+}
+
+// ------------------------------------------------------------------ regimes and explain
+
+/** Every stored volatility regime change (any token may read them), newest first. */
+async function renderRegimes() {
+  const rows = (await api("/v1/regimes")).slice().reverse();
+  const table = $("regimes");
+  table.tBodies[0].replaceChildren(...rows.slice(0, 20).map((r) => {
+    const tr = el("tr", r.regime === "stressed" ? { class: "breached" } : {});
+    cell(tr, time(r.ts)); cell(tr, r.underlying);
+    cell(tr, `${r.previous ?? "(first)"} → ${r.regime}`);
+    cell(tr, pct(r.realized_vol), "num"); cell(tr, pct(r.implied_vol), "num");
+    cell(tr, r.implied_instrument ?? "–");
+    return tr;
+  }));
+  if (!rows.length) emptyRow(table, "no regime change stored");
+  table.dataset.rows = String(rows.length);
+}
+
+/** A PNG of an authenticated route as a data: URL (the CSP allows data: images only). */
+async function pngSource(path) {
+  const res = await fetch(path, {
+    headers: { Authorization: "Bearer " + session.token() }, cache: "no-store", credentials: "omit",
+  });
+  if (res.status === 401) throw new Unauthorized("the token was refused");
+  if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+  const blob = await res.blob();
+  return new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.readAsDataURL(blob);
+  });
+}
+
+/** The P&L explain waterfall of the book's last hour of stored events. On demand only:
+ * the server re-derives the window from the stored inputs, which takes seconds. */
+async function showExplain() {
+  const book = $("book").value;
+  const end = overviewCache?.as_of;
+  const note = $("explain-note");
+  if (!book || !end) { note.textContent = "no events stored"; return; }
+  const to = new Date(Date.parse(end));
+  const from = new Date(to.getTime() - 3600 * 1000);
+  const iso = (d) => d.toISOString().replace(".000Z", "Z");
+  note.textContent = `explaining ${book} from ${time(iso(from))} to ${time(iso(to))} UTC…`;
+  const src = await pngSource(bookPath(book, "explain", { from: iso(from), to: iso(to), format: "png" }));
+  const img = el("img", { id: "explain-png", alt: `P&L explain waterfall of ${book}, last hour` });
+  img.src = src;
+  await img.decode();
+  $("explain-plot").replaceChildren(img);
+  note.textContent = `${book}: P&L of the positions held at ${time(iso(from))} explained by Greeks ` +
+    `up to ${time(iso(to))} UTC (USD; residual last)`;
+  document.body.dataset.explain = book;
 }
 
 // ------------------------------------------------------------------ the book
@@ -410,6 +461,11 @@ async function renderBook() {
   const bucket = $("bucket").value;
   const status = $("status");
   status.textContent = `loading ${book}…`;
+  if (document.body.dataset.explain && document.body.dataset.explain !== book) {
+    $("explain-plot").replaceChildren();  // another book's waterfall: not this one's
+    $("explain-note").textContent = "re-derived from the stored inputs on request (takes seconds)";
+    delete document.body.dataset.explain;
+  }
   const [rows, breaches, intents, matrices] = await Promise.all([
     api(bookPath(book, "timeseries", { bucket })),
     api(bookPath(book, "breaches")),
@@ -470,6 +526,7 @@ async function renderBook() {
 async function refresh() {
   overviewCache = await api("/v1/overview");
   renderOverview(overviewCache);
+  await renderRegimes();
   if ($("book").value) await renderBook();
   document.body.dataset.ready = "1";
   document.body.dataset.refreshed = String((Number(document.body.dataset.refreshed) || 0) + 1);
@@ -525,6 +582,10 @@ function wire() {
     start();
   });
   $("logout").addEventListener("click", () => { clearInterval(timer); session.clear(); showLogin(); });
+  $("explain-run").addEventListener("click", () => showExplain().catch((err) => {
+    if (err instanceof Unauthorized) { fail(err); return; }
+    $("explain-note").textContent = "explain failed: " + err.message;
+  }));
   for (const id of ["book", "bucket", "underlying"]) $(id).addEventListener("change", () => renderBook().catch(fail));
 }
 
