@@ -222,6 +222,7 @@ class OutputFiles:
     OPTIONAL = ("risk_matrix", "var")
 
     def __init__(self, out: str) -> None:
+        self.created = not Path(out).exists()  # an error must leave no directory behind
         self.directory = ensure_dir(out)
         self.handles: dict[str, BinaryIO] = {}
         for kind in OUTPUT_FILES:
@@ -246,8 +247,13 @@ class OutputFiles:
     def __enter__(self) -> OutputFiles:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self.close()
+        if exc_type is not None:  # a replay that failed wrote no result: remove its files
+            for kind in self.handles:
+                (self.directory / OUTPUT_FILES.get(kind, f"{kind}.jsonl")).unlink(missing_ok=True)
+            if self.created and not any(self.directory.iterdir()):
+                self.directory.rmdir()
 
 
 def write_outputs(result: ReplayResult, out: str) -> None:
