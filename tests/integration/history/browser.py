@@ -84,11 +84,14 @@ class Browser:
     def _read(self, deadline: float) -> dict[str, Any]:
         import select
 
+        # poll(), not select(): a long test session may hold descriptors above 1024
+        poller = select.poll()
+        poller.register(self._from_chrome, select.POLLIN)
         while b"\0" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0 or self._proc.poll() is not None:
                 raise BrowserError("chromium did not answer in time")
-            ready, _, _ = select.select([self._from_chrome], [], [], left)
+            ready = poller.poll(left * 1000)
             if ready:
                 chunk = os.read(self._from_chrome, 1 << 20)
                 if not chunk:

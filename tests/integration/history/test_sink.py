@@ -21,6 +21,7 @@ from greekstream.errors import HistoryError
 from greekstream.history import connect
 from greekstream.history.health import serve_health
 from greekstream.history.sink import Sink, topic_names
+from greekstream.kafka.topics import OUTPUT_ROUTES
 from greekstream.replay import read_records, replay
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -31,10 +32,7 @@ INPUT_TOPIC = {
     "collateral": "onchain", "loan": "onchain", "lp_position": "onchain", "reorg": "onchain",
     "limits": "limits", "margin": "margin",
 }
-OUTPUT_TOPIC = {
-    "exposure": "exposures", "breach": "breaches", "hedge_intent": "hedge-intents",
-    "rejected": "rejected", "risk_matrix": "risk",
-}
+OUTPUT_TOPIC = OUTPUT_ROUTES  # every output type the engine routes, from the one table
 
 
 def _kind(raw: bytes) -> str:
