@@ -11,10 +11,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from greekstream.core.books import ExposureValues
 from greekstream.core.decode import decode_event
 from greekstream.core.engine import Engine, EngineConfig, Output
 from greekstream.core.events import DecodeError, Rejected
+from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.progress import Progress
 
@@ -22,8 +25,9 @@ Record = tuple[bytes, str]
 BOM = b"\xef\xbb\xbf"
 
 
-def read_records(path: str | Path) -> Iterator[Record]:
-    """Yield (raw line, "FILE:LINE") for every non-blank line of a JSONL file."""
+def read_records(path: str | Path, name: str | None = None) -> Iterator[Record]:
+    """Yield (raw line, "FILE:LINE") for every non-blank line of a JSONL file; FILE is
+    the file's name, or ``name`` (history tells two files of one name apart by it)."""
     p = Path(path)
     try:
         handle = p.open("rb")
@@ -33,7 +37,7 @@ def read_records(path: str | Path) -> Iterator[Record]:
         ) from exc
     except OSError as exc:
         raise UsageError(f"cannot read events file {p}: {exc.strerror}") from exc
-    name = p.name
+    name = name or p.name
     with handle:
         for lineno, line in enumerate(handle, start=1):
             body = line.rstrip(b"\r\n")
@@ -75,6 +79,8 @@ def replay(
     keep_outputs: bool = True,
     on_output: OutputSink | None = None,
     on_record: RecordSink | None = None,
+    prior: Iterable[Record] = (),
+    closing_tick: bool = False,
 ) -> ReplayResult:
     """Apply records in order; with ``as_of_us``, only events at or before it count.
 
@@ -84,8 +90,16 @@ def replay(
     (``result.counts`` still counts outputs by type). Without ``as_of_us`` each chunk
     goes through ``Engine.apply_batch``; the end of the input closes the engine's open
     emission window (``Engine.flush``).
+
+    ``prior`` records (a store's history, to append to it) are applied first, silently:
+    their outputs are not emitted, counted or kept. With ``closing_tick`` the end of
+    the input is a `tick` record at the end of the open window, applied and passed to
+    ``on_record`` like any other, instead of a flush: stored, it lets a later append
+    and an audit close that window at the same place (docs/history.md).
     """
     engine = Engine(config)
+    for chunk in _chunks(prior, CHUNK):
+        engine.apply_batch(chunk)
     result = ReplayResult(engine=engine)
     keep = result.outputs.extend if keep_outputs else None
     counts = result.counts
@@ -97,7 +111,9 @@ def replay(
         if keep is not None:
             keep(produced)
 
+    last_source: str | None = None
     for chunk in _chunks(records, CHUNK):
+        last_source = chunk[-1][1]
         if as_of_us is None:
             duplicates = engine.duplicates
             produced = engine.apply_batch(chunk)
@@ -129,11 +145,33 @@ def replay(
             emit(produced)
         if progress is not None:
             progress.advance(len(chunk))
+    tick = closing_tick_record(engine, last_source, as_of_us) if closing_tick else None
+    if tick is not None:
+        emit(engine.apply_batch([tick]))
+        if on_record is not None:
+            on_record(*tick)
     emit(engine.flush())
     if progress is not None:
         progress.done()
     result.as_of_us = as_of_us if as_of_us is not None else engine.clock
     return result
+
+
+def closing_tick_record(engine: Engine, last_source: str | None,
+                        as_of_us: int | None = None) -> Record | None:
+    """The `tick` that closes the engine's open window (at its end), as a record whose
+    source follows the input's last one ("FILE:end"); None when nothing is waiting in
+    the window (no dirty key), there is no window (``emit_interval_ms`` 0) or its end
+    is past ``as_of_us`` (that replay ends with a flush, as one without history)."""
+    end = engine.state.window_end_us
+    if end is None or not engine.state.dirty or last_source is None:
+        return None
+    if as_of_us is not None and end > as_of_us:
+        return None
+    stream = last_source.rsplit(":", 1)[0]
+    tick = {"type": "tick", "event_id": f"end-of-input:{stream}:{format_ts(end)}",
+            "ts": format_ts(end)}
+    return orjson.dumps(tick), f"{stream}:end"
 
 
 def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:

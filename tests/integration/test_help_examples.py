@@ -27,7 +27,7 @@ from greekstream import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
-_COMMAND = re.compile(r"^\s{2,}((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)(greekstream|curl|python -m)\b")
+_COMMAND = re.compile(r"^\s{2,}((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)(greekstream|curl|python -m|echo)\b")
 _NEEDS_SERVER = re.compile(
     r"--bootstrap|https?://|\bcurl\b|greekstream (?:process|sink|serve|produce|topics create)\b"
 )

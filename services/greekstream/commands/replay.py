@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -34,7 +35,7 @@ from greekstream.replay import OutputSink, ReplayResult, count_lines, read_recor
 from greekstream.scenario_files import engine_config_from_env
 
 if TYPE_CHECKING:
-    from greekstream.history.replay_io import HistoryStream
+    from greekstream.history.replay_io import Append, HistoryStream
 
 HELP = "replay events (a JSONL file, or stored history) through the engine; print exposures"
 EXAMPLES = """  greekstream replay events.jsonl --format table
@@ -104,18 +105,27 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         # opened before a long replay, not after it: a bad DSN or --out fails at once
         stream = stack.enter_context(history_stream(args.history)) if args.history else None
+        plan = stream.plan_append(Path(args.events)) if stream is not None else None
+        if plan is not None and plan.already:
+            print(f"replay: {args.events} is stored in {dsn_label(args.history)} already "
+                  f"(as {plan.name}); nothing added. Its outputs: greekstream replay "
+                  f"--from-history {args.history} --out DIR", file=sys.stderr)
+            return 0
         files = stack.enter_context(OutputFiles(args.out)) if args.out else None
         on_output = fan_out(files.write if files else None,
                             stream.add_output if stream else None)
         if args.from_history:
             result = replay_from_history(args, as_of, on_output)
         else:
+            prior = stored_inputs(stream, plan, args.quiet)
             progress = Progress("replay", total=count_lines(args.events),
                                 enabled=not args.quiet)
-            result = replay(read_records(args.events), as_of_us=as_of, progress=progress,
+            result = replay(read_records(args.events, plan.name if plan else None),
+                            as_of_us=as_of, progress=progress,
                             config=engine_config_from_env(args.scenarios, args.returns),
                             keep_outputs=False, on_output=on_output,
-                            on_record=stream.add_record if stream else None)
+                            on_record=stream.add_record if stream else None,
+                            prior=prior, closing_tick=stream is not None)
     if stream is not None and not args.quiet:
         print(f"replay: stored {stream.counts['records']:,} input records and "
               f"{stream.counts['outputs']:,} outputs in {dsn_label(args.history)}",
@@ -198,6 +208,21 @@ def replay_from_history(
                       progress=Progress("replay", enabled=not args.quiet),
                       config=engine_config_from_env(args.scenarios, args.returns),
                       keep_outputs=False, on_output=sink)
+
+
+def stored_inputs(stream: HistoryStream | None, plan: Append | None, quiet: bool
+                  ) -> Iterator[tuple[bytes, str]]:
+    """The inputs a store holds already, in replay order, to continue its engine from
+    (an append, history/replay_io.py:Append); nothing for a fresh store."""
+    if stream is None or plan is None or not plan.stored:
+        return
+    from greekstream.history.replay_io import iter_raw
+
+    progress = Progress("restore from history", total=plan.stored, enabled=not quiet)
+    for record in iter_raw(stream.history):
+        yield record
+        progress.advance(1)
+    progress.done()
 
 
 def history_stream(dsn: str) -> HistoryStream:

@@ -17,11 +17,11 @@ from greekstream.replay import read_records, replay
 
 HELP = ("preview hypothetical trades on the state after EVENTS: change in each Greek, worst "
         "loss and liquidation distance after, breaches and hedge intents they would cause")
-EXAMPLES = """  python -m greekstream.sample --profile kafka-test --out /tmp/gs-events.jsonl
+EXAMPLES = """  greekstream sample --quiet                       # writes events.jsonl
   echo '{"book": "desk-a", "instrument_id": "BTC-PERPETUAL", "side": "sell", "quantity": 500}' \\
-      > /tmp/gs-trades.jsonl
-  greekstream whatif /tmp/gs-events.jsonl --trades /tmp/gs-trades.jsonl
-  greekstream whatif /tmp/gs-events.jsonl --trades /tmp/gs-trades.jsonl --format json
+      > trades.jsonl
+  greekstream whatif events.jsonl --trades trades.jsonl
+  greekstream whatif events.jsonl --trades trades.jsonl --format json
 FILE: JSON lines (or one JSON array) of {book, instrument_id, side, quantity[, price]}
 """
 

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -42,6 +44,13 @@ class HistoryStream:
         self.batch_rows = batch_rows
         self.counts = {"records": 0, "outputs": 0}
 
+    def plan_append(self, path: Path) -> Append:
+        """How the file at ``path`` joins this store (see :class:`Append`); sets the
+        arrival clock of its records after everything stored."""
+        plan = plan_append(self.history, path)
+        self.writer.clock_floor = plan.clock_floor
+        return plan
+
     def add_record(self, raw: bytes | str, source: str) -> None:
         self.writer.add_record(raw, source)
         self.counts["records"] += 1
@@ -68,6 +77,57 @@ class HistoryStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class Append:
+    """A file replayed into a store that may hold earlier inputs.
+
+    A store fed file after file must re-derive to what was stored (``audit``), so an
+    append continues the engine from the stored inputs (``prior``: replayed first,
+    silently), its records arrive after them (``clock_floor``, the ``arrival_ts``
+    replay order) and they are stored under a name no stored file has (``name``:
+    FILE, else FILE#2, FILE#3, ...). The same file again (same first and last record
+    under its name) is ``already`` stored: nothing is added.
+    """
+
+    name: str
+    stored: int  # input records in the store before this file
+    clock_floor: int  # µs: arrival_ts of this file's records starts here
+    already: bool
+
+
+def _first_last(path: Path) -> tuple[int, tuple[int, bytes], tuple[int, bytes]]:
+    """(count, (line, record) first, (line, record) last) of a JSONL file's non-blank
+    lines, as read_records yields them."""
+    from greekstream.replay import read_records
+
+    count, first, last = 0, (0, b""), (0, b"")
+    for raw, source in read_records(path):
+        count += 1
+        last = (int(source.rsplit(":", 1)[1]), raw)
+        first = last if count == 1 else first
+    return count, first, last
+
+
+def plan_append(history: History, path: Path) -> Append:
+    (stored, newest), = history.rows(
+        "SELECT count(), toUnixTimestamp64Micro(max(arrival_ts)) FROM raw_events")
+    if not stored:
+        return Append(path.name, 0, 0, False)
+    count, first, last = _first_last(path)
+    suffix = 1
+    while True:
+        name = path.name if suffix == 1 else f"{path.name}#{suffix}"
+        (n, head, tail), = history.rows(
+            "SELECT count(), anyIf(raw, seq = {first:Int64}), anyIf(raw, seq = {last:Int64}) "
+            "FROM raw_events WHERE stream = {name:String}",
+            {"name": name, "first": first[0], "last": last[0]})
+        if not n:
+            return Append(name, int(stored), int(newest) + 1, False)
+        if count and n >= count and head.encode() == first[1] and tail.encode() == last[1]:
+            return Append(name, int(stored), int(newest) + 1, True)
+        suffix += 1
 
 
 def write_replay(

@@ -145,9 +145,11 @@ def locate(source: str) -> Location:
     return Location(source, 0, 0)
 
 
-def raw_row(raw: bytes | str, source: str, clocks: dict[tuple[str, int], int]) -> Row:
+def raw_row(raw: bytes | str, source: str, clocks: dict[tuple[str, int], int],
+            floor: int = 0) -> Row:
     """A raw_events row. ``clocks`` holds each stream's event-time clock (the running max
-    of ts) and is advanced here; a record without a ts takes the clock as its ts."""
+    of ts, from ``floor``: an append starts after what is stored) and is advanced here; a
+    record without a ts takes the clock as its ts."""
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     try:
         obj = orjson.loads(raw)
@@ -160,7 +162,7 @@ def raw_row(raw: bytes | str, source: str, clocks: dict[tuple[str, int], int]) -
     decoded = ts is not None and isinstance(kind, str)
     where = locate(source)
     stream = (where.stream, where.partition)
-    clock = clocks.get(stream, 0)
+    clock = clocks.get(stream, floor)
     if ts is not None and ts > clock:
         clock = clocks[stream] = ts
     return (

@@ -90,6 +90,7 @@ class HistoryWriter:
         self.json: dict[str, list[bytes]] = {t.name: [] for t in ALL_TABLES}
         self._pending = 0
         self.clocks: dict[tuple[str, int], int] = {}
+        self.clock_floor = 0  # arrival_ts of new streams starts here (HistoryStream.append)
         self.flushes = 0
 
     @property
@@ -103,7 +104,7 @@ class HistoryWriter:
 
     def add_record(self, raw: bytes | str, source: str) -> None:
         """One input record as it arrived (valid or not)."""
-        row = raw_row(raw, source, self.clocks)
+        row = raw_row(raw, source, self.clocks, self.clock_floor)
         self.buffers[RAW.name].append(row)
         self._pending += 1
 

@@ -100,6 +100,31 @@ def test_audit_is_clean_then_finds_injected_divergences(
     assert changed in out and dropped in out
 
 
+def test_a_store_fed_file_after_file_audits_clean_and_re_derives_the_straight_run(
+    dsn: str, events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Appending with `replay --history` continues from the stored inputs: two parts (the
+    second under the first one's file name, from another folder) store what one straight
+    replay outputs; the same file again adds nothing."""
+    lines = events_file.read_bytes().splitlines()
+    cut = len(lines) * 2 // 5
+    first, second = tmp_path / "day.jsonl", tmp_path / "later" / "day.jsonl"
+    second.parent.mkdir()
+    first.write_bytes(b"\n".join(lines[:cut]) + b"\n")
+    second.write_bytes(b"\n".join(lines[cut:]) + b"\n")
+    for part in (first, second, first):
+        assert main(["replay", str(part), "--history", dsn, "--quiet"]) == 0
+    assert "already" in capsys.readouterr().err  # the third: first is stored
+    with connect(dsn) as history:
+        assert audit(history) == []
+        streams = dict(history.rows("SELECT stream, count() FROM raw_events FINAL "
+                                    "WHERE type != 'tick' GROUP BY stream"))
+        stored_ids = sorted(r[0] for r in history.rows("SELECT event_id FROM exposures FINAL"))
+    assert streams == {"day.jsonl": cut, "day.jsonl#2": len(lines) - cut}
+    straight = replay(read_records(events_file)).outputs
+    assert stored_ids == sorted(o.event_id for o in straight if o.type == "exposure")
+
+
 def test_audit_over_a_window_only_compares_that_window(stored: str) -> None:
     with connect(stored) as history:
         first = history.rows("SELECT event_id, toUnixTimestamp64Micro(ts) FROM breaches "
