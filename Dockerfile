@@ -1,6 +1,10 @@
 # One image for every greekstream subcommand: process, sink, serve, produce, topics, history.
+# It talks to a ClickHouse server (http(s):// DSNs) and holds no embedded ClickHouse: chDB is the
+# optional extra `embedded` (~0.8 GB with pandas/pyarrow). The demo image adds it, so
+# `greekstream demo` runs on chdb:// there (docs/deploy.md, "Image size"):
 #
 #   docker build -t greekstream:0.1.0 .
+#   docker build --build-arg EXTRAS=embedded -t greekstream:0.1.0-demo .
 #   docker run --rm greekstream:0.1.0 --help                 # ENTRYPOINT is `greekstream`
 #   docker run --rm greekstream:0.1.0 topics list --partitions 12
 #
@@ -9,16 +13,25 @@
 # the source and the bundled demo events onto a clean slim base and runs as uid 10001.
 # BASE must give `python3` with `venv`; both stages use it so the venv's interpreter matches.
 ARG BASE=python:3.11-slim-bookworm
+# EXTRAS=embedded also installs requirements-embedded.lock (chDB): the demo image.
+ARG EXTRAS=
 
 FROM ${BASE} AS build
+ARG EXTRAS
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/greekstream/venv
 ENV PATH=/opt/greekstream/venv/bin:$PATH
 WORKDIR /opt/greekstream/app
-COPY requirements.lock ./
+COPY requirements.lock requirements-embedded.lock ./
 RUN pip install --only-binary=:all: --require-virtualenv -r requirements.lock \
+    && case "${EXTRAS}" in \
+         "") ;; \
+         embedded) pip install --only-binary=:all: --require-virtualenv --no-deps \
+                     -r requirements-embedded.lock ;; \
+         *) echo "unknown EXTRAS=${EXTRAS} (known: embedded)" >&2; exit 1 ;; \
+       esac \
     && pip install --only-binary=:all: "setuptools>=68" wheel
 # The source stays in the image in its repository layout: the migrations are read from
 # schemas/clickhouse and the query page from greekstream/api/static (see history/migrate.py).
@@ -59,7 +72,8 @@ ENV PATH=/opt/greekstream/venv/bin:$PATH \
     HOME=/home/greekstream
 WORKDIR /home/greekstream
 USER 10001:10001
-# Embedded chDB store (the default DSN); mount a volume here, or point at a ClickHouse server.
+# The default DSN's embedded chDB store (the demo image, EXTRAS=embedded): mount a volume here.
+# The default image has no chDB: give GREEKSTREAM_CLICKHOUSE_DSN=http(s)://... of a server.
 VOLUME ["/var/lib/greekstream"]
 EXPOSE 8000 8080 8081
 # The long-running commands serve /healthz on GREEKSTREAM_HTTP__PORT (defaults: process 8080,

@@ -14,10 +14,10 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): pyproject.toml
-	@echo "==> creating $(VENV) and installing greekstream with its test extras"
+	@echo "==> creating $(VENV) and installing greekstream with its test, bench and embedded (chDB) extras"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" || true
-	@$(BIN)/python -m pip install --quiet --progress-bar off -e '.[test,bench]'
+	@$(BIN)/python -m pip install --quiet --progress-bar off -e '.[test,bench,embedded]'
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 venv: $(STAMP)  ## create the virtualenv and install everything

@@ -3,6 +3,7 @@ works in the image's entrypoint form (`ENTRYPOINT + args + --help` exits 0)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import sys
@@ -91,18 +92,27 @@ def test_dockerignore_lets_in_only_what_the_build_copies() -> None:
     assert copied == allowed
 
 
-def test_lock_pins_every_runtime_dependency() -> None:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_pins(name: str) -> dict[str, str]:
     pins = {}
-    for line in (REPO / "requirements.lock").read_text().splitlines():
+    for line in (REPO / name).read_text().splitlines():
         if line and not line.startswith("#"):
             req = Requirement(line)
             (spec,) = req.specifier
             assert spec.operator == "==", line
-            pins[req.name.lower().replace("_", "-")] = spec.version
+            pins[_norm(req.name)] = spec.version
+    return pins
+
+
+def test_lock_pins_every_runtime_dependency() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = lock_pins("requirements.lock")
     for dep in project["dependencies"]:
         req = Requirement(dep)
-        name = req.name.lower().replace("_", "-")
+        name = _norm(req.name)
         assert name in pins, f"{name} is not pinned in requirements.lock"
         assert req.specifier.contains(pins[name]), f"{name}=={pins[name]} outside {dep}"
 
@@ -141,3 +151,50 @@ def test_help_fails_for_a_command_that_does_not_exist() -> None:
 def test_one_shot_commands_take_their_arguments(cmd: list[str]) -> None:
     out = run([str(VENV_BIN / "greekstream"), *cmd, "--help"])
     assert "usage: greekstream " + cmd[0] in out.stdout
+
+
+def _closure(requirements: list[str]) -> set[str]:
+    """Every distribution ``requirements`` need, by the installed packages' metadata."""
+    seen: set[str] = set()
+    todo = [Requirement(r) for r in requirements]
+    while todo:
+        req = todo.pop()
+        if req.marker and not req.marker.evaluate({"extra": ""}):
+            continue
+        if _norm(req.name) in seen:
+            continue
+        seen.add(_norm(req.name))
+        todo += [Requirement(r) for r in importlib.metadata.requires(req.name) or []]
+    return seen
+
+
+def test_the_default_image_has_no_embedded_clickhouse() -> None:
+    """chDB (~0.8 GB with pandas and pyarrow) is the extra `embedded`: pinned apart in
+    requirements-embedded.lock, which the demo image alone installs (EXTRAS=embedded)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert not any(_norm(Requirement(d).name) == "chdb" for d in project["dependencies"])
+    extra = project["optional-dependencies"]["embedded"]
+    base, embedded = lock_pins("requirements.lock"), lock_pins("requirements-embedded.lock")
+    assert not base.keys() & embedded.keys()
+    for dep in extra:
+        req = Requirement(dep)
+        assert _norm(req.name) in embedded, f"{dep} is not pinned in requirements-embedded.lock"
+        assert req.specifier.contains(embedded[_norm(req.name)]), dep
+    only_embedded = _closure(project["dependencies"] + extra) - _closure(project["dependencies"])
+    assert {"chdb", "pandas", "pyarrow"} <= only_embedded
+    assert set(embedded) == only_embedded  # pinned there, and in no way in the default lock
+    assert not only_embedded & base.keys()
+
+
+def test_only_the_demo_build_installs_the_embedded_lock() -> None:
+    (extras,) = [rest for w, rest in STAGES[0] if w == "ARG" and rest.startswith("EXTRAS")]
+    assert extras == "EXTRAS"  # the build stage takes the global ARG ...
+    assert re.search(r"^ARG EXTRAS=$", DOCKERFILE, re.M)  # ... which is empty by default
+    build = " ".join(rest for w, rest in STAGES[0] if w == "RUN")
+    case = re.search(r'case "\$\{EXTRAS\}" in (.*?) esac', build)
+    assert case, build
+    branches = [b.strip() for b in case.group(1).split(";;")]
+    assert branches[0] == '"")'  # nothing for the default image
+    assert branches[1].startswith("embedded)") and "-r requirements-embedded.lock" in branches[1]
+    assert "requirements-embedded.lock" not in build.replace(case.group(0), "")
+    assert branches[2].startswith("*)") and "exit 1" in branches[2]

@@ -22,6 +22,7 @@ from greekstream.commands._common import (
 from greekstream.core.events import Breach, HedgeIntent, IntentStatus, Regime
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
+from greekstream.history.client import require_engine
 from greekstream.progress import Progress
 from greekstream.replay import ReplayResult, read_records, replay
 
@@ -49,6 +50,8 @@ BUNDLED_EVENTS = Path("/opt/greekstream/share/demo.jsonl")
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    dsn = args.history or f"chdb://{(out / 'chdb').resolve()}"
+    require_engine(dsn)  # first: chDB is the optional extra `embedded` (pyproject.toml)
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / ".writable").touch()
@@ -66,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
     from greekstream.commands.replay import write_outputs
 
     write_outputs(result, str(out))
-    dsn = args.history or f"chdb://{(out / 'chdb').resolve()}"
     _history(dsn, events, result)
     _summary(result)
     _pnl(result, events)

@@ -10,6 +10,7 @@ from pydantic import SecretStr, ValidationError
 
 from greekstream.commands._common import port
 from greekstream.errors import ConfigError
+from greekstream.history.client import require_engine
 from greekstream.history.health import serve_health
 from greekstream.history.sink import Sink
 from greekstream.kafka import reach
@@ -50,6 +51,8 @@ def settings_from(args: argparse.Namespace) -> SinkSettings:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    # a chdb:// DSN without chDB installed fails now, not after the broker check
+    require_engine(settings.clickhouse_dsn.get_secret_value())
     conf = {**settings.kafka.client_config(), **reach.client_overrides(args)}
     reach.require_broker(conf, args.connect_timeout)
     sink = Sink(

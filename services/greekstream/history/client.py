@@ -157,9 +157,31 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:400]
 
 
+EMBEDDED_HINT = (
+    "pip install 'greekstream[embedded]' (`make venv` and the demo image have it), "
+    "or give an http(s):// DSN of a ClickHouse server"
+)
+
+
+def require_engine(dsn: str) -> Target:
+    """Parse ``dsn`` and check its engine is installed: chDB is an optional extra
+    (``greekstream[embedded]``), so a chdb:// DSN without it is an error, not a traceback."""
+    target = parse_dsn(dsn)
+    if target.embedded:
+        try:
+            import chdb  # noqa: F401  (clickhouse-connect's chdb interface needs it)
+        except ImportError as exc:
+            raise HistoryError(
+                f"the embedded ClickHouse (chDB) is not installed, so {target} "
+                "cannot be opened",
+                hint=EMBEDDED_HINT,
+            ) from exc
+    return target
+
+
 def connect(dsn: str, create: bool = False) -> History:
     """Open the history database a DSN names; ``create`` makes the database if missing."""
-    target = parse_dsn(dsn)
+    target = require_engine(dsn)
     hint = (
         "is the ClickHouse server up and the DSN right?"
         if not target.embedded
