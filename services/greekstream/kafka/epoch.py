@@ -155,9 +155,14 @@ class Epoch:
         return True
 
     def caught_up(self) -> bool:
-        """Every owned partition is past the position its previous owner committed."""
+        """Every owned partition is past the position its previous owner committed, or
+        its checkpoint, still waiting to be loaded, is at or past that position (its
+        books are loaded before any later record; when no record comes, the merge never
+        passes it, and the partition has nothing left to re-apply)."""
+        waiting = {p: pos for pos, p, _snap in self.pending}
         return all(done is None or (self.pos is not None and self.pos >= done)
-                   for done in self.suppress.values())
+                   or (p in waiting and waiting[p] >= done)
+                   for p, done in self.suppress.items())
 
     def passed(self, mark: Record) -> None:
         """A gateway mark left the merge: the partition is read past it."""

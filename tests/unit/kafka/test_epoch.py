@@ -38,3 +38,28 @@ def test_a_record_the_runtime_fails_on_is_rejected_and_passed() -> None:
     # an output already visible past the progress (Tansu) is skipped once per copy
     epoch.visible = {1: {rec.pos: Counter({("t", b"v"): 1})}}
     assert epoch.already_visible(e, "t", b"v") and not epoch.already_visible(e, "t", b"v")
+
+
+def test_a_partition_whose_checkpoint_is_at_its_progress_is_caught_up_before_it_loads() -> None:
+    """Partition 1's checkpoint is at its committed progress and no record follows it (the
+    input ended): nothing is left to re-apply there, even though the merge never passes
+    the checkpoint to load it. Partition 0, restored from the start, is caught up once
+    the merge reaches its progress."""
+    from greekstream.kafka.checkpoints import Snapshot
+
+    engine_state = Epoch.restore(EngineConfig(), [0], ["x.trades"], [("x.quotes", 0)], 2,
+                                 {0: Recovered(None, None, 0)}).engine.snapshot()
+    end = (1401, 1, 1, 19)
+    snap = Snapshot(end, {"x.trades": 20}, {"x.quotes/0": 0}, [], engine_state, engine_state)
+    epoch = Epoch.restore(
+        EngineConfig(), [0, 1], ["x.trades"], [("x.quotes", 0)], 2,
+        {0: Recovered(Progress((900, 1, 0, 7), None), None, 1),
+         1: Recovered(Progress(end, 3), snap, 2)})
+    assert epoch.pending and not epoch.caught_up()  # partition 0 re-applies up to 900
+    epoch.pos = (900, 1, 0, 7)
+    assert epoch.caught_up()
+    behind = Epoch.restore(
+        EngineConfig(), [1], ["x.trades"], [("x.quotes", 0)], 2,
+        {1: Recovered(Progress((1500, 1, 1, 30), None), snap, 2)})
+    behind.pos = None
+    assert not behind.caught_up()  # its checkpoint is older than its progress
