@@ -26,7 +26,7 @@ from greekstream.commands._common import (
     print_table,
 )
 from greekstream.core.engine import Output
-from greekstream.core.events import encode
+from greekstream.core.events import OUTPUTS, encode
 from greekstream.core.term_structure import vega_by_expiry
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
@@ -56,15 +56,8 @@ that book's records plus market data and reorgs. With --as-of, only events at or
 it are applied (and, with --history, stored).
 """
 
-OUTPUT_FILES = {
-    "exposure": "exposures.jsonl",
-    "breach": "breaches.jsonl",
-    "hedge_intent": "hedge_intents.jsonl",
-    "rejected": "rejected.jsonl",
-    "risk_matrix": "risk_matrices.jsonl",
-    "pnl": "pnl.jsonl",
-    "var": "var.jsonl",
-}
+# output type -> its file in --out (the names are the registry's, core/events.py OUTPUTS)
+OUTPUT_FILES = {name: t.file for name, t in OUTPUTS.items()}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -241,20 +234,22 @@ def dsn_label(dsn: str) -> str:
 
 
 class OutputFiles:
-    """One JSONL file per output type in a directory, written as outputs arrive.
-    ``risk_matrices.jsonl`` and ``var.jsonl`` are kept only when the engine emitted them."""
-
-    OPTIONAL = ("risk_matrix", "var")
+    """One JSONL file per output type in a directory, written as outputs arrive. The
+    registry's ``file_always`` files are written even when empty (exposures.jsonl, ...);
+    the others (risk_matrices.jsonl, var.jsonl, ...) only when the engine emitted one."""
 
     def __init__(self, out: str) -> None:
         self.created = not Path(out).exists()  # an error must leave no directory behind
         self.directory = ensure_dir(out)
         self.handles: dict[str, BinaryIO] = {}
-        for kind in OUTPUT_FILES:
-            self._open(kind)
+        for kind, t in OUTPUTS.items():
+            if t.file_always:
+                self._open(kind)
+            else:  # not one of an earlier replay's files left in place
+                (self.directory / t.file).unlink(missing_ok=True)
 
     def _open(self, kind: str) -> BinaryIO:
-        name = OUTPUT_FILES.get(kind, f"{kind}.jsonl")
+        name = OUTPUT_FILES[kind]
         handle = self.handles[kind] = (self.directory / name).open("wb", buffering=1 << 20)
         return handle
 
@@ -263,11 +258,8 @@ class OutputFiles:
         handle.write(encode(event) + b"\n")
 
     def close(self) -> None:
-        for kind, handle in self.handles.items():
-            empty = handle.tell() == 0
+        for handle in self.handles.values():
             handle.close()
-            if empty and kind in self.OPTIONAL:
-                (self.directory / OUTPUT_FILES[kind]).unlink()
 
     def __enter__(self) -> OutputFiles:
         return self
@@ -276,7 +268,7 @@ class OutputFiles:
         self.close()
         if exc_type is not None:  # a replay that failed wrote no result: remove its files
             for kind in self.handles:
-                (self.directory / OUTPUT_FILES.get(kind, f"{kind}.jsonl")).unlink(missing_ok=True)
+                (self.directory / OUTPUT_FILES[kind]).unlink(missing_ok=True)
             if self.created and not any(self.directory.iterdir()):
                 self.directory.rmdir()
 

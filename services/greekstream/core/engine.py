@@ -40,6 +40,7 @@ from greekstream.core.books import (
 from greekstream.core.chain import Chains
 from greekstream.core.decode import decode_event
 from greekstream.core.events import (
+    BOOK_TYPES,
     ON_CHAIN_TYPES,
     Breach,
     Collateral,
@@ -184,12 +185,11 @@ def output_id(*parts: object) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-BOOK_EVENT_TYPES = frozenset(("trade", "collateral", "limits", "margin", "loan", "lp_position"))
 
 
 def scope_of(event: Any) -> str:
     """Dedup scope: the book for book events, the market for everything else."""
-    return event.book if event.type in BOOK_EVENT_TYPES else MARKET
+    return event.book if event.type in BOOK_TYPES else MARKET
 
 
 class _InState(Generic[T]):

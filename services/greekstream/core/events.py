@@ -11,7 +11,9 @@ Inside the engine, every timestamp is an ``int`` of epoch microseconds
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import orjson
 from pydantic import (
@@ -84,6 +86,32 @@ class _OnChain(_Event):
         if self.block_number is not None and self.chain is None:
             raise ValueError("block_number given without chain")
         return self
+
+
+M = TypeVar("M", bound=BaseModel, covariant=True)
+
+
+@dataclass(frozen=True)
+class EventType(Generic[M]):
+    """One event type and where it lives: the registry (INPUTS, OUTPUTS) is the one place
+    its topic, history table and output file are named (docs/contract.md *Event types*)."""
+
+    name: str
+    model: type[M]
+    topic: str  # Kafka topic suffix: greekstream.<topic>
+    key: str = ""  # inputs: the field whose value is the Kafka record key
+    table: str = ""  # outputs: the history table (every input goes to raw_events)
+    file: str = ""  # outputs: the file of `replay --out`
+    file_always: bool = False  # outputs: the file is written even when empty
+
+    @property
+    def direction(self) -> str:
+        return "input" if self.key else "output"
+
+    @property
+    def book_keyed(self) -> bool:
+        """An input that belongs to one book (keyed, partitioned and kept by book)."""
+        return self.key == "book"
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -237,20 +265,29 @@ InputEvent = Annotated[
     | Funding | Tick,
     Field(discriminator="type"),
 ]
-INPUT_TYPES: dict[str, type[_Event]] = {
-    "instrument": Instrument,
-    "quote": Quote,
-    "index": Index,
-    "trade": Trade,
-    "collateral": Collateral,
-    "reorg": Reorg,
-    "limits": Limits,
-    "margin": Margin,
-    "loan": Loan,
-    "lp_position": LpPosition,
-    "funding": Funding,
-    "tick": Tick,
+# The facts about each input type, stated once: its model, its Kafka topic (suffix of
+# greekstream.<topic>) and the field whose value is its record key. A type keyed by `book`
+# is book-keyed: its book's state only, its topic co-partitioned with the other book topics.
+INPUTS: dict[str, EventType[_Event]] = {
+    t.name: t for t in (
+        EventType("instrument", Instrument, "instruments", "instrument_id"),
+        EventType("quote", Quote, "quotes", "instrument_id"),
+        EventType("index", Index, "index", "underlying"),
+        EventType("trade", Trade, "trades", "book"),
+        EventType("collateral", Collateral, "onchain", "book"),
+        EventType("reorg", Reorg, "onchain", "chain"),  # copied to every partition: no book
+        EventType("limits", Limits, "limits", "book"),
+        EventType("margin", Margin, "margin", "book"),
+        EventType("loan", Loan, "onchain", "book"),
+        EventType("lp_position", LpPosition, "onchain", "book"),
+        # market data, ordered with the perpetual's marks
+        EventType("funding", Funding, "quotes", "instrument_id"),
+        # event time moving on: market-wide (docs/contract.md, part 2)
+        EventType("tick", Tick, "index", "event_id"),
+    )
 }
+INPUT_TYPES: dict[str, type[_Event]] = {name: t.model for name, t in INPUTS.items()}
+BOOK_TYPES = frozenset(name for name, t in INPUTS.items() if t.book_keyed)
 ON_CHAIN_TYPES = ("collateral", "loan", "lp_position")
 
 # ----------------------------------------------------------------------------- outputs
@@ -469,17 +506,38 @@ class VarEvent(_Output):
     hash: ChainLink = ""
 
 
-OUTPUT_TYPES: dict[str, type[_Output]] = {
-    "exposure": Exposure,
-    "breach": Breach,
-    "hedge_intent": HedgeIntent,
-    "risk_matrix": RiskMatrixEvent,
-    "var": VarEvent,
-    "rejected": Rejected,
-    "pnl": Pnl,
-    "intent_status": IntentStatus,
-    "regime": Regime,
+# The facts about each output type, stated once: its model, its Kafka topic (outputs are
+# keyed by book, market-wide ones by underlying or stream), its history table and its file
+# in `replay --out` (always written, or only when the engine emitted one). The names are
+# stored data and deployments: never rename one here without a migration.
+OUTPUTS: dict[str, EventType[_Output]] = {
+    t.name: t for t in (
+        EventType("exposure", Exposure, "exposures", table="exposures",
+                  file="exposures.jsonl", file_always=True),
+        EventType("breach", Breach, "breaches", table="breaches", file="breaches.jsonl",
+                  file_always=True),
+        EventType("hedge_intent", HedgeIntent, "hedge-intents", table="hedge_intents",
+                  file="hedge_intents.jsonl", file_always=True),
+        EventType("rejected", Rejected, "rejected", table="rejections", file="rejected.jsonl",
+                  file_always=True),
+        EventType("risk_matrix", RiskMatrixEvent, "risk", table="risk_matrix",
+                  file="risk_matrices.jsonl"),
+        EventType("pnl", Pnl, "pnl", table="pnl", file="pnl.jsonl", file_always=True),
+        EventType("var", VarEvent, "var", table="var", file="var.jsonl"),
+        # on the intents' own topic, keyed by book: an intent and its status stay in order
+        EventType("intent_status", IntentStatus, "hedge-intents", table="intent_status",
+                  file="intent_status.jsonl"),
+        EventType("regime", Regime, "regimes", table="regimes", file="regime.jsonl"),
+    )
 }
+OUTPUT_TYPES: dict[str, type[_Output]] = {name: t.model for name, t in OUTPUTS.items()}
+REGISTRY: dict[str, EventType[Any]] = {**INPUTS, **OUTPUTS}
+
+
+def topics_of(types: Iterable[EventType[Any]]) -> tuple[str, ...]:
+    """The distinct topics of these types, in registry order."""
+    return tuple(dict.fromkeys(t.topic for t in types))
+
 
 _set_attr = object.__setattr__
 _REQUIRED = object()

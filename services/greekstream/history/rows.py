@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from greekstream.core.events import OUTPUTS
 from greekstream.core.guards import ts_in_range
 from greekstream.core.timeutil import TimestampError, parse_ts
 
@@ -45,57 +46,33 @@ RAW = Table(
      "instrument_id", "raw", "source", "stream", "partition", "seq", "decoded"),
     ("ts", "arrival_ts"),
 )
-EXPOSURES = Table(
-    "exposures",
-    ("event_id", "ts", "book", "underlying", "delta", "delta_equity", "gamma", "vega", "theta",
-     "delta_usd", "positions", "caused_by", "stale", "oracle_divergence", "seq"),
-)
-BREACHES = Table(
-    "breaches",
-    ("event_id", "ts", "breach_id", "book", "underlying", "metric", "value", "limit", "state",
-     "caused_by"),
-)
-HEDGE_INTENTS = Table(
-    "hedge_intents",
-    ("event_id", "ts", "intent_id", "book", "underlying", "instrument_id", "side", "quantity",
-     "delta_before", "delta_after", "basis", "caused_by", "reference_price", "limit_price",
-     "est_cost_usd", "expires_at"),
-    ("ts", "expires_at"),
-)
-REJECTIONS = Table(
-    "rejections", ("event_id", "ts", "has_ts", "reason", "detail", "source", "raw")
-)
-INTENT_STATUS = Table(
-    "intent_status",
-    ("event_id", "ts", "intent_id", "book", "underlying", "instrument_id", "state", "caused_by"),
-)
-REGIMES = Table(
-    "regimes",
-    ("event_id", "ts", "underlying", "regime", "previous", "realized_vol", "implied_vol",
-     "implied_instrument", "caused_by"),
-)
-RISK_MATRIX = Table(
-    "risk_matrix", ("event_id", "ts", "book", "underlying", "worst_loss", "json", "seq")
-)
-
-PNL = Table(
-    "pnl",
-    ("event_id", "ts", "book", "underlying", "realized_usd", "unrealized_usd", "fees_usd",
-     "funding_usd", "total_usd", "caused_by", "seq"),
-)
-VAR = Table("var", ("event_id", "ts", "book", "var", "es", "json", "seq"))
+# output type -> its table's columns (the table's name is the registry's, core/events.py)
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "exposure": ("event_id", "ts", "book", "underlying", "delta", "delta_equity", "gamma",
+                 "vega", "theta", "delta_usd", "positions", "caused_by", "stale",
+                 "oracle_divergence", "seq"),
+    "breach": ("event_id", "ts", "breach_id", "book", "underlying", "metric", "value", "limit",
+               "state", "caused_by"),
+    "hedge_intent": ("event_id", "ts", "intent_id", "book", "underlying", "instrument_id",
+                     "side", "quantity", "delta_before", "delta_after", "basis", "caused_by",
+                     "reference_price", "limit_price", "est_cost_usd", "expires_at"),
+    "rejected": ("event_id", "ts", "has_ts", "reason", "detail", "source", "raw"),
+    "risk_matrix": ("event_id", "ts", "book", "underlying", "worst_loss", "json", "seq"),
+    "pnl": ("event_id", "ts", "book", "underlying", "realized_usd", "unrealized_usd",
+            "fees_usd", "funding_usd", "total_usd", "caused_by", "seq"),
+    "var": ("event_id", "ts", "book", "var", "es", "json", "seq"),
+    "intent_status": ("event_id", "ts", "intent_id", "book", "underlying", "instrument_id",
+                      "state", "caused_by"),
+    "regime": ("event_id", "ts", "underlying", "regime", "previous", "realized_vol",
+               "implied_vol", "implied_instrument", "caused_by"),
+}
+_TIME_COLUMNS = {"hedge_intent": ("ts", "expires_at")}
 
 OUTPUT_TABLES: dict[str, Table] = {
-    "exposure": EXPOSURES,
-    "breach": BREACHES,
-    "hedge_intent": HEDGE_INTENTS,
-    "rejected": REJECTIONS,
-    "risk_matrix": RISK_MATRIX,
-    "pnl": PNL,
-    "var": VAR,
-    "intent_status": INTENT_STATUS,
-    "regime": REGIMES,
+    name: Table(t.table, _COLUMNS[name], _TIME_COLUMNS.get(name, ("ts",)))
+    for name, t in OUTPUTS.items()
 }
+EXPOSURES = OUTPUT_TABLES["exposure"]
 # every output also goes here, whatever its type: its chain link and its JSON as produced
 OUTPUT_CHAIN = Table(
     "output_chain", ("event_id", "type", "ts", "has_ts", "book", "prev", "hash", "record", "seq")

@@ -24,17 +24,11 @@ from greekstream.errors import HistoryError, KafkaError
 from greekstream.history.client import History, connect
 from greekstream.history.migrate import migrate
 from greekstream.history.writer import HistoryWriter
+from greekstream.kafka.topics import BOOK_SUFFIXES, MARKET_SUFFIXES, OUTPUT_SUFFIXES
 
 log = logging.getLogger("greekstream.sink")
 
-try:  # greekstream.kafka.topics owns the topic layout
-    from greekstream.kafka.topics import BOOK_SUFFIXES, MARKET_SUFFIXES, OUTPUT_SUFFIXES
-
-    INPUT_SUFFIXES: tuple[str, ...] = (*MARKET_SUFFIXES, *BOOK_SUFFIXES)
-except ImportError:  # the same names, so the sink also runs from a tree without it
-    INPUT_SUFFIXES = ("instruments", "quotes", "index", "trades", "onchain", "limits", "margin")
-    OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected", "pnl",
-                       "regimes")
+INPUT_SUFFIXES: tuple[str, ...] = (*MARKET_SUFFIXES, *BOOK_SUFFIXES)
 
 
 def topic_names(prefix: str) -> tuple[list[str], list[str]]:

@@ -10,44 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-BOOK_SUFFIXES = ("trades", "onchain", "limits", "margin")
-MARKET_SUFFIXES = ("instruments", "quotes", "index")
-OUTPUT_SUFFIXES = ("exposures", "breaches", "hedge-intents", "risk", "rejected", "pnl", "var",
-                   "regimes")
+from greekstream.core.events import INPUTS, OUTPUTS, topics_of
+
+# every name below comes from the event registry (core/events.py INPUTS, OUTPUTS)
+BOOK_SUFFIXES = topics_of(t for t in INPUTS.values() if t.book_keyed)
+MARKET_SUFFIXES = tuple(s for s in topics_of(INPUTS.values()) if s not in BOOK_SUFFIXES)
+OUTPUT_SUFFIXES = topics_of(OUTPUTS.values())
 CHECKPOINTS = "checkpoints"
 
 DEFAULT_BOOK_PARTITIONS = 6
 DEFAULT_MARKET_PARTITIONS = 3
 
 # input event type -> (topic suffix, the field whose value is the record key)
-ROUTES: dict[str, tuple[str, str]] = {
-    "instrument": ("instruments", "instrument_id"),
-    "quote": ("quotes", "instrument_id"),
-    "funding": ("quotes", "instrument_id"),  # market data, ordered with the perpetual's marks
-    "index": ("index", "underlying"),
-    "trade": ("trades", "book"),
-    "collateral": ("onchain", "book"),
-    "loan": ("onchain", "book"),
-    "lp_position": ("onchain", "book"),
-    "reorg": ("onchain", "chain"),  # copied to every partition: it has no book
-    "limits": ("limits", "book"),
-    "margin": ("margin", "book"),
-    "tick": ("index", "event_id"),  # event time moving on: market-wide (docs/contract.md, part 2)
-}
-
-# output event type -> topic suffix (outputs are keyed by book)
-OUTPUT_ROUTES: dict[str, str] = {
-    "exposure": "exposures",
-    "breach": "breaches",
-    "hedge_intent": "hedge-intents",
-    "risk_matrix": "risk",
-    "var": "var",
-    "rejected": "rejected",
-    "pnl": "pnl",
-    # on the intents' own topic, keyed by book: an intent and its status stay in order
-    "intent_status": "hedge-intents",
-    "regime": "regimes",
-}
+ROUTES: dict[str, tuple[str, str]] = {name: (t.topic, t.key) for name, t in INPUTS.items()}
+# output event type -> topic suffix
+OUTPUT_ROUTES: dict[str, str] = {name: t.topic for name, t in OUTPUTS.items()}
 
 _FOREVER = {"retention.ms": "-1"}
 _WEEK = {"retention.ms": str(7 * 24 * 3600 * 1000)}
