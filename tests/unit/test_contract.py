@@ -137,3 +137,26 @@ def test_outputs_built_without_validation_encode_as_validated_ones(
         built = build(cls, **fields)
         assert encode(built) == encode(validated)
         assert built == validated
+
+
+def test_the_exposure_event_carries_the_one_exposure_field_list() -> None:
+    """`exposure` events, ExposureValues and the exposures table follow EXPOSURE_VALUES."""
+    from greekstream.core.books import (
+        EXPOSURE_FLAGS,
+        EXPOSURE_METRICS,
+        EXPOSURE_VALUES,
+        ExposureValues,
+    )
+    from greekstream.core.events import CHAIN_FIELDS, Exposure
+    from greekstream.history.rows import OUTPUT_TABLES
+
+    assert list(Exposure.model_fields) == [
+        "type", "event_id", "ts", "book", "underlying", *EXPOSURE_METRICS, "caused_by",
+        *EXPOSURE_FLAGS, *EXPOSURE_VALUES[len(EXPOSURE_METRICS) + len(EXPOSURE_FLAGS):],
+        *CHAIN_FIELDS,
+    ]
+    values = ExposureValues("desk-a", "BTC", *range(1, len(EXPOSURE_VALUES) + 1))
+    assert values.as_tuple() == tuple(range(1, len(EXPOSURE_VALUES) + 1))
+    assert list(values.as_dict()) == ["book", "underlying", *EXPOSURE_VALUES]
+    columns = OUTPUT_TABLES["exposure"].columns
+    assert [c for c in columns if c in EXPOSURE_VALUES] == [*EXPOSURE_METRICS, *EXPOSURE_FLAGS]

@@ -10,14 +10,11 @@ from pathlib import Path
 
 import orjson
 
-from greekstream.core.books import ExposureValues
+from greekstream.core.books import EXPOSURE_METRICS, ExposureValues
 from greekstream.core.timeutil import TimestampError, format_ts, parse_ts
 from greekstream.errors import UsageError
 
-EXPOSURE_FIELDS = (
-    "book", "underlying", "delta", "delta_equity", "gamma", "vega", "theta", "delta_usd",
-    "positions",
-)
+EXPOSURE_FIELDS = ("book", "underlying", *EXPOSURE_METRICS)  # the exposure table's columns
 PNL_FIELDS = ("realized_usd", "unrealized_usd", "fees_usd", "funding_usd", "total_usd")
 PNL_TABLE_FIELDS = ("book", "underlying", *PNL_FIELDS, "funding_usd_per_day")
 
@@ -48,14 +45,7 @@ def parse_time_arg(value: str | None, flag: str) -> int | None:
 def exposure_rows(rows: Iterable[ExposureValues], as_of_us: int | None) -> list[dict[str, object]]:
     out = []
     for r in rows:
-        d = {k: getattr(r, k) for k in EXPOSURE_FIELDS}
-        d["stale"] = r.stale
-        d["oracle_divergence"] = r.oracle_divergence
-        d["vanna"] = r.vanna
-        d["volga"] = r.volga
-        d["funding_usd_per_day"] = r.funding_usd_per_day
-        if r.pnl is not None:
-            d["pnl"] = r.pnl
+        d = r.as_dict()
         if as_of_us is not None:
             d["as_of"] = format_ts(as_of_us)
         out.append(d)

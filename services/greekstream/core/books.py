@@ -8,6 +8,7 @@ the floating-point drift of many small increments.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from greekstream.core.events import Limits
 
@@ -79,6 +80,16 @@ class BookRisk:
         return (self.book, self.underlying)
 
 
+# The exposure numbers of a (book, underlying), stated once; the `exposure` event
+# (core/events.py), the exposures table (history/rows.py), its as-of queries
+# (history/asof.py) and the tools' tables (commands/_common.py) derive from these:
+# the metrics stored and queried, the flags stored with them, and the extras of the event.
+EXPOSURE_METRICS = ("delta", "delta_equity", "gamma", "vega", "theta", "delta_usd", "positions")
+EXPOSURE_FLAGS = ("stale", "oracle_divergence")
+EXPOSURE_EXTRAS = ("vanna", "volga", "funding_usd_per_day")
+EXPOSURE_VALUES = (*EXPOSURE_METRICS, *EXPOSURE_FLAGS, *EXPOSURE_EXTRAS)
+
+
 @dataclass(frozen=True, slots=True)
 class ExposureValues:
     """One (book, underlying)'s numbers at one moment (the body of an `exposure` event)."""
@@ -100,39 +111,19 @@ class ExposureValues:
     pnl: dict[str, float] | None = None  # as-of views only (replay, exposure --as-of)
 
     def as_tuple(self) -> tuple[float | int | bool | None, ...]:
-        return (
-            self.delta,
-            self.delta_equity,
-            self.gamma,
-            self.vega,
-            self.theta,
-            self.delta_usd,
-            self.positions,
-            self.stale,
-            self.oracle_divergence,
-            self.vanna,
-            self.volga,
-            self.funding_usd_per_day,
-        )
+        """The values of EXPOSURE_VALUES, in order."""
+        return _values(self)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "book": self.book,
             "underlying": self.underlying,
-            "delta": self.delta,
-            "delta_equity": self.delta_equity,
-            "gamma": self.gamma,
-            "vega": self.vega,
-            "theta": self.theta,
-            "delta_usd": self.delta_usd,
-            "positions": self.positions,
-            "stale": self.stale,
-            "oracle_divergence": self.oracle_divergence,
-            "vanna": self.vanna,
-            "volga": self.volga,
-            "funding_usd_per_day": self.funding_usd_per_day,
+            **dict(zip(EXPOSURE_VALUES, _values(self), strict=True)),
             **({} if self.pnl is None else {"pnl": self.pnl}),
         }
+
+
+_values = attrgetter(*EXPOSURE_VALUES)
 
 
 def round_half_away(x: float) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from greekstream.core.books import ExposureValues
+from greekstream.core.books import EXPOSURE_METRICS, ExposureValues
 from greekstream.core.engine import EngineConfig
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import HistoryQueryError
@@ -68,7 +68,7 @@ def replay_exposures(
     return [r for r in rows if book is None or r.book == book]
 
 
-_METRICS = ("delta", "delta_equity", "gamma", "vega", "theta", "delta_usd", "positions")
+_METRICS = ", ".join(EXPOSURE_METRICS)
 
 
 _T = "fromUnixTimestamp64Micro({t:Int64}, 'UTC')"
@@ -100,7 +100,7 @@ def stored_exposures_as_of(
     ]
     raw = (
         f"SELECT book, underlying, max(ts) AS at, "
-        f"argMax((delta, delta_equity, gamma, vega, theta, delta_usd, positions), (ts, seq)) AS v "
+        f"argMax(({_METRICS}), (ts, seq)) AS v "
         f"FROM exposures WHERE ts >= toStartOfMinute({_T}) AND ts <= {_T} {book_filter} "
         f"GROUP BY book, underlying"
     )
@@ -115,7 +115,7 @@ def stored_exposures_as_of(
     out = []
     for book, underlying, ts, values in history.rows(sql, params):
         row: dict[str, Any] = {"book": book, "underlying": underlying}
-        row.update(zip(_METRICS, values, strict=True))
+        row.update(zip(EXPOSURE_METRICS, values, strict=True))
         row["ts"] = format_ts(int(ts))
         out.append(row)
     return out

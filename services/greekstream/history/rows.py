@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from greekstream.core.books import EXPOSURE_FLAGS, EXPOSURE_METRICS
 from greekstream.core.events import OUTPUTS
 from greekstream.core.guards import ts_in_range
 from greekstream.core.timeutil import TimestampError, parse_ts
@@ -48,9 +49,8 @@ RAW = Table(
 )
 # output type -> its table's columns (the table's name is the registry's, core/events.py)
 _COLUMNS: dict[str, tuple[str, ...]] = {
-    "exposure": ("event_id", "ts", "book", "underlying", "delta", "delta_equity", "gamma",
-                 "vega", "theta", "delta_usd", "positions", "caused_by", "stale",
-                 "oracle_divergence", "seq"),
+    "exposure": ("event_id", "ts", "book", "underlying", *EXPOSURE_METRICS, "caused_by",
+                 *EXPOSURE_FLAGS, "seq"),
     "breach": ("event_id", "ts", "breach_id", "book", "underlying", "metric", "value", "limit",
                "state", "caused_by"),
     "hedge_intent": ("event_id", "ts", "intent_id", "book", "underlying", "instrument_id",
