@@ -4,7 +4,7 @@
 
 The loans are the documented synthetic lending market of ``greekstream.sample.loans``
 (ETH collateral, USDC debt, health factors spread like a real market's). Two cases,
-each timed best of N runs of :func:`greekstream.core.onchain.run_cascade`:
+each timed best of N runs of :func:`greekstream.core.cascade.run_cascade`:
 
 1. **realistic**: a −20% shock with a depth of 20M USD per 1% (the cascade stops by
    itself when a round liquidates nothing);
@@ -26,8 +26,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from greekstream.core.cascade import CascadeResult, LoanArrays, run_cascade
 from greekstream.core.events import Loan
-from greekstream.core.onchain import CascadeResult, LoanArrays, run_cascade
 from greekstream.sample.loans import DEBT_ASSET, LoanPopulation, loan_population
 
 GOAL_S = 1.0

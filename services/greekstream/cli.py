@@ -12,28 +12,11 @@ from collections.abc import Sequence
 
 from greekstream.errors import GreekstreamError
 
-SUBCOMMANDS: dict[str, str] = {
-    "sample": "sample",
-    "replay": "replay",
-    "demo": "demo",
-    "stress": "stress",
-    "var": "var",
-    "explain": "explain",
-    "returns": "returns",
-    "cascade": "cascade",
-    "topics": "topics",
-    "produce": "produce",
-    "process": "process",
-    "sink": "sink",
-    "history": "history",
-    "audit": "audit",
-    "exposure": "exposure",
-    "serve": "serve",
-    "report": "report",
-    "keygen": "keygen",
-    "verify": "verify",
-    "whatif": "whatif",
-}
+SUBCOMMANDS = (
+    "sample", "replay", "demo", "stress", "var", "explain", "returns", "cascade", "topics",
+    "produce", "process", "sink", "history", "audit", "exposure", "serve", "report", "keygen",
+    "verify", "whatif",
+)  # each is greekstream.commands.NAME
 
 _EPILOG = """examples:
   greekstream sample                     # writes events.jsonl: 2 h of a desk's day
@@ -47,7 +30,7 @@ runs as written in a folder holding the file `greekstream sample` writes."""
 
 
 def _load(name: str) -> object:
-    return importlib.import_module(f"greekstream.commands.{SUBCOMMANDS[name]}")
+    return importlib.import_module(f"greekstream.commands.{name}")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

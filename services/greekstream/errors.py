@@ -5,7 +5,8 @@
     ├── ConfigError         settings, scenario or grid files that do not parse or make no sense
     ├── KafkaError          the broker refused or vanished (wraps confluent_kafka.KafkaException)
     └── HistoryError        ClickHouse/chDB: bad DSN, unreachable server, failed query
-        └── HistoryQueryError   a well-formed query that cannot be answered (unknown book, ...)
+        └── HistoryQueryError   a well-formed query that cannot be answered (range, as-of, ...)
+            └── UnknownBookError  ... because it names a book with no events (HTTP 404)
 
 Business rejections (bad events) are not errors: they are ``rejected`` events.
 A broken invariant inside the core raises AssertionError/RuntimeError and is a bug.
@@ -44,3 +45,7 @@ class HistoryError(GreekstreamError):
 
 class HistoryQueryError(HistoryError):
     """A well-formed history query that cannot be answered (unknown book, range, as-of)."""
+
+
+class UnknownBookError(HistoryQueryError):
+    """A query names a book the history (or the caller's token) has no events of."""

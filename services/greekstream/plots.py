@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from greekstream.core.onchain import CascadeResult
+from greekstream.core.cascade import CascadeResult
 from greekstream.core.scenarios import BookScenarioRisk
 from greekstream.core.timeutil import format_ts
 from greekstream.core.var import BookVar

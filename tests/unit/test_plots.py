@@ -11,8 +11,8 @@ import pytest
 from matplotlib.image import AxesImage
 
 from greekstream.commands.stress import stress_reports
+from greekstream.core.cascade import CascadeResult
 from greekstream.core.engine import Engine
-from greekstream.core.onchain import CascadeResult
 from greekstream.core.timeutil import format_ts, parse_ts
 from greekstream.plots import (
     PNL_CMAP,

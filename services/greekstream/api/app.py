@@ -36,7 +36,7 @@ from greekstream.api.pool import Busy, HistoryPool, Replays
 from greekstream.api.tokens import Scope, Tokens
 from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
 from greekstream.core.timeutil import TimestampError, format_ts, parse_ts
-from greekstream.errors import HistoryError, HistoryQueryError
+from greekstream.errors import HistoryError, HistoryQueryError, UnknownBookError
 from greekstream.history.asof import check_as_of, replay_exposures, stored_exposures_as_of
 from greekstream.history.client import History
 from greekstream.history.migrate import require_schema
@@ -192,7 +192,7 @@ class Service:
 
 
 def _status(exc: HistoryQueryError) -> int:
-    return 404 if "unknown book" in str(exc) else 400
+    return 404 if isinstance(exc, UnknownBookError) else 400
 
 
 def _scope(

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import orjson
 
 from greekstream.core.timeutil import format_ts
-from greekstream.errors import HistoryQueryError
+from greekstream.errors import UnknownBookError
 from greekstream.history.client import History
 from greekstream.history.replay_io import time_filter
 
@@ -183,4 +183,4 @@ def var(history: History, book: str, at: int | None) -> dict[str, Any] | None:
 
 def require_known(book: str, known: list[str]) -> None:
     if book not in known:
-        raise HistoryQueryError(f"unknown book {book!r}", hint="GET /v1/books lists your books")
+        raise UnknownBookError(f"unknown book {book!r}", hint="GET /v1/books lists your books")

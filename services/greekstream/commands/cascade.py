@@ -9,16 +9,16 @@ from pathlib import Path
 import orjson
 
 from greekstream.commands._common import emit, parse_time_arg
-from greekstream.core.engine import Engine
-from greekstream.core.onchain import (
+from greekstream.core.cascade import (
     MAX_ROUNDS,
     CascadeResult,
     LoanArrays,
-    UnknownAssetError,
     book_pnl,
     cascade_json,
     run_cascade,
 )
+from greekstream.core.engine import Engine
+from greekstream.core.onchain import UnknownAssetError
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.replay import read_records, replay

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from greekstream.core.events import Limits
-
 # Quantities below this many contracts are treated as a closed position.
 FLAT = 1e-9
 
@@ -65,8 +63,6 @@ class BookRisk:
     positions: dict[str, float] = field(default_factory=dict)
     live_positions: int = 0  # positions whose instrument is not expired
     totals: Totals = field(default_factory=Totals)
-    limits: Limits | None = None
-    margin: tuple[float, float] | None = None  # (equity USD, maintenance margin USD)
     breaches: dict[str, OpenBreach] = field(default_factory=dict)
     pending: PendingIntent | None = None
     last_emitted: tuple[float | int | bool | None, ...] | None = None

@@ -21,7 +21,8 @@ import heapq
 from collections.abc import Callable, Iterable
 from typing import Any
 
-MICROS_PER_SECOND = 1_000_000
+from greekstream.core.timeutil import MICROS_PER_SECOND
+
 DEFAULT_WINDOW_S = 86_400.0
 
 

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from greekstream.core import onchain
 from greekstream.core.events import Collateral, Loan, LpPosition
 
 OnChainEvent = Collateral | Loan | LpPosition
@@ -29,10 +30,9 @@ NOTHING = Contribution()
 
 
 def asset_price(asset: str, index: dict[str, float]) -> float | None:
-    """An asset's USD price: its latest index, or 1 for the asset named USD."""
-    if asset == "USD":
-        return 1.0
-    return index.get(asset)
+    """An asset's USD price: its latest index, or 1 for the asset named USD; None without
+    one (:func:`greekstream.core.onchain.asset_price`, which can also raise)."""
+    return onchain.asset_price(asset, index, required=False)
 
 
 def keys_of(ev: Position) -> list[tuple[str, str]]:

@@ -27,8 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from greekstream.core.timeutil import MICROS_PER_SECOND
+
 DEFAULT_SOURCE = "default"
-MICROS_PER_SECOND = 1_000_000
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,10 @@ from scipy.special import ndtr
 
 from greekstream.core.events import RiskMatrixEvent, ScenarioPnl, build
 from greekstream.core.greeks import BoolArray, FloatArray
+from greekstream.core.onchain import lp_value
 from greekstream.core.portfolio import LoanLegs, LpLegs, PortfolioSlice
+from greekstream.core.timeutil import SECONDS_PER_YEAR
 
-SECONDS_PER_YEAR = 365.0 * 86400.0
 MIN_VOL = 0.01
 # USD stablecoins: never shocked by a price grid or a historical return, only by their
 # own named depeg scenarios (docs/contract.md, *Historical VaR*; docs/scenarios.md)
@@ -253,9 +254,6 @@ def _loans_pnl(loans: LoanLegs, growth: FloatArray) -> FloatArray:
 def _lps_pnl(lps: LpLegs, spot: float, shocked: FloatArray) -> FloatArray:
     if not lps.liquidity.size:
         return np.zeros_like(shocked)
-    # Imported here: core.onchain builds its cascade P&L on this module's ``pnl``.
-    from greekstream.core.onchain import lp_value
-
     args = (lps.liquidity[:, None], lps.price_lower[:, None], lps.price_upper[:, None])
     now = lp_value(*args, np.full((1, 1), spot))
     later = lp_value(*args, shocked[None, :])

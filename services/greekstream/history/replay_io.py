@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from greekstream.errors import HistoryQueryError
+from greekstream.errors import HistoryQueryError, UnknownBookError
 from greekstream.history.client import History, connect, wrap
 from greekstream.history.migrate import migrate
 from greekstream.history.writer import HistoryWriter
@@ -175,7 +175,7 @@ def known_books(history: History) -> set[str]:
 
 def require_book(history: History, book: str | None) -> None:
     if book is not None and book not in known_books(history):
-        raise HistoryQueryError(
+        raise UnknownBookError(
             f"unknown book {book!r}: no events of it in {history.target}",
             hint="list books with `greekstream history books DSN`",
         )

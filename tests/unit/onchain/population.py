@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from greekstream.core.onchain import LoanArrays
+from greekstream.core.cascade import LoanArrays
 
 PRICES = {"ETH": 2000.0, "WBTC": 60_000.0}
 SHOCK, DEPTH = -0.2, 500.0  # 500 USD per 1%: selling 50,000 USD would take the price to 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from greekstream.core.onchain import LoanArrays, cascade_json, run_cascade
+from greekstream.core.cascade import LoanArrays, cascade_json, run_cascade
 
 from .population import DEPTH, PRICES, SHOCK, loans
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from greekstream.core.onchain import LoanArrays, UnknownAssetError, book_pnl, run_cascade
+from greekstream.core.cascade import LoanArrays, book_pnl, run_cascade
+from greekstream.core.onchain import UnknownAssetError
 from greekstream.core.portfolio import LinearLegs, LoanLegs
 from tests.unit.scenarios.slices import f64, make
 
