@@ -14,7 +14,11 @@ from greekstream.core.events import INPUT_TYPES, OUTPUT_TYPES
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "docs" / "contract.md"
 TEXTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "schemas/README.md"]
-SOURCES = [*sorted((ROOT / "services").rglob("*.py")), *sorted((ROOT / "services").rglob("*.yaml")),
+# every text file of the package: code, data, and the dashboard's page, script and styles
+SERVICES = sorted(p for p in (ROOT / "services").rglob("*")
+                  if p.suffix in (".py", ".yaml", ".yml", ".json", ".js", ".html", ".css", ".txt",
+                                  ".sql", ".md"))
+SOURCES = [*SERVICES,
            *sorted((ROOT / "helm").rglob("*.yaml")), *sorted((ROOT / "helm").rglob("*.json")),
            ROOT / "docker-compose.yml", ROOT / "Dockerfile", ROOT / "Makefile"]
 OUTSIDE = re.compile(r"SPEC\.md|\bSPEC\b|INFRA\.md|shared/")
@@ -43,6 +47,15 @@ def test_help_texts_refer_only_to_the_repository() -> None:
     assert not OUTSIDE.search(text)
     for ref in REPO_PATH.findall(text):
         assert (ROOT / ref).exists(), f"--help names {ref}, which is not in the repository"
+
+
+def test_paths_named_in_services_exist() -> None:
+    """A file in services/ names documents and code of the repository only, and only ones
+    that exist (docs/contract.md for the contract); NNNN stands for a migration number."""
+    missing = [f"{path.relative_to(ROOT)}: {ref}" for path in SERVICES
+               for ref in REPO_PATH.findall(path.read_text())
+               if "NNNN" not in ref and not (ROOT / ref).exists()]
+    assert missing == []
 
 
 @pytest.mark.parametrize("path", TEXTS, ids=lambda p: str(p.relative_to(ROOT)))
