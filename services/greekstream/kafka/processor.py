@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +50,12 @@ from greekstream.scenario_files import engine_config
 from greekstream.settings import ProcessorSettings
 
 log = logging.getLogger("greekstream.process")
+SEND_OFFSETS_DEADLINE_S = 45.0  # the call's own timeout is 30 s
+
+
+class ProducerWedged(Exception):
+    """The transactional producer did not return from a call within its deadline."""
+
 _SEQ = SEQ_HEADER
 
 
@@ -73,11 +80,12 @@ class Processor:
         self.books = Consumer({**common, "group.id": s.group_id, **static,
                                "partition.assignment.strategy": "range"})
         self.market = Consumer({**common, "group.id": f"{s.group_id}.market.{self.instance}"})
-        self.producer = Producer({
+        self.producer_conf = {
             **conf, "transactional.id": f"{s.group_id}.{self.instance}", "linger.ms": 2,
             "transaction.timeout.ms": s.transaction_timeout_ms,
             "queue.buffering.max.messages": 1_000_000,
-        })
+        }
+        self.producer = Producer(self.producer_conf)
         self.reader = CheckpointReader(conf, self.topics.checkpoints)
         # the output floor's watermarks in one ListOffsets request of an idle client: asked
         # through the group consumer, each waited behind its fetch long-poll (~0.3 s each
@@ -88,6 +96,7 @@ class Processor:
         self.out_floor: dict[str, int] = {}  # output partition -> offset (checkpoints.py)
         self.caught_up_logged = True
         self.in_txn = False
+        self.sent_offsets: list[tuple[str, int, int]] = []  # committed with the last txn
         self.batch: list[Emitted] = []
         self.batch_events = 0
         self.batch_started = 0.0
@@ -320,15 +329,24 @@ class Processor:
             record = ProgressRecord(epoch.committed_position(p), epoch.snap_offset.get(p),
                                     self.out_floor)
             self._send(self.topics.checkpoints, record.encode(), PROGRESS, p)
-        offsets = [TopicPartition(t, p, o) for t, p, o in epoch.committed_offsets()]
+        committed = epoch.committed_offsets()
+        # the group offsets only when they moved: an idle checkpoint (snapshot + progress)
+        # leaves them as the last transaction committed them, and does not wait on the
+        # group coordinator (whose lookup can hang past its timeout after an outage,
+        # librdkafka #5456)
+        offsets = ([TopicPartition(t, p, o) for t, p, o in committed]
+                   if committed != self.sent_offsets else [])
         try:
             if offsets:
-                self.producer.send_offsets_to_transaction(
-                    offsets, self.books.consumer_group_metadata(), 30)
+                self._send_offsets(offsets)
             self._commit_with_retry()
         except KafkaException as exc:
             self._failed(exc, restart)
             return
+        except ProducerWedged as exc:
+            self._replace_producer(str(exc), restart)
+            return
+        self.sent_offsets = committed
         self._committed(checkpoint)
         if checkpoint:
             self._refresh_floor()
@@ -351,6 +369,43 @@ class Processor:
             self._broker_trouble(f"output watermarks: {exc}")
             return  # keep the previous floor: lower, so still a floor
         self.out_floor = floor
+
+    def _send_offsets(self, offsets: list[TopicPartition]) -> None:
+        """send_offsets_to_transaction, abandoned after SEND_OFFSETS_DEADLINE_S: after a
+        broker outage librdkafka can wait for its group coordinator forever, past the
+        call's own timeout (librdkafka #5456, #5511; seen against Tansu behind a proxy)."""
+        done, failure = threading.Event(), []
+        metadata = self.books.consumer_group_metadata()
+
+        def call() -> None:
+            try:
+                self.producer.send_offsets_to_transaction(offsets, metadata, 30)
+            except BaseException as exc:  # handed to the loop's thread below
+                failure.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name="send-offsets", daemon=True).start()
+        if not done.wait(SEND_OFFSETS_DEADLINE_S):
+            raise ProducerWedged(f"send_offsets_to_transaction did not return within "
+                                 f"{SEND_OFFSETS_DEADLINE_S:g} s")
+        if failure:
+            raise failure[0]
+
+    def _replace_producer(self, why: str, restart: bool) -> None:
+        """A wedged transactional producer is left behind: a new one with the same
+        transactional.id fences it (its open transaction is aborted by the coordinator),
+        and the epoch restarts from the committed checkpoints, as after an abort."""
+        log.warning("transactional producer wedged (%s): replacing it and restoring from "
+                    "checkpoints", why, extra={"event": "producer_replaced"})
+        self.metrics.transactions.labels("aborted").inc()
+        self.producer = Producer(self.producer_conf)
+        self.producer.init_transactions(60)
+        self._discard()
+        if self.epoch is not None and restart:
+            owned = self.epoch.owned
+            self.epoch = None
+            self._start_epoch(owned, seek=True)
 
     def _commit_with_retry(self) -> None:
         delay = 0.05
@@ -461,6 +516,7 @@ class Processor:
         epoch = Epoch.restore(self.engine_config, owned, self.book_topics, self.market_sources,
                               self.n_book, recovered)
         self.epoch = epoch
+        self.sent_offsets = []  # the group's offsets as this epoch found them: unknown
         self.caught_up_logged = False
         self.last_checkpoint = time.monotonic()
         self.since_checkpoint = 0

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from kafka_helpers import (
     OUTPUT_TYPES,
     cli,
@@ -45,13 +46,29 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Tcp
 
 
 @pytest.fixture(scope="module")
-def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("outage")
-    full = folder / "day.jsonl"
+def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The kafka-test day (~5k events): long enough that a cut lands mid-stream."""
+    full = tmp_path_factory.mktemp("outage") / "day.jsonl"
     write_sample(full, "kafka-test", seed=5, show_progress=False)
-    path = folder / "small.jsonl"
-    path.write_bytes(b"\n".join(full.read_bytes().splitlines()[:1200]) + b"\n")
+    return full
+
+
+@pytest.fixture(scope="module")
+def stream(day: Path) -> Path:
+    path = day.with_name("small.jsonl")
+    path.write_bytes(b"\n".join(day.read_bytes().splitlines()[:1200]) + b"\n")
     return path
+
+
+def written(bootstrap: str, topic: str) -> int:
+    """Records in a topic by its high watermarks (cheap: no reading)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-watermarks"})
+    try:
+        meta = consumer.list_topics(topic, timeout=10)
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+                   for p in meta.topics[topic].partitions)
+    finally:
+        consumer.close()
 
 
 def create_topics(bootstrap: str) -> str:
@@ -73,32 +90,46 @@ def assert_no_loss_no_extra(got: dict[str, list[bytes]], want: dict[str, list[by
     assert got["rejected"] == want["rejected"] == []
 
 
-def test_processor_rides_out_a_broker_outage(proxied: tuple[str, TcpProxy], stream: Path,
+def test_processor_rides_out_a_broker_outage(proxied: tuple[str, TcpProxy], day: Path,
                                              tmp_path: Path) -> None:
+    """A cut mid-stream (inside a transaction), then a second cut once everything is
+    committed (the idle checkpoint that follows falls in it): the processor resumes after
+    each, commits exactly replay's outputs, and stops cleanly on SIGTERM."""
     bootstrap, proxy = proxied
     prefix = create_topics(bootstrap)
-    expected = replay_outputs(stream)
+    expected = replay_outputs(day)
     env = {"GREEKSTREAM_KAFKA__TOPIC_PREFIX": prefix, "GREEKSTREAM_GROUP_ID": f"g-{prefix}",
            "GREEKSTREAM_LOG_LEVEL": "INFO"}
     log = tmp_path / "p.log"
     proc = start_processor(bootstrap, "p", env, log)
+
+    def complete() -> dict[str, list[bytes]] | None:
+        got = committed_outputs(bootstrap, prefix)
+        return got if all(len(got[t]) >= len(expected[t]) for t in OUTPUT_TYPES) else None
+
+    gateway = subprocess.Popen(  # publishing while the processor works: cut mid-stream
+        [sys.executable, "-m", "greekstream.cli", "produce", str(day), "--bootstrap",
+         bootstrap, "--prefix", prefix, "--quiet"], stderr=subprocess.PIPE)
     try:
-        assert cli("produce", str(stream), "--bootstrap", bootstrap, "--prefix", prefix,
-                   "--quiet").returncode == 0
-        wait_for(lambda: len(read_topic(bootstrap, f"{prefix}.exposures")) > 50, 90,
-                 "some outputs")
-        proxy.cut()  # mid-stream: the processor is inside a transaction
+        before_cut = wait_for(lambda: written(bootstrap, f"{prefix}.exposures"), 90,
+                              "the first outputs", every_s=0.1)
+        proxy.cut()
         time.sleep(OUTAGE_S)
         assert proc.poll() is None, "the processor died during the outage"
         proxy.restore()
-
-        def complete() -> dict[str, list[bytes]] | None:
-            got = committed_outputs(bootstrap, prefix)
-            return got if all(len(got[t]) >= len(expected[t]) for t in OUTPUT_TYPES) else None
-
+        _, err = gateway.communicate(timeout=120)
+        assert gateway.returncode == 0, err.decode()[-2000:]
         wait_for(complete, 150, "all outputs after the outage", every_s=2)
+        proxy.cut()  # idle now: its next checkpoint is due within checkpoint_interval_s
+        time.sleep(OUTAGE_S)
+        assert proc.poll() is None, "the processor died during the idle outage"
+        proxy.restore()
     finally:
+        if gateway.poll() is None:
+            gateway.kill()
+            gateway.wait()
         assert stop(proc) == 0, log.read_text()[-3000:]
+    assert before_cut < len(expected["exposure"]), "the first cut was not mid-stream"
     assert_no_loss_no_extra(committed_outputs(bootstrap, prefix), expected)
 
 
