@@ -54,9 +54,16 @@ def start_processor(bootstrap: str, instance: str, env: dict[str, str], log: Pat
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    """Signal and wait; one that does not stop in time is killed (so no process outlives
+    its test), and the timeout is still raised."""
     if proc.poll() is None:
         proc.send_signal(sig)
-    return proc.wait(timeout)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
 
 
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 30) -> list[tuple[
