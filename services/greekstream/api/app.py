@@ -322,18 +322,17 @@ def _routes(app: FastAPI, service: Service) -> None:
               summary="Preview hypothetical trades: Greeks, worst loss, liquidation distance, "
                       "breaches and intents they would cause (no state changes)")
     def what_if(request: Request, book: str, who: Auth, body: WhatIfRequest) -> Response:
+        """The book's state is re-derived from its stored records, off the request path
+        (a worker process, the token's replay slots: 429, and the replay timeout: 504)."""
         from greekstream.core.whatif import HypotheticalTrade, WhatIfError
-        from greekstream.core.whatif import what_if as preview
-        from greekstream.history.replay_io import iter_raw
-        from greekstream.replay import replay
 
         known(request, book, who)
         trades = [HypotheticalTrade(t.instrument_id, t.side, t.quantity, t.price)
                   for t in body.trades]
-        with service.db() as h:
-            engine = replay(iter_raw(h, book), keep_outputs=False).engine
         try:
-            result = preview(engine, book, trades)
+            result = _in_replay_slot(service, who, lambda h: list(iter_raw(h, book)),
+                                     what_if_on_records, book, trades,
+                                     hint="preview fewer books' history (a smaller store)")
         except WhatIfError as exc:
             raise HTTPException(422, str(exc)) from exc
         result["as_of"] = format_ts(result["as_of"])
@@ -426,27 +425,48 @@ class WhatIfRequest(BaseModel):
     trades: list[WhatIfTrade] = Field(min_length=1)
 
 
-def _replayed(service: Service, moment: int, book: str | None,
-              who: Scope) -> list[dict[str, Any]]:
-    """Exposures re-derived by the engine in a worker process, within the token's replay
-    slots (429) and the timeout (504); only reading the records holds a connection."""
+def what_if_on_records(records: list[tuple[bytes, str]], book: str,
+                       trades: list[Any]) -> dict[str, Any]:
+    """What-if on the state the records build (run in a replay worker process)."""
+    from greekstream.core.whatif import what_if as preview
+    from greekstream.replay import replay
+
+    engine = replay(records, keep_outputs=False).engine
+    return preview(engine, book, trades)
+
+
+def _in_replay_slot(service: Service, who: Scope, read: Any, work: Any, *args: Any,
+                    hint: str, busy_hint: str = "") -> Any:
+    """``work(records, *args)`` in a worker process, within the token's replay slots (429)
+    and the timeout (504); only ``read(history)``, the stored records, holds a connection."""
     replays = service.replays
     try:
         with replays.slot(who.name) as handed:
             with service.db() as h:
-                check_as_of(h, moment)
-                records = list(iter_raw(h, book=book, t_to=moment))
-            future = replays.submit(handed, replay_exposures, records, moment, book)
+                records = read(h)
+            future = replays.submit(handed, work, records, *args)
             try:
-                exposures = future.result(timeout=replays.timeout_s)
+                return future.result(timeout=replays.timeout_s)
             except FutureTimeout:
                 raise HTTPException(
-                    504, f"the replay took longer than {replays.timeout_s:g} s; ask for a "
-                    "book (?book=) or use mode=stored") from None
+                    504, f"the replay took longer than {replays.timeout_s:g} s; {hint}"
+                ) from None
     except Busy:
         raise HTTPException(
-            429, f"this token already runs {replays.per_token} replay(s); wait for it "
-            "(or use mode=stored)", headers={"Retry-After": "5"}) from None
+            429, f"this token already runs {replays.per_token} replay(s); wait for it"
+            + busy_hint, headers={"Retry-After": "5"}) from None
+
+
+def _replayed(service: Service, moment: int, book: str | None,
+              who: Scope) -> list[dict[str, Any]]:
+    """Exposures re-derived by the engine off the request path (``_in_replay_slot``)."""
+    def read(h: History) -> list[tuple[bytes, str]]:
+        check_as_of(h, moment)
+        return list(iter_raw(h, book=book, t_to=moment))
+
+    exposures = _in_replay_slot(service, who, read, replay_exposures, moment, book,
+                                hint="ask for a book (?book=) or use mode=stored",
+                                busy_hint=" (or use mode=stored)")
     rows = [r.as_dict() for r in exposures if who.allows(r.book)]
     for r in rows:
         r["as_of"] = format_ts(moment)

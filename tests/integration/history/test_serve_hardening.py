@@ -160,6 +160,9 @@ def test_books_with_slashes_quotes_and_newlines_are_reachable_and_downloadable(
         assert refused.status_code == 403
 
 
+WHAT_IF = {"trades": [{"instrument_id": "BTC-PERPETUAL", "side": "sell", "quantity": 20000}]}
+
+
 @pytest.mark.timeout(600)  # three replays of the sample day on 2 shared cores
 def test_replays_run_off_the_request_path_per_token_limited_and_timed_out(
     stored: str, tokens_file: Path
@@ -181,18 +184,26 @@ def test_replays_run_off_the_request_path_per_token_limited_and_timed_out(
             time.sleep(0.01)
         books = client.get("/v1/books", headers=AUTH)
         again = client.get("/v1/exposures", headers=AUTH, params=at)
+        preview = client.post("/v1/books/desk-a/what-if", headers=AUTH, json=WHAT_IF)
         other = client.get("/v1/books", headers={"Authorization": f"Bearer {'a' * 32}"})
         still_running = replays.running(_name(ALL))
         thread.join(400)
         assert still_running == 1, "the first replay ended too soon to check anything"
         assert books.status_code == 200 and other.status_code == 200  # not queued behind it
         assert again.status_code == 429 and "Retry-After" in again.headers
+        assert preview.status_code == 429, preview.text  # what-if replays too: same slots
         assert first["r"].status_code == 200, first["r"].text
         rows = first["r"].json()
         assert rows and {r["as_of"] for r in rows} == {at["at"]}
         replays.timeout_s = 0.001
         slow = client.get("/v1/exposures", headers=AUTH, params=at)
         assert slow.status_code == 504 and "longer than" in slow.json()["detail"]
+        deadline = time.monotonic() + 300  # the abandoned replay keeps its slot until done
+        while replays.running(_name(ALL)):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        slow_preview = client.post("/v1/books/desk-a/what-if", headers=AUTH, json=WHAT_IF)
+        assert slow_preview.status_code == 504, slow_preview.text
 
 
 def _name(token: str) -> str:
