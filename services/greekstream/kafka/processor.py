@@ -405,7 +405,7 @@ class Processor:
         if self.epoch is not None and restart:
             owned = self.epoch.owned
             self.epoch = None
-            self._start_epoch(owned, seek=True)
+            self._restart_epoch(owned)
 
     def _commit_with_retry(self) -> None:
         delay = 0.05
@@ -472,7 +472,7 @@ class Processor:
         if self.epoch is not None and restart:
             owned = self.epoch.owned
             self.epoch = None
-            self._start_epoch(owned, seek=True)
+            self._restart_epoch(owned)
 
     def _discard(self) -> None:
         self.in_txn = False
@@ -507,6 +507,23 @@ class Processor:
         self._discard()
         self.epoch = None
         self.market.unassign()
+
+    def _restart_epoch(self, owned: list[int]) -> None:
+        """Restore the owned partitions from their checkpoints after an abort, retrying
+        with backoff while the broker cannot be read (an outage is ridden out, not a
+        crash); a stop request ends the wait with no epoch (nothing to commit)."""
+        delay = 0.1
+        while True:
+            try:
+                self._start_epoch(owned, seek=True)
+                return
+            except (KafkaError, KafkaException) as exc:
+                if self.stopping:
+                    return
+                self._broker_trouble(f"restoring from checkpoints: {exc}; retrying in "
+                                     f"{delay:.1f} s")
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.backoff_max_s)
 
     def _start_epoch(self, owned: list[int], seek: bool) -> dict[tuple[str, int], int]:
         started = time.monotonic()

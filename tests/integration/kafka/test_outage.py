@@ -60,6 +60,17 @@ def stream(day: Path) -> Path:
     return path
 
 
+def outage(proxy: TcpProxy, proc: subprocess.Popen[bytes], died: str) -> None:
+    """Cut the line for OUTAGE_S; it is restored whatever happens (the proxy serves the
+    module's other tests)."""
+    proxy.cut()
+    try:
+        time.sleep(OUTAGE_S)
+        assert proc.poll() is None, died
+    finally:
+        proxy.restore()
+
+
 def written(bootstrap: str, topic: str) -> int:
     """Records in a topic by its high watermarks (cheap: no reading)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-watermarks"})
@@ -113,17 +124,12 @@ def test_processor_rides_out_a_broker_outage(proxied: tuple[str, TcpProxy], day:
     try:
         before_cut = wait_for(lambda: written(bootstrap, f"{prefix}.exposures"), 90,
                               "the first outputs", every_s=0.1)
-        proxy.cut()
-        time.sleep(OUTAGE_S)
-        assert proc.poll() is None, "the processor died during the outage"
-        proxy.restore()
+        outage(proxy, proc, "the processor died during the outage")
         _, err = gateway.communicate(timeout=120)
         assert gateway.returncode == 0, err.decode()[-2000:]
         wait_for(complete, 150, "all outputs after the outage", every_s=2)
-        proxy.cut()  # idle now: its next checkpoint is due within checkpoint_interval_s
-        time.sleep(OUTAGE_S)
-        assert proc.poll() is None, "the processor died during the idle outage"
-        proxy.restore()
+        # idle now: its next checkpoint is due within checkpoint_interval_s
+        outage(proxy, proc, "the processor died during the idle outage")
     finally:
         if gateway.poll() is None:
             gateway.kill()
