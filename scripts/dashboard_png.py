@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))  # the test helpers: headless Chromium over DevToo
 from tests.integration.history.browser import Browser  # noqa: E402
 from tests.integration.history.conftest import _serving  # noqa: E402
 
-SIZE = (1700, 2300)
+SIZE = (1700, 3000)
 
 
 def demo_store() -> str:
