@@ -400,7 +400,17 @@ class Processor:
                     "checkpoints", why, extra={"event": "producer_replaced"})
         self.metrics.transactions.labels("aborted").inc()
         self.producer = Producer(self.producer_conf)
-        self.producer.init_transactions(60)
+        delay = 0.1
+        while True:  # the broker may still be out of reach
+            try:
+                self.producer.init_transactions(60)
+                break
+            except KafkaException as exc:
+                if exc.args[0].fatal():
+                    raise KafkaError(f"transactional producer failed: {exc}") from exc
+                self._broker_trouble(f"init_transactions: {exc}; retrying in {delay:.1f} s")
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.backoff_max_s)
         self._discard()
         if self.epoch is not None and restart:
             owned = self.epoch.owned
