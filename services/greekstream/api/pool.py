@@ -13,14 +13,24 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from greekstream.history.client import History, connect
+
+REPLAY_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Replay workers yield the CPU to the queries: a long replay is batch work, a query
+    is someone waiting (on 2 cores, 2 replays at the same priority made every query wait)."""
+    with suppress(OSError):  # not permitted here: run at the same priority
+        os.nice(REPLAY_NICENESS)
 
 
 class HistoryPool:
@@ -63,7 +73,8 @@ class Replays:
         with self._lock:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("spawn"))
+                    self.workers, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_lower_priority)
             return self._executor
 
     @contextmanager
