@@ -411,11 +411,7 @@ class Processor:
                 self._broker_trouble(f"init_transactions: {exc}; retrying in {delay:.1f} s")
                 time.sleep(delay)
                 delay = min(delay * 2, self.settings.backoff_max_s)
-        self._discard()
-        if self.epoch is not None and restart:
-            owned = self.epoch.owned
-            self.epoch = None
-            self._restart_epoch(owned)
+        self._abandon(restart)
 
     def _commit_with_retry(self) -> None:
         delay = 0.05
@@ -478,6 +474,12 @@ class Processor:
             self.producer.abort_transaction(30)
         except KafkaException as abort_exc:
             raise KafkaError(f"cannot abort the transaction: {abort_exc}") from abort_exc
+        self._abandon(restart)
+
+    def _abandon(self, restart: bool) -> None:
+        """The transaction in flight is gone (aborted, or fenced with its producer): drop
+        what it held and, with ``restart``, restore the owned partitions from their
+        checkpoints."""
         self._discard()
         if self.epoch is not None and restart:
             owned = self.epoch.owned
