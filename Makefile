@@ -46,7 +46,7 @@ lint: $(STAMP)  ## ruff and mypy
 	@$(BIN)/mypy
 
 schemas: $(STAMP)  ## regenerate schemas/*.json from the pydantic models
-	@$(BIN)/python -m greekstream.schemas_gen --write
+	@$(BIN)/python -m greekstream.tools.schemas_gen --write
 
 bench: $(STAMP)  ## speed figures against named peers, in one run, and the goal table (ARGS=--quick)
 	@$(BIN)/python bench/run_all.py $(ARGS)

@@ -29,7 +29,7 @@ import httpx
 import orjson
 
 from greekstream.history import write_replay
-from greekstream.replay import read_records, replay
+from greekstream.runtime.replay import read_records, replay
 from greekstream.sample import sample_path
 from greekstream.sample.generate import write_sample
 

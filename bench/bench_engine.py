@@ -31,8 +31,8 @@ import orjson
 from goals import goal
 from greekstream.core.decode import decode_event
 from greekstream.core.engine import Engine, EngineConfig
-from greekstream.progress import Progress
-from greekstream.replay import read_records
+from greekstream.runtime.progress import Progress
+from greekstream.runtime.replay import read_records
 from greekstream.sample import sample_path
 
 GOAL = 200_000

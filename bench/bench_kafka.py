@@ -48,7 +48,7 @@ from greekstream.core.engine import Engine
 from greekstream.kafka.gateway import Gateway
 from greekstream.kafka.processor import Processor
 from greekstream.kafka.topics import Topics, create_topics
-from greekstream.progress import Progress
+from greekstream.runtime.progress import Progress
 from greekstream.settings import ProcessorSettings
 
 GOAL_EVENTS_S = 100_000

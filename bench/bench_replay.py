@@ -31,8 +31,8 @@ WALL_RATIO_GOAL = 1.5
 
 ENGINE_ONLY = """
 import sys, time
-from greekstream.replay import read_records, replay, count_lines
-from greekstream.progress import Progress
+from greekstream.runtime.replay import read_records, replay, count_lines
+from greekstream.runtime.progress import Progress
 path = sys.argv[1]
 total = count_lines(path)
 marks = {total * k // 10 for k in range(1, 11)}

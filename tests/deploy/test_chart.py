@@ -218,8 +218,8 @@ def test_a_file_in_values_reaches_the_processor(
 ) -> None:
     """processor.scenarios (a scenario file) and processor.returns (a returns CSV): a
     ConfigMap, mounted read-only, named by the engine setting; absent by default."""
-    from greekstream.returns_file import load_returns
-    from greekstream.scenario_files import load
+    from greekstream.runtime.returns_file import load_returns
+    from greekstream.runtime.scenario_files import load
 
     assert not [d for d in rendered_default.docs
                 if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith(f"-{name}")]

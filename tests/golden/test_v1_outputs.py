@@ -43,7 +43,7 @@ import pytest
 from greekstream.core.engine import Engine, EngineConfig
 from greekstream.core.events import encode
 from greekstream.core.scenarios import DEFAULT_GRID
-from greekstream.replay import read_records
+from greekstream.runtime.replay import read_records
 
 V1 = Path(__file__).parent / "v1"
 CASES = sorted(p.stem for p in (Path(__file__).parent / "cases").glob("*.jsonl"))

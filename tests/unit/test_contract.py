@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greekstream import schemas_gen
 from greekstream.core.events import decode_event, encode_input
+from greekstream.tools import schemas_gen
 from tests.unit import builders as b
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +87,79 @@ def test_core_reads_no_wall_clock_or_randomness() -> None:
                     and node.func.attr in calls):
                 offenders.append(f"{path.name}:{node.lineno} .{node.func.attr}()")
     assert offenders == []
+
+
+# The layering, top to bottom: commands -> api -> history -> kafka -> runtime -> core, with
+# reports (tables, charts, signing), sample (the demo generators) and tools (build time)
+# beside it. A package imports only itself, what is listed for it and the two shared
+# root modules; a new folder or a loose module at the root has to be placed here first.
+PACKAGE = ROOT / "services" / "greekstream"
+MAY_IMPORT = {
+    "commands": {"api", "reports", "history", "kafka", "sample", "runtime", "core"},
+    "api": {"reports", "history", "kafka", "runtime", "core"},
+    "reports": {"runtime", "core"},
+    "history": {"kafka", "runtime", "core"},
+    "kafka": {"runtime", "core"},
+    "sample": {"runtime", "core"},
+    "runtime": {"core"},
+    "tools": {"core"},
+    "core": set(),
+}
+SHARED = {"errors", "settings"}  # root modules every layer but core may import
+ROOT_MODULES = {"__init__", "cli", *SHARED}
+
+
+def _greekstream_imports(path: Path, services: Path = ROOT / "services") -> set[str]:
+    """The first name under ``greekstream`` of every import in ``path`` (relative ones
+    resolved), e.g. ``kafka`` for ``from greekstream.kafka.ops import serve``."""
+    package = path.relative_to(services).parent.parts
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            modules = [module] if node.module else [f"{module}.{a.name}" for a in node.names]
+            if module == "greekstream":
+                modules = [f"greekstream.{a.name}" for a in node.names]
+        else:
+            continue
+        found.update(m.split(".")[1] for m in modules
+                     if m.startswith("greekstream.") and m.count(".") >= 1)
+    return found
+
+
+def test_every_folder_and_root_module_has_a_place_in_the_layering() -> None:
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert folders == set(MAY_IMPORT), "place the new folder in MAY_IMPORT (and the README)"
+    loose = {p.stem for p in PACKAGE.glob("*.py")} - ROOT_MODULES
+    assert loose == set(), "a module at the package root belongs in a folder"
+
+
+def test_no_import_runs_back_up_the_layers() -> None:
+    offenders = {}
+    for layer, allowed in MAY_IMPORT.items():
+        ok = allowed | {layer} | (SHARED if layer != "core" else set())
+        for path in sorted((PACKAGE / layer).rglob("*.py")):
+            bad = _greekstream_imports(path) - ok
+            if bad:
+                offenders[str(path.relative_to(PACKAGE))] = sorted(bad)
+    for name in SHARED:
+        bad = _greekstream_imports(PACKAGE / f"{name}.py") - {"core", *SHARED}
+        if bad:
+            offenders[f"{name}.py"] = sorted(bad)
+    assert offenders == {}
+
+
+def test_the_layer_check_sees_upward_and_relative_imports(tmp_path: Path) -> None:
+    fake = tmp_path / "greekstream" / "kafka" / "example.py"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("import greekstream.commands.sink\n"
+                    "from greekstream.history.client import connect\n"
+                    "from ..api import app\nfrom . import ops\nfrom greekstream import errors\n")
+    assert _greekstream_imports(fake, tmp_path) == {"commands", "history", "api", "kafka",
+                                                    "errors"}
 
 
 _finite = st.floats(allow_nan=False, allow_infinity=False, width=64)

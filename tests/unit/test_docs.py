@@ -87,7 +87,7 @@ def test_the_contract_covers_every_event_and_field() -> None:
 
 def test_the_contract_states_the_event_registry() -> None:
     """docs/contract.md's table of topics, tables and files is the registry's (make schemas)."""
-    from greekstream import schemas_gen
+    from greekstream.tools import schemas_gen
 
     text = CONTRACT.read_text()
     assert schemas_gen.registry_table() in text

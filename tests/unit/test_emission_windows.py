@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from greekstream.core.engine import Engine, EngineConfig
 from greekstream.core.events import encode
-from greekstream.replay import replay
+from greekstream.runtime.replay import replay
 from tests.unit import builders as b
 
 E100 = EngineConfig(emit_interval_ms=100)
@@ -113,7 +113,7 @@ def test_end_of_input_closes_the_open_window(tmp_path) -> None:  # type: ignore[
     assert [(o.type, o.caused_by) for o in closing if o.type == "exposure"] == [
         ("exposure", "q1"), ("exposure", "q1")]
     assert engine.flush() == []
-    from greekstream.replay import read_records
+    from greekstream.runtime.replay import read_records
     result = replay(read_records(path), config=E100)
     tail = [encode(o) for o in result.outputs][-len(closing):]
     assert tail == [encode(o) for o in closing]

@@ -168,7 +168,7 @@ def test_an_unexpected_failure_is_undone_and_reported(monkeypatch: pytest.Monkey
 
 
 def test_a_fuzzed_day_never_raises_and_every_output_validates(tmp_path: Path) -> None:
-    from greekstream.replay import read_records
+    from greekstream.runtime.replay import read_records
     from greekstream.sample.generate import write_sample
 
     path = tmp_path / "day.jsonl"

@@ -165,7 +165,7 @@ def test_restore_anywhere_in_the_kafka_test_day_is_byte_identical(tmp_path) -> N
     a snapshot/restore at several points changes no output byte, risk matrices included."""
     from greekstream.core.engine import Engine
     from greekstream.core.events import encode
-    from greekstream.replay import read_records
+    from greekstream.runtime.replay import read_records
     from greekstream.sample.generate import write_sample
 
     path = tmp_path / "day.jsonl"

@@ -364,7 +364,7 @@ def test_an_unsourced_index_jump_is_the_latest_index_as_spec_says() -> None:
 
 
 def test_streamed_matrices_follow_a_scenario_file_like_stress(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from greekstream.scenario_files import engine_config, load
+    from greekstream.runtime.scenario_files import engine_config, load
 
     path = tmp_path / "grids.yaml"
     path.write_text("grids:\n  default: {price_shocks: [-0.2, 0, 0.2]}\n"

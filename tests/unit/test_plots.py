@@ -14,14 +14,14 @@ from greekstream.commands.stress import stress_reports
 from greekstream.core.cascade import CascadeResult
 from greekstream.core.engine import Engine
 from greekstream.core.timeutil import format_ts, parse_ts
-from greekstream.plots import (
+from greekstream.reports.plots import (
     PNL_CMAP,
     cascade_figure,
     cascade_rounds,
     risk_figure,
     risk_heatmaps,
 )
-from greekstream.scenario_files import load
+from greekstream.runtime.scenario_files import load
 from tests.unit import builders as b
 
 CALL = "BTC-27MAR26-60000-C"

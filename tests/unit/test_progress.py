@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from greekstream.progress import Progress, clock
+from greekstream.runtime.progress import Progress, clock
 
 
 class Terminal(io.StringIO):

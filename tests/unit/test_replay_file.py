@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from greekstream.replay import read_records, replay
+from greekstream.runtime.replay import read_records, replay
 from tests.cli import run
 from tests.unit import builders as b
 

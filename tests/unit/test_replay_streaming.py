@@ -12,7 +12,7 @@ import pytest
 from greekstream.core.decode import decode_event
 from greekstream.core.engine import Output
 from greekstream.core.events import DecodeError, encode
-from greekstream.replay import CHUNK, Record, count_lines, read_records, replay
+from greekstream.runtime.replay import CHUNK, Record, count_lines, read_records, replay
 from greekstream.sample import write_sample
 from tests.cli import run
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from greekstream.core.events import DecodeError, Instrument, decode_event
-from greekstream.replay import read_records, replay
+from greekstream.runtime.replay import read_records, replay
 from greekstream.sample import sample_path, write_sample
 from greekstream.sample.__main__ import main
 from greekstream.sample.generate import build, lines, profile

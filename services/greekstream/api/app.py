@@ -147,7 +147,7 @@ def var_png(event: dict[str, Any]) -> bytes:
     import numpy as np
 
     from greekstream.core.var import BookVar, tail_size
-    from greekstream.plots import var_distributions
+    from greekstream.reports.plots import var_distributions
 
     pnl = np.asarray(event["pnl"], dtype=np.float64)
     worst = int(np.argmin(pnl))
@@ -429,7 +429,7 @@ def what_if_on_records(records: list[tuple[bytes, str]], book: str,
                        trades: list[Any]) -> dict[str, Any]:
     """What-if on the state the records build (run in a replay worker process)."""
     from greekstream.core.whatif import what_if as preview
-    from greekstream.replay import replay
+    from greekstream.runtime.replay import replay
 
     engine = replay(records, keep_outputs=False).engine
     return preview(engine, book, trades)

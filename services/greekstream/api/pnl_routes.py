@@ -18,13 +18,13 @@ from fastapi.responses import Response
 
 from greekstream.api.app import Auth, Format, Service, _render, _time
 from greekstream.api.tokens import Scope
-from greekstream.commands._common import PNL_FIELDS
 from greekstream.core.engine import Engine
 from greekstream.core.term_structure import vega_by_expiry
-from greekstream.explain import explain_window
 from greekstream.history.asof import check_as_of
 from greekstream.history.replay_io import iter_raw
-from greekstream.replay import replay
+from greekstream.reports.tables import PNL_FIELDS
+from greekstream.runtime.explain import explain_window
+from greekstream.runtime.replay import replay
 
 
 def add_pnl_routes(app: FastAPI, service: Service,
@@ -80,7 +80,7 @@ def add_pnl_routes(app: FastAPI, service: Service,
             rows = explain_window(iter_raw(h, book=book, t_to=t1), t0, t1, book)
         if format == "json":
             return Response(orjson.dumps(rows), media_type="application/json")
-        from greekstream.plots import explain_waterfalls
+        from greekstream.reports.plots import explain_waterfalls
 
         with tempfile.TemporaryDirectory() as tmp:
             path = explain_waterfalls(rows, Path(tmp) / "explain.png", t0, t1)

@@ -8,7 +8,7 @@ import sys
 from greekstream.commands._common import parse_time_arg
 from greekstream.history.audit import audit
 from greekstream.history.client import connect
-from greekstream.scenario_files import engine_config_from_env
+from greekstream.runtime.scenario_files import engine_config_from_env
 
 HELP = "re-derive every output from stored input events and print each divergence (exit 1)"
 EXAMPLES = """  greekstream replay events.jsonl --history chdb://$PWD/gs --quiet >/dev/null

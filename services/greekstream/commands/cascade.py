@@ -21,7 +21,7 @@ from greekstream.core.engine import Engine
 from greekstream.core.onchain import UnknownAssetError
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
-from greekstream.replay import read_records, replay
+from greekstream.runtime.replay import read_records, replay
 
 HELP = "liquidation cascade: shock an asset, liquidate loans round by round, books' P&L"
 EXAMPLES = """  greekstream cascade events.jsonl --asset ETH --shock -0.2 --depth 2000000
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         emit(table_text(report).encode(), args.out)
     else:
-        from greekstream.plots import cascade_rounds
+        from greekstream.reports.plots import cascade_rounds
 
         out = Path(args.out or "cascade.png")
         try:

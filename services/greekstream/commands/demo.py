@@ -10,7 +10,11 @@ from pathlib import Path
 
 import orjson
 
-from greekstream.commands._common import (
+from greekstream.core.events import Breach, HedgeIntent, IntentStatus, Regime
+from greekstream.core.timeutil import format_ts
+from greekstream.errors import UsageError
+from greekstream.history.client import require_engine
+from greekstream.reports.tables import (
     EXPOSURE_FIELDS,
     EXPOSURE_HEADERS,
     METRIC_UNITS,
@@ -19,12 +23,8 @@ from greekstream.commands._common import (
     print_table,
     with_unit,
 )
-from greekstream.core.events import Breach, HedgeIntent, IntentStatus, Regime
-from greekstream.core.timeutil import format_ts
-from greekstream.errors import UsageError
-from greekstream.history.client import require_engine
-from greekstream.progress import Progress
-from greekstream.replay import ReplayResult, read_records, replay
+from greekstream.runtime.progress import Progress
+from greekstream.runtime.replay import ReplayResult, read_records, replay
 
 HELP = "replay the bundled sample day through the engine into embedded ClickHouse; summarise"
 EXAMPLES = """  greekstream demo                 # the bundled day into demo-out/ (a few minutes)
@@ -161,7 +161,7 @@ def _pnl(result: ReplayResult, events: Path) -> None:
     """P&L per book for the day (its underlyings added up), then the explain of the
     day's last hour."""
     from greekstream.commands.explain import table_text
-    from greekstream.explain import explain_window
+    from greekstream.runtime.explain import explain_window
 
     if result.as_of_us is None:
         return
@@ -200,7 +200,13 @@ def _signed_report(dsn: str, out: Path, result: ReplayResult) -> None:
     (the chain recomputed from the stored inputs is this run's replay of them)."""
     from greekstream.history.client import connect
     from greekstream.history.report import build_report, verify_history
-    from greekstream.signing import keygen, load_private, load_public, sign, signature_problem
+    from greekstream.reports.signing import (
+        keygen,
+        load_private,
+        load_public,
+        sign,
+        signature_problem,
+    )
 
     if result.as_of_us is None:
         return
@@ -234,8 +240,8 @@ def _history(dsn: str, events: Path, result: ReplayResult) -> None:
 
 def _stress(result: ReplayResult, out: Path) -> None:
     from greekstream.commands.stress import book_totals, stress_reports, summary_lines
-    from greekstream.plots import risk_heatmaps
-    from greekstream.scenario_files import LIBRARY_PATH, load
+    from greekstream.reports.plots import risk_heatmaps
+    from greekstream.runtime.scenario_files import LIBRARY_PATH, load
 
     if result.as_of_us is None:
         return
@@ -276,8 +282,8 @@ def _var(result: ReplayResult, out: Path, dsn: str) -> None:
     from greekstream.history.client import connect
     from greekstream.history.replay_io import write_replay
     from greekstream.history.returns import build_returns
-    from greekstream.plots import var_distributions
-    from greekstream.returns_file import write_returns
+    from greekstream.reports.plots import var_distributions
+    from greekstream.runtime.returns_file import write_returns
     from greekstream.sample.history import history_lines
 
     if result.as_of_us is None:

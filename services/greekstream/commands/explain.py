@@ -12,8 +12,8 @@ from greekstream.commands._common import emit, parse_time_arg
 from greekstream.core.explain import COMPONENTS
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
-from greekstream.explain import explain_window
-from greekstream.replay import Record, read_records
+from greekstream.runtime.explain import explain_window
+from greekstream.runtime.replay import Record, read_records
 
 HELP = "explain a window's P&L by delta, gamma, vega, theta, vanna, volga, funding, trades"
 EXAMPLES = """  greekstream explain events.jsonl --from 2026-03-02T01:00:00Z \\
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         emit(table_text(rows, t0, t1).encode(), args.out)
     else:
-        from greekstream.plots import explain_waterfalls
+        from greekstream.reports.plots import explain_waterfalls
 
         out = Path(args.out or "explain.png")
         try:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from greekstream.commands._common import (
-    EXPOSURE_FIELDS,
-    EXPOSURE_HEADERS,
-    exposure_rows,
-    parse_time_arg,
-    print_json,
-    print_pnl_table,
-    print_table,
-)
+from greekstream.commands._common import parse_time_arg, print_json
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.history.asof import exposures_as_of
 from greekstream.history.client import connect
+from greekstream.reports.tables import (
+    EXPOSURE_FIELDS,
+    EXPOSURE_HEADERS,
+    exposure_rows,
+    print_pnl_table,
+    print_table,
+)
 
 HELP = "exposures as of a time from ClickHouse history (same numbers as `replay --as-of`)"
 EXAMPLES = """  greekstream replay events.jsonl --history chdb://$PWD/gs --quiet >/dev/null

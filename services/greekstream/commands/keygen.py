@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from greekstream.signing import keygen
+from greekstream.reports.signing import keygen
 
 HELP = "write an Ed25519 key pair: PATH (private, mode 0600) and PATH.pub (public)"
 EXAMPLES = """  greekstream keygen /tmp/gs-report-key --force   # --force: replace an existing pair

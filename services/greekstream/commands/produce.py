@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def numbered_lines(path: Path) -> Iterator[tuple[int, bytes, str]]:
     """(line number, raw line, "FILE:LINE") of every non-blank line; the line number is
     the record's gs-seq."""
-    from greekstream.replay import read_records
+    from greekstream.runtime.replay import read_records
 
     for raw, source in read_records(path):
         yield int(source.rsplit(":", 1)[1]), raw, source
@@ -40,7 +40,7 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, bytes, str]]:
 def run(args: argparse.Namespace) -> int:
     from greekstream.kafka.gateway import Gateway
     from greekstream.kafka.topics import Topics
-    from greekstream.progress import Progress
+    from greekstream.runtime.progress import Progress
 
     path = Path(args.events)
     if not path.is_file():

@@ -15,24 +15,22 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from greekstream.commands._common import (
-    EXPOSURE_FIELDS,
-    EXPOSURE_HEADERS,
-    ensure_dir,
-    exposure_rows,
-    parse_time_arg,
-    print_json,
-    print_pnl_table,
-    print_table,
-)
+from greekstream.commands._common import ensure_dir, parse_time_arg, print_json
 from greekstream.core.engine import Output
 from greekstream.core.events import OUTPUTS, encode
 from greekstream.core.term_structure import vega_by_expiry
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
-from greekstream.progress import Progress
-from greekstream.replay import OutputSink, ReplayResult, count_lines, read_records, replay
-from greekstream.scenario_files import engine_config_from_env
+from greekstream.reports.tables import (
+    EXPOSURE_FIELDS,
+    EXPOSURE_HEADERS,
+    exposure_rows,
+    print_pnl_table,
+    print_table,
+)
+from greekstream.runtime.progress import Progress
+from greekstream.runtime.replay import OutputSink, ReplayResult, count_lines, read_records, replay
+from greekstream.runtime.scenario_files import engine_config_from_env
 
 if TYPE_CHECKING:
     from greekstream.history.replay_io import Append, HistoryStream

@@ -11,7 +11,7 @@ import orjson
 from greekstream.errors import UsageError
 from greekstream.history.client import connect
 from greekstream.history.report import build_report
-from greekstream.signing import load_private, sign
+from greekstream.reports.signing import load_private, sign
 
 HELP = ("write the signed (Ed25519) end-of-day report of a UTC day from history: per book "
         "exposures and P&L at the end of the day, breaches, hedge intents, hash-chain head")

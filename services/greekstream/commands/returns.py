@@ -7,7 +7,7 @@ import sys
 from datetime import date
 
 from greekstream.errors import UsageError
-from greekstream.returns_file import write_returns
+from greekstream.runtime.returns_file import write_returns
 
 HELP = "build a returns CSV (daily log returns and ATM-vol changes) from stored history"
 EXAMPLES = """  python -m greekstream.sample history --out h.jsonl  # a sample year, daily

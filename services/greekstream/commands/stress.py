@@ -14,8 +14,9 @@ from greekstream.core.engine import Engine
 from greekstream.core.scenarios import BookScenarioRisk, book_scenario_risk
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
-from greekstream.replay import read_records, replay
-from greekstream.scenario_files import DEFAULT_CONFIG, ScenarioConfig, load
+from greekstream.reports.tables import liquidation_parts
+from greekstream.runtime.replay import read_records, replay
+from greekstream.runtime.scenario_files import DEFAULT_CONFIG, ScenarioConfig, load
 
 TOTAL = "ALL"  # the `underlying` of a book's total row
 HELP = "full-revaluation scenario P&L, worst loss and liquidation distance per book"
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         _emit(table_text(reports, result.as_of_us).encode(), args.out)
     else:
-        from greekstream.plots import risk_heatmaps
+        from greekstream.reports.plots import risk_heatmaps
 
         out = Path(args.out or "stress.png")
         try:
@@ -250,17 +251,9 @@ def _describe(p: float, v: float, h: float, name: str | None = None) -> str:
 
 
 def _liq_line(r: BookScenarioRisk) -> str:
-    liq = r.liquidation
-    if liq is None:
+    parts = liquidation_parts(r, "no crossing in range", "+.4%", " at {:,.2f}")
+    if parts is None:
         return "liquidation: no margin report for this book and underlying"
-    parts = []
-    for side, move, price in (("down", liq.move_down, liq.price_down),
-                              ("up", liq.move_up, liq.price_up)):
-        if move is None:
-            parts.append(f"{side}: no crossing in range")
-        else:
-            at = f" at {price:,.2f}" if price is not None else ""
-            parts.append(f"{side} {move:+.4%}{at}")
     return "liquidation: " + ", ".join(parts)
 
 

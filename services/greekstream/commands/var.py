@@ -14,8 +14,8 @@ from greekstream.core.engine import Engine
 from greekstream.core.timeutil import format_ts
 from greekstream.core.var import DEFAULT_CONFIDENCE, BookVar, MissingReturns, Returns, portfolio_var
 from greekstream.errors import UsageError
-from greekstream.replay import ReplayResult, read_records, replay
-from greekstream.returns_file import load_returns
+from greekstream.runtime.replay import ReplayResult, read_records, replay
+from greekstream.runtime.returns_file import load_returns
 
 HELP = "historical VaR and expected shortfall per book: every underlying moved jointly"
 EXAMPLES = """  greekstream sample --profile returns --out returns.csv --quiet   # a sample year
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         _emit(table_text(reports, result.as_of_us).encode(), args.out)
     else:
-        from greekstream.plots import var_distributions
+        from greekstream.reports.plots import var_distributions
 
         out = Path(args.out or "var.png")
         try:

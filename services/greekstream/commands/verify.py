@@ -12,8 +12,8 @@ import orjson
 from greekstream.errors import HistoryQueryError, UsageError
 from greekstream.history.client import connect
 from greekstream.history.report import Finding, build_report, report_differences, verify_history
-from greekstream.scenario_files import engine_config_from_env
-from greekstream.signing import load_public, signature_problem
+from greekstream.reports.signing import load_public, signature_problem
+from greekstream.runtime.scenario_files import engine_config_from_env
 
 HELP = ("check a signed end-of-day report (signature; with --dsn also every stored output "
         "against the hash chain recomputed from the stored inputs); exit 1 on any mismatch")

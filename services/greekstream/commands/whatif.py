@@ -9,11 +9,12 @@ from typing import Any
 
 import orjson
 
-from greekstream.commands._common import print_json, print_table
+from greekstream.commands._common import print_json
 from greekstream.core.timeutil import format_ts
 from greekstream.core.whatif import HypotheticalTrade, WhatIfError, what_if
 from greekstream.errors import UsageError
-from greekstream.replay import read_records, replay
+from greekstream.reports.tables import print_table
+from greekstream.runtime.replay import read_records, replay
 
 HELP = ("preview hypothetical trades on the state after EVENTS: change in each Greek, worst "
         "loss and liquidation distance after, breaches and hedge intents they would cause")

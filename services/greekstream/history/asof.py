@@ -19,7 +19,7 @@ from greekstream.errors import HistoryQueryError
 from greekstream.history.client import History
 from greekstream.history.migrate import require_schema
 from greekstream.history.replay_io import iter_raw, require_book
-from greekstream.replay import Record, replay
+from greekstream.runtime.replay import Record, replay
 
 
 def history_span(history: History) -> tuple[int, int] | None:

@@ -19,7 +19,7 @@ from greekstream.history.client import History
 from greekstream.history.migrate import require_schema
 from greekstream.history.replay_io import iter_raw, time_filter
 from greekstream.history.rows import OUTPUT_TABLES, Row, Table, output_row
-from greekstream.replay import replay
+from greekstream.runtime.replay import replay
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ class Append:
 def _first_last(path: Path) -> tuple[int, tuple[int, bytes], tuple[int, bytes]]:
     """(count, (line, record) first, (line, record) last) of a JSONL file's non-blank
     lines, as read_records yields them."""
-    from greekstream.replay import read_records
+    from greekstream.runtime.replay import read_records
 
     count, first, last = 0, (0, b""), (0, b"")
     for raw, source in read_records(path):

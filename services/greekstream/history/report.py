@@ -32,7 +32,7 @@ from greekstream.history.audit import audit_outputs
 from greekstream.history.client import History
 from greekstream.history.migrate import require_schema
 from greekstream.history.replay_io import iter_raw
-from greekstream.replay import replay
+from greekstream.runtime.replay import replay
 
 REPORT_KIND = "greekstream.end_of_day"
 REPORT_VERSION = 1

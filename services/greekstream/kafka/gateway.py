@@ -30,7 +30,7 @@ from greekstream.core.events import DecodeError, Rejected, encode
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import KafkaError
 from greekstream.kafka.topics import ROUTES, Topics, partition_counts
-from greekstream.progress import Progress
+from greekstream.runtime.progress import Progress
 
 SEQ_HEADER = "gs-seq"
 MARK_KEY = b"gs-mark"  # the key of a mark (a key, so compacted topics accept it)

@@ -46,7 +46,7 @@ from greekstream.kafka.merge import Record
 from greekstream.kafka.ops import Metrics
 from greekstream.kafka.reach import unreachable
 from greekstream.kafka.topics import OUTPUT_ROUTES, Topics, partition_counts
-from greekstream.scenario_files import engine_config
+from greekstream.runtime.scenario_files import engine_config
 from greekstream.settings import ProcessorSettings
 
 log = logging.getLogger("greekstream.process")

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from greekstream.progress import Progress
+from greekstream.runtime.progress import Progress
 
 # Within one timestamp: definitions first, then prices, then what depends on them.
 PRIORITY = {

@@ -63,7 +63,7 @@ def events_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def events_outputs(events_file: Path) -> tuple[object, ...]:
     """The outputs of one replay of events_file (the engine is deterministic: replayed once
     per session, stored into a fresh database by each ``stored``)."""
-    from greekstream.replay import read_records, replay
+    from greekstream.runtime.replay import read_records, replay
 
     return tuple(replay(read_records(events_file)).outputs)
 
@@ -72,7 +72,7 @@ def events_outputs(events_file: Path) -> tuple[object, ...]:
 def stored(dsn: str, events_file: Path, events_outputs: tuple[object, ...]) -> Iterator[str]:
     """A DSN holding a full replay of events_file (inputs and outputs)."""
     from greekstream.history import write_replay
-    from greekstream.replay import read_records
+    from greekstream.runtime.replay import read_records
 
     write_replay(dsn, read_records(events_file), events_outputs)  # type: ignore[arg-type]
     yield dsn

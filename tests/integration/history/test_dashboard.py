@@ -124,7 +124,7 @@ def test_a_spike_is_clipped_and_marked_not_flattening_the_chart(tmp_path: Path) 
     """One 5-second spike in delta_usd: the axis spans the 1st..99th percentile, the spike
     is drawn at the edge and counted."""
     from greekstream.history import write_replay
-    from greekstream.replay import read_records, replay
+    from greekstream.runtime.replay import read_records, replay
 
     def rec(type_: str, eid: str, second: int, **fields: object) -> bytes:
         return orjson.dumps({"type": type_, "event_id": eid,

@@ -12,7 +12,7 @@ from greekstream.history import connect
 from greekstream.history.migrate import migrate
 from greekstream.history.rows import OUTPUT_TABLES
 from greekstream.history.writer import JSON_EACH_ROW, HistoryWriter, sniff_type
-from greekstream.replay import read_records, replay
+from greekstream.runtime.replay import read_records, replay
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

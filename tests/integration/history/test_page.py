@@ -22,7 +22,7 @@ from tests.integration.history.browser import Browser, Page
 from tests.integration.history.conftest import _serving
 
 from greekstream.history import write_replay
-from greekstream.replay import read_records, replay
+from greekstream.runtime.replay import read_records, replay
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

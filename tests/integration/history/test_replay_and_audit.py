@@ -13,7 +13,7 @@ from greekstream.core.timeutil import parse_ts
 from greekstream.errors import HistoryError, HistoryQueryError
 from greekstream.history import connect, read_records_from_history, write_replay
 from greekstream.history.audit import audit
-from greekstream.replay import read_records, replay
+from greekstream.runtime.replay import read_records, replay
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

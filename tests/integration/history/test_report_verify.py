@@ -19,7 +19,7 @@ from greekstream.history import connect, write_replay
 from greekstream.history.audit import audit
 from greekstream.history.migrate import migrate
 from greekstream.history.writer import HistoryWriter
-from greekstream.replay import read_records, replay
+from greekstream.runtime.replay import read_records, replay
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 DAY = "2026-03-02"

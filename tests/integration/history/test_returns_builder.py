@@ -11,7 +11,7 @@ import pytest
 
 from greekstream.cli import main
 from greekstream.history import write_replay
-from greekstream.returns_file import load_returns
+from greekstream.runtime.returns_file import load_returns
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

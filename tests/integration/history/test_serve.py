@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from greekstream.core.timeutil import format_ts, parse_ts
-from greekstream.replay import read_records, replay
+from greekstream.runtime.replay import read_records, replay
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -17,7 +17,7 @@ from tests.integration.history.conftest import _serving, serving_app
 
 from greekstream.api.app import STATIC
 from greekstream.history import write_replay
-from greekstream.replay import read_records, replay
+from greekstream.runtime.replay import read_records, replay
 from greekstream.settings import QuerySettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

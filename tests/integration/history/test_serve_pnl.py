@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from greekstream.commands._common import PNL_FIELDS
 from greekstream.core.term_structure import vega_by_expiry
 from greekstream.core.timeutil import parse_ts
-from greekstream.explain import explain_window
-from greekstream.replay import read_records, replay
+from greekstream.reports.tables import PNL_FIELDS
+from greekstream.runtime.explain import explain_window
+from greekstream.runtime.replay import read_records, replay
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -22,7 +22,7 @@ from greekstream.history import connect
 from greekstream.history.health import serve_health
 from greekstream.history.sink import Sink, topic_names
 from greekstream.kafka.topics import OUTPUT_ROUTES
-from greekstream.replay import read_records, replay
+from greekstream.runtime.replay import read_records, replay
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -19,8 +19,8 @@ from greekstream.core.engine import EngineConfig
 from greekstream.core.events import VarEvent, encode
 from greekstream.core.timeutil import format_ts
 from greekstream.history import connect, write_replay
-from greekstream.replay import replay
-from greekstream.returns_file import parse_returns
+from greekstream.runtime.replay import replay
+from greekstream.runtime.returns_file import parse_returns
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from greekstream.core.events import encode
 from greekstream.kafka.topics import OUTPUT_ROUTES
-from greekstream.replay import read_records, replay
+from greekstream.runtime.replay import read_records, replay
 
 # every output type the processor routes (risk_matrix included), and its topic suffix
 OUTPUT_TYPES = tuple(OUTPUT_ROUTES)

@@ -13,8 +13,8 @@ import pytest
 from greekstream.cli import main
 from greekstream.core.explain import COMPONENTS
 from greekstream.core.timeutil import format_ts, parse_ts
-from greekstream.explain import explain_window
-from greekstream.replay import read_records, replay
+from greekstream.runtime.explain import explain_window
+from greekstream.runtime.replay import read_records, replay
 from greekstream.sample.generate import write_sample
 
 pytestmark = pytest.mark.timeout(300)

@@ -12,7 +12,7 @@ from greekstream.cli import main
 from greekstream.core.engine import Engine
 from greekstream.core.events import RiskMatrixEvent
 from greekstream.errors import ConfigError
-from greekstream.scenario_files import LIBRARY_PATH, load
+from greekstream.runtime.scenario_files import LIBRARY_PATH, load
 from tests.unit.scenarios.test_var import desk_events
 
 pytestmark = pytest.mark.timeout(60)

@@ -13,7 +13,7 @@ import QuantLib as ql
 from greekstream.cli import main
 from greekstream.core.scenarios import Grid, scenario_pnl, tenor_scales
 from greekstream.errors import ConfigError
-from greekstream.scenario_files import load
+from greekstream.runtime.scenario_files import load
 from tests.unit.builders import index, option, perp, quote_mark, quote_opt, trade
 from tests.unit.scenarios.slices import f64, make, options
 

@@ -8,7 +8,7 @@ import pytest
 
 from greekstream.core.scenarios import DEFAULT_GRID, Scenario
 from greekstream.errors import ConfigError
-from greekstream.scenario_files import LIBRARY_PATH, load
+from greekstream.runtime.scenario_files import LIBRARY_PATH, load
 
 pytestmark = pytest.mark.timeout(30)
 

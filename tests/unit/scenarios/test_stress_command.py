@@ -151,7 +151,7 @@ def test_table_marks_the_worst_cell(events_file: Path, capsys: pytest.CaptureFix
 def test_named_scenarios_from_the_library(
     events_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from greekstream.scenario_files import LIBRARY_PATH
+    from greekstream.runtime.scenario_files import LIBRARY_PATH
 
     # The library names ETH too; this file knows only BTC: a clear error, no output.
     code, out, err = _run(capsys, str(events_file), "--scenarios", str(LIBRARY_PATH))

@@ -14,7 +14,7 @@ from greekstream.cli import main
 from greekstream.core.timeutil import parse_ts
 from greekstream.core.var import Returns, book_var, tail_size, var_es
 from greekstream.errors import ConfigError
-from greekstream.returns_file import parse_returns
+from greekstream.runtime.returns_file import parse_returns
 from tests.reference.var_model import var_reference
 from tests.unit.builders import index, quote_mark, quote_opt, rec, trade
 from tests.unit.scenarios.slices import f64, linear, make
@@ -211,7 +211,7 @@ def test_joint_moves_add_up_when_the_books_are_independent(
     """A book holding a BTC book's and an ETH book's positions loses, day by day, what the
     two lose apart: the joint P&L is the sum of the per-underlying P&Ls."""
     from greekstream.commands.var import var_reports
-    from greekstream.replay import read_records, replay
+    from greekstream.runtime.replay import read_records, replay
 
     base = [e for e in desk_events() if b'"trade"' not in e and b'"loan"' not in e
             and b'"collateral"' not in e and b'"lp_position"' not in e]
@@ -239,7 +239,7 @@ def test_joint_moves_add_up_when_the_books_are_independent(
 
 def test_a_cross_asset_loan_moves_both_legs(tmp_path: Path) -> None:
     from greekstream.commands.var import var_reports
-    from greekstream.replay import read_records, replay
+    from greekstream.runtime.replay import read_records, replay
 
     events = tmp_path / "e.jsonl"
     events.write_bytes(b"\n".join([
@@ -258,7 +258,7 @@ def test_a_cross_asset_loan_moves_both_legs(tmp_path: Path) -> None:
 def test_stablecoins_are_never_shocked(tmp_path: Path) -> None:
     """A USDC column in the file is ignored: a book of USDC collateral has no VaR."""
     from greekstream.commands.var import var_reports
-    from greekstream.replay import read_records, replay
+    from greekstream.runtime.replay import read_records, replay
 
     events = tmp_path / "e.jsonl"
     events.write_bytes(b"\n".join([
@@ -339,7 +339,7 @@ def test_rows_in_any_order_and_a_bom() -> None:
 
 
 def test_a_bom_is_not_part_of_the_header(tmp_path: Path) -> None:
-    from greekstream.returns_file import load_returns
+    from greekstream.runtime.returns_file import load_returns
 
     p = tmp_path / "r.csv"
     p.write_bytes("\ufeffdate,BTC\n2026-01-01,0.01\n".encode())

@@ -12,9 +12,9 @@ from greekstream.commands.var import json_rows, var_reports
 from greekstream.core.engine import Engine, EngineConfig
 from greekstream.core.events import VarEvent
 from greekstream.core.timeutil import format_ts
-from greekstream.replay import read_records, replay
-from greekstream.returns_file import parse_returns
-from greekstream.scenario_files import engine_config
+from greekstream.runtime.replay import read_records, replay
+from greekstream.runtime.returns_file import parse_returns
+from greekstream.runtime.scenario_files import engine_config
 from tests.unit.builders import index, quote_mark
 from tests.unit.scenarios.test_var import desk_events, returns_csv
 

@@ -19,7 +19,7 @@ from greekstream.core.engine import Engine, EngineConfig, Output
 from greekstream.core.events import DecodeError, Rejected
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
-from greekstream.progress import Progress
+from greekstream.runtime.progress import Progress
 
 Record = tuple[bytes, str]
 BOM = b"\xef\xbb\xbf"

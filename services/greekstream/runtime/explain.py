@@ -17,7 +17,7 @@ from greekstream.core.engine import Engine, EngineConfig
 from greekstream.core.events import DecodeError
 from greekstream.core.explain import Held, Mark, WindowTrade, explain_key
 from greekstream.core.timeutil import format_ts
-from greekstream.replay import Record
+from greekstream.runtime.replay import Record
 
 Key = tuple[str, str]
 

@@ -47,8 +47,8 @@ from greekstream.errors import ConfigError
 if TYPE_CHECKING:
     from greekstream.core.engine import EngineConfig
 
-LIBRARY_PATH = Path(__file__).parent / "data" / "stress_scenarios.yaml"
-PM_PATH = Path(__file__).parent / "data" / "pm.yaml"
+LIBRARY_PATH = Path(__file__).parents[1] / "data" / "stress_scenarios.yaml"
+PM_PATH = Path(__file__).parents[1] / "data" / "pm.yaml"
 # names `--scenarios` accepts for the shipped files (a file of that name wins)
 PRESETS = {"library": LIBRARY_PATH, "pm": PM_PATH}
 DEFAULT_KEY = "default"
@@ -291,7 +291,7 @@ def engine_config(engine: Any = None, scenarios_file: str | None = None,
     from functools import lru_cache
 
     from greekstream.core.engine import EngineConfig as Config
-    from greekstream.returns_file import load_returns
+    from greekstream.runtime.returns_file import load_returns
 
     fields: dict[str, Any] = {} if engine is None else engine.model_dump(
         exclude={"scenarios_file", "returns_file"})

@@ -22,6 +22,7 @@ from greekstream.core.cascade import CascadeResult
 from greekstream.core.scenarios import BookScenarioRisk
 from greekstream.core.timeutil import format_ts
 from greekstream.core.var import BookVar
+from greekstream.reports.tables import liquidation_parts
 
 # colour-blind-safe diverging palette (ColorBrewer RdBu): losses red, gains blue
 PNL_CMAP = "RdBu"
@@ -181,17 +182,9 @@ def _mark_liquidation(ax: Axes, r: BookScenarioRisk, prices: list[float]) -> Non
 
 
 def _liq_text(r: BookScenarioRisk) -> str:
-    liq = r.liquidation
-    if liq is None:
+    parts = liquidation_parts(r, "none in range", "+.2%", " @ {:,.0f}")
+    if parts is None:
         return "\n(no margin report: no liquidation distance)"
-    parts = []
-    for side, move, price in (("down", liq.move_down, liq.price_down),
-                              ("up", liq.move_up, liq.price_up)):
-        if move is None:
-            parts.append(f"{side}: none in range")
-        else:
-            at = f" @ {price:,.0f}" if price is not None else ""
-            parts.append(f"{side} {move:+.2%}{at}")
     return "\nliquidation " + ", ".join(parts)
 
 

@@ -1,0 +1,8 @@
+"""Runs of the engine outside Kafka, and the inputs every run reads.
+
+File and history replay (:mod:`.replay`), the P&L explain over a window of records
+(:mod:`.explain`), the scenario and returns files an engine is configured from
+(:mod:`.scenario_files`, :mod:`.returns_file`) and the progress line long runs print
+(:mod:`.progress`). Imports only the core (and ``errors``/``settings``); kafka, history,
+api and commands build on it.
+"""
