@@ -11,9 +11,9 @@ from pydantic import SecretStr, ValidationError
 from greekstream.commands._common import port
 from greekstream.errors import ConfigError
 from greekstream.history.client import require_engine
-from greekstream.history.health import serve_health
 from greekstream.history.sink import Sink
 from greekstream.kafka import reach
+from greekstream.kafka.ops import serve_ops
 from greekstream.settings import SinkSettings
 
 HELP = "consume every greekstream topic and store it in ClickHouse (offsets after rows)"
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         batch_rows=settings.batch_rows,
         batch_seconds=settings.batch_seconds,
     )
-    server = serve_health(settings.http.host, settings.http.port, sink.health.as_dict)
+    server = serve_ops(settings.http.host, settings.http.port, sink.health.as_dict)
     signal.signal(signal.SIGTERM, lambda *_: sink.stop())
     try:
         sink.run()

@@ -43,19 +43,26 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+Probe = Callable[[], dict[str, Any]]
+
+
 def serve_ops(
-    host: str, port: int, health: Callable[[], dict[str, Any]],
-    ready: Callable[[], dict[str, Any]], metrics: Metrics,
+    host: str, port: int, health: Probe, ready: Probe | None = None,
+    metrics: Metrics | None = None,
 ) -> ThreadingHTTPServer:
-    """Serve /healthz, /readyz (200 when status is "ok", else 503) and /metrics on a thread."""
+    """Serve /healthz and /readyz on a thread: the probe's dict as JSON, 200 when its
+    "status" is "ok", else 503. Without ``ready`` /readyz answers what /healthz does (the
+    sink); with ``metrics`` /metrics serves them (the processor); any other path is 404.
+    The one health server of every long-running command that has no web framework."""
+    probes = {"/healthz": health, "/readyz": ready or health}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
-            if path == "/metrics":
+            if path == "/metrics" and metrics is not None:
                 self._send(200, metrics.exposition(), CONTENT_TYPE_LATEST)
                 return
-            probe = {"/healthz": health, "/readyz": ready}.get(path)
+            probe = probes.get(path)
             if probe is None:
                 self.send_error(404)
                 return

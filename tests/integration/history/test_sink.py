@@ -19,8 +19,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from greekstream.core.events import encode
 from greekstream.errors import HistoryError
 from greekstream.history import connect
-from greekstream.history.health import serve_health
 from greekstream.history.sink import Sink, topic_names
+from greekstream.kafka.ops import serve_ops
 from greekstream.kafka.topics import OUTPUT_ROUTES
 from greekstream.runtime.replay import read_records, replay
 
@@ -197,7 +197,7 @@ def test_clickhouse_outage_mid_stream_loses_and_doubles_nothing(
     half = len(messages) // 3
     expected = exact(expected_counts(messages, prefix))
     sink = make_sink(kafka_bootstrap, dsn, prefix, group=f"{prefix}-outage")
-    health = serve_health("127.0.0.1", 0, sink.health.as_dict)
+    health = serve_ops("127.0.0.1", 0, sink.health.as_dict)
     healthz = f"http://127.0.0.1:{health.server_address[1]}/healthz"
     try:
         produce(kafka_bootstrap, messages[:half])
