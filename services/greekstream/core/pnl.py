@@ -158,6 +158,12 @@ class PnlLedger:
     rates: dict[str, float] = field(default_factory=dict)  # perpetual -> last rate
     settle: dict[str, float] = field(default_factory=dict)  # dated -> last price pre-expiry
     last_emitted: dict[Key, PnlValues] = field(default_factory=dict)
+    # Derived from ``lots``, never snapshotted (see :meth:`values`): per key its
+    # realized/fees/funding sums and its open lots in order (dropped whenever the key's lots
+    # change), and each open lot's last unrealized P&L with the objects it came from.
+    _derived: dict[Key, _KeySums] = field(default_factory=dict, repr=False, compare=False)
+    _unrealized: dict[Key, dict[str, _Unrealized]] = field(default_factory=dict, repr=False,
+                                                            compare=False)
 
     def on_trade(self, key: Key, inst: InstrumentState, signed: float, price: float,
                  fee: float) -> None:
@@ -166,6 +172,7 @@ class PnlLedger:
         lots[inst.instrument_id] = apply_trade(
             lot, signed, price, fee, inst.contract_size, kind_of(inst) == INVERSE
         )
+        self._derived.pop(key, None)
 
     def on_quote(self, inst: InstrumentState, ts: int) -> None:
         """Remember a dated instrument's last price before its expiry."""
@@ -185,26 +192,49 @@ class PnlLedger:
                 continue
             paid = funding_payment(lot.qty, inst.contract_size, inst.inverse, rate, inst.mark)
             lots[iid] = Lot(lot.qty, lot.avg, lot.realized, lot.fees, lot.funding + paid)
+            self._derived.pop(key, None)
 
     def has(self, key: Key) -> bool:
         return key in self.lots
 
     def values(self, key: Key, instruments: Mapping[str, InstrumentState],
                greeks: Callable[[str], ContractGreeks | None], at_us: int) -> PnlValues:
-        """The key's P&L at ``at_us`` with per-contract valuations from ``greeks``."""
+        """The key's P&L at ``at_us`` with per-contract valuations from ``greeks``.
+
+        Hot (every exposure report), so it reuses what has not moved: the realized, fees
+        and funding sums of the key's lots (until they change), and each open lot's
+        unrealized P&L while its lot, its instrument object, its Greeks object and its mark
+        are the same objects and ``at_us`` is before its expiry. The sums are the same additions
+        in the same (lot) order as a computation from scratch, so the result is
+        bit-identical to it (tests/unit/test_pnl.py checks this on random histories).
+        """
         lots = self.lots.get(key)
         if not lots:
             return ZERO
-        realized = fees = funding = unreal = 0.0
-        for iid, lot in lots.items():
-            realized += lot.realized
-            fees += lot.fees
-            funding += lot.funding
-            if lot.qty != 0.0:
-                inst = instruments[iid]
-                price = price_for_pnl(inst, greeks(iid), at_us, self.settle.get(iid))
-                unreal += unrealized(lot, inst.contract_size, kind_of(inst), price)
-        return total(realized, unreal, fees, funding)
+        sums = self._derived.get(key)
+        if sums is None:
+            sums = self._derived[key] = _KeySums.of(lots)
+        memo = self._unrealized.get(key)
+        if memo is None:
+            memo = self._unrealized[key] = {}
+        settle = self.settle
+        unreal = 0.0
+        for iid, lot in sums.open_lots:
+            inst = instruments[iid]
+            g = greeks(iid)
+            mark = inst.mark
+            hit = memo.get(iid)
+            if (hit is not None and hit[0] is lot and hit[1] is inst and hit[2] is g
+                    and hit[3] is mark and at_us < hit[4]):
+                unreal += hit[5]
+                continue
+            u = unrealized(lot, inst.contract_size, kind_of(inst),
+                           price_for_pnl(inst, g, at_us, settle.get(iid)))
+            expiry = inst.expiry_us
+            if expiry is None or at_us < expiry:  # past expiry the price depends on at_us
+                memo[iid] = (lot, inst, g, mark, _NEVER if expiry is None else expiry, u)
+            unreal += u
+        return total(sums.realized, unreal, sums.fees, sums.funding)
 
     def funding_per_day(self, key: Key, instruments: Mapping[str, InstrumentState]) -> float:
         """USD per day the key's perpetuals receive at their last rates (negative: pay)."""
@@ -222,7 +252,7 @@ class PnlLedger:
         return per_day
 
     def drop_books(self, book_filter: Callable[[str], bool]) -> None:
-        for table in (self.lots, self.last_emitted):
+        for table in (self.lots, self.last_emitted, self._derived, self._unrealized):
             for key in [k for k in table if book_filter(k[0])]:
                 del table[key]
 
@@ -244,10 +274,40 @@ class PnlLedger:
         }
 
     def load_books(self, doc: Mapping[str, Any]) -> None:
+        self._derived.clear()
+        self._unrealized.clear()
         for book, und, iid, *numbers in doc["lots"]:
             self.lots.setdefault((book, und), {})[iid] = Lot(*numbers)
         for book, und, *numbers in doc["last"]:
             self.last_emitted[(book, und)] = PnlValues(*numbers)
+
+
+_NEVER = 1 << 62  # µs: no expiry
+# (lot, instrument, Greeks, mark, valid before µs, unrealized USD): reused while the first
+# four are the same objects (PnlLedger.values)
+_Unrealized = tuple[Lot, Any, Any, Any, int, float]
+
+
+@dataclass(slots=True)
+class _KeySums:
+    """What :meth:`PnlLedger.values` derives from one key's lots while they do not change."""
+
+    realized: float
+    fees: float
+    funding: float
+    open_lots: list[tuple[str, Lot]]
+
+    @classmethod
+    def of(cls, lots: Mapping[str, Lot]) -> _KeySums:
+        realized = fees = funding = 0.0
+        open_lots = []
+        for iid, lot in lots.items():
+            realized += lot.realized
+            fees += lot.fees
+            funding += lot.funding
+            if lot.qty != 0.0:
+                open_lots.append((iid, lot))
+        return cls(realized, fees, funding, open_lots)
 
 
 def lot_fields(lot: Lot) -> tuple[float, float, float, float, float]:
