@@ -539,7 +539,7 @@ class Engine:
         new = contract_greeks(inst, ev.ts)
         old = self.greeks.get(iid, UNVALUED)
         self.greeks[iid] = new
-        keys = sorted(self.holders.get(iid, ()))
+        holders = self.holders.get(iid, {})
         dd, dg, dv, dt, dva, dvo = (
             new.delta - old.delta,
             new.gamma - old.gamma,
@@ -549,11 +549,26 @@ class Engine:
             new.volga - old.volga,
         )
         moved = int(new.live) - int(old.live)
-        for key in keys:
-            br = self.books[key]
+        if not self._window_us:  # E = 0: each key emits at once, in sorted order
+            keys = sorted(holders)
+            for key in keys:
+                br = self.books[key]
+                br.totals.add(br.positions[iid], dd, dg, dv, dt, dva, dvo)
+                br.live_positions += moved
+            return self._report(keys, ev)
+        # E > 0 (hot: a quote storm): the keys turn dirty, as _market_report would mark
+        # them; their order is free (the window's close sorts them)
+        state = self.state
+        books, underlyings, dirty = state.books, state.underlyings, state.dirty
+        cause = Cause(ev.event_id, ev.ts, "exp")
+        for key in holders:
+            br = books[key]
             br.totals.add(br.positions[iid], dd, dg, dv, dt, dva, dvo)
             br.live_positions += moved
-        return self._market_report(keys, ev)
+            if br.underlying in underlyings:
+                br.dirty = cause
+                dirty[key] = None
+        return []
 
     def _maybe_full_revaluation(self, ev: Any) -> list[Output]:
         due, self.next_reval_us = _tick(self.next_reval_us, self.config.revaluation_interval_s,
@@ -1071,7 +1086,15 @@ class Engine:
             if br is None or br.underlying not in self.underlyings or \
                     not len(self.config.grid_for(br.underlying)):
                 continue
+            window_end = self._window_end(ev.ts)
+            matrix_sent = window_end is not None and br.risk_window_end == window_end
+            if matrix_sent and not self._watches_liq(br):
+                continue  # one matrix per key per window, and nothing else needs the report
             report = self.book_risk(br, ev.ts)
+            if matrix_sent:
+                # one matrix per key per window: a change waits for the next trigger
+                outputs.extend(self._liq_breach(br, report, ev))
+                continue
             liq = report.liquidation
             fingerprint: RiskKey = (
                 report.matrix.worst_loss,
@@ -1079,11 +1102,6 @@ class Engine:
                 None if liq is None else liq.move_up,
                 *report.matrix.pnl.tolist(),
             )
-            window_end = self._window_end(ev.ts)
-            if window_end is not None and br.risk_window_end == window_end:
-                # one matrix per key per window: a change waits for the next trigger
-                outputs.extend(self._liq_breach(br, report, ev))
-                continue
             br.risk_drift = 0.0
             changed = fingerprint != br.risk_last if tick else self._material(br.risk_last,
                                                                               fingerprint)
@@ -1119,11 +1137,17 @@ class Engine:
                 return True
         return False
 
+    def _watches_liq(self, br: BookRisk) -> bool:
+        """Whether the key's liquidation distance is checked: a limit, or a breach open."""
+        limits = self.limits.get(br.key)
+        return ((limits is not None and limits.min_liq_distance is not None)
+                or "liq_distance" in br.breaches)
+
     def _liq_breach(self, br: BookRisk, report: BookScenarioRisk, ev: Any) -> list[Output]:
+        if not self._watches_liq(br):
+            return []
         limits = self.limits.get(br.key)
         limit = None if limits is None else limits.min_liq_distance
-        if limit is None and "liq_distance" not in br.breaches:
-            return []
         liq = report.liquidation
         moves = [] if liq is None else [abs(m) for m in (liq.move_down, liq.move_up)
                                         if m is not None]
