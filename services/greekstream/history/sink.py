@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -24,6 +24,7 @@ from greekstream.errors import HistoryError, KafkaError
 from greekstream.history.client import History, connect
 from greekstream.history.migrate import migrate
 from greekstream.history.writer import HistoryWriter
+from greekstream.kafka.backoff import Backoff
 from greekstream.kafka.topics import BOOK_SUFFIXES, MARKET_SUFFIXES, OUTPUT_SUFFIXES
 
 log = logging.getLogger("greekstream.sink")
@@ -48,20 +49,6 @@ class Health:
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": "ok" if self.healthy else "unhealthy", **self.__dict__}
-
-
-@dataclass
-class Backoff:
-    initial_s: float = 0.1
-    max_s: float = 5.0
-    current: float = field(default=0.0, init=False)
-
-    def next(self) -> float:
-        self.current = self.initial_s if not self.current else min(self.current * 2, self.max_s)
-        return self.current
-
-    def reset(self) -> None:
-        self.current = 0.0
 
 
 class Sink:

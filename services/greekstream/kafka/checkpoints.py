@@ -30,6 +30,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from greekstream.errors import KafkaError
+from greekstream.kafka.backoff import Backoff
 from greekstream.kafka.merge import Position
 
 log = logging.getLogger("greekstream.process")
@@ -122,7 +123,7 @@ class CheckpointReader:
         bounds: dict[int, tuple[int, int]] = {}
         waiting_since = time.monotonic()
         warned = 0.0
-        delay = 0.01
+        backoff = Backoff(0.01, 0.5)
         while True:
             open_on = []
             for p in partitions:
@@ -146,8 +147,7 @@ class CheckpointReader:
                 log.warning("checkpoints: waiting for the open transaction on partitions %s",
                             open_on, extra={"event": "checkpoint_wait", "partitions": open_on,
                                             "seconds": round(waited, 1)})
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+            time.sleep(backoff.next())
 
     def latest(self, partition: int, timeout_s: float = 30.0) -> Recovered:
         return self.latest_many([partition], timeout_s)[partition]

@@ -32,6 +32,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from greekstream.core.events import encode
 from greekstream.errors import KafkaError
+from greekstream.kafka.backoff import Backoff
 from greekstream.kafka.checkpoints import (
     PART_HEADER,
     POS_HEADER,
@@ -111,22 +112,21 @@ class Processor:
         outputs = sorted({self.topics.for_output(t) for t in OUTPUT_ROUTES})
         names = [*self.book_topics, *self.topics.market_topics, self.topics.checkpoints,
                  *outputs]
-        delay = 0.1
         started = time.monotonic()
-        while True:  # a broker that is not up yet is waited for, with backoff
-            try:
-                counts = partition_counts(conf, names)
-                break
-            except KafkaException as exc:
-                limit = self.connect_timeout_s
-                if limit is not None and time.monotonic() - started + delay > limit:
-                    raise unreachable(conf, limit, exc) from exc
-                log.warning("kafka unreachable at %s (%s); retrying in %.1f s: check "
-                            "GREEKSTREAM_KAFKA__BOOTSTRAP_SERVERS / --bootstrap",
-                            conf.get("bootstrap.servers"), exc, delay,
-                            extra={"event": "broker_trouble"})
-                time.sleep(delay)
-                delay = min(delay * 2, self.settings.backoff_max_s)
+
+        def waiting(exc: Exception, delay: float) -> None:
+            limit = self.connect_timeout_s
+            if limit is not None and time.monotonic() - started + delay > limit:
+                raise unreachable(conf, limit, exc) from exc
+            log.warning("kafka unreachable at %s (%s); retrying in %.1f s: check "
+                        "GREEKSTREAM_KAFKA__BOOTSTRAP_SERVERS / --bootstrap",
+                        conf.get("bootstrap.servers"), exc, delay,
+                        extra={"event": "broker_trouble"})
+
+        # a broker that is not up yet is waited for, with backoff
+        counts = self._backoff().retry(lambda: partition_counts(conf, names),
+                                       (KafkaException,), waiting)
+        assert counts is not None  # no stop(): only a return or a raise ends the retries
         missing = [n for n, c in counts.items() if not c]
         if missing:
             raise KafkaError(f"topics missing: {', '.join(missing)}",
@@ -400,32 +400,29 @@ class Processor:
                     "checkpoints", why, extra={"event": "producer_replaced"})
         self.metrics.transactions.labels("aborted").inc()
         self.producer = Producer(self.producer_conf)
-        delay = 0.1
-        while True:  # the broker may still be out of reach
-            try:
-                self.producer.init_transactions(60)
-                break
-            except KafkaException as exc:
-                if exc.args[0].fatal():
-                    raise KafkaError(f"transactional producer failed: {exc}") from exc
-                self._broker_trouble(f"init_transactions: {exc}; retrying in {delay:.1f} s")
-                time.sleep(delay)
-                delay = min(delay * 2, self.settings.backoff_max_s)
+
+        def unready(exc: Exception, delay: float) -> None:
+            if exc.args[0].fatal():
+                raise KafkaError(f"transactional producer failed: {exc}") from exc
+            self._broker_trouble(f"init_transactions: {exc}; retrying in {delay:.1f} s")
+
+        # the broker may still be out of reach
+        self._backoff().retry(lambda: self.producer.init_transactions(60), (KafkaException,),
+                              unready)
         self._abandon(restart)
 
     def _commit_with_retry(self) -> None:
-        delay = 0.05
-        while True:
-            try:
-                self.producer.commit_transaction(30)
-                return
-            except KafkaException as exc:
-                err = exc.args[0]
-                if not err.retriable():
-                    raise
-                self._broker_trouble(f"commit: {err}")
-                time.sleep(delay)
-                delay = min(delay * 2, self.settings.backoff_max_s)
+        def retriable(exc: Exception, _delay: float) -> None:
+            err = exc.args[0]
+            if not err.retriable():
+                raise exc
+            self._broker_trouble(f"commit: {err}")
+
+        self._backoff(0.05).retry(lambda: self.producer.commit_transaction(30),
+                                  (KafkaException,), retriable)
+
+    def _backoff(self, initial_s: float = 0.1) -> Backoff:
+        return Backoff(initial_s, self.settings.backoff_max_s)
 
     def _committed(self, checkpoint: bool) -> None:
         self.in_txn = False
@@ -524,18 +521,12 @@ class Processor:
         """Restore the owned partitions from their checkpoints after an abort, retrying
         with backoff while the broker cannot be read (an outage is ridden out, not a
         crash); a stop request ends the wait with no epoch (nothing to commit)."""
-        delay = 0.1
-        while True:
-            try:
-                self._start_epoch(owned, seek=True)
-                return
-            except (KafkaError, KafkaException) as exc:
-                if self.stopping:
-                    return
-                self._broker_trouble(f"restoring from checkpoints: {exc}; retrying in "
-                                     f"{delay:.1f} s")
-                time.sleep(delay)
-                delay = min(delay * 2, self.settings.backoff_max_s)
+        def trouble(exc: Exception, delay: float) -> None:
+            self._broker_trouble(f"restoring from checkpoints: {exc}; retrying in "
+                                 f"{delay:.1f} s")
+
+        self._backoff().retry(lambda: self._start_epoch(owned, seek=True),
+                              (KafkaError, KafkaException), trouble, stop=lambda: self.stopping)
 
     def _start_epoch(self, owned: list[int], seek: bool) -> dict[tuple[str, int], int]:
         started = time.monotonic()
