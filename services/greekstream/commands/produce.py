@@ -39,13 +39,16 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, bytes, str]]:
 
 def run(args: argparse.Namespace) -> int:
     from greekstream.kafka.gateway import Gateway
+    from greekstream.kafka.ops import json_logging
     from greekstream.kafka.topics import Topics
     from greekstream.runtime.progress import Progress
 
     path = Path(args.events)
     if not path.is_file():
         raise UsageError(f"no such events file: {path}", hint="pass the path of a .jsonl file")
-    base = KafkaClientSettings().kafka
+    settings = KafkaClientSettings()
+    json_logging(settings.log_level)
+    base = settings.kafka
     kafka = base.model_copy(update={
         k: v for k, v in (("bootstrap_servers", args.bootstrap), ("topic_prefix", args.prefix))
         if v

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from pydantic import SecretStr, ValidationError
@@ -83,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from greekstream.api.app import create_app
+    from greekstream.kafka.ops import json_logging
 
     if args.new_token and args.tokens_file:
         raise ConfigError("give --tokens-file or --new-token, not both")
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         new_token(args.new_token)
         args.tokens_file = args.new_token
     settings = settings_from(args)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    json_logging(settings.log_level)
     inline = settings.tokens_json.get_secret_value() if settings.tokens_json else None
     scopes = load_tokens(settings.tokens_file, inline)
     with connect(settings.clickhouse_dsn.get_secret_value()) as history:
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         where = f"{args.new_token}.txt" if args.new_token else "your tokens file"
         print(f"greekstream serve: open http://{host}:{settings.http.port}/ and enter the "
               f"token from {where}", file=sys.stderr, flush=True)
+        # log_config=None: uvicorn's own loggers go through the JSON handler too
         uvicorn.run(app, host=settings.http.host, port=settings.http.port,
-                    log_level=settings.log_level.lower())
+                    log_level=settings.log_level.lower(), log_config=None)
     return 0

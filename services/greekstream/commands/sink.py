@@ -13,7 +13,7 @@ from greekstream.errors import ConfigError
 from greekstream.history.client import require_engine
 from greekstream.history.sink import Sink
 from greekstream.kafka import reach
-from greekstream.kafka.ops import serve_ops
+from greekstream.kafka.ops import json_logging, serve_ops
 from greekstream.settings import SinkSettings
 
 HELP = "consume every greekstream topic and store it in ClickHouse (offsets after rows)"
@@ -50,7 +50,7 @@ def settings_from(args: argparse.Namespace) -> SinkSettings:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    json_logging(settings.log_level)
     # a chdb:// DSN without chDB installed fails now, not after the broker check
     require_engine(settings.clickhouse_dsn.get_secret_value())
     conf = {**settings.kafka.client_config(), **reach.client_overrides(args)}
@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     )
     server = serve_ops(settings.http.host, settings.http.port, sink.health.as_dict)
     signal.signal(signal.SIGTERM, lambda *_: sink.stop())
+    logging.getLogger("greekstream.sink").info(
+        "started", extra={"event": "started", "group": settings.group_id})
     try:
         sink.run()
     finally:

@@ -1,4 +1,5 @@
-"""Operations: Prometheus metrics, /healthz + /readyz + /metrics, JSON logs."""
+"""Operations shared by every long-running command: Prometheus metrics, the
+/healthz + /readyz + /metrics server, and JSON logs (process, sink, serve, produce)."""
 
 from __future__ import annotations
 
@@ -88,7 +89,9 @@ def serve_ops(
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg and any ``extra=`` fields."""
 
-    _BASE = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
+    # the record's own attributes, and uvicorn's ANSI-coloured copy of the message
+    _BASE = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+        "message", "color_message"}
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
@@ -107,6 +110,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def json_logging(level: str) -> None:
+    """The one log setup of every long-running command: one JSON object a line on stderr
+    for every logger (uvicorn's too, when it runs with ``log_config=None``)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -67,3 +67,31 @@ def test_two_probes_and_metrics(servers: tuple[str, str], state: dict[str, Any])
     code, ctype, body = _get(proc + "/metrics")
     assert code == 200 and ctype.startswith("text/plain")
     assert b"greekstream_events_in_total 7.0" in body
+
+
+def test_json_logging_writes_one_object_a_line_with_extras(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    from greekstream.kafka.ops import json_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        json_logging("INFO")
+        log = logging.getLogger("greekstream.test")
+        log.debug("not shown at INFO")
+        log.info("stored %d rows", 3, extra={"event": "stored", "color_message": "\x1b[1m"})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("failed")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    docs = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(d["level"], d["logger"], d["msg"]) for d in docs] == [
+        ("INFO", "greekstream.test", "stored 3 rows"), ("ERROR", "greekstream.test", "failed")]
+    assert docs[0]["event"] == "stored" and "color_message" not in docs[0]
+    assert str(docs[0]["ts"]).endswith("Z") and "ValueError: boom" in docs[1]["exc"]
