@@ -133,7 +133,7 @@ def high_watermarks(bootstrap: str, prefix: str) -> dict[tuple[str, int], int]:
 def caught_up(target: dict[tuple[str, int], int]) -> Any:
     def done(proc: Processor) -> bool:
         epoch = proc.epoch
-        if epoch is None or proc.batch_events or proc.in_txn:
+        if epoch is None or proc.txn.events or proc.txn.open:
             return False
         return all(epoch.next_offsets.get(src, -1) >= off for src, off in target.items())
     return done

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import OFFSET_BEGINNING
 
 from greekstream.core.engine import Engine, EngineConfig, Output
-from greekstream.kafka.checkpoints import Recovered, Snapshot
+from greekstream.kafka.checkpoints import Progress, Recovered, Snapshot
 from greekstream.kafka.merge import Position, Record, SeqMerge, Source
 
 _START: Position = (-1, -1, -1, -1)
@@ -96,6 +96,25 @@ class Epoch:
             epoch._load(p, first)
             epoch.pos = first.pos
         return epoch
+
+    # ------------------------------------------------------------------ reading
+
+    def reads(self, src: Source) -> bool:
+        """False for a source this epoch does not read (a record fetched before a rebalance)."""
+        return src in self.merge.buffers
+
+    def push(self, rec: Record) -> None:
+        """Hand a consumed record of a source it :meth:`reads` to the merge."""
+        self.merge.push((rec.topic, rec.partition), rec)
+
+    def next_record(self) -> Record | None:
+        """The next record in ``gs-seq`` order, or None until every source can tell."""
+        return self.merge.pop()
+
+    @property
+    def buffered(self) -> int:
+        """Records consumed and not yet released."""
+        return self.merge.buffered
 
     # ------------------------------------------------------------------ applying
 
@@ -204,6 +223,15 @@ class Epoch:
         if done is None or (self.pos is not None and self.pos > done):
             return self.pos
         return done
+
+    def snapshots_written(self, offsets: dict[int, int]) -> None:
+        """The checkpoint-topic offset of each partition's new snapshot, for its progress."""
+        self.snap_offset.update(offsets)
+
+    def progress(self, partition: int, out_floor: dict[str, int]) -> Progress:
+        """The partition's progress record for the transaction being committed."""
+        return Progress(self.committed_position(partition), self.snap_offset.get(partition),
+                        out_floor)
 
     def committed_offsets(self) -> list[tuple[str, int, int]]:
         return [

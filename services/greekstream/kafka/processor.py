@@ -6,7 +6,9 @@
 
 Outputs, the progress record of each owned partition and the group offsets of the
 book-keyed topics commit atomically; consumers of the outputs read ``read_committed``.
-The commit order is the transaction: nothing is visible until all of it is.
+The commit order is the transaction: nothing is visible until all of it is. What is in
+flight and the order it commits in: transaction.py; the state between two rebalances:
+epoch.py; Kafka is reached through :class:`KafkaTxnProducer` and the two consumers.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -30,23 +31,16 @@ from confluent_kafka import (
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from greekstream.core.events import encode
 from greekstream.errors import KafkaError
 from greekstream.kafka.backoff import Backoff
-from greekstream.kafka.checkpoints import (
-    PART_HEADER,
-    POS_HEADER,
-    PROGRESS,
-    SNAPSHOT,
-    CheckpointReader,
-)
-from greekstream.kafka.checkpoints import Progress as ProgressRecord
+from greekstream.kafka.checkpoints import CheckpointReader
 from greekstream.kafka.epoch import Emitted, Epoch
 from greekstream.kafka.gateway import SEQ_HEADER, is_mark
 from greekstream.kafka.merge import Record
 from greekstream.kafka.ops import Metrics
 from greekstream.kafka.reach import unreachable
 from greekstream.kafka.topics import OUTPUT_ROUTES, Topics, partition_counts
+from greekstream.kafka.transaction import CommitFailed, Offsets, ProducerWedged, Transaction
 from greekstream.runtime.scenario_files import engine_config
 from greekstream.settings import ProcessorSettings
 
@@ -54,10 +48,89 @@ log = logging.getLogger("greekstream.process")
 SEND_OFFSETS_DEADLINE_S = 45.0  # the call's own timeout is 30 s
 
 
-class ProducerWedged(Exception):
-    """The transactional producer did not return from a call within its deadline."""
-
 _SEQ = SEQ_HEADER
+
+
+class KafkaTxnProducer:
+    """The :class:`~greekstream.kafka.transaction.TxnProducer` seam over confluent-kafka's
+    transactional ``Producer``, with the retries and deadlines the broker needs."""
+
+    def __init__(self, conf: dict[str, Any], group_metadata: Callable[[], Any],
+                 backoff: Callable[[float], Backoff], trouble: Callable[[str], None]) -> None:
+        self.conf = conf
+        self.group_metadata = group_metadata  # the group consumer's, for send_offsets
+        self.backoff = backoff
+        self.trouble = trouble
+        self.producer = Producer(conf)
+
+    def init(self) -> None:
+        self.producer.init_transactions(60)
+
+    def begin(self) -> None:
+        self.producer.begin_transaction()
+
+    def send(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
+             on_delivery: Any = None, headers: list[tuple[str, bytes]] | None = None) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value, key, partition=partition,
+                                      on_delivery=on_delivery, headers=headers)
+                return
+            except BufferError:
+                self.producer.poll(0.01)
+
+    def flush(self, timeout_s: float) -> int:
+        return self.producer.flush(timeout_s)
+
+    def send_offsets(self, offsets: Offsets) -> None:
+        """send_offsets_to_transaction, abandoned after SEND_OFFSETS_DEADLINE_S: after a
+        broker outage librdkafka can wait for its group coordinator forever, past the
+        call's own timeout (librdkafka #5456, #5511; seen against Tansu behind a proxy)."""
+        partitions = [TopicPartition(t, p, o) for t, p, o in offsets]
+        done, failure = threading.Event(), []
+        metadata = self.group_metadata()
+
+        def call() -> None:
+            try:
+                self.producer.send_offsets_to_transaction(partitions, metadata, 30)
+            except BaseException as exc:  # handed to the loop's thread below
+                failure.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name="send-offsets", daemon=True).start()
+        if not done.wait(SEND_OFFSETS_DEADLINE_S):
+            raise ProducerWedged(f"send_offsets_to_transaction did not return within "
+                                 f"{SEND_OFFSETS_DEADLINE_S:g} s")
+        if failure:
+            raise failure[0]
+
+    def commit(self) -> None:
+        def retriable(exc: Exception, _delay: float) -> None:
+            err = exc.args[0]
+            if not err.retriable():
+                raise exc
+            self.trouble(f"commit: {err}")
+
+        self.backoff(0.05).retry(lambda: self.producer.commit_transaction(30),
+                                 (KafkaException,), retriable)
+
+    def abort(self) -> None:
+        self.producer.abort_transaction(30)
+
+    def replace(self) -> None:
+        """A new producer with the same transactional.id: it fences the wedged one (whose
+        open transaction the coordinator aborts)."""
+        self.producer = Producer(self.conf)
+
+        def unready(exc: Exception, delay: float) -> None:
+            if exc.args[0].fatal():
+                raise KafkaError(f"transactional producer failed: {exc}") from exc
+            self.trouble(f"init_transactions: {exc}; retrying in {delay:.1f} s")
+
+        # the broker may still be out of reach
+        self.backoff(0.1).retry(lambda: self.producer.init_transactions(60), (KafkaException,),
+                                unready)
 
 
 class Processor:
@@ -81,12 +154,13 @@ class Processor:
         self.books = Consumer({**common, "group.id": s.group_id, **static,
                                "partition.assignment.strategy": "range"})
         self.market = Consumer({**common, "group.id": f"{s.group_id}.market.{self.instance}"})
-        self.producer_conf = {
+        producer_conf = {
             **conf, "transactional.id": f"{s.group_id}.{self.instance}", "linger.ms": 2,
             "transaction.timeout.ms": s.transaction_timeout_ms,
             "queue.buffering.max.messages": 1_000_000,
         }
-        self.producer = Producer(self.producer_conf)
+        self.producer = KafkaTxnProducer(producer_conf, self.books.consumer_group_metadata,
+                                         self._backoff, self._broker_trouble)
         self.reader = CheckpointReader(conf, self.topics.checkpoints)
         # the output floor's watermarks in one ListOffsets request of an idle client: asked
         # through the group consumer, each waited behind its fetch long-poll (~0.3 s each
@@ -96,13 +170,7 @@ class Processor:
         self.epoch: Epoch | None = None
         self.out_floor: dict[str, int] = {}  # output partition -> offset (checkpoints.py)
         self.caught_up_logged = True
-        self.in_txn = False
-        self.sent_offsets: list[tuple[str, int, int]] = []  # committed with the last txn
-        self.batch: list[Emitted] = []
-        self.batch_events = 0
-        self.batch_started = 0.0
-        self.last_checkpoint = time.monotonic()
-        self.since_checkpoint = 0
+        self.txn = Transaction(self.producer, self.topics, s)  # the batch in flight
         self.stopping = False
         self.last_loop = time.monotonic()
         self.last_lag = 0.0
@@ -148,7 +216,7 @@ class Processor:
 
     def start(self) -> None:
         """Take the transactional id (fencing a previous incarnation) and join the group."""
-        self.producer.init_transactions(60)
+        self.producer.init()
         self.books.subscribe(self.book_topics, on_assign=self._on_assign,
                              on_revoke=self._on_revoke, on_lost=self._on_lost)
 
@@ -173,29 +241,17 @@ class Processor:
 
     def step(self) -> None:
         self.last_loop = time.monotonic()
-        idle = self.epoch is None or (self.epoch.merge.buffered == 0 and not self.batch_events)
+        txn = self.txn
+        idle = self.epoch is None or (self.epoch.buffered == 0 and not txn.events)
         got = self._poll(0.05 if idle else 0.0)
         if self.epoch is not None:
             self._release()
-        if self.batch_events and self._batch_due(got):
-            self._commit(checkpoint=self._checkpoint_due())
-        elif not self.batch_events and self.since_checkpoint and self._checkpoint_due():
+        if txn.events and txn.batch_due(got):
+            self._commit(checkpoint=txn.checkpoint_due())
+        elif not txn.events and txn.since_checkpoint and txn.checkpoint_due():
             self._commit(checkpoint=True)  # idle: checkpoint what the last batches applied
         if self.last_loop - self.last_lag > 0.5:
             self._update_lag()
-
-    def _batch_due(self, got: int) -> bool:
-        s = self.settings
-        if self.batch_events >= s.batch_max_events:
-            return True
-        if (time.monotonic() - self.batch_started) * 1000 >= s.batch_max_ms:
-            return True
-        return not got  # caught up: commit now rather than wait (latency)
-
-    def _checkpoint_due(self) -> bool:
-        s = self.settings
-        return (self.since_checkpoint >= s.checkpoint_every_events
-                or time.monotonic() - self.last_checkpoint >= s.checkpoint_interval_s)
 
     # ------------------------------------------------------------------ consuming
 
@@ -214,17 +270,16 @@ class Processor:
         epoch = self.epoch
         if epoch is None:
             return 0
-        merge, n = epoch.merge, 0
+        n = 0
         for msg in msgs:
             err = msg.error()
             if err is not None:
                 if err.code() != RdKafkaError._PARTITION_EOF:
                     self._broker_trouble(str(err))
                 continue
-            src = (msg.topic(), msg.partition())
-            if src not in merge.buffers:
+            if not epoch.reads((msg.topic(), msg.partition())):
                 continue
-            merge.push(src, self._record(msg))
+            epoch.push(self._record(msg))
             n += 1
         return n
 
@@ -252,8 +307,9 @@ class Processor:
     def _release(self) -> None:
         epoch = self.epoch
         assert epoch is not None
-        limit = self.settings.batch_max_events - self.batch_events
-        pop, apply, book_set = epoch.merge.pop, epoch.apply, self.book_set
+        txn = self.txn
+        limit = self.settings.batch_max_events - txn.events
+        pop, apply, book_set = epoch.next_record, epoch.apply, self.book_set
         n = 0
         while n < limit:
             rec = pop()
@@ -262,8 +318,8 @@ class Processor:
             if rec.is_mark:
                 epoch.passed(rec)
                 continue
-            if not self.batch_events and not n:
-                self.batch_started = time.monotonic()
+            if not n:
+                txn.starting()
             try:
                 emitted = apply(rec, book_set)
             except Exception as exc:  # the engine never raises; this is the runtime's
@@ -271,89 +327,35 @@ class Processor:
                 emitted = epoch.poison(rec, exc)
             n += 1
             if emitted:
-                self._produce(emitted)
+                txn.produce(epoch, emitted)
         if not self.caught_up_logged and epoch.caught_up():
             self.caught_up_logged = True
             log.info("caught up", extra={"event": "caught_up", "position": epoch.pos,
                                          "partitions": epoch.owned})
-        self.batch_events += n
-        self.since_checkpoint += n
+        txn.applied(n)
         if n:
             self.metrics.events_in.inc(n)
-
-    def _begin(self) -> None:
-        if not self.in_txn:
-            self.producer.begin_transaction()
-            self.in_txn = True
-
-    def _produce(self, emitted: list[Emitted]) -> None:
-        epoch = self.epoch
-        assert epoch is not None
-        self._begin()
-        for e in emitted:
-            out = e.output
-            topic, value = self.topics.for_output(out.type), encode(out)
-            if epoch.already_visible(e, topic, value):
-                continue  # shown already by a transaction that did not commit (Tansu)
-            headers = [(PART_HEADER, str(e.partition).encode()),
-                       (POS_HEADER, orjson.dumps(e.pos))]
-            self._send(topic, value, e.key, headers=headers)
-            self.batch.append(e)
-
-    def _send(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
-              on_delivery: Any = None, headers: list[tuple[str, bytes]] | None = None) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, value, key, partition=partition,
-                                      on_delivery=on_delivery, headers=headers)
-                return
-            except BufferError:
-                self.producer.poll(0.01)
 
     # ------------------------------------------------------------------ committing
 
     def _commit(self, checkpoint: bool, restart: bool = True) -> None:
-        epoch = self.epoch
-        if epoch is None or (not self.batch_events and not self.in_txn and not checkpoint):
+        """Commit the batch in flight (transaction.py: what, and in which order), and with
+        ``checkpoint`` a snapshot of every owned partition; on a failure, abort (or
+        replace a wedged producer) and, with ``restart``, restore from the checkpoints."""
+        epoch, txn = self.epoch, self.txn
+        if epoch is None or not txn.pending(checkpoint):
             return
-        if not self.batch_events and not self.in_txn and not self.since_checkpoint:
-            return
-        self._begin()
-        if checkpoint:
-            self._write_snapshots(epoch)
-        # every output delivered before the progress that covers it: a broker that shows
-        # an aborted transaction's records (Tansu) then never shows a progress whose
-        # outputs are not all there
-        self._flush()
-        for p in epoch.owned:
-            record = ProgressRecord(epoch.committed_position(p), epoch.snap_offset.get(p),
-                                    self.out_floor)
-            self._send(self.topics.checkpoints, record.encode(), PROGRESS, p)
-        committed = epoch.committed_offsets()
-        # the group offsets only when they moved: an idle checkpoint (snapshot + progress)
-        # leaves them as the last transaction committed them, and does not wait on the
-        # group coordinator (whose lookup can hang past its timeout after an outage,
-        # librdkafka #5456)
-        offsets = ([TopicPartition(t, p, o) for t, p, o in committed]
-                   if committed != self.sent_offsets else [])
         try:
-            if offsets:
-                self._send_offsets(offsets)
-            self._commit_with_retry()
-        except KafkaException as exc:
-            self._failed(exc, restart)
+            done = txn.commit(epoch, checkpoint, self.out_floor)
+        except CommitFailed as failed:
+            if isinstance(failed.cause, ProducerWedged):
+                self._replace_producer(str(failed.cause), restart)
+            else:
+                self._failed(failed.cause, restart)
             return
-        except ProducerWedged as exc:
-            self._replace_producer(str(exc), restart)
-            return
-        self.sent_offsets = committed
-        self._committed(checkpoint)
+        self._committed(done)
         if checkpoint:
             self._refresh_floor()
-
-    def _flush(self) -> None:
-        if self.producer.flush(30) > 0:
-            raise KafkaError("outputs not delivered within 30 s")
 
     def _refresh_floor(self) -> None:
         """The end of every output partition, read after a commit: no output of a later
@@ -370,28 +372,6 @@ class Processor:
             return  # keep the previous floor: lower, so still a floor
         self.out_floor = floor
 
-    def _send_offsets(self, offsets: list[TopicPartition]) -> None:
-        """send_offsets_to_transaction, abandoned after SEND_OFFSETS_DEADLINE_S: after a
-        broker outage librdkafka can wait for its group coordinator forever, past the
-        call's own timeout (librdkafka #5456, #5511; seen against Tansu behind a proxy)."""
-        done, failure = threading.Event(), []
-        metadata = self.books.consumer_group_metadata()
-
-        def call() -> None:
-            try:
-                self.producer.send_offsets_to_transaction(offsets, metadata, 30)
-            except BaseException as exc:  # handed to the loop's thread below
-                failure.append(exc)
-            finally:
-                done.set()
-
-        threading.Thread(target=call, name="send-offsets", daemon=True).start()
-        if not done.wait(SEND_OFFSETS_DEADLINE_S):
-            raise ProducerWedged(f"send_offsets_to_transaction did not return within "
-                                 f"{SEND_OFFSETS_DEADLINE_S:g} s")
-        if failure:
-            raise failure[0]
-
     def _replace_producer(self, why: str, restart: bool) -> None:
         """A wedged transactional producer is left behind: a new one with the same
         transactional.id fences it (its open transaction is aborted by the coordinator),
@@ -399,68 +379,26 @@ class Processor:
         log.warning("transactional producer wedged (%s): replacing it and restoring from "
                     "checkpoints", why, extra={"event": "producer_replaced"})
         self.metrics.transactions.labels("aborted").inc()
-        self.producer = Producer(self.producer_conf)
-
-        def unready(exc: Exception, delay: float) -> None:
-            if exc.args[0].fatal():
-                raise KafkaError(f"transactional producer failed: {exc}") from exc
-            self._broker_trouble(f"init_transactions: {exc}; retrying in {delay:.1f} s")
-
-        # the broker may still be out of reach
-        self._backoff().retry(lambda: self.producer.init_transactions(60), (KafkaException,),
-                              unready)
+        self.producer.replace()
         self._abandon(restart)
-
-    def _commit_with_retry(self) -> None:
-        def retriable(exc: Exception, _delay: float) -> None:
-            err = exc.args[0]
-            if not err.retriable():
-                raise exc
-            self._broker_trouble(f"commit: {err}")
-
-        self._backoff(0.05).retry(lambda: self.producer.commit_transaction(30),
-                                  (KafkaException,), retriable)
 
     def _backoff(self, initial_s: float = 0.1) -> Backoff:
         return Backoff(initial_s, self.settings.backoff_max_s)
 
-    def _committed(self, checkpoint: bool) -> None:
-        self.in_txn = False
+    def _committed(self, done: list[Emitted]) -> None:
         now = time.time()
         m = self.metrics
         m.transactions.labels("committed").inc()
-        for e in self.batch:
+        for e in done:
             out = e.output
             m.events_out.labels(out.type).inc()
             if out.type == "rejected":
                 m.rejections.labels(out.reason).inc()  # type: ignore[union-attr]
             elif e.quote_ts_ms is not None and out.type == "exposure":
                 m.latency.observe(max(0.0, now - e.quote_ts_ms / 1000))
-        self.batch = []
-        self.batch_events = 0
-        if checkpoint:
-            self.last_checkpoint = time.monotonic()
-            self.since_checkpoint = 0
-        m.checkpoint_age.set(time.monotonic() - self.last_checkpoint)
+        m.checkpoint_age.set(time.monotonic() - self.txn.last_checkpoint)
 
-    def _write_snapshots(self, epoch: Epoch) -> None:
-        offsets: dict[int, int] = {}
-
-        def delivered(err: Any, msg: Message) -> None:
-            if err is None:
-                offsets[msg.partition()] = msg.offset()
-
-        for p, snap in epoch.snapshots().items():
-            self._send(self.topics.checkpoints, snap.encode(), SNAPSHOT, p, delivered)
-        self.producer.flush(30)
-        missing = set(epoch.owned) - set(offsets)
-        if missing:
-            raise KafkaError(f"checkpoint not delivered for partitions {sorted(missing)}")
-        epoch.snap_offset.update(offsets)
-        log.info("checkpoint", extra={"event": "checkpoint", "position": epoch.pos,
-                                      "partitions": epoch.owned})
-
-    def _failed(self, exc: KafkaException, restart: bool) -> None:
+    def _failed(self, exc: Exception, restart: bool) -> None:
         err = exc.args[0]
         self.metrics.transactions.labels("aborted").inc()
         if err.fatal():
@@ -468,7 +406,7 @@ class Processor:
         log.warning("transaction aborted, restoring from checkpoints: %s", err,
                     extra={"event": "abort"})
         try:
-            self.producer.abort_transaction(30)
+            self.producer.abort()
         except KafkaException as abort_exc:
             raise KafkaError(f"cannot abort the transaction: {abort_exc}") from abort_exc
         self._abandon(restart)
@@ -477,16 +415,11 @@ class Processor:
         """The transaction in flight is gone (aborted, or fenced with its producer): drop
         what it held and, with ``restart``, restore the owned partitions from their
         checkpoints."""
-        self._discard()
+        self.txn.discard()
         if self.epoch is not None and restart:
             owned = self.epoch.owned
             self.epoch = None
             self._restart_epoch(owned)
-
-    def _discard(self) -> None:
-        self.in_txn = False
-        self.batch = []
-        self.batch_events = 0
 
     # ------------------------------------------------------------------ rebalancing
 
@@ -504,16 +437,14 @@ class Processor:
                 self._commit(checkpoint=True, restart=False)
             except KafkaError as exc:
                 log.warning("could not commit before the rebalance: %s", exc)
-                if self.in_txn:
-                    self.producer.abort_transaction(30)
-        self._discard()
+                if self.txn.open:
+                    self.producer.abort()
+        self.txn.discard()
         self.epoch = None
         self.market.unassign()
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if self.in_txn:
-            self.producer.abort_transaction(30)
-        self._discard()
+        self.txn.abort()
         self.epoch = None
         self.market.unassign()
 
@@ -536,10 +467,8 @@ class Processor:
         epoch = Epoch.restore(self.engine_config, owned, self.book_topics, self.market_sources,
                               self.n_book, recovered)
         self.epoch = epoch
-        self.sent_offsets = []  # the group's offsets as this epoch found them: unknown
+        self.txn.restarted()  # the group's offsets as this epoch found them: unknown
         self.caught_up_logged = False
-        self.last_checkpoint = time.monotonic()
-        self.since_checkpoint = 0
         market = [TopicPartition(t, p, epoch.next_offsets[(t, p)]) for t, p in self.market_sources]
         self.market.assign(market)
         books = {(t, p): epoch.next_offsets[(t, p)] for p in owned for t in self.book_topics}
@@ -572,7 +501,7 @@ class Processor:
                 continue
             if high >= 0:
                 self.metrics.lag.labels(t, str(p)).set(max(0, high - max(nxt, 0)))
-        self.metrics.checkpoint_age.set(time.monotonic() - self.last_checkpoint)
+        self.metrics.checkpoint_age.set(time.monotonic() - self.txn.last_checkpoint)
 
     def health(self) -> dict[str, Any]:
         stuck = time.monotonic() - self.last_loop > 60

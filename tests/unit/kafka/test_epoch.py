@@ -63,3 +63,22 @@ def test_a_partition_whose_checkpoint_is_at_its_progress_is_caught_up_before_it_
         {1: Recovered(Progress((1500, 1, 1, 30), None), snap, 2)})
     behind.pos = None
     assert not behind.caught_up()  # its checkpoint is older than its progress
+
+
+def test_records_reach_the_engine_through_the_epoch_in_merge_order() -> None:
+    from greekstream.kafka.merge import Record
+
+    quotes, trades = ("x.quotes", 0), ("x.trades", 0)
+    epoch = Epoch.restore(EngineConfig(), [0], ["x.trades"], [quotes], 1,
+                          {0: Recovered(None, None, 0)})
+    assert epoch.reads(quotes) and epoch.reads(trades)
+    assert not epoch.reads(("x.trades", 1))  # a partition this epoch does not own
+    late = Record((20, 1, 0, 0), b"{}", b"desk", "x.trades", 0, 0, 0)
+    early = Record((10, 0, 0, 0), b"{}", None, "x.quotes", 0, 0, 0)
+    epoch.push(late)
+    assert epoch.buffered == 1 and epoch.next_record() is None  # the quotes may come first
+    epoch.push(early)
+    assert epoch.buffered == 2 and epoch.next_record() == early
+    assert epoch.next_record() is None  # quotes drained: they may still hold an earlier one
+    epoch.push(Record((30, 0, 0, 1), b"", None, "x.quotes", 0, 1, 0, is_mark=True))
+    assert epoch.next_record() == late and epoch.buffered == 1

@@ -1,0 +1,217 @@
+"""One Kafka transaction of the processor: what is in flight, and the order it commits in.
+
+A :class:`Transaction` owns the batch between two commits: the outputs produced (kept
+for the metrics of the commit), how many records were applied, when the batch started,
+how much was applied since the last checkpoint, and the group offsets the last commit
+sent. :meth:`Transaction.commit` commits it in this order, all in one Kafka transaction
+(nothing is visible to ``read_committed`` readers until all of it is):
+
+    1. outputs      produced as the batch's records were applied (:meth:`produce`)
+    2. snapshots    of every owned partition, when a checkpoint is due; their offsets
+                    are noted in the epoch, for the progress records
+    3. flush        every output delivered before the progress that covers it (a broker
+                    that shows an aborted transaction's records, Tansu, then never shows a
+                    progress whose outputs are not all there)
+    4. progress     one record per owned partition: position, snapshot offset, output floor
+    5. offsets      the book topics' group offsets, only when they moved since the last
+                    commit (an idle checkpoint does not wait on the group coordinator)
+    6. commit
+
+A failure of 5 or 6 raises :class:`CommitFailed`: the caller aborts the transaction (or
+replaces a wedged producer), :meth:`discard`\\ s the batch and restores the epoch from
+the committed checkpoints. Kafka is reached only through :class:`TxnProducer`, the seam
+the processor implements over confluent-kafka and unit tests implement with a fake.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import orjson
+from confluent_kafka import KafkaException
+
+from greekstream.core.events import encode
+from greekstream.errors import KafkaError
+from greekstream.kafka.checkpoints import PART_HEADER, POS_HEADER, PROGRESS, SNAPSHOT
+from greekstream.kafka.epoch import Emitted, Epoch
+from greekstream.kafka.topics import Topics
+from greekstream.settings import ProcessorSettings
+
+log = logging.getLogger("greekstream.process")
+
+Offsets = list[tuple[str, int, int]]  # (topic, partition, next offset)
+
+
+class ProducerWedged(Exception):
+    """The transactional producer did not return from a call within its deadline."""
+
+
+class CommitFailed(Exception):
+    """Sending the group offsets or the commit failed: the transaction must be aborted.
+    ``cause`` is the producer's error (a KafkaException, or :class:`ProducerWedged`)."""
+
+    def __init__(self, cause: KafkaException | ProducerWedged) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class TxnProducer(Protocol):
+    """The transactional producer as a :class:`Transaction` uses it."""
+
+    def begin(self) -> None: ...
+
+    def send(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
+             on_delivery: Any = None, headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Queue one record; ``on_delivery(err, msg)`` once the broker has it."""
+
+    def flush(self, timeout_s: float) -> int:
+        """Wait for the queued records; returns how many are still undelivered."""
+
+    def send_offsets(self, offsets: Offsets) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class Transaction:
+    def __init__(self, producer: TxnProducer, topics: Topics, settings: ProcessorSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.producer = producer
+        self.topics = topics
+        self.settings = settings
+        self.clock = clock
+        self.open = False  # begin_transaction called, not yet committed or aborted
+        self.emitted: list[Emitted] = []  # the outputs produced in it
+        self.events = 0  # records applied in it
+        self.started = 0.0  # when its first record was applied
+        self.last_checkpoint = clock()
+        self.since_checkpoint = 0  # records applied since the last checkpoint
+        self.sent_offsets: Offsets = []  # the group offsets the last commit sent
+
+    # ------------------------------------------------------------------ the batch
+
+    def begin(self) -> None:
+        if not self.open:
+            self.producer.begin()
+            self.open = True
+
+    def starting(self) -> None:
+        """A record is about to be applied: the batch starts now if it is empty."""
+        if not self.events:
+            self.started = self.clock()
+
+    def applied(self, n: int) -> None:
+        self.events += n
+        self.since_checkpoint += n
+
+    def produce(self, epoch: Epoch, emitted: list[Emitted]) -> None:
+        """Step 1: the outputs of one applied record, tagged with their book partition
+        and merge position (how recovery finds them, checkpoints.py)."""
+        self.begin()
+        for e in emitted:
+            out = e.output
+            topic, value = self.topics.for_output(out.type), encode(out)
+            if epoch.already_visible(e, topic, value):
+                continue  # shown already by a transaction that did not commit (Tansu)
+            headers = [(PART_HEADER, str(e.partition).encode()),
+                       (POS_HEADER, orjson.dumps(e.pos))]
+            self.producer.send(topic, value, e.key, headers=headers)
+            self.emitted.append(e)
+
+    def batch_due(self, got: int) -> bool:
+        s = self.settings
+        if self.events >= s.batch_max_events:
+            return True
+        if (self.clock() - self.started) * 1000 >= s.batch_max_ms:
+            return True
+        return not got  # caught up: commit now rather than wait (latency)
+
+    def checkpoint_due(self) -> bool:
+        s = self.settings
+        return (self.since_checkpoint >= s.checkpoint_every_events
+                or self.clock() - self.last_checkpoint >= s.checkpoint_interval_s)
+
+    def pending(self, checkpoint: bool) -> bool:
+        """Anything to commit: a batch, an open transaction, or (with ``checkpoint``)
+        records applied since the last checkpoint."""
+        return bool(self.events or self.open or (checkpoint and self.since_checkpoint))
+
+    # ------------------------------------------------------------------ committing
+
+    def commit(self, epoch: Epoch, checkpoint: bool, out_floor: dict[str, int]) -> list[Emitted]:
+        """Steps 2-6 (module docstring); returns the outputs now committed. Raises
+        :class:`CommitFailed` if step 5 or 6 fails, leaving the batch in flight."""
+        self.begin()
+        if checkpoint:
+            self._write_snapshots(epoch)
+        # every output delivered before the progress that covers it: a broker that shows
+        # an aborted transaction's records (Tansu) then never shows a progress whose
+        # outputs are not all there
+        if self.producer.flush(30) > 0:
+            raise KafkaError("outputs not delivered within 30 s")
+        for p in epoch.owned:
+            self.producer.send(self.topics.checkpoints, epoch.progress(p, out_floor).encode(),
+                               PROGRESS, p)
+        committed = epoch.committed_offsets()
+        # the group offsets only when they moved: an idle checkpoint (snapshot + progress)
+        # leaves them as the last transaction committed them, and does not wait on the
+        # group coordinator (whose lookup can hang past its timeout after an outage,
+        # librdkafka #5456)
+        try:
+            if committed != self.sent_offsets:
+                self.producer.send_offsets(committed)
+            self.producer.commit()
+        except (KafkaException, ProducerWedged) as exc:
+            raise CommitFailed(exc) from exc
+        self.sent_offsets = committed
+        done = self.emitted
+        self.discard()
+        if checkpoint:
+            self.last_checkpoint = self.clock()
+            self.since_checkpoint = 0
+        return done
+
+    def _write_snapshots(self, epoch: Epoch) -> None:
+        offsets: dict[int, int] = {}
+
+        def delivered(err: Any, msg: Any) -> None:
+            if err is None:
+                offsets[msg.partition()] = msg.offset()
+
+        for p, snap in epoch.snapshots().items():
+            self.producer.send(self.topics.checkpoints, snap.encode(), SNAPSHOT, p, delivered)
+        self.producer.flush(30)
+        missing = set(epoch.owned) - set(offsets)
+        if missing:
+            raise KafkaError(f"checkpoint not delivered for partitions {sorted(missing)}")
+        epoch.snapshots_written(offsets)
+        log.info("checkpoint", extra={"event": "checkpoint", "position": epoch.pos,
+                                      "partitions": epoch.owned})
+
+    # ------------------------------------------------------------------ failing
+
+    def discard(self) -> None:
+        """The transaction is over (committed, aborted, or fenced with its producer)."""
+        self.open = False
+        self.emitted = []
+        self.events = 0
+
+    def abort(self) -> None:
+        """Abort the open transaction, if any, and drop what it held."""
+        if self.open:
+            self.producer.abort()
+        self.discard()
+
+    def restarted(self) -> None:
+        """A new epoch, restored from the checkpoints: nothing applied since its
+        checkpoint, and the group's offsets as it found them unknown."""
+        self.sent_offsets = []
+        self.last_checkpoint = self.clock()
+        self.since_checkpoint = 0
+
+
+__all__ = ["CommitFailed", "ProducerWedged", "Transaction", "TxnProducer"]

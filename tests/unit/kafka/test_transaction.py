@@ -1,0 +1,273 @@
+"""The processor's transaction (kafka/transaction.py) against a fake of its producer seam,
+no broker: what it commits, in which order, and what an abort leaves behind."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import KafkaError as RdKafkaError
+from confluent_kafka import KafkaException
+
+from greekstream.core.engine import EngineConfig
+from greekstream.errors import KafkaError
+from greekstream.kafka.checkpoints import PROGRESS, SNAPSHOT, Recovered
+from greekstream.kafka.epoch import Emitted, Epoch
+from greekstream.kafka.merge import Record
+from greekstream.kafka.topics import Topics
+from greekstream.kafka.transaction import CommitFailed, ProducerWedged, Transaction
+from greekstream.settings import ProcessorSettings
+
+TOPICS = Topics("x")
+BOOK = TOPICS.book_topics[0]
+OUT = TOPICS.for_output("rejected")
+
+
+class Delivered:
+    def __init__(self, partition: int, offset: int) -> None:
+        self._partition, self._offset = partition, offset
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+
+class FakeProducer:
+    """The TxnProducer seam: records every call; the broker delivers each record at once
+    (at the next offset of its partition) unless told otherwise."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.next_offset: Counter[tuple[str, int]] = Counter()
+        self.undelivered = 0
+        self.deliver_snapshots = True
+        self.fail_commit: Exception | None = None
+        self.fail_offsets: Exception | None = None
+
+    def begin(self) -> None:
+        self.calls.append(("begin",))
+
+    def send(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
+             on_delivery: Any = None, headers: list[tuple[str, bytes]] | None = None) -> None:
+        self.calls.append(("send", topic, key, partition, value))
+        offset = self.next_offset[(topic, partition)]
+        self.next_offset[(topic, partition)] += 1
+        if on_delivery is not None and (self.deliver_snapshots or key != SNAPSHOT):
+            on_delivery(None, Delivered(partition, 100 + offset))
+
+    def flush(self, timeout_s: float) -> int:
+        self.calls.append(("flush",))
+        return self.undelivered
+
+    def send_offsets(self, offsets: list[tuple[str, int, int]]) -> None:
+        self.calls.append(("send_offsets", offsets))
+        if self.fail_offsets is not None:
+            raise self.fail_offsets
+
+    def commit(self) -> None:
+        self.calls.append(("commit",))
+        if self.fail_commit is not None:
+            raise self.fail_commit
+
+    def abort(self) -> None:
+        self.calls.append(("abort",))
+
+    def steps(self) -> list[tuple[Any, ...]]:
+        """The calls, a send shown as (send, topic, key, partition)."""
+        return [c[:4] for c in self.calls]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def epoch() -> Epoch:
+    return Epoch.restore(EngineConfig(), [0, 1], TOPICS.book_topics,
+                         [(TOPICS.market_topics[0], 0)], 2,
+                         {0: Recovered(None, None, 0), 1: Recovered(None, None, 0)})
+
+
+def applied(ep: Epoch, txn: Transaction, partition: int, offset: int) -> list[Emitted]:
+    """One book record of ``partition`` applied (as the runtime's rejection of it: an
+    output without needing a valid event), its output produced in the transaction."""
+    rec = Record((offset, 1, partition, offset), b"{}", b"desk", BOOK, partition, offset, 0)
+    txn.starting()
+    emitted = ep.poison(rec, ValueError("bad"))
+    txn.produce(ep, emitted)
+    txn.applied(1)
+    return emitted
+
+
+def transaction(settings: ProcessorSettings | None = None) -> tuple[
+        Transaction, FakeProducer, Clock]:
+    producer, clock = FakeProducer(), Clock()
+    return Transaction(producer, TOPICS, settings or ProcessorSettings(), clock), producer, clock
+
+
+def one_batch_committed() -> tuple[Transaction, FakeProducer, Epoch]:
+    """A transaction that committed one record of partition 0 (offset 5), no checkpoint."""
+    txn, producer, _ = transaction()
+    ep = epoch()
+    applied(ep, txn, 0, 5)
+    txn.commit(ep, checkpoint=False, out_floor={})
+    return txn, producer, ep
+
+
+def test_a_checkpoint_commits_outputs_snapshots_progress_offsets_then_commit() -> None:
+    txn, producer, _ = transaction()
+    ep = epoch()
+    (e,) = applied(ep, txn, 1, 41)
+    done = txn.commit(ep, checkpoint=True, out_floor={f"{OUT}/1": 7})
+    ckpt = TOPICS.checkpoints
+    assert producer.steps() == [
+        ("begin",),
+        ("send", OUT, b"desk", -1),  # 1. the outputs, as the batch applied them
+        ("send", ckpt, SNAPSHOT, 0), ("send", ckpt, SNAPSHOT, 1),  # 2. snapshots
+        ("flush",),
+        ("flush",),  # 3. every output delivered before the progress that covers it
+        ("send", ckpt, PROGRESS, 0), ("send", ckpt, PROGRESS, 1),  # 4. progress
+        ("send_offsets", [(BOOK, 1, 42)]),  # 5. the group offsets that moved
+        ("commit",),  # 6.
+    ]
+    progress = [orjson.loads(c[4]) for c in producer.calls if c[:3] == ("send", ckpt, PROGRESS)]
+    # each progress names its partition's new snapshot (delivered at offset 100) and the
+    # position the outputs are committed up to
+    assert [p["snapshot_offset"] for p in progress] == [100, 100]
+    assert progress[1]["pos"] == list(e.pos) and progress[1]["out_floor"] == {f"{OUT}/1": 7}
+    assert done == [e]
+    assert (txn.open, txn.emitted, txn.events, txn.since_checkpoint) == (False, [], 0, 0)
+    assert txn.sent_offsets == [(BOOK, 1, 42)]
+
+
+def test_a_batch_without_checkpoint_writes_no_snapshot_and_keeps_counting() -> None:
+    txn, producer, _ = one_batch_committed()
+    ckpt = TOPICS.checkpoints
+    assert SNAPSHOT not in [c[2] for c in producer.calls if c[0] == "send"]
+    progress = [orjson.loads(c[4]) for c in producer.calls if c[:3] == ("send", ckpt, PROGRESS)]
+    assert [p["snapshot_offset"] for p in progress] == [None, None]  # no snapshot yet
+    assert txn.since_checkpoint == 1 and txn.events == 0
+
+
+def test_group_offsets_are_sent_only_when_they_moved() -> None:
+    txn, producer, ep = one_batch_committed()
+    producer.calls.clear()
+    txn.commit(ep, checkpoint=True, out_floor={})  # an idle checkpoint: nothing applied
+    assert "send_offsets" not in [c[0] for c in producer.calls]
+    assert producer.steps()[-1] == ("commit",)
+    applied(ep, txn, 0, 6)
+    producer.calls.clear()
+    txn.commit(ep, checkpoint=False, out_floor={})
+    assert ("send_offsets", [(BOOK, 0, 7)]) in producer.calls
+
+
+def test_a_failed_commit_keeps_the_batch_until_it_is_aborted() -> None:
+    txn, producer, ep = one_batch_committed()
+    sent = txn.sent_offsets
+    (e,) = applied(ep, txn, 0, 6)
+    failure = KafkaException(RdKafkaError(RdKafkaError._TIMED_OUT))
+    producer.fail_commit = failure
+    with pytest.raises(CommitFailed) as raised:
+        txn.commit(ep, checkpoint=False, out_floor={})
+    assert raised.value.cause is failure
+    assert txn.open and txn.emitted == [e] and txn.events == 1
+    assert txn.sent_offsets == sent  # not committed: the next transaction sends them again
+    producer.calls.clear()
+    txn.abort()
+    assert producer.calls == [("abort",)]
+    assert (txn.open, txn.emitted, txn.events) == (False, [], 0)
+    assert txn.since_checkpoint == 2  # what is applied since the checkpoint is replayed...
+    txn.restarted()  # ...by the epoch restored from it
+    assert (txn.since_checkpoint, txn.sent_offsets) == (0, [])
+    txn.abort()  # nothing open: nothing to abort
+    assert producer.calls == [("abort",)]
+
+
+def test_a_wedged_producer_fails_the_commit_before_it_is_tried() -> None:
+    txn, producer, _ = transaction()
+    ep = epoch()
+    applied(ep, txn, 1, 3)
+    producer.fail_offsets = ProducerWedged("send_offsets_to_transaction did not return")
+    with pytest.raises(CommitFailed) as raised:
+        txn.commit(ep, checkpoint=False, out_floor={})
+    assert isinstance(raised.value.cause, ProducerWedged)
+    assert "commit" not in [c[0] for c in producer.calls] and txn.open
+
+
+def test_outputs_not_delivered_stop_the_commit_before_any_progress() -> None:
+    txn, producer, _ = transaction()
+    ep = epoch()
+    applied(ep, txn, 0, 1)
+    producer.undelivered = 3
+    with pytest.raises(KafkaError, match="outputs not delivered"):
+        txn.commit(ep, checkpoint=False, out_floor={})
+    assert PROGRESS not in [c[2] for c in producer.calls if c[0] == "send"]
+    assert "commit" not in [c[0] for c in producer.calls]
+
+
+def test_a_snapshot_not_delivered_stops_the_checkpoint() -> None:
+    txn, producer, _ = transaction()
+    ep = epoch()
+    applied(ep, txn, 0, 1)
+    producer.deliver_snapshots = False
+    with pytest.raises(KafkaError, match=r"checkpoint not delivered for partitions \[0, 1\]"):
+        txn.commit(ep, checkpoint=True, out_floor={})
+    assert PROGRESS not in [c[2] for c in producer.calls if c[0] == "send"]
+
+
+def test_an_output_already_visible_is_not_produced_again() -> None:
+    txn, producer, _ = transaction()
+    ep = epoch()
+    rec = Record((9, 1, 0, 9), b"{}", b"desk", BOOK, 0, 9, 0)
+    (e,) = ep.poison(rec, ValueError("bad"))
+    from greekstream.core.events import encode
+    ep.visible = {0: {rec.pos: Counter({(OUT, encode(e.output)): 1})}}
+    txn.produce(ep, [e])
+    assert producer.steps() == [("begin",)] and txn.emitted == []
+    txn.produce(ep, [e])  # a second copy is ours to produce
+    assert producer.steps()[-1] == ("send", OUT, b"desk", -1) and txn.emitted == [e]
+
+
+def test_when_a_batch_and_a_checkpoint_are_due() -> None:
+    s = ProcessorSettings(batch_max_events=3, batch_max_ms=50, checkpoint_every_events=5,
+                          checkpoint_interval_s=10.0)
+    txn, _, clock = transaction(s)
+    ep = epoch()
+    assert not txn.pending(checkpoint=True)  # nothing applied, nothing open
+    applied(ep, txn, 0, 1)
+    assert txn.pending(checkpoint=False)
+    assert not txn.batch_due(got=1) and txn.batch_due(got=0)  # caught up: commit now
+    clock.now += 0.06
+    assert txn.batch_due(got=1)  # batch_max_ms
+    clock.now -= 0.06
+    applied(ep, txn, 0, 2), applied(ep, txn, 0, 3)
+    assert txn.batch_due(got=1)  # batch_max_events
+    txn.commit(ep, checkpoint=False, out_floor={})
+    assert not txn.pending(checkpoint=False) and txn.pending(checkpoint=True)
+    assert not txn.checkpoint_due()
+    applied(ep, txn, 0, 4), applied(ep, txn, 0, 5)
+    assert txn.checkpoint_due()  # checkpoint_every_events
+    txn.commit(ep, checkpoint=True, out_floor={})
+    assert not txn.checkpoint_due()
+    clock.now += 10.0
+    assert txn.checkpoint_due()  # checkpoint_interval_s
+
+
+def test_a_batch_starts_at_its_first_record() -> None:
+    txn, _, clock = transaction()
+    ep = epoch()
+    applied(ep, txn, 0, 1)
+    first = txn.started
+    clock.now += 1.0
+    applied(ep, txn, 0, 2)
+    assert txn.started == first  # the batch is not empty: it started at its first record
+    txn.commit(ep, checkpoint=False, out_floor={})
+    applied(ep, txn, 0, 3)
+    assert txn.started == clock.now
