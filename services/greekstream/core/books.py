@@ -78,7 +78,7 @@ class BookRisk:
 
 # The exposure numbers of a (book, underlying), stated once; the `exposure` event
 # (core/events.py), the exposures table (history/rows.py), its as-of queries
-# (history/asof.py) and the tools' tables (commands/_common.py) derive from these:
+# (history/asof.py) and the tools' tables (reports/tables.py) derive from these:
 # the metrics stored and queried, the flags stored with them, and the extras of the event.
 EXPOSURE_METRICS = ("delta", "delta_equity", "gamma", "vega", "theta", "delta_usd", "positions")
 EXPOSURE_FLAGS = ("stale", "oracle_divergence")

@@ -116,7 +116,7 @@ class EngineConfig:
     # event ids are remembered this long in event time; older events are late (core/dedup.py)
     dedup_window_s: float = dedup.DEFAULT_WINDOW_S
     default_grid: Grid = DEFAULT_GRID
-    # per-underlying grids (a scenario file, greekstream.scenario_files.engine_config);
+    # per-underlying grids (a scenario file, greekstream.runtime.scenario_files.engine_config);
     # it must return the same Grid object for the same underlying (memoise it)
     grids: Callable[[str], Grid] | None = None
     # historical days (a returns file): with them, a `var` output per book every

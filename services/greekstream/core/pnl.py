@@ -184,6 +184,8 @@ class PnlLedger:
 
     def on_funding(self, inst: InstrumentState, rate: float, keys: Iterable[Key]) -> None:
         iid = inst.instrument_id
+        if iid not in self.rates:  # a newly funded perpetual: every key's rated lots change
+            self._derived.clear()
         self.rates[iid] = rate
         for key in keys:
             lots = self.lots.get(key, {})
@@ -201,19 +203,19 @@ class PnlLedger:
                greeks: Callable[[str], ContractGreeks | None], at_us: int) -> PnlValues:
         """The key's P&L at ``at_us`` with per-contract valuations from ``greeks``.
 
-        Hot (every exposure report), so it reuses what has not moved: the realized, fees
-        and funding sums of the key's lots (until they change), and each open lot's
-        unrealized P&L while its lot, its instrument object, its Greeks object and its mark
-        are the same objects and ``at_us`` is before its expiry. The sums are the same additions
-        in the same (lot) order as a computation from scratch, so the result is
-        bit-identical to it (tests/unit/test_pnl.py checks this on random histories).
+        Hot (every exposure report), so it reuses what has not moved: the realized,
+        fees and funding sums of the key's lots (until they change), and each open lot's
+        unrealized P&L while its lot, instrument, Greeks and mark are the same objects
+        and ``at_us`` is before its expiry. The sums are the same additions in the same
+        (lot) order as a computation from scratch, so the result is bit-identical to it
+        (tests/unit/pnl/test_pnl_cache.py checks this on random histories).
         """
         lots = self.lots.get(key)
         if not lots:
             return ZERO
         sums = self._derived.get(key)
         if sums is None:
-            sums = self._derived[key] = _KeySums.of(lots)
+            sums = self._derived[key] = _KeySums.of(lots, self.rates)
         memo = self._unrealized.get(key)
         if memo is None:
             memo = self._unrealized[key] = {}
@@ -241,11 +243,13 @@ class PnlLedger:
         lots = self.lots.get(key)
         if not lots or not self.rates:
             return 0.0
+        sums = self._derived.get(key)
+        if sums is None:
+            sums = self._derived[key] = _KeySums.of(lots, self.rates)
         per_day = 0.0
-        for iid, lot in lots.items():
-            rate = self.rates.get(iid)
-            if rate is None or lot.qty == 0.0:
-                continue
+        rates = self.rates
+        for iid, lot in sums.funded:  # the open lots of funded perpetuals, in lot order
+            rate = rates[iid]
             inst = instruments[iid]
             per_day += funding_payment(lot.qty, inst.contract_size, inst.inverse, rate,
                                        inst.mark) * 24.0 / inst.interval_h
@@ -264,6 +268,7 @@ class PnlLedger:
     def load_market(self, doc: Mapping[str, Any]) -> None:
         self.rates = dict(doc["rates"])
         self.settle = dict(doc["settle"])
+        self._derived.clear()
 
     def dump_books(self, keep: Callable[[str], bool]) -> dict[str, Any]:
         return {
@@ -296,9 +301,10 @@ class _KeySums:
     fees: float
     funding: float
     open_lots: list[tuple[str, Lot]]
+    funded: list[tuple[str, Lot]]  # the open lots of perpetuals with a funding rate
 
     @classmethod
-    def of(cls, lots: Mapping[str, Lot]) -> _KeySums:
+    def of(cls, lots: Mapping[str, Lot], rates: Mapping[str, float]) -> _KeySums:
         realized = fees = funding = 0.0
         open_lots = []
         for iid, lot in lots.items():
@@ -307,7 +313,8 @@ class _KeySums:
             funding += lot.funding
             if lot.qty != 0.0:
                 open_lots.append((iid, lot))
-        return cls(realized, fees, funding, open_lots)
+        return cls(realized, fees, funding, open_lots,
+                   [(iid, lot) for iid, lot in open_lots if iid in rates])
 
 
 def lot_fields(lot: Lot) -> tuple[float, float, float, float, float]:

@@ -1,7 +1,7 @@
 """`PnlLedger.values` reuses sums and per-lot unrealized P&L between reports (core/pnl.py).
 The property: after every record of a random history (trades, quotes, funding, records
-out of event-time order, expiry passing), every key's P&L is bit-identical to a ledger
-with the same lots that computes it from scratch."""
+out of event-time order, expiry passing), every key's P&L and funding per day are
+bit-identical to a ledger with the same lots that computes them from scratch."""
 
 from __future__ import annotations
 
@@ -12,23 +12,24 @@ from greekstream.core.engine import Engine, EngineConfig
 from greekstream.core.pnl import PnlLedger
 from tests.unit import builders as b
 
-PERP, FUT, CALL, PUT = "BTC-PERP", "BTC-FUT", "C", "P"
+PERP, PERP2, FUT, CALL, PUT = "BTC-PERP", "BTC-PERPETUAL", "BTC-FUT", "C", "P"
 SETUP = (
     b.perp(PERP, settlement="linear", size=0.001),
+    b.perp(PERP2),
     b.rec("instrument", "i-fut", 0, instrument_id=FUT, kind="future", underlying="BTC",
           settlement="inverse", contract_size=10.0, expiry=b.ts(40)),
     b.option(CALL, 50000.0, settlement="linear", expiry=b.ts(30), size=0.1),
     b.option(PUT, 48000.0, kind="put", expiry=b.ts(60)),
     b.index("x0", 0, 50000.0),
 )
-IDS = (PERP, FUT, CALL, PUT)
+IDS = (PERP, PERP2, FUT, CALL, PUT)
 prices = st.floats(40000.0, 60000.0)
 moment = st.integers(1, 80)
 steps = st.lists(st.one_of(
     st.tuples(st.just("trade"), moment, st.sampled_from(IDS), st.sampled_from(["buy", "sell"]),
               st.integers(1, 5), prices, st.sampled_from(["desk-a", "desk-b"])),
     st.tuples(st.just("quote"), moment, st.sampled_from(IDS), prices, st.floats(0.2, 1.5)),
-    st.tuples(st.just("funding"), moment, st.floats(-0.001, 0.001)),
+    st.tuples(st.just("funding"), moment, st.floats(-0.001, 0.001), st.sampled_from([PERP, PERP2])),
     st.tuples(st.just("index"), moment, prices),
 ), min_size=1, max_size=40)
 
@@ -45,7 +46,7 @@ def _record(i: int, step: tuple) -> bytes:  # type: ignore[type-arg]
             return b.quote_opt(f"q{i}", at, iid, price, iv)
         return b.quote_mark(f"q{i}", at, iid, price)
     if kind == "funding":
-        return b.funding(f"f{i}", at, PERP, step[2])
+        return b.funding(f"f{i}", at, step[3], step[2])
     return b.index(f"x{i}", at, step[2])
 
 
@@ -53,7 +54,8 @@ def _from_scratch(engine: Engine, key: tuple[str, str], at_us: int) -> tuple[flo
     pnl = engine.pnl
     fresh = PnlLedger(lots={k: dict(v) for k, v in pnl.lots.items()}, rates=dict(pnl.rates),
                       settle=dict(pnl.settle))
-    return tuple(fresh.values(key, engine.instruments, engine.greeks.get, at_us))
+    return (*fresh.values(key, engine.instruments, engine.greeks.get, at_us),
+            fresh.funding_per_day(key, engine.instruments))
 
 
 @settings(max_examples=150, deadline=None)
@@ -68,5 +70,6 @@ def test_reused_pnl_is_bit_identical_to_a_computation_from_scratch(
         at_us = b.parse(b.ts(step[1]))
         for key in list(engine.pnl.lots):
             for when in (at_us, at_us + 35_000_000):  # also later, past some expiries
-                got = tuple(engine.pnl.values(key, engine.instruments, engine.greeks.get, when))
+                got = (*engine.pnl.values(key, engine.instruments, engine.greeks.get, when),
+                       engine.pnl.funding_per_day(key, engine.instruments))
                 assert repr(got) == repr(_from_scratch(engine, key, when))
