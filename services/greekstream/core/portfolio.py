@@ -36,6 +36,10 @@ class OptionLegs:
     is_call: BoolArray = field(default_factory=_empty_bool)
     inverse: BoolArray = field(default_factory=_empty_bool)
     instrument_ids: tuple[str, ...] = ()
+    # what core/scenarios derives once per slice and reuses (the unshocked values); not
+    # an init field, so a `replace` copy of the slice starts with its own
+    memo: dict[str, FloatArray] = field(default_factory=dict, init=False, compare=False,
+                                        repr=False)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,9 @@ class Scenario:
     vol_shock: float = 0.0
     time_shift_h: float = 0.0
     name: str | None = None  # set for a named stress scenario, None for a grid cell
+
+
+Columns = tuple[FloatArray, Any]  # the distinct (v, h) columns, each scenario's column
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,12 @@ class Grid:
             tenor_power=tenor_power,
         )
 
+    @cached_property
+    def columns(self) -> Columns:
+        """The grid's distinct (v, h) columns, once (a risk tick revalues every book on
+        the same grid)."""
+        return grid_columns(self.vol_shock, self.time_shift_h)
+
     def __len__(self) -> int:
         return int(self.price_shock.shape[0])
 
@@ -107,14 +117,16 @@ Curve = Callable[[FloatArray], FloatArray]  # G(p) over an array of price shocks
 def pnl(
     s: PortfolioSlice, price_shock: FloatArray, vol_shock: FloatArray | None = None,
     time_shift_h: FloatArray | None = None, tenor_power: tuple[float, float] | None = None,
+    columns: Columns | None = None,
 ) -> FloatArray:
     """P&L in USD of the slice for each scenario (parallel 1-D arrays, one per scenario);
-    ``tenor_power`` scales each option's vol shock by its tenor (:class:`Grid`)."""
+    ``tenor_power`` scales each option's vol shock by its tenor (:class:`Grid`);
+    ``columns``: the (v, h) columns of these arrays when known (:attr:`Grid.columns`)."""
     p = np.asarray(price_shock, dtype=np.float64)
     v = np.zeros_like(p) if vol_shock is None else np.asarray(vol_shock, dtype=np.float64)
     h = np.zeros_like(p) if time_shift_h is None else np.asarray(time_shift_h, dtype=np.float64)
     growth = 1.0 + p
-    total = _options_pnl(s, growth, v, h, tenor_power)
+    total = _options_pnl(s, growth, v, h, tenor_power, columns)
     lin = s.linear
     if lin.q.size:
         f = lin.mark[:, None]
@@ -139,7 +151,8 @@ def pnl(
 
 def scenario_pnl(s: PortfolioSlice, grid: Grid = DEFAULT_GRID) -> FloatArray:
     """P&L in USD of every scenario of the grid, in grid order."""
-    return pnl(s, grid.price_shock, grid.vol_shock, grid.time_shift_h, grid.tenor_power)
+    return pnl(s, grid.price_shock, grid.vol_shock, grid.time_shift_h, grid.tenor_power,
+               grid.columns if len(grid) else None)
 
 
 TENOR_DAYS = 30.0  # the tenor whose vol shock is the grid's v
@@ -153,40 +166,32 @@ def tenor_scales(years: FloatArray, power: tuple[float, float]) -> tuple[FloatAr
 
 
 def _options_pnl(s: PortfolioSlice, growth: FloatArray, v: FloatArray, h: FloatArray,
-                 tenor_power: tuple[float, float] | None = None) -> FloatArray:
+                 tenor_power: tuple[float, float] | None = None,
+                 columns: Columns | None = None) -> FloatArray:
     o = s.options
     if not o.q.size:
         return np.zeros(growth.shape[0], dtype=np.float64)
     # The base values come from the same kernel (no shock, no vol floor), so that a zero
     # shock gives exactly zero P&L rather than the ulps between two implementations.
-    base = o.__dict__.get("_base_values")  # computed once per slice (a search calls often)
+    base = o.memo.get("base")  # computed once per slice (a search calls often)
     if base is None:
         zero = np.zeros(1)
-        base = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call, zero + 1.0, zero,
-                              zero, min_vol=0.0)[:, 0]
-        object.__setattr__(o, "_base_values", base)
+        base = o.memo["base"] = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call,
+                                               zero + 1.0, zero, zero, min_vol=0.0)[:, 0]
     scales = None if tenor_power is None else tenor_scales(o.years, tenor_power)
     shocked = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call, growth, v, h,
-                             vol_scales=scales)
+                             vol_scales=scales, columns=columns)
     shocked -= base[:, None]
     result: FloatArray = o.q @ shocked
     return result
 
 
-_COLUMNS_CACHE: list[tuple[FloatArray, FloatArray, FloatArray, Any]] = []
-
-
-def _columns(vol_shock: FloatArray, time_shift_h: FloatArray) -> tuple[FloatArray, Any]:
-    """The distinct (v, h) columns of a grid and each scenario's column; a grid's arrays
-    are the same objects call after call, so the last few answers are kept."""
-    for v, h, columns, which in _COLUMNS_CACHE:
-        if v is vol_shock and h is time_shift_h:
-            return columns, which
+def grid_columns(vol_shock: FloatArray, time_shift_h: FloatArray) -> Columns:
+    """The distinct (v, h) columns of a grid and each scenario's column (None: every
+    scenario is its own column, in order)."""
     columns, which = np.unique(np.stack([vol_shock, time_shift_h]), axis=1, return_inverse=True)
     if columns.shape[1] == vol_shock.shape[0]:  # all distinct (historical days): no gather
-        columns, which = np.stack([vol_shock, time_shift_h]), None
-    _COLUMNS_CACHE.insert(0, (vol_shock, time_shift_h, columns, which))
-    del _COLUMNS_CACHE[8:]
+        return np.stack([vol_shock, time_shift_h]), None
     return columns, which
 
 
@@ -194,6 +199,7 @@ def shocked_values(
     forward: FloatArray, strike: FloatArray, years: FloatArray, vol: FloatArray,
     is_call: BoolArray, growth: FloatArray, vol_shock: FloatArray, time_shift_h: FloatArray,
     min_vol: float = MIN_VOL, vol_scales: tuple[FloatArray, FloatArray] | None = None,
+    columns: Columns | None = None,
 ) -> FloatArray:
     """Black-76 values (positions × scenarios) at F·growth, max(σ + v, min_vol), T − h;
     with ``vol_scales`` (per position, for v > 0 and v < 0) v is v·scale instead.
@@ -204,15 +210,17 @@ def shocked_values(
     cdfs and the value itself are positions × scenarios passes.
     """
     sign = np.where(is_call, 1.0, -1.0)[:, None]
-    if vol_shock.size and np.all(vol_shock == vol_shock[0]) and \
+    if columns is not None:  # the grid's own (Grid.columns)
+        cols, which = columns
+    elif vol_shock.size and np.all(vol_shock == vol_shock[0]) and \
             np.all(time_shift_h == time_shift_h[0]):  # one column (liquidation search)
-        columns = np.array([[vol_shock[0]], [time_shift_h[0]]], dtype=np.float64)
+        cols = np.array([[vol_shock[0]], [time_shift_h[0]]], dtype=np.float64)
         which = np.zeros(vol_shock.shape[0], dtype=np.intp)
     else:
-        columns, which = _columns(vol_shock, time_shift_h)
-    t = years[:, None] - (columns[1] * (3600.0 / SECONDS_PER_YEAR))[None, :]
+        cols, which = grid_columns(vol_shock, time_shift_h)
+    t = years[:, None] - (cols[1] * (3600.0 / SECONDS_PER_YEAR))[None, :]
     live = t > 0.0
-    shock = columns[0][None, :]
+    shock = cols[0][None, :]
     if vol_scales is not None:
         shock = shock * np.where(shock > 0.0, vol_scales[0][:, None], vol_scales[1][:, None])
     sig_sqrt_t = (np.maximum(vol[:, None] + shock, min_vol)
@@ -414,6 +422,8 @@ def _take(legs: Any, mask: BoolArray) -> Any:
     """The legs where ``mask`` holds (arrays filtered, id tuples too)."""
     changes: dict[str, Any] = {}
     for f in fields(legs):
+        if not f.init:  # derived (OptionLegs.memo): the copy starts its own
+            continue
         value = getattr(legs, f.name)
         if isinstance(value, np.ndarray):
             if len(value) == mask.size:  # funding_per_h is optional in hand-built slices

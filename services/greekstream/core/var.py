@@ -26,6 +26,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 
 import numpy as np
 
@@ -69,9 +70,6 @@ class Returns:
                     raise ValueError(f"returns of {u}: {col.shape[0]} rows for {n} dates")
                 if not np.isfinite(col).all():
                     raise ValueError(f"returns of {u}: a non-finite value")
-        # p = exp(r) − 1 once per underlying (expm1: exact for small r)
-        shocks = {u: np.expm1(r) for u, r in self.log_returns.items()}
-        object.__setattr__(self, "_price_shocks", shocks)
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -80,9 +78,13 @@ class Returns:
     def underlyings(self) -> tuple[str, ...]:
         return tuple(self.log_returns)
 
+    @cached_property
+    def price_shocks(self) -> dict[str, FloatArray]:
+        """p = exp(r) − 1 per underlying, once (expm1: exact for small r)."""
+        return {u: np.expm1(r) for u, r in self.log_returns.items()}
+
     def price_shock(self, underlying: str) -> FloatArray:
-        result: FloatArray = self.__dict__["_price_shocks"][underlying]
-        return result
+        return self.price_shocks[underlying]
 
     def vol_shock(self, underlying: str) -> FloatArray | None:
         return self.vol_changes.get(underlying)
