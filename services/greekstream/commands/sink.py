@@ -53,19 +53,9 @@ def run(args: argparse.Namespace) -> int:
     json_logging(settings.log_level)
     # a chdb:// DSN without chDB installed fails now, not after the broker check
     require_engine(settings.clickhouse_dsn.get_secret_value())
-    conf = {**settings.kafka.client_config(), **reach.client_overrides(args)}
-    reach.require_broker(conf, args.connect_timeout)
-    sink = Sink(
-        {
-            **conf,
-            "group.id": settings.group_id,
-            "session.timeout.ms": settings.session_timeout_ms,
-        },
-        settings.clickhouse_dsn.get_secret_value(),
-        prefix=settings.kafka.topic_prefix,
-        batch_rows=settings.batch_rows,
-        batch_seconds=settings.batch_seconds,
-    )
+    overrides = reach.client_overrides(args)
+    reach.require_broker({**settings.kafka.client_config(), **overrides}, args.connect_timeout)
+    sink = Sink(settings, overrides)
     server = serve_ops(settings.http.host, settings.http.port, sink.health.as_dict)
     signal.signal(signal.SIGTERM, lambda *_: sink.stop())
     logging.getLogger("greekstream.sink").info(

@@ -26,6 +26,7 @@ from greekstream.history.migrate import migrate
 from greekstream.history.writer import HistoryWriter
 from greekstream.kafka.backoff import Backoff
 from greekstream.kafka.topics import BOOK_SUFFIXES, MARKET_SUFFIXES, OUTPUT_SUFFIXES
+from greekstream.settings import SinkSettings
 
 log = logging.getLogger("greekstream.sink")
 
@@ -54,21 +55,22 @@ class Health:
 class Sink:
     """One sink instance: a consumer group member writing batches to history."""
 
-    def __init__(
-        self,
-        kafka_config: dict[str, Any],
-        dsn: str,
-        prefix: str = "greekstream",
-        batch_rows: int = 50_000,
-        batch_seconds: float = 1.0,
-        backoff: Backoff | None = None,
-    ) -> None:
-        self.dsn = dsn
-        self.inputs, self.outputs = topic_names(prefix)
+    def __init__(self, settings: SinkSettings, client_overrides: dict[str, Any] | None = None,
+                 backoff: Backoff | None = None) -> None:
+        """Built from its settings, as the processor is; ``client_overrides`` are extra
+        librdkafka settings (the commands' --connect-timeout, tests' shorter timeouts)."""
+        self.dsn = settings.clickhouse_dsn.get_secret_value()
+        self.inputs, self.outputs = topic_names(settings.kafka.topic_prefix)
         self.input_set = frozenset(self.inputs)
-        self.batch_rows = batch_rows
-        self.batch_seconds = batch_seconds
+        self.batch_rows = settings.batch_rows
+        self.batch_seconds = settings.batch_seconds
         self.backoff = backoff or Backoff()
+        kafka_config = {
+            **settings.kafka.client_config(),
+            "group.id": settings.group_id,
+            "session.timeout.ms": settings.session_timeout_ms,
+            **(client_overrides or {}),
+        }
         self.health = Health()
         self.running = True
         self.offsets: dict[tuple[str, int], int] = {}  # next offset to commit

@@ -15,6 +15,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from pydantic import SecretStr
 
 from greekstream.core.events import encode
 from greekstream.errors import HistoryError
@@ -23,6 +24,7 @@ from greekstream.history.sink import Sink, topic_names
 from greekstream.kafka.ops import serve_ops
 from greekstream.kafka.topics import OUTPUT_ROUTES
 from greekstream.runtime.replay import read_records, replay
+from greekstream.settings import KafkaSettings, SinkSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -74,10 +76,11 @@ def prefix(kafka_bootstrap: str) -> str:
 
 
 def make_sink(bootstrap: str, dsn: str, prefix: str, group: str) -> Sink:
-    return Sink(
-        {"bootstrap.servers": bootstrap, "group.id": group, "session.timeout.ms": 6000},
-        dsn, prefix=prefix, batch_rows=2_000, batch_seconds=0.2,
-    )
+    return Sink(SinkSettings(
+        kafka=KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix),
+        clickhouse_dsn=SecretStr(dsn), group_id=group, session_timeout_ms=6000,
+        batch_rows=2_000, batch_seconds=0.2,
+    ))
 
 
 def stored_counts(dsn: str) -> dict[str, tuple[int, int]]:
