@@ -61,7 +61,10 @@ class Epoch:
         snaps = {p: r.snapshot for p, r in recovered.items() if r.snapshot is not None}
         pending = sorted(((s.pos or _START), p, s) for p, s in snaps.items())
         market: dict[Source, int] = dict.fromkeys(market_sources, OFFSET_BEGINNING)
-        if pending and len(snaps) == len(owned):
+        # every owned partition has a snapshot: the engine starts from the earliest one's
+        # market state and re-reads market data from there (else from the beginning)
+        from_snapshot = bool(pending) and len(snaps) == len(owned)
+        if from_snapshot:
             first = pending[0][2]
             for src in market_sources:
                 market[src] = first.market_offsets.get(f"{src[0]}/{src[1]}", OFFSET_BEGINNING)
@@ -69,11 +72,11 @@ class Epoch:
         for p in owned:
             snap = snaps.get(p)
             for t in book_topics:
-                books[(t, p)] = snap.book_offsets.get(t, OFFSET_BEGINNING) if snap else (
-                    OFFSET_BEGINNING)
+                books[(t, p)] = (snap.book_offsets.get(t, OFFSET_BEGINNING) if snap
+                                 else OFFSET_BEGINNING)
         sources = [*market_sources, *books]
         # the seq up to which each source is complete when read from its start offset
-        from_first = pending[0][0][0] if pending and len(snaps) == len(owned) else -1
+        from_first = pending[0][0][0] if from_snapshot else -1
         watermarks = dict.fromkeys(market_sources, from_first)
         for p, snap in snaps.items():
             watermarks.update(dict.fromkeys(((t, p) for t in book_topics),
@@ -90,7 +93,7 @@ class Epoch:
             restore_records=sum(r.records_read for r in recovered.values()),
             visible={p: dict(r.visible) for p, r in recovered.items() if r.visible},
         )
-        if pending and len(snaps) == len(owned):
+        if from_snapshot:
             _, p, first = epoch.pending.pop(0)
             epoch.engine.restore(first.market_state)
             epoch._load(p, first)
