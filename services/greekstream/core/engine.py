@@ -559,15 +559,14 @@ class Engine:
         # E > 0 (hot: a quote storm): the keys turn dirty, as _market_report would mark
         # them; their order is free (the window's close sorts them)
         state = self.state
-        books, underlyings, dirty = state.books, state.underlyings, state.dirty
+        books, underlyings = state.books, state.underlyings
         cause = Cause(ev.event_id, ev.ts, "exp")
         for key in holders:
             br = books[key]
             br.totals.add(br.positions[iid], dd, dg, dv, dt, dva, dvo)
             br.live_positions += moved
             if br.underlying in underlyings:
-                br.dirty = cause
-                dirty[key] = None
+                state.mark_dirty(br, cause)
         return []
 
     def _maybe_full_revaluation(self, ev: Any) -> list[Output]:

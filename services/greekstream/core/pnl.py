@@ -213,9 +213,7 @@ class PnlLedger:
         lots = self.lots.get(key)
         if not lots:
             return ZERO
-        sums = self._derived.get(key)
-        if sums is None:
-            sums = self._derived[key] = _KeySums.of(lots, self.rates)
+        sums = self._sums(key, lots)
         memo = self._unrealized.get(key)
         if memo is None:
             memo = self._unrealized[key] = {}
@@ -238,14 +236,18 @@ class PnlLedger:
             unreal += u
         return total(sums.realized, unreal, sums.fees, sums.funding)
 
+    def _sums(self, key: Key, lots: Mapping[str, Lot]) -> _KeySums:
+        sums = self._derived.get(key)
+        if sums is None:
+            sums = self._derived[key] = _KeySums.of(lots, self.rates)
+        return sums
+
     def funding_per_day(self, key: Key, instruments: Mapping[str, InstrumentState]) -> float:
         """USD per day the key's perpetuals receive at their last rates (negative: pay)."""
         lots = self.lots.get(key)
         if not lots or not self.rates:
             return 0.0
-        sums = self._derived.get(key)
-        if sums is None:
-            sums = self._derived[key] = _KeySums.of(lots, self.rates)
+        sums = self._sums(key, lots)
         per_day = 0.0
         rates = self.rates
         for iid, lot in sums.funded:  # the open lots of funded perpetuals, in lot order
