@@ -437,8 +437,7 @@ class Processor:
                 self._commit(checkpoint=True, restart=False)
             except KafkaError as exc:
                 log.warning("could not commit before the rebalance: %s", exc)
-                if self.txn.open:
-                    self.producer.abort()
+                self.txn.abort()
         self.txn.discard()
         self.epoch = None
         self.market.unassign()
