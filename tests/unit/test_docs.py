@@ -15,9 +15,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "docs" / "contract.md"
 TEXTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "schemas/README.md"]
 # every text file of the package: code, data, and the dashboard's page, script and styles
+# the project's files (not pip's git-ignored *.egg-info, which lists the files of the
+# last install and goes stale when a module moves)
 SERVICES = sorted(p for p in (ROOT / "services").rglob("*")
                   if p.suffix in (".py", ".yaml", ".yml", ".json", ".js", ".html", ".css", ".txt",
-                                  ".sql", ".md"))
+                                  ".sql", ".md")
+                  and not any(part.endswith(".egg-info") for part in p.parts))
 SOURCES = [*SERVICES,
            *sorted((ROOT / "helm").rglob("*.yaml")), *sorted((ROOT / "helm").rglob("*.json")),
            ROOT / "docker-compose.yml", ROOT / "Dockerfile", ROOT / "Makefile"]
