@@ -133,10 +133,36 @@ class KafkaTxnProducer:
                                 unready)
 
 
+class KafkaClients:
+    """How a :class:`Processor` reaches Kafka: the one place its clients are built (the
+    topic layout's metadata, the two consumers, the transactional producer, the checkpoint
+    reader and the admin client). Unit tests hand the processor a fake of it
+    (tests/unit/kafka/test_processor.py) to drive its rebalance paths without a broker."""
+
+    def partition_counts(self, conf: dict[str, Any], names: list[str]) -> dict[str, int]:
+        return partition_counts(conf, names)
+
+    def consumer(self, conf: dict[str, Any]) -> Consumer:
+        return Consumer(conf)
+
+    def producer(self, conf: dict[str, Any], group_metadata: Callable[[], Any],
+                 backoff: Callable[[float], Backoff],
+                 trouble: Callable[[str], None]) -> KafkaTxnProducer:
+        return KafkaTxnProducer(conf, group_metadata, backoff, trouble)
+
+    def reader(self, conf: dict[str, Any], topic: str) -> CheckpointReader:
+        return CheckpointReader(conf, topic)
+
+    def admin(self, conf: dict[str, Any]) -> AdminClient:
+        return AdminClient(conf)
+
+
 class Processor:
     def __init__(self, settings: ProcessorSettings, client_overrides: dict[str, Any] | None = None,
-                 connect_timeout_s: float | None = None) -> None:
+                 connect_timeout_s: float | None = None,
+                 clients: KafkaClients | None = None) -> None:
         self.settings = s = settings
+        self.clients = clients = clients or KafkaClients()
         self.connect_timeout_s = connect_timeout_s  # None: wait for the broker forever
         self.engine_config = engine_config(s.engine)  # a bad scenario file fails first
         self.topics = Topics(s.kafka.topic_prefix)
@@ -151,21 +177,22 @@ class Processor:
                   "isolation.level": "read_committed", "auto.offset.reset": "earliest",
                   "session.timeout.ms": s.session_timeout_ms}
         static = {"group.instance.id": self.instance} if s.static_membership else {}
-        self.books = Consumer({**common, "group.id": s.group_id, **static,
-                               "partition.assignment.strategy": "range"})
-        self.market = Consumer({**common, "group.id": f"{s.group_id}.market.{self.instance}"})
+        self.books = clients.consumer({**common, "group.id": s.group_id, **static,
+                                       "partition.assignment.strategy": "range"})
+        self.market = clients.consumer({**common,
+                                        "group.id": f"{s.group_id}.market.{self.instance}"})
         producer_conf = {
             **conf, "transactional.id": f"{s.group_id}.{self.instance}", "linger.ms": 2,
             "transaction.timeout.ms": s.transaction_timeout_ms,
             "queue.buffering.max.messages": 1_000_000,
         }
-        self.producer = KafkaTxnProducer(producer_conf, self.books.consumer_group_metadata,
+        self.producer = clients.producer(producer_conf, self.books.consumer_group_metadata,
                                          self._backoff, self._broker_trouble)
-        self.reader = CheckpointReader(conf, self.topics.checkpoints)
+        self.reader = clients.reader(conf, self.topics.checkpoints)
         # the output floor's watermarks in one ListOffsets request of an idle client: asked
         # through the group consumer, each waited behind its fetch long-poll (~0.3 s each
         # on Tansu; 48 output partitions made every checkpoint cost ~14 s)
-        self.admin = AdminClient(conf)
+        self.admin = clients.admin(conf)
         self.metrics = Metrics()
         self.epoch: Epoch | None = None
         self.out_floor: dict[str, int] = {}  # output partition -> offset (checkpoints.py)
@@ -192,7 +219,7 @@ class Processor:
                         extra={"event": "broker_trouble"})
 
         # a broker that is not up yet is waited for, with backoff
-        counts = self._backoff().retry(lambda: partition_counts(conf, names),
+        counts = self._backoff().retry(lambda: self.clients.partition_counts(conf, names),
                                        (KafkaException,), waiting)
         assert counts is not None  # no stop(): only a return or a raise ends the retries
         missing = [n for n, c in counts.items() if not c]
@@ -514,4 +541,4 @@ class Processor:
                 "applied": epoch.released if epoch else 0}
 
 
-__all__ = ["OFFSET_BEGINNING", "Processor"]
+__all__ = ["OFFSET_BEGINNING", "KafkaClients", "Processor"]

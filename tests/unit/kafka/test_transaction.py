@@ -4,7 +4,6 @@ no broker: what it commits, in which order, and what an abort leaves behind."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import orjson
 import pytest
@@ -19,74 +18,11 @@ from greekstream.kafka.merge import Record
 from greekstream.kafka.topics import Topics
 from greekstream.kafka.transaction import CommitFailed, ProducerWedged, Transaction
 from greekstream.settings import ProcessorSettings
+from tests.unit.kafka.fakes import Clock, FakeProducer
 
 TOPICS = Topics("x")
 BOOK = TOPICS.book_topics[0]
 OUT = TOPICS.for_output("rejected")
-
-
-class Delivered:
-    def __init__(self, partition: int, offset: int) -> None:
-        self._partition, self._offset = partition, offset
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-
-class FakeProducer:
-    """The TxnProducer seam: records every call; the broker delivers each record at once
-    (at the next offset of its partition) unless told otherwise."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-        self.next_offset: Counter[tuple[str, int]] = Counter()
-        self.undelivered = 0
-        self.deliver_snapshots = True
-        self.fail_commit: Exception | None = None
-        self.fail_offsets: Exception | None = None
-
-    def begin(self) -> None:
-        self.calls.append(("begin",))
-
-    def send(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
-             on_delivery: Any = None, headers: list[tuple[str, bytes]] | None = None) -> None:
-        self.calls.append(("send", topic, key, partition, value))
-        offset = self.next_offset[(topic, partition)]
-        self.next_offset[(topic, partition)] += 1
-        if on_delivery is not None and (self.deliver_snapshots or key != SNAPSHOT):
-            on_delivery(None, Delivered(partition, 100 + offset))
-
-    def flush(self, timeout_s: float) -> int:
-        self.calls.append(("flush",))
-        return self.undelivered
-
-    def send_offsets(self, offsets: list[tuple[str, int, int]]) -> None:
-        self.calls.append(("send_offsets", offsets))
-        if self.fail_offsets is not None:
-            raise self.fail_offsets
-
-    def commit(self) -> None:
-        self.calls.append(("commit",))
-        if self.fail_commit is not None:
-            raise self.fail_commit
-
-    def abort(self) -> None:
-        self.calls.append(("abort",))
-
-    def steps(self) -> list[tuple[Any, ...]]:
-        """The calls, a send shown as (send, topic, key, partition)."""
-        return [c[:4] for c in self.calls]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def epoch() -> Epoch:

@@ -1,0 +1,243 @@
+"""Fakes of the processor's Kafka clients, no broker: the transactional producer seam
+(kafka/transaction.py ``TxnProducer``) and the clients a :class:`Processor` builds through
+:class:`~greekstream.kafka.processor.KafkaClients`. Each records the calls made to it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+from confluent_kafka import TopicPartition
+
+from greekstream.kafka.checkpoints import SNAPSHOT, Recovered
+from greekstream.kafka.gateway import MARK_KEY, SEQ_HEADER
+from greekstream.kafka.processor import KafkaClients
+from greekstream.kafka.transaction import Offsets
+
+
+class Delivered:
+    def __init__(self, partition: int, offset: int) -> None:
+        self._partition, self._offset = partition, offset
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+
+class FakeProducer:
+    """The TxnProducer seam: records every call; the broker delivers each record at once
+    (at the next offset of its partition) unless told otherwise."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.next_offset: Counter[tuple[str, int]] = Counter()
+        self.undelivered = 0
+        self.deliver_snapshots = True
+        self.fail_commit: Exception | None = None
+        self.fail_offsets: Exception | None = None
+
+    def init(self) -> None:
+        self.calls.append(("init",))
+
+    def begin(self) -> None:
+        self.calls.append(("begin",))
+
+    def send(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
+             on_delivery: Any = None, headers: list[tuple[str, bytes]] | None = None) -> None:
+        self.calls.append(("send", topic, key, partition, value))
+        offset = self.next_offset[(topic, partition)]
+        self.next_offset[(topic, partition)] += 1
+        if on_delivery is not None and (self.deliver_snapshots or key != SNAPSHOT):
+            on_delivery(None, Delivered(partition, 100 + offset))
+
+    def flush(self, timeout_s: float) -> int:
+        self.calls.append(("flush",))
+        return self.undelivered
+
+    def send_offsets(self, offsets: Offsets) -> None:
+        self.calls.append(("send_offsets", offsets))
+        if self.fail_offsets is not None:
+            raise self.fail_offsets
+
+    def commit(self) -> None:
+        self.calls.append(("commit",))
+        if self.fail_commit is not None:
+            raise self.fail_commit
+
+    def abort(self) -> None:
+        self.calls.append(("abort",))
+
+    def replace(self) -> None:
+        self.calls.append(("replace",))
+
+    def steps(self) -> list[tuple[Any, ...]]:
+        """The calls, a send shown as (send, topic, key, partition)."""
+        return [c[:4] for c in self.calls]
+
+    def sent(self, key: bytes) -> list[tuple[int, bytes]]:
+        """(partition, value) of every record sent with ``key``."""
+        return [(c[3], c[4]) for c in self.calls if c[0] == "send" and c[2] == key]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeMessage:
+    """A consumed record as confluent-kafka hands it over."""
+
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None,
+                 value: bytes, seq: int) -> None:
+        self._tpo = (topic, partition, offset)
+        self._key, self._value, self._seq = key, value, seq
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return self._tpo[0]
+
+    def partition(self) -> int:
+        return self._tpo[1]
+
+    def offset(self) -> int:
+        return self._tpo[2]
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [(SEQ_HEADER, str(self._seq).encode())]
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 0)
+
+
+class FakeConsumer:
+    """A consumer: ``queued`` is what the next ``consume`` returns; ``assigned`` what it
+    reads ((topic, partition) -> offset), as assign/seek/unassign left it."""
+
+    def __init__(self, conf: dict[str, Any]) -> None:
+        self.conf = conf
+        self.calls: list[tuple[Any, ...]] = []
+        self.queued: list[FakeMessage] = []
+        self.assigned: dict[tuple[str, int], int] = {}
+        self.high: dict[tuple[str, int], int] = {}  # high watermarks
+
+    def consumer_group_metadata(self) -> str:
+        return "group-metadata"
+
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        self.calls.append(("subscribe", topics))
+        self.callbacks = callbacks
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.calls.append(("assign",))
+        self.assigned = {(tp.topic, tp.partition): tp.offset for tp in partitions}
+
+    def unassign(self) -> None:
+        self.calls.append(("unassign",))
+        self.assigned = {}
+
+    def seek(self, tp: TopicPartition) -> None:
+        self.calls.append(("seek", tp.topic, tp.partition, tp.offset))
+        self.assigned[(tp.topic, tp.partition)] = tp.offset
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        msgs, self.queued = self.queued[:num_messages], self.queued[num_messages:]
+        return msgs
+
+    def get_watermark_offsets(self, tp: TopicPartition, cached: bool) -> tuple[int, int]:
+        return 0, self.high.get((tp.topic, tp.partition), -1)
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+
+
+class FakeReader:
+    """The checkpoint reader: what each partition's checkpoints hold (none by default)."""
+
+    def __init__(self) -> None:
+        self.recovered: dict[int, Recovered] = {}
+        self.calls: list[tuple[Any, ...]] = []
+
+    def latest_many(self, partitions: list[int]) -> dict[int, Recovered]:
+        self.calls.append(("latest_many", partitions))
+        return {p: self.recovered.get(p, Recovered(None, None, 0)) for p in partitions}
+
+    def with_visible(self, recovered: dict[int, Recovered],
+                     outputs: list[tuple[str, int]]) -> dict[int, Recovered]:
+        return recovered
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+
+
+class FakeAdmin:
+    """Answers ListOffsets: every output partition ends at ``end``."""
+
+    def __init__(self) -> None:
+        self.end = 0
+
+    def list_offsets(self, request: dict[TopicPartition, Any],
+                     request_timeout: float) -> dict[TopicPartition, Any]:
+        answer = SimpleNamespace(offset=self.end)
+        return {tp: SimpleNamespace(result=lambda a=answer: a) for tp in request}
+
+
+class FakeKafka(KafkaClients):
+    """The processor's clients, faked: every topic exists with ``partitions[topic]`` (else
+    ``default_partitions``) partitions; ``books`` and ``market`` are the two consumers."""
+
+    def __init__(self, default_partitions: int = 1, **partitions: int) -> None:
+        self.default_partitions = default_partitions
+        self.partitions = partitions
+        self.txn_producer = FakeProducer()
+        self.checkpoints = FakeReader()
+        self.admin_client = FakeAdmin()
+        self.consumers: list[FakeConsumer] = []
+        self.layout_calls = 0
+
+    def partition_counts(self, conf: dict[str, Any], names: list[str]) -> dict[str, int]:
+        self.layout_calls += 1
+        return {n: self.partitions.get(n, self.default_partitions) for n in names}
+
+    def consumer(self, conf: dict[str, Any]) -> Any:
+        consumer = FakeConsumer(conf)
+        self.consumers.append(consumer)
+        return consumer
+
+    def producer(self, conf: dict[str, Any], group_metadata: Callable[[], Any],
+                 backoff: Any, trouble: Callable[[str], None]) -> Any:
+        self.producer_conf = conf
+        return self.txn_producer
+
+    def reader(self, conf: dict[str, Any], topic: str) -> Any:
+        return self.checkpoints
+
+    def admin(self, conf: dict[str, Any]) -> Any:
+        return self.admin_client
+
+    @property
+    def books(self) -> FakeConsumer:
+        return self.consumers[0]
+
+    @property
+    def market(self) -> FakeConsumer:
+        return self.consumers[1]
+
+
+def mark(topic: str, partition: int, offset: int, seq: int) -> FakeMessage:
+    """A gateway mark: every record up to ``seq`` of this partition is before it."""
+    return FakeMessage(topic, partition, offset, MARK_KEY, b"", seq)

@@ -1,0 +1,200 @@
+"""The processor's rebalance paths (kafka/processor.py ``_on_assign``, ``_on_revoke``,
+``_on_lost``) against fakes of its Kafka clients (tests/unit/kafka/fakes.py), no broker:
+what an assignment restores and where it reads from, what a revoke commits (or aborts)
+before the partitions go, and that a lost assignment commits nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+from confluent_kafka import KafkaError as RdKafkaError
+
+from greekstream.kafka.checkpoints import PROGRESS, SNAPSHOT, Progress, Recovered, Snapshot
+from greekstream.kafka.processor import Processor
+from greekstream.kafka.topics import Topics
+from greekstream.settings import ProcessorSettings
+from tests.unit.kafka.fakes import FakeKafka, FakeMessage, mark
+
+TOPICS = Topics()
+BOOK = TOPICS.book_topics[0]
+OUT = TOPICS.for_output("rejected")
+
+
+def processor() -> tuple[Processor, FakeKafka]:
+    """A started processor over two book partitions and one of every other topic; a batch
+    is committed when it is caught up, never on time (the tests step it by hand)."""
+    kafka = FakeKafka(1, **dict.fromkeys([*TOPICS.book_topics, TOPICS.checkpoints], 2))
+    proc = Processor(ProcessorSettings(instance_id="i1", batch_max_ms=3_600_000), clients=kafka)
+    proc.start()
+    return proc, kafka
+
+
+def assign(proc: Processor, kafka: FakeKafka, partitions: list[int]) -> None:
+    """The group gives the processor these partitions of every book topic (range)."""
+    tps = [TopicPartition(t, p) for t in TOPICS.book_topics for p in partitions]
+    kafka.books.callbacks["on_assign"](kafka.books, tps)
+
+
+def revoke(kafka: FakeKafka) -> None:
+    kafka.books.callbacks["on_revoke"](kafka.books, [])
+
+
+def lose(kafka: FakeKafka) -> None:
+    kafka.books.callbacks["on_lost"](kafka.books, [])
+
+
+class Gateway:
+    """Publishes as the gateway does: a record with the next seq, and a mark at that seq
+    in every other partition the processor reads, so the merge can release it."""
+
+    def __init__(self, proc: Processor, kafka: FakeKafka) -> None:
+        self.proc, self.kafka = proc, kafka
+        self.seq = 0
+        self.offsets: Counter[tuple[str, int]] = Counter()
+
+    def publish(self, partition: int, value: bytes = b"{}") -> int:
+        """A book record of ``partition`` of BOOK; returns its offset."""
+        epoch = self.proc.epoch
+        assert epoch is not None
+        self.seq += 1
+        offset = 0
+        for t, p in epoch.next_offsets:
+            consumer = self.kafka.books if t in TOPICS.book_topics else self.kafka.market
+            at = self.offsets[(t, p)]
+            self.offsets[(t, p)] += 1
+            if (t, p) == (BOOK, partition):
+                offset = at
+                consumer.queued.append(FakeMessage(t, p, at, b"desk", value, self.seq))
+            else:
+                consumer.queued.append(mark(t, p, at, self.seq))
+        return offset
+
+
+def in_flight(partition: int = 0) -> tuple[Processor, FakeKafka, int]:
+    """A processor that owns partitions 0 and 1 and has applied one record of
+    ``partition`` (rejected by the engine: an output) in a transaction not yet committed."""
+    proc, kafka = processor()
+    assign(proc, kafka, [0, 1])
+    offset = Gateway(proc, kafka).publish(partition)
+    proc.step()
+    producer = kafka.txn_producer
+    assert proc.txn.open and proc.txn.events == 1
+    assert producer.steps() == [("init",), ("begin",), ("send", OUT, b"desk", -1)]
+    return proc, kafka, offset
+
+
+def outcomes(proc: Processor) -> dict[str, float]:
+    return {s.labels["outcome"]: s.value for m in proc.metrics.transactions.collect()
+            for s in m.samples if s.name.endswith("_total")}
+
+
+# ---------------------------------------------------------------------- assignment
+
+def test_the_processor_joins_the_group_with_its_three_rebalance_callbacks() -> None:
+    proc, kafka = processor()
+    assert kafka.books.calls == [("subscribe", TOPICS.book_topics)]
+    assert set(kafka.books.callbacks) == {"on_assign", "on_revoke", "on_lost"}
+    assert kafka.txn_producer.calls == [("init",)]  # the transactional id, before any batch
+    assert proc.ready() == {"status": "not_ready", "partitions": [], "applied": 0}
+
+
+def test_an_assignment_without_checkpoints_reads_every_source_from_the_beginning() -> None:
+    proc, kafka = processor()
+    assign(proc, kafka, [1])
+    assert kafka.checkpoints.calls == [("latest_many", [1])]
+    assert kafka.books.assigned == {(t, 1): OFFSET_BEGINNING for t in TOPICS.book_topics}
+    assert kafka.market.assigned == {(t, 0): OFFSET_BEGINNING for t in TOPICS.market_topics}
+    assert proc.ready() == {"status": "ok", "partitions": [1], "applied": 0}
+    assert proc.txn.sent_offsets == [] and not proc.txn.open
+
+
+def test_a_revoke_commits_the_batch_in_flight_with_a_checkpoint_the_next_owner_starts_from(
+) -> None:
+    proc, kafka, offset = in_flight(partition=0)
+    producer = kafka.txn_producer
+    producer.calls.clear()
+    revoke(kafka)
+    ckpt = TOPICS.checkpoints
+    steps = producer.steps()
+    assert steps[:5] == [("send", ckpt, SNAPSHOT, 0), ("send", ckpt, SNAPSHOT, 1),
+                         ("flush",), ("flush",), ("send", ckpt, PROGRESS, 0)]
+    assert steps[-1] == ("commit",) and "abort" not in [c[0] for c in steps]
+    (offsets,) = [c[1] for c in producer.calls if c[0] == "send_offsets"]
+    assert (BOOK, 0, offset + 1) in offsets
+    assert outcomes(proc) == {"committed": 1.0}
+    # the partitions are let go: no epoch, no batch, no market data read, no restore
+    assert proc.epoch is None and not proc.txn.open and proc.txn.events == 0
+    assert kafka.market.assigned == {} and kafka.checkpoints.calls == [("latest_many", [0, 1])]
+    assert proc.ready()["status"] == "not_ready"
+
+    # the next owner of partition 0 restores from that checkpoint, without replay
+    snapshot = Snapshot.decode(dict(producer.sent(SNAPSHOT))[0])
+    progress = Progress.decode(dict(producer.sent(PROGRESS))[0])
+    nxt, kafka2 = processor()
+    kafka2.checkpoints.recovered = {0: Recovered(progress, snapshot, 2)}
+    assign(nxt, kafka2, [0])
+    assert kafka2.books.assigned[(BOOK, 0)] == offset + 1
+    assert nxt.epoch is not None and nxt.epoch.suppress == {0: progress.pos}
+
+
+def test_a_revoke_whose_commit_fails_before_sending_aborts_the_transaction() -> None:
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    producer.undelivered = 1  # the outputs are not delivered: no progress may follow
+    producer.calls.clear()
+    revoke(kafka)
+    assert producer.steps()[-1] == ("abort",)
+    assert [c[0] for c in producer.calls].count("abort") == 1
+    assert "commit" not in [c[0] for c in producer.calls]
+    assert proc.epoch is None and not proc.txn.open and proc.txn.emitted == []
+    assert kafka.market.assigned == {}
+
+
+@pytest.mark.parametrize("fatal", [False, True])
+def test_a_revoke_whose_commit_is_refused_aborts_once_and_does_not_restore(fatal: bool) -> None:
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    producer.fail_commit = KafkaException(RdKafkaError(RdKafkaError._TIMED_OUT, fatal=fatal))
+    producer.calls.clear()
+    revoke(kafka)
+    calls = [c[0] for c in producer.calls]
+    assert calls.count("commit") == 1 and calls.count("abort") == 1
+    assert calls[-1] == "abort"
+    assert outcomes(proc) == {"aborted": 1.0}
+    # the partitions are going to another owner: nothing is restored here
+    assert kafka.checkpoints.calls == [("latest_many", [0, 1])]
+    assert proc.epoch is None and not proc.txn.open and proc.txn.events == 0
+    assert kafka.market.assigned == {}
+
+
+def test_a_revoke_without_an_assignment_commits_nothing() -> None:
+    proc, kafka = processor()
+    revoke(kafka)
+    assert kafka.txn_producer.calls == [("init",)]
+    assert proc.epoch is None and ("unassign",) in kafka.market.calls
+
+
+def test_lost_partitions_abort_the_batch_in_flight_and_commit_nothing() -> None:
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    producer.calls.clear()
+    lose(kafka)
+    assert producer.calls == [("abort",)]  # no snapshot, no progress, no offsets, no commit
+    assert proc.epoch is None and not proc.txn.open and proc.txn.emitted == []
+    assert kafka.market.assigned == {}
+    lose(kafka)  # lost again with nothing open: nothing to abort
+    assert producer.calls == [("abort",)]
+
+
+def test_records_fetched_before_a_rebalance_are_not_applied_after_it() -> None:
+    proc, kafka = processor()
+    assign(proc, kafka, [0, 1])
+    gateway = Gateway(proc, kafka)
+    gateway.publish(0)  # fetched for partition 0 ...
+    revoke(kafka)
+    assign(proc, kafka, [1])  # ... which is now another instance's
+    proc.step()
+    assert proc.epoch is not None and proc.epoch.released == 0 and proc.txn.events == 0
+    assert kafka.txn_producer.steps() == [("init",)]
