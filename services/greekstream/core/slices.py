@@ -87,41 +87,34 @@ def build_slice(state: EngineState, br: BookRisk, as_of_us: int,
 
 
 def _columns(rows: list[Any], width: int) -> np.ndarray:
-    """Rows of numbers as contiguous float64 columns (bools as 1.0/0.0)."""
+    """Rows of numbers as contiguous float64 columns (bools as 1.0/0.0, None as NaN)."""
     if not rows:
         return np.zeros((width, 0), dtype=np.float64)
     return np.array(rows, dtype=np.float64).T.copy()
 
 
-def _col(rows: list, i: int, kind: type = float) -> np.ndarray:  # type: ignore[type-arg]
-    dtype = np.bool_ if kind is bool else np.float64
-    return np.array([r[i] for r in rows], dtype=dtype)
-
-
 def _loans(state: EngineState, br: BookRisk) -> LoanLegs:
     u = br.underlying
-    rows = []
+    ids: list[str] = []
+    rows: list[tuple[float, float | None, float, float | None, float, bool, bool]] = []
     for p in state.chain.positions(br.book):
         if isinstance(p, Loan) and u in (p.collateral_asset, p.debt_asset):
             pc = asset_price(p.collateral_asset, state.index)
             pd = asset_price(p.debt_asset, state.index)
-            rows.append((p.position_id, p.collateral_amount, pc, p.debt_amount, pd,
+            ids.append(p.position_id)
+            rows.append((p.collateral_amount, pc, p.debt_amount, pd,
                          p.liquidation_threshold, p.collateral_asset == u, p.debt_asset == u))
+    c = _columns(rows, 7)
     return LoanLegs(
-        position_ids=tuple(r[0] for r in rows), coll_amount=_col(rows, 1),
-        coll_price=_col(rows, 2), debt_amount=_col(rows, 3), debt_price=_col(rows, 4),
-        liquidation_threshold=_col(rows, 5), coll_is_underlying=_col(rows, 6, bool),
-        debt_is_underlying=_col(rows, 7, bool),
+        position_ids=tuple(ids), coll_amount=c[0], coll_price=c[1], debt_amount=c[2],
+        debt_price=c[3], liquidation_threshold=c[4], coll_is_underlying=c[5] > 0.5,
+        debt_is_underlying=c[6] > 0.5,
     )
 
 
 def _lps(state: EngineState, br: BookRisk) -> LpLegs:
-    rows = [
-        (p.position_id, p.liquidity, p.price_lower, p.price_upper)
-        for p in state.chain.positions(br.book)
-        if not isinstance(p, Loan) and p.base == br.underlying
-    ]
-    return LpLegs(
-        position_ids=tuple(r[0] for r in rows), liquidity=_col(rows, 1),
-        price_lower=_col(rows, 2), price_upper=_col(rows, 3),
-    )
+    lps = [p for p in state.chain.positions(br.book)
+           if not isinstance(p, Loan) and p.base == br.underlying]
+    c = _columns([(p.liquidity, p.price_lower, p.price_upper) for p in lps], 3)
+    return LpLegs(position_ids=tuple(p.position_id for p in lps), liquidity=c[0],
+                  price_lower=c[1], price_upper=c[2])
