@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import importlib
+from collections import deque
 from pathlib import Path
 
 import jsonschema
@@ -86,6 +88,24 @@ def test_core_reads_no_wall_clock_or_randomness() -> None:
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr in calls):
                 offenders.append(f"{path.name}:{node.lineno} .{node.func.attr}()")
+    assert offenders == []
+
+
+def test_core_keeps_no_module_level_mutable_state() -> None:
+    """A table computed at import is read-only (MappingProxyType, tuple, frozenset); a
+    memo is owned by an object or is a bounded lru_cache: importing core, or running one
+    engine, leaves nothing behind that another could see grow."""
+    offenders = []
+    for path in sorted(CORE.glob("*.py")):
+        module = importlib.import_module(f"greekstream.core.{path.stem}")
+        for name, value in vars(module).items():
+            if name.startswith("__"):
+                continue
+            if isinstance(value, dict | list | set | bytearray | deque):
+                offenders.append(f"{path.stem}.{name}: {type(value).__name__}")
+            elif (callable(getattr(value, "cache_parameters", None))
+                  and value.cache_parameters()["maxsize"] is None):
+                offenders.append(f"{path.stem}.{name}: an unbounded cache")
     assert offenders == []
 
 

@@ -23,6 +23,7 @@ from greekstream.core.events import (
     encode_input,
 )
 from greekstream.core.events import decode_event as reference
+from greekstream.core.timeutil import parse_ts
 from tests.unit import builders as b
 
 
@@ -183,7 +184,9 @@ def test_decode_many_keeps_order_and_rejections() -> None:
 
 
 def test_timestamp_memo_stays_bounded() -> None:
-    decode._ts_cache.clear()
+    memo = decode.FAST_STRUCTS["quote"].ts_memo  # type: ignore[attr-defined]
+    memo.clear()
     for n in range(decode._TS_CACHE_SIZE + 10):
-        decode._micros(f"2026-03-01T00:00:00.{n:06d}Z")
-    assert len(decode._ts_cache) <= decode._TS_CACHE_SIZE
+        text = f"2026-03-01T00:00:00.{n:06d}Z"
+        assert memo(text) == parse_ts(text)
+    assert 0 < len(memo.table) <= decode._TS_CACHE_SIZE == memo.size

@@ -11,8 +11,9 @@ Inside the engine, every timestamp is an ``int`` of epoch microseconds
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import orjson
@@ -268,7 +269,7 @@ InputEvent = Annotated[
 # The facts about each input type, stated once: its model, its Kafka topic (suffix of
 # greekstream.<topic>) and the field whose value is its record key. A type keyed by `book`
 # is book-keyed: its book's state only, its topic co-partitioned with the other book topics.
-INPUTS: dict[str, EventType[_Event]] = {
+INPUTS: Mapping[str, EventType[_Event]] = MappingProxyType({
     t.name: t for t in (
         EventType("instrument", Instrument, "instruments", "instrument_id"),
         EventType("quote", Quote, "quotes", "instrument_id"),
@@ -285,8 +286,9 @@ INPUTS: dict[str, EventType[_Event]] = {
         # event time moving on: market-wide (docs/contract.md, part 2)
         EventType("tick", Tick, "index", "event_id"),
     )
-}
-INPUT_TYPES: dict[str, type[_Event]] = {name: t.model for name, t in INPUTS.items()}
+})
+INPUT_TYPES: Mapping[str, type[_Event]] = MappingProxyType(
+    {name: t.model for name, t in INPUTS.items()})
 BOOK_TYPES = frozenset(name for name, t in INPUTS.items() if t.book_keyed)
 ON_CHAIN_TYPES = ("collateral", "loan", "lp_position")
 
@@ -510,7 +512,7 @@ class VarEvent(_Output):
 # keyed by book, market-wide ones by underlying or stream), its history table and its file
 # in `replay --out` (always written, or only when the engine emitted one). The names are
 # stored data and deployments: never rename one here without a migration.
-OUTPUTS: dict[str, EventType[_Output]] = {
+OUTPUTS: Mapping[str, EventType[_Output]] = MappingProxyType({
     t.name: t for t in (
         EventType("exposure", Exposure, "exposures", table="exposures",
                   file="exposures.jsonl", file_always=True),
@@ -529,9 +531,10 @@ OUTPUTS: dict[str, EventType[_Output]] = {
                   file="intent_status.jsonl"),
         EventType("regime", Regime, "regimes", table="regimes", file="regime.jsonl"),
     )
-}
-OUTPUT_TYPES: dict[str, type[_Output]] = {name: t.model for name, t in OUTPUTS.items()}
-REGISTRY: dict[str, EventType[Any]] = {**INPUTS, **OUTPUTS}
+})
+OUTPUT_TYPES: Mapping[str, type[_Output]] = MappingProxyType(
+    {name: t.model for name, t in OUTPUTS.items()})
+REGISTRY: Mapping[str, EventType[Any]] = MappingProxyType({**INPUTS, **OUTPUTS})
 
 
 def topics_of(types: Iterable[EventType[Any]]) -> tuple[str, ...]:
@@ -541,9 +544,23 @@ def topics_of(types: Iterable[EventType[Any]]) -> tuple[str, ...]:
 
 _set_attr = object.__setattr__
 _REQUIRED = object()
-_FIELDS: dict[type[BaseModel], tuple[tuple[str, Any], ...]] = {}
-_ORDER: dict[type[BaseModel], tuple[str, ...]] = {}
 OutputModel = TypeVar("OutputModel", bound=BaseModel)
+# a model's fields in order with their defaults (_REQUIRED if none), and the order of
+# the fields :func:`build` takes on its fast path (``type`` and the chain link left out)
+_Spec = tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]
+
+
+def _spec(cls: type[BaseModel]) -> _Spec:
+    # field order matters: the serializer writes __dict__ in its order
+    fields = tuple((name, _REQUIRED if f.is_required() else f.default)
+                   for name, f in cls.model_fields.items())
+    return fields, tuple(name for name, _ in fields
+                         if name != "type" and name not in CHAIN_FIELDS)
+
+
+# every output model's spec (the registry's and the ones nested in them), built once
+_SPECS: Mapping[type[BaseModel], _Spec] = MappingProxyType(
+    {cls: _spec(cls) for cls in _Output.__subclasses__()})
 
 
 def build(cls: type[OutputModel], **fields: Any) -> OutputModel:
@@ -555,15 +572,11 @@ def build(cls: type[OutputModel], **fields: Any) -> OutputModel:
     loop (a test checks that every output type encodes byte for byte as a validated
     one). Fields given in model order (``type`` left out) take the fast path.
     """
-    spec = _FIELDS.get(cls)
-    if spec is None:  # field order matters: the serializer writes __dict__ in its order
-        spec = _FIELDS[cls] = tuple(
-            (name, _REQUIRED if f.is_required() else f.default)
-            for name, f in cls.model_fields.items()
-        )
-        _ORDER[cls] = tuple(name for name, _ in spec
-                            if name != "type" and name not in CHAIN_FIELDS)
-    if tuple(fields) == _ORDER[cls]:
+    try:
+        spec, order = _SPECS[cls]
+    except KeyError:  # not an output model: its spec is read each time
+        spec, order = _spec(cls)
+    if tuple(fields) == order:
         values = {"type": spec[0][1], **fields} if spec[0][0] == "type" else dict(fields)
         if spec[-1][0] == "hash":
             values["prev"] = values["hash"] = ""

@@ -17,7 +17,8 @@ Two layers (docs/streaming.md, "No record can crash the engine"):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 from greekstream.core.timeutil import parse_ts
@@ -98,24 +99,24 @@ def _non_finite_field(obj: Any) -> str | None:
         elif kind in _PLAIN:
             continue
         elif kind is list:
-            if any(_is_record(v) and _non_finite_field(v) is not None for v in value):
+            if any(_is_record(type(v)) and _non_finite_field(v) is not None for v in value):
                 return name
-        elif _is_record(value) and _non_finite_field(value) is not None:
+        elif _is_record(kind) and _non_finite_field(value) is not None:
             return name
     return None
 
 
 _PLAIN = frozenset((str, int, bool, type(None)))
-_RECORD_TYPES: dict[type, bool] = {}
 
 
-def _is_record(value: Any) -> bool:
-    kind = type(value)
-    known = _RECORD_TYPES.get(kind)
-    if known is None:
-        known = _RECORD_TYPES[kind] = (hasattr(kind, "__struct_fields__")
-                                       or hasattr(kind, "model_fields"))
-    return known
+def _has_fields(kind: type) -> bool:
+    """Whether values of ``kind`` have fields of their own to check (a msgspec Struct or a
+    pydantic model)."""
+    return hasattr(kind, "__struct_fields__") or hasattr(kind, "model_fields")
+
+
+# memoised, bounded: a few types ever come by
+_is_record: Callable[[type], bool] = lru_cache(maxsize=256)(_has_fields)
 
 
 class Journal:
