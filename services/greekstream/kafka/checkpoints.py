@@ -16,6 +16,10 @@ the last stable offset, has reached the log end): right after a commit the marke
 not be written yet, and a killed owner's transaction stays open until its successor
 fences it or it times out. Reading earlier would find an older ``progress`` and produce
 again outputs that are about to become visible.
+
+The output partitions are waited for in the same way before they are scanned for outputs
+already visible (:func:`await_settled`): a killed owner's transaction can hold outputs and
+no ``progress`` yet, and on Tansu those outputs become visible when it is aborted.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, IsolationLevel, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from greekstream.errors import KafkaError
 from greekstream.kafka.backoff import Backoff
@@ -85,6 +91,48 @@ class Progress:
         doc = orjson.loads(value)
         return cls(tuple(doc["pos"]) if doc["pos"] is not None else None, doc["snapshot_offset"],
                    doc.get("out_floor", {}))
+
+
+def await_settled(admin: AdminClient, sources: list[tuple[str, int]], limit_s: float,
+                  stop: Callable[[], bool] = lambda: False) -> list[tuple[str, int]]:
+    """Wait until every transaction open on the sources when called has ended.
+
+    A partition is settled once its last stable offset (the read_committed end) reaches
+    the log end read at the start; transactions begun later (a live peer's) are not
+    waited for. A killed owner's transaction ends when its restart fences it or when the
+    broker times it out, so ``limit_s`` is the transaction timeout plus a margin. Returns
+    the sources still unsettled when the limit (or ``stop``) ended the wait."""
+    if not sources:
+        return []
+    tps = [TopicPartition(t, p) for t, p in sources]
+
+    def ends(isolation: IsolationLevel, which: list[TopicPartition]) -> dict[tuple[str, int],
+                                                                             int]:
+        answers = admin.list_offsets({tp: OffsetSpec.latest() for tp in which},
+                                     isolation_level=isolation, request_timeout=10)
+        return {(tp.topic, tp.partition): a.result().offset for tp, a in answers.items()}
+
+    try:
+        target = ends(IsolationLevel.READ_UNCOMMITTED, tps)
+        started = time.monotonic()
+        warned = 0.0
+        backoff = Backoff(0.02, 1.0)
+        while True:
+            stable = ends(IsolationLevel.READ_COMMITTED,
+                          [TopicPartition(t, p) for t, p in target])
+            target = {s: end for s, end in target.items() if stable[s] < end}
+            waited = time.monotonic() - started
+            if not target or waited >= limit_s or stop():
+                return sorted(target)
+            if waited - warned >= 5.0:
+                warned = waited
+                open_on = [f"{t}/{p}" for t, p in sorted(target)]
+                log.warning("outputs: waiting for the open transaction on %s", open_on,
+                            extra={"event": "output_wait", "partitions": open_on,
+                                   "seconds": round(waited, 1)})
+            time.sleep(backoff.next())
+    except KafkaException as exc:
+        raise KafkaError(f"cannot read the ends of the output partitions: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from greekstream.errors import KafkaError
 from greekstream.kafka.backoff import Backoff
-from greekstream.kafka.checkpoints import CheckpointReader
+from greekstream.kafka.checkpoints import CheckpointReader, await_settled
 from greekstream.kafka.epoch import Emitted, Epoch
 from greekstream.kafka.gateway import SEQ_HEADER, is_mark
 from greekstream.kafka.merge import Record
@@ -487,8 +487,19 @@ class Processor:
 
     def _start_epoch(self, owned: list[int], seek: bool) -> dict[tuple[str, int], int]:
         started = time.monotonic()
-        recovered = self.reader.with_visible(self.reader.latest_many(owned),
-                                             self.output_sources)
+        recovered = self.reader.latest_many(owned)
+        # a killed owner's open transaction may hold outputs past its last progress; they
+        # are hidden until it ends, and on Tansu visible after its abort: wait for it to
+        # end before looking for them (checkpoints.py)
+        limit_s = self.settings.transaction_timeout_ms / 1000 + 15.0
+        unsettled = await_settled(self.admin, self.output_sources, limit_s,
+                                  stop=lambda: self.stopping)
+        if unsettled and not self.stopping:
+            self._broker_trouble(
+                f"a transaction stayed open on {len(unsettled)} output partitions for "
+                f"{limit_s:.0f} s (the broker did not time it out); if it is aborted later on "
+                f"a broker that shows aborted records, its outputs appear twice")
+        recovered = self.reader.with_visible(recovered, self.output_sources)
         self._refresh_floor()
         epoch = Epoch.restore(self.engine_config, owned, self.book_topics, self.market_sources,
                               self.n_book, recovered)

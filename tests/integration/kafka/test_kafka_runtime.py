@@ -262,3 +262,64 @@ def test_sigterm_commits_the_batch_in_flight_and_a_restart_resumes_there(
         assert stop(proc) == 0
     assert restored["position"] == position  # resumes at the stop: re-applies nothing
     assert_same_as_replay(got, expected)
+
+
+_OPEN_TXN_CHILD = r'''
+import os, sys, orjson
+from confluent_kafka import Producer
+bootstrap, topic, txn_id = sys.argv[1:4]
+p = Producer({"bootstrap.servers": bootstrap, "transactional.id": txn_id, "linger.ms": 1})
+p.init_transactions(30)
+p.begin_transaction()
+p.produce(topic, value=b'{"type":"exposure","book":"killed-owner"}', key=b"killed-owner",
+          partition=0, headers=[("gs-part", b"0"), ("gs-pos", orjson.dumps([7, 0, 0, 0]))])
+p.flush(10)
+os._exit(0)  # SIGKILL-like: the transaction stays open, neither committed nor aborted
+'''
+
+
+def test_a_killed_owners_open_transaction_ends_before_recovery_looks_for_its_outputs(
+    kafka_bootstrap: str, prefix: str, tmp_path: Path
+) -> None:
+    """A killed owner's open transaction holds outputs and no progress yet. Tansu shows
+    them once the transaction is aborted, so recovery must wait for it to end before it
+    scans the outputs for ones already visible; otherwise it produces them again (the
+    duplicates the two-instance crash test found about once in 16 runs)."""
+    import subprocess
+    import sys
+    import threading
+
+    from confluent_kafka import Producer
+
+    topic, txn_id = f"{prefix}.exposures", f"killed-{prefix}"
+    subprocess.run([sys.executable, "-c", _OPEN_TXN_CHILD, kafka_bootstrap, topic, txn_id],
+                   check=True, timeout=60)
+    assert read_topic(kafka_bootstrap, topic) == [], "the open transaction is hidden"
+
+    log = tmp_path / "p.log"
+
+    def fence_later() -> None:
+        # once recovery says it waits (or, if it does not, after the restore), the killed
+        # owner restarts: its init_transactions aborts the open transaction
+        try:
+            wait_for(lambda: log_events(log, "output_wait") or log_events(log, "restored"),
+                     60, "recovery to wait or restore", every_s=0.2)
+        finally:
+            Producer({"bootstrap.servers": kafka_bootstrap,
+                      "transactional.id": txn_id}).init_transactions(30)
+
+    fencer = threading.Thread(target=fence_later)
+    proc = start_processor(kafka_bootstrap, "p", processor_env(prefix, f"g-{prefix}"), log)
+    fencer.start()
+    try:
+        restored = wait_for(lambda: [e for e in log_events(log, "restored") if e["partitions"]],
+                            60, "the processor to restore")[0]
+    finally:
+        fencer.join()
+        stop(proc)
+    assert 0 in restored["partitions"]
+    waits = log_events(log, "output_wait")
+    assert waits and waits[0]["partitions"] == [f"{topic}/0"], "recovery did not wait"
+    assert restored["seconds"] >= 5.0, restored
+    # the aborted output, shown by Tansu, was found: it will not be produced again
+    assert restored["visible_uncommitted"] == 1, restored
