@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import socket
 import sys
 
 from pydantic import SecretStr, ValidationError
@@ -95,11 +98,44 @@ def run(args: argparse.Namespace) -> int:
     scopes = load_tokens(settings.tokens_file, inline)
     with connect(settings.clickhouse_dsn.get_secret_value()) as history:
         app = create_app(history, scopes, settings.queries)
+        # bound here, so the address printed is the one listened on (--port 0: a free one)
+        sock = listen(settings.http.host, settings.http.port)
+        bound = sock.getsockname()[1]
         host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host
         where = f"{args.new_token}.txt" if args.new_token else "your tokens file"
-        print(f"greekstream serve: open http://{host}:{settings.http.port}/ and enter the "
+        print(f"greekstream serve: open http://{host}:{bound}/ and enter the "
               f"token from {where}", file=sys.stderr, flush=True)
         # log_config=None: uvicorn's own loggers go through the JSON handler too
-        uvicorn.run(app, host=settings.http.host, port=settings.http.port,
-                    log_level=settings.log_level.lower(), log_config=None)
+        server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log_level.lower(),
+                                               log_config=None))
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again
+        # for the handler it found: a graceful stop ends with status 0, not -15
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _stopped)
+        with contextlib.suppress(_Stopped):
+            server.run(sockets=[sock])
     return 0
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stopped(_sig: int, _frame: object) -> None:
+    raise _Stopped
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (IPv6 when the host is one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                          hint="choose another --port (0 picks a free one)") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
