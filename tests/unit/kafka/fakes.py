@@ -9,7 +9,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import IsolationLevel, TopicPartition
 
 from greekstream.kafka.checkpoints import SNAPSHOT, Recovered
 from greekstream.kafka.gateway import MARK_KEY, SEQ_HEADER
@@ -185,14 +185,24 @@ class FakeReader:
 
 
 class FakeAdmin:
-    """Answers ListOffsets: every output partition ends at ``end``."""
+    """Answers ListOffsets: every output partition ends at ``end``; a transaction is open
+    on them (the read_committed end one below) for the next ``open_for`` read_committed
+    requests. ``calls`` logs each request's isolation level."""
 
     def __init__(self) -> None:
         self.end = 0
+        self.open_for = 0
+        self.calls: list[str] = []
 
-    def list_offsets(self, request: dict[TopicPartition, Any],
-                     request_timeout: float) -> dict[TopicPartition, Any]:
-        answer = SimpleNamespace(offset=self.end)
+    def list_offsets(self, request: dict[TopicPartition, Any], request_timeout: float,
+                     isolation_level: IsolationLevel = IsolationLevel.READ_UNCOMMITTED
+                     ) -> dict[TopicPartition, Any]:
+        self.calls.append(isolation_level.name)
+        end = self.end
+        if isolation_level == IsolationLevel.READ_COMMITTED and self.open_for > 0:
+            self.open_for -= 1
+            end -= 1
+        answer = SimpleNamespace(offset=end)
         return {tp: SimpleNamespace(result=lambda a=answer: a) for tp in request}
 
 

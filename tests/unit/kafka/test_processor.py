@@ -110,6 +110,27 @@ def test_an_assignment_without_checkpoints_reads_every_source_from_the_beginning
     assert proc.txn.sent_offsets == [] and not proc.txn.open
 
 
+def test_an_assignment_looks_for_visible_outputs_only_once_the_open_transactions_ended(
+) -> None:
+    """A killed owner's open transaction may hold outputs that Tansu shows once it is
+    aborted: recovery waits for the transactions open on the output partitions when it
+    starts (read_committed end below the log end) before it scans them."""
+    proc, kafka = processor()
+    admin, reader = kafka.admin_client, kafka.checkpoints
+    admin.end, admin.open_for = 10, 3
+    admin.calls.clear()
+    open_when_scanned: list[int] = []
+    scan = reader.with_visible
+    reader.with_visible = lambda recovered, outputs: (  # type: ignore[method-assign]
+        open_when_scanned.append(admin.open_for), scan(recovered, outputs))[1]
+    assign(proc, kafka, [0])
+    # the log's end once, then the read_committed end until the transaction is gone
+    assert admin.calls[:5] == ["READ_UNCOMMITTED", *["READ_COMMITTED"] * 4]
+    assert "READ_COMMITTED" not in admin.calls[5:]
+    assert open_when_scanned == [0], "scanned the outputs while a transaction was open"
+    assert proc.ready()["status"] == "ok"
+
+
 def test_a_revoke_commits_the_batch_in_flight_with_a_checkpoint_the_next_owner_starts_from(
 ) -> None:
     proc, kafka, offset = in_flight(partition=0)
