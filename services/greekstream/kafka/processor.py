@@ -8,7 +8,8 @@ Outputs, the progress record of each owned partition and the group offsets of th
 book-keyed topics commit atomically; consumers of the outputs read ``read_committed``.
 The commit order is the transaction: nothing is visible until all of it is. What is in
 flight and the order it commits in: transaction.py; the state between two rebalances:
-epoch.py; Kafka is reached through :class:`KafkaTxnProducer` and the two consumers.
+epoch.py; /healthz and the lag metrics: health.py; Kafka is reached through the clients
+:class:`KafkaClients` builds (:class:`KafkaTxnProducer` and the two consumers).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from greekstream.kafka.backoff import Backoff
 from greekstream.kafka.checkpoints import CheckpointReader, await_settled
 from greekstream.kafka.epoch import Emitted, Epoch
 from greekstream.kafka.gateway import SEQ_HEADER, is_mark
+from greekstream.kafka.health import Lag, Liveness
 from greekstream.kafka.merge import Record
 from greekstream.kafka.ops import Metrics
 from greekstream.kafka.reach import unreachable
@@ -167,6 +169,7 @@ class Processor:
         self.engine_config = engine_config(s.engine)  # a bad scenario file fails first
         self.topics = Topics(s.kafka.topic_prefix)
         self.instance = s.instance_id or socket.gethostname()
+        self.liveness = Liveness(self.instance)  # /healthz
         conf = {**s.kafka.client_config(), **(client_overrides or {})}
         self.book_topics = self.topics.book_topics
         self.book_set = frozenset(self.book_topics)
@@ -194,14 +197,12 @@ class Processor:
         # on Tansu; 48 output partitions made every checkpoint cost ~14 s)
         self.admin = clients.admin(conf)
         self.metrics = Metrics()
+        self.lag = Lag(self.metrics)
         self.epoch: Epoch | None = None
         self.out_floor: dict[str, int] = {}  # output partition -> offset (checkpoints.py)
         self.caught_up_logged = True
         self.txn = Transaction(self.producer, self.topics, s)  # the batch in flight
         self.stopping = False
-        self.last_loop = time.monotonic()
-        self.last_lag = 0.0
-        self.last_error = ""
 
     def _layout(self, conf: dict[str, Any]) -> tuple[int, list[tuple[str, int]]]:
         outputs = sorted({self.topics.for_output(t) for t in OUTPUT_ROUTES})
@@ -267,7 +268,7 @@ class Processor:
         self.producer.flush(10)
 
     def step(self) -> None:
-        self.last_loop = time.monotonic()
+        now = self.liveness.beat()
         txn = self.txn
         idle = self.epoch is None or (self.epoch.buffered == 0 and not txn.events)
         got = self._poll(0.05 if idle else 0.0)
@@ -277,8 +278,8 @@ class Processor:
             self._commit(checkpoint=txn.checkpoint_due())
         elif not txn.events and txn.since_checkpoint and txn.checkpoint_due():
             self._commit(checkpoint=True)  # idle: checkpoint what the last batches applied
-        if self.last_loop - self.last_lag > 0.5:
-            self._update_lag()
+        if self.lag.due(now):
+            self.lag.update(self.epoch, self._consumer_of, self.txn.last_checkpoint)
 
     # ------------------------------------------------------------------ consuming
 
@@ -325,9 +326,7 @@ class Processor:
                       topic, partition, offset, ts, is_mark(key, value))
 
     def _broker_trouble(self, text: str) -> None:
-        if text != self.last_error:
-            log.warning("kafka: %s", text, extra={"event": "broker_trouble"})
-            self.last_error = text
+        self.liveness.trouble(text)
 
     # ------------------------------------------------------------------ applying
 
@@ -525,25 +524,11 @@ class Processor:
 
     # ------------------------------------------------------------------ health
 
-    def _update_lag(self) -> None:
-        self.last_lag = time.monotonic()
-        epoch = self.epoch
-        if epoch is None:
-            return
-        for (t, p), nxt in epoch.next_offsets.items():
-            consumer = self.books if t in self.book_set else self.market
-            try:
-                _low, high = consumer.get_watermark_offsets(TopicPartition(t, p), cached=True)
-            except KafkaException:
-                continue
-            if high >= 0:
-                self.metrics.lag.labels(t, str(p)).set(max(0, high - max(nxt, 0)))
-        self.metrics.checkpoint_age.set(time.monotonic() - self.txn.last_checkpoint)
+    def _consumer_of(self, topic: str) -> Consumer:
+        return self.books if topic in self.book_set else self.market
 
     def health(self) -> dict[str, Any]:
-        stuck = time.monotonic() - self.last_loop > 60
-        return {"status": "unhealthy" if stuck else "ok", "instance": self.instance,
-                "last_error": self.last_error}
+        return self.liveness.report()
 
     def ready(self) -> dict[str, Any]:
         epoch = self.epoch

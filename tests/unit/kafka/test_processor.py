@@ -5,71 +5,23 @@ before the partitions go, and that a lost assignment commits nothing."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaException
 from confluent_kafka import KafkaError as RdKafkaError
 
 from greekstream.kafka.checkpoints import PROGRESS, SNAPSHOT, Progress, Recovered, Snapshot
 from greekstream.kafka.processor import Processor
-from greekstream.kafka.topics import Topics
-from greekstream.settings import ProcessorSettings
-from tests.unit.kafka.fakes import FakeKafka, FakeMessage, mark
-
-TOPICS = Topics()
-BOOK = TOPICS.book_topics[0]
-OUT = TOPICS.for_output("rejected")
-
-
-def processor() -> tuple[Processor, FakeKafka]:
-    """A started processor over two book partitions and one of every other topic; a batch
-    is committed when it is caught up, never on time (the tests step it by hand)."""
-    kafka = FakeKafka(1, **dict.fromkeys([*TOPICS.book_topics, TOPICS.checkpoints], 2))
-    proc = Processor(ProcessorSettings(instance_id="i1", batch_max_ms=3_600_000), clients=kafka)
-    proc.start()
-    return proc, kafka
-
-
-def assign(proc: Processor, kafka: FakeKafka, partitions: list[int]) -> None:
-    """The group gives the processor these partitions of every book topic (range)."""
-    tps = [TopicPartition(t, p) for t in TOPICS.book_topics for p in partitions]
-    kafka.books.callbacks["on_assign"](kafka.books, tps)
-
-
-def revoke(kafka: FakeKafka) -> None:
-    kafka.books.callbacks["on_revoke"](kafka.books, [])
-
-
-def lose(kafka: FakeKafka) -> None:
-    kafka.books.callbacks["on_lost"](kafka.books, [])
-
-
-class Gateway:
-    """Publishes as the gateway does: a record with the next seq, and a mark at that seq
-    in every other partition the processor reads, so the merge can release it."""
-
-    def __init__(self, proc: Processor, kafka: FakeKafka) -> None:
-        self.proc, self.kafka = proc, kafka
-        self.seq = 0
-        self.offsets: Counter[tuple[str, int]] = Counter()
-
-    def publish(self, partition: int, value: bytes = b"{}") -> int:
-        """A book record of ``partition`` of BOOK; returns its offset."""
-        epoch = self.proc.epoch
-        assert epoch is not None
-        self.seq += 1
-        offset = 0
-        for t, p in epoch.next_offsets:
-            consumer = self.kafka.books if t in TOPICS.book_topics else self.kafka.market
-            at = self.offsets[(t, p)]
-            self.offsets[(t, p)] += 1
-            if (t, p) == (BOOK, partition):
-                offset = at
-                consumer.queued.append(FakeMessage(t, p, at, b"desk", value, self.seq))
-            else:
-                consumer.queued.append(mark(t, p, at, self.seq))
-        return offset
+from tests.unit.kafka.fakes import (
+    BOOK,
+    OUT,
+    TOPICS,
+    FakeKafka,
+    Gateway,
+    assign,
+    lose,
+    processor,
+    revoke,
+)
 
 
 def in_flight(partition: int = 0) -> tuple[Processor, FakeKafka, int]:
