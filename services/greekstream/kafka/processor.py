@@ -451,6 +451,9 @@ class Processor:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         owned = sorted({tp.partition for tp in partitions})
+        # before the restore, which can wait (checkpoint_wait, output_wait): a stuck
+        # instance shows whether it has partitions at all
+        log.info("assigned", extra={"event": "assigned", "partitions": owned})
         offsets = self._start_epoch(owned, seek=False)
         for tp in partitions:
             tp.offset = offsets[(tp.topic, tp.partition)]
