@@ -4,13 +4,14 @@
 Loans (lending protocols)::
 
     HF                  = coll·P_c·LT / (debt·P_d)     (debt = 0: a closed loan, HF = inf)
-    liquidation price   = debt·P_d / (coll·LT)          (of the collateral, debt price fixed)
     delta               = +coll in the collateral asset, −debt in the debt asset
+                          (summed per book by onchain_state.summarise)
 
 Concentrated-liquidity LP against a USD stablecoin, with P clipped to [Pa, Pb]::
 
     x = L(1/√P − 1/√Pb)   y = L(√P − √Pa)   value = x·P + y   delta = x
     gamma = −L/(2P^{3/2}) strictly inside (Pa, Pb), 0 at and outside the edges
+    (delta and gamma: onchain_state.lp_base_and_gamma, the engine's scalar twin)
 
 Clipping makes the edges exact: below Pa, x = L(1/√Pa − 1/√Pb) and y = 0; above Pb,
 x = 0 and y = L(√Pb − √Pa). The value is continuous across both edges.
@@ -20,7 +21,7 @@ The liquidation cascade (:func:`run_cascade`) is vectorized over loans within a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, overload
 
 import numpy as np
@@ -67,11 +68,6 @@ def asset_price(asset: str, index: Mapping[str, float], required: bool = True) -
     return float(price) if required else price
 
 
-def resolve_prices(assets: Iterable[str], index: Mapping[str, float]) -> dict[str, float]:
-    """Prices of every named asset (first missing one raises :class:`UnknownAssetError`)."""
-    return {a: asset_price(a, index) for a in dict.fromkeys(assets)}
-
-
 # ----------------------------------------------------------------------------- loans
 
 
@@ -92,22 +88,6 @@ def health_factor(
     return result
 
 
-def collateral_liquidation_price(
-    debt: ArrayLike, p_d: ArrayLike, coll: ArrayLike, lt: ArrayLike
-) -> FloatArray:
-    """debt·P_d / (coll·LT): the collateral price at which HF = 1 (debt price fixed).
-
-    No debt: 0 (never liquidated). Debt without collateral: inf (liquidatable at any price).
-    """
-    debt_value = _f64(debt) * _f64(p_d)
-    coll_units = _f64(coll) * _f64(lt)
-    safe = np.where(coll_units > 0.0, coll_units, 1.0)
-    with np.errstate(over="ignore"):
-        price = np.where(coll_units > 0.0, debt_value / safe, np.inf)
-    result: FloatArray = np.where(debt_value > 0.0, price, 0.0)
-    return result
-
-
 def loan_delta(
     coll_asset: ArrayLike, coll: ArrayLike, debt_asset: ArrayLike, debt: ArrayLike, asset: str
 ) -> FloatArray:
@@ -116,13 +96,6 @@ def loan_delta(
     sub = np.where(np.asarray(debt_asset) == asset, _f64(debt), 0.0)
     result: FloatArray = add - sub
     return result
-
-
-def loan_deltas(loan: Loan) -> dict[str, float]:
-    """One loan's delta per asset it touches (a same-asset loan nets to coll − debt)."""
-    deltas = {loan.collateral_asset: loan.collateral_amount}
-    deltas[loan.debt_asset] = deltas.get(loan.debt_asset, 0.0) - loan.debt_amount
-    return deltas
 
 
 def lowest_health_factor(loans: Sequence[Loan], asset: str,
@@ -167,18 +140,3 @@ def lp_value(liquidity: ArrayLike, lower: ArrayLike, upper: ArrayLike,
     result: FloatArray = x * _f64(price) + y
     return result
 
-
-def lp_delta(liquidity: ArrayLike, lower: ArrayLike, upper: ArrayLike,
-             price: ArrayLike) -> FloatArray:
-    """d value / dP = x (base coin)."""
-    return lp_amounts(liquidity, lower, upper, price)[0]
-
-
-def lp_gamma(liquidity: ArrayLike, lower: ArrayLike, upper: ArrayLike,
-             price: ArrayLike) -> FloatArray:
-    """−L/(2P^{3/2}) strictly inside the range, 0 at and outside its edges."""
-    p = _f64(price)
-    inside = (p > _f64(lower)) & (p < _f64(upper))
-    safe = np.where(p > 0.0, p, 1.0)
-    result: FloatArray = np.where(inside, -_f64(liquidity) / (2.0 * safe**1.5), 0.0)
-    return result

@@ -120,10 +120,6 @@ class OracleState:
                 return other
         return None
 
-    def trusted_price(self, underlying: str) -> float | None:
-        obs = self.trusted.get(underlying)
-        return None if obs is None else obs.price
-
     # ------------------------------------------------------------------ status and breaches
 
     def status(self, underlying: str, now_ts: int) -> OracleStatus:

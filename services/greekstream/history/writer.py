@@ -11,7 +11,6 @@ dedup token).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -107,10 +106,6 @@ class HistoryWriter:
         row = raw_row(raw, source, self.clocks, self.clock_floor)
         self.buffers[RAW.name].append(row)
         self._pending += 1
-
-    def add_records(self, records: Iterable[tuple[bytes, str]]) -> None:
-        for raw, source in records:
-            self.add_record(raw, source)
 
     def add_output(self, event: BaseModel, seq: int) -> None:
         """An output model from the engine; ``seq`` is its index in the engine's output."""

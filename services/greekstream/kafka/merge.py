@@ -83,10 +83,3 @@ class SeqMerge:
         elif buf.watermark < self.low:
             self.low = buf.watermark
         return record
-
-    def waiting_on(self) -> list[Source]:
-        """The empty sources that hold back the smallest buffered record."""
-        if not self.heap:
-            return []
-        seq = self.heap[0][0][0]
-        return [s for s, b in self.buffers.items() if not b.records and b.watermark < seq]

@@ -159,7 +159,8 @@ def test_an_input_rewritten_with_its_outputs_is_named(
     with connect(forged_dsn, create=True) as history:
         migrate(history)
         writer = HistoryWriter(history)
-        writer.add_records(read_records(forged_file))
+        for raw, source in read_records(forged_file):
+            writer.add_record(raw, source)
         for seq, out in enumerate(forged):  # typed tables from the forged replay ...
             writer.add_output(out, seq)
         writer.buffers["output_chain"].__init__(len(writer.buffers["output_chain"].columns))

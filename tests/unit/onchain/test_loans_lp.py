@@ -9,22 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greekstream.core import onchain_state
 from greekstream.core.events import Loan
 from greekstream.core.onchain import (
     UnknownAssetError,
     asset_price,
-    collateral_liquidation_price,
     health_factor,
     loan_delta,
-    loan_deltas,
     lowest_health_factor,
     lp_amounts,
-    lp_delta,
-    lp_gamma,
     lp_value,
-    resolve_prices,
 )
+from greekstream.core.onchain_state import lp_base_and_gamma, summarise
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -38,19 +33,10 @@ def test_health_factor_by_hand() -> None:
     assert health_factor(1.0, 60_000.0, 0.75, 20.0, 2500.0) == pytest.approx(0.9, rel=1e-15)
 
 
-def test_liquidation_price_by_hand_and_hf_is_one_there() -> None:
-    # 12000·1/(10·0.825) = 12000/8.25 = 1454.5454...
-    price = collateral_liquidation_price(12_000.0, 1.0, 10.0, 0.825)
-    assert price == pytest.approx(12_000 / 8.25, rel=1e-15)
-    assert health_factor(10.0, price, 0.825, 12_000.0, 1.0) == pytest.approx(1.0, rel=1e-14)
-
-
 def test_zero_debt_is_a_closed_loan_not_a_division() -> None:
     # no RuntimeWarning (warnings are errors here): explicit inf / 0
     hf = health_factor([10.0, 0.0, 1.0], 2000.0, 0.8, [0.0, 0.0, 1e-320], 1.0)
     assert hf.tolist() == [math.inf, math.inf, math.inf]
-    liq = collateral_liquidation_price([0.0, 100.0], 1.0, [10.0, 0.0], 0.8)
-    assert liq.tolist() == [0.0, math.inf]
 
 
 def test_vectorized_equals_scalar() -> None:
@@ -58,10 +44,8 @@ def test_vectorized_equals_scalar() -> None:
     coll, debt = rng.uniform(0.1, 50, 200), rng.uniform(100, 1e5, 200)
     pc, lt = rng.uniform(1000, 3000, 200), rng.uniform(0.5, 0.95, 200)
     hf = health_factor(coll, pc, lt, debt, 1.0)
-    liq = collateral_liquidation_price(debt, 1.0, coll, lt)
     for i in range(200):
         assert hf[i] == coll[i] * pc[i] * lt[i] / (debt[i] * 1.0)
-        assert liq[i] == debt[i] * 1.0 / (coll[i] * lt[i])
 
 
 def test_loan_delta_adds_collateral_and_subtracts_debt() -> None:
@@ -73,7 +57,10 @@ def test_loan_delta_adds_collateral_and_subtracts_debt() -> None:
                 protocol="aave-v3", collateral_asset="WBTC", collateral_amount=1.0,
                 debt_asset="ETH", debt_amount=7.0, liquidation_threshold=0.75,
                 liquidation_bonus=0.05, close_factor=0.5)
-    assert loan_deltas(loan) == {"WBTC": 1.0, "ETH": -7.0}
+    same = loan.model_copy(update={"position_id": "q", "debt_asset": "WBTC", "debt_amount": 0.25})
+    # the book's delta per asset, as the engine sums it; a same-asset loan nets coll − debt
+    assert summarise({"p": loan}).loan_delta == {"WBTC": 1.0, "ETH": -7.0}
+    assert summarise({"p": loan, "q": same}).loan_delta == {"WBTC": 1.75, "ETH": -7.0}
 
 
 def test_lowest_health_factor_of_the_loans_touching_an_asset() -> None:
@@ -96,10 +83,11 @@ def test_lowest_health_factor_of_the_loans_touching_an_asset() -> None:
 
 def test_prices_usd_is_one_and_a_missing_asset_is_named() -> None:
     assert asset_price("USD", {}) == 1.0
-    assert resolve_prices(["ETH", "USD", "ETH"], {"ETH": 2000.0}) == {"ETH": 2000.0, "USD": 1.0}
+    assert asset_price("ETH", {"ETH": 2000.0}) == 2000.0
     with pytest.raises(UnknownAssetError, match="USDC has no index price") as info:
-        resolve_prices(["ETH", "USDC"], {"ETH": 2000.0})
+        asset_price("USDC", {"ETH": 2000.0})
     assert info.value.asset == "USDC"
+    assert asset_price("USDC", {"ETH": 2000.0}, required=False) is None
 
 
 # ----------------------------------------------------------------------------- LP
@@ -114,7 +102,8 @@ def test_lp_amounts_by_hand_in_range() -> None:
     assert y == pytest.approx(5000.0, rel=1e-15)
     assert lp_value(L, PA, PB, 2025.0) == pytest.approx(2025 * 1000 / 450 + 5000, rel=1e-15)
     # gamma = −L/(2·P^{3/2}) = −1000/(2·45³)
-    assert lp_gamma(L, PA, PB, 2025.0) == pytest.approx(-1000 / (2 * 45**3), rel=1e-15)
+    assert lp_base_and_gamma(L, PA, PB, 2025.0) == (
+        pytest.approx(1000 / 450, rel=1e-15), pytest.approx(-1000 / (2 * 45**3), rel=1e-15))
 
 
 @pytest.mark.parametrize("price", [PA, 1000.0, 1.0])
@@ -123,7 +112,7 @@ def test_at_and_below_pa_all_base(price: float) -> None:
     assert x == L * (1 / math.sqrt(PA) - 1 / math.sqrt(PB))  # 1000·(1/40 − 1/50) = 5
     assert x == pytest.approx(5.0, rel=1e-15)
     assert y == 0.0
-    assert lp_gamma(L, PA, PB, price) == 0.0
+    assert lp_base_and_gamma(L, PA, PB, price) == (pytest.approx(5.0, rel=1e-15), 0.0)
     assert lp_value(L, PA, PB, price) == pytest.approx(5.0 * price, rel=1e-15)
 
 
@@ -132,7 +121,7 @@ def test_at_and_above_pb_all_stable(price: float) -> None:
     x, y = lp_amounts(L, PA, PB, price)
     assert x == 0.0
     assert y == L * (math.sqrt(PB) - math.sqrt(PA))  # 1000·(50 − 40) = 10,000
-    assert lp_gamma(L, PA, PB, price) == 0.0
+    assert lp_base_and_gamma(L, PA, PB, price) == (0.0, 0.0)
     assert lp_value(L, PA, PB, price) == 10_000.0
 
 
@@ -163,7 +152,7 @@ def test_delta_and_gamma_are_derivatives_of_the_value(case: tuple[float, ...]) -
     v = [float(lp_value(big_l, pa, pb, p + k * h)) for k in (-1, 0, 1)]
     fd_delta = (v[2] - v[0]) / (2 * h)
     fd_gamma = (v[2] - 2 * v[1] + v[0]) / h**2
-    delta, gamma = float(lp_delta(big_l, pa, pb, p)), float(lp_gamma(big_l, pa, pb, p))
+    delta, gamma = lp_base_and_gamma(big_l, pa, pb, p)  # the engine's
     scale = big_l / math.sqrt(pa)  # the size of x
     assert fd_delta == pytest.approx(delta, rel=1e-6, abs=1e-9 * scale)
     assert fd_gamma == pytest.approx(gamma, rel=1e-3, abs=1e-6 * scale / p)
@@ -177,11 +166,9 @@ def test_vectorized_and_matches_the_engines_scalar_twin() -> None:
     pa = rng.uniform(500, 3000, 500)
     pb = pa * rng.uniform(1.01, 3, 500)
     p = pa * rng.uniform(0.5, 3.5, 500)
-    x = lp_delta(big_l, pa, pb, p)
-    g = lp_gamma(big_l, pa, pb, p)
+    x, _y = lp_amounts(big_l, pa, pb, p)  # the scenarios' base amounts (through lp_value)
     value = lp_value(big_l, pa, pb, p)
     for i in range(500):
-        tx, tg = onchain_state.lp_base_and_gamma(big_l[i], pa[i], pb[i], p[i])
+        tx, _tg = lp_base_and_gamma(big_l[i], pa[i], pb[i], p[i])  # the engine's delta
         assert x[i] == pytest.approx(tx, rel=1e-14, abs=1e-12)
-        assert g[i] == pytest.approx(tg, rel=1e-14)
         assert value[i] == float(lp_value(big_l[i], pa[i], pb[i], p[i]))

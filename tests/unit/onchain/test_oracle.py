@@ -32,7 +32,7 @@ def test_first_price_and_moves_within_the_jump_are_trusted() -> None:
     assert g.observe("ETH", None, 2000.0, 0).trusted
     step = g.observe("ETH", None, 2199.0, 1 * S)  # +9.95% <= 10%
     assert step.trusted and step.price == 2199.0
-    assert g.trusted_price("ETH") == 2199.0
+    assert g.trusted["ETH"].price == 2199.0
 
 
 def test_a_jump_is_held_until_a_second_source_confirms_it() -> None:
@@ -41,14 +41,14 @@ def test_a_jump_is_held_until_a_second_source_confirms_it() -> None:
     g.observe("ETH", "pyth", 2001.0, 0)
     held = g.observe("ETH", "chainlink", 1500.0, 10 * S)  # −25%: not trusted
     assert not held.trusted and held.price == 2001.0  # pyth's, the latest trusted
-    assert g.trusted_price("ETH") == 2001.0
+    assert g.trusted["ETH"].price == 2001.0
     again = g.observe("ETH", "chainlink", 1499.0, 11 * S)  # the same source is no witness
-    assert not again.trusted and g.trusted_price("ETH") == 2001.0
+    assert not again.trusted and g.trusted["ETH"].price == 2001.0
     far = g.observe("ETH", "pyth", 1700.0, 12 * S)  # −15% and 13% away from chainlink
     assert not far.trusted
     confirmed = g.observe("ETH", "pyth", 1505.0, 13 * S)  # within 1% of chainlink's 1499
     assert confirmed.trusted and confirmed.confirmed_by == "chainlink"
-    assert g.trusted_price("ETH") == 1505.0
+    assert g.trusted["ETH"].price == 1505.0
 
 
 def test_a_stale_witness_does_not_confirm() -> None:
@@ -78,7 +78,7 @@ def test_a_held_jump_keeps_the_trusted_price_aging() -> None:
     g.observe("BTC", "pyth", 60_000.0, 0)
     for k in range(1, 10):  # one source, jumped: never trusted, so the valuation goes stale
         g.observe("BTC", "pyth", 40_000.0, k * 60 * S)
-    assert g.trusted_price("BTC") == 60_000.0
+    assert g.trusted["BTC"].price == 60_000.0
     assert g.status("BTC", 540 * S).stale
 
 
@@ -87,10 +87,10 @@ def test_an_index_without_source_is_spec_s_latest_index() -> None:
     g = guard()
     g.observe("BTC", None, 60_000.0, 0)
     step = g.observe("BTC", None, 40_000.0, 60 * S)  # −33% in one event
-    assert step.trusted and g.trusted_price("BTC") == 40_000.0
+    assert step.trusted and g.trusted["BTC"].price == 40_000.0
     assert not g.status("BTC", 60 * S).flagged
     held = g.observe("BTC", "pyth", 20_000.0, 61 * S)  # a sourced feed's jump is still held
-    assert not held.trusted and g.trusted_price("BTC") == 40_000.0
+    assert not held.trusted and g.trusted["BTC"].price == 40_000.0
 
 
 def test_divergence_between_fresh_sources_only() -> None:
