@@ -1,4 +1,5 @@
-"""Helpers shared by the subcommands: time and port arguments, JSON output, writing files.
+"""Helpers shared by the subcommands: time and port arguments, the consumer commands'
+settings, JSON output, writing files.
 
 The tables they print are in :mod:`greekstream.reports.tables`.
 """
@@ -7,12 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
+from pydantic import ValidationError
 
 from greekstream.core.timeutil import TimestampError, parse_ts
-from greekstream.errors import UsageError
+from greekstream.errors import ConfigError, UsageError
+from greekstream.settings import ProcessorSettings, SinkSettings
+
+S = TypeVar("S", ProcessorSettings, SinkSettings)
 
 
 def port(value: str) -> int:
@@ -24,6 +31,23 @@ def port(value: str) -> int:
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"{number} is out of range: a port is 0..65535")
     return number
+
+
+def consumer_settings(cls: type[S], what: str, args: argparse.Namespace,
+                      changes: Callable[[S], dict[str, object]]) -> S:
+    """A consumer command's settings (process, sink): the environment's (``cls()``; a bad
+    one is a :class:`ConfigError`), then its own flags (``changes(base)``), then the
+    ``--group`` and ``--port`` both have."""
+    try:
+        base = cls()
+    except ValidationError as exc:
+        raise ConfigError(f"bad {what} settings: {exc}") from exc
+    update = changes(base)
+    if args.group:
+        update["group_id"] = args.group
+    if args.port is not None:
+        update["http"] = base.http.model_copy(update={"port": args.port})
+    return base.model_copy(update=update)
 
 
 def parse_time_arg(value: str | None, flag: str) -> int | None:

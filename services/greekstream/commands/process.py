@@ -6,10 +6,7 @@ import argparse
 import logging
 import signal
 
-from pydantic import ValidationError
-
-from greekstream.commands._common import port
-from greekstream.errors import ConfigError
+from greekstream.commands._common import consumer_settings, port
 from greekstream.kafka import reach
 from greekstream.settings import ProcessorSettings
 
@@ -31,20 +28,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> ProcessorSettings:
-    try:
-        base = ProcessorSettings()
-    except ValidationError as exc:
-        raise ConfigError(f"bad processor settings: {exc}") from exc
-    kafka = {k: v for k, v in (("bootstrap_servers", args.bootstrap),
-                               ("topic_prefix", args.prefix)) if v}
-    changes: dict[str, object] = {"kafka": base.kafka.model_copy(update=kafka)}
-    if args.group:
-        changes["group_id"] = args.group
-    if args.instance:
-        changes["instance_id"] = args.instance
-    if args.port is not None:
-        changes["http"] = base.http.model_copy(update={"port": args.port})
-    return base.model_copy(update=changes)
+    def changes(base: ProcessorSettings) -> dict[str, object]:
+        kafka = {k: v for k, v in (("bootstrap_servers", args.bootstrap),
+                                   ("topic_prefix", args.prefix)) if v}
+        out: dict[str, object] = {"kafka": base.kafka.model_copy(update=kafka)}
+        if args.instance:
+            out["instance_id"] = args.instance
+        return out
+
+    return consumer_settings(ProcessorSettings, "processor", args, changes)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,10 +6,9 @@ import argparse
 import logging
 import signal
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
-from greekstream.commands._common import port
-from greekstream.errors import ConfigError
+from greekstream.commands._common import consumer_settings, port
 from greekstream.history.client import require_engine
 from greekstream.history.sink import Sink
 from greekstream.kafka import reach
@@ -32,20 +31,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> SinkSettings:
-    try:
-        base = SinkSettings()
-    except ValidationError as exc:
-        raise ConfigError(f"bad sink settings: {exc}") from exc
-    changes: dict[str, object] = {}
-    if args.bootstrap:
-        changes["kafka"] = base.kafka.model_copy(update={"bootstrap_servers": args.bootstrap})
-    if args.dsn:
-        changes["clickhouse_dsn"] = SecretStr(args.dsn)
-    if args.group:
-        changes["group_id"] = args.group
-    if args.port is not None:
-        changes["http"] = base.http.model_copy(update={"port": args.port})
-    return base.model_copy(update=changes)
+    def changes(base: SinkSettings) -> dict[str, object]:
+        out: dict[str, object] = {}
+        if args.bootstrap:
+            out["kafka"] = base.kafka.model_copy(update={"bootstrap_servers": args.bootstrap})
+        if args.dsn:
+            out["clickhouse_dsn"] = SecretStr(args.dsn)
+        return out
+
+    return consumer_settings(SinkSettings, "sink", args, changes)
 
 
 def run(args: argparse.Namespace) -> int:
