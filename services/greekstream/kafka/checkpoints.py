@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -258,61 +258,45 @@ class CheckpointReader:
 
     def _scan(self, starts: dict[tuple[str, int], int], timeout_s: float) -> list[Message]:
         """Every committed-visible record of the sources from their start to their end."""
-        if not starts:
-            return []
-        self.consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
-        left, out, idle = set(starts), [], timeout_s
-        try:
-            while left:
-                msg = self.consumer.poll(0.2)
-                if msg is None:
-                    idle -= 0.2
-                    if idle <= 0:
-                        raise KafkaError(f"timed out reading outputs {sorted(left)}")
-                    continue
-                err = msg.error()
-                if err is not None:
-                    if err.code() == err._PARTITION_EOF:
-                        left.discard((msg.topic(), msg.partition()))
-                    elif not err.retriable():
-                        raise KafkaError(f"cannot read outputs: {err}")
-                    continue
-                out.append(msg)
-        finally:
-            self.consumer.unassign()
-        return out
+        return list(self._until_end(starts, timeout_s, "outputs"))
 
     def _read(self, starts: dict[int, int], timeout_s: float, first_only: bool) -> dict[
         int, list[Message]
     ]:
         """Records of each partition from its start offset to its end (or the first one)."""
         out: dict[int, list[Message]] = {p: [] for p in starts}
+        for msg in self._until_end({(self.topic, p): o for p, o in starts.items()}, timeout_s,
+                                   "checkpoints", first_only):
+            out[msg.partition()].append(msg)
+        return out
+
+    def _until_end(self, starts: dict[tuple[str, int], int], timeout_s: float, what: str,
+                   first_only: bool = False) -> Iterator[Message]:
+        """The records of each (topic, partition) from its start offset until its end (or
+        its first record), read_committed; ``timeout_s`` without a record is an error."""
         if not starts:
-            return out
-        self.consumer.assign([TopicPartition(self.topic, p, o) for p, o in starts.items()])
-        left = set(starts)
-        idle = timeout_s
+            return
+        self.consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
+        left, idle = set(starts), timeout_s
         try:
             while left:
                 msg = self.consumer.poll(0.2)
                 if msg is None:
                     idle -= 0.2
                     if idle <= 0:
-                        raise KafkaError(f"timed out reading checkpoints of partitions "
-                                         f"{sorted(left)}")
+                        raise KafkaError(f"timed out reading {what} of {sorted(left)}")
                     continue
-                p, err = msg.partition(), msg.error()
+                source, err = (msg.topic(), msg.partition()), msg.error()
                 if err is not None:
                     if err.code() == err._PARTITION_EOF:
-                        left.discard(p)
+                        left.discard(source)
                     elif not err.retriable():
-                        raise KafkaError(f"cannot read checkpoints: {err}")
+                        raise KafkaError(f"cannot read {what}: {err}")
                     continue
-                if p not in left:
+                if source not in left:
                     continue
-                out[p].append(msg)
+                yield msg
                 if first_only:
-                    left.discard(p)
+                    left.discard(source)
         finally:
             self.consumer.unassign()
-        return out
