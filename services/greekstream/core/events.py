@@ -367,14 +367,21 @@ class Breach(_Output):
     hash: ChainLink = ""
 
 
-class HedgeIntent(_Output):
-    type: Literal["hedge_intent"] = "hedge_intent"
+class _IntentOutput(_Output):
+    """What every record of a hedge intent's life starts with (docs/execution.md); the
+    subclass narrows ``type``, which keeps its place first in the record."""
+
+    type: str
     event_id: str
     ts: OutTimestamp
     intent_id: str
     book: str
     underlying: str
     instrument_id: str
+
+
+class HedgeIntent(_IntentOutput):
+    type: Literal["hedge_intent"] = "hedge_intent"
     side: Literal["buy", "sell"]
     quantity: int
     delta_before: float
@@ -389,16 +396,10 @@ class HedgeIntent(_Output):
     hash: ChainLink = ""
 
 
-class IntentStatus(_Output):
+class IntentStatus(_IntentOutput):
     """How a hedge intent closed; every intent gets exactly one (docs/execution.md)."""
 
     type: Literal["intent_status"] = "intent_status"
-    event_id: str
-    ts: OutTimestamp
-    intent_id: str
-    book: str
-    underlying: str
-    instrument_id: str
     state: Literal["filled", "expired", "superseded"]
     caused_by: str
     prev: ChainLink = ""
@@ -558,9 +559,14 @@ def _spec(cls: type[BaseModel]) -> _Spec:
                          if name != "type" and name not in CHAIN_FIELDS)
 
 
+def _models(base: type[BaseModel]) -> list[type[BaseModel]]:
+    """``base``'s subclasses at every depth (HedgeIntent is one below _IntentOutput)."""
+    return [c for sub in base.__subclasses__() for c in (sub, *_models(sub))]
+
+
 # every output model's spec (the registry's and the ones nested in them), built once
 _SPECS: Mapping[type[BaseModel], _Spec] = MappingProxyType(
-    {cls: _spec(cls) for cls in _Output.__subclasses__()})
+    {cls: _spec(cls) for cls in _models(_Output)})
 
 
 def build(cls: type[OutputModel], **fields: Any) -> OutputModel:
