@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         sock = listen(settings.http.host, settings.http.port)
         bound = sock.getsockname()[1]
         host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host
+        host = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
         where = f"{args.new_token}.txt" if args.new_token else "your tokens file"
         print(f"greekstream serve: open http://{host}:{bound}/ and enter the "
               f"token from {where}", file=sys.stderr, flush=True)
@@ -110,10 +111,13 @@ def run(args: argparse.Namespace) -> int:
                                                log_config=None))
         # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again
         # for the handler it found: a graceful stop ends with status 0, not -15
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, _stopped)
-        with contextlib.suppress(_Stopped):
-            server.run(sockets=[sock])
+        before = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            with contextlib.suppress(_Stopped):
+                server.run(sockets=[sock])
+        finally:  # a second signal while the store closes acts as it did before
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
     return 0
 
 
@@ -126,12 +130,19 @@ def _stopped(_sig: int, _frame: object) -> None:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port (IPv6 when the host is one)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    """A listening TCP socket on host:port (the host's first address: a name such as
+    ``localhost`` resolves to one, IPv4 or IPv6)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                          hint="check --host (an address or a name this machine resolves)"
+                          ) from None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        sock.bind(address)
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",

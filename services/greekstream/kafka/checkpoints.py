@@ -14,8 +14,10 @@ snapshot it names: two small reads, whatever the length of history.
 It first waits until no transaction is open on the partition (the read_committed end,
 the last stable offset, has reached the log end): right after a commit the markers may
 not be written yet, and a killed owner's transaction stays open until its successor
-fences it or it times out. Reading earlier would find an older ``progress`` and produce
-again outputs that are about to become visible.
+fences it or the broker times it out (Apache Kafka does after ``transaction.timeout.ms``;
+Tansu never does, so there the wait lasts until the killed instance comes back, and
+warns every 5 s). Reading earlier would find an older ``progress`` and produce again
+outputs that are about to become visible.
 
 The output partitions are waited for in the same way before they are scanned for outputs
 already visible (:func:`await_settled`): a killed owner's transaction can hold outputs and
@@ -100,39 +102,49 @@ def await_settled(admin: AdminClient, sources: list[tuple[str, int]], limit_s: f
     A partition is settled once its last stable offset (the read_committed end) reaches
     the log end read at the start; transactions begun later (a live peer's) are not
     waited for. A killed owner's transaction ends when its restart fences it or when the
-    broker times it out, so ``limit_s`` is the transaction timeout plus a margin. Returns
-    the sources still unsettled when the limit (or ``stop``) ended the wait."""
+    broker times it out (Apache Kafka does; Tansu never does), so ``limit_s`` is the
+    transaction timeout plus a margin. A request the broker fails is asked again (the
+    partitions count as unsettled meanwhile). ``stop`` is called on every poll. Returns
+    the sources not known to be settled when the limit (or ``stop``) ended the wait."""
     if not sources:
         return []
-    tps = [TopicPartition(t, p) for t, p in sources]
 
-    def ends(isolation: IsolationLevel, which: list[TopicPartition]) -> dict[tuple[str, int],
-                                                                             int]:
-        answers = admin.list_offsets({tp: OffsetSpec.latest() for tp in which},
+    def ends(isolation: IsolationLevel, which: list[tuple[str, int]]) -> dict[
+        tuple[str, int], int
+    ]:
+        answers = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest()
+                                      for t, p in which},
                                      isolation_level=isolation, request_timeout=10)
         return {(tp.topic, tp.partition): a.result().offset for tp, a in answers.items()}
 
-    try:
-        target = ends(IsolationLevel.READ_UNCOMMITTED, tps)
-        started = time.monotonic()
-        warned = 0.0
-        backoff = Backoff(0.02, 1.0)
-        while True:
-            stable = ends(IsolationLevel.READ_COMMITTED,
-                          [TopicPartition(t, p) for t, p in target])
+    target: dict[tuple[str, int], int] | None = None  # the log ends, once read
+    started = time.monotonic()
+    warned = 0.0
+    backoff = Backoff(0.02, 1.0)
+    error = ""
+    while True:
+        try:
+            if target is None:
+                target = ends(IsolationLevel.READ_UNCOMMITTED, sources)
+            stable = ends(IsolationLevel.READ_COMMITTED, list(target))
             target = {s: end for s, end in target.items() if stable[s] < end}
-            waited = time.monotonic() - started
-            if not target or waited >= limit_s or stop():
-                return sorted(target)
-            if waited - warned >= 5.0:
-                warned = waited
-                open_on = [f"{t}/{p}" for t, p in sorted(target)]
-                log.warning("outputs: waiting for the open transaction on %s", open_on,
-                            extra={"event": "output_wait", "partitions": open_on,
-                                   "seconds": round(waited, 1)})
-            time.sleep(backoff.next())
-    except KafkaException as exc:
-        raise KafkaError(f"cannot read the ends of the output partitions: {exc}") from exc
+            error = ""
+        except KafkaException as exc:
+            if exc.args and exc.args[0].fatal():
+                raise KafkaError(f"cannot read the ends of the output partitions: {exc}") from exc
+            error = str(exc)
+        waited = time.monotonic() - started
+        left = sorted(sources if target is None else target)
+        if not left or waited >= limit_s or stop():
+            return left
+        if waited - warned >= 5.0:
+            warned = waited
+            open_on = [f"{t}/{p}" for t, p in left]
+            log.warning("outputs: waiting for the open transaction on %s%s", open_on,
+                        f" ({error})" if error else "",
+                        extra={"event": "output_wait", "partitions": open_on,
+                               "seconds": round(waited, 1)})
+        time.sleep(backoff.next())
 
 
 @dataclass(frozen=True)
@@ -233,6 +245,8 @@ class CheckpointReader:
         On Apache Kafka these are none (an aborted transaction's records are hidden from
         read_committed readers). Tansu shows them: the outputs of a transaction that a
         SIGKILL cut short stay visible, and recovery must not produce them again."""
+        if not recovered:  # no partition of ours (more instances than partitions)
+            return recovered
         wanted = {str(p).encode(): p for p in recovered}
         starts: dict[tuple[str, int], int] = {}
         for src in outputs:
@@ -273,7 +287,7 @@ class CheckpointReader:
     def _until_end(self, starts: dict[tuple[str, int], int], timeout_s: float, what: str,
                    first_only: bool = False) -> Iterator[Message]:
         """The records of each (topic, partition) from its start offset until its end (or
-        its first record), read_committed; ``timeout_s`` without a record is an error."""
+        its first record), read_committed; ``timeout_s`` of empty polls in all is an error."""
         if not starts:
             return
         self.consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])

@@ -454,7 +454,11 @@ class Processor:
         # before the restore, which can wait (checkpoint_wait, output_wait): a stuck
         # instance shows whether it has partitions at all
         log.info("assigned", extra={"event": "assigned", "partitions": owned})
-        offsets = self._start_epoch(owned, seek=False)
+        offsets = self._backoff().retry(lambda: self._start_epoch(owned, seek=False),
+                                        (KafkaError, KafkaException), self._restore_trouble,
+                                        stop=lambda: self.stopping)
+        if offsets is None:  # stopping before the restore ended: nothing is restored
+            return  # (confluent-kafka assigns; with no epoch nothing is applied or committed)
         for tp in partitions:
             tp.offset = offsets[(tp.topic, tp.partition)]
         consumer.assign(partitions)
@@ -480,27 +484,39 @@ class Processor:
         """Restore the owned partitions from their checkpoints after an abort, retrying
         with backoff while the broker cannot be read (an outage is ridden out, not a
         crash); a stop request ends the wait with no epoch (nothing to commit)."""
-        def trouble(exc: Exception, delay: float) -> None:
-            self._broker_trouble(f"restoring from checkpoints: {exc}; retrying in "
-                                 f"{delay:.1f} s")
-
         self._backoff().retry(lambda: self._start_epoch(owned, seek=True),
-                              (KafkaError, KafkaException), trouble, stop=lambda: self.stopping)
+                              (KafkaError, KafkaException), self._restore_trouble,
+                              stop=lambda: self.stopping)
 
-    def _start_epoch(self, owned: list[int], seek: bool) -> dict[tuple[str, int], int]:
+    def _waiting(self) -> bool:
+        """A long wait inside a rebalance callback is alive (/healthz), and ends on a stop."""
+        self.liveness.beat()
+        return self.stopping
+
+    def _restore_trouble(self, exc: Exception, delay: float) -> None:
+        self._broker_trouble(f"restoring from checkpoints: {exc}; retrying in {delay:.1f} s")
+
+    def _start_epoch(self, owned: list[int], seek: bool) -> dict[tuple[str, int], int] | None:
+        """Restore the owned partitions from their checkpoints: the next offset of each
+        owned book partition, or None when a stop request came first (no epoch)."""
         started = time.monotonic()
         recovered = self.reader.latest_many(owned)
-        # a killed owner's open transaction may hold outputs past its last progress; they
-        # are hidden until it ends, and on Tansu visible after its abort: wait for it to
-        # end before looking for them (checkpoints.py)
-        limit_s = self.settings.transaction_timeout_ms / 1000 + 15.0
-        unsettled = await_settled(self.admin, self.output_sources, limit_s,
-                                  stop=lambda: self.stopping)
-        if unsettled and not self.stopping:
-            self._broker_trouble(
-                f"a transaction stayed open on {len(unsettled)} output partitions for "
-                f"{limit_s:.0f} s (the broker did not time it out); if it is aborted later on "
-                f"a broker that shows aborted records, its outputs appear twice")
+        if owned:
+            # a killed owner's open transaction may hold outputs past its last progress;
+            # they are hidden until it ends, and on Tansu visible after its abort: wait for
+            # it to end before looking for them (checkpoints.py)
+            limit_s = self.settings.transaction_timeout_ms / 1000 + 15.0
+            unsettled = await_settled(self.admin, self.output_sources, limit_s,
+                                      stop=self._waiting)
+            if self.stopping:
+                return None  # restoring now could commit outputs that later appear twice
+            if unsettled:
+                log.warning("a transaction stayed open on output partitions %s for %.0f s "
+                            "(the broker did not end it); if it is aborted later on a broker "
+                            "that shows aborted records, its outputs appear twice",
+                            unsettled, limit_s,
+                            extra={"event": "output_unsettled",
+                                   "partitions": [f"{t}/{p}" for t, p in unsettled]})
         recovered = self.reader.with_visible(recovered, self.output_sources)
         self._refresh_floor()
         epoch = Epoch.restore(self.engine_config, owned, self.book_topics, self.market_sources,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from confluent_kafka import IsolationLevel, TopicPartition
+from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
 
 from greekstream.kafka.checkpoints import SNAPSHOT, Recovered
 from greekstream.kafka.gateway import MARK_KEY, SEQ_HEADER
@@ -194,12 +194,16 @@ class FakeAdmin:
     def __init__(self) -> None:
         self.end = 0
         self.open_for = 0
+        self.fail_next = 0  # requests that fail as if the broker were unreachable
         self.calls: list[str] = []
 
     def list_offsets(self, request: dict[TopicPartition, Any], request_timeout: float,
                      isolation_level: IsolationLevel = IsolationLevel.READ_UNCOMMITTED
                      ) -> dict[TopicPartition, Any]:
         self.calls.append(isolation_level.name)
+        if self.fail_next:
+            self.fail_next -= 1
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT, "broker unreachable"))
         end = self.end
         if isolation_level == IsolationLevel.READ_COMMITTED and self.open_for > 0:
             self.open_for -= 1

@@ -83,6 +83,40 @@ def test_an_assignment_looks_for_visible_outputs_only_once_the_open_transactions
     assert proc.ready()["status"] == "ok"
 
 
+def test_an_assignment_rides_out_a_broker_error_while_it_waits_for_open_transactions(
+) -> None:
+    proc, kafka = processor()
+    admin = kafka.admin_client
+    admin.end, admin.open_for, admin.fail_next = 10, 1, 2
+    admin.calls.clear()
+    assign(proc, kafka, [0])  # used to raise out of the rebalance callback: the process ended
+    assert admin.calls[:4] == ["READ_UNCOMMITTED", "READ_UNCOMMITTED", "READ_UNCOMMITTED",
+                               "READ_COMMITTED"]
+    assert proc.ready() == {"status": "ok", "partitions": [0], "applied": 0}
+
+
+def test_an_assignment_of_no_partitions_restores_nothing_and_does_not_fail() -> None:
+    """More instances than partitions: one is assigned none (with_visible took min() of
+    nothing and raised out of the rebalance callback)."""
+    proc, kafka = processor()
+    kafka.admin_client.calls.clear()
+    kafka.books.callbacks["on_assign"](kafka.books, [])
+    assert "READ_COMMITTED" not in kafka.admin_client.calls  # nothing of ours to wait for
+    assert proc.ready() == {"status": "ok", "partitions": [], "applied": 0}
+
+
+def test_a_stop_while_recovery_waits_for_an_open_transaction_restores_nothing() -> None:
+    """Restoring with the transaction still open could commit outputs that appear again
+    once it is aborted: a stop during the wait leaves the processor with no epoch."""
+    proc, kafka = processor()
+    admin = kafka.admin_client
+    admin.end, admin.open_for = 10, 1_000
+    proc.stopping = True
+    assign(proc, kafka, [0])
+    assert proc.epoch is None and proc.ready()["status"] == "not_ready"
+    assert admin.open_for > 990, "the wait ended at the stop, not at the limit"
+
+
 def test_a_revoke_commits_the_batch_in_flight_with_a_checkpoint_the_next_owner_starts_from(
 ) -> None:
     proc, kafka, offset = in_flight(partition=0)
