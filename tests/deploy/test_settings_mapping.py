@@ -8,6 +8,7 @@ field of the model that the container's command reads, with a value that model a
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import inspect
 import json
@@ -54,11 +55,20 @@ def env_names(model: type[BaseModel], prefix: str = "GREEKSTREAM_") -> set[str]:
     return names
 
 
-def test_models_match_the_commands() -> None:
+def test_models_match_the_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    from greekstream.commands._common import consumer_settings
+
     for command, model in MODELS.items():
         source = inspect.getsource(importlib.import_module(f"greekstream.commands.{command}"))
         if model is None:
             assert "Settings(" not in source, command
+        elif f"consumer_settings({model.__name__}," in source:
+            # process and sink read theirs through the one consumer helper: it must build
+            # that model from the environment, as the chart and compose set it
+            monkeypatch.setenv("GREEKSTREAM_GROUP_ID", f"from-env-{command}")
+            got = consumer_settings(model, command, argparse.Namespace(group=None, port=None),
+                                    lambda _base: {})
+            assert type(got) is model and got.group_id == f"from-env-{command}", command
         else:
             assert f"{model.__name__}()" in source, f"{command} reads {model.__name__}"
 
