@@ -48,6 +48,7 @@ class Epoch:
     snap_offset: dict[int, int | None] = field(default_factory=dict)
     released: int = 0
     restore_records: int = 0
+    caught_up_said: bool = False  # newly_caught_up() has returned True once
     # outputs already visible past a partition's progress (a broker that shows aborted
     # transactions): partition -> position -> (topic, value) -> count, consumed on match
     visible: dict[int, dict[Position, Counter[tuple[str, bytes]]]] = field(
@@ -185,6 +186,13 @@ class Epoch:
         return all(done is None or (self.pos is not None and self.pos >= done)
                    or (p in waiting and waiting[p] >= done)
                    for p, done in self.suppress.items())
+
+    def newly_caught_up(self) -> bool:
+        """True once: the first time :meth:`caught_up` holds in this epoch."""
+        if self.caught_up_said or not self.caught_up():
+            return False
+        self.caught_up_said = True
+        return True
 
     def passed(self, mark: Record) -> None:
         """A gateway mark left the merge: the partition is read past it."""

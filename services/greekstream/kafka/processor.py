@@ -200,7 +200,6 @@ class Processor:
         self.lag = Lag(self.metrics)
         self.epoch: Epoch | None = None
         self.out_floor: dict[str, int] = {}  # output partition -> offset (checkpoints.py)
-        self.caught_up_logged = True
         self.txn = Transaction(self.producer, self.topics, s)  # the batch in flight
         self.stopping = False
 
@@ -354,8 +353,7 @@ class Processor:
             n += 1
             if emitted:
                 txn.produce(epoch, emitted)
-        if not self.caught_up_logged and epoch.caught_up():
-            self.caught_up_logged = True
+        if epoch.newly_caught_up():
             log.info("caught up", extra={"event": "caught_up", "position": epoch.pos,
                                          "partitions": epoch.owned})
         txn.applied(n)
@@ -445,7 +443,7 @@ class Processor:
         if self.epoch is not None and restart:
             owned = self.epoch.owned
             self.epoch = None
-            self._restart_epoch(owned)
+            self._restore(owned, seek=True)
 
     # ------------------------------------------------------------------ rebalancing
 
@@ -454,9 +452,7 @@ class Processor:
         # before the restore, which can wait (checkpoint_wait, output_wait): a stuck
         # instance shows whether it has partitions at all
         log.info("assigned", extra={"event": "assigned", "partitions": owned})
-        offsets = self._backoff().retry(lambda: self._start_epoch(owned, seek=False),
-                                        (KafkaError, KafkaException), self._restore_trouble,
-                                        stop=lambda: self.stopping)
+        offsets = self._restore(owned, seek=False)
         if offsets is None:  # stopping before the restore ended: nothing is restored
             return  # (confluent-kafka assigns; with no epoch nothing is applied or committed)
         for tp in partitions:
@@ -480,13 +476,13 @@ class Processor:
         self.epoch = None
         self.market.unassign()
 
-    def _restart_epoch(self, owned: list[int]) -> None:
-        """Restore the owned partitions from their checkpoints after an abort, retrying
-        with backoff while the broker cannot be read (an outage is ridden out, not a
-        crash); a stop request ends the wait with no epoch (nothing to commit)."""
-        self._backoff().retry(lambda: self._start_epoch(owned, seek=True),
-                              (KafkaError, KafkaException), self._restore_trouble,
-                              stop=lambda: self.stopping)
+    def _restore(self, owned: list[int], seek: bool) -> dict[tuple[str, int], int] | None:
+        """Restore the owned partitions from their checkpoints (:meth:`_start_epoch`),
+        retrying with backoff while the broker cannot be read (an outage is ridden out,
+        not a crash); a stop request ends the wait with no epoch (nothing to commit)."""
+        return self._backoff().retry(lambda: self._start_epoch(owned, seek),
+                                     (KafkaError, KafkaException), self._restore_trouble,
+                                     stop=lambda: self.stopping)
 
     def _waiting(self) -> bool:
         """A long wait inside a rebalance callback is alive (/healthz), and ends on a stop."""
@@ -523,7 +519,6 @@ class Processor:
                               self.n_book, recovered)
         self.epoch = epoch
         self.txn.restarted()  # the group's offsets as this epoch found them: unknown
-        self.caught_up_logged = False
         market = [TopicPartition(t, p, epoch.next_offsets[(t, p)]) for t, p in self.market_sources]
         self.market.assign(market)
         books = {(t, p): epoch.next_offsets[(t, p)] for p in owned for t in self.book_topics}

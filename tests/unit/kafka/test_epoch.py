@@ -56,8 +56,10 @@ def test_a_partition_whose_checkpoint_is_at_its_progress_is_caught_up_before_it_
         {0: Recovered(Progress((900, 1, 0, 7), None), None, 1),
          1: Recovered(Progress(end, 3), snap, 2)})
     assert epoch.pending and not epoch.caught_up()  # partition 0 re-applies up to 900
+    assert not epoch.newly_caught_up()
     epoch.pos = (900, 1, 0, 7)
     assert epoch.caught_up()
+    assert epoch.newly_caught_up() and not epoch.newly_caught_up()  # said once (logged)
     behind = Epoch.restore(
         EngineConfig(), [1], ["x.trades"], [("x.quotes", 0)], 2,
         {1: Recovered(Progress((1500, 1, 1, 30), None), snap, 2)})
