@@ -88,16 +88,6 @@ def health_factor(
     return result
 
 
-def loan_delta(
-    coll_asset: ArrayLike, coll: ArrayLike, debt_asset: ArrayLike, debt: ArrayLike, asset: str
-) -> FloatArray:
-    """Each loan's delta in ``asset`` (coin): +coll if it is the collateral, −debt if the debt."""
-    add = np.where(np.asarray(coll_asset) == asset, _f64(coll), 0.0)
-    sub = np.where(np.asarray(debt_asset) == asset, _f64(debt), 0.0)
-    result: FloatArray = add - sub
-    return result
-
-
 def lowest_health_factor(loans: Sequence[Loan], asset: str,
                          index: Mapping[str, float]) -> float | None:
     """The lowest HF among the loans touching ``asset`` (the ``health_factor`` breach value).

@@ -14,7 +14,6 @@ from greekstream.core.onchain import (
     UnknownAssetError,
     asset_price,
     health_factor,
-    loan_delta,
     lowest_health_factor,
     lp_amounts,
     lp_value,
@@ -49,10 +48,11 @@ def test_vectorized_equals_scalar() -> None:
 
 
 def test_loan_delta_adds_collateral_and_subtracts_debt() -> None:
-    ca, da = np.array(["ETH", "ETH", "WBTC"]), np.array(["USDC", "ETH", "ETH"])
-    coll, debt = np.array([10.0, 5.0, 1.0]), np.array([9000.0, 2.0, 7.0])
-    assert loan_delta(ca, coll, da, debt, "ETH").tolist() == [10.0, 3.0, -7.0]
-    assert loan_delta(ca, coll, da, debt, "USDC").tolist() == [-9000.0, 0.0, 0.0]
+    eth_usdc = Loan(event_id="e", ts="2026-03-01T00:00:00Z", book="a", position_id="e",
+                    protocol="aave-v3", collateral_asset="ETH", collateral_amount=10.0,
+                    debt_asset="USDC", debt_amount=9000.0, liquidation_threshold=0.8,
+                    liquidation_bonus=0.05, close_factor=0.5)
+    assert summarise({"e": eth_usdc}).loan_delta == {"ETH": 10.0, "USDC": -9000.0}
     loan = Loan(event_id="l", ts="2026-03-01T00:00:00Z", book="a", position_id="p",
                 protocol="aave-v3", collateral_asset="WBTC", collateral_amount=1.0,
                 debt_asset="ETH", debt_amount=7.0, liquidation_threshold=0.75,
