@@ -309,21 +309,26 @@ class Exposure(_Output):
     type: Literal["exposure"] = "exposure"
     event_id: str
     ts: OutTimestamp
+    # the numbers of core/books.py ExposureValues, with their units for the schema's
+    # readers (tests/unit/test_contract.py keeps the two lists the same)
     book: str
-    underlying: str
-    delta: float
-    delta_equity: float
-    gamma: float
-    vega: float
-    theta: float
-    delta_usd: float | None
-    positions: int
-    caused_by: str
-    stale: bool = False
-    oracle_divergence: bool = False
-    vanna: float = 0.0
-    volga: float = 0.0
-    funding_usd_per_day: float = 0.0
+    underlying: str = Field(description="the underlying coin (BTC, ETH, ...)")
+    delta: float = Field(description="coin: Σ position deltas (docs/contract.md, Greeks)")
+    delta_equity: float = Field(description="coin: delta + the book's collateral in this coin")
+    gamma: float = Field(description="coin per USD of forward move")
+    vega: float = Field(description="USD per vol point (σ + 0.01)")
+    theta: float = Field(description="USD per day")
+    delta_usd: float | None = Field(
+        description="USD: delta × the latest index price; null before the first index")
+    positions: int = Field(
+        description="instruments held and not expired, + loans and LPs touching this coin")
+    caused_by: str = Field(description="event_id of the input that produced it")
+    stale: bool = Field(False, description="the index is older than oracle_max_age_s")
+    oracle_divergence: bool = Field(False, description="the index's sources disagree")
+    vanna: float = Field(0.0, description="coin per vol point: ∂delta/∂σ")
+    volga: float = Field(0.0, description="USD per vol point²: ∂vega/∂σ")
+    funding_usd_per_day: float = Field(
+        0.0, description="USD per day the perpetuals receive at their last rates (< 0: pay)")
     prev: ChainLink = ""
     hash: ChainLink = ""
 
