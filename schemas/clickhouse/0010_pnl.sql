@@ -1,4 +1,4 @@
--- Mark-to-market P&L per (book, underlying) (SPEC.md "Mark-to-market P&L"), emitted with
+-- Mark-to-market P&L per (book, underlying) (docs/contract.md "Mark-to-market P&L"), emitted with
 -- the key's exposure. ReplacingMergeTree on event_id: redelivery collapses.
 CREATE TABLE IF NOT EXISTS pnl
 (

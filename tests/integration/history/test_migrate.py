@@ -60,6 +60,27 @@ def test_an_edited_applied_migration_is_refused(dsn: str, tmp_path: Path) -> Non
         assert [m.version for m in migrate(history, tmp_path / "m")] == [99]
 
 
+def test_a_store_migrated_before_a_comment_only_edit_migrates_on(
+    dsn: str, tmp_path: Path
+) -> None:
+    """0010's first comment changed after release (it named a document outside the
+    repository); a store that applied the earlier text is not refused for it."""
+    shutil.copytree(migrations_dir(), tmp_path / "m")
+    pnl = tmp_path / "m" / "0010_pnl.sql"
+    now = pnl.read_text()
+    before = now.replace('(docs/contract.md "Mark-to-market P&L")',
+                         '(SPEC.md "Mark-to-market P&L")')
+    assert before != now
+    pnl.write_text(before)
+    with connect(dsn, create=True) as history:
+        migrate(history, tmp_path / "m")
+        pnl.write_text(now)
+        assert migrate(history, tmp_path / "m") == []  # accepted, nothing re-applied
+        pnl.write_text(now.replace("-- ", "-- edited ", 1))  # any other edit is refused
+        with pytest.raises(HistoryError, match="0010_pnl changed after it was applied"):
+            migrate(history, tmp_path / "m")
+
+
 def test_ttl_option_sets_and_keeps_retention(
     dsn: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
