@@ -3,10 +3,10 @@
 // el() below — never parsed as markup — and colours computed from data are set through the
 // CSSOM (node.style), which the policy allows. The bearer token is kept in this tab's
 // sessionStorage (typed into the login form), never in the URL. Charts: uPlot (MIT,
-// vendored from the npm registry as /static/uPlot.esm.js).
+// its minified build from the npm registry, vendored as /static/uPlot.min.js).
 "use strict";
 
-import uPlot from "./uPlot.esm.js";
+import uPlot from "./uPlot.min.js";
 
 const TOKEN_KEY = "greekstream.token";
 const REFRESH_MS = 15000;
