@@ -61,7 +61,8 @@ def chain_key(record: BaseModel, stream: str) -> ChainKey:
 
 def canonical_json(fields: dict[str, Any]) -> bytes:
     """Sorted keys, compact separators, no "hash" (the record's JSON object as given)."""
-    body = {k: v for k, v in fields.items() if k != "hash"}
+    body = dict(fields)
+    body.pop("hash", None)
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
@@ -70,8 +71,10 @@ def record_hash(prev: str, canonical: bytes) -> str:
 
 
 def wire_fields(record: BaseModel) -> dict[str, Any]:
-    """The record as its JSON object (what a consumer of the topic decodes)."""
-    fields: dict[str, Any] = orjson.loads(record.__pydantic_serializer__.to_json(record))
+    """The record as its JSON object (what a consumer of the topic decodes), built by the
+    model's serializer in JSON mode: the same values as parsing its JSON bytes (floats are
+    the same doubles), at half the cost (hot: every output)."""
+    fields: dict[str, Any] = record.__pydantic_serializer__.to_python(record, mode="json")
     return fields
 
 
