@@ -5,6 +5,7 @@ for random mutations of valid records, and over a fuzzed sample day."""
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -187,3 +188,28 @@ def test_a_fuzzed_day_never_raises_and_every_output_validates(tmp_path: Path) ->
             kinds[o.type] = kinds.get(o.type, 0) + 1
             VALIDATORS[o.type].validate(orjson.loads(encode(o)))
     assert kinds.get("rejected", 0) > 0 and kinds.get("exposure", 0) > 100
+
+
+def test_the_output_check_finds_a_non_finite_number_at_any_depth() -> None:
+    """guards.first_non_finite reads pydantic outputs by their fields and nested records
+    (a risk matrix's scenarios) as well; check_event reads a fast-decoded Struct's."""
+    from greekstream.core.decode import decode_event, is_fast
+    from greekstream.core.events import Exposure, RiskMatrixEvent, ScenarioPnl, build
+    from greekstream.core.guards import GuardError, check_event, first_non_finite
+
+    exposure = build(Exposure, event_id="e", ts=1, book="b", underlying="BTC", delta=1.0,
+                     delta_equity=1.0, gamma=0.0, vega=0.0, theta=0.0, delta_usd=None,
+                     positions=1, caused_by="q")
+    assert first_non_finite([exposure]) is None
+    assert first_non_finite([exposure.model_copy(update={"vega": math.inf})]) == "exposure.vega"
+    cell = ScenarioPnl(price_shock=0.1, vol_shock=0.0, time_shift_h=0.0, pnl=1.0)
+    matrix = build(RiskMatrixEvent, event_id="r", ts=1, book="b", underlying="BTC", as_of=1,
+                   scenarios=[cell, cell.model_copy(update={"pnl": math.nan})],
+                   worst_loss=1.0, worst_scenario=cell, liq_move_down=None, liq_move_up=None,
+                   liq_price_down=None, liq_price_up=None, caused_by="q")
+    assert first_non_finite([exposure, matrix]) == "risk_matrix.scenarios"
+    quote = decode_event(b'{"type":"quote","event_id":"q","ts":"2026-03-02T00:00:00Z",'
+                         b'"instrument_id":"BTC-PERPETUAL","mark_price":1e300}')
+    assert is_fast(quote)
+    with pytest.raises(GuardError, match="mark_price"):
+        check_event(quote)

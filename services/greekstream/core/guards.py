@@ -53,7 +53,7 @@ def ts_in_range(ts: int | None) -> bool:
 
 def event_fields(event: Any) -> Iterable[tuple[str, Any]]:
     """(name, value) of an event's fields, for pydantic models and plain objects alike."""
-    names = getattr(event, "__struct_fields__", None)
+    names = _struct_fields(type(event))
     if names is not None:
         return ((n, getattr(event, n)) for n in names)
     fields: dict[str, Any] = vars(event)
@@ -115,8 +115,18 @@ def _has_fields(kind: type) -> bool:
     return hasattr(kind, "__struct_fields__") or hasattr(kind, "model_fields")
 
 
+def _fields_of_struct(kind: type) -> tuple[str, ...] | None:
+    """A msgspec Struct type's field names; None for anything else (a pydantic model's
+    fields are its instance ``__dict__``). Asked of the type, not the instance: a missing
+    attribute on a pydantic model goes through its slow ``__getattr__``."""
+    names: tuple[str, ...] | None = getattr(kind, "__struct_fields__", None)
+    return names
+
+
 # memoised, bounded: a few types ever come by
 _is_record: Callable[[type], bool] = lru_cache(maxsize=256)(_has_fields)
+_struct_fields: Callable[[type], tuple[str, ...] | None] = lru_cache(maxsize=256)(
+    _fields_of_struct)
 
 
 class Journal:
