@@ -50,6 +50,9 @@ def main() -> int:
                         help="market profile events for decode + apply (default 1M, "
                              "--quick 100k; 0 skips)")
     args = parser.parse_args()
+    if args.events is not None and args.events < 10_000:  # the bench profile's smallest day
+        parser.error(f"--events {args.events}: the bench profile needs at least 10000 "
+                     "(try --events 10000, or --quick for 200k)")
     n = args.events or (200_000 if args.quick else 1_000_000)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.jsonl"

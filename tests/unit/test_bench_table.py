@@ -48,3 +48,13 @@ def test_run_all_collects_goal_lines_from_a_bench_and_lists_the_missing(
     assert "2,000,000.0 records/s" in body and "missed" in body
     missing = [line for line in table[2:] if "not reported by a bench" in line]
     assert len(missing) == len(run_all.ISSUE_GOALS) - 2
+
+
+def test_bench_engine_refuses_a_day_the_sample_cannot_make() -> None:
+    """Too few --events is one clear line and exit 2, not a traceback from the generator."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(BENCH / "bench_engine.py"), "--events", "8000"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--events 8000: the bench profile needs at least 10000" in done.stderr
