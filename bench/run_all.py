@@ -45,6 +45,7 @@ ISSUE_GOALS = (
     ("replay --out of 1M market events", "RSS < 500 MB; wall <= 1.5x engine-only"),
     ("history sink end to end", ">= 0.75x ClickHouse's own JSONEachRow insert"),
     ("decode + validate hot inputs", ">= 1,000,000 records/s on one core"),
+    ("compact risk_matrix bytes per matrix", ">= 5x smaller than v1 (item 5)"),
 )
 
 

@@ -218,13 +218,12 @@ def test_outputs_built_without_validation_encode_as_validated_ones(
     row = dict(price_shock=d, vol_shock=g, time_shift_h=0.0, pnl=d)
     cases.append((RiskMatrixEvent, dict(
         event_id="r", ts=ts, book="b", underlying="BTC", as_of=ts,
-        scenarios=[build(ScenarioPnl, **row, name=None), build(ScenarioPnl, **row, name="x")],
-        worst_loss=abs(g), worst_scenario=build(ScenarioPnl, **row), liq_move_down=v,
-        liq_move_up=None, liq_price_down=v, liq_price_up=d, caused_by="c")))
+        price_shocks=[d, d], vol_shocks=[g, g], time_shift_h=[0.0, 24.0], names=[None, "x"],
+        pnl=[d, g], worst_loss=abs(g), worst_scenario=build(ScenarioPnl, **row),
+        liq_move_down=v, liq_move_up=None, liq_price_down=v, liq_price_up=d, caused_by="c")))
     for cls, fields in cases:
         validated = cls.model_validate(
-            {**fields, "scenarios": [s.model_dump() for s in fields.get("scenarios", [])],
-             "worst_scenario": fields["worst_scenario"].model_dump()}
+            {**fields, "worst_scenario": fields["worst_scenario"].model_dump()}
             if cls is RiskMatrixEvent else fields
         )
         built = build(cls, **fields)

@@ -192,7 +192,8 @@ def test_a_fuzzed_day_never_raises_and_every_output_validates(tmp_path: Path) ->
 
 def test_the_output_check_finds_a_non_finite_number_at_any_depth() -> None:
     """guards.first_non_finite reads pydantic outputs by their fields and nested records
-    (a risk matrix's scenarios) as well; check_event reads a fast-decoded Struct's."""
+    (a risk matrix's worst scenario) and lists of floats (its columns) as well;
+    check_event reads a fast-decoded Struct's."""
     from greekstream.core.decode import decode_event, is_fast
     from greekstream.core.events import Exposure, RiskMatrixEvent, ScenarioPnl, build
     from greekstream.core.guards import GuardError, check_event, first_non_finite
@@ -204,10 +205,17 @@ def test_the_output_check_finds_a_non_finite_number_at_any_depth() -> None:
     assert first_non_finite([exposure.model_copy(update={"vega": math.inf})]) == "exposure.vega"
     cell = ScenarioPnl(price_shock=0.1, vol_shock=0.0, time_shift_h=0.0, pnl=1.0)
     matrix = build(RiskMatrixEvent, event_id="r", ts=1, book="b", underlying="BTC", as_of=1,
-                   scenarios=[cell, cell.model_copy(update={"pnl": math.nan})],
-                   worst_loss=1.0, worst_scenario=cell, liq_move_down=None, liq_move_up=None,
-                   liq_price_down=None, liq_price_up=None, caused_by="q")
-    assert first_non_finite([exposure, matrix]) == "risk_matrix.scenarios"
+                   price_shocks=[0.1, 0.1], vol_shocks=[0.0, 0.0], time_shift_h=[0.0, 0.0],
+                   names=[None, None], pnl=[1.0, 1.0], worst_loss=1.0, worst_scenario=cell,
+                   liq_move_down=None, liq_move_up=None, liq_price_down=None,
+                   liq_price_up=None, caused_by="q")
+    assert first_non_finite([exposure, matrix]) is None
+    # a float inside a column (the matrix's P&L) and inside a nested record
+    bad_cell = matrix.model_copy(update={"pnl": [1.0, math.nan]})
+    assert first_non_finite([exposure, bad_cell]) == "risk_matrix.pnl"
+    bad_worst = matrix.model_copy(
+        update={"worst_scenario": cell.model_copy(update={"pnl": -math.inf})})
+    assert first_non_finite([bad_worst]) == "risk_matrix.worst_scenario"
     quote = decode_event(b'{"type":"quote","event_id":"q","ts":"2026-03-02T00:00:00Z",'
                          b'"instrument_id":"BTC-PERPETUAL","mark_price":1e300}')
     assert is_fast(quote)

@@ -92,14 +92,25 @@ def test_stream_risk_matrices_equal_greekstream_stress_at_the_same_moment() -> N
         run(engine, prefix)
         (row,) = json_rows(stress_reports(engine, m.ts, book="desk-a"), m.ts)
         got = orjson.loads(encode(m))
-        for sc in [*got["scenarios"], got["worst_scenario"]]:  # stress omits a null name
-            if sc["name"] is None:
-                del sc["name"]
+        if got["worst_scenario"]["name"] is None:  # stress omits a null name
+            del got["worst_scenario"]["name"]
+        # stress reports a list of scenarios; the event carries them as columns, cell i
+        # across the arrays (docs/contract.md), compared number for number
+        cells = row["scenarios"]
+        assert len(got["pnl"]) == len(cells) > 0
+        row = {**row, "price_shocks": [s["price_shock"] for s in cells],
+               "vol_shocks": [s["vol_shock"] for s in cells],
+               "time_shift_h": [s["time_shift_h"] for s in cells],
+               "names": [s.get("name") for s in cells], "pnl": [s["pnl"] for s in cells]}
         for field in (
             "book",
             "underlying",
             "as_of",
-            "scenarios",
+            "price_shocks",
+            "vol_shocks",
+            "time_shift_h",
+            "names",
+            "pnl",
             "worst_loss",
             "worst_scenario",
             "liq_move_down",
@@ -377,12 +388,12 @@ def test_streamed_matrices_follow_a_scenario_file_like_stress(tmp_path) -> None:
     matrices = of(RiskMatrixEvent, run(Engine(config), records))
     assert matrices
     for m in matrices:
-        cells = [(s.price_shock, s.vol_shock, s.name) for s in m.scenarios]
+        cells = list(zip(m.price_shocks, m.vol_shocks, m.names, strict=True))
         assert len(cells) == 5 * 2 + 1 and cells[-1] == (-0.5, 0.5, "crash")
     last = matrices[-1]
     engine = Engine(config)
     run(engine, [r for r in records if parse_ts(orjson.loads(r)["ts"]) <= last.ts])
     row, total = json_rows(stress_reports(engine, last.ts, load(path), book="desk-a"), last.ts)
     assert total["underlying"] == "ALL"  # the book's named scenarios over its underlyings
-    assert [s["pnl"] for s in row["scenarios"]] == [s.pnl for s in last.scenarios]
+    assert [s["pnl"] for s in row["scenarios"]] == last.pnl
     assert row["worst_loss"] == last.worst_loss

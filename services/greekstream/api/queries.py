@@ -10,6 +10,7 @@ from greekstream.core.timeutil import format_ts
 from greekstream.errors import UnknownBookError
 from greekstream.history.client import History
 from greekstream.history.replay_io import time_filter
+from greekstream.history.rows import columnar_matrix
 
 Bucket = Literal["1m", "1h", "1d"]
 _ROLLUP = {"1m": "exposure_1m", "1h": "exposure_1h", "1d": "exposure_1d"}
@@ -151,7 +152,9 @@ def hedge_intents(
 
 def risk_matrix(history: History, book: str, at: int | None) -> list[dict[str, Any]]:
     """The latest stored risk matrix per underlying of a book (at or before ``at``): the
-    last by (ts, emission order), found on the sorting key; only those rows' JSON is read."""
+    last by (ts, emission order), found on the sorting key; only those rows' JSON is read.
+    One shape: a matrix stored before the columnar event (``scenarios``, a list of
+    objects) is returned with its five columns instead (issue 12, item 5)."""
     where, params = time_filter(None, at)
     params["book"] = book
     sql = (
@@ -162,7 +165,7 @@ def risk_matrix(history: History, book: str, at: int | None) -> list[dict[str, A
     )
     return [
         {"underlying": und, "ts": format_ts(int(ts)), "worst_loss": worst,
-         "matrix": orjson.loads(body)}
+         "matrix": columnar_matrix(orjson.loads(body))}
         for und, ts, worst, body in history.rows(sql, params)
     ]
 

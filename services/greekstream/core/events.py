@@ -459,7 +459,8 @@ class Rejected(_Output):
 
 
 class ScenarioPnl(_Output):
-    """One scenario of a risk matrix and its P&L in USD (``name`` for named stress sets)."""
+    """One scenario of a risk matrix and its P&L in USD (``name`` for named stress sets):
+    a matrix's ``worst_scenario``."""
 
     price_shock: float
     vol_shock: float
@@ -468,8 +469,17 @@ class ScenarioPnl(_Output):
     name: str | None = None
 
 
+# A risk matrix's cells are columns (issue 12, item 5; docs/contract.md): parallel arrays
+# of one length n, cell i = (price_shocks[i], vol_shocks[i], time_shift_h[i], names[i],
+# pnl[i]) in the grid's order; a name is null for a grid cell, set for a named scenario.
+Column = Annotated[list[float], Field(min_length=1)]
+
+
 class RiskMatrixEvent(_Output):
-    """A (book, underlying)'s full-revaluation scenario P&L and liquidation distance."""
+    """A (book, underlying)'s full-revaluation scenario P&L and liquidation distance. The
+    scenarios are columns of one length n: scenario i is (price_shocks[i], vol_shocks[i],
+    time_shift_h[i], names[i], pnl[i]), in the grid's order; names[i] is null for a grid
+    cell and the scenario's name for a named stress scenario; pnl in USD."""
 
     type: Literal["risk_matrix"] = "risk_matrix"
     event_id: str
@@ -477,7 +487,11 @@ class RiskMatrixEvent(_Output):
     book: str
     underlying: str
     as_of: OutTimestamp
-    scenarios: list[ScenarioPnl]
+    price_shocks: Column
+    vol_shocks: Column
+    time_shift_h: Column
+    names: Annotated[list[str | None], Field(min_length=1)]
+    pnl: Column
     worst_loss: float
     worst_scenario: ScenarioPnl
     liq_move_down: float | None
@@ -487,6 +501,14 @@ class RiskMatrixEvent(_Output):
     caused_by: str
     prev: ChainLink = ""
     hash: ChainLink = ""
+
+    @model_validator(mode="after")
+    def _one_length(self) -> RiskMatrixEvent:
+        columns = (self.price_shocks, self.vol_shocks, self.time_shift_h, self.names, self.pnl)
+        if len({len(c) for c in columns}) != 1:
+            raise ValueError("price_shocks, vol_shocks, time_shift_h, names and pnl must have "
+                             "one length (one item per scenario)")
+        return self
 
 
 class VarEvent(_Output):

@@ -99,11 +99,23 @@ def _non_finite_field(obj: Any) -> str | None:
         elif kind in _PLAIN:
             continue
         elif kind is list:
-            if any(_is_record(type(v)) and _non_finite_field(v) is not None for v in value):
+            if _non_finite_item(value):
                 return name
         elif _is_record(kind) and _non_finite_field(value) is not None:
             return name
     return None
+
+
+def _non_finite_item(items: list[Any]) -> bool:
+    """A list's floats (a risk matrix's columns, a VaR's P&L) and records, checked alike."""
+    for v in items:
+        kind = type(v)
+        if kind is float:
+            if v - v != 0.0:
+                return True
+        elif kind not in _PLAIN and _is_record(kind) and _non_finite_field(v) is not None:
+            return True
+    return False
 
 
 _PLAIN = frozenset((str, int, bool, type(None)))

@@ -473,29 +473,30 @@ def _bisect(g: Curve, alive: float, dead: float) -> float:
 # ----------------------------------------------------------------------------- output event
 
 
-def scenario_rows(m: RiskMatrix) -> list[ScenarioPnl]:
-    """The grid's scenarios with their P&L (built without re-validation: every value is a
-    finite float from the kernel, a NaN would already have failed the worst-loss check)."""
+def scenario_row(m: RiskMatrix, i: int) -> ScenarioPnl:
+    """Scenario ``i`` of the grid with its P&L (built without re-validation: every value is
+    a finite float from the kernel)."""
     g = m.grid
-    names = g.names or (None,) * len(g)
-    return [
-        build(ScenarioPnl, price_shock=p, vol_shock=v, time_shift_h=h, pnl=x, name=n)
-        for p, v, h, x, n in zip(g.price_shock.tolist(), g.vol_shock.tolist(),
-                                 g.time_shift_h.tolist(), m.pnl.tolist(), names, strict=True)
-    ]
+    return build(ScenarioPnl, price_shock=float(g.price_shock[i]),
+                 vol_shock=float(g.vol_shock[i]), time_shift_h=float(g.time_shift_h[i]),
+                 pnl=float(m.pnl[i]), name=g.names[i] if g.names else None)
 
 
 def risk_matrix_event(
     m: RiskMatrix, liq: LiqDistance | None, *, event_id: str, ts_us: int, caused_by: str
 ) -> RiskMatrixEvent:
+    """The matrix as columns (docs/contract.md, *Scenario risk*): one array per scenario
+    field, cell i across them, in the grid's order."""
     if not np.isfinite(m.pnl).all():
         raise ValueError(f"non-finite scenario P&L for {m.book}/{m.underlying}")
-    rows = scenario_rows(m)
+    g = m.grid
     liq = liq or LiqDistance(None, None, None, None)
     return build(
         RiskMatrixEvent, event_id=event_id, ts=ts_us, book=m.book, underlying=m.underlying,
-        as_of=m.as_of_us,
-        scenarios=rows, worst_loss=m.worst_loss, worst_scenario=rows[m.worst_index],
+        as_of=m.as_of_us, price_shocks=g.price_shock.tolist(), vol_shocks=g.vol_shock.tolist(),
+        time_shift_h=g.time_shift_h.tolist(), names=list(g.names or (None,) * len(g)),
+        pnl=m.pnl.tolist(), worst_loss=m.worst_loss,
+        worst_scenario=scenario_row(m, m.worst_index),
         liq_move_down=liq.move_down, liq_move_up=liq.move_up,
         liq_price_down=liq.price_down, liq_price_up=liq.price_up, caused_by=caused_by,
     )

@@ -47,6 +47,10 @@ RAW = Table(
      "instrument_id", "raw", "source", "stream", "partition", "seq", "decoded"),
     ("ts", "arrival_ts"),
 )
+# a risk matrix's scenarios as parallel arrays (core/events.py RiskMatrixEvent, 0022)
+MATRIX_COLUMNS = ("price_shocks", "vol_shocks", "time_shift_h", "names", "pnl")
+# ... and the key of each in a list-of-objects matrix (the event before issue 12, item 5)
+_CELL_KEYS = ("price_shock", "vol_shock", "time_shift_h", "name", "pnl")
 # output type -> its table's columns (the table's name is the registry's, core/events.py)
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "exposure": ("event_id", "ts", "book", "underlying", *EXPOSURE_METRICS, "caused_by",
@@ -57,7 +61,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
                      "side", "quantity", "delta_before", "delta_after", "basis", "caused_by",
                      "reference_price", "limit_price", "est_cost_usd", "expires_at"),
     "rejected": ("event_id", "ts", "has_ts", "reason", "detail", "source", "raw"),
-    "risk_matrix": ("event_id", "ts", "book", "underlying", "worst_loss", "json", "seq"),
+    "risk_matrix": ("event_id", "ts", "book", "underlying", "worst_loss", *MATRIX_COLUMNS,
+                    "json", "seq"),
     "pnl": ("event_id", "ts", "book", "underlying", "realized_usd", "unrealized_usd",
             "fees_usd", "funding_usd", "total_usd", "caused_by", "seq"),
     "var": ("event_id", "ts", "book", "var", "es", "json", "seq"),
@@ -214,11 +219,38 @@ def _rejected(e: Mapping[str, Any], seq: int) -> Row:
     )
 
 
+def matrix_columns(e: Mapping[str, Any]) -> tuple[list[Any], ...]:
+    """A risk matrix's five columns (MATRIX_COLUMNS), from a columnar matrix or from one
+    stored before it was columnar (``scenarios``: a list of objects, ``name`` omittable);
+    empty lists when it has neither."""
+    cells = e.get("scenarios")
+    if isinstance(cells, list) and not isinstance(e.get("pnl"), list):
+        return tuple([c.get(k) if isinstance(c, Mapping) else None for c in cells]
+                     for k in _CELL_KEYS)
+    return tuple(list(v) if isinstance(v := e.get(k), list) else [] for k in MATRIX_COLUMNS)
+
+
+def columnar_matrix(e: Mapping[str, Any]) -> dict[str, Any]:
+    """A risk matrix event's JSON object in today's columnar shape (one stored before
+    issue 12, item 5 is converted: its ``scenarios`` become the five columns, in place)."""
+    if "scenarios" not in e:
+        return dict(e)
+    columns = dict(zip(MATRIX_COLUMNS, matrix_columns(e), strict=True))
+    out: dict[str, Any] = {}
+    for key, value in e.items():
+        if key == "scenarios":
+            out.update(columns)
+        else:
+            out[key] = value
+    return out
+
+
 def _risk_matrix(e: Mapping[str, Any], body: bytes, seq: int) -> Row:
     worst = e.get("worst_loss")
     return (
         e["event_id"], to_micros(e["ts"]), _s(e.get("book")), _s(e.get("underlying")),
-        float(worst) if isinstance(worst, int | float) else None, body.decode(), seq,
+        float(worst) if isinstance(worst, int | float) else None, *matrix_columns(e),
+        body.decode(), seq,
     )
 
 

@@ -315,6 +315,15 @@ function colour(v, scale) {
   return `rgb(${mix(white[0], end[0], f)}, ${mix(white[1], end[1], f)}, ${mix(white[2], end[2], f)})`;
 }
 
+/** A risk matrix's scenarios as cells: the event carries them as parallel columns,
+ * cell i = (price_shocks[i], vol_shocks[i], time_shift_h[i], names[i], pnl[i]). */
+function matrixCells(x) {
+  return x.pnl.map((pnl, i) => ({
+    price_shock: x.price_shocks[i], vol_shock: x.vol_shocks[i],
+    time_shift_h: x.time_shift_h[i], name: x.names[i], pnl,
+  }));
+}
+
 function renderMatrices(items) {
   const holder = $("matrix");
   if (!items.length) {
@@ -322,11 +331,12 @@ function renderMatrices(items) {
     holder.dataset.cells = "0";
     return;
   }
-  const scale = Math.max(1, ...items.flatMap((m) => m.matrix.scenarios.map((s) => Math.abs(s.pnl))));
+  const scale = Math.max(1, ...items.flatMap((m) => m.matrix.pnl.map((x) => Math.abs(x))));
   let cells = 0;
   holder.replaceChildren(...items.map((m) => {
     const x = m.matrix;
-    const grid = x.scenarios.filter((s) => !s.name);
+    const scenarios = matrixCells(x);
+    const grid = scenarios.filter((s) => !s.name);
     const prices = [...new Set(grid.map((s) => s.price_shock))].sort((a, b) => a - b);
     const rows = [...new Set(grid.map((s) => `${s.vol_shock}|${s.time_shift_h || 0}`))];
     const wrap = el("div", { class: "matrix" });
@@ -356,7 +366,7 @@ function renderMatrices(items) {
       table.appendChild(tr);
     }
     wrap.appendChild(table);
-    const named = x.scenarios.filter((s) => s.name);
+    const named = scenarios.filter((s) => s.name);
     if (named.length) {
       wrap.appendChild(el("p", { class: "note" }, "named: " + named.map((s) => `${s.name} ${usd(s.pnl)}`).join(", ")));
     }
