@@ -8,6 +8,7 @@ tests/unit/onchain by hand); here: when outputs are emitted, that the stream equ
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -119,6 +120,40 @@ def test_stream_risk_matrices_equal_greekstream_stress_at_the_same_moment() -> N
             "liq_price_up",
         ):
             assert got[field] == row[field], (m.caused_by, field)
+
+
+def test_a_risk_matrix_is_columns_of_one_length_and_meets_its_schema() -> None:
+    """The compact payload (issue 12, item 5): five parallel arrays in place of a list of
+    objects, valid against schemas/output/risk_matrix.json; unequal lengths are refused."""
+    import jsonschema
+    from pydantic import ValidationError
+
+    from greekstream.core.scenarios import DEFAULT_GRID
+
+    schema = orjson.loads((Path(__file__).resolve().parents[2] / "schemas" / "output"
+                           / "risk_matrix.json").read_bytes())
+    matrices = of(RiskMatrixEvent, run(Engine(), stream()))
+    assert matrices
+    columns = ("price_shocks", "vol_shocks", "time_shift_h", "names", "pnl")
+    for m in matrices:
+        record = orjson.loads(encode(m))
+        jsonschema.validate(record, schema)
+        assert "scenarios" not in record
+        assert [len(record[c]) for c in columns] == [len(DEFAULT_GRID)] * 5
+        assert record["price_shocks"] == DEFAULT_GRID.price_shock.tolist()
+        assert record["vol_shocks"] == DEFAULT_GRID.vol_shock.tolist()
+        assert record["names"] == [None] * len(DEFAULT_GRID)
+        worst = min(range(len(m.pnl)), key=lambda i: (m.pnl[i], i))
+        assert record["worst_scenario"] == {
+            "price_shock": m.price_shocks[worst], "vol_shock": m.vol_shocks[worst],
+            "time_shift_h": m.time_shift_h[worst], "pnl": m.pnl[worst], "name": None}
+        fields = {**record, "ts": m.ts, "as_of": m.as_of}  # the model takes epoch-µs
+        assert RiskMatrixEvent.model_validate(fields) == m
+        short = {**fields, "pnl": record["pnl"][:-1]}
+        with pytest.raises(ValidationError, match="one length"):
+            RiskMatrixEvent.model_validate(short)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**record, "scenarios": []}, schema)  # the old field is gone
 
 
 def test_risk_matrix_emission_rules() -> None:
