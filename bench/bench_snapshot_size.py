@@ -12,9 +12,13 @@ at all (core/dedup.py): its size follows books and instruments, not history.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests/
 from tests.unit import builders as b
 
 from greekstream.core.engine import Engine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -58,3 +59,16 @@ def test_bench_engine_refuses_a_day_the_sample_cannot_make() -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--events 8000: the bench profile needs at least 10000" in done.stderr
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("bench_*.py")))
+def test_every_bench_starts_as_make_bench_runs_it(script: str, tmp_path: Path) -> None:
+    """`make bench` runs each script as ``python bench/NAME.py`` (only bench/ on the path,
+    whatever the working directory): its imports resolve and ``--help`` answers."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(BENCH / script), "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage:" in done.stdout
