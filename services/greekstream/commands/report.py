@@ -15,13 +15,16 @@ from greekstream.reports.signing import load_private, sign
 
 HELP = ("write the signed (Ed25519) end-of-day report of a UTC day from history: per book "
         "exposures and P&L at the end of the day, breaches, hedge intents, hash-chain head")
-EXAMPLES = """  greekstream keygen /tmp/gs-key --force
-  python -m greekstream.sample --profile kafka-test --out /tmp/gs-events.jsonl
-  greekstream replay /tmp/gs-events.jsonl --history chdb:///tmp/gs-report --quiet
-  greekstream report chdb:///tmp/gs-report --date 2026-03-02 --key /tmp/gs-key \\
-      --out /tmp/gs-report-2026-03-02.json
-  greekstream verify /tmp/gs-report-2026-03-02.json --pubkey /tmp/gs-key.pub \\
-      --dsn chdb:///tmp/gs-report
+# a key, a day, its history and its signed report, in the current folder (verify's
+# examples start with the same steps)
+MAKE_A_REPORT = """  greekstream keygen gs-key --force
+  python -m greekstream.sample --profile kafka-test --out gs-events.jsonl
+  greekstream replay gs-events.jsonl --history chdb://$PWD/gs-report --quiet
+  greekstream report chdb://$PWD/gs-report --date 2026-03-02 --key gs-key \\
+      --out gs-report-2026-03-02.json
+"""
+EXAMPLES = MAKE_A_REPORT + """  greekstream verify gs-report-2026-03-02.json --pubkey gs-key.pub \\
+      --dsn chdb://$PWD/gs-report
 """
 
 

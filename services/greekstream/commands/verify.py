@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from greekstream.commands.report import MAKE_A_REPORT
 from greekstream.errors import HistoryQueryError, UsageError
 from greekstream.history.client import connect
 from greekstream.history.report import Finding, build_report, report_differences, verify_history
@@ -17,10 +18,10 @@ from greekstream.runtime.scenario_files import engine_config_from_env
 
 HELP = ("check a signed end-of-day report (signature; with --dsn also every stored output "
         "against the hash chain recomputed from the stored inputs); exit 1 on any mismatch")
-EXAMPLES = """  greekstream verify /tmp/gs-report-2026-03-02.json --pubkey /tmp/gs-key.pub
-  greekstream verify /tmp/gs-report-2026-03-02.json --pubkey /tmp/gs-key.pub \\
-      --dsn chdb:///tmp/gs-report
-(the report, key and history of the examples of `greekstream report --help`)
+EXAMPLES = MAKE_A_REPORT + """  greekstream verify gs-report-2026-03-02.json --pubkey gs-key.pub
+  greekstream verify gs-report-2026-03-02.json --pubkey gs-key.pub \\
+      --dsn chdb://$PWD/gs-report
+(the first four make a key, a day, its history and its signed report, in this folder)
 """
 
 

@@ -313,7 +313,9 @@ def _localise(name: str, signed: dict[str, Any], mine: dict[str, Any] | None,
     hour = next((h for h in sorted(marks) if marks[h] != mine_marks.get(h)), None)
     detail = (f"the chain recomputed from the stored inputs ends at "
               f"{(mine or {}).get('head', 'nothing')} but the signed report says "
-              f"{signed.get('head')}: stored inputs and outputs were rewritten together")
+              f"{signed.get('head')}: stored inputs and outputs were rewritten together, or "
+              f"the store was written by another version of greekstream whose outputs "
+              f"differ (docs/history.md)")
     if hour is None:
         return Finding("chain", f"book {name}", detail)
     lo = start + int(hour) * HOUR_US
