@@ -15,13 +15,26 @@ from greekstream.sample.generate import write_sample
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
-def test_demo_summarises_exposures_risk_onchain_and_a_cascade(tmp_path: Path) -> None:
-    events = tmp_path / "day.jsonl"
-    write_sample(events, "kafka-test", seed=5, show_progress=False)
-    out = tmp_path / "out"
-    done = subprocess.run(
+def _demo(events: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "greekstream.cli", "demo", "--events", str(events),
          "--out", str(out)], capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[Path, Path, subprocess.CompletedProcess[str]]:
+    folder = tmp_path_factory.mktemp("demo")
+    events = folder / "day.jsonl"
+    write_sample(events, "kafka-test", seed=5, show_progress=False)
+    out = folder / "out"
+    return events, out, _demo(events, out)
+
+
+def test_demo_summarises_exposures_risk_onchain_and_a_cascade(
+    first_run: tuple[Path, Path, subprocess.CompletedProcess[str]]
+) -> None:
+    _events, out, done = first_run
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout
     for heading in ("Exposures as of", "Breaches:", "Hedge intents:", "Scenario risk",
@@ -53,3 +66,24 @@ def test_demo_summarises_exposures_risk_onchain_and_a_cascade(tmp_path: Path) ->
          str(out / "report-key.pub"), "--dsn", f"chdb://{(out / 'chdb').resolve()}"],
         capture_output=True, text=True, timeout=600, check=False)
     assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
+
+
+def test_a_rerun_rebuilds_the_demos_own_store(
+    first_run: tuple[Path, Path, subprocess.CompletedProcess[str]]
+) -> None:
+    """A store left by an earlier run (here: one whose chain another version forked, as a
+    store written before a change of an output's shape holds) does not fail the next run:
+    the demo's own store is rebuilt, and the run verifies its report."""
+    from greekstream.history import connect
+
+    events, out, done = first_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    with connect(f"chdb://{(out / 'chdb').resolve()}") as history:
+        history.command(  # a second record after the same link: the chain forks
+            "INSERT INTO output_chain SELECT concat(event_id, '-v0'), type, ts, has_ts, book, "
+            "prev, concat('0', substring(hash, 2)), record, seq FROM output_chain "
+            "WHERE type = 'risk_matrix' ORDER BY ts, seq LIMIT 1")
+    again = _demo(events, out)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "rebuilding the demo's store" in again.stderr
+    assert re.search(r"verified: OK", again.stdout), again.stdout[-3000:]

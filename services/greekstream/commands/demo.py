@@ -39,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="demo-out", metavar="DIR",
                    help="directory for output events, the chDB store and plots (default demo-out)")
     p.add_argument("--history", metavar="DSN",
-                   help="ClickHouse DSN to write to (default: chdb:///<out>/chdb)")
+                   help="ClickHouse DSN to write to (default: chdb:///<out>/chdb, the "
+                        "demo's own store, rebuilt on every run)")
     p.add_argument("--events", metavar="FILE",
                    help="replay this file instead of the bundled sample")
 
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write the demo's outputs to {out}/: {exc.strerror}",
                          hint="give a writable directory with --out DIR "
                               "(e.g. --out /tmp/demo-out on a read-only root)") from exc
+    if args.history is None:
+        _fresh_store(out / "chdb")
     if args.events and not Path(args.events).is_file():
         raise UsageError(f"no such events file: {args.events}",
                          hint="write one with `greekstream sample`")
@@ -228,6 +231,16 @@ def _signed_report(dsn: str, out: Path, result: ReplayResult) -> None:
     for f in findings[:5]:
         print(f"  FAIL {f}")
     print(f"  check it yourself: greekstream verify {path} --pubkey {pub} --dsn {dsn}")
+
+
+def _fresh_store(path: Path) -> None:
+    """The demo's own store (``<out>/chdb``, no --history) is rebuilt on every run. A store
+    left by an earlier run keeps that run's rows (a replay stores each row once), so one
+    written by an earlier version, whose outputs differ, would fail the demo's own
+    verification of the hash chain. Only a ClickHouse data directory is removed."""
+    if (path / "metadata").is_dir():
+        print(f"== rebuilding the demo's store {path}/", file=sys.stderr)
+        shutil.rmtree(path)
 
 
 def _history(dsn: str, events: Path, result: ReplayResult) -> None:
