@@ -32,13 +32,14 @@ import orjson
 from goals import goal
 from greekstream.core.engine import Engine, EngineConfig
 from greekstream.core.events import encode
+from greekstream.history.rows import MATRIX_COLUMNS
 from greekstream.runtime.replay import read_records
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests/
 from tests.golden.test_v1_outputs import v1_risk_matrix
 
 GOAL = 5.0
-COLUMNS = ("price_shocks", "vol_shocks", "time_shift_h", "names", "pnl")
+COLUMNS = MATRIX_COLUMNS  # the event's five arrays, as history stores them
 
 
 def v1_shape(record: dict[str, Any]) -> dict[str, Any]:
