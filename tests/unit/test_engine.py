@@ -243,7 +243,7 @@ def test_reorg_retracts_collateral_and_forgets_its_id() -> None:
 def test_periodic_revaluation_is_driven_by_market_event_time() -> None:
     engine = base_engine(EngineConfig(revaluation_interval_s=60))
     run(engine, b.trade("t1", 4, CALL, "buy", 10))
-    theta0 = engine.books[("desk-a", "BTC")].totals.theta
+    theta0 = engine.books[("desk-a", "BTC")].totals.values()[3]
     # a trade after the boundary does not revalue (only market data does)
     run(engine, b.trade("t2", 3600, CALL, "buy", 0.000001))
     out = run(engine, b.index("x1", 3601, 61000))

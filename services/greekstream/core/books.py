@@ -7,30 +7,71 @@ the floating-point drift of many small increments.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
+
+import numpy as np
 
 # Quantities below this many contracts are treated as a closed position.
 FLAT = 1e-9
 
 
-@dataclass(slots=True)
+class TotalsTable:
+    """The six Greek totals (delta, gamma, vega, theta, vanna, volga) of many
+    (book, underlying)s as the rows of one float64 array, so that a quote updates all of
+    its holders' rows in one vectorised step (docs/engine.md, "Columnar totals").
+
+    A row is taken when a key is created and given back when it is dropped; a row that is
+    taken again starts at zero. Row numbers are never part of a snapshot or an output.
+    """
+
+    __slots__ = ("arr", "free", "used")
+
+    def __init__(self, rows: int = 64) -> None:
+        self.arr = np.zeros((rows, 6))
+        self.free: list[int] = []
+        self.used = 0
+
+    def take(self) -> int:
+        if self.free:
+            row = self.free.pop()
+            self.arr[row] = 0.0
+            return row
+        if self.used == len(self.arr):
+            self.arr = np.concatenate([self.arr, np.zeros_like(self.arr)])
+        self.used += 1
+        return self.used - 1
+
+    def give_back(self, row: int) -> None:
+        self.free.append(row)
+
+
 class Totals:
-    delta: float = 0.0
-    gamma: float = 0.0
-    vega: float = 0.0
-    theta: float = 0.0
-    vanna: float = 0.0
-    volga: float = 0.0
+    """One key's row of a :class:`TotalsTable` (its own one-row table when none is given).
+
+    Every update is the same IEEE operation as on six float attributes (``t += q * g``,
+    each product rounded, then the sum), so the totals are bit-identical to the
+    attribute-by-attribute version, whether a row is updated alone or with others."""
+
+    __slots__ = ("row", "table")
+
+    def __init__(self, table: TotalsTable | None = None) -> None:
+        self.table = TotalsTable(1) if table is None else table
+        self.row = self.table.take()
+
+    def values(self) -> list[float]:
+        """delta, gamma, vega, theta, vanna, volga (Python floats)."""
+        return self.table.arr[self.row].tolist()  # type: ignore[no-any-return]
+
+    def set(self, values: Sequence[float]) -> None:
+        self.table.arr[self.row] = values
 
     def add(self, q: float, d: float, g: float, v: float, t: float, va: float = 0.0,
             vo: float = 0.0) -> None:
-        self.delta += q * d
-        self.gamma += q * g
-        self.vega += q * v
-        self.theta += q * t
-        self.vanna += q * va
-        self.volga += q * vo
+        x = self.values()
+        self.table.arr[self.row] = (x[0] + q * d, x[1] + q * g, x[2] + q * v, x[3] + q * t,
+                                    x[4] + q * va, x[5] + q * vo)
 
 
 @dataclass(slots=True)
@@ -69,7 +110,6 @@ class BookRisk:
     risk_last: tuple[float | None, ...] | None = None  # fingerprint of the last risk_matrix
     risk_drift: float = 0.0  # trades' estimated scenario P&L since the matrix was computed
     risk_window_end: int | None = None  # end (µs) of the window its last matrix went out in
-    dirty: Cause | None = None  # moved by market data in the open window, not yet emitted
 
     @property
     def key(self) -> tuple[str, str]:

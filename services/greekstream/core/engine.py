@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, overload
 
+import numpy as np
+
 from greekstream.core import dedup, guards, onchain_state, snapshot
 from greekstream.core.books import (
     FLAT,
@@ -392,9 +394,7 @@ class Engine:
         if not state.dirty:
             return []
         outputs: list[Output] = []
-        for key in sorted(state.dirty):
-            cause = state.books[key].dirty
-            assert cause is not None
+        for key, cause in sorted(state.dirty.items()):
             outputs += self._report((key,), cause, cause.tag)
         return outputs
 
@@ -548,25 +548,25 @@ class Engine:
             new.vanna - old.vanna,
             new.volga - old.volga,
         )
-        moved = int(new.live) - int(old.live)
-        if not self._window_us:  # E = 0: each key emits at once, in sorted order
-            keys = sorted(holders)
-            for key in keys:
-                br = self.books[key]
-                br.totals.add(br.positions[iid], dd, dg, dv, dt, dva, dvo)
-                br.live_positions += moved
-            return self._report(keys, ev)
-        # E > 0 (hot: a quote storm): the keys turn dirty, as _market_report would mark
-        # them; their order is free (the window's close sorts them)
+        if not holders:
+            return []
         state = self.state
-        books, underlyings = state.books, state.underlyings
-        cause = Cause(ev.event_id, ev.ts, "exp")
-        for key in holders:
-            br = books[key]
-            br.totals.add(br.positions[iid], dd, dg, dv, dt, dva, dvo)
-            br.live_positions += moved
-            if br.underlying in underlyings:
-                state.mark_dirty(br, cause)
+        # every holder's totals row += its quantity · Δgreeks, in one step: the same IEEE
+        # operations as key by key (books.Totals), so the same bits
+        rows, qty = state.holder_columns(iid)
+        state.totals.arr[rows] += qty * np.array((dd, dg, dv, dt, dva, dvo))
+        moved = int(new.live) - int(old.live)
+        if moved:
+            books = state.books
+            for key in holders:
+                books[key].live_positions += moved
+        if not self._window_us:  # E = 0: each key emits at once, in sorted order
+            return self._report(sorted(holders), ev)
+        # E > 0 (hot: a quote storm): the keys turn dirty, as _market_report would mark
+        # them (all of them hold this instrument, so share its underlying); their order is
+        # free (the window's close sorts them)
+        if inst.underlying in state.underlyings:
+            state.dirty.update(dict.fromkeys(holders, Cause(ev.event_id, ev.ts, "exp")))
         return []
 
     def _maybe_full_revaluation(self, ev: Any) -> list[Output]:
@@ -579,12 +579,19 @@ class Engine:
         state = self.state
         greeks = state.greeks = revalue_many(state.instruments.values(), at_us)
         for br in state.books.values():
-            br.totals.__init__()  # type: ignore[misc]
-            br.live_positions = 0
-            for iid, qty in br.positions.items():
-                g = greeks[iid]
-                br.totals.add(qty, g.delta, g.gamma, g.vega, g.theta, g.vanna, g.volga)
-                br.live_positions += g.live
+            d = ga = v = th = va = vo = 0.0
+            live = 0
+            for iid, qty in br.positions.items():  # the same sums, in the same order, as
+                g = greeks[iid]                     # Totals.add from zero
+                d += qty * g.delta
+                ga += qty * g.gamma
+                v += qty * g.vega
+                th += qty * g.theta
+                va += qty * g.vanna
+                vo += qty * g.volga
+                live += g.live
+            br.totals.set((d, ga, v, th, va, vo))
+            br.live_positions = live
         return self._market_report(sorted(state.books), caused_by, tag="reval")
 
     # ------------------------------------------------------------------ book events
@@ -605,6 +612,7 @@ class Engine:
             br.positions[iid] = qty
             self.holders.setdefault(iid, {})[br.key] = None
             br.live_positions += (not held) and g.live
+        self.state.holding_changed(iid)
         br.totals.add(signed, g.delta, g.gamma, g.vega, g.theta, g.vanna, g.volga)
         self.pnl.on_trade(br.key, inst, signed, ev.price, ev.fee or 0.0)
         outputs: list[Output] = []
@@ -687,7 +695,7 @@ class Engine:
         br = self.books.get(key)
         if br is None:
             return []
-        outputs = self._report([key], ev) if br.dirty is not None else []  # emits at once
+        outputs = self._report([key], ev) if key in self.state.dirty else []  # emits at once
         if br.last_emitted is None:
             return outputs
         if br.pending is not None and policy(old) != policy(ev):
@@ -719,8 +727,7 @@ class Engine:
     def _margin(self, ev: Margin) -> list[Output]:
         key = (ev.book, ev.underlying)
         self.margins[key] = (ev.equity, ev.maintenance_margin)
-        br = self.books.get(key)
-        outputs = self._report([key], ev) if br is not None and br.dirty is not None else []
+        outputs = self._report([key], ev) if key in self.state.dirty else []
         return outputs + self._risk([key], ev, tick=False)
 
     # ------------------------------------------------------------------ reporting
@@ -732,8 +739,7 @@ class Engine:
             br = state.books.get(key)
             if br is None or br.underlying not in state.underlyings:
                 continue
-            if br.dirty is not None:  # emitted now: no longer owed at the window's close
-                state.clear_dirty(br)
+            state.dirty.pop(key, None)  # emitted now: no longer owed at the window's close
             values = self.exposure_values(br, ev.ts)
             snapshot = values.as_tuple()
             if snapshot == br.last_emitted:
@@ -793,10 +799,10 @@ class Engine:
     def exposure_values(self, br: BookRisk, at_us: int) -> ExposureValues:
         """The (book, underlying)'s current numbers from the cached totals."""
         state = self.state  # hot: one attribute lookup for the state's tables
-        t = br.totals
+        t_delta, t_gamma, t_vega, t_theta, t_vanna, t_volga = br.totals.values()
         index = state.index
         extra = state.chain.contribution(br.book, br.underlying, index)
-        delta = t.delta + extra.delta
+        delta = t_delta + extra.delta
         price = index.get(br.underlying)
         memo = (br.underlying, at_us)
         oracle = self._oracle_memo.get(memo)
@@ -809,15 +815,15 @@ class Engine:
             underlying=br.underlying,
             delta=delta,
             delta_equity=delta + state.collateral.get(br.key, 0.0),
-            gamma=t.gamma + extra.gamma,
-            vega=t.vega,
-            theta=t.theta,
+            gamma=t_gamma + extra.gamma,
+            vega=t_vega,
+            theta=t_theta,
             delta_usd=None if price is None else delta * price,
             positions=br.live_positions + extra.positions,
             stale=oracle.stale,
             oracle_divergence=oracle.divergence,
-            vanna=t.vanna,
-            volga=t.volga,
+            vanna=t_vanna,
+            volga=t_volga,
             funding_usd_per_day=state.pnl.funding_per_day(br.key, state.instruments),
         )
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from greekstream.core.books import BookRisk, Cause, OpenBreach, PendingIntent, Totals
+from greekstream.core.books import BookRisk, Cause, OpenBreach, PendingIntent
 from greekstream.core.events import Limits, decode_event, encode_input
 from greekstream.core.oracle import OracleState
 from greekstream.core.regime import VolState
@@ -52,7 +52,7 @@ def dump(state: EngineState, book_filter: Callable[[str], bool] | None, market: 
         }
     books = [br for br in state.books.values() if keep(br.book)]
     book_names = sorted({br.book for br in books} | {b for b, _ in state.limits if keep(b)})
-    doc["books"] = [_dump_book(br) for br in books]
+    doc["books"] = [_dump_book(br, state.dirty.get(br.key)) for br in books]
     doc["limits"] = [
         orjson.loads(encode_input(ev)) for key, ev in state.limits.items() if keep(key[0])
     ]
@@ -77,14 +77,13 @@ def _greeks_tuple(g: ContractGreeks) -> tuple[float | bool, ...]:
     return (g.delta, g.gamma, g.vega, g.theta, g.valued, g.live, g.value, g.vanna, g.volga)
 
 
-def _dump_book(br: BookRisk) -> dict[str, Any]:
-    t = br.totals
+def _dump_book(br: BookRisk, dirty: Cause | None) -> dict[str, Any]:
     return {
         "book": br.book,
         "underlying": br.underlying,
         "positions": br.positions,
         "live_positions": br.live_positions,
-        "totals": [t.delta, t.gamma, t.vega, t.theta, t.vanna, t.volga],
+        "totals": br.totals.values(),
         "breaches": {m: [b.breach_id, b.limit] for m, b in br.breaches.items()},
         "pending": None
         if br.pending is None
@@ -93,7 +92,7 @@ def _dump_book(br: BookRisk) -> dict[str, Any]:
         "risk_last": br.risk_last,
         "risk_drift": br.risk_drift,
         "risk_window_end": br.risk_window_end,
-        "dirty": None if br.dirty is None else [br.dirty.event_id, br.dirty.ts, br.dirty.tag],
+        "dirty": None if dirty is None else [dirty.event_id, dirty.ts, dirty.tag],
     }
 
 
@@ -110,7 +109,7 @@ def load(state: EngineState, blob: bytes) -> None:
     for b in doc["books"]:
         br = state.book(b["book"], b["underlying"])
         br.positions = dict(b["positions"])
-        br.totals = Totals(*b["totals"])
+        br.totals.set(b["totals"])
         br.live_positions = b["live_positions"]
         br.breaches = {m: OpenBreach(v[0], v[1]) for m, v in b["breaches"].items()}
         br.pending = None if b["pending"] is None else PendingIntent(*b["pending"])
@@ -122,6 +121,7 @@ def load(state: EngineState, blob: bytes) -> None:
             state.mark_dirty(br, Cause(*b["dirty"]))
         for iid in br.positions:
             state.holders.setdefault(iid, {})[br.key] = None
+            state.holding_changed(iid)
     for raw in doc["limits"]:
         ev = decode_event(orjson.dumps(raw))
         assert isinstance(ev, Limits)

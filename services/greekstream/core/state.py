@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from greekstream.core import onchain_state
-from greekstream.core.books import BookRisk, Cause
+from greekstream.core.books import BookRisk, Cause, Totals, TotalsTable
 from greekstream.core.chain import Chains
 from greekstream.core.dedup import QuoteIds, SeenIds
 from greekstream.core.events import Limits
@@ -52,33 +54,47 @@ class EngineState:
     next_var_us: int | None = None
     duplicates: int = 0
     late_quotes: int = 0  # quotes older than the instrument's quote in force: ignored
-    # the open emission window (contract, part 2): its end (µs, exclusive) and the dirty keys;
-    # each dirty BookRisk holds its Cause in ``dirty`` too (that is what a snapshot keeps)
+    # the open emission window (contract, part 2): its end (µs, exclusive) and the dirty
+    # keys, each with the record that last dirtied it (what its exposure is attributed to)
     window_end_us: int | None = None
-    dirty: dict[Key, None] = field(default_factory=dict)
+    dirty: dict[Key, Cause] = field(default_factory=dict)
     # the head of every output hash chain (core/chain.py), each underlying's realized-vol
     # estimator and regime (core/regime.py), each instrument's latest bid/ask (intents)
     chains: Chains = field(default_factory=Chains)
     regimes: dict[str, VolState] = field(default_factory=dict)
     bid_ask: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    # every key's Greek totals, one row each (BookRisk.totals is its row)
+    totals: TotalsTable = field(default_factory=TotalsTable)
+    # derived, never snapshotted: per instrument, its holders' totals rows and quantities
+    # (holder_columns); dropped whenever a holder or a quantity of that instrument changes
+    holder_cols: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def book(self, book: str, underlying: str) -> BookRisk:
         """The (book, underlying)'s risk state, created on first use."""
         key = (book, underlying)
         br = self.books.get(key)
         if br is None:
-            br = self.books[key] = BookRisk(book, underlying)
+            br = self.books[key] = BookRisk(book, underlying, totals=Totals(self.totals))
             self.by_underlying.setdefault(underlying, {})[key] = None
         return br
 
     def mark_dirty(self, br: BookRisk, cause: Cause) -> None:
-        br.dirty = cause
-        self.dirty[br.key] = None
+        self.dirty[br.key] = cause
 
-    def clear_dirty(self, br: BookRisk) -> None:
-        if br.dirty is not None:
-            br.dirty = None
-            del self.dirty[br.key]
+    def holder_columns(self, iid: str) -> tuple[np.ndarray, np.ndarray]:
+        """The totals rows of ``iid``'s holders and their quantities (a column), in holder
+        order: a quote adds ``qty · Δgreeks`` to those rows in one step."""
+        cols = self.holder_cols.get(iid)
+        if cols is None:
+            brs = [self.books[key] for key in self.holders.get(iid, ())]
+            rows = np.array([br.totals.row for br in brs], dtype=np.intp)
+            qty = np.array([br.positions[iid] for br in brs], dtype=np.float64).reshape(-1, 1)
+            cols = self.holder_cols[iid] = (rows, qty)
+        return cols
+
+    def holding_changed(self, iid: str) -> None:
+        """A holder of ``iid`` or its quantity changed: its columns are built again."""
+        self.holder_cols.pop(iid, None)
 
     def visible(self, key: Key) -> bool:
         """A (book, underlying) is reported once its underlying is known."""
@@ -88,10 +104,12 @@ class EngineState:
         """Forget every book passing the filter (after its partition moved elsewhere)."""
         for key in [k for k in self.books if book_filter(k[0])]:
             br = self.books.pop(key)
+            self.totals.give_back(br.totals.row)
             self.dirty.pop(key, None)
             self.by_underlying.get(key[1], {}).pop(key, None)
             for iid in br.positions:
                 self.holders.get(iid, {}).pop(key, None)
+        self.holder_cols.clear()
         for table in (self.limits, self.margins, self.collateral):
             for key in [k for k in table if book_filter(k[0])]:
                 del table[key]
