@@ -7,7 +7,8 @@ import argparse
 from greekstream.reports.signing import keygen
 
 HELP = "write an Ed25519 key pair: PATH (private, mode 0600) and PATH.pub (public)"
-EXAMPLES = """  greekstream keygen /tmp/gs-report-key --force   # --force: replace an existing pair
+EXAMPLES = """  greekstream keygen gs-key            # gs-key (private, 0600) and gs-key.pub, here
+  greekstream keygen gs-key --force    # --force: replace an existing pair
 """
 
 
