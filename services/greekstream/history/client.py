@@ -6,6 +6,8 @@ Every clickhouse-connect / chDB exception leaves this module as a
 
 from __future__ import annotations
 
+import re
+import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -150,6 +152,32 @@ def wrap(what: str, hint: str | None = None) -> Iterator[None]:
         raise
     except Exception as exc:
         raise HistoryError(f"{what}: {_first_line(exc)}", hint=hint) from exc
+
+
+# ClickHouse error codes of an insert refused for its data, not for the server's state:
+# parse errors (CANNOT_PARSE_*: 6, 25, 26, 27, 38, 41, 72, 130, 467), INCORRECT_DATA 117,
+# TYPE_MISMATCH 53, ARGUMENT_OUT_OF_BOUND 69, CANNOT_CONVERT_TYPE 70, TOO_LARGE_STRING_SIZE
+# 131, VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE 321, CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN 349,
+# CANNOT_PARSE_DOMAIN_VALUE_FROM_STRING 377, DECIMAL_OVERFLOW 407, UNKNOWN_ELEMENT_OF_ENUM
+# 691, ATTEMPT_TO_READ_AFTER_EOF 32, and TOO_MANY_PARTS 252 (too many partitions in one
+# insert block: a smaller block goes in).
+DATA_ERROR_CODES = frozenset((6, 25, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 130, 131, 252,
+                              321, 349, 377, 407, 467, 691))
+_CODE = re.compile(r"Code: (\d+)\.")
+# raised by clickhouse-connect while it serializes a column (a value of the wrong type)
+_CLIENT_DATA_ERRORS = (ValueError, TypeError, OverflowError, struct.error)
+
+
+def refused_for_data(exc: BaseException) -> bool:
+    """Whether a failed insert was refused for the rows it carried (a smaller insert
+    without the bad row would succeed), not because ClickHouse is down or overloaded."""
+    cause = exc.__cause__ if isinstance(exc, HistoryError) else exc
+    if cause is None:
+        return False
+    if isinstance(cause, _CLIENT_DATA_ERRORS):
+        return True
+    codes = {int(c) for c in _CODE.findall(str(cause))}
+    return bool(codes) and codes <= DATA_ERROR_CODES
 
 
 def _first_line(exc: BaseException) -> str:

@@ -7,9 +7,11 @@ share them. Times are epoch-µs ints, as inside the engine.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
@@ -85,12 +87,17 @@ OUTPUT_CHAIN = Table(
 ALL_TABLES = (RAW, *OUTPUT_TABLES.values(), OUTPUT_CHAIN)
 
 
+# The outputs of one input share its time: a parsed time is looked up, not re-parsed
+# (the sink checks each output's times and builds its hash-chain row from them).
+_parse_ts = lru_cache(maxsize=4096)(parse_ts)
+
+
 def to_micros(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str):
         try:
-            return parse_ts(value)
+            return _parse_ts(value)
         except TimestampError:
             return None
     return None
@@ -300,3 +307,223 @@ def chain_row(fields: Mapping[str, Any], body: bytes, seq: int) -> Row | None:
         _s(fields.get("event_id")), _s(fields.get("type")), ts or 0, ts is not None,
         _s(fields.get("book")), _s(fields.get("prev")), digest, body.decode(), seq,
     )
+
+
+# ----------------------------------------------------------------------------- quarantine
+
+# An output record that cannot become its rows is stored here instead (migration 0023):
+# where it is, what could be read of it, why (a code of QUARANTINE_REASONS) and its bytes.
+QUARANTINE = Table(
+    "output_quarantine",
+    ("topic", "partition", "offset", "type", "event_id", "reason", "message", "raw"),
+    (),
+)
+
+QUARANTINE_REASONS: dict[str, str] = {
+    "not_json": "the record is not JSON (or not UTF-8)",
+    "not_an_object": "the record is JSON but not an object",
+    "missing_field": "a field its table needs is absent or null",
+    "wrong_type": "a field's JSON type does not fit its column",
+    "bad_time": "a time is not an RFC 3339 time in 1970..2105",
+    "out_of_range": "an integer does not fit its column (Int64)",
+    "unknown_type": "a JSON object whose `type` is no output type history stores",
+    "unbuildable": "its row builder failed on it (the message is the builder's error)",
+    "clickhouse_refused": "ClickHouse refused the row (the message is ClickHouse's)",
+}
+
+
+class Malformed(NamedTuple):
+    """Why an output record cannot be stored as its rows: a QUARANTINE_REASONS code and
+    a message naming the field."""
+
+    reason: str
+    message: str
+
+
+class Quarantined(NamedTuple):
+    """One quarantined output record: the row of ``output_quarantine``, as a tuple."""
+
+    topic: str
+    partition: int
+    offset: int
+    type: str
+    event_id: str
+    reason: str
+    message: str
+    raw: bytes
+
+
+# What each column a row builder fills from a field needs (the column's type in
+# schemas/clickhouse): S String, F Float64, I Int64, B Bool, T DateTime64 (an RFC 3339
+# string), A Array(Float64), N Array(Nullable(String)). Lower case: the field may be
+# absent or null (a Nullable column, or one the builder defaults).
+_FIELDS: dict[str, str] = {
+    "exposure": "event_id:S ts:T book:S underlying:S delta:F delta_equity:F gamma:F vega:F "
+                "theta:F delta_usd:f positions:I caused_by:S stale:b oracle_divergence:b",
+    "breach": "event_id:S ts:T breach_id:S book:S underlying:S metric:S value:f limit:f "
+              "state:S caused_by:S",
+    "hedge_intent": "event_id:S ts:T intent_id:S book:S underlying:S instrument_id:S side:S "
+                    "quantity:I delta_before:F delta_after:F basis:s caused_by:S "
+                    "reference_price:f limit_price:f est_cost_usd:f expires_at:t",
+    "rejected": "event_id:S reason:S detail:s source:S raw:S",
+    "risk_matrix": "event_id:S ts:T book:s underlying:s price_shocks:a vol_shocks:a "
+                   "time_shift_h:a names:n pnl:a",
+    "pnl": "event_id:S ts:T book:S underlying:S realized_usd:F unrealized_usd:F fees_usd:F "
+           "funding_usd:F total_usd:F caused_by:S",
+    "var": "event_id:S ts:T book:s var:F es:F",
+    "intent_status": "event_id:S ts:T intent_id:S book:S underlying:S instrument_id:S "
+                     "state:S caused_by:S",
+    "regime": "event_id:S ts:T underlying:S regime:S previous:s realized_vol:F implied_vol:f "
+              "implied_instrument:s caused_by:S",
+}
+_NONE = type(None)
+_TYPES: dict[str, frozenset[type]] = {
+    "S": frozenset((str,)), "F": frozenset((int, float)), "I": frozenset((int,)),
+    "B": frozenset((bool,)), "T": frozenset((str,)), "A": frozenset((list,)),
+    "N": frozenset((list,)),
+}
+_WHAT = {"S": "a string", "F": "a number", "I": "an integer", "B": "true or false",
+         "T": "an RFC 3339 time string", "A": "a list of numbers",
+         "N": "a list of strings or nulls"}
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def field_spec(kind: str) -> list[tuple[str, str, bool]]:
+    """(field, column code, required) of every field the row of ``kind`` is built from."""
+    spec = []
+    for item in _FIELDS[kind].split():
+        name, code = item.split(":")
+        spec.append((name, code.upper(), code.isupper()))
+    return spec
+
+
+def _json_type(value: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+class _Check:
+    """The check of one output type. Whether every field is present and of its column's
+    type depends only on the fields' JSON types, so the answer for a tuple of types is
+    worked out once, field by field, and remembered (a few shapes occur: a nullable
+    field null or not, a number written as an integer): the common record costs one
+    tuple of types and a set lookup. Times, integer ranges and array elements are
+    checked on every record."""
+
+    MEMORY = 256  # shapes remembered per type (a flood of odd shapes is still checked)
+
+    def __init__(self, kind: str) -> None:
+        self.spec = field_spec(kind)
+        self.names = tuple(n for n, _, _ in self.spec)
+        self.get = operator.itemgetter(*self.names)  # (a spec has at least 2 fields)
+        self.good_shapes: set[tuple[type, ...]] = set()
+        self.last_shape: tuple[type, ...] = ()
+        self.times = tuple(n for n, c, _ in self.spec if c == "T")
+        self.ints = tuple(n for n, c, _ in self.spec if c == "I")
+        self.arrays = tuple((n, c) for n, c, _ in self.spec if c in "AN")
+
+    def __call__(self, obj: Mapping[str, Any]) -> Malformed | None:
+        try:
+            shape = tuple(map(type, self.get(obj)))
+        except KeyError:  # an optional field absent (a missing one is diagnosed)
+            shape = tuple(map(type, map(obj.get, self.names)))
+        if shape != self.last_shape and shape not in self.good_shapes:
+            bad = self.diagnose(obj)
+            if bad is not None:
+                return bad
+            if len(self.good_shapes) < self.MEMORY:
+                self.good_shapes.add(shape)
+        self.last_shape = shape
+        for name in self.times:
+            value = obj.get(name)
+            if value is not None:
+                try:
+                    fits = ts_in_range(_parse_ts(value))
+                except TimestampError:
+                    fits = False
+                if not fits:
+                    return Malformed("bad_time", f"`{name}` {value[:60]!r} is not an RFC "
+                                     "3339 time in 1970..2105")
+        for name in self.ints:
+            value = obj.get(name)
+            if value is not None and not INT64[0] <= value <= INT64[1]:
+                return Malformed("out_of_range", f"`{name}` {value} does not fit an Int64")
+        for name, code in self.arrays:
+            bad_item = _bad_element(obj.get(name), code)
+            if bad_item is not None:
+                return Malformed("wrong_type", f"`{name}` must be {_WHAT[code]}: "
+                                 f"an element is {bad_item}")
+        return None
+
+    def diagnose(self, obj: Mapping[str, Any]) -> Malformed | None:
+        """The first field absent, null or of the wrong type, in the table's order."""
+        for name, code, required in self.spec:
+            value = obj.get(name)
+            if value is None:
+                if required:
+                    what = "is null" if name in obj else "is missing"
+                    return Malformed("missing_field", f"`{name}` {what}")
+                continue
+            if type(value) not in _TYPES[code]:
+                return Malformed("wrong_type", f"`{name}` must be {_WHAT[code]}, "
+                                 f"not {_json_type(value)}")
+        return None
+
+
+def _bad_element(value: Any, code: str) -> str | None:
+    if not isinstance(value, list):
+        return None
+    allowed = _TYPES["F"] if code == "A" else frozenset((str, _NONE))
+    for item in value:
+        if type(item) not in allowed:
+            return _json_type(item) if item is not None else "null"
+    return None
+
+
+# output type -> its check: None when the row of an output of that type can be built from
+# a JSON object and stored (every field its table's columns take present, of its column's
+# type, times in range), else why not. (A risk matrix's old ``scenarios`` shape is left
+# to its builder, matrix_columns, and ClickHouse.)
+CHECKS: dict[str, Callable[[Mapping[str, Any]], Malformed | None]] = {
+    kind: _Check(kind) for kind in _FIELDS}
+
+
+def check_output(kind: str, obj: Mapping[str, Any]) -> Malformed | None:
+    """Why an output of ``kind`` (a stored type) cannot be stored as its row, or None."""
+    return CHECKS[kind](obj)
+
+
+def output_problem(body: bytes) -> Malformed | None:
+    """Why an output record cannot be stored as its rows, or None when it can (the
+    writer's hot path takes the same steps inline: HistoryWriter.add_output_json)."""
+    obj, bad = read_malformed(body)
+    if bad is not None:
+        return bad
+    kind = obj.get("type")
+    check = CHECKS.get(kind) if isinstance(kind, str) else None
+    return check(obj) if check is not None else why_not_output(body)
+
+
+def why_not_output(body: bytes) -> Malformed:
+    """Why a record that is not a JSON object of a stored output type is not one."""
+    obj, bad = read_malformed(body)
+    if bad is not None:
+        return bad
+    kind = obj.get("type")
+    if kind is None:
+        return Malformed("missing_field", "`type` " + ("is null" if "type" in obj else
+                                                       "is missing"))
+    if not isinstance(kind, str):
+        return Malformed("wrong_type", f"`type` must be a string, not {_json_type(kind)}")
+    return Malformed("unknown_type", f"`type` {kind[:60]!r} is no output type history stores")
+
+
+def read_malformed(body: bytes) -> tuple[Any, Malformed | None]:
+    """An output record's JSON object, or why it is not one."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return None, Malformed("not_json", f"not JSON: {str(exc).splitlines()[0][:200]}")
+    if not isinstance(obj, dict):
+        return obj, Malformed("not_an_object", f"JSON {_json_type(obj)}, not an object")
+    return obj, None

@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from greekstream.errors import HistoryError, KafkaError
 from greekstream.history.client import History, connect
 from greekstream.history.migrate import migrate
+from greekstream.history.rows import Quarantined
 from greekstream.history.writer import HistoryWriter
 from greekstream.kafka.backoff import Backoff
 from greekstream.kafka.topics import BOOK_SUFFIXES, MARKET_SUFFIXES, OUTPUT_SUFFIXES
@@ -45,7 +46,8 @@ class Health:
     rows_stored: int = 0
     batches: int = 0
     retries: int = 0
-    skipped_outputs: int = 0
+    skipped_outputs: int = 0  # outputs of a type history does not store (also quarantined)
+    quarantined_outputs: int = 0  # output records stored in output_quarantine, not as rows
     last_error: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -134,9 +136,8 @@ class Sink:
         if topic in self.input_set:
             if not (message.key() == b"gs-mark" and not value):  # gateway marks: not events
                 writer.add_record(value, f"{topic}/{partition}/{offset}")
-        elif writer.add_output_json(value, offset) is None:
-            self.health.skipped_outputs += 1
-            log.warning("skipped an output of unknown type at %s/%d/%d", topic, partition, offset)
+        else:
+            writer.add_output_json(value, offset, topic, partition)
         self.starts.setdefault((topic, partition), offset)
         self.offsets[(topic, partition)] = offset + 1
 
@@ -170,7 +171,21 @@ class Sink:
         written = writer.flush(token)
         self.health.rows_stored += written
         self.health.batches += 1
+        self._report(writer.take_quarantined())
         self._commit()
+
+    def _report(self, quarantined: list[Quarantined]) -> None:
+        """Count and log the output records just stored in the quarantine."""
+        for q in quarantined:
+            self.health.quarantined_outputs += 1
+            if q.reason == "unknown_type":
+                self.health.skipped_outputs += 1
+            log.warning(
+                "quarantined the output at %s/%d/%d (%s): %s", q.topic, q.partition, q.offset,
+                q.reason, q.message,
+                extra={"event": "output_quarantined", "topic": q.topic,
+                       "partition": q.partition, "offset": q.offset, "reason": q.reason,
+                       "detail": q.message, "event_id": q.event_id, "type": q.type})
 
     def _commit(self) -> None:
         if not self.offsets:

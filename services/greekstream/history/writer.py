@@ -11,6 +11,8 @@ dedup token).
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,29 +20,44 @@ from pydantic import BaseModel
 
 from greekstream.core.events import encode
 from greekstream.errors import HistoryError
-from greekstream.history.client import History
+from greekstream.history.client import History, refused_for_data
 from greekstream.history.rows import (
     ALL_TABLES,
+    CHECKS,
     OUTPUT_CHAIN,
     OUTPUT_TABLES,
+    QUARANTINE,
     RAW,
+    Malformed,
+    Quarantined,
     Row,
+    Table,
     chain_row,
     output_row,
     raw_row,
+    read_malformed,
+    why_not_output,
 )
+
+# Where an output record came from: (topic, partition, offset, its bytes); None for rows
+# not read from a Kafka output topic (inputs, the embedded replay's models).
+Origin = tuple[str, int, int, bytes] | None
 
 
 class ColumnBuffer:
-    """Rows of one table, kept as one list per column."""
+    """Rows of one table, kept as one list per column, with each row's origin."""
 
     def __init__(self, width: int) -> None:
+        self.width = width
         self.columns: list[list[Any]] = [[] for _ in range(width)]
+        self.origins: list[Origin] = []
         self.rows = 0
 
-    def append(self, row: Row) -> None:
-        for column, value in zip(self.columns, row, strict=True):
-            column.append(value)
+    def append(self, row: Row, origin: Origin = None) -> None:
+        if len(row) != self.width:
+            raise ValueError(f"a row of {len(row)} values for {self.width} columns")
+        deque(map(list.append, self.columns, row), maxlen=0)  # each value onto its column
+        self.origins.append(origin)
         self.rows += 1
 
 
@@ -67,30 +84,46 @@ DAYS_PER_INSERT = 90  # ClickHouse refuses an insert touching > 100 partitions (
 _DAY_US = 86_400_000_000
 
 
-def by_days(columns: list[list[Any]], ts_index: int,
-            days: int = DAYS_PER_INSERT) -> list[list[list[Any]]]:
-    """The buffer as one block, or (a backfill of a long history) blocks of rows of at
-    most ``days`` distinct UTC days each, rows kept in order within a day."""
+def day_blocks(columns: list[list[Any]], ts_index: int,
+               days: int = DAYS_PER_INSERT) -> list[list[int]] | None:
+    """None when the buffer's rows span at most ``days`` distinct UTC days (one insert);
+    else (a backfill of a long history) the row numbers of each block of at most ``days``
+    days, rows kept in order within a day."""
     day_of = [ts // _DAY_US for ts in columns[ts_index]]
     distinct = sorted(set(day_of))
     if len(distinct) <= days:
-        return [columns]
+        return None
     block_of = {d: i // days for i, d in enumerate(distinct)}
     blocks: list[list[int]] = [[] for _ in range(block_of[distinct[-1]] + 1)]
     for row, day in enumerate(day_of):
         blocks[block_of[day]].append(row)
-    return [[[col[r] for r in rows] for col in columns] for rows in blocks]
+    return blocks
+
+
+# A refused row: its origin and ClickHouse's reason
+Refusal = tuple[tuple[str, int, int, bytes], str]
+# what the writer flushes, in order: the quarantine last (it takes the refused rows)
+TABLES = (*ALL_TABLES, QUARANTINE)
 
 
 class HistoryWriter:
+    """Buffers rows and inserts them. An output record from Kafka that cannot become its
+    rows is quarantined (``output_quarantine``): one that fails the checks of rows.py
+    before it is buffered, and one ClickHouse refuses at insert (the refused insert is
+    split in halves until the refused rows are alone; the others go in). Quarantined
+    records are reported once stored: :meth:`take_quarantined`."""
+
     def __init__(self, history: History) -> None:
         self.history = history
-        self.buffers = {t.name: ColumnBuffer(len(t.columns)) for t in ALL_TABLES}
-        self.json: dict[str, list[bytes]] = {t.name: [] for t in ALL_TABLES}
+        self.buffers = {t.name: ColumnBuffer(len(t.columns)) for t in TABLES}
+        self.json: dict[str, list[bytes]] = {t.name: [] for t in TABLES}
+        self.json_origins: dict[str, list[Origin]] = {t.name: [] for t in TABLES}
         self._pending = 0
         self.clocks: dict[tuple[str, int], int] = {}
         self.clock_floor = 0  # arrival_ts of new streams starts here (HistoryStream.append)
         self.flushes = 0
+        self._held: list[Quarantined] = []  # in the quarantine buffer, not yet stored
+        self._stored: list[Quarantined] = []  # stored, not yet taken
 
     @property
     def pending(self) -> int:
@@ -116,39 +149,71 @@ class HistoryWriter:
         row = output_row(kind, event.__dict__, lambda: body, seq)
         self.buffers[OUTPUT_TABLES[kind].name].append(row)
         self._pending += 1
-        self._chain(event.__dict__, body, seq)
+        self._chain(event.__dict__, body, seq, None)
 
-    def add_output_json(self, body: bytes, seq: int) -> str | None:
-        """An output event as JSON (from a Kafka output topic, ``seq`` its offset);
-        returns its type, or None for a type history does not store."""
-        if body[:9] == _TYPE_PREFIX and body[-1:] == b"}":  # the hot path: no parsing here
-            route = _JSON_ROUTE.get(body[9:body.find(b'"', 9)])
-            if route is not None:
-                self.json[route[1]].append(b'{"seq":%d,' % seq + body[1:])
-                self._pending += 1
-                self._chain(orjson.loads(body), body, seq)  # its hash-chain link, parsed
-                return route[0]
-        obj = orjson.loads(body)
-        kind = obj.get("type") if isinstance(obj, dict) else None
-        if kind not in OUTPUT_TABLES:
-            return None
-        self.add_output_row(str(kind), obj, body, seq)
+    def add_output_json(self, body: bytes, seq: int, topic: str = "",
+                        partition: int = 0) -> str | Quarantined:
+        """An output event as JSON (from a Kafka output topic: ``seq`` its offset in
+        ``topic``/``partition``); returns its type, or the record's quarantine entry when
+        it cannot be stored as its rows (buffered for the quarantine table instead)."""
+        try:
+            obj: Any = orjson.loads(body)
+            kind: Any = obj.get("type") if type(obj) is dict else ""
+            check = CHECKS.get(kind) if type(kind) is str else None
+        except orjson.JSONDecodeError:
+            check = None
+        bad = check(obj) if check is not None else why_not_output(body)
+        if bad is not None:
+            return self.quarantine(topic, partition, seq, body, bad)
+        origin = (topic, partition, seq, body)
+        table = OUTPUT_TABLES[kind].name
+        if kind in JSON_EACH_ROW and body[:9] == _TYPE_PREFIX and body[-1:] == b"}":
+            # the hot path: ClickHouse parses the JSON (its fields are the columns)
+            self.json[table].append(b'{"seq":%d,' % seq + body[1:])
+            self.json_origins[table].append(origin)
+        else:
+            try:
+                row = output_row(kind, obj, lambda: body, seq)
+            except Exception as exc:  # a shape its checks let through: quarantined
+                why = Malformed("unbuildable", f"{type(exc).__name__}: {exc}"[:300])
+                return self.quarantine(topic, partition, seq, body, why)
+            self.buffers[table].append(row, origin)
+        self._pending += 1
+        self._chain(obj, body, seq, origin)
         return str(kind)
 
     def add_output_row(self, kind: str, obj: dict[str, Any], body: bytes, seq: int) -> None:
         """A parsed JSON output through its Python row builder (rows.py)."""
         self.buffers[OUTPUT_TABLES[kind].name].append(output_row(kind, obj, lambda: body, seq))
         self._pending += 1
-        self._chain(obj, body, seq)
+        self._chain(obj, body, seq, None)
 
-    def _chain(self, fields: Any, body: bytes, seq: int) -> None:
+    def quarantine(self, topic: str, partition: int, offset: int, body: bytes,
+                   why: Malformed) -> Quarantined:
+        """Buffer an output record for ``output_quarantine`` (nothing else of it is stored)."""
+        obj, _ = read_malformed(body)
+        fields = obj if isinstance(obj, dict) else {}
+        entry = Quarantined(topic, partition, offset, _str(fields.get("type")),
+                            _str(fields.get("event_id")), why.reason, why.message, body)
+        self.buffers[QUARANTINE.name].append(tuple(entry))
+        self._held.append(entry)
+        self._pending += 1
+        return entry
+
+    def take_quarantined(self) -> list[Quarantined]:
+        """The records quarantined and stored since the last call."""
+        taken, self._stored = self._stored, []
+        return taken
+
+    def _chain(self, fields: Any, body: bytes, seq: int, origin: Origin) -> None:
         row = chain_row(fields, body, seq)
         if row is not None:
-            self.buffers[OUTPUT_CHAIN.name].append(row)
+            self.buffers[OUTPUT_CHAIN.name].append(row, origin)
             self._pending += 1
 
     def flush(self, token: str | None = None) -> int:
-        """Insert every buffered row; on failure nothing is dropped (raises HistoryError)."""
+        """Insert every buffered row; on failure nothing is dropped (raises HistoryError).
+        Rows ClickHouse refuses for their data are quarantined, the others stored."""
         try:
             self._insert_all(token)
         finally:
@@ -158,19 +223,95 @@ class HistoryWriter:
         return written
 
     def _insert_all(self, token: str | None) -> None:
-        for table in ALL_TABLES:
+        for table in TABLES:
             buffer = self.buffers[table.name]
             if buffer.rows:
-                day_column = "arrival_ts" if "arrival_ts" in table.columns else "ts"  # partitions
-                parts = by_days(buffer.columns, table.columns.index(day_column))
-                for n, columns in enumerate(parts):
-                    part_token = (f"{token}:{table.name}" + (f":{n}" if n else "")
-                                  if token else None)
-                    self.history.insert(table.name, columns, table.columns, token=part_token)
+                refused = self._insert_buffer(table, buffer, token)
                 self.buffers[table.name] = ColumnBuffer(len(table.columns))
-            lines = self.json[table.name]
-            if lines:
-                part_token = f"{token}:{table.name}:json" if token else None
-                self.history.insert_json(table.name, b"\n".join(lines), table.columns,
-                                         token=part_token)
-                self.json[table.name] = []
+                if table is QUARANTINE:
+                    self._stored += self._held
+                    self._held = []
+                self._refuse(refused)
+            if self.json[table.name]:
+                self._refuse(self._insert_lines(table, token))
+
+    def _insert_lines(self, table: Table, token: str | None) -> list[Refusal]:
+        lines = self.json[table.name]
+
+        def insert(lo: int, hi: int, part: str | None) -> None:
+            self.history.insert_json(table.name, b"\n".join(lines[lo:hi]), table.columns,
+                                     token=part)
+
+        refused: list[Refusal] = []
+        _bisect(insert, 0, len(lines), f"{token}:{table.name}:json" if token else None,
+                self.json_origins[table.name], refused)
+        self.json[table.name], self.json_origins[table.name] = [], []
+        return refused
+
+    def _insert_buffer(self, table: Table, buffer: ColumnBuffer,
+                       token: str | None) -> list[Refusal]:
+        day_column = "arrival_ts" if "arrival_ts" in table.columns else "ts"  # partitions
+        if "ts" not in table.columns:
+            blocks = None
+        else:
+            blocks = day_blocks(buffer.columns, table.columns.index(day_column))
+        parts = ([(buffer.columns, buffer.origins)] if blocks is None else
+                 [([[col[r] for r in rows] for col in buffer.columns],
+                   [buffer.origins[r] for r in rows]) for rows in blocks])
+        refused: list[Refusal] = []
+        for n, (columns, origins) in enumerate(parts):
+            part_token = f"{token}:{table.name}" + (f":{n}" if n else "") if token else None
+
+            def insert(lo: int, hi: int, part: str | None, columns: list[list[Any]] = columns
+                       ) -> None:
+                whole = lo == 0 and hi == len(columns[0])
+                block = columns if whole else [col[lo:hi] for col in columns]
+                self.history.insert(table.name, block, table.columns, token=part)
+
+            _bisect(insert, 0, len(origins), part_token, origins, refused)
+        return refused
+
+    def _refuse(self, refused: list[Refusal]) -> None:
+        """Quarantine the rows ClickHouse refused, and drop their hash-chain rows (a
+        quarantined record stores nothing else)."""
+        if not refused:
+            return
+        keys = {origin[:3] for origin, _ in refused}
+        chain = self.buffers[OUTPUT_CHAIN.name]
+        if any(o is not None and o[:3] in keys for o in chain.origins):
+            kept = ColumnBuffer(len(OUTPUT_CHAIN.columns))
+            for r, origin in enumerate(chain.origins):
+                if origin is None or origin[:3] not in keys:
+                    kept.append(tuple(col[r] for col in chain.columns), origin)
+            self._pending -= chain.rows - kept.rows
+            self.buffers[OUTPUT_CHAIN.name] = kept
+        for (topic, partition, offset, body), message in refused:
+            self.quarantine(topic, partition, offset, body,
+                            Malformed("clickhouse_refused", message))
+        self._pending -= len(refused)  # they were pending as table rows already
+
+
+def _bisect(insert: Callable[[int, int, str | None], None], lo: int, hi: int,
+            token: str | None, origins: list[Origin], refused: list[Refusal]) -> None:
+    """Insert rows lo..hi; when ClickHouse refuses them for their data, insert each half
+    (its own deduplication token, derived from the batch's: a retry repeats the same
+    halves), down to single rows, which are refused (collected in ``refused``). A row
+    with no Kafka origin cannot be quarantined: its refusal is raised."""
+    try:
+        insert(lo, hi, token)
+    except HistoryError as exc:
+        if not refused_for_data(exc):
+            raise
+        if hi - lo == 1:
+            origin = origins[lo]
+            if origin is None:
+                raise
+            refused.append((origin, str(exc).split(": ", 1)[-1][:400]))
+            return
+        mid = (lo + hi) // 2
+        for a, b in ((lo, mid), (mid, hi)):
+            _bisect(insert, a, b, token and f"{token}/{a}-{b}", origins, refused)
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""

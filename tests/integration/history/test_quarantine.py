@@ -1,0 +1,188 @@
+"""The sink's quarantine (docs/history.md#quarantine) on real chDB: an output record that
+cannot become its rows is stored in `output_quarantine` with its reason, the records
+around it are stored, and the same offsets stored again add nothing. Through the
+HistoryWriter directly (each case alone), then through the sink against a real Tansu
+broker (it keeps running, commits its offsets, reports and logs each one)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from greekstream.history import connect
+from greekstream.history.client import History
+from greekstream.history.migrate import migrate
+from greekstream.history.rows import Quarantined
+from greekstream.history.sink import topic_names
+from greekstream.history.writer import HistoryWriter
+from greekstream.kafka.ops import serve_ops
+from tests.integration.history.test_sink import (  # noqa: F401  (prefix: a fixture)
+    Running,
+    _get,
+    make_sink,
+    prefix,
+    produce,
+    running,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+TOPIC = "gs.exposures"
+
+
+def good(n: int, **changes: Any) -> bytes:
+    """An exposure output as the engine encodes it (a hash-chain link included)."""
+    fields = {
+        "type": "exposure", "event_id": f"x{n}", "ts": f"2026-03-01T00:00:{n % 60:02d}Z",
+        "book": "desk-a", "underlying": "BTC", "delta": 0.5, "delta_equity": 0.5,
+        "gamma": 0.001, "vega": 10.0, "theta": -5.0, "delta_usd": 9.5, "positions": 3,
+        "caused_by": f"c{n}", "stale": False, "oracle_divergence": False,
+        "prev": f"{n - 1:064x}", "hash": f"{n:064x}", **changes,
+    }
+    return orjson.dumps({k: v for k, v in fields.items() if v != "<absent>"})
+
+
+# (case, the malformed record, its reason): one of each way a record fails
+CASES = [
+    ("non-JSON bytes", b"\xff\xfe\x00 not json {", "not_json"),
+    ("a JSON array", b'[{"type":"exposure","event_id":"x9"}]', "not_an_object"),
+    ("no event_id", good(900, event_id="<absent>"), "missing_field"),
+    ("a wrong-typed field", good(901, delta="0.5"), "wrong_type"),
+    ("a wrong-typed field, Python row builder",
+     b'{"type":"var","event_id":"v1","ts":"2026-03-01T00:00:00Z","book":"desk-a",'
+     b'"var":"high","es":1.0,"hash":"ab"}', "wrong_type"),
+    # valid JSON every check passes, which ClickHouse refuses (Code 117: a key twice)
+    ("a row ClickHouse refuses", good(902).replace(b'"delta":0.5,', b'"delta":0.5,"delta":1,'),
+     "clickhouse_refused"),
+]
+
+
+def fresh(dsn: str) -> History:
+    history = connect(dsn, create=True)
+    migrate(history)
+    return history
+
+
+def stored(history: History) -> dict[str, Any]:
+    """Physical rows (no FINAL: a duplicate would show) and what the quarantine holds."""
+    return {
+        "exposures": history.rows("SELECT count(), groupArray(event_id) FROM exposures")[0],
+        "chain": history.rows("SELECT count() FROM output_chain")[0][0],
+        "quarantine": history.rows(
+            "SELECT topic, partition, offset, reason, hex(raw) FROM output_quarantine "
+            "ORDER BY offset"),
+    }
+
+
+def write(history: History, records: list[bytes], token: str) -> list[Any]:
+    writer = HistoryWriter(history)
+    answers = [writer.add_output_json(body, offset, TOPIC, 2)
+               for offset, body in enumerate(records)]
+    writer.flush(token)
+    assert writer.pending == 0
+    return [*answers, writer.take_quarantined()]
+
+
+@pytest.mark.parametrize(("case", "bad", "reason"), CASES, ids=[c[0] for c in CASES])
+def test_a_malformed_output_is_quarantined_and_the_others_stored(
+    dsn: str, case: str, bad: bytes, reason: str
+) -> None:
+    records = [good(1), good(2), bad, good(3)]
+    with fresh(dsn) as history:
+        *answers, reported = write(history, records, token="gs.exposures/2/0-4")
+        assert answers[0] == answers[1] == answers[3] == "exposure"
+        if reason == "clickhouse_refused":  # found at the insert: the batch is bisected
+            assert answers[2] == "exposure"
+        else:  # found before it is buffered
+            assert isinstance(answers[2], Quarantined) and answers[2].reason == reason
+        after = stored(history)
+        assert after["exposures"][0] == 3 and sorted(after["exposures"][1]) == ["x1", "x2", "x3"]
+        assert after["chain"] == 3  # a quarantined record stores nothing else
+        assert after["quarantine"] == [(TOPIC, 2, 2, reason, bad.hex().upper())]
+        assert [(q.offset, q.reason) for q in reported] == [(2, reason)]
+        assert reported[0].message
+
+        # the same offsets again (a redelivered batch, same deduplication token): no doubles
+        write(history, records, token="gs.exposures/2/0-4")
+        assert stored(history) == after
+
+
+def test_the_quarantine_keeps_the_bytes_as_they_were(dsn: str) -> None:
+    bad = CASES[0][1]
+    with fresh(dsn) as history:
+        write(history, [bad], token="t/0/0-1")
+        assert history.rows("SELECT hex(raw) FROM output_quarantine") == [(bad.hex().upper(),)]
+
+
+def test_the_sink_quarantines_and_keeps_running(
+    kafka_bootstrap: str, prefix: str, dsn: str, running: list[Running],  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every case in one stream between good records: the sink stores the good ones,
+    quarantines each bad one once, commits past them and reports them; a second sink
+    re-reading every offset (another group) adds no quarantine row."""
+    topic = f"{prefix}.exposures"
+    assert topic in topic_names(prefix)[1]
+    records: list[bytes] = []
+    for n, (_, bad, _) in enumerate(CASES):
+        records += [good(10 * n), bad, good(10 * n + 1)]
+    produce(kafka_bootstrap, [(topic, r) for r in records])
+    goods = 2 * len(CASES)
+
+    caplog.set_level(logging.WARNING, logger="greekstream.sink")
+    sink = make_sink(kafka_bootstrap, dsn, prefix, group=f"{prefix}-q")
+    ops = serve_ops("127.0.0.1", 0, sink.health.as_dict)
+    try:
+        worker = Running(sink)
+        running.append(worker)
+        wait_for(lambda: sink.health.quarantined_outputs == len(CASES), 60,
+                 "every malformed record to be quarantined")
+        wait_for(lambda: _exposures(dsn) == goods, 30, "the good records to be stored")
+        assert worker.thread.is_alive() and worker.error is None
+        assert sink.health.healthy
+        assert _get(f"http://127.0.0.1:{ops.server_address[1]}/healthz") == 200
+        wait_for(lambda: _committed(kafka_bootstrap, f"{prefix}-q", topic) == len(records), 30,
+                 "the offsets past every record to be committed")
+        worker.stop()
+    finally:
+        ops.shutdown()
+        ops.server_close()
+
+    lines = [r for r in caplog.records if getattr(r, "event", "") == "output_quarantined"]
+    assert sorted(r.reason for r in lines) == sorted(c[2] for c in CASES)  # type: ignore[attr-defined]
+    assert all(r.topic == topic and isinstance(r.offset, int) for r in lines)  # type: ignore[attr-defined]
+    with connect(dsn) as history:
+        held = history.rows("SELECT reason, hex(raw) FROM output_quarantine")
+        assert sorted(held) == sorted((c[2], c[1].hex().upper()) for c in CASES)
+
+    again = Running(make_sink(kafka_bootstrap, dsn, prefix, group=f"{prefix}-q2"))
+    running.append(again)
+    wait_for(lambda: again.sink.health.quarantined_outputs == len(CASES), 60,
+             "the second sink to meet every malformed record again")
+    again.stop()
+    with connect(dsn) as history:
+        final = history.rows("SELECT count(), uniqExact(topic, partition, offset) "
+                             "FROM output_quarantine FINAL")[0]
+        assert final == (len(CASES), len(CASES))
+        assert history.rows("SELECT count() FROM exposures FINAL")[0][0] == goods
+
+
+def _exposures(dsn: str) -> int:
+    with connect(dsn) as history:
+        return int(history.rows("SELECT count() FROM exposures FINAL")[0][0])
+
+
+def _committed(bootstrap: str, group: str, topic: str) -> int:
+    """The group's committed offsets on the topic, summed over its partitions."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        parts = consumer.committed([TopicPartition(topic, p) for p in (0, 1)], timeout=10)
+        return sum(max(tp.offset, 0) for tp in parts)
+    finally:
+        consumer.close()
