@@ -6,7 +6,10 @@ offsets committed after, so a crash redelivers and never loses. Redelivered rows
 collapse in the Replacing tables (and an identical retried batch is dropped by
 its insert deduplication token). While ClickHouse is down the sink pauses its
 partitions, retries with capped exponential backoff, reports unhealthy, and
-resumes from the same batch when ClickHouse is back.
+resumes from the same batch when ClickHouse is back. An output record that cannot
+become its rows (malformed, or refused by ClickHouse for its data) is quarantined by the
+writer (``output_quarantine``, docs/history.md#quarantine): counted, logged, committed
+past; it never crashes or stalls the sink.
 """
 
 from __future__ import annotations
