@@ -205,7 +205,7 @@ class HistoryWriter:
         taken, self._stored = self._stored, []
         return taken
 
-    def _chain(self, fields: Any, body: bytes, seq: int, origin: Origin) -> None:
+    def _chain(self, fields: Any, body: bytes, seq: int, origin: Origin = None) -> None:
         row = chain_row(fields, body, seq)
         if row is not None:
             self.buffers[OUTPUT_CHAIN.name].append(row, origin)
