@@ -7,20 +7,11 @@ broker (it keeps running, commits its offsets, reports and logs each one)."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-
-from greekstream.history import connect
-from greekstream.history.client import History
-from greekstream.history.migrate import migrate
-from greekstream.history.rows import Quarantined
-from greekstream.history.sink import topic_names
-from greekstream.history.writer import HistoryWriter
-from greekstream.kafka.ops import serve_ops
 from tests.integration.history.test_sink import (  # noqa: F401  (prefix: a fixture)
     Running,
     _get,
@@ -30,6 +21,14 @@ from tests.integration.history.test_sink import (  # noqa: F401  (prefix: a fixt
     running,
     wait_for,
 )
+
+from greekstream.history import connect
+from greekstream.history.client import History
+from greekstream.history.migrate import migrate
+from greekstream.history.rows import Quarantined
+from greekstream.history.sink import topic_names
+from greekstream.history.writer import HistoryWriter
+from greekstream.kafka.ops import serve_ops
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
