@@ -10,7 +10,7 @@ from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.history.asof import history_span
-from greekstream.history.client import connect
+from greekstream.history.client import History, connect
 from greekstream.history.migrate import (
     TABLES_WITH_TTL,
     check_ttl,
@@ -82,5 +82,14 @@ def run(args: argparse.Namespace) -> int:
             "first_event": stored_time(span[0]) if span else None,
             "last_event": stored_time(span[1]) if span else None,
             "rows": counts,
+            # output records the sink could not store as rows (docs/history.md#quarantine)
+            "quarantined_outputs": quarantined_outputs(history),
         })
     return 0
+
+
+def quarantined_outputs(history: History) -> int | None:
+    """Records in ``output_quarantine`` (each once); None on a store migrated before it."""
+    if "output_quarantine" not in {r[0] for r in history.rows("SHOW TABLES")}:
+        return None
+    return int(history.rows("SELECT count() FROM output_quarantine FINAL")[0][0])

@@ -159,25 +159,36 @@ def wrap(what: str, hint: str | None = None) -> Iterator[None]:
 # TYPE_MISMATCH 53, ARGUMENT_OUT_OF_BOUND 69, CANNOT_CONVERT_TYPE 70, TOO_LARGE_STRING_SIZE
 # 131, VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE 321, CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN 349,
 # CANNOT_PARSE_DOMAIN_VALUE_FROM_STRING 377, DECIMAL_OVERFLOW 407, UNKNOWN_ELEMENT_OF_ENUM
-# 691, ATTEMPT_TO_READ_AFTER_EOF 32, and TOO_MANY_PARTS 252 (too many partitions in one
-# insert block: a smaller block goes in).
-DATA_ERROR_CODES = frozenset((6, 25, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 130, 131, 252,
-                              321, 349, 377, 407, 467, 691))
+# 691, ATTEMPT_TO_READ_AFTER_EOF 32.
+DATA_ERROR_CODES = frozenset((6, 25, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 130, 131, 321,
+                              349, 377, 407, 467, 691))
 _CODE = re.compile(r"Code: (\d+)\.")
 # raised by clickhouse-connect while it serializes a column (a value of the wrong type)
 _CLIENT_DATA_ERRORS = (ValueError, TypeError, OverflowError, struct.error)
 
 
+def _cause(exc: BaseException) -> BaseException | None:
+    return exc.__cause__ if isinstance(exc, HistoryError) else exc
+
+
 def refused_for_data(exc: BaseException) -> bool:
     """Whether a failed insert was refused for the rows it carried (a smaller insert
     without the bad row would succeed), not because ClickHouse is down or overloaded."""
-    cause = exc.__cause__ if isinstance(exc, HistoryError) else exc
+    cause = _cause(exc)
     if cause is None:
         return False
     if isinstance(cause, _CLIENT_DATA_ERRORS):
         return True
     codes = {int(c) for c in _CODE.findall(str(cause))}
     return bool(codes) and codes <= DATA_ERROR_CODES
+
+
+def too_many_partitions(exc: BaseException) -> bool:
+    """An insert block touching more than ``max_partitions_per_insert_block`` partitions
+    (TOO_MANY_PARTS, 252, with this message; the same code also means "merges are behind",
+    a server state): a smaller block goes in, and no single row is to blame."""
+    cause = _cause(exc)
+    return cause is not None and "Too many partitions for single INSERT block" in str(cause)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from greekstream.core.events import encode
 from greekstream.errors import HistoryError
-from greekstream.history.client import History, refused_for_data
+from greekstream.history.client import History, refused_for_data, too_many_partitions
 from greekstream.history.rows import (
     ALL_TABLES,
     CHECKS,
@@ -296,15 +296,17 @@ def _bisect(insert: Callable[[int, int, str | None], None], lo: int, hi: int,
     """Insert rows lo..hi; when ClickHouse refuses them for their data, insert each half
     (its own deduplication token, derived from the batch's: a retry repeats the same
     halves), down to single rows, which are refused (collected in ``refused``). A row
-    with no Kafka origin cannot be quarantined: its refusal is raised."""
+    with no Kafka origin cannot be quarantined: its refusal is raised. An insert touching
+    too many partitions is split the same way (no row is refused for it)."""
     try:
         insert(lo, hi, token)
     except HistoryError as exc:
-        if not refused_for_data(exc):
+        for_data = refused_for_data(exc)
+        if not for_data and not too_many_partitions(exc):
             raise
         if hi - lo == 1:
             origin = origins[lo]
-            if origin is None:
+            if origin is None or not for_data:
                 raise
             refused.append((origin, str(exc).split(": ", 1)[-1][:400]))
             return

@@ -6,6 +6,7 @@ broker (it keeps running, commits its offsets, reports and logs each one)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.integration.history.test_sink import (  # noqa: F401  (prefix: a fixt
     wait_for,
 )
 
+from greekstream.cli import main
 from greekstream.history import connect
 from greekstream.history.client import History
 from greekstream.history.migrate import migrate
@@ -112,11 +114,18 @@ def test_a_malformed_output_is_quarantined_and_the_others_stored(
         assert stored(history) == after
 
 
-def test_the_quarantine_keeps_the_bytes_as_they_were(dsn: str) -> None:
+def test_the_quarantine_keeps_the_bytes_and_history_status_counts_it(
+    dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = CASES[0][1]
     with fresh(dsn) as history:
-        write(history, [bad], token="t/0/0-1")
-        assert history.rows("SELECT hex(raw) FROM output_quarantine") == [(bad.hex().upper(),)]
+        write(history, [bad, good(1)], token="t/0/0-2")
+        write(history, [bad], token="t/0/0-1")  # the same offset again, another batch
+        assert history.rows("SELECT hex(raw) FROM output_quarantine FINAL") == [
+            (bad.hex().upper(),)]
+    assert main(["history", "status", dsn]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["quarantined_outputs"] == 1 and status["rows"]["exposures"] == 1
 
 
 def test_the_sink_quarantines_and_keeps_running(
@@ -185,3 +194,17 @@ def _committed(bootstrap: str, group: str, topic: str) -> int:
         return sum(max(tp.offset, 0) for tp in parts)
     finally:
         consumer.close()
+
+
+def test_a_json_batch_over_too_many_days_is_split_not_retried_forever(dsn: str) -> None:
+    """Exposures of 150 distinct days in one JSONEachRow insert touch more partitions
+    than ClickHouse takes in one block (100): the insert is split, every row stored and
+    none quarantined (before, the sink retried that batch forever as an outage)."""
+    days = [f"2026-{1 + d // 28:02d}-{1 + d % 28:02d}T00:00:00Z" for d in range(150)]
+    records = [good(n, ts=ts) for n, ts in enumerate(days)]
+    with fresh(dsn) as history:
+        *answers, reported = write(history, records, token="t/0/0-150")
+        assert answers == ["exposure"] * 150 and reported == []
+        assert history.rows("SELECT count(), uniqExact(toDate(ts)) FROM exposures")[0] == (
+            150, 150)
+        assert history.rows("SELECT count() FROM output_quarantine")[0][0] == 0

@@ -14,7 +14,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from greekstream.core.events import OUTPUTS, encode
 from greekstream.errors import HistoryError
-from greekstream.history.client import refused_for_data
+from greekstream.history.client import refused_for_data, too_many_partitions
 from greekstream.history.rows import (
     QUARANTINE,
     QUARANTINE_REASONS,
@@ -127,8 +127,8 @@ def _failed(cause: BaseException) -> HistoryError:
     [
         (DatabaseError("Code: 27. DB::Exception: Cannot parse input: expected ','"), True),
         (DatabaseError("Code: 117. DB::Exception: Duplicate field found: delta"), True),
-        (DatabaseError("Code: 252. DB::Exception: Too many partitions for single INSERT"),
-         True),
+        (DatabaseError("Code: 252. DB::Exception: Too many parts (300). Merges are "
+                       "processing significantly slower than inserts"), False),
         (ValueError("could not convert string to float: 'abc'"), True),
         (OperationalError("Error HTTPConnectionPool: Connection refused"), False),
         (DatabaseError("Code: 241. DB::Exception: Memory limit (total) exceeded"), False),
@@ -140,3 +140,12 @@ def test_a_refused_insert_is_told_from_an_unreachable_clickhouse(
     cause: BaseException, for_data: bool
 ) -> None:
     assert refused_for_data(_failed(cause)) is for_data
+
+
+def test_too_many_partitions_splits_the_insert_and_blames_no_row() -> None:
+    many = _failed(DatabaseError("Code: 252. DB::Exception: Too many partitions for single "
+                                 "INSERT block (more than 100)."))
+    behind = _failed(DatabaseError("Code: 252. DB::Exception: Too many parts (300). Merges "
+                                   "are processing significantly slower than inserts"))
+    assert too_many_partitions(many) and not refused_for_data(many)
+    assert not too_many_partitions(behind)
