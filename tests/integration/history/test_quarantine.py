@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.request
 from typing import Any
 
 import orjson
@@ -154,7 +155,12 @@ def test_the_sink_quarantines_and_keeps_running(
         wait_for(lambda: _exposures(dsn) == goods, 30, "the good records to be stored")
         assert worker.thread.is_alive() and worker.error is None
         assert sink.health.healthy
-        assert _get(f"http://127.0.0.1:{ops.server_address[1]}/healthz") == 200
+        healthz = f"http://127.0.0.1:{ops.server_address[1]}/healthz"
+        assert _get(healthz) == 200
+        with urllib.request.urlopen(healthz, timeout=5) as answer:
+            payload = json.loads(answer.read())
+        assert (payload["status"], payload["quarantined_outputs"]) == ("ok", len(CASES))
+        assert payload["skipped_outputs"] == 0  # no unknown type among the cases
         wait_for(lambda: _committed(kafka_bootstrap, f"{prefix}-q", topic) == len(records), 30,
                  "the offsets past every record to be committed")
         worker.stop()
