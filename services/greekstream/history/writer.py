@@ -68,8 +68,6 @@ _TYPE_PREFIX = b'{"type":"'
 
 
 _KNOWN = {kind.encode(): kind for kind in OUTPUT_TABLES}
-# type as bytes -> (type, table) for the JSONEachRow path
-_JSON_ROUTE = {kind.encode(): (kind, OUTPUT_TABLES[kind].name) for kind in JSON_EACH_ROW}
 
 
 def sniff_type(body: bytes) -> str | None:
