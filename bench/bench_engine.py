@@ -31,6 +31,7 @@ import orjson
 from goals import goal
 from greekstream.core.decode import decode_event
 from greekstream.core.engine import Engine, EngineConfig
+from greekstream.runtime import collector
 from greekstream.runtime.progress import Progress
 from greekstream.runtime.replay import read_records
 from greekstream.sample import sample_path
@@ -50,6 +51,7 @@ def main() -> int:
                         help="market profile events for decode + apply (default 1M, "
                              "--quick 100k; 0 skips)")
     args = parser.parse_args()
+    collector.tune()  # the collector as every greekstream command sets it (runtime/collector.py)
     if args.events is not None and args.events < 10_000:  # the bench profile's smallest day
         parser.error(f"--events {args.events}: the bench profile needs at least 10000 "
                      "(try --events 10000, or --quick for 200k)")

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from greekstream.errors import GreekstreamError
+from greekstream.runtime import collector
 
 SUBCOMMANDS = (
     "sample", "replay", "demo", "stress", "var", "explain", "returns", "cascade", "topics",
@@ -69,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    collector.tune()
     try:
         return int(args._run(args))
     except GreekstreamError as exc:
