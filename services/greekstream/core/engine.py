@@ -539,6 +539,7 @@ class Engine:
         new = contract_greeks(inst, ev.ts)
         old = self.greeks.get(iid, UNVALUED)
         self.greeks[iid] = new
+        self.pnl.reprice(inst, new)
         holders = self.holders.get(iid, {})
         dd, dg, dv, dt, dva, dvo = (
             new.delta - old.delta,
@@ -578,6 +579,7 @@ class Engine:
         """Full revaluation at ``at_us``: every instrument's Greeks, every book's totals."""
         state = self.state
         greeks = state.greeks = revalue_many(state.instruments.values(), at_us)
+        state.pnl.reprice_all(state.instruments, greeks)
         for br in state.books.values():
             d = ga = v = th = va = vo = 0.0
             live = 0
@@ -778,7 +780,7 @@ class Engine:
         key = br.key
         if not self.pnl.has(key):
             return []
-        values = self.pnl.values(key, self.instruments, self.greeks.get, ev.ts)
+        values = self.pnl.live_values(key, self.instruments, self.greeks.get, ev.ts)
         if values == self.pnl.last_emitted.get(key):
             return []
         self.pnl.last_emitted[key] = values
@@ -1231,6 +1233,7 @@ class Engine:
     def restore(self, blob: bytes) -> None:
         """Load a snapshot; the books it holds replace the same books here."""
         snapshot.load(self.state, blob)
+        self.pnl.reprice_all(self.instruments, self.greeks)
         self._oracle_memo.clear()
         self._journal.reset()
         self._sync_intents()

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from greekstream.core.valuation import ContractGreeks, InstrumentState
 
 FLAT = 1e-9  # contracts: below this a position is closed (as the engine's books.FLAT)
@@ -164,6 +166,11 @@ class PnlLedger:
     _derived: dict[Key, _KeySums] = field(default_factory=dict, repr=False, compare=False)
     _unrealized: dict[Key, dict[str, _Unrealized]] = field(default_factory=dict, repr=False,
                                                             compare=False)
+    # Derived, never snapshotted: each instrument's price before expiry, contract size,
+    # kind and expiry as columns, kept by the engine through :meth:`reprice` (see
+    # :meth:`live_values`)
+    _columns: _PriceColumns = field(default_factory=lambda: _PriceColumns(), repr=False,
+                                    compare=False)
 
     def on_trade(self, key: Key, inst: InstrumentState, signed: float, price: float,
                  fee: float) -> None:
@@ -236,6 +243,56 @@ class PnlLedger:
             unreal += u
         return total(sums.realized, unreal, sums.fees, sums.funding)
 
+    def reprice(self, inst: InstrumentState, g: ContractGreeks | None) -> None:
+        """The engine's Greeks of ``inst`` (or its mark) changed: its price column follows."""
+        self._columns.set(inst, g)
+
+    def reprice_all(self, instruments: Mapping[str, InstrumentState],
+                    greeks: Mapping[str, ContractGreeks]) -> None:
+        """Every price column from the engine's instruments and Greeks (after a full
+        revaluation or a restore)."""
+        columns = self._columns
+        for iid, inst in instruments.items():
+            columns.set(inst, greeks.get(iid))
+
+    def live_values(self, key: Key, instruments: Mapping[str, InstrumentState],
+                    greeks: Callable[[str], ContractGreeks | None], at_us: int) -> PnlValues:
+        """:meth:`values` with the engine's own Greeks, vectorised over the key's open lots.
+
+        The price columns hold, per instrument, what :func:`price_for_pnl` returns before
+        expiry for the engine's Greeks and mark; the engine calls :meth:`reprice` wherever
+        they change. Each lot's unrealized P&L is then the same IEEE operations as
+        :func:`unrealized`, elementwise, and the sum is sequential in lot order (a
+        cumulative sum), so the result is bit-identical to :meth:`values`
+        (tests/unit/pnl/test_pnl_cache.py). A lot past its expiry (its price depends on
+        ``at_us`` and the settle price), or one that would divide by zero, takes
+        :meth:`values`.
+        """
+        lots = self.lots.get(key)
+        if not lots:
+            return ZERO
+        sums = self._sums(key, lots)
+        cols = sums.columns(self._columns)
+        if cols is None:
+            return self.values(key, instruments, greeks, at_us)
+        idx, qty, avg = cols
+        c = self._columns
+        if len(idx) == 0:
+            return total(sums.realized, 0.0, sums.fees, sums.funding)
+        if c.expiry[idx].min() <= at_us:
+            return self.values(key, instruments, greeks, at_us)
+        price, size = c.price[idx], c.size[idx]
+        u = qty * size * (price - avg)
+        inverse = c.inverse[idx]
+        if inverse.any():
+            p_inv, a_inv = price[inverse], avg[inverse]
+            if not ((p_inv != 0.0).all() and (a_inv != 0.0).all()):  # would divide by 0
+                return self.values(key, instruments, greeks, at_us)
+            u[inverse] = qty[inverse] * size[inverse] * (1.0 / a_inv - 1.0 / p_inv) * p_inv
+        u[np.isnan(price)] = 0.0  # an unknown price values the position at its cost
+        unreal = float(np.cumsum(u)[-1]) + 0.0  # as ``0.0 + u0 + u1 + ...`` in lot order
+        return total(sums.realized, unreal, sums.fees, sums.funding)
+
     def _sums(self, key: Key, lots: Mapping[str, Lot]) -> _KeySums:
         sums = self._derived.get(key)
         if sums is None:
@@ -295,6 +352,40 @@ _NEVER = 1 << 62  # µs: no expiry
 _Unrealized = tuple[Lot, Any, Any, Any, int, float]
 
 
+class _PriceColumns:
+    """Per instrument (a row each, assigned once): the price a lot is marked at before
+    expiry (:func:`price_for_pnl`; NaN for none), its contract size, whether it is an
+    inverse future/perpetual, and its expiry (µs; _NEVER for none)."""
+
+    __slots__ = ("expiry", "inverse", "price", "rows", "size")
+
+    def __init__(self) -> None:
+        self.rows: dict[str, int] = {}
+        self.price = np.full(64, np.nan)
+        self.size = np.ones(64)
+        self.inverse = np.zeros(64, dtype=bool)
+        self.expiry = np.full(64, _NEVER, dtype=np.int64)
+
+    def set(self, inst: InstrumentState, g: ContractGreeks | None) -> None:
+        row = self.rows.get(inst.instrument_id)
+        if row is None:
+            row = self.rows[inst.instrument_id] = len(self.rows)
+            if row == len(self.price):
+                self.price = np.concatenate([self.price, np.full(row, np.nan)])
+                self.size = np.concatenate([self.size, np.ones(row)])
+                self.inverse = np.concatenate([self.inverse, np.zeros(row, dtype=bool)])
+                self.expiry = np.concatenate([self.expiry, np.full(row, _NEVER, np.int64)])
+        if inst.is_option:
+            price = (g.value / inst.contract_size if g is not None and g.valued and g.live
+                     else None)
+        else:
+            price = inst.mark
+        self.price[row] = np.nan if price is None else price
+        self.size[row] = inst.contract_size
+        self.inverse[row] = kind_of(inst) == INVERSE
+        self.expiry[row] = _NEVER if inst.expiry_us is None else inst.expiry_us
+
+
 @dataclass(slots=True)
 class _KeySums:
     """What :meth:`PnlLedger.values` derives from one key's lots while they do not change."""
@@ -304,6 +395,22 @@ class _KeySums:
     funding: float
     open_lots: list[tuple[str, Lot]]
     funded: list[tuple[str, Lot]]  # the open lots of perpetuals with a funding rate
+    # the open lots as columns for PnlLedger.live_values: their instruments' price rows,
+    # qty and avg; built on first use
+    _cols: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def columns(self, prices: _PriceColumns) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The open lots as columns, or None while one of their instruments has no price
+        row (the engine has not priced it)."""
+        if self._cols is None:
+            rows = prices.rows
+            if any(iid not in rows for iid, _ in self.open_lots):
+                return None
+            idx = np.array([rows[iid] for iid, _ in self.open_lots], dtype=np.intp)
+            qty = np.array([lot.qty for _, lot in self.open_lots], dtype=np.float64)
+            avg = np.array([lot.avg for _, lot in self.open_lots], dtype=np.float64)
+            self._cols = (idx, qty, avg)
+        return self._cols
 
     @classmethod
     def of(cls, lots: Mapping[str, Lot], rates: Mapping[str, float]) -> _KeySums:
