@@ -6,9 +6,13 @@ bit-identical to a ledger with the same lots that computes them from scratch."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from greekstream.core import pnl
 from greekstream.core.engine import Engine, EngineConfig
 from greekstream.core.pnl import PnlLedger
 from tests.unit import builders as b
@@ -52,6 +56,17 @@ def _record(i: int, step: tuple) -> bytes:  # type: ignore[type-arg]
     return b.index(f"x{i}", at, step[2])
 
 
+@contextmanager
+def every_key_over_columns() -> Iterator[None]:
+    """live_values computes every key over columns, however few its lots (the keys here
+    hold at most six; by default those take the lot loop)."""
+    saved, pnl.VECTOR_MIN_LOTS = pnl.VECTOR_MIN_LOTS, 0
+    try:
+        yield
+    finally:
+        pnl.VECTOR_MIN_LOTS = saved
+
+
 def _from_scratch(engine: Engine, key: tuple[str, str], at_us: int) -> tuple[float, ...]:
     pnl = engine.pnl
     fresh = PnlLedger(lots={k: dict(v) for k, v in pnl.lots.items()}, rates=dict(pnl.rates),
@@ -78,7 +93,11 @@ def test_reused_pnl_is_bit_identical_to_a_computation_from_scratch(
                 assert repr(got) == repr(fresh)
                 # what the engine reports: vectorised over the lots, from the price
                 # columns it keeps (PnlLedger.live_values)
-                live = engine.pnl.live_values(key, engine.instruments, engine.greeks.get, when)
+                assert repr(tuple(engine.pnl.live_values(
+                    key, engine.instruments, engine.greeks.get, when))) == repr(fresh[:5])
+                with every_key_over_columns():
+                    live = engine.pnl.live_values(key, engine.instruments, engine.greeks.get,
+                                                  when)
                 assert repr(tuple(live)) == repr(fresh[:5])
 
 
@@ -95,7 +114,37 @@ def test_the_reported_pnl_follows_a_full_revaluation() -> None:
         engine.handle(_record(i, step), f"h:{i}")
     at_us = b.parse(b.ts(70))
     key = ("desk-a", "BTC")
-    live = engine.pnl.live_values(key, engine.instruments, engine.greeks.get, at_us)
+    with every_key_over_columns():
+        live = engine.pnl.live_values(key, engine.instruments, engine.greeks.get, at_us)
     quoted = (0.0, -1019.7760781533055)  # realized, unrealized at the quote's Greeks
     assert (live.realized_usd, live.unrealized_usd) != quoted
     assert repr(tuple(live)) == repr(_from_scratch(engine, key, at_us)[:5])
+
+
+def test_a_key_of_many_lots_is_reported_over_columns_with_the_same_bits() -> None:
+    """A key of VECTOR_MIN_LOTS lots or more takes the columns by default; its reported
+    P&L equals the lot loop's from scratch, through quotes and a full revaluation."""
+    engine = Engine(EngineConfig(emit_interval_ms=100))
+    strikes = [40000.0 + 250.0 * i for i in range(pnl.VECTOR_MIN_LOTS + 6)]
+    records = [b.index("x0", 0, 50000.0)]
+    records += [b.option(f"O{i}", k, kind="call" if i % 2 else "put",
+                         settlement="linear" if i % 3 else "inverse", expiry=b.ts(7200))
+                for i, k in enumerate(strikes)]
+    records += [b.perp(PERP2)]
+    records += [b.trade(f"t{i}", 1 + i, f"O{i}", "buy" if i % 2 else "sell", 1 + i % 4,
+                        price=0.02 + i / 1000.0) for i in range(len(strikes))]
+    records += [b.trade("tp", 40, PERP2, "buy", 3, price=50100.0)]
+    for t in (50, 61, 75):  # quotes at two moments, the full revaluation at 60 s between
+        records += [b.quote_opt(f"q{t}-{i}", t, f"O{i}", 50000.0 + 10.0 * t, 0.5 + i / 100.0)
+                    for i in range(len(strikes))]
+        records += [b.quote_mark(f"qp{t}", t, PERP2, 50000.0 + t)]
+    key = ("desk-a", "BTC")
+    for i, raw in enumerate(records):
+        engine.handle(raw, f"m:{i}")
+        if key in engine.pnl.lots:
+            sums = engine.pnl._sums(key, engine.pnl.lots[key])
+            at_us = engine.clock or 0
+            live = engine.pnl.live_values(key, engine.instruments, engine.greeks.get, at_us)
+            assert repr(tuple(live)) == repr(_from_scratch(engine, key, at_us)[:5])
+    assert len(sums.open_lots) >= pnl.VECTOR_MIN_LOTS
+    assert sums._cols is not None  # the columns were used
