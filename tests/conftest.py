@@ -1,6 +1,21 @@
 """Session-wide fixtures: a real Tansu Kafka broker (tests/integration/kafka_broker.py)."""
 
+import gc
+from collections.abc import Iterator
+
+import pytest
+
 pytest_plugins = ["tests.integration.kafka_broker"]
+
+
+@pytest.fixture(autouse=True)
+def _pytests_own_collector() -> Iterator[None]:
+    """A `greekstream` command run in this process (cli.main) sets the garbage collector
+    for a long run (runtime/collector.py); every test ends with pytest's own thresholds,
+    so no test runs under another's setting."""
+    saved = gc.get_threshold()
+    yield
+    gc.set_threshold(*saved)
 
 
 # CI runs the same hypothesis examples every time (a failure there reproduces exactly);
