@@ -3,7 +3,7 @@ idempotence under redelivery, and a ClickHouse outage in the middle of a stream.
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import threading
 import time
 import urllib.error
@@ -28,7 +28,6 @@ from greekstream.settings import KafkaSettings, SinkSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-_prefixes = itertools.count()
 INPUT_TOPIC = {
     "instrument": "instruments", "quote": "quotes", "index": "index", "trade": "trades",
     "collateral": "onchain", "loan": "onchain", "lp_position": "onchain", "reorg": "onchain",
@@ -64,8 +63,11 @@ def produce(bootstrap: str, messages: list[tuple[str, bytes]]) -> None:
 
 
 @pytest.fixture
-def prefix(kafka_bootstrap: str) -> str:
-    name = f"gs{next(_prefixes)}"
+def prefix(kafka_bootstrap: str, request: pytest.FixtureRequest) -> str:
+    # one per test, from its id: a module counter restarted at 0 in test_quarantine, which
+    # imports this module under its package name (a second copy), and the two tests'
+    # topics collided on the session's one broker
+    name = "gs" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12]
     inputs, outputs = topic_names(name)
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     futures = admin.create_topics([NewTopic(t, num_partitions=2, replication_factor=1)
