@@ -5,6 +5,11 @@ from collections.abc import Iterator
 
 import pytest
 
+# first, before anything imports numpy: greekstream holds numpy's and OpenBLAS's CPU
+# dispatch at the AVX2 level, so outputs have the same bits on every host
+# (services/greekstream/__init__.py; tests/unit/test_floating_point.py)
+import greekstream  # noqa: F401  isort: skip
+
 pytest_plugins = ["tests.integration.kafka_broker"]
 
 
