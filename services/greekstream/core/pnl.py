@@ -175,11 +175,19 @@ class PnlLedger:
     def on_trade(self, key: Key, inst: InstrumentState, signed: float, price: float,
                  fee: float) -> None:
         lots = self.lots.setdefault(key, {})
-        lot = lots.get(inst.instrument_id, Lot())
-        lots[inst.instrument_id] = apply_trade(
-            lot, signed, price, fee, inst.contract_size, kind_of(inst) == INVERSE
+        iid = inst.instrument_id
+        old = lots.get(iid)
+        lot = lots[iid] = apply_trade(
+            Lot() if old is None else old, signed, price, fee, inst.contract_size,
+            kind_of(inst) == INVERSE,
         )
-        self._derived.pop(key, None)
+        sums = self._derived.get(key)
+        if sums is not None and old is None:
+            # a new lot comes last in the key's lot order, so the key's sums and columns
+            # extend by it (the same additions in the same order as _KeySums.of)
+            sums.extend(iid, lot, iid in self.rates, self._columns)
+        else:
+            self._derived.pop(key, None)
 
     def on_quote(self, inst: InstrumentState, ts: int) -> None:
         """Remember a dated instrument's last price before its expiry."""
@@ -418,6 +426,26 @@ class _KeySums:
             avg = np.array([lot.avg for _, lot in self.open_lots], dtype=np.float64)
             self._cols = (idx, qty, avg)
         return self._cols
+
+    def extend(self, iid: str, lot: Lot, funded: bool, prices: _PriceColumns) -> None:
+        """The key's lots gained ``lot``, last in their order: as :meth:`of` over them."""
+        self.realized += lot.realized
+        self.fees += lot.fees
+        self.funding += lot.funding
+        if lot.qty == 0.0:
+            return
+        self.open_lots.append((iid, lot))
+        if funded:
+            self.funded.append((iid, lot))
+        cols = self._cols
+        if cols is not None:
+            row = prices.rows.get(iid)
+            if row is None:  # not priced yet: columns() tells the caller
+                self._cols = None
+            else:
+                idx, qty, avg = cols
+                self._cols = (np.append(idx, row), np.append(qty, lot.qty),
+                              np.append(avg, lot.avg))
 
     @classmethod
     def of(cls, lots: Mapping[str, Lot], rates: Mapping[str, float]) -> _KeySums:

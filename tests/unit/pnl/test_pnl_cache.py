@@ -33,7 +33,8 @@ prices = st.floats(40000.0, 60000.0)
 moment = st.integers(1, 80)
 steps = st.lists(st.one_of(
     st.tuples(st.just("trade"), moment, st.sampled_from(IDS), st.sampled_from(["buy", "sell"]),
-              st.integers(1, 5), prices, st.sampled_from(["desk-a", "desk-b"])),
+              st.integers(1, 5), prices, st.sampled_from(["desk-a", "desk-b"]),
+              st.sampled_from([None, 0.0, 0.37, 2.5])),
     st.tuples(st.just("quote"), moment, st.sampled_from(IDS), prices, st.floats(0.2, 1.5)),
     st.tuples(st.just("funding"), moment, st.floats(-0.001, 0.001), st.sampled_from([PERP, PERP2])),
     st.tuples(st.just("index"), moment, prices),
@@ -43,9 +44,9 @@ steps = st.lists(st.one_of(
 def _record(i: int, step: tuple) -> bytes:  # type: ignore[type-arg]
     kind, at = step[0], step[1]
     if kind == "trade":
-        _, _, iid, side, qty, price, book = step
+        _, _, iid, side, qty, price, book, fee = step
         return b.trade(f"t{i}", at, iid, side, qty, price=price / 100.0 if iid in (CALL, PUT, LONG)
-                       else price, book=book)
+                       else price, book=book, fee=fee)
     if kind == "quote":
         _, _, iid, price, iv = step
         if iid in (CALL, PUT, LONG):
@@ -107,7 +108,7 @@ def test_the_reported_pnl_follows_a_full_revaluation() -> None:
     engine = Engine(EngineConfig(emit_interval_ms=0))
     for i, raw in enumerate(SETUP):
         engine.handle(raw, f"s:{i}")
-    steps = [("trade", 5, LONG, "buy", 2, 51000.0, "desk-a"),
+    steps = [("trade", 5, LONG, "buy", 2, 51000.0, "desk-a", None),
              ("quote", 10, LONG, 51000.0, 0.6),
              ("index", 70, 50500.0)]  # past the 60 s revaluation boundary: revalues LONG
     for i, step in enumerate(steps):
@@ -148,3 +149,35 @@ def test_a_key_of_many_lots_is_reported_over_columns_with_the_same_bits() -> Non
             assert repr(tuple(live)) == repr(_from_scratch(engine, key, at_us)[:5])
     assert len(sums.open_lots) >= pnl.VECTOR_MIN_LOTS
     assert sums._cols is not None  # the columns were used
+
+
+def test_a_new_lot_extends_the_key_sums_as_a_computation_from_scratch() -> None:
+    """A trade that opens a key's new lot extends its derived sums and columns in place
+    (_KeySums.extend) instead of dropping them: fees, realized P&L, a funded perpetual's
+    funding per day and the columns must equal the lot loop's from scratch."""
+    engine = Engine(EngineConfig(emit_interval_ms=100))
+    for i, raw in enumerate(SETUP):
+        engine.handle(raw, f"s:{i}")
+    key = ("desk-a", "BTC")
+    records = [
+        b.trade("t0", 1, CALL, "buy", 3, price=0.05, fee=0.75),
+        b.quote_mark("qp", 2, PERP2, 50100.0),
+        b.funding("f0", 3, PERP2, 0.0004),  # PERP2 is funded before desk-a holds it
+        b.trade("t1", 4, PUT, "sell", 2, price=0.04, fee=1.5),
+        b.trade("t2", 5, PERP2, "buy", 4, price=50050.0, fee=0.25),  # new funded lot
+        b.trade("t3", 6, CALL, "sell", 3, price=0.06, fee=0.5),  # closes CALL: realized
+        b.trade("t4", 7, FUT, "buy", 1, price=50200.0, fee=2.0),
+    ]
+    for i, raw in enumerate(records):
+        engine.handle(raw, f"n:{i}")
+        at_us = engine.clock or 0
+        with every_key_over_columns():  # the columns too are built (and then extended)
+            live = engine.pnl.live_values(key, engine.instruments, engine.greeks.get, at_us)
+        got = (*engine.pnl.values(key, engine.instruments, engine.greeks.get, at_us),
+               engine.pnl.funding_per_day(key, engine.instruments))
+        fresh = _from_scratch(engine, key, at_us)
+        assert repr(got) == repr(fresh)
+        assert repr(tuple(live)) == repr(fresh[:5])
+    sums = engine.pnl._sums(key, engine.pnl.lots[key])
+    assert [iid for iid, _ in sums.funded] == [PERP2]
+    assert fresh[-1] != 0.0 and fresh[2] != 0.0  # funding per day and fees were compared
