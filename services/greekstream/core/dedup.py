@@ -66,11 +66,14 @@ class SeenIds:
             del self.ids[scope]
             self._heaps.pop(scope, None)
 
-    def dump(self, scope: str, clock: int | None) -> list[list[Any]]:
-        """The ids of a scope that count, as sorted [ts, id] pairs (deterministic)."""
+    def dump(self, scope: str, clock: int | None) -> list[tuple[int, str]]:
+        """The ids of a scope that count, as sorted (ts, id) pairs (deterministic; JSON
+        arrays in a snapshot)."""
         cutoff = self.cutoff(clock)
-        return sorted([ts, i] for i, ts in self.ids.get(scope, {}).items()
-                      if cutoff is None or ts >= cutoff)
+        ids = self.ids.get(scope, {})
+        if cutoff is None:
+            return sorted(zip(ids.values(), ids.keys(), strict=True))
+        return sorted([(ts, i) for i, ts in ids.items() if ts >= cutoff])
 
     def load(self, scope: str, pairs: Iterable[list[Any]]) -> None:
         ids = self.ids.setdefault(scope, {})

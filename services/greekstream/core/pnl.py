@@ -342,9 +342,9 @@ class PnlLedger:
 
     def dump_books(self, keep: Callable[[str], bool]) -> dict[str, Any]:
         return {
-            "lots": [[k[0], k[1], iid, *lot_fields(lot)]
+            "lots": [[k[0], k[1], iid, lot.qty, lot.avg, lot.realized, lot.fees, lot.funding]
                      for k, lots in self.lots.items() if keep(k[0])
-                     for iid, lot in lots.items()],
+                     for iid, lot in lots.items()],  # lot_fields, inlined (hot: every lot)
             "last": [[k[0], k[1], *v] for k, v in self.last_emitted.items() if keep(k[0])],
         }
 
