@@ -20,23 +20,29 @@ def _cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-def _pin_floating_point() -> None:
-    """The same output bits on every x86-64 host (docs/engine.md, "The same bits on every
-    host"). numpy picks its SIMD loops, and OpenBLAS its kernels, by the CPU when numpy is
-    imported: on an AVX-512 host a quarter of a day's risk matrices differed in the last
-    bit of a scenario P&L from an AVX2 host, and so did their hashes. Before numpy is
-    imported (this runs first in every greekstream process), both are held at the AVX2
+def _pin_floating_point() -> tuple[str, ...]:
+    """The same output bits on every Linux x86-64 host (docs/engine.md, "The same bits on
+    every host"). numpy picks its SIMD loops, and OpenBLAS its kernels, by the CPU when
+    numpy is imported: on an AVX-512 host a quarter of a day's risk matrices differed in
+    the last bit of a scenario P&L from an AVX2 host, and so did their hashes. Before numpy
+    is imported (this runs first in every greekstream process), both are held at the AVX2
     level every supported host has, and OpenBLAS to one thread (the engine is
     single-threaded; a split sum would depend on the host's cores). An operator's own
-    setting of these variables wins; a host without AVX2 keeps numpy's choice."""
+    setting wins: a variable already set, or ``NPY_ENABLE_CPU_FEATURES`` (numpy refuses
+    both). A host without AVX2 or without /proc/cpuinfo keeps numpy's choice. Returns the
+    names it set."""
     if _platform.machine().lower() not in ("x86_64", "amd64"):
-        return
+        return ()
     flags = _cpu_flags()
-    if "avx512f" in flags:
-        _os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", _AVX512_GROUPS)
+    wanted = {"OPENBLAS_NUM_THREADS": "1"}
+    if "avx512f" in flags and not _os.environ.get("NPY_ENABLE_CPU_FEATURES"):
+        wanted["NPY_DISABLE_CPU_FEATURES"] = _AVX512_GROUPS
     if {"avx2", "fma"} <= flags:
-        _os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
-    _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        wanted["OPENBLAS_CORETYPE"] = "Haswell"
+    pinned = tuple(name for name in sorted(wanted) if name not in _os.environ)
+    for name in pinned:
+        _os.environ[name] = wanted[name]
+    return pinned
 
 
-_pin_floating_point()
+_PINNED = _pin_floating_point()
