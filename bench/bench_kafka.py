@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 
 from goals import goal
-from greekstream.core.engine import Engine
+from greekstream.core.engine import Engine, EngineConfig
 from greekstream.kafka.gateway import Gateway
 from greekstream.kafka.processor import Processor
 from greekstream.kafka.topics import Topics, create_topics
@@ -52,7 +52,8 @@ from greekstream.runtime.progress import Progress
 from greekstream.settings import ProcessorSettings
 
 GOAL_EVENTS_S = 100_000
-GOAL_P99_MS = 20.0
+# issue 12: p99 <= emit_interval_ms + 50 ms (the shipped window, 100 ms)
+GOAL_P99_MS = EngineConfig().emit_interval_ms + 50.0
 GOAL_RECOVERY_S = 5.0
 FAUST_AT_LEAST_ONCE = 2_900
 RAW_TXN_LOOP = (126_000, 138_000)
@@ -453,8 +454,11 @@ def report(bootstrap: str, head: list[tuple[int, bytes, str]], slices: list[Path
     ten_k = [r for r in lat if r["rate"] >= 10_000.0]
     if ten_k:
         r = ten_k[0]
-        goal(f"quote produced -> exposure committed at {r['rate']:,.0f}/s for "
-             f"{r.get('seconds', 1.0):.0f} s", f"p99 <= {GOAL_P99_MS:.0f} ms, sustained",
+        # the issue asks 60 s at 10k/s; this run offers what the slice holds (the gateway
+        # publishes ~5k/s here and the processor cannot sustain it: see its row above)
+        goal(f"quote produced -> exposure committed at {r['rate']:,.0f}/s "
+             f"({r['produced']:,.0f} quotes offered)",
+             f"p99 <= {GOAL_P99_MS:.0f} ms (E + 50), sustained 60 s",
              r["p99"], "ms p99", r["sustained"] and r["p99"] <= GOAL_P99_MS)
     goal("restart -> caught up (process start -> caught up)", f"< {GOAL_RECOVERY_S:.0f} s",
          rec["spawn_to_caught_up_s"], "s", rec["spawn_to_caught_up_s"] < GOAL_RECOVERY_S)
