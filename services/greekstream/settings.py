@@ -146,6 +146,9 @@ class ProcessorSettings(_Settings):
     # the Kafka runtime (docs/streaming.md)
     instance_id: str | None = None  # stable per instance (pod name); default: the hostname
     checkpoint_every_events: int = Field(500_000, gt=0)
+    # a partition's snapshot larger than this is written as several records (brokers and
+    # librdkafka refuse a record over 1 MB by default; kafka/checkpoints.py)
+    checkpoint_chunk_bytes: int = Field(512 * 1024, ge=1024, le=900_000)
     transaction_timeout_ms: int = Field(30000, ge=1000)
     backoff_max_s: float = Field(5.0, gt=0)
     # group.instance.id = the instance id (KIP-345): a restart within the session timeout

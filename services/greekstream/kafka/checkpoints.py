@@ -26,6 +26,7 @@ no ``progress`` yet, and on Tansu those outputs become visible when it is aborte
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -45,6 +46,64 @@ log = logging.getLogger("greekstream.process")
 
 SNAPSHOT = b"snapshot"
 PROGRESS = b"progress"
+# A snapshot larger than this is written as consecutive chunk records keyed
+# ``snapshot/I/N`` (brokers and librdkafka refuse a record over 1 MB by default:
+# message.max.bytes, max.message.bytes; a `market`-sized desk's snapshot is several MB)
+CHUNK_BYTES = 512 * 1024
+
+
+SNAP_HEADER = "gs-snap"  # on every chunk: the whole snapshot's digest (join_snapshot checks)
+
+
+def snapshot_records(value: bytes, chunk_bytes: int = CHUNK_BYTES
+                     ) -> list[tuple[bytes, bytes, list[tuple[str, bytes]] | None]]:
+    """The (key, value, headers) records of one partition's snapshot, in order: one
+    record keyed ``snapshot`` when it fits in ``chunk_bytes``, else chunks keyed
+    ``snapshot/I/N``, each with the whole snapshot's digest in a header. They are produced
+    in one transaction to one partition, so their offsets are consecutive and the first
+    one's offset names the snapshot. Each chunk key is its own compaction key: the latest
+    snapshot's chunks are never compacted away, and older ones do not pile up."""
+    if len(value) <= chunk_bytes:
+        return [(SNAPSHOT, value, None)]
+    digest = [(SNAP_HEADER, hashlib.sha256(value).hexdigest()[:32].encode())]
+    parts = [value[i:i + chunk_bytes] for i in range(0, len(value), chunk_bytes)]
+    return [(b"%s/%d/%d" % (SNAPSHOT, i, len(parts)), part, digest)
+            for i, part in enumerate(parts)]
+
+
+def snapshot_chunk(key: bytes | None) -> tuple[int, int] | None:
+    """(I, N) of a snapshot record's key (``snapshot`` is (0, 1)); None for another key."""
+    if key == SNAPSHOT:
+        return 0, 1
+    if key is None or not key.startswith(SNAPSHOT + b"/"):
+        return None
+    try:
+        i, n = (int(x) for x in key[len(SNAPSHOT) + 1:].split(b"/"))
+    except ValueError:
+        return None
+    return (i, n) if 0 <= i < n else None
+
+
+def join_snapshot(msgs: list[Message], offset: int) -> bytes | None:
+    """The value of the snapshot whose first record is at ``offset``, from its records
+    read in order from there; None when they are not that snapshot, whole."""
+    if not msgs or msgs[0].offset() != offset:
+        return None
+    first = snapshot_chunk(msgs[0].key())
+    if first is None or first[0] != 0 or len(msgs) < first[1]:
+        return None
+    n = first[1]
+    if n == 1:
+        return msgs[0].value()  # type: ignore[no-any-return]
+    digests = set()
+    for i, msg in enumerate(msgs[:n]):
+        if snapshot_chunk(msg.key()) != (i, n):
+            return None
+        digests.add(dict(msg.headers() or ()).get(SNAP_HEADER))
+    value = b"".join(msg.value() for msg in msgs[:n])
+    if digests != {hashlib.sha256(value).hexdigest()[:32].encode()}:
+        return None  # chunks of different snapshots
+    return value
 PART_HEADER = "gs-part"  # on every output: the book partition whose outputs it is
 POS_HEADER = "gs-pos"  # on every output: the merge position of the input that caused it
 
@@ -231,11 +290,13 @@ class CheckpointReader:
             step *= 8
         at = {p: f.snapshot_offset for p, f in found.items() if f.snapshot_offset is not None}
         snaps: dict[int, Snapshot] = {}
-        for p, msgs in self._read(at, timeout_s, first_only=True).items():
-            if not msgs or msgs[0].key() != SNAPSHOT or msgs[0].offset() != at[p]:
-                raise KafkaError(f"checkpoint partition {p}: no snapshot at offset {at[p]}")
-            snaps[p] = Snapshot.decode(msgs[0].value())
-            read[p] += 1
+        for p, msgs in self._read(at, timeout_s, first_only=False, until=_last_chunk).items():
+            value = join_snapshot(msgs, at[p])
+            if value is None:
+                raise KafkaError(f"checkpoint partition {p}: no whole snapshot at offset "
+                                 f"{at[p]}")
+            snaps[p] = Snapshot.decode(value)
+            read[p] += len(msgs)
         return {p: Recovered(found.get(p), snaps.get(p), read[p]) for p in partitions}
 
     def with_visible(self, recovered: dict[int, Recovered], outputs: list[tuple[str, int]],
@@ -274,20 +335,22 @@ class CheckpointReader:
         """Every committed-visible record of the sources from their start to their end."""
         return list(self._until_end(starts, timeout_s, "outputs"))
 
-    def _read(self, starts: dict[int, int], timeout_s: float, first_only: bool) -> dict[
-        int, list[Message]
-    ]:
-        """Records of each partition from its start offset to its end (or the first one)."""
+    def _read(self, starts: dict[int, int], timeout_s: float, first_only: bool,
+              until: Callable[[Message], bool] | None = None) -> dict[int, list[Message]]:
+        """Records of each partition from its start offset to its end (or the first one,
+        or the first for which ``until`` is true)."""
         out: dict[int, list[Message]] = {p: [] for p in starts}
         for msg in self._until_end({(self.topic, p): o for p, o in starts.items()}, timeout_s,
-                                   "checkpoints", first_only):
+                                   "checkpoints", first_only, until):
             out[msg.partition()].append(msg)
         return out
 
     def _until_end(self, starts: dict[tuple[str, int], int], timeout_s: float, what: str,
-                   first_only: bool = False) -> Iterator[Message]:
+                   first_only: bool = False, until: Callable[[Message], bool] | None = None
+                   ) -> Iterator[Message]:
         """The records of each (topic, partition) from its start offset until its end (or
-        its first record), read_committed; ``timeout_s`` of empty polls in all is an error."""
+        its first record, or the first ``until`` accepts), read_committed; ``timeout_s`` of
+        empty polls in all is an error."""
         if not starts:
             return
         self.consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
@@ -310,7 +373,13 @@ class CheckpointReader:
                 if source not in left:
                     continue
                 yield msg
-                if first_only:
+                if first_only or (until is not None and until(msg)):
                     left.discard(source)
         finally:
             self.consumer.unassign()
+
+
+def _last_chunk(msg: Message) -> bool:
+    """A snapshot ends at its last chunk (or at any other record: join_snapshot judges)."""
+    chunk = snapshot_chunk(msg.key())
+    return chunk is None or chunk[0] == chunk[1] - 1

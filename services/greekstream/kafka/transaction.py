@@ -35,7 +35,7 @@ from confluent_kafka import KafkaException
 
 from greekstream.core.events import encode
 from greekstream.errors import KafkaError
-from greekstream.kafka.checkpoints import PART_HEADER, POS_HEADER, PROGRESS, SNAPSHOT
+from greekstream.kafka.checkpoints import PART_HEADER, POS_HEADER, PROGRESS, snapshot_records
 from greekstream.kafka.epoch import Emitted, Epoch
 from greekstream.kafka.topics import Topics
 from greekstream.settings import ProcessorSettings
@@ -176,16 +176,26 @@ class Transaction:
         return done
 
     def _write_snapshots(self, epoch: Epoch) -> None:
+        """Each owned partition's snapshot, as one record or as consecutive chunks
+        (checkpoints.snapshot_records); its first record's offset names it."""
         offsets: dict[int, int] = {}
+        records: dict[int, int] = {}  # partition -> records written
+        delivered_n: dict[int, int] = {}
 
         def delivered(err: Any, msg: Any) -> None:
             if err is None:
-                offsets[msg.partition()] = msg.offset()
+                p, offset = msg.partition(), msg.offset()
+                offsets[p] = min(offsets.get(p, offset), offset)
+                delivered_n[p] = delivered_n.get(p, 0) + 1
 
+        chunk = self.settings.checkpoint_chunk_bytes
         for p, snap in epoch.snapshots().items():
-            self.producer.send(self.topics.checkpoints, snap.encode(), SNAPSHOT, p, delivered)
+            parts = snapshot_records(snap.encode(), chunk)
+            records[p] = len(parts)
+            for key, value, headers in parts:
+                self.producer.send(self.topics.checkpoints, value, key, p, delivered, headers)
         self.producer.flush(30)
-        missing = set(epoch.owned) - set(offsets)
+        missing = [p for p in epoch.owned if delivered_n.get(p, 0) < records.get(p, 1)]
         if missing:
             raise KafkaError(f"checkpoint not delivered for partitions {sorted(missing)}")
         epoch.snapshots_written(offsets)

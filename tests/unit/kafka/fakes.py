@@ -39,6 +39,7 @@ class FakeProducer:
         self.next_offset: Counter[tuple[str, int]] = Counter()
         self.undelivered = 0
         self.deliver_snapshots = True
+        self.undelivered_keys: set[bytes | None] = set()  # records of these keys are lost
         self.fail_commit: Exception | None = None
         self.fail_offsets: Exception | None = None
 
@@ -53,7 +54,9 @@ class FakeProducer:
         self.calls.append(("send", topic, key, partition, value))
         offset = self.next_offset[(topic, partition)]
         self.next_offset[(topic, partition)] += 1
-        if on_delivery is not None and (self.deliver_snapshots or key != SNAPSHOT):
+        snapshot = key is not None and key.startswith(SNAPSHOT)  # whole or a chunk
+        if (on_delivery is not None and (self.deliver_snapshots or not snapshot)
+                and key not in self.undelivered_keys):
             on_delivery(None, Delivered(partition, 100 + offset))
 
     def flush(self, timeout_s: float) -> int:

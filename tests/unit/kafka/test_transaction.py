@@ -12,7 +12,15 @@ from confluent_kafka import KafkaException
 
 from greekstream.core.engine import EngineConfig
 from greekstream.errors import KafkaError
-from greekstream.kafka.checkpoints import PROGRESS, SNAPSHOT, Recovered
+from greekstream.kafka.checkpoints import (
+    PROGRESS,
+    SNAPSHOT,
+    Recovered,
+    Snapshot,
+    join_snapshot,
+    snapshot_chunk,
+    snapshot_records,
+)
 from greekstream.kafka.epoch import Emitted, Epoch
 from greekstream.kafka.merge import Record
 from greekstream.kafka.topics import Topics
@@ -156,6 +164,85 @@ def test_a_snapshot_not_delivered_stops_the_checkpoint() -> None:
     with pytest.raises(KafkaError, match=r"checkpoint not delivered for partitions \[0, 1\]"):
         txn.commit(ep, checkpoint=True, out_floor={})
     assert PROGRESS not in [c[2] for c in producer.calls if c[0] == "send"]
+
+
+def chunked(chunk_bytes: int = 300) -> ProcessorSettings:
+    """Settings with chunks smaller than the setting allows (the test's snapshots are
+    ~800 bytes; a `market` desk's are MB)."""
+    return ProcessorSettings().model_copy(update={"checkpoint_chunk_bytes": chunk_bytes})
+
+
+def test_a_snapshot_larger_than_a_chunk_is_written_as_consecutive_chunks() -> None:
+    """A partition's snapshot over checkpoint_chunk_bytes goes out as snapshot/I/N records
+    (a record over 1 MB is refused: MSG_SIZE_TOO_LARGE stopped the processor on a
+    `market`-sized desk); its progress names the first chunk."""
+    txn, producer, _ = transaction(chunked())
+    ep = epoch()
+    applied(ep, txn, 1, 41)
+    whole = {p: s.encode() for p, s in ep.snapshots().items()}
+    txn.commit(ep, checkpoint=True, out_floor={})
+    ckpt = TOPICS.checkpoints
+    sent = [c for c in producer.calls if c[:2] == ("send", ckpt) and c[2] != PROGRESS]
+    n = -(-len(whole[0]) // 300)
+    assert n >= 3
+    for p in (0, 1):
+        mine = [c for c in sent if c[3] == p]
+        assert [c[2] for c in mine] == [b"snapshot/%d/%d" % (i, n) for i in range(n)]
+        assert all(len(c[4]) <= 300 for c in mine)
+        assert b"".join(c[4] for c in mine) == whole[p]
+    progress = [orjson.loads(c[4]) for c in producer.calls if c[:3] == ("send", ckpt, PROGRESS)]
+    assert [p["snapshot_offset"] for p in progress] == [100, 100]  # the first chunk's offset
+
+
+def test_a_chunk_not_delivered_stops_the_checkpoint() -> None:
+    txn, producer, _ = transaction(chunked())
+    ep = epoch()
+    applied(ep, txn, 0, 1)
+    producer.undelivered_keys = {b"snapshot/1/3"}
+    with pytest.raises(KafkaError, match=r"checkpoint not delivered for partitions \[0, 1\]"):
+        txn.commit(ep, checkpoint=True, out_floor={})
+    assert PROGRESS not in [c[2] for c in producer.calls if c[0] == "send"]
+
+
+class Msg:
+    def __init__(self, key: bytes | None, value: bytes, offset: int,
+                 headers: list[tuple[str, bytes]] | None = None) -> None:
+        self._key, self._value, self._offset, self._headers = key, value, offset, headers
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return self._headers
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes:
+        return self._value
+
+    def offset(self) -> int:
+        return self._offset
+
+
+def test_recovery_joins_a_snapshots_chunks_and_refuses_anything_else() -> None:
+    value = bytes(range(256)) * 9
+    records = snapshot_records(value, 1000)
+    assert [k for k, _, _ in records] == [b"snapshot/0/3", b"snapshot/1/3", b"snapshot/2/3"]
+    msgs = [Msg(k, v, 50 + i, h) for i, (k, v, h) in enumerate(records)]
+    assert join_snapshot(msgs, 50) == value
+    assert join_snapshot([*msgs, Msg(PROGRESS, b"{}", 53)], 50) == value
+    assert join_snapshot(msgs, 51) is None  # not where the progress said
+    assert join_snapshot(msgs[:2], 50) is None  # cut short
+    assert join_snapshot([msgs[0], msgs[2]], 50) is None  # a chunk missing
+    other = snapshot_records(value + b"x", 1000)  # chunk 1 of another snapshot, same key
+    assert join_snapshot([msgs[0], Msg(*other[1][:2], 51, other[1][2]), msgs[2]], 50) is None
+    assert join_snapshot([Msg(SNAPSHOT, b"whole", 7)], 7) == b"whole"  # one record
+    assert snapshot_records(b"small", 1000) == [(SNAPSHOT, b"small", None)]
+    for key in (PROGRESS, None, b"snapshot/3/3", b"snapshot/x/2", b"snapshot/1"):
+        assert snapshot_chunk(key) is None
+    # a real snapshot round-trips through its chunks
+    snap = epoch().snapshots()[0]
+    parts = snapshot_records(snap.encode(), 256)
+    joined = join_snapshot([Msg(k, v, i, h) for i, (k, v, h) in enumerate(parts)], 0)
+    assert joined is not None and Snapshot.decode(joined) == snap
 
 
 def test_an_output_already_visible_is_not_produced_again() -> None:
