@@ -221,3 +221,40 @@ def test_the_output_check_finds_a_non_finite_number_at_any_depth() -> None:
     assert is_fast(quote)
     with pytest.raises(GuardError, match="mark_price"):
         check_event(quote)
+
+
+def test_a_rejection_of_a_huge_record_carries_it_clipped_and_fits_in_a_kafka_record() -> None:
+    """JSON-escaped into ``raw``, an 800 KB record would make a 1.6 MB rejection, over the
+    1 MB a Kafka record may have: the processor stopped on it (MSG_SIZE_TOO_LARGE). Its
+    rejection carries the first RAW_KEEP_CHARS characters, its length and its SHA-256;
+    its event_id still comes from the whole record."""
+    from hashlib import sha256
+
+    from greekstream.core.guards import RAW_KEEP_CHARS, clip_raw
+
+    engine = Engine()
+    for i, raw in enumerate(VALID[:3]):
+        engine.handle(raw, f"s:{i}")
+    note = '\\"' * 400_000
+    huge = (b'{"type":"trade","event_id":"big","ts":"2026-03-02T00:00:40Z","book":"desk-a",'
+            b'"instrument_id":"NO-SUCH","side":"buy","quantity":1,"price":1,"note":"'
+            + note.encode() + b'"}')
+    before = engine.snapshot()
+    (out,) = engine.handle(huge, "t:1")
+    assert isinstance(out, Rejected) and out.reason == "unknown_instrument"
+    assert b.unchanged_but_rejection_chain(before, engine.snapshot(), [out])  # no state changed
+    text = huge.decode()
+    assert out.raw == clip_raw(text)
+    assert out.raw.startswith(text[:RAW_KEEP_CHARS])
+    assert out.raw.endswith(f"... [clipped: {len(text):,} characters in all, "
+                            f"sha256 {sha256(huge).hexdigest()}]")
+    assert len(encode(out)) < 1_000_000
+    # records that share their first RAW_KEEP_CHARS characters keep distinct ids
+    (other,) = engine.handle(huge[:-2] + b'x"}', "t:1")
+    assert other.raw != out.raw and other.event_id != out.event_id
+    for junk in (b'"' * 900_000, b"\x01" * 900_000):  # not JSON; control characters
+        (rej,) = engine.handle(junk, "t:2")  # escape to 6 bytes each
+        assert rej.reason == "invalid_json" and len(encode(rej)) < 1_000_000
+    small = VALID[0].replace(b'"quote"', b'"swap"')
+    (rej,) = engine.handle(small, "t:3")
+    assert rej.raw == small.decode()  # a record of ordinary size is carried whole

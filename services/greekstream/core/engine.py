@@ -1187,7 +1187,7 @@ class Engine:
             reason=reason,
             detail=detail,
             source=source,
-            raw=raw,
+            raw=guards.clip_raw(raw),
         )
 
     # ------------------------------------------------------------------ as-of views

@@ -16,6 +16,7 @@ Two layers (docs/streaming.md, "No record can crash the engine"):
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable
 from functools import lru_cache
@@ -161,6 +162,23 @@ class Journal:
         """The state changed outside ``apply`` (a restore): take a new base next time."""
         self.base = None
         self.entries = []
+
+
+# A rejection carries at most this many characters of its record: encoded as JSON (at
+# most 6 bytes a character) it stays well under the 1 MB a Kafka record may have by
+# default, so one oversized poison record cannot stop the processor or the gateway
+# (MSG_SIZE_TOO_LARGE). The whole record stays in its input topic and in raw_events.
+RAW_KEEP_CHARS = 65_536
+
+
+def clip_raw(text: str) -> str:
+    """A rejected record's text for its ``raw``: whole, or its first RAW_KEEP_CHARS
+    characters and a note of its length and SHA-256 (docs/contract.md, `rejected`)."""
+    if len(text) <= RAW_KEEP_CHARS:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return (f"{text[:RAW_KEEP_CHARS]}... [clipped: {len(text):,} characters in all, "
+            f"sha256 {digest}]")
 
 
 def describe(exc: BaseException) -> str:

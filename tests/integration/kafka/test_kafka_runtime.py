@@ -151,6 +151,41 @@ def test_poison_records_go_to_rejected_and_good_events_are_processed(
     assert all(r["detail"] for r in rejected)
 
 
+def test_a_poison_record_too_big_for_its_rejection_stops_nothing(
+    kafka_bootstrap: str, prefix: str, stream: Path, tmp_path: Path
+) -> None:
+    """A record whose `rejected` output would be over the 1 MB a Kafka record may have
+    (its text is JSON-escaped into ``raw``): one the gateway rejects, one the processor
+    rejects. Each rejection carries the record clipped (docs/contract.md), and every
+    other record is processed; before, the processor stopped with MSG_SIZE_TOO_LARGE
+    on such a record, and again after every restart."""
+    quotes = '\\"' * 200_000  # 400 KB of text that is 800 KB once escaped again
+    big_trade = ('{"type":"trade","event_id":"big-1","ts":"2026-03-02T00:30:00Z",'
+                 '"book":"desk-a","instrument_id":"NO-SUCH","side":"buy","quantity":1,'
+                 f'"price":1,"note":"{quotes}{quotes}"}}').encode()
+    big_junk = b'{"type":"trade","note":"' + b'"' * 700_000  # not JSON: the gateway's
+    lines = stream.read_bytes().splitlines()
+    mid = len(lines) // 2
+    path = tmp_path / "poisoned.jsonl"
+    path.write_bytes(b"\n".join([*lines[:mid], big_trade, big_junk, *lines[mid:]]) + b"\n")
+    expected = replay_outputs(path)
+    assert sorted(orjson.loads(r)["reason"] for r in expected["rejected"]) == [
+        "invalid_json", "unknown_instrument"]
+    port = free_port()
+    proc = start_processor(kafka_bootstrap, "solo", processor_env(prefix, f"g-{prefix}"),
+                           tmp_path / "solo.log", port)
+    try:
+        assert produce(kafka_bootstrap, prefix, path) == 1  # exit 1: something was rejected
+        got = wait_complete(kafka_bootstrap, prefix, expected)
+    finally:
+        assert stop(proc) == 0
+    assert_same_as_replay(got, expected)
+    for raw_record in got["rejected"]:
+        assert len(raw_record) < 1_000_000
+        rejected = orjson.loads(raw_record)
+        assert "... [clipped: " in rejected["raw"] and "sha256 " in rejected["raw"]
+
+
 def split_keeping_lines(path: Path, at: int, folder: Path) -> tuple[Path, Path]:
     """Two files whose line numbers (the gateway's gs-seq) are those of the original."""
     lines = path.read_bytes().splitlines()
