@@ -118,6 +118,25 @@ def test_one_processor_commits_what_replay_outputs(
         assert stop(proc) == 0, (tmp_path / "solo.log").read_text()[-2000:]
 
 
+def process_poisoned(bootstrap: str, prefix: str, path: Path,
+                     expected: dict[str, list[bytes]], tmp_path: Path
+                     ) -> tuple[dict[str, list[bytes]], str]:
+    """One processor over ``path`` published by the gateway (which rejects some of it):
+    its committed outputs, checked against the replay's, and its metrics; the processor
+    must stop cleanly."""
+    port = free_port()
+    proc = start_processor(bootstrap, "solo", processor_env(prefix, f"g-{prefix}"),
+                           tmp_path / "solo.log", port)
+    try:
+        assert produce(bootstrap, prefix, path) == 1  # exit 1: something was rejected
+        got = wait_complete(bootstrap, prefix, expected)
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    finally:
+        assert stop(proc) == 0
+    assert_same_as_replay(got, expected)
+    return got, metrics
+
+
 def test_poison_records_go_to_rejected_and_good_events_are_processed(
     kafka_bootstrap: str, prefix: str, stream: Path, tmp_path: Path
 ) -> None:
@@ -128,18 +147,9 @@ def test_poison_records_go_to_rejected_and_good_events_are_processed(
     expected = replay_outputs(path)
     assert {orjson.loads(r)["reason"] for r in expected["rejected"]} == {
         "invalid_json", "unknown_type", "invalid_event", "unknown_instrument", "not_an_object"}
-    port = free_port()
-    proc = start_processor(kafka_bootstrap, "solo", processor_env(prefix, f"g-{prefix}"),
-                           tmp_path / "solo.log", port)
-    try:
-        assert produce(kafka_bootstrap, prefix, path) == 1  # exit 1: something was rejected
-        got = wait_complete(kafka_bootstrap, prefix, expected)
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
-        # the processor's own rejection (the gateway rejected the other four)
-        assert 'greekstream_rejections_total{reason="unknown_instrument"} 1.0' in metrics
-    finally:
-        assert stop(proc) == 0
-    assert_same_as_replay(got, expected)
+    got, metrics = process_poisoned(kafka_bootstrap, prefix, path, expected, tmp_path)
+    # the processor's own rejection (the gateway rejected the other four)
+    assert 'greekstream_rejections_total{reason="unknown_instrument"} 1.0' in metrics
     rejected = [orjson.loads(r) for r in got["rejected"]]
     want = [orjson.loads(r) for r in expected["rejected"]]
     assert sorted((r["reason"], r["raw"]) for r in rejected) == sorted(
@@ -171,15 +181,7 @@ def test_a_poison_record_too_big_for_its_rejection_stops_nothing(
     expected = replay_outputs(path)
     assert sorted(orjson.loads(r)["reason"] for r in expected["rejected"]) == [
         "invalid_json", "unknown_instrument"]
-    port = free_port()
-    proc = start_processor(kafka_bootstrap, "solo", processor_env(prefix, f"g-{prefix}"),
-                           tmp_path / "solo.log", port)
-    try:
-        assert produce(kafka_bootstrap, prefix, path) == 1  # exit 1: something was rejected
-        got = wait_complete(kafka_bootstrap, prefix, expected)
-    finally:
-        assert stop(proc) == 0
-    assert_same_as_replay(got, expected)
+    got, _ = process_poisoned(kafka_bootstrap, prefix, path, expected, tmp_path)
     for raw_record in got["rejected"]:
         assert len(raw_record) < 1_000_000
         rejected = orjson.loads(raw_record)
