@@ -258,3 +258,26 @@ def test_a_rejection_of_a_huge_record_carries_it_clipped_and_fits_in_a_kafka_rec
     small = VALID[0].replace(b'"quote"', b'"swap"')
     (rej,) = engine.handle(small, "t:3")
     assert rej.raw == small.decode()  # a record of ordinary size is carried whole
+
+
+def test_an_input_record_too_long_for_one_kafka_record_is_rejected_in_a_replay_too() -> None:
+    """A valid record made huge by an ignored field: over MAX_RECORD_BYTES it is rejected
+    (invalid_event) by the decoder every runtime shares, so a file replay and the gateway
+    agree; under it, it is applied."""
+    from greekstream.core import decode
+    from greekstream.core.events import MAX_RECORD_BYTES, DecodeError
+
+    def padded(size: int) -> bytes:
+        base = VALID[0][:-1] + b',"note":"'
+        return base + b"x" * (size - len(base) - 2) + b'"}'
+
+    for raw in (padded(MAX_RECORD_BYTES + 1), padded(MAX_RECORD_BYTES + 1).decode()):
+        with pytest.raises(DecodeError, match="at most 900,000") as caught:
+            decode.decode_event(raw)
+        assert caught.value.reason == "invalid_event"
+    assert decode.decode_event(padded(MAX_RECORD_BYTES)).type == "quote"
+    engine = Engine()
+    for i, raw in enumerate(VALID[:3]):
+        engine.handle(raw, f"s:{i}")
+    (rej,) = engine.handle(padded(MAX_RECORD_BYTES + 1), "t:1")
+    assert rej.reason == "invalid_event" and len(encode(rej)) < 1_000_000

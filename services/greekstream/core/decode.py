@@ -34,7 +34,7 @@ import msgspec
 from pydantic import BaseModel, BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic.fields import FieldInfo
 
-from greekstream.core.events import INPUT_TYPES, DecodeError
+from greekstream.core.events import INPUT_TYPES, MAX_RECORD_BYTES, DecodeError
 from greekstream.core.events import decode_event as decode_reference
 from greekstream.core.timeutil import parse_ts
 
@@ -241,7 +241,8 @@ def decode_event(raw: bytes | str) -> Any:
         type(raw) is bytes
         and raw.isascii()  # invalid UTF-8 anywhere is the reference path's to report
         and (len(raw) < _NESTING_CHECK_BYTES
-             or raw.count(b"[") + raw.count(b"{") < _NESTING_BRACKETS)
+             or (raw.count(b"[") + raw.count(b"{") < _NESTING_BRACKETS
+                 and len(raw) <= MAX_RECORD_BYTES))  # the reference rejects a longer one
     ):
         try:
             return _decoder.decode(raw)

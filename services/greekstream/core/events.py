@@ -645,8 +645,27 @@ class DecodeError(Exception):
         self.ts = ts
 
 
+# An input record must fit in one Kafka record (1 MB by default) with its headers: a
+# longer one is rejected here, in a file replay as at the gateway (docs/contract.md)
+MAX_RECORD_BYTES = 900_000
+
+
+def record_too_long(raw: bytes | str) -> DecodeError | None:
+    """The rejection of a record over MAX_RECORD_BYTES (UTF-8), or None."""
+    if len(raw) <= MAX_RECORD_BYTES // 4:
+        return None
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size <= MAX_RECORD_BYTES:
+        return None
+    return DecodeError("invalid_event", f"the record is {size:,} bytes; an input record may "
+                       f"have at most {MAX_RECORD_BYTES:,} (one Kafka record)")
+
+
 def decode_event(raw: bytes | str) -> Any:
     """Decode one JSON record into an input event, or raise :class:`DecodeError`."""
+    too_long = record_too_long(raw)
+    if too_long is not None:
+        raise too_long
     try:
         return _INPUT_ADAPTER.validate_json(raw)
     except ValidationError as exc:

@@ -166,21 +166,27 @@ def test_a_poison_record_too_big_for_its_rejection_stops_nothing(
 ) -> None:
     """A record whose `rejected` output would be over the 1 MB a Kafka record may have
     (its text is JSON-escaped into ``raw``): one the gateway rejects, one the processor
-    rejects. Each rejection carries the record clipped (docs/contract.md), and every
+    rejects; and a valid record over one Kafka record, rejected by the gateway as by the
+    replay. Each rejection carries the record clipped (docs/contract.md), and every
     other record is processed; before, the processor stopped with MSG_SIZE_TOO_LARGE
-    on such a record, and again after every restart."""
+    on such a record, and again after every restart, and the gateway aborted the whole
+    publish."""
     quotes = '\\"' * 200_000  # 400 KB of text that is 800 KB once escaped again
     big_trade = ('{"type":"trade","event_id":"big-1","ts":"2026-03-02T00:30:00Z",'
                  '"book":"desk-a","instrument_id":"NO-SUCH","side":"buy","quantity":1,'
                  f'"price":1,"note":"{quotes}{quotes}"}}').encode()
     big_junk = b'{"type":"trade","note":"' + b'"' * 700_000  # not JSON: the gateway's
+    big_valid = (b'{"type":"trade","event_id":"big-2","ts":"2026-03-02T00:30:00Z",'
+                 b'"book":"desk-a","instrument_id":"BTC-PERP","side":"buy","quantity":1,'
+                 b'"price":1,"note":"' + b"y" * 1_100_000 + b'"}')  # over one Kafka record
     lines = stream.read_bytes().splitlines()
     mid = len(lines) // 2
     path = tmp_path / "poisoned.jsonl"
-    path.write_bytes(b"\n".join([*lines[:mid], big_trade, big_junk, *lines[mid:]]) + b"\n")
+    path.write_bytes(b"\n".join([*lines[:mid], big_trade, big_junk, big_valid,
+                                 *lines[mid:]]) + b"\n")
     expected = replay_outputs(path)
     assert sorted(orjson.loads(r)["reason"] for r in expected["rejected"]) == [
-        "invalid_json", "unknown_instrument"]
+        "invalid_event", "invalid_json", "unknown_instrument"]
     got, _ = process_poisoned(kafka_bootstrap, prefix, path, expected, tmp_path)
     for raw_record in got["rejected"]:
         assert len(raw_record) < 1_000_000
