@@ -281,3 +281,22 @@ def test_an_input_record_too_long_for_one_kafka_record_is_rejected_in_a_replay_t
         engine.handle(raw, f"s:{i}")
     (rej,) = engine.handle(padded(MAX_RECORD_BYTES + 1), "t:1")
     assert rej.reason == "invalid_event" and len(encode(rej)) < 1_000_000
+
+
+def test_a_rejections_detail_is_clipped_where_it_quotes_the_record() -> None:
+    """``detail`` can quote the record: a whole bad ``type``, or one line per bad key of a
+    mapping. Clipped to DETAIL_KEEP_CHARS, such a rejection stays far under 1 MB (a
+    500 KB type made a 1.1 MB rejection, 60,000 bad regime_scale keys 4.5 MB)."""
+    from greekstream.core.guards import DETAIL_KEEP_CHARS
+
+    engine = Engine()
+    bad_type = b'{"type":"' + b"\\\\" * 125_000 + b'","event_id":"x","ts":"2026-03-02T00:00:00Z"}'
+    keys = ",".join(f'"k{i}":"no"' for i in range(60_000))
+    bad_keys = ('{"type":"limits","event_id":"l","ts":"2026-03-02T00:00:00Z","book":"desk-a",'
+                f'"regime_scale":{{{keys}}}}}').encode()
+    for raw, reason in ((bad_type, "unknown_type"), (bad_keys, "invalid_event")):
+        assert len(raw) < 900_000  # under the record size limit: the detail is the issue
+        (rej,) = engine.handle(raw, "t:1")
+        assert rej.reason == reason, rej.detail[:200]
+        assert len(rej.detail) <= DETAIL_KEEP_CHARS + 60 and "... [clipped: " in rej.detail
+        assert len(encode(rej)) < 500_000

@@ -1185,7 +1185,7 @@ class Engine:
             event_id=output_id("rejected", source, raw),
             ts=ts if guards.ts_in_range(ts) else None,
             reason=reason,
-            detail=detail,
+            detail=guards.clip_detail(detail),
             source=source,
             raw=guards.clip_raw(raw),
         )

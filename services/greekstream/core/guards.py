@@ -171,9 +171,20 @@ class Journal:
 RAW_KEEP_CHARS = 65_536
 
 
+DETAIL_KEEP_CHARS = 1_000  # a rejection's detail can quote the record (a bad type, keys)
+
+
+def clip_detail(detail: str) -> str:
+    """A rejection's ``detail``: whole, or its first DETAIL_KEEP_CHARS characters."""
+    if len(detail) <= DETAIL_KEEP_CHARS:
+        return detail
+    return f"{detail[:DETAIL_KEEP_CHARS]}... [clipped: {len(detail):,} characters in all]"
+
+
 def clip_raw(text: str) -> str:
     """A rejected record's text for its ``raw``: whole, or its first RAW_KEEP_CHARS
-    characters and a note of its length and SHA-256 (docs/contract.md, `rejected`)."""
+    characters and a note of its length in characters and the SHA-256 of the text's UTF-8
+    (invalid bytes of the record replaced; docs/contract.md, `rejected`)."""
     if len(text) <= RAW_KEEP_CHARS:
         return text
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

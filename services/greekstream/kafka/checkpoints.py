@@ -47,41 +47,49 @@ log = logging.getLogger("greekstream.process")
 SNAPSHOT = b"snapshot"
 PROGRESS = b"progress"
 # A snapshot larger than this is written as consecutive chunk records keyed
-# ``snapshot/I/N`` (brokers and librdkafka refuse a record over 1 MB by default:
+# ``snapshot/I`` (brokers and librdkafka refuse a record over 1 MB by default:
 # message.max.bytes, max.message.bytes; a `market`-sized desk's snapshot is several MB)
 CHUNK_BYTES = 512 * 1024
+SNAP_HEADER = "gs-snap"  # on every chunk: "N DIGEST", the chunk count and the whole's digest
 
 
-SNAP_HEADER = "gs-snap"  # on every chunk: the whole snapshot's digest (join_snapshot checks)
+def _digest(value: bytes) -> bytes:
+    return hashlib.sha256(value).hexdigest()[:32].encode()
 
 
 def snapshot_records(value: bytes, chunk_bytes: int = CHUNK_BYTES
                      ) -> list[tuple[bytes, bytes, list[tuple[str, bytes]] | None]]:
     """The (key, value, headers) records of one partition's snapshot, in order: one
-    record keyed ``snapshot`` when it fits in ``chunk_bytes``, else chunks keyed
-    ``snapshot/I/N``, each with the whole snapshot's digest in a header. They are produced
-    in one transaction to one partition, so their offsets are consecutive and the first
-    one's offset names the snapshot. Each chunk key is its own compaction key: the latest
-    snapshot's chunks are never compacted away, and older ones do not pile up."""
+    record keyed ``snapshot`` when it fits in ``chunk_bytes``, else N chunks keyed
+    ``snapshot/I``, each with N and the whole snapshot's digest in a header. They are
+    produced in one transaction to one partition, so their offsets are consecutive and the
+    first one's offset names the snapshot. A chunk's key is its index, so compaction keeps
+    the latest snapshot's chunks and drops older ones (at most one stale chunk per index
+    beyond the latest N)."""
     if len(value) <= chunk_bytes:
         return [(SNAPSHOT, value, None)]
-    digest = [(SNAP_HEADER, hashlib.sha256(value).hexdigest()[:32].encode())]
     parts = [value[i:i + chunk_bytes] for i in range(0, len(value), chunk_bytes)]
-    return [(b"%s/%d/%d" % (SNAPSHOT, i, len(parts)), part, digest)
-            for i, part in enumerate(parts)]
+    header = [(SNAP_HEADER, b"%d %s" % (len(parts), _digest(value)))]
+    return [(b"%s/%d" % (SNAPSHOT, i), part, header) for i, part in enumerate(parts)]
 
 
-def snapshot_chunk(key: bytes | None) -> tuple[int, int] | None:
-    """(I, N) of a snapshot record's key (``snapshot`` is (0, 1)); None for another key."""
+def snapshot_chunk(key: bytes | None) -> int | None:
+    """The index of a snapshot record from its key (``snapshot``: 0); None for another."""
     if key == SNAPSHOT:
-        return 0, 1
+        return 0
     if key is None or not key.startswith(SNAPSHOT + b"/"):
         return None
-    try:
-        i, n = (int(x) for x in key[len(SNAPSHOT) + 1:].split(b"/"))
-    except ValueError:
+    tail = key[len(SNAPSHOT) + 1:]
+    return int(tail) if tail.isdigit() else None
+
+
+def _chunk_header(msg: Message) -> tuple[int, bytes] | None:
+    """(N, digest) from a chunk's header, or None."""
+    value = dict(msg.headers() or ()).get(SNAP_HEADER)
+    if not value:
         return None
-    return (i, n) if 0 <= i < n else None
+    n, _, digest = value.partition(b" ")
+    return (int(n), digest) if n.isdigit() and int(n) >= 1 else None
 
 
 def join_snapshot(msgs: list[Message], offset: int) -> bytes | None:
@@ -89,21 +97,17 @@ def join_snapshot(msgs: list[Message], offset: int) -> bytes | None:
     read in order from there; None when they are not that snapshot, whole."""
     if not msgs or msgs[0].offset() != offset:
         return None
-    first = snapshot_chunk(msgs[0].key())
-    if first is None or first[0] != 0 or len(msgs) < first[1]:
-        return None
-    n = first[1]
-    if n == 1:
+    if msgs[0].key() == SNAPSHOT:
         return msgs[0].value()  # type: ignore[no-any-return]
-    digests = set()
+    first = _chunk_header(msgs[0])
+    if first is None or len(msgs) < first[0]:
+        return None
+    n = first[0]
     for i, msg in enumerate(msgs[:n]):
-        if snapshot_chunk(msg.key()) != (i, n):
+        if snapshot_chunk(msg.key()) != i or _chunk_header(msg) != first:
             return None
-        digests.add(dict(msg.headers() or ()).get(SNAP_HEADER))
     value = b"".join(msg.value() for msg in msgs[:n])
-    if digests != {hashlib.sha256(value).hexdigest()[:32].encode()}:
-        return None  # chunks of different snapshots
-    return value
+    return value if _digest(value) == first[1] else None  # not chunks of one snapshot
 PART_HEADER = "gs-part"  # on every output: the book partition whose outputs it is
 POS_HEADER = "gs-pos"  # on every output: the merge position of the input that caused it
 
@@ -381,5 +385,7 @@ class CheckpointReader:
 
 def _last_chunk(msg: Message) -> bool:
     """A snapshot ends at its last chunk (or at any other record: join_snapshot judges)."""
-    chunk = snapshot_chunk(msg.key())
-    return chunk is None or chunk[0] == chunk[1] - 1
+    if msg.key() == SNAPSHOT:
+        return True
+    chunk, header = snapshot_chunk(msg.key()), _chunk_header(msg)
+    return chunk is None or header is None or chunk >= header[0] - 1

@@ -27,7 +27,7 @@ from confluent_kafka import KafkaException, Producer
 from greekstream.core.decode import decode_event
 from greekstream.core.engine import output_id
 from greekstream.core.events import DecodeError, Rejected, encode
-from greekstream.core.guards import clip_raw
+from greekstream.core.guards import clip_detail, clip_raw
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import KafkaError
 from greekstream.kafka.topics import ROUTES, Topics, partition_counts
@@ -148,7 +148,7 @@ class Gateway:
         text = raw.decode("utf-8", errors="replace")
         rejected = Rejected(
             event_id=output_id("rejected", source, text), ts=exc.ts, reason=exc.reason,
-            detail=exc.detail, source=source, raw=clip_raw(text),
+            detail=clip_detail(exc.detail), source=source, raw=clip_raw(text),
         )
         self._produce(self.topics.for_output("rejected"), encode(rejected), None, headers)
         self.report.rejected += 1

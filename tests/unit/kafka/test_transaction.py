@@ -187,7 +187,7 @@ def test_a_snapshot_larger_than_a_chunk_is_written_as_consecutive_chunks() -> No
     assert n >= 3
     for p in (0, 1):
         mine = [c for c in sent if c[3] == p]
-        assert [c[2] for c in mine] == [b"snapshot/%d/%d" % (i, n) for i in range(n)]
+        assert [c[2] for c in mine] == [b"snapshot/%d" % i for i in range(n)]
         assert all(len(c[4]) <= 300 for c in mine)
         assert b"".join(c[4] for c in mine) == whole[p]
     progress = [orjson.loads(c[4]) for c in producer.calls if c[:3] == ("send", ckpt, PROGRESS)]
@@ -198,7 +198,7 @@ def test_a_chunk_not_delivered_stops_the_checkpoint() -> None:
     txn, producer, _ = transaction(chunked())
     ep = epoch()
     applied(ep, txn, 0, 1)
-    producer.undelivered_keys = {b"snapshot/1/3"}
+    producer.undelivered_keys = {b"snapshot/1"}
     with pytest.raises(KafkaError, match=r"checkpoint not delivered for partitions \[0, 1\]"):
         txn.commit(ep, checkpoint=True, out_floor={})
     assert PROGRESS not in [c[2] for c in producer.calls if c[0] == "send"]
@@ -225,7 +225,7 @@ class Msg:
 def test_recovery_joins_a_snapshots_chunks_and_refuses_anything_else() -> None:
     value = bytes(range(256)) * 9
     records = snapshot_records(value, 1000)
-    assert [k for k, _, _ in records] == [b"snapshot/0/3", b"snapshot/1/3", b"snapshot/2/3"]
+    assert [k for k, _, _ in records] == [b"snapshot/0", b"snapshot/1", b"snapshot/2"]
     msgs = [Msg(k, v, 50 + i, h) for i, (k, v, h) in enumerate(records)]
     assert join_snapshot(msgs, 50) == value
     assert join_snapshot([*msgs, Msg(PROGRESS, b"{}", 53)], 50) == value
@@ -234,9 +234,12 @@ def test_recovery_joins_a_snapshots_chunks_and_refuses_anything_else() -> None:
     assert join_snapshot([msgs[0], msgs[2]], 50) is None  # a chunk missing
     other = snapshot_records(value + b"x", 1000)  # chunk 1 of another snapshot, same key
     assert join_snapshot([msgs[0], Msg(*other[1][:2], 51, other[1][2]), msgs[2]], 50) is None
+    forged = Msg(records[1][0], b"y" * len(records[1][1]), 51, records[1][2])  # same header
+    assert join_snapshot([msgs[0], forged, msgs[2]], 50) is None  # the digest tells
     assert join_snapshot([Msg(SNAPSHOT, b"whole", 7)], 7) == b"whole"  # one record
     assert snapshot_records(b"small", 1000) == [(SNAPSHOT, b"small", None)]
-    for key in (PROGRESS, None, b"snapshot/3/3", b"snapshot/x/2", b"snapshot/1"):
+    assert [snapshot_chunk(k) for k in (SNAPSHOT, b"snapshot/0", b"snapshot/12")] == [0, 0, 12]
+    for key in (PROGRESS, None, b"snapshot/x", b"snapshot/", b"snapshot/-1"):
         assert snapshot_chunk(key) is None
     # a real snapshot round-trips through its chunks
     snap = epoch().snapshots()[0]
