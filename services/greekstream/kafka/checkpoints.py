@@ -46,6 +46,8 @@ log = logging.getLogger("greekstream.process")
 
 SNAPSHOT = b"snapshot"
 PROGRESS = b"progress"
+PART_HEADER = "gs-part"  # on every output: the book partition whose outputs it is
+POS_HEADER = "gs-pos"  # on every output: the merge position of the input that caused it
 # A snapshot larger than this is written as consecutive chunk records keyed
 # ``snapshot/I`` (brokers and librdkafka refuse a record over 1 MB by default:
 # message.max.bytes, max.message.bytes; a `market`-sized desk's snapshot is several MB)
@@ -108,8 +110,6 @@ def join_snapshot(msgs: list[Message], offset: int) -> bytes | None:
             return None
     value = b"".join(msg.value() for msg in msgs[:n])
     return value if _digest(value) == first[1] else None  # not chunks of one snapshot
-PART_HEADER = "gs-part"  # on every output: the book partition whose outputs it is
-POS_HEADER = "gs-pos"  # on every output: the merge position of the input that caused it
 
 
 @dataclass(frozen=True)
