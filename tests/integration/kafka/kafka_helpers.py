@@ -145,3 +145,18 @@ def wait_for(predicate: Any, timeout_s: float, what: str, every_s: float = 0.5) 
 
 def count_committed(bootstrap: str, topic: str) -> int:
     return len(read_topic(bootstrap, topic))
+
+
+def log_events(log: Path, event: str) -> list[dict[str, object]]:
+    """The processor's JSON log lines of one ``event``, in order."""
+    out = []
+    for line in log.read_text().splitlines():
+        if line.startswith("{") and f'"event":"{event}"' in line:
+            out.append(orjson.loads(line))
+    return out
+
+
+def wait_assigned(log: Path, timeout_s: float = 60) -> None:
+    """Until the processor logged a restore with partitions: it consumes as records come."""
+    wait_for(lambda: any(e["partitions"] for e in log_events(log, "restored")), timeout_s,
+             "the processor to be assigned its partitions", every_s=0.2)

@@ -21,6 +21,7 @@ from kafka_helpers import (
     by_book,
     cli,
     committed_outputs,
+    log_events,
     processor_env,
     read_topic,
     replay_outputs,
@@ -201,14 +202,6 @@ def split_keeping_lines(path: Path, at: int, folder: Path) -> tuple[Path, Path]:
     first.write_bytes(b"\n".join(lines[:at]) + b"\n")
     second.write_bytes(b"\n" * at + b"\n".join(lines[at:]) + b"\n")
     return first, second
-
-
-def log_events(log: Path, event: str) -> list[dict[str, object]]:
-    out = []
-    for line in log.read_text().splitlines():
-        if line.startswith("{") and f'"event":"{event}"' in line:
-            out.append(orjson.loads(line))
-    return out
 
 
 def test_sigkill_of_one_of_two_processors_loses_and_doubles_nothing(

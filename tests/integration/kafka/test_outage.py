@@ -23,6 +23,7 @@ from kafka_helpers import (
     replay_outputs,
     start_processor,
     stop,
+    wait_assigned,
     wait_for,
 )
 from tests.integration.kafka_broker import free_port, tansu
@@ -118,7 +119,12 @@ def test_processor_rides_out_a_broker_outage(proxied: tuple[str, TcpProxy], day:
         got = committed_outputs(bootstrap, prefix)
         return got if all(len(got[t]) >= len(expected[t]) for t in OUTPUT_TYPES) else None
 
-    gateway = subprocess.Popen(  # publishing while the processor works: cut mid-stream
+    # publishing while the processor works: cut mid-stream. The processor is assigned
+    # first: had the gateway published the whole day before the group formed, the first
+    # poll batch could hold all of it and commit in one transaction before the first look
+    # (seen once in CI: the "first cut" came after the last output)
+    wait_assigned(log, 90)
+    gateway = subprocess.Popen(
         [sys.executable, "-m", "greekstream.cli", "produce", str(day), "--bootstrap",
          bootstrap, "--prefix", prefix, "--quiet"], stderr=subprocess.PIPE)
     try:
