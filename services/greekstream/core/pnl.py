@@ -344,7 +344,7 @@ class PnlLedger:
         return {
             "lots": [[k[0], k[1], iid, lot.qty, lot.avg, lot.realized, lot.fees, lot.funding]
                      for k, lots in self.lots.items() if keep(k[0])
-                     for iid, lot in lots.items()],  # lot_fields, inlined (hot: every lot)
+                     for iid, lot in lots.items()],  # Lot's fields in order: load_books
             "last": [[k[0], k[1], *v] for k, v in self.last_emitted.items() if keep(k[0])],
         }
 
@@ -459,7 +459,3 @@ class _KeySums:
                 open_lots.append((iid, lot))
         return cls(realized, fees, funding, open_lots,
                    [(iid, lot) for iid, lot in open_lots if iid in rates])
-
-
-def lot_fields(lot: Lot) -> tuple[float, float, float, float, float]:
-    return (lot.qty, lot.avg, lot.realized, lot.fees, lot.funding)
