@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -29,9 +30,12 @@ from kafka_helpers import (
 from tests.integration.kafka_broker import free_port, tansu
 from tests.integration.tcp_proxy import TcpProxy
 
-from greekstream.kafka.gateway import is_mark
+from greekstream.commands.produce import numbered_lines
+from greekstream.kafka.gateway import Gateway, is_mark
 from greekstream.kafka.topics import Topics
+from greekstream.runtime.progress import Progress
 from greekstream.sample.generate import write_sample
+from greekstream.settings import KafkaSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 _ids = itertools.count()
@@ -104,9 +108,10 @@ def assert_no_loss_no_extra(got: dict[str, list[bytes]], want: dict[str, list[by
 
 def test_processor_rides_out_a_broker_outage(proxied: tuple[str, TcpProxy], day: Path,
                                              tmp_path: Path) -> None:
-    """A cut mid-stream (inside a transaction), then a second cut once everything is
-    committed (the idle checkpoint that follows falls in it): the processor resumes after
-    each, commits exactly replay's outputs, and stops cleanly on SIGTERM."""
+    """A cut mid-stream (the processor working, the day half published), then a second cut
+    once everything is committed (the idle checkpoint that follows falls in it): the
+    processor resumes after each, commits exactly replay's outputs, and stops cleanly on
+    SIGTERM."""
     bootstrap, proxy = proxied
     prefix = create_topics(bootstrap)
     expected = replay_outputs(day)
@@ -119,29 +124,49 @@ def test_processor_rides_out_a_broker_outage(proxied: tuple[str, TcpProxy], day:
         got = committed_outputs(bootstrap, prefix)
         return got if all(len(got[t]) >= len(expected[t]) for t in OUTPUT_TYPES) else None
 
-    # publishing while the processor works: cut mid-stream. The processor is assigned
-    # first: had the gateway published the whole day before the group formed, the first
-    # poll batch could hold all of it and commit in one transaction before the first look
-    # (seen once in CI: the "first cut" came after the last output)
+    # The gateway (in this process, so that the test holds its pace) publishes the first
+    # half of the day at once, then the rest at a steady pace; the line is cut once a
+    # quarter of the rest is out. The cut is mid-stream by construction, whatever the
+    # machine's speed: with the whole day published before the first look (as the CLI
+    # gateway did in CI), one poll batch held all of it and the "first cut" fell after
+    # the last output.
+    lines = list(numbered_lines(day))
+    half = len(lines) // 2
+    gateway = Gateway(KafkaSettings(bootstrap_servers=bootstrap).client_config(), Topics(prefix))
     wait_assigned(log, 90)
-    gateway = subprocess.Popen(
-        [sys.executable, "-m", "greekstream.cli", "produce", str(day), "--bootstrap",
-         bootstrap, "--prefix", prefix, "--quiet"], stderr=subprocess.PIPE)
+    for seq, raw, source in lines[:half]:
+        gateway.publish_one(seq, raw, source)
+    gateway.mark()
+    gateway.flush()
+    sent = 0
+
+    def paced() -> Iterator[tuple[int, bytes, str]]:
+        nonlocal sent
+        for line in lines[half:]:
+            yield line
+            sent += 1
+            time.sleep(0.002)
+
+    rest = threading.Thread(target=gateway.publish,
+                            args=(paced(), Progress("produce", enabled=False)), daemon=True)
     try:
-        before_cut = wait_for(lambda: written(bootstrap, f"{prefix}.exposures"), 90,
-                              "the first outputs", every_s=0.1)
+        wait_for(lambda: written(bootstrap, f"{prefix}.exposures"), 90, "the first outputs",
+                 every_s=0.1)
+        rest.start()
+        wait_for(lambda: sent >= (len(lines) - half) // 4, 60, "a quarter of the rest sent",
+                 every_s=0.01)
+        sent_at_cut = sent
         outage(proxy, proc, "the processor died during the outage")
-        _, err = gateway.communicate(timeout=120)
-        assert gateway.returncode == 0, err.decode()[-2000:]
+        rest.join(timeout=120)
+        assert not rest.is_alive() and not gateway.report.delivery_errors, \
+            gateway.report.delivery_errors
+        assert gateway.report.published == len(lines)
         wait_for(complete, 150, "all outputs after the outage", every_s=2)
         # idle now: its next checkpoint is due within checkpoint_interval_s
         outage(proxy, proc, "the processor died during the idle outage")
     finally:
-        if gateway.poll() is None:
-            gateway.kill()
-            gateway.wait()
         assert stop(proc) == 0, log.read_text()[-3000:]
-    assert before_cut < len(expected["exposure"]), "the first cut was not mid-stream"
+    assert sent_at_cut < len(lines) - half, "the first cut was not mid-stream"
     assert_no_loss_no_extra(committed_outputs(bootstrap, prefix), expected)
 
 
