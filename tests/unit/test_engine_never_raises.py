@@ -168,6 +168,54 @@ def test_an_unexpected_failure_is_undone_and_reported(monkeypatch: pytest.Monkey
     assert engine.handle(b.trade("t-ok", 10, CALL, "buy", 7), "fuzz:3")[0].type == "exposure"
 
 
+def test_a_rollback_rebuilds_from_a_base_taken_mid_stream(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """The journal's base is retaken as the stream goes on (here every 3 inputs); a failure
+    after several retakes leaves the state of the inputs before it, as a straight run."""
+    from greekstream.core import guards
+
+    records = [b.trade(f"t{i}", 40 + i, CALL, "buy" if i % 3 else "sell", 1 + i % 4)
+               for i in range(11)]
+    straight = setup_engine()
+    for i, raw in enumerate(records):
+        straight.handle(raw, f"fuzz:{i}")
+    engine = setup_engine()
+    engine._journal = guards.Journal(every=3, bytes_per_input=10**9)
+    bases = set()
+    for i, raw in enumerate(records):
+        engine.handle(raw, f"fuzz:{i}")
+        bases.add(engine._journal.base)
+    assert len(bases) >= 3  # retaken mid-stream
+    before = engine.snapshot()
+    assert orjson.loads(before) == orjson.loads(straight.snapshot())
+    real = engine._handlers["trade"]
+
+    def broken(ev: Any) -> Any:
+        real(ev)
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setitem(engine._handlers, "trade", broken)
+    (out,) = engine.handle(b.trade("t-bug", 60, CALL, "buy", 7), "fuzz:99")
+    assert out.reason == "internal_error"
+    assert b.unchanged_but_rejection_chain(before, engine.snapshot(), [out])
+
+
+def test_a_bigger_state_is_journaled_less_often() -> None:
+    """A snapshot's time grows with the state: one input per 100 bytes of it, between
+    20,000 and 200,000 inputs (the ``market`` sample's 8.7 MB: about 87,000)."""
+    from greekstream.core.guards import Journal
+
+    journal = Journal()
+    assert journal.due()
+    for size, limit in ((10_000, 20_000), (8_700_000, 87_000), (10**9, 200_000)):
+        journal.start(b"x" * size)
+        assert journal.limit == limit
+        journal.entries = [None] * (limit - 1)  # type: ignore[list-item]
+        assert not journal.due()
+        journal.entries.append(None)  # type: ignore[arg-type]
+        assert journal.due()
+
+
 def test_a_fuzzed_day_never_raises_and_every_output_validates(tmp_path: Path) -> None:
     from greekstream.runtime.replay import read_records
     from greekstream.sample.generate import write_sample
