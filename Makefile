@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 TOOLS := .cache/tools
 
 PORT ?= 8000
+# test workers (pytest-xdist): one per core; each runs whole test files, with its own broker
+TEST_WORKERS ?= auto
 
 .PHONY: help venv demo serve dashboard-png test test-unit lint bench tools schemas clean
 
@@ -35,8 +37,8 @@ dashboard-png: $(STAMP)  ## regenerate docs/img/dashboard.png (headless Chromium
 tools: $(STAMP)  ## fetch the offline deployment tools used by the tests (helm, docker-compose)
 	@if [ -f scripts/install_tools.py ]; then $(BIN)/python scripts/install_tools.py --dest $(TOOLS); fi
 
-test: $(STAMP) tools  ## run the whole suite (starts a Tansu broker on a free loopback port)
-	@PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/python -m pytest -q tests
+test: $(STAMP) tools  ## run the whole suite, a worker per core (TEST_WORKERS=1 for one process)
+	@PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 test-unit: $(STAMP)  ## only the fast, pure unit tests
 	@$(BIN)/python -m pytest -q tests/unit
