@@ -8,14 +8,17 @@ book, in order, plus as whole multisets (no duplicates, nothing missing).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import signal
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from typing import ClassVar
 
 import orjson
 import pytest
+from confluent_kafka import KafkaException
 from kafka_helpers import (
     OUTPUT_TYPES,
     by_book,
@@ -31,7 +34,13 @@ from kafka_helpers import (
 )
 from tests.integration.kafka_broker import free_port
 
+from greekstream.kafka.backoff import Backoff
+from greekstream.kafka.checkpoints import CheckpointReader, Progress, Snapshot
+from greekstream.kafka.processor import KafkaTxnProducer
+from greekstream.kafka.topics import Topics
+from greekstream.kafka.transaction import Transaction
 from greekstream.sample.generate import write_sample
+from greekstream.settings import ProcessorSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 _ids = itertools.count()
@@ -375,3 +384,71 @@ def test_a_killed_owners_open_transaction_ends_before_recovery_looks_for_its_out
     assert restored["seconds"] >= 5.0, restored
     # the aborted output, shown by Tansu, was found: it will not be produced again
     assert restored["visible_uncommitted"] == 1, restored
+
+
+class _BigState:
+    """An epoch as a checkpoint sees it (kafka/epoch.py: owned, pos, snapshots,
+    snapshots_written, progress, committed_offsets), holding a `market`-sized state: 3.5 MB of books
+    per partition (the `market` sample's snapshot is 8.7 MB)."""
+
+    owned: ClassVar[list[int]] = [0, 1]
+    pos = (1, 0, 0, 7)
+
+    def __init__(self) -> None:
+        seed = hashlib.sha256(b"market-sized").hexdigest().encode()
+        self.books = {p: b"".join(hashlib.sha256(seed + b"%d/%d" % (p, i)).hexdigest().encode()
+                                  for i in range(55_000)) for p in self.owned}
+        self.offsets: dict[int, int] = {}
+
+    def snapshots(self) -> dict[int, Snapshot]:
+        return {p: Snapshot(pos=(p, 0, 0, 7), book_offsets={}, market_offsets={},
+                            books=[f"desk-{p}"], market_state=b'{"market":1}',
+                            books_state=self.books[p]) for p in self.owned}
+
+    def snapshots_written(self, offsets: dict[int, int]) -> None:
+        self.offsets.update(offsets)
+
+    def progress(self, partition: int, out_floor: dict[str, int]) -> Progress:
+        return Progress((partition, 0, 0, 7), self.offsets.get(partition), out_floor)
+
+    def committed_offsets(self) -> list[tuple[str, int, int]]:
+        return []
+
+
+def test_a_market_sized_checkpoint_passes_the_broker_at_the_default_chunk_size(
+        kafka_bootstrap: str, prefix: str) -> None:
+    """The shipped checkpoint_chunk_bytes against the broker's own record limit: written
+    whole, a 3.5 MB partition snapshot is refused (MSG_SIZE_TOO_LARGE: librdkafka's
+    message.max.bytes, 1 MB like the broker's; it stopped the processor on a
+    `market`-sized desk); written as the default's chunks, it commits in
+    one transaction and recovery reads back each partition's snapshot, byte for byte."""
+    state = _BigState()
+    topics = Topics(prefix)
+
+    def commit(settings: ProcessorSettings, tid: str) -> None:
+        producer = KafkaTxnProducer({"bootstrap.servers": kafka_bootstrap,
+                                     "transactional.id": tid}, lambda: None,
+                                    lambda s: Backoff(s, 1.0), lambda _t: None)
+        producer.init()
+        txn = Transaction(producer, topics, settings)
+        try:
+            txn.commit(state, checkpoint=True, out_floor={})  # type: ignore[arg-type]
+        finally:
+            txn.abort()
+
+    default = ProcessorSettings()
+    # (the setting refuses a chunk over 900,000 bytes: the copy skips that check)
+    whole = default.model_copy(update={"checkpoint_chunk_bytes": 16 * 1024 * 1024})
+    with pytest.raises(KafkaException, match="MSG_SIZE_TOO_LARGE"):
+        commit(whole, f"{prefix}-whole")
+    assert default.checkpoint_chunk_bytes < len(state.books[0]) // 6
+    commit(default, f"{prefix}-chunked")
+    reader = CheckpointReader({"bootstrap.servers": kafka_bootstrap}, topics.checkpoints)
+    try:
+        got = reader.latest_many(state.owned)
+    finally:
+        reader.close()
+    want = state.snapshots()
+    for p in state.owned:
+        assert got[p].snapshot == want[p]
+        assert got[p].progress == Progress((p, 0, 0, 7), state.offsets[p], {})
