@@ -394,8 +394,11 @@ class Engine:
         if not state.dirty:
             return []
         outputs: list[Output] = []
-        for key, cause in sorted(state.dirty.items()):
-            outputs += self._report((key,), cause, cause.tag)
+        owed = sorted(state.dirty.items())
+        # every key's P&L in one pass (nothing in the reports moves a price)
+        with state.pnl.prepared([(key, cause.ts) for key, cause in owed]):
+            for key, cause in owed:
+                outputs += self._report((key,), cause, cause.tag)
         return outputs
 
     def flush(self) -> list[Output]:

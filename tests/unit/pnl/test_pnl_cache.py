@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from greekstream.core import pnl
 from greekstream.core.engine import Engine, EngineConfig
+from greekstream.core.events import encode
 from greekstream.core.pnl import PnlLedger
 from tests.unit import builders as b
 
@@ -100,6 +102,15 @@ def test_reused_pnl_is_bit_identical_to_a_computation_from_scratch(
                     live = engine.pnl.live_values(key, engine.instruments, engine.greeks.get,
                                                   when)
                 assert repr(tuple(live)) == repr(fresh[:5])
+        # the window's close: every key's at once, each at its own time (core/pnl.py
+        # PnlLedger.prepared), as key by key
+        keys = sorted(engine.pnl.lots)
+        asked = [(key, at_us + 35_000_000 * (i % 2)) for i, key in enumerate(keys)]
+        with every_key_over_columns(), engine.pnl.prepared(asked):
+            for key, when in asked:
+                live = engine.pnl.live_values(key, engine.instruments, engine.greeks.get, when)
+                assert repr(tuple(live)) == repr(_from_scratch(engine, key, when)[:5])
+        assert not engine.pnl._ahead
 
 
 def test_the_reported_pnl_follows_a_full_revaluation() -> None:
@@ -122,23 +133,32 @@ def test_the_reported_pnl_follows_a_full_revaluation() -> None:
     assert repr(tuple(live)) == repr(_from_scratch(engine, key, at_us)[:5])
 
 
-def test_a_key_of_many_lots_is_reported_over_columns_with_the_same_bits() -> None:
-    """A key of VECTOR_MIN_LOTS lots or more takes the columns by default; its reported
-    P&L equals the lot loop's from scratch, through quotes and a full revaluation."""
-    engine = Engine(EngineConfig(emit_interval_ms=100))
+def _many_lots_day(books: tuple[str, ...]) -> list[bytes]:
+    """Books of VECTOR_MIN_LOTS + 6 option lots each (linear and inverse), then quotes
+    at three moments with the full revaluation at 60 s between."""
     strikes = [40000.0 + 250.0 * i for i in range(pnl.VECTOR_MIN_LOTS + 6)]
     records = [b.index("x0", 0, 50000.0)]
     records += [b.option(f"O{i}", k, kind="call" if i % 2 else "put",
                          settlement="linear" if i % 3 else "inverse", expiry=b.ts(7200))
                 for i, k in enumerate(strikes)]
     records += [b.perp(PERP2)]
-    records += [b.trade(f"t{i}", 1 + i, f"O{i}", "buy" if i % 2 else "sell", 1 + i % 4,
-                        price=0.02 + i / 1000.0) for i in range(len(strikes))]
-    records += [b.trade("tp", 40, PERP2, "buy", 3, price=50100.0)]
-    for t in (50, 61, 75):  # quotes at two moments, the full revaluation at 60 s between
+    for n, book in enumerate(books):
+        records += [b.trade(f"t{book}{i}", 1 + i, f"O{i}", "buy" if (i + n) % 2 else "sell",
+                            1 + (i + n) % 4, price=0.02 + i / 1000.0, book=book)
+                    for i in range(len(strikes))]
+        records += [b.trade(f"tp{book}", 40, PERP2, "buy", 3 + n, price=50100.0, book=book)]
+    for t in (50, 61, 75):
         records += [b.quote_opt(f"q{t}-{i}", t, f"O{i}", 50000.0 + 10.0 * t, 0.5 + i / 100.0)
                     for i in range(len(strikes))]
         records += [b.quote_mark(f"qp{t}", t, PERP2, 50000.0 + t)]
+    return records
+
+
+def test_a_key_of_many_lots_is_reported_over_columns_with_the_same_bits() -> None:
+    """A key of VECTOR_MIN_LOTS lots or more takes the columns by default; its reported
+    P&L equals the lot loop's from scratch, through quotes and a full revaluation."""
+    engine = Engine(EngineConfig(emit_interval_ms=100))
+    records = _many_lots_day(("desk-a",))
     key = ("desk-a", "BTC")
     for i, raw in enumerate(records):
         engine.handle(raw, f"m:{i}")
@@ -149,6 +169,33 @@ def test_a_key_of_many_lots_is_reported_over_columns_with_the_same_bits() -> Non
             assert repr(tuple(live)) == repr(_from_scratch(engine, key, at_us)[:5])
     assert len(sums.open_lots) >= pnl.VECTOR_MIN_LOTS
     assert sums._cols is not None  # the columns were used
+
+
+def test_the_window_close_computes_every_keys_pnl_at_once_with_the_same_bits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """E > 0: the window's close computes the P&L of all its keys in one pass
+    (PnlLedger.prepared); the outputs are byte for byte those of key by key."""
+    records = _many_lots_day(("desk-a", "desk-b", "desk-c"))
+
+    def run() -> list[bytes]:
+        engine = Engine(EngineConfig(emit_interval_ms=100))
+        out = [encode(o) for i, raw in enumerate(records) for o in engine.handle(raw, f"m:{i}")]
+        return out + [encode(o) for o in engine.flush()]
+
+    real = PnlLedger._compute_ahead
+    sizes: list[int] = []
+
+    def spy(self: PnlLedger, requests: list) -> dict:  # type: ignore[type-arg]
+        ahead = real(self, requests)
+        sizes.append(len(ahead))
+        return ahead
+
+    monkeypatch.setattr(PnlLedger, "_compute_ahead", spy)
+    at_once = run()
+    assert max(sizes) == 3  # every key was computed ahead in some window
+    monkeypatch.setattr(PnlLedger, "_compute_ahead", lambda self, requests: {})
+    assert at_once == run()
+    assert sum(o.startswith(b'{"type":"pnl"') for o in at_once) > 10
 
 
 def test_a_new_lot_extends_the_key_sums_as_a_computation_from_scratch() -> None:
