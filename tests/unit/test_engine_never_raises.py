@@ -198,16 +198,24 @@ def test_a_rollback_rebuilds_from_a_base_taken_mid_stream(monkeypatch: pytest.Mo
     (out,) = engine.handle(b.trade("t-bug", 60, CALL, "buy", 7), "fuzz:99")
     assert out.reason == "internal_error"
     assert b.unchanged_but_rejection_chain(before, engine.snapshot(), [out])
+    # the rollback took a new base: a second failure re-applies nothing before it
+    assert engine._journal.base is not None and not engine._journal.entries
+    between = engine.snapshot()
+    real = engine._handlers["trade"]  # (the rollback rebuilt the engine and its handlers)
+    monkeypatch.setitem(engine._handlers, "trade", broken)
+    (again,) = engine.handle(b.trade("t-bug2", 60, CALL, "buy", 7), "fuzz:100")
+    assert again.reason == "internal_error"
+    assert b.unchanged_but_rejection_chain(between, engine.snapshot(), [again])
 
 
 def test_a_bigger_state_is_journaled_less_often() -> None:
     """A snapshot's time grows with the state: one input per 100 bytes of it, between
-    20,000 and 200,000 inputs (the ``market`` sample's 8.7 MB: about 87,000)."""
+    20,000 and 100,000 inputs (the ``market`` sample's 8.7 MB: about 87,000)."""
     from greekstream.core.guards import Journal
 
     journal = Journal()
     assert journal.due()
-    for size, limit in ((10_000, 20_000), (8_700_000, 87_000), (10**9, 200_000)):
+    for size, limit in ((10_000, 20_000), (8_700_000, 87_000), (10**9, 100_000)):
         journal.start(b"x" * size)
         assert journal.limit == limit
         journal.entries = [None] * (limit - 1)  # type: ignore[list-item]

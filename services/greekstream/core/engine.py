@@ -445,6 +445,9 @@ class Engine:
         for event, source, raw in entries:
             self.apply(event, source, raw)
         self.chains.heads = heads
+        # a new base here: another failure soon after re-applies only what follows it
+        # (up to the journal's limit each time would outlast a Kafka transaction)
+        self._journal.start(self.snapshot())
 
     # ------------------------------------------------------------------ market data
 
