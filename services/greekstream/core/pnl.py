@@ -321,7 +321,9 @@ class PnlLedger:
         along the row of a zero-padded matrix; the padding adds +0.0 after the last
         lot), so the values are bit-identical to :meth:`live_values` key by key. A key
         that would take another path there (few lots, no columns, a lot past its expiry,
-        a division by zero) is left to it. Nothing may change the prices inside."""
+        a division by zero) is left to it, and so is one of over four times the median
+        key's lots (the matrix is keys x the longest key). Nothing may change the prices
+        inside."""
         self._ahead = self._compute_ahead(list(requests))
         try:
             yield
@@ -342,12 +344,17 @@ class PnlLedger:
             cols = sums.columns(c)
             if cols is not None and len(cols[0]):
                 chosen.append((key, at_us, sums, cols))
+        lens = np.fromiter((len(ch[3][0]) for ch in chosen), np.intp, len(chosen))
+        if len(chosen) > 2:  # the matrix is keys x the longest key: a key of many more
+            wide = lens > 4 * int(np.median(lens))  # lots than most takes live_values
+            if wide.any():
+                chosen = [ch for ch, w in zip(chosen, wide.tolist(), strict=True) if not w]
+                lens = lens[~wide]
         if len(chosen) < 2:
             return {}
         idx = np.concatenate([ch[3][0] for ch in chosen])
         qty = np.concatenate([ch[3][1] for ch in chosen])
         avg = np.concatenate([ch[3][2] for ch in chosen])
-        lens = np.fromiter((len(ch[3][0]) for ch in chosen), np.intp, len(chosen))
         starts = np.cumsum(lens) - lens
         usable = np.minimum.reduceat(c.expiry[idx], starts) > np.fromiter(
             (ch[1] for ch in chosen), np.int64, len(chosen))
@@ -362,6 +369,7 @@ class PnlLedger:
             with np.errstate(divide="ignore", invalid="ignore"):  # those keys are left out
                 u[inverse] = qty[inverse] * size[inverse] * (1.0 / a_inv - 1.0 / p_inv) * p_inv
         u[np.isnan(price)] = 0.0
+        u[np.repeat(~usable, lens)] = 0.0  # keys left out add nothing (and warn of nothing)
         padded = np.zeros((len(chosen), int(lens.max())))
         row = np.repeat(np.arange(len(chosen)), lens)
         padded[row, np.arange(len(idx)) - starts[row]] = u

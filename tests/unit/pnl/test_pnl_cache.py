@@ -133,9 +133,10 @@ def test_the_reported_pnl_follows_a_full_revaluation() -> None:
     assert repr(tuple(live)) == repr(_from_scratch(engine, key, at_us)[:5])
 
 
-def _many_lots_day(books: tuple[str, ...]) -> list[bytes]:
-    """Books of VECTOR_MIN_LOTS + 6 option lots each (linear and inverse), then quotes
-    at three moments with the full revaluation at 60 s between."""
+def _many_lots_day(books: tuple[str, ...], lots: dict[str, int] | None = None
+                   ) -> list[bytes]:
+    """Books of VECTOR_MIN_LOTS + 6 option lots each (or ``lots[book]``; linear and
+    inverse), then quotes at three moments with the full revaluation at 60 s between."""
     strikes = [40000.0 + 250.0 * i for i in range(pnl.VECTOR_MIN_LOTS + 6)]
     records = [b.index("x0", 0, 50000.0)]
     records += [b.option(f"O{i}", k, kind="call" if i % 2 else "put",
@@ -145,7 +146,7 @@ def _many_lots_day(books: tuple[str, ...]) -> list[bytes]:
     for n, book in enumerate(books):
         records += [b.trade(f"t{book}{i}", 1 + i, f"O{i}", "buy" if (i + n) % 2 else "sell",
                             1 + (i + n) % 4, price=0.02 + i / 1000.0, book=book)
-                    for i in range(len(strikes))]
+                    for i in range((lots or {}).get(book, len(strikes)))]
         records += [b.trade(f"tp{book}", 40, PERP2, "buy", 3 + n, price=50100.0, book=book)]
     for t in (50, 61, 75):
         records += [b.quote_opt(f"q{t}-{i}", t, f"O{i}", 50000.0 + 10.0 * t, 0.5 + i / 100.0)
@@ -196,6 +197,23 @@ def test_the_window_close_computes_every_keys_pnl_at_once_with_the_same_bits(
     monkeypatch.setattr(PnlLedger, "_compute_ahead", lambda self, requests: {})
     assert at_once == run()
     assert sum(o.startswith(b'{"type":"pnl"') for o in at_once) > 10
+
+
+def test_a_key_of_many_more_lots_than_the_others_is_left_to_live_values() -> None:
+    """The close's matrix is keys x the longest key: a key of over four times the median
+    key's lots is computed on its own, and every key's P&L stays that of a ledger
+    computing from scratch."""
+    books = ("desk-a", "desk-b", "desk-c", "desk-d")
+    engine = Engine(EngineConfig(emit_interval_ms=100))
+    for i, raw in enumerate(_many_lots_day(books, {"desk-a": 2, "desk-b": 3, "desk-c": 2})):
+        engine.handle(raw, f"m:{i}")
+    at_us = engine.clock or 0
+    keys = [(book, "BTC") for book in books]
+    with every_key_over_columns(), engine.pnl.prepared([(key, at_us) for key in keys]):
+        assert sorted(engine.pnl._ahead) == keys[:3]  # desk-d's 31 lots: on its own
+        for key in keys:
+            live = engine.pnl.live_values(key, engine.instruments, engine.greeks.get, at_us)
+            assert repr(tuple(live)) == repr(_from_scratch(engine, key, at_us)[:5])
 
 
 def test_a_new_lot_extends_the_key_sums_as_a_computation_from_scratch() -> None:
