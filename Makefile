@@ -38,6 +38,8 @@ tools: $(STAMP)  ## fetch the offline deployment tools used by the tests (helm, 
 	@if [ -f scripts/install_tools.py ]; then $(BIN)/python scripts/install_tools.py --dest $(TOOLS); fi
 
 test: $(STAMP) tools  ## run the whole suite, a worker per core (TEST_WORKERS=1 for one process)
+	@# on CI, Chromium for the page tests first (several test files use it, in parallel)
+	@if [ "$${CI:-}" = "true" ]; then bash scripts/install_chromium.sh >/dev/null; fi
 	@PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 test-unit: $(STAMP)  ## only the fast, pure unit tests

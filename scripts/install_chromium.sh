@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install Debian's headless-capable Chromium for the page test (tests/integration/history).
-# The test runs this only when CI=true and no chromium is on PATH; elsewhere it skips.
+# Install Debian's headless-capable Chromium for the page tests (tests/integration/history).
+# `make test` runs this first when CI=true (and a page test does when chromium is still
+# missing); elsewhere, without chromium, the page tests skip.
 set -euo pipefail
 # `make test` runs a worker per core, and several test files need chromium: one installs,
 # the others wait for it here (then find it installed) rather than fight over apt's lock
