@@ -25,9 +25,8 @@ def test_rows_hold_the_bits_of_attribute_by_attribute_sums(steps: list) -> None:
     plain = [[0.0] * 6 for _ in range(6)]
     for keys, qtys, d, vectorised in steps:
         if vectorised:
-            at = np.array([rows[k].row for k in keys], dtype=np.intp)
-            q = np.array([qtys[k] for k in keys]).reshape(-1, 1)
-            table.arr[at] += q * np.array(d)
+            q = np.array([qtys[k] for k in keys]).reshape(-1, 1)  # as a quote does
+            table.add_at(TotalsTable.cells([rows[k].row for k in keys]), q, d)
         else:
             for k in keys:
                 rows[k].add(qtys[k], *d)

@@ -26,10 +26,11 @@ class TotalsTable:
     taken again starts at zero. Row numbers are never part of a snapshot or an output.
     """
 
-    __slots__ = ("arr", "free", "used")
+    __slots__ = ("arr", "flat", "free", "used")
 
     def __init__(self, rows: int = 64) -> None:
         self.arr = np.zeros((rows, 6))
+        self.flat = self.arr.reshape(-1)  # the same memory, one cell after another
         self.free: list[int] = []
         self.used = 0
 
@@ -40,11 +41,26 @@ class TotalsTable:
             return row
         if self.used == len(self.arr):
             self.arr = np.concatenate([self.arr, np.zeros_like(self.arr)])
+            self.flat = self.arr.reshape(-1)
         self.used += 1
         return self.used - 1
 
     def give_back(self, row: int) -> None:
         self.free.append(row)
+
+    @staticmethod
+    def cells(rows: Sequence[int]) -> np.ndarray:
+        """The flat indices of the six cells of each row, in row order."""
+        at = np.asarray(rows, dtype=np.intp)
+        return (at[:, None] * 6 + np.arange(6, dtype=np.intp)).reshape(-1)
+
+    def add_at(self, cells: np.ndarray, qty: np.ndarray, deltas: Sequence[float]) -> None:
+        """Each row of ``cells`` += its ``qty`` (a column) · ``deltas``, in one step: per
+        cell the same two IEEE operations as ``t += q * g``. Flat indices are cheaper to
+        gather and scatter than rows of a 2-D array, and stay valid when the table grows
+        (a row is always six cells)."""
+        flat = self.flat
+        flat[cells] = flat[cells] + (qty * np.array(deltas)).reshape(-1)
 
 
 class Totals:

@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, overload
 
-import numpy as np
-
 from greekstream.core import dedup, guards, onchain_state, snapshot
 from greekstream.core.books import (
     FLAT,
@@ -560,8 +558,8 @@ class Engine:
         state = self.state
         # every holder's totals row += its quantity · Δgreeks, in one step: the same IEEE
         # operations as key by key (books.Totals), so the same bits
-        rows, qty = state.holder_columns(iid)
-        state.totals.arr[rows] += qty * np.array((dd, dg, dv, dt, dva, dvo))
+        cells, qty = state.holder_columns(iid)
+        state.totals.add_at(cells, qty, (dd, dg, dv, dt, dva, dvo))
         moved = int(new.live) - int(old.live)
         if moved:
             books = state.books

@@ -65,7 +65,7 @@ class EngineState:
     bid_ask: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     # every key's Greek totals, one row each (BookRisk.totals is its row)
     totals: TotalsTable = field(default_factory=TotalsTable)
-    # derived, never snapshotted: per instrument, its holders' totals rows and quantities
+    # derived, never snapshotted: per instrument, its holders' totals cells and quantities
     # (holder_columns); dropped whenever a holder or a quantity of that instrument changes
     holder_cols: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
@@ -82,14 +82,15 @@ class EngineState:
         self.dirty[br.key] = cause
 
     def holder_columns(self, iid: str) -> tuple[np.ndarray, np.ndarray]:
-        """The totals rows of ``iid``'s holders and their quantities (a column), in holder
-        order: a quote adds ``qty · Δgreeks`` to those rows in one step."""
+        """The totals cells of ``iid``'s holders (TotalsTable.cells of their rows) and
+        their quantities (a column), in holder order: a quote adds ``qty · Δgreeks`` to
+        those cells in one step (TotalsTable.add_at)."""
         cols = self.holder_cols.get(iid)
         if cols is None:
             brs = [self.books[key] for key in self.holders.get(iid, ())]
-            rows = np.array([br.totals.row for br in brs], dtype=np.intp)
+            cells = TotalsTable.cells([br.totals.row for br in brs])
             qty = np.array([br.positions[iid] for br in brs], dtype=np.float64).reshape(-1, 1)
-            cols = self.holder_cols[iid] = (rows, qty)
+            cols = self.holder_cols[iid] = (cells, qty)
         return cols
 
     def holding_changed(self, iid: str) -> None:
