@@ -300,15 +300,9 @@ class PnlLedger:
             return total(sums.realized, 0.0, sums.fees, sums.funding)
         if c.expiry[idx].min() <= at_us:
             return self.values(key, instruments, greeks, at_us)
-        price, size = c.price[idx], c.size[idx]
-        u = qty * size * (price - avg)
-        inverse = c.inverse[idx]
-        if inverse.any():
-            p_inv, a_inv = price[inverse], avg[inverse]
-            if not ((p_inv != 0.0).all() and (a_inv != 0.0).all()):  # would divide by 0
-                return self.values(key, instruments, greeks, at_us)
-            u[inverse] = qty[inverse] * size[inverse] * (1.0 / a_inv - 1.0 / p_inv) * p_inv
-        u[np.isnan(price)] = 0.0  # an unknown price values the position at its cost
+        u, zero = c.lot_pnl(idx, qty, avg)
+        if zero is not None:  # an inverse lot would divide by zero
+            return self.values(key, instruments, greeks, at_us)
         unreal = float(np.cumsum(u)[-1]) + 0.0  # as ``0.0 + u0 + u1 + ...`` in lot order
         return total(sums.realized, unreal, sums.fees, sums.funding)
 
@@ -358,17 +352,9 @@ class PnlLedger:
         starts = np.cumsum(lens) - lens
         usable = np.minimum.reduceat(c.expiry[idx], starts) > np.fromiter(
             (ch[1] for ch in chosen), np.int64, len(chosen))
-        price, size = c.price[idx], c.size[idx]
-        u = qty * size * (price - avg)
-        inverse = c.inverse[idx]
-        if inverse.any():
-            p_inv, a_inv = price[inverse], avg[inverse]
-            zero = np.zeros(len(idx), dtype=bool)
-            zero[inverse] = (p_inv == 0.0) | (a_inv == 0.0)
+        u, zero = c.lot_pnl(idx, qty, avg)
+        if zero is not None:  # keys with an inverse lot that would divide by zero
             usable &= ~np.logical_or.reduceat(zero, starts)
-            with np.errstate(divide="ignore", invalid="ignore"):  # those keys are left out
-                u[inverse] = qty[inverse] * size[inverse] * (1.0 / a_inv - 1.0 / p_inv) * p_inv
-        u[np.isnan(price)] = 0.0
         u[np.repeat(~usable, lens)] = 0.0  # keys left out add nothing (and warn of nothing)
         padded = np.zeros((len(chosen), int(lens.max())))
         row = np.repeat(np.arange(len(chosen)), lens)
@@ -453,6 +439,28 @@ class _PriceColumns:
         self.size = np.ones(64)
         self.inverse = np.zeros(64, dtype=bool)
         self.expiry = np.full(64, _NEVER, dtype=np.int64)
+
+    def lot_pnl(self, idx: np.ndarray, qty: np.ndarray, avg: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each lot's unrealized P&L at its instrument's row ``idx``, elementwise with the
+        same IEEE operations as :func:`unrealized` (linear and option lots
+        ``q·cs·(P − A)``, inverse ones ``q·cs·(1/A − 1/P)·P``; an unknown price values a
+        lot at its cost), and the mask of inverse lots whose price or average is zero
+        (None when there is none): their entries would divide by zero and mean nothing."""
+        price, size = self.price[idx], self.size[idx]
+        u = qty * size * (price - avg)
+        inverse = self.inverse[idx]
+        zero = None
+        if inverse.any():
+            p_inv, a_inv = price[inverse], avg[inverse]
+            bad = (p_inv == 0.0) | (a_inv == 0.0)
+            if bad.any():
+                zero = np.zeros(len(idx), dtype=bool)
+                zero[inverse] = bad
+            with np.errstate(divide="ignore", invalid="ignore"):  # only where ``zero``
+                u[inverse] = qty[inverse] * size[inverse] * (1.0 / a_inv - 1.0 / p_inv) * p_inv
+        u[np.isnan(price)] = 0.0
+        return u, zero
 
     def set(self, inst: InstrumentState, g: ContractGreeks | None) -> None:
         row = self.rows.get(inst.instrument_id)
