@@ -147,13 +147,14 @@ def count_committed(bootstrap: str, topic: str) -> int:
     return len(read_topic(bootstrap, topic))
 
 
-def log_events(log: Path, event: str) -> list[dict[str, object]]:
-    """The processor's JSON log lines of one ``event``, in order."""
-    out = []
-    for line in log.read_text().splitlines():
-        if line.startswith("{") and f'"event":"{event}"' in line:
-            out.append(orjson.loads(line))
-    return out
+def log_events(log: Path, *events: str) -> list[dict[str, object]]:
+    """The processor's JSON log lines of the given ``events`` (of any event when none is
+    given), in order; none while the log does not exist yet."""
+    if not log.exists():
+        return []
+    marks = [f'"event":"{event}"' for event in events] or ['"event"']
+    return [orjson.loads(line) for line in log.read_text(errors="replace").splitlines()
+            if line.startswith("{") and any(mark in line for mark in marks)]
 
 
 def wait_assigned(log: Path, timeout_s: float = 60) -> None:

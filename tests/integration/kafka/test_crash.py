@@ -26,6 +26,7 @@ from kafka_helpers import (
     OUTPUT_TYPES,
     cli,
     committed_outputs,
+    log_events,
     replay_outputs,
     start_processor,
     stop,
@@ -56,13 +57,6 @@ def shipped_defaults_env(prefix: str) -> dict[str, str]:
             "GREEKSTREAM_LOG_LEVEL": "INFO"}
 
 
-def log_events(log: Path) -> list[dict[str, object]]:
-    if not log.exists():
-        return []
-    return [orjson.loads(line) for line in log.read_text(errors="replace").splitlines()
-            if line.startswith("{") and '"event"' in line]
-
-
 def count(log: Path, event: str) -> int:
     return log.read_text(errors="replace").count(f'"event":"{event}"') if log.exists() else 0
 
@@ -78,12 +72,12 @@ def wait_count(log: Path, event: str, before: int, timeout_s: float = 60) -> Non
 
 def phase_of(logs: list[Path], log: Path) -> str:
     """What the instance about to be killed is doing, from the logs (best effort)."""
-    if not any(e.get("event") == "checkpoint" for lg in logs for e in log_events(lg)):
+    if not any(log_events(lg, "checkpoint") for lg in logs):
         first = "before-first-checkpoint"
     else:
         first = "after-checkpoint"
-    events = [e["event"] for e in log_events(log) if e.get("event") in (
-        "started", "restored", "caught_up", "stopped")]
+    events = [e["event"] for e in log_events(log, "started", "restored", "caught_up",
+                                                  "stopped")]
     tail = events[-1] if events else "starting"
     if tail in ("started", "starting"):
         return f"{first}/starting"
