@@ -49,7 +49,7 @@ class TotalsTable:
         self.free.append(row)
 
     @staticmethod
-    def cells(rows: Sequence[int]) -> np.ndarray:
+    def cells(rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """The flat indices of the six cells of each row, in row order."""
         at = np.asarray(rows, dtype=np.intp)
         return (at[:, None] * 6 + np.arange(6, dtype=np.intp)).reshape(-1)
@@ -111,6 +111,81 @@ class Cause:
     event_id: str
     ts: int
     tag: str = "exp"
+
+
+class DirtyKeys:
+    """The open window's dirty (book, underlying)s, each with the record that last
+    dirtied it (a dict ``key → Cause`` to its readers).
+
+    A quote dirties all of its instrument's holders (tens of keys) and a quote storm
+    brings about one quote per instrument per window, so :meth:`mark_rows` marks them by
+    their totals rows in one numpy step (the cause's number per row) instead of one dict
+    entry each. The marks are folded into the dict, the latest cause of each key winning
+    as if each had been set, before anything else reads or writes it, so every reader
+    sees the same keys and causes as with the dict alone."""
+
+    __slots__ = ("_causes", "_keys", "_marks", "_owners")
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[str, str], Cause] = {}
+        self._marks = np.full(64, -1, dtype=np.int64)  # per totals row: a _causes index
+        self._causes: list[Cause] = []  # the causes marked since the last fold
+        self._owners: dict[int, tuple[str, str]] = {}  # totals row → its key
+
+    def own(self, row: int, key: tuple[str, str]) -> None:
+        """``key`` has taken totals row ``row`` (its marks go to ``key``)."""
+        self._fold()
+        if row >= len(self._marks):
+            grown = np.full(max(2 * len(self._marks), row + 1), -1, dtype=np.int64)
+            grown[:len(self._marks)] = self._marks
+            self._marks = grown
+        self._owners[row] = key
+
+    def disown(self, row: int) -> None:
+        self._fold()
+        self._owners.pop(row, None)
+
+    def mark_rows(self, rows: np.ndarray, cause: Cause) -> None:
+        """Dirty the keys owning ``rows`` (distinct rows), with ``cause``."""
+        causes = self._causes
+        self._marks[rows] = len(causes)
+        causes.append(cause)
+
+    def _fold(self) -> None:
+        if not self._causes:
+            return
+        marks, causes, owners, keys = self._marks, self._causes, self._owners, self._keys
+        rows = np.flatnonzero(marks >= 0)
+        for row, n in zip(rows.tolist(), marks[rows].tolist(), strict=True):
+            keys[owners[row]] = causes[n]
+        marks[rows] = -1
+        self._causes = []
+
+    def dict(self) -> dict[tuple[str, str], Cause]:
+        """Every dirty key and its cause (the marks folded in)."""
+        self._fold()
+        return self._keys
+
+    def __setitem__(self, key: tuple[str, str], cause: Cause) -> None:
+        self.dict()[key] = cause
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.dict()
+
+    def __bool__(self) -> bool:
+        return bool(self._causes) or bool(self._keys)
+
+    def __len__(self) -> int:
+        return len(self.dict())
+
+    def get(self, key: tuple[str, str]) -> Cause | None:
+        return self.dict().get(key)
+
+    def pop(self, key: tuple[str, str], default: Cause | None = None) -> Cause | None:
+        return self.dict().pop(key, default)
+
+    def items(self) -> list[tuple[tuple[str, str], Cause]]:
+        return list(self.dict().items())
 
 
 @dataclass(slots=True)

@@ -558,7 +558,7 @@ class Engine:
         state = self.state
         # every holder's totals row += its quantity · Δgreeks, in one step: the same IEEE
         # operations as key by key (books.Totals), so the same bits
-        cells, qty = state.holder_columns(iid)
+        cells, qty, rows = state.holder_columns(iid)
         state.totals.add_at(cells, qty, (dd, dg, dv, dt, dva, dvo))
         moved = int(new.live) - int(old.live)
         if moved:
@@ -571,7 +571,7 @@ class Engine:
         # them (all of them hold this instrument, so share its underlying); their order is
         # free (the window's close sorts them)
         if inst.underlying in state.underlyings:
-            state.dirty.update(dict.fromkeys(holders, Cause(ev.event_id, ev.ts, "exp")))
+            state.dirty.mark_rows(rows, Cause(ev.event_id, ev.ts, "exp"))
         return []
 
     def _maybe_full_revaluation(self, ev: Any) -> list[Output]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from greekstream.core import onchain_state
-from greekstream.core.books import BookRisk, Cause, Totals, TotalsTable
+from greekstream.core.books import BookRisk, Cause, DirtyKeys, Totals, TotalsTable
 from greekstream.core.chain import Chains
 from greekstream.core.dedup import QuoteIds, SeenIds
 from greekstream.core.events import Limits
@@ -57,7 +57,7 @@ class EngineState:
     # the open emission window (contract, part 2): its end (µs, exclusive) and the dirty
     # keys, each with the record that last dirtied it (what its exposure is attributed to)
     window_end_us: int | None = None
-    dirty: dict[Key, Cause] = field(default_factory=dict)
+    dirty: DirtyKeys = field(default_factory=DirtyKeys)
     # the head of every output hash chain (core/chain.py), each underlying's realized-vol
     # estimator and regime (core/regime.py), each instrument's latest bid/ask (intents)
     chains: Chains = field(default_factory=Chains)
@@ -67,7 +67,8 @@ class EngineState:
     totals: TotalsTable = field(default_factory=TotalsTable)
     # derived, never snapshotted: per instrument, its holders' totals cells and quantities
     # (holder_columns); dropped whenever a holder or a quantity of that instrument changes
-    holder_cols: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    holder_cols: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict)
 
     def book(self, book: str, underlying: str) -> BookRisk:
         """The (book, underlying)'s risk state, created on first use."""
@@ -75,22 +76,24 @@ class EngineState:
         br = self.books.get(key)
         if br is None:
             br = self.books[key] = BookRisk(book, underlying, totals=Totals(self.totals))
+            self.dirty.own(br.totals.row, key)
             self.by_underlying.setdefault(underlying, {})[key] = None
         return br
 
     def mark_dirty(self, br: BookRisk, cause: Cause) -> None:
         self.dirty[br.key] = cause
 
-    def holder_columns(self, iid: str) -> tuple[np.ndarray, np.ndarray]:
-        """The totals cells of ``iid``'s holders (TotalsTable.cells of their rows) and
-        their quantities (a column), in holder order: a quote adds ``qty · Δgreeks`` to
-        those cells in one step (TotalsTable.add_at)."""
+    def holder_columns(self, iid: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The totals cells of ``iid``'s holders (TotalsTable.cells of their rows), their
+        quantities (a column) and their rows, in holder order: a quote adds
+        ``qty · Δgreeks`` to those cells in one step (TotalsTable.add_at) and marks the
+        rows dirty in another (DirtyKeys.mark_rows)."""
         cols = self.holder_cols.get(iid)
         if cols is None:
             brs = [self.books[key] for key in self.holders.get(iid, ())]
-            cells = TotalsTable.cells([br.totals.row for br in brs])
+            rows = np.array([br.totals.row for br in brs], dtype=np.intp)
             qty = np.array([br.positions[iid] for br in brs], dtype=np.float64).reshape(-1, 1)
-            cols = self.holder_cols[iid] = (cells, qty)
+            cols = self.holder_cols[iid] = (TotalsTable.cells(rows), qty, rows)
         return cols
 
     def holding_changed(self, iid: str) -> None:
@@ -105,6 +108,7 @@ class EngineState:
         """Forget every book passing the filter (after its partition moved elsewhere)."""
         for key in [k for k in self.books if book_filter(k[0])]:
             br = self.books.pop(key)
+            self.dirty.disown(br.totals.row)
             self.totals.give_back(br.totals.row)
             self.dirty.pop(key, None)
             self.by_underlying.get(key[1], {}).pop(key, None)
