@@ -12,9 +12,11 @@ from greekstream.core.books import Totals, TotalsTable
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 greeks = st.tuples(finite, finite, finite, finite, finite, finite)
-# a step: (which keys move, their quantities, the Greek changes, alone or in one step)
+# a step: (which keys move, their quantities, the Greek changes, alone or in one step,
+# whether a key is read afterwards: a quote's update is held until the table is read)
 step = st.tuples(st.lists(st.integers(0, 5), min_size=1, max_size=6, unique=True),
-                 st.lists(finite, min_size=6, max_size=6), greeks, st.booleans())
+                 st.lists(finite, min_size=6, max_size=6), greeks, st.booleans(),
+                 st.one_of(st.none(), st.integers(0, 5)))
 
 
 @settings(max_examples=200, deadline=None)
@@ -23,7 +25,7 @@ def test_rows_hold_the_bits_of_attribute_by_attribute_sums(steps: list) -> None:
     table = TotalsTable(2)  # small: the table grows under the keys' rows
     rows = [Totals(table) for _ in range(6)]
     plain = [[0.0] * 6 for _ in range(6)]
-    for keys, qtys, d, vectorised in steps:
+    for keys, qtys, d, vectorised, read in steps:
         if vectorised:
             q = np.array([qtys[k] for k in keys]).reshape(-1, 1)  # as a quote does
             table.add_at(TotalsTable.cells([rows[k].row for k in keys]), q, d)
@@ -34,6 +36,8 @@ def test_rows_hold_the_bits_of_attribute_by_attribute_sums(steps: list) -> None:
             acc = plain[k]
             for j in range(6):
                 acc[j] += qtys[k] * d[j]
+        if read is not None:
+            assert [v.hex() for v in rows[read].values()] == [v.hex() for v in plain[read]]
     for k in range(6):
         assert [v.hex() for v in rows[k].values()] == [v.hex() for v in plain[k]]
 

@@ -26,15 +26,21 @@ class TotalsTable:
     taken again starts at zero. Row numbers are never part of a snapshot or an output.
     """
 
-    __slots__ = ("arr", "flat", "free", "used")
+    __slots__ = ("arr", "flat", "free", "pending", "used")
+
+    # quote updates held before they are applied (a bound on memory between reads)
+    MAX_PENDING = 4096
 
     def __init__(self, rows: int = 64) -> None:
         self.arr = np.zeros((rows, 6))
         self.flat = self.arr.reshape(-1)  # the same memory, one cell after another
         self.free: list[int] = []
         self.used = 0
+        # add_at's updates not applied yet: (cells, quantities, Greek changes) each
+        self.pending: list[tuple[np.ndarray, np.ndarray, Sequence[float]]] = []
 
     def take(self) -> int:
+        self.settle()
         if self.free:
             row = self.free.pop()
             self.arr[row] = 0.0
@@ -55,12 +61,35 @@ class TotalsTable:
         return (at[:, None] * 6 + np.arange(6, dtype=np.intp)).reshape(-1)
 
     def add_at(self, cells: np.ndarray, qty: np.ndarray, deltas: Sequence[float]) -> None:
-        """Each row of ``cells`` += its ``qty`` (a column) · ``deltas``, in one step: per
-        cell the same two IEEE operations as ``t += q * g``. Flat indices are cheaper to
-        gather and scatter than rows of a 2-D array, and stay valid when the table grows
-        (a row is always six cells)."""
+        """Each row of ``cells`` (distinct rows) += its ``qty`` (a column) · ``deltas``:
+        per cell the same two IEEE operations as ``t += q * g``. The update is held
+        until the table is next read (:meth:`settle`), so that a quote storm's updates
+        are applied together. Flat indices are cheaper to gather and scatter than rows of
+        a 2-D array, and stay valid when the table grows (a row is always six cells)."""
+        pending = self.pending
+        pending.append((cells, qty, deltas))
+        if len(pending) >= self.MAX_PENDING:
+            self.settle()
+
+    def settle(self) -> None:
+        """Apply the held updates, in the order they came: every product ``q * g`` as
+        one IEEE multiplication, then each cell's sums in order (``np.add.at`` adds
+        element by element, index order), so the bits are those of applying each update
+        at once."""
+        pending = self.pending
+        if not pending:
+            return
+        self.pending = []
         flat = self.flat
-        flat[cells] = flat[cells] + (qty * np.array(deltas)).reshape(-1)
+        if len(pending) == 1:
+            cells, qty, deltas = pending[0]
+            flat[cells] = flat[cells] + (qty * np.array(deltas)).reshape(-1)
+            return
+        cells = np.concatenate([p[0] for p in pending])
+        qty = np.concatenate([p[1] for p in pending])
+        each = np.repeat(np.array([p[2] for p in pending]), [len(p[1]) for p in pending],
+                         axis=0)  # each holder's row of Greek changes
+        np.add.at(flat, cells, (qty * each).reshape(-1))
 
 
 class Totals:
@@ -78,10 +107,16 @@ class Totals:
 
     def values(self) -> list[float]:
         """delta, gamma, vega, theta, vanna, volga (Python floats)."""
-        return self.table.arr[self.row].tolist()  # type: ignore[no-any-return]
+        table = self.table
+        if table.pending:
+            table.settle()
+        return table.arr[self.row].tolist()  # type: ignore[no-any-return]
 
     def set(self, values: Sequence[float]) -> None:
-        self.table.arr[self.row] = values
+        table = self.table
+        if table.pending:
+            table.settle()
+        table.arr[self.row] = values
 
     def add(self, q: float, d: float, g: float, v: float, t: float, va: float = 0.0,
             vo: float = 0.0) -> None:
