@@ -6,9 +6,13 @@ imported only when their subcommand runs, so `greekstream --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
+from pathlib import Path
 
 from greekstream.errors import GreekstreamError
 from greekstream.runtime import collector
@@ -85,8 +89,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _overview_parser() -> argparse.ArgumentParser:
+    """The top-level help: each command with the first line of its own HELP, read from
+    its module's source (importing every command would make `greekstream --help` slow)."""
     parser = build_parser(only="__none__")
+    (sub,) = (a for a in parser._subparsers._group_actions)  # type: ignore[union-attr]
+    for action in sub._choices_actions:
+        action.help = _summary(action.dest)
     return parser
+
+
+def _summary(name: str) -> str:
+    """The first line of ``greekstream.commands.NAME.HELP``."""
+    spec = importlib.util.find_spec(f"greekstream.commands.{name}")
+    text = ""
+    if spec is not None and spec.origin is not None:
+        for node in ast.parse(Path(spec.origin).read_text(encoding="utf-8")).body:
+            if (isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == "HELP" for t in node.targets)):
+                with suppress(ValueError):
+                    text = str(ast.literal_eval(node.value))
+    if not text:  # not a literal: import it
+        text = str(getattr(_load(name), "HELP", ""))
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 if __name__ == "__main__":

@@ -95,3 +95,16 @@ def test_the_contract_states_the_event_registry() -> None:
     text = CONTRACT.read_text()
     assert schemas_gen.registry_table() in text
     assert schemas_gen.contract_text(text) == text
+
+
+def test_the_overview_help_says_what_each_command_does(capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    """`greekstream --help` lists every command with the first line of its own HELP (read
+    from its module's source, so the overview stays fast), not a pointer to its help."""
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+    for name in cli.SUBCOMMANDS:
+        first = cli._load(name).HELP.strip().splitlines()[0]  # type: ignore[attr-defined]
+        assert f"{name} {' '.join(first.split())}" in text, name
+    assert "(run `greekstream" not in text
