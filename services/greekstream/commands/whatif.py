@@ -13,7 +13,7 @@ from greekstream.commands._common import print_json
 from greekstream.core.timeutil import format_ts
 from greekstream.core.whatif import HypotheticalTrade, WhatIfError, what_if
 from greekstream.errors import UsageError
-from greekstream.reports.tables import print_table
+from greekstream.reports.tables import fmt_row, print_table
 from greekstream.runtime.replay import read_records, replay
 
 HELP = ("preview hypothetical trades on the state after EVENTS: change in each Greek, worst "
@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _table(p: dict[str, Any]) -> None:
-    rows = [[u["underlying"], g, u["before"][g], u["after"][g], u["change"][g]]
+    # each row its own decimals: a column mixes a delta of thousands with a gamma of 0.0001
+    rows = [[u["underlying"], g, *fmt_row([u["before"][g], u["after"][g], u["change"][g]])]
             for u in p["underlyings"] for g in ("delta", "gamma", "vega", "theta")]
     print_table(("underlying", "greek", "before", "after", "change"), rows,
                 title=f"What-if for {p['book']} at {p['as_of']} ({p['trades']} trade(s))")

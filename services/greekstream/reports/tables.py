@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from itertools import combinations
 from typing import TYPE_CHECKING
 
 from greekstream.core.books import EXPOSURE_METRICS, ExposureValues
@@ -54,6 +55,10 @@ EXPOSURE_HEADERS = tuple(f"{k} ({UNITS[k]})" if k in UNITS and k != "positions" 
                          for k in EXPOSURE_FIELDS)
 SIGNIFICANT = 3  # digits shown of a column's small (but not negligible) values
 MAX_DECIMALS = 6
+# a row of one quantity (a breach's value and limit; a Greek before, after and its change):
+# digits shown of its smallest value, and at most, to tell apart values that differ
+ROW_SIGNIFICANT = 4
+ROW_MAX_SIGNIFICANT = 10
 
 
 def with_unit(name: str) -> str:
@@ -61,16 +66,37 @@ def with_unit(name: str) -> str:
     return f"{name} ({UNITS[name]})" if name in UNITS else name
 
 
-def decimals_for(values: Sequence[object]) -> int:
+def decimals_for(values: Sequence[object], significant: int = SIGNIFICANT,
+                 most: int = MAX_DECIMALS) -> int:
     """One number of decimals for a whole column, fixed-point (never e-notation): enough
-    for SIGNIFICANT digits of its smallest value that is not negligible (above a
-    millionth of its largest), between 0 and MAX_DECIMALS."""
+    for ``significant`` digits of its smallest value that is not negligible (above a
+    millionth of its largest), between 0 and ``most``."""
     floats = [abs(v) for v in values if isinstance(v, float) and math.isfinite(v) and v]
     if not floats:
         return 2
     floor = max(floats) * 1e-6
     small = min(v for v in floats if v >= floor)
-    return max(0, min(MAX_DECIMALS, SIGNIFICANT - 1 - math.floor(math.log10(small))))
+    return max(0, min(most, significant - 1 - math.floor(math.log10(small))))
+
+
+def fmt_row(values: Sequence[float | int | None]) -> list[str]:
+    """Numbers of one quantity side by side, whatever their magnitude (a breach's value
+    and limit; a Greek before, after and its change), as cells for :func:`print_table`:
+    one number of decimals for the row, enough for ROW_SIGNIFICANT digits of its smallest
+    value that is not negligible, and more, up to ROW_MAX_SIGNIFICANT digits, until values
+    that differ print differently. A gamma of 0.002577 against its limit 0.0025 is
+    0.002577 and 0.002500, a health factor of 1.2483 against 1.25 is 1.248 and 1.250, a
+    delta of 5,123.4 against 5,000 is 5,123 and 5,000 (a column's decimals, chosen for
+    its largest values, would print 0.00 and 0.00, 1.25 and 1.25)."""
+    nums = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
+    places = decimals_for(nums, ROW_SIGNIFICANT, most=2 * ROW_MAX_SIGNIFICANT)
+    cells = [fmt_num(v, places) for v in nums]
+    for extra in range(1, ROW_MAX_SIGNIFICANT - ROW_SIGNIFICANT + 1):
+        pairs = combinations(zip(nums, cells, strict=True), 2)
+        if all(a == b or x != y for (a, x), (b, y) in pairs):
+            break
+        cells = [fmt_num(v, places + extra) for v in nums]
+    return cells
 
 
 def fmt_num(value: object, decimals: int = 4) -> str:
