@@ -36,12 +36,26 @@ def keygen(path: str | Path, overwrite: bool = False) -> tuple[Path, Path]:
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    public.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    try:
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        public.write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    except OSError as exc:
+        raise UsageError(f"cannot write key {exc.filename or private}: {exc.strerror}",
+                         hint=_write_hint(private, exc)) from exc
     return private, public
+
+
+def _write_hint(private: Path, exc: OSError) -> str:
+    """What to do when the key pair cannot be written at ``private``."""
+    folder = private.parent
+    if not folder.is_dir():
+        return f"create the directory first (mkdir -p {folder}) or choose another PATH"
+    if isinstance(exc, IsADirectoryError):
+        return f"{exc.filename or private} is a directory: give PATH a file name in it"
+    return f"choose a PATH in a directory you can write to ({folder} is not)"
 
 
 def load_private(path: str | Path) -> Ed25519PrivateKey:
