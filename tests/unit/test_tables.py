@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from greekstream.reports.tables import fmt_row
+from greekstream.core.books import ExposureValues
+from greekstream.reports.tables import (
+    EXPOSURE_FIELDS,
+    EXPOSURE_HEADERS,
+    PNL_FIELDS,
+    exposure_rows,
+    fmt_row,
+    print_pnl_table,
+    print_table,
+)
 
 
 @pytest.mark.parametrize(("values", "cells"), [
@@ -21,3 +32,30 @@ from greekstream.reports.tables import fmt_row
 def test_a_row_prints_values_that_differ_differently(values: tuple[float | None, ...],
                                                      cells: list[str]) -> None:
     assert fmt_row(values) == cells
+
+
+def _rows(stale: bool) -> list[dict[str, object]]:
+    fresh = ExposureValues("desk-a", "BTC", 1.5, 2.0, 1e-4, 10.0, -5.0, 90_000.0, 2,
+                           pnl={k: 1.0 for k in PNL_FIELDS})
+    old = dataclasses.replace(fresh, underlying="ETH", stale=stale)
+    return exposure_rows([fresh, old], None)
+
+
+@pytest.mark.parametrize("table", ["exposure", "pnl"])
+def test_tables_mark_a_stale_row_and_say_what_it_means(
+    table: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for stale in (True, False):
+        rows = _rows(stale)
+        if table == "exposure":
+            print_table(EXPOSURE_HEADERS, [[r[k] for k in EXPOSURE_FIELDS] for r in rows])
+        else:
+            print_pnl_table(rows, title="P&L")
+        lines = capsys.readouterr().out.splitlines()
+        header = next(line for line in lines if line.startswith("book"))
+        assert header.split()[-1] == "stale"
+        by_underlying = {line.split()[1]: line for line in lines if line.startswith("desk-a")}
+        assert not by_underlying["BTC"].endswith("yes")
+        assert by_underlying["ETH"].endswith("yes") is stale
+        notes = [line for line in lines if line.startswith("stale = yes:")]
+        assert len(notes) == stale, lines

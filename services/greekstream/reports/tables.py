@@ -13,9 +13,15 @@ from greekstream.core.timeutil import format_ts
 if TYPE_CHECKING:
     from greekstream.core.scenarios import BookScenarioRisk
 
-EXPOSURE_FIELDS = ("book", "underlying", *EXPOSURE_METRICS)  # the exposure table's columns
+# the exposure table's columns; `stale` shows "yes" on a row valued at an old price
+EXPOSURE_FIELDS = ("book", "underlying", *EXPOSURE_METRICS, "stale")
 PNL_FIELDS = ("realized_usd", "unrealized_usd", "fees_usd", "funding_usd", "total_usd")
-PNL_TABLE_FIELDS = ("book", "underlying", *PNL_FIELDS, "funding_usd_per_day")
+PNL_TABLE_FIELDS = ("book", "underlying", *PNL_FIELDS, "funding_usd_per_day", "stale")
+# the footnote of a table with a flag column, printed when a row has the flag
+FLAG_NOTES = {
+    "stale": "stale = yes: the underlying's last price is older than oracle_max_age_s, so "
+             "the row is valued at that old price (docs/contract.md, exposure.stale)",
+}
 
 
 def exposure_rows(rows: Iterable[ExposureValues], as_of_us: int | None) -> list[dict[str, object]]:
@@ -35,7 +41,7 @@ def print_pnl_table(rows: Sequence[dict[str, object]], title: str) -> None:
         pnl = r.get("pnl")
         if isinstance(pnl, dict):
             body.append([r["book"], r["underlying"], *(pnl[k] for k in PNL_FIELDS),
-                         r["funding_usd_per_day"]])
+                         r["funding_usd_per_day"], r["stale"]])
     print_table(PNL_TABLE_FIELDS, body, title=title)
 
 
@@ -140,6 +146,8 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], title:
     for row in cells:
         lines.append("  ".join(c.rjust(w) if i > 1 else c.ljust(w)
                                for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    lines += [note for flag, note in FLAG_NOTES.items()
+              if flag in headers and any(v is True for v in columns[headers.index(flag)])]
     print("\n".join(lines))
 
 
