@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
+from greekstream.core.timeutil import format_ts, parse_ts
 from greekstream.sample.generate import write_sample
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -27,6 +29,11 @@ def first_run(tmp_path_factory: pytest.TempPathFactory
     folder = tmp_path_factory.mktemp("demo")
     events = folder / "day.jsonl"
     write_sample(events, "kafka-test", seed=5, show_progress=False)
+    # like the full demo day, the input ends at the next midnight (the day's funding there)
+    last = orjson.loads(events.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1])["ts"]
+    midnight = format_ts(parse_ts(last[:10] + "T00:00:00Z") + 86_400_000_000)
+    with events.open("ab") as f:
+        f.write(orjson.dumps({"type": "tick", "event_id": "eod", "ts": midnight}) + b"\n")
     out = folder / "out"
     return events, out, _demo(events, out)
 
@@ -58,9 +65,16 @@ def test_demo_summarises_exposures_risk_onchain_and_a_cascade(
     assert (out / "returns.csv").read_text().startswith("date,BTC,BTC_vol,ETH,ETH_vol,WBTC\n")
     # the day's regime changes, the intents with their status, a signed and verified report
     assert re.search(r"Volatility regimes .*: [1-9]\d* changes", text)
-    assert re.search(r"Hedge intents: \d+ \(.*\d+ (expired|filled)", text)
+    assert re.search(r"Hedge intents: [\d,]+ \(.*\d+ (expired|filled)", text)
     assert re.search(r"verified: OK", text), text[-3000:]
     report = next(out.glob("report-*.json"))
+    # the report is the replayed day's, with its breaches and intents, not the next day's
+    signed = orjson.loads(report.read_bytes())["report"]
+    first_day = orjson.loads(_events.read_bytes().split(b"\n", 1)[0])["ts"][:10]
+    assert report.name == f"report-{first_day}.json", report.name
+    books = signed["books"].values()
+    assert sum(len(b["breaches_opened"]) for b in books) > 0, signed
+    assert sum(len(b["intents"]) for b in books) > 0, signed
     check = subprocess.run(
         [sys.executable, "-m", "greekstream.cli", "verify", str(report), "--pubkey",
          str(out / "report-key.pub"), "--dsn", f"chdb://{(out / 'chdb').resolve()}"],

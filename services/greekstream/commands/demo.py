@@ -126,7 +126,7 @@ def _sample() -> Path:
 def _summary(result: ReplayResult) -> None:
     counts = Counter(o.type for o in result.outputs)
     as_of = format_ts(result.as_of_us) if result.as_of_us is not None else "-"
-    print(f"\n{result.applied:,} events applied ({result.engine.duplicates} duplicates ignored); "
+    print(f"\n{result.applied:,} events applied ({result.engine.duplicates:,} duplicates ignored); "
           f"outputs: " + ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items())))
     rows = exposure_rows(result.exposures(), None)
     print()
@@ -138,8 +138,8 @@ def _summary(result: ReplayResult) -> None:
         if b.state == "cleared":
             open_now.pop(b.breach_id, None)
     end = result.as_of_us
-    print(f"\nBreaches: {sum(b.state == 'open' for b in breaches)} opened, "
-          f"{sum(b.state == 'cleared' for b in breaches)} cleared, {len(open_now)} open now")
+    print(f"\nBreaches: {sum(b.state == 'open' for b in breaches):,} opened, "
+          f"{sum(b.state == 'cleared' for b in breaches):,} cleared, {len(open_now):,} open now")
     print_table(
         ("opened", "open for (h:mm:ss)", "book", "underlying", "metric", "unit", "value",
          "limit"),
@@ -150,8 +150,8 @@ def _summary(result: ReplayResult) -> None:
     intents = [o for o in result.outputs if isinstance(o, HedgeIntent)]
     status = {o.intent_id: o.state for o in result.outputs if isinstance(o, IntentStatus)}
     states = Counter(status.get(i.intent_id, "pending") for i in intents)
-    print(f"\nHedge intents: {len(intents)} ("
-          + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + "; last 10)")
+    print(f"\nHedge intents: {len(intents):,} ("
+          + ", ".join(f"{n:,} {s}" for s, n in sorted(states.items())) + "; last 10)")
     print_table(
         ("ts", "book", "instrument", "side", with_unit("quantity"), "limit_price",
          "est_cost_usd", "status"),
@@ -213,7 +213,9 @@ def _signed_report(dsn: str, out: Path, result: ReplayResult) -> None:
 
     if result.as_of_us is None:
         return
-    day = format_ts(result.as_of_us)[:10]
+    # the day the replay covers: it ends at the next midnight (the closing window's end),
+    # which is the first instant of the next day, where the day's report has nothing
+    day = format_ts(result.as_of_us - 1)[:10]
     key, pub = keygen(out / "report-key", overwrite=True)
     with connect(dsn) as history:
         doc = sign(build_report(history, day), load_private(key))

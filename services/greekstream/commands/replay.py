@@ -52,6 +52,10 @@ EXAMPLES = """  greekstream replay events.jsonl --format table
 window needs) up to --to; --out keeps the outputs with ts in [--from, --to]. --book reads
 that book's records plus market data and reorgs. With --as-of, only events at or before
 it are applied (and, with --history, stored).
+
+exit status: 0 when the input was replayed, rejected lines included (a rejection is an
+output like any other: each is in rejected.jsonl with --out, and counted on stderr);
+2 when it could not be (a missing file, a bad option, an unreachable store).
 """
 
 # output type -> its file in --out (the names are the registry's, core/events.py OUTPUTS)
