@@ -48,3 +48,23 @@ def test_table_shows_a_small_gamma_with_its_own_digits(events_file: Path,
     assert before != 0 and after != 0 and change != 0, out
     assert before != after, out
     assert all(len(re.sub(r"\D", "", x).lstrip("0")) >= 4 for x in gamma), gamma
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ({"book": "desk-a", "instrument_id": "C60", "quantity": 5}, 'trade 1 has no "side"'),
+    ({"type": "instrument", "instrument_id": "C60"},
+     'trade 1 has no "side", "quantity", "book" (it looks like an input event of type '
+     "'instrument': --trades takes hypothetical trades, not events)"),
+    ({"book": "desk-a", "instrument_id": "C60", "side": "short", "quantity": 5},
+     'trade 1 has "side" \'short\': it must be "buy" or "sell"'),
+    ({"book": "desk-a", "instrument_id": "C60", "side": "buy", "quantity": "5x"},
+     'trade 1 has a "quantity" that is not a number: "5x"'),
+    ("buy", 'trade 1 is not a JSON object but "buy"'),
+])
+def test_a_bad_trade_is_named_in_plain_words(events_file: Path, tmp_path: Path, item: object,
+                                             message: str) -> None:
+    code, _, err = run("whatif", str(events_file), "--trades", str(_trades(tmp_path, item)))
+    assert code == 2
+    first, hint = err.splitlines()
+    assert first == f"greekstream whatif: error: {message}"
+    assert "Error" not in err and '"side": "buy" or "sell"' in hint

@@ -45,22 +45,45 @@ def parse_trades(body: bytes, default_book: str | None = None
                          hint='one {"book", "instrument_id", "side", "quantity"} per line') from exc
     books: dict[str, list[HypotheticalTrade]] = {}
     for i, item in enumerate(items, start=1):
-        try:
-            book = item.get("book", default_book)
-            side = item["side"]
-            if side not in ("buy", "sell") or not isinstance(book, str):
-                raise ValueError("side must be buy or sell, and a book is needed")
-            price = item.get("price")
-            trade = HypotheticalTrade(str(item["instrument_id"]), side, float(item["quantity"]),
-                                      None if price is None else float(price))
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise UsageError(f"trade {i} is not a trade: {exc!r}",
-                             hint='write {"book": "desk-a", "instrument_id": "BTC-PERPETUAL", '
-                                  '"side": "sell", "quantity": 5}') from exc
-        books.setdefault(book, []).append(trade)
+        problem = _problem(item, default_book)
+        if problem:
+            raise UsageError(f"trade {i} {problem}", hint=TRADE_HINT)
+        price = item.get("price")
+        books.setdefault(item.get("book", default_book), []).append(HypotheticalTrade(
+            str(item["instrument_id"]), item["side"], float(item["quantity"]),
+            None if price is None else float(price)))
     if not books:
         raise UsageError("no trades given", hint="put one trade per line in the trades file")
     return books
+
+
+TRADE_HINT = ('each line of the trades file is one trade, {"book", "instrument_id", '
+              '"side": "buy" or "sell", "quantity"[, "price"]}, e.g. {"book": "desk-a", '
+              '"instrument_id": "BTC-PERPETUAL", "side": "sell", "quantity": 5}')
+
+
+def _problem(item: object, default_book: str | None) -> str | None:
+    """What is wrong with one item of a trades file, in words (None: it is a trade)."""
+    if not isinstance(item, dict):
+        return f"is not a JSON object but {orjson.dumps(item).decode()[:80]}"
+    needed = ("instrument_id", "side", "quantity") + (("book",) if default_book is None else ())
+    missing = [f'"{k}"' for k in needed if item.get(k) is None]
+    if missing:
+        event = (f" (it looks like an input event of type {item['type']!r}: --trades takes "
+                 "hypothetical trades, not events)" if "type" in item else "")
+        return f"has no {', '.join(missing)}{event}"
+    book = item.get("book", default_book)
+    if not isinstance(book, str):
+        return f'has a "book" that is not a string: {book!r}'
+    if item["side"] not in ("buy", "sell"):
+        return f'has "side" {item["side"]!r}: it must be "buy" or "sell"'
+    for k in ("quantity", "price"):
+        try:
+            if item.get(k) is not None:
+                float(item[k])
+        except (TypeError, ValueError):
+            return f'has a "{k}" that is not a number: {orjson.dumps(item[k]).decode()[:80]}'
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
