@@ -213,7 +213,7 @@ def _signed_report(dsn: str, out: Path, result: ReplayResult) -> None:
 
     if result.as_of_us is None:
         return
-    # the day the replay covers: it ends at the next midnight (the closing window's end),
+    # the day the replay covers: it ends at the next midnight (the day's funding records),
     # which is the first instant of the next day, where the day's report has nothing
     day = format_ts(result.as_of_us - 1)[:10]
     key, pub = keygen(out / "report-key", overwrite=True)
