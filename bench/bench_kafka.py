@@ -547,8 +547,15 @@ def report(bootstrap: str, head: list[tuple[int, bytes, str]], slices: list[Path
              f"({r['produced']:,.0f} quotes offered)",
              f"p99 <= {GOAL_P99_MS:.0f} ms (E + 50), sustained 60 s",
              r["p99"], "ms p99", r["sustained"] and r["p99"] <= GOAL_P99_MS)
-    goal("restart -> caught up (process start -> caught up)", f"< {GOAL_RECOVERY_S:.0f} s",
-         rec["spawn_to_caught_up_s"], "s", rec["spawn_to_caught_up_s"] < GOAL_RECOVERY_S)
+    # the goal names 1M events of history; this run's is the bench stream's head and
+    # quotes (the restart re-applies what came after the last checkpoint, so at market
+    # rates it is bound by the engine's rate: up to checkpoint_interval_s of input)
+    history = len(head) + sum(1 for p in slices[:2] for line in p.read_bytes().splitlines()
+                              if line)
+    met = rec["spawn_to_caught_up_s"] < GOAL_RECOVERY_S
+    goal(f"restart -> caught up (process start -> caught up; {history:,} events of history)",
+         f"< {GOAL_RECOVERY_S:.0f} s with 1M events of history", rec["spawn_to_caught_up_s"],
+         "s", met if history >= 1_000_000 else None)
     return 0
 
 
