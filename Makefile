@@ -13,7 +13,7 @@ TEST_WORKERS ?= auto
 .PHONY: help venv demo serve dashboard-png test test-unit lint bench tools schemas clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/; s/$$(PORT)/$(PORT)/g'
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing greekstream with its test, bench and embedded (chDB) extras"

@@ -105,7 +105,10 @@ def _relative(path: Path) -> Path:
 
 
 def _next_step(dsn: str, out: Path) -> None:
-    print("\nnext: serve the demo's store on loopback with a fresh token (or `make serve`):")
+    # `make serve` serves the default demo-out/chdb of the repository's folder only
+    default = out.resolve() == Path("demo-out").resolve() and dsn.endswith("/demo-out/chdb")
+    also = " (or `make serve`)" if default else ""
+    print(f"\nnext: serve the demo's store on loopback with a fresh token{also}:")
     print(f"  {serve_command(dsn, out)}")
     print(f"then open http://127.0.0.1:8000/ and enter the token from {out / 'token.txt'}")
 

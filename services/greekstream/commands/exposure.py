@@ -22,7 +22,7 @@ EXAMPLES = """  greekstream replay events.jsonl --history chdb://$PWD/gs --quiet
   greekstream exposure chdb://$PWD/gs --as-of 2026-03-02T01:30:00Z
   greekstream exposure chdb://$PWD/gs --as-of 2026-03-02T01:30:00Z --book desk-a --format table
 (`make demo`'s store, from the repository's folder: chdb://$PWD/demo-out/chdb; its day
-runs to 2026-03-02T23:59:59Z)
+is 2026-03-02, with the day's funding at 2026-03-03T00:00:00Z, the demo's as-of time)
 """
 
 
