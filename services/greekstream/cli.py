@@ -9,6 +9,7 @@ import argparse
 import ast
 import importlib
 import importlib.util
+import logging
 import sys
 from collections.abc import Sequence
 from contextlib import suppress
@@ -75,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     collector.tune()
+    _quiet_libraries()
     try:
         return int(args._run(args))
     except GreekstreamError as exc:
@@ -86,6 +88,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         sys.stderr.close()
         return 0
+
+
+# libraries whose log lines would reach a terminal before our own error says the same
+# (on a refused connection clickhouse-connect warns "Unexpected Http Driver Exception",
+# urllib3 may warn that it retries)
+QUIET_LOGGERS = ("clickhouse_connect", "urllib3")
+
+
+def _quiet_libraries() -> None:
+    """No unconfigured log lines of QUIET_LOGGERS: a NullHandler keeps Python's last-resort
+    handler from printing their warnings on stderr. A command that configures logging (the
+    services' JSON logs, kafka/ops.py) still gets their records, through the root logger."""
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
 
 
 def _overview_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ Every clickhouse-connect / chDB exception leaves this module as a
 from __future__ import annotations
 
 import re
+import socket
 import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -230,7 +231,7 @@ def connect(dsn: str, create: bool = False) -> History:
         _require_store(target)
     import clickhouse_connect  # imported late: `greekstream --help` stays fast
 
-    with wrap(f"cannot reach ClickHouse at {target}", hint=hint):
+    with _unreachable(target), wrap(f"cannot reach ClickHouse at {target}", hint=hint):
         client = _client(clickhouse_connect, target, database=None)
         if create:
             client.command(f"CREATE DATABASE IF NOT EXISTS {target.database}")
@@ -243,6 +244,43 @@ def connect(dsn: str, create: bool = False) -> History:
         client.close()
         client = _client(clickhouse_connect, target, database=target.database)
     return History(target, client)
+
+
+@contextmanager
+def _unreachable(target: Target) -> Iterator[None]:
+    """A server that cannot be connected to at all is said in those words (host:port and
+    why: refused, unknown host, timed out), not with urllib3's retry text."""
+    try:
+        yield
+    except HistoryError as exc:
+        why = None if target.embedded else _connect_failure(exc.__cause__)
+        if why is None:
+            raise
+        raise HistoryError(
+            f"cannot connect to ClickHouse at {target.location}: {why}",
+            hint=f"is a ClickHouse server listening on {target.location}? start it, or "
+                 "fix the host and port in the DSN",
+        ) from exc.__cause__
+
+
+def _connect_failure(exc: BaseException | None) -> str | None:
+    """Why a connection could not be made, in words, if the root of ``exc``'s chain
+    (clickhouse-connect's OperationalError ← urllib3's MaxRetryError ← ...) is a socket
+    error; None for any other failure."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, socket.gaierror):
+            return "the host name does not resolve"
+        if isinstance(exc, ConnectionRefusedError):
+            return "connection refused (nothing is listening there)"
+        if isinstance(exc, TimeoutError | socket.timeout):
+            return "the connection timed out"
+        if isinstance(exc, OSError) and exc.strerror:
+            return exc.strerror
+        reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError
+        exc = reason if isinstance(reason, BaseException) else exc.__cause__ or exc.__context__
+    return None
 
 
 DEMO_STORE_HINT = (

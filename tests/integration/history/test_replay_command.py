@@ -198,8 +198,8 @@ def test_bad_and_unreachable_stores_name_the_problem(
     cases = [
         (["replay", "--from-history", "clickhouse:/nowhere"], "malformed ClickHouse DSN"),
         (["replay", ev, "--history", "chdb://relative/dir"], "malformed chDB DSN"),
-        (["replay", "--from-history", closed], "cannot reach ClickHouse at http://127.0.0.1"),
-        (["replay", ev, "--history", closed], "cannot reach ClickHouse at http://127.0.0.1"),
+        (["replay", "--from-history", closed], "cannot connect to ClickHouse at 127.0.0.1:"),
+        (["replay", ev, "--history", closed], "cannot connect to ClickHouse at 127.0.0.1:"),
         (["replay", "--from-history", f"chdb://{chdb_dir}?database=never_written"],
          "database 'never_written' does not exist"),
         (["replay", "--from-history", f"chdb://{chdb_dir}?database=t0", ev],
