@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from greekstream.core.books import ExposureValues
+from greekstream.core.events import Breach
 from greekstream.reports.tables import (
     EXPOSURE_FIELDS,
     EXPOSURE_HEADERS,
@@ -59,3 +60,31 @@ def test_tables_mark_a_stale_row_and_say_what_it_means(
         assert by_underlying["ETH"].endswith("yes") is stale
         notes = [line for line in lines if line.startswith("stale = yes:")]
         assert len(notes) == stale, lines
+
+
+def test_the_demo_breach_table_tells_a_value_from_its_limit(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's open breaches: a delta of thousands, a gamma and a health factor just
+    past their limits, in one table (the day's gamma was 0.002577 against 0.0025)."""
+    from types import SimpleNamespace
+
+    from greekstream.commands.demo import _summary
+
+    def breach(i: int, book: str, underlying: str, metric: str, value: float,
+               limit: float) -> Breach:
+        return Breach(event_id=f"b{i}", ts=1_000_000 * i, breach_id=f"id{i}", book=book,
+                      underlying=underlying, metric=metric, value=value, limit=limit,
+                      state="open", caused_by="x")
+
+    outputs = [breach(1, "desk-a", "BTC", "delta", 5_123.4, 5_000.0),
+               breach(2, "desk-b", "BTC", "gamma", 0.002577, 0.0025),
+               breach(3, "treasury", "ETH", "health_factor", 1.2483, 1.25)]
+    result = SimpleNamespace(outputs=outputs, applied=3, as_of_us=10_000_000,
+                             engine=SimpleNamespace(duplicates=0), exposures=lambda: [])
+    _summary(result)  # type: ignore[arg-type]
+    rows = {tuple(line.split()[2:5]): line.split()[-2:]
+            for line in capsys.readouterr().out.splitlines() if line.startswith("19")}
+    assert rows == {("desk-a", "BTC", "delta"): ["5,123", "5,000"],
+                    ("desk-b", "BTC", "gamma"): ["0.002577", "0.002500"],
+                    ("treasury", "ETH", "health_factor"): ["1.248", "1.250"]}

@@ -20,6 +20,7 @@ from greekstream.reports.tables import (
     METRIC_UNITS,
     exposure_rows,
     fmt_duration,
+    fmt_row,
     print_table,
     with_unit,
 )
@@ -147,7 +148,8 @@ def _summary(result: ReplayResult) -> None:
         ("opened", "open for (h:mm:ss)", "book", "underlying", "metric", "unit", "value",
          "limit"),
         [[format_ts(b.ts), fmt_duration(None if end is None else (end - b.ts) / 1e6),
-          b.book, b.underlying, b.metric, METRIC_UNITS.get(b.metric, ""), b.value, b.limit]
+          b.book, b.underlying, b.metric, METRIC_UNITS.get(b.metric, ""),
+          *fmt_row([b.value, b.limit])]  # each row in its metric's digits
          for b in open_now.values()],
     )
     intents = [o for o in result.outputs if isinstance(o, HedgeIntent)]
