@@ -4,6 +4,7 @@ named scenarios drawn (the worst boxed), an empty cascade that says so."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +102,24 @@ def test_an_empty_cascade_says_so_instead_of_drawing_axes(tmp_path: Path) -> Non
     assert not ax.axison and not ax.lines and not ax.patches
     assert any("No loan is liquidated" in t.get_text() for t in ax.texts)
     assert cascade_rounds(empty, tmp_path / "c.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("scenarios", [None, "pm"])
+def test_the_figure_title_clears_every_panel_title(scenarios: str | None) -> None:
+    """The two-line figure title sits above the first row's two-line panel titles: no
+    text of it is drawn over them (it was, on the middle panel of a wide figure)."""
+    engine, at = _engine()
+    reports = (stress_reports(engine, at, load(scenarios)) if scenarios
+               else stress_reports(engine, at))
+    # five books of three underlyings (the demo's shape: a tall, wide figure), so a panel
+    # is under the title, whose place is a fraction of the figure's height
+    r = reports[0]
+    wide = [replace(r, matrix=replace(r.matrix, book=f"book-{i}", underlying=u))
+            for i in range(5) for u in ("BTC", "ETH", "SOL")]
+    fig = risk_figure(wide, "test", as_of_us=at)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    top = fig._suptitle.get_window_extent(renderer)  # type: ignore[union-attr]
+    titles = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
+    assert titles
+    assert not [t for t in titles if t.overlaps(top)], "the figure title overlaps a panel's"

@@ -58,10 +58,11 @@ def risk_figure(reports: Sequence[BookScenarioRisk], title: str = "",
     norm = Normalize(vmin=-scale, vmax=scale)
     widths = [3.4, 1.3] * cols if named else [1.0] * cols
     width = (10.0 if named else 7.0) * cols + 1.2
-    height = 3.4 * max(len(books), 1) + 1.2
+    height = 3.4 * max(len(books), 1) + 1.7
     fig = plt.figure(figsize=(width, height))
+    # the top 1.6 in: the figure's two-line title, then the first row's two-line titles
     grid = fig.add_gridspec(max(len(books), 1), len(widths), width_ratios=widths,
-                            left=0.9 / width, right=1 - 1.3 / width, top=1 - 1.0 / height,
+                            left=0.9 / width, right=1 - 1.3 / width, top=1 - 1.6 / height,
                             bottom=0.75 / height, wspace=0.45 if named else 0.22, hspace=0.85)
     axes = []
     for i, book in enumerate(books):
@@ -92,7 +93,7 @@ def risk_figure(reports: Sequence[BookScenarioRisk], title: str = "",
     when = f" as of {format_ts(as_of_us)}" if as_of_us is not None else ""
     fig.suptitle(f"{title or 'Scenario P&L by book and underlying'}{when}\n"
                  f"full revaluation, P&L in USD per cell; one colour scale for every panel "
-                 f"(±{_usd(scale)} USD)", fontsize=11)
+                 f"(±{_usd(scale)} USD)", fontsize=11, y=1 - 0.15 / height, va="top")
     return fig
 
 
