@@ -126,9 +126,18 @@ def black76_scalar(
     forward: float, strike: float, years: float, vol: float, is_call: bool, inverse: bool = False
 ) -> ScalarGreeks:
     """The same as :func:`black76` for one option, on Python floats."""
+    return black76_full_scalar(forward, strike, years, vol, is_call, inverse)[0]
+
+
+def black76_full_scalar(
+    forward: float, strike: float, years: float, vol: float, is_call: bool, inverse: bool = False
+) -> tuple[ScalarGreeks, float, float]:
+    """:func:`black76_scalar` and :func:`vanna_volga_scalar` of one option in one pass
+    (a quote revalues its option with both): d1, d2 and the density once, each result by
+    the same operations as alone, so the same bits."""
     sign = 1.0 if is_call else -1.0
     if years <= 0.0:
-        return ScalarGreeks(max(sign * (forward - strike), 0.0), 0.0, 0.0, 0.0, 0.0)
+        return ScalarGreeks(max(sign * (forward - strike), 0.0), 0.0, 0.0, 0.0, 0.0), 0.0, 0.0
     sqrt_t = math.sqrt(years)
     sig_sqrt_t = vol * sqrt_t
     d1 = (math.log(forward / strike) + 0.5 * sig_sqrt_t * sig_sqrt_t) / sig_sqrt_t
@@ -139,13 +148,17 @@ def black76_scalar(
     if inverse:
         delta -= value / forward
     pdf = math.exp(-0.5 * d1 * d1) * _INV_SQRT_2PI
-    return ScalarGreeks(
+    vanna = -pdf * d2 / (100.0 * vol)
+    if inverse:
+        vanna -= pdf * sqrt_t / 100.0
+    greeks = ScalarGreeks(
         value=value,
         delta=delta,
         gamma=pdf / (forward * sig_sqrt_t),
         vega=forward * pdf * sqrt_t / 100.0,
         theta=-forward * pdf * vol / (2.0 * sqrt_t) / 365.0,
     )
+    return greeks, vanna, forward * pdf * sqrt_t / 100.0 * d1 * d2 / (100.0 * vol)
 
 
 class SecondOrder(NamedTuple):
@@ -185,14 +198,5 @@ def vanna_volga_scalar(
     forward: float, strike: float, years: float, vol: float, inverse: bool = False
 ) -> tuple[float, float]:
     """The same as :func:`vanna_volga` for one option, on Python floats."""
-    if years <= 0.0:
-        return 0.0, 0.0
-    sqrt_t = math.sqrt(years)
-    sig_sqrt_t = vol * sqrt_t
-    d1 = (math.log(forward / strike) + 0.5 * sig_sqrt_t * sig_sqrt_t) / sig_sqrt_t
-    d2 = d1 - sig_sqrt_t
-    pdf = math.exp(-0.5 * d1 * d1) * _INV_SQRT_2PI
-    vanna = -pdf * d2 / (100.0 * vol)
-    if inverse:
-        vanna -= pdf * sqrt_t / 100.0
-    return vanna, forward * pdf * sqrt_t / 100.0 * d1 * d2 / (100.0 * vol)
+    _, vanna, volga = black76_full_scalar(forward, strike, years, vol, True, inverse)
+    return vanna, volga

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from greekstream.core.greeks import black76, black76_scalar, vanna_volga, vanna_volga_scalar
+from greekstream.core.greeks import black76, black76_full_scalar, vanna_volga
 from greekstream.core.timeutil import MICROS_PER_SECOND, SECONDS_PER_YEAR, year_fraction
 
 
@@ -71,16 +71,12 @@ def contract_greeks(inst: InstrumentState, at_us: int) -> ContractGreeks:
             return EXPIRED
         if inst.forward is None or inst.vol is None:
             return UNVALUED
-        g = black76_scalar(
+        g, vanna, volga = black76_full_scalar(
             inst.forward,
             inst.strike,
             year_fraction(at_us, inst.expiry_us),
             inst.vol,
             inst.is_call,
-            inst.inverse,
-        )
-        vanna, volga = vanna_volga_scalar(
-            inst.forward, inst.strike, year_fraction(at_us, inst.expiry_us), inst.vol,
             inst.inverse,
         )
         cs = inst.contract_size

@@ -64,6 +64,9 @@ def test_vector_kernel_equals_scalar_and_inverse_vanna_is_the_net_delta_slope() 
     for i, (fi, ki, ti, si, _) in enumerate(rows):
         assert (vec.vanna[i], vec.volga[i]) == pytest.approx(vanna_volga_scalar(fi, ki, ti, si),
                                                              rel=1e-12, abs=1e-300)
+        # the scalar path of an inverse option (a quote's, through black76_full_scalar)
+        assert (inv.vanna[i], inv.volga[i]) == pytest.approx(
+            vanna_volga_scalar(fi, ki, ti, si, True), rel=1e-12, abs=1e-300)
         h = 1e-5 * si
         up = black76(fi, ki, ti, si + h, call[i], inverse=True).delta
         down = black76(fi, ki, ti, si - h, call[i], inverse=True).delta
