@@ -120,6 +120,46 @@ def test_every_panel_of_the_dashboard_has_data(demo_store: str, tmp_path: Path) 
         page.screenshot(ARTIFACTS / "dashboard.png")
 
 
+@pytest.mark.parametrize("width", [1700, 1280])
+def test_every_column_of_every_card_shows_without_scrolling_sideways(
+        demo_store: str, tmp_path: Path, width: int) -> None:
+    """At the screenshot's 1700 px and at a 1280 px laptop, no card's table overflows its
+    card (the hedge intents' "delta before → after" and "followed" columns were behind a
+    scroll bar, squeezed beside the risk matrix), and the page itself does not scroll."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    with _serving(demo_store, tokens) as url, \
+            Browser(chromium(), tmp_path / "profile", (width, 2300)) as browser:
+        page = browser.open(f"{url}/#book=treasury&bucket=1m")  # a book with hedge intents
+        assert sign_in(page, TOKEN) == "1", page.dom()[-3000:]
+        page.wait_for("+document.getElementById('intents').dataset.rows > 0")
+        layout = _state(page, """{
+            page: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+            cards: [...document.querySelectorAll('.card')].map((c) => ({
+                card: c.id || c.querySelector('h2').textContent,
+                scroll: c.scrollWidth, client: c.clientWidth})),
+            headers: (() => {
+                const card = document.getElementById('intents-card');
+                const box = card.getBoundingClientRect();
+                const left = box.left + card.clientLeft, right = left + card.clientWidth;
+                return [...document.querySelectorAll('#intents thead th')].map((th) => {
+                    const r = th.getBoundingClientRect();
+                    return {header: th.textContent, left: r.left - left, right: right - r.right,
+                            width: r.width};
+                });
+            })(),
+        }""")
+    overflowing = [c for c in layout["cards"] if c["scroll"] > c["client"] + 1]
+    assert overflowing == [], f"at {width} px these cards scroll sideways: {overflowing}"
+    assert layout["page"][0] <= layout["page"][1] + 1, layout["page"]
+    headers = layout["headers"]
+    assert [h["header"] for h in headers] == [
+        "time", "underlying", "instrument", "side", "quantity (contracts)",
+        "delta before → after (coin)", "followed"]
+    hidden = [h for h in headers if h["left"] < -1 or h["right"] < -1 or h["width"] < 20]
+    assert hidden == [], f"at {width} px these hedge-intent headers are cut off: {hidden}"
+
+
 def test_a_spike_is_clipped_and_marked_not_flattening_the_chart(tmp_path: Path) -> None:
     """One 5-second spike in delta_usd: the axis spans the 1st..99th percentile, the spike
     is drawn at the edge and counted."""

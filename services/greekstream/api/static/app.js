@@ -138,10 +138,14 @@ function useBar(row) {
   return wrap;
 }
 
-function liqText(row) {
-  if (row.liq_move_down === undefined) return "–";
-  const side = (m, p) => (m === null ? "none" : `${(m * 100).toFixed(1)}%${p ? " @ " + num(p, 0) : ""}`);
-  return `${side(row.liq_move_down, row.liq_price_down)} / ${side(row.liq_move_up, row.liq_price_up)}`;
+/** The liquidation cell, "down / up": each side kept on one line, the line free to break
+ * after the "/" so that the overview fits a 1280 px window. */
+function liqCell(tr, row) {
+  const td = cell(tr, row.liq_move_down === undefined ? "–" : "", "num wrap");
+  if (row.liq_move_down === undefined) return;
+  const side = (m, p) => el("span", { class: "nw" },
+    m === null ? "none" : `${(m * 100).toFixed(1)}%${p ? " @ " + num(p, 0) : ""}`);
+  td.append(side(row.liq_move_down, row.liq_price_down), " / ", side(row.liq_move_up, row.liq_price_up));
 }
 
 function renderOverview(ov) {
@@ -154,8 +158,8 @@ function renderOverview(ov) {
     tr.appendChild(el("td")).appendChild(useBar(r));
     cell(tr, r.pnl ? num(r.pnl.total_usd, 0) : "–", "num");
     cell(tr, r.worst_loss === undefined ? "–" : num(r.worst_loss, 0), "num");
-    cell(tr, liqText(r), "num");
-    cell(tr, r.open_breaches.join(", ") || "", r.open_breaches.length ? "alert" : "");
+    liqCell(tr, r);
+    cell(tr, r.open_breaches.join(", ") || "", r.open_breaches.length ? "alert wrap" : "");
     return tr;
   }));
   $("overview").dataset.rows = String(ov.rows.length);
