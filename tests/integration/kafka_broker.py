@@ -6,6 +6,7 @@ Registered from tests/conftest.py; the fixture ``kafka_bootstrap`` yields HOST:P
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import socket
 import subprocess
@@ -16,8 +17,29 @@ from pathlib import Path
 
 import pytest
 
+# Ports for the brokers and servers the tests start. Port 0 (the kernel's choice) is
+# free when asked but may be handed to another pytest-xdist worker before ours binds it;
+# so each worker takes its ports from its own block, below the kernel's ephemeral range
+# (/proc/sys/net/ipv4/ip_local_port_range: 32768-60999), which no outgoing connection
+# uses, and checks each is free.
+_PORT_BASE, _PORT_BLOCK = 20_000, 1_000
+_next_port = itertools.count()
+
 
 def free_port() -> int:
+    """A loopback port free now, from this xdist worker's own block (any free port when
+    the block is used up)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    n = int(worker[2:]) if worker[:2] == "gw" and worker[2:].isdigit() else 0
+    base = _PORT_BASE + _PORT_BLOCK * (n % 12)  # 12 blocks: 20000-31999
+    for _ in range(_PORT_BLOCK):
+        port = base + next(_next_port) % _PORT_BLOCK
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

