@@ -10,10 +10,13 @@ Every response carries the headers of :data:`SECURITY_HEADERS`.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -174,6 +177,7 @@ class Service:
         self.pool = HistoryPool(history, settings.connections)
         self.replays = Replays(settings.replay_workers, settings.replay_per_token,
                                settings.replay_timeout_s)
+        self.states = StateCache()  # what-if: the engine state a book's records build
 
     def close(self) -> None:
         self.replays.close()
@@ -329,12 +333,25 @@ def _routes(app: FastAPI, service: Service) -> None:
         known(request, book, who)
         trades = [HypotheticalTrade(t.instrument_id, t.side, t.quantity, t.price)
                   for t in body.trades]
+        key: list[bytes] = []
+
+        def cached(records: list[tuple[bytes, str]]) -> tuple[Any, ...]:
+            """The state these records build, if a preview built it before: then the
+            worker restores it instead of replaying them (the same state: restore =
+            straight run)."""
+            key.append(StateCache.key(book, records))
+            state = service.states.get(key[0])
+            return ([], book, trades, state) if state is not None else (records, book, trades)
+
         try:
             result = _in_replay_slot(service, who, lambda h: list(iter_raw(h, book)),
-                                     what_if_on_records, book, trades,
+                                     what_if_on_records, prepare=cached,
                                      hint="preview fewer books' history (a smaller store)")
         except WhatIfError as exc:
             raise HTTPException(422, str(exc)) from exc
+        state = result.pop("state", None)
+        if state is not None:
+            service.states.put(key[0], state)
         result["as_of"] = format_ts(result["as_of"])
         return JSONResponse(result)
 
@@ -425,26 +442,74 @@ class WhatIfRequest(BaseModel):
     trades: list[WhatIfTrade] = Field(min_length=1)
 
 
-def what_if_on_records(records: list[tuple[bytes, str]], book: str,
-                       trades: list[Any]) -> dict[str, Any]:
-    """What-if on the state the records build (run in a replay worker process)."""
+def what_if_on_records(records: list[tuple[bytes, str]], book: str, trades: list[Any],
+                       state: bytes | None = None) -> dict[str, Any]:
+    """What-if on the state the records build (run in a replay worker process), or on
+    ``state``, a snapshot of it a former preview returned; a fresh state is returned with
+    the result (``state``), for the next preview of the same records."""
+    from greekstream.core.engine import Engine
     from greekstream.core.whatif import what_if as preview
     from greekstream.runtime.replay import replay
 
-    engine = replay(records, keep_outputs=False).engine
-    return preview(engine, book, trades)
+    if state is None:
+        engine = replay(records, keep_outputs=False).engine
+        fresh: bytes | None = engine.snapshot()
+    else:
+        engine, fresh = Engine(), None
+        engine.restore(state)
+    result = preview(engine, book, trades)
+    if fresh is not None:
+        result["state"] = fresh
+    return result
+
+
+class StateCache:
+    """The last few engine states previews built, each under its book and a digest of
+    the records that built it (any record stored since makes a new key). Thread-safe;
+    least recently used out first."""
+
+    def __init__(self, entries: int = 4) -> None:
+        self.entries = entries
+        self.hits = 0
+        self._states: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(book: str, records: list[tuple[bytes, str]]) -> bytes:
+        digest = hashlib.sha256(book.encode() + b"\0")
+        for raw, source in records:
+            digest.update(b"%d:%s\0%s\0" % (len(raw), raw, source.encode()))
+        return digest.digest()
+
+    def get(self, key: bytes) -> bytes | None:
+        with self._lock:
+            state = self._states.get(key)
+            if state is not None:
+                self._states.move_to_end(key)
+                self.hits += 1
+            return state
+
+    def put(self, key: bytes, state: bytes) -> None:
+        with self._lock:
+            self._states[key] = state
+            self._states.move_to_end(key)
+            while len(self._states) > self.entries:
+                self._states.popitem(last=False)
 
 
 def _in_replay_slot(service: Service, who: Scope, read: Any, work: Any, *args: Any,
-                    hint: str, busy_hint: str = "") -> Any:
+                    hint: str, busy_hint: str = "",
+                    prepare: Callable[[Any], tuple[Any, ...]] | None = None) -> Any:
     """``work(records, *args)`` in a worker process, within the token's replay slots (429)
-    and the timeout (504); only ``read(history)``, the stored records, holds a connection."""
+    and the timeout (504); only ``read(history)``, the stored records, holds a connection.
+    With ``prepare``, ``work(*prepare(records))`` instead."""
     replays = service.replays
     try:
         with replays.slot(who.name) as handed:
             with service.db() as h:
                 records = read(h)
-            future = replays.submit(handed, work, records, *args)
+            call = prepare(records) if prepare is not None else (records, *args)
+            future = replays.submit(handed, work, *call)
             try:
                 return future.result(timeout=replays.timeout_s)
             except FutureTimeout:

@@ -210,3 +210,37 @@ def _name(token: str) -> str:
     from greekstream.api.tokens import fingerprint
 
     return fingerprint(token)
+
+
+@pytest.mark.timeout(600)
+def test_a_preview_of_the_same_history_restores_the_state_the_last_one_built(
+    stored: str, tokens_file: Path
+) -> None:
+    """The first what-if replays the book's stored records; the next ones over the same
+    records restore the state it built (a snapshot; restore = straight run) instead of
+    replaying the day again, with the same answer. A record stored since is another key."""
+    from greekstream.api.app import StateCache
+    from greekstream.history import connect
+    from greekstream.history.replay_io import iter_raw
+
+    with serving_app(stored, tokens_file) as (url, app), \
+            httpx.Client(base_url=url, timeout=300) as client:
+        states = app.state.service.states
+        path = "/v1/books/desk-a/what-if"
+        first = client.post(path, json=WHAT_IF, headers=AUTH)
+        assert first.status_code == 200, first.text
+        assert states.hits == 0 and len(states._states) == 1
+        again = client.post(path, json=WHAT_IF, headers=AUTH)
+        assert again.status_code == 200 and states.hits == 1
+        assert again.json() == first.json()
+        other = {"trades": [{**WHAT_IF["trades"][0], "side": "buy"}]}
+        bought = client.post(path, json=other, headers=AUTH)
+        assert bought.status_code == 200 and states.hits == 2
+        delta = [u["change"]["delta"] for u in bought.json()["underlyings"]
+                 if u["underlying"] == "BTC"]
+        assert delta and delta[0] > 0  # the trade given, on the state restored
+    with connect(stored) as history:
+        records = list(iter_raw(history, "desk-a"))
+    one_more = (b'{"type":"tick","event_id":"later","ts":"2026-03-02T03:00:00Z"}', "inputs:0")
+    assert StateCache.key("desk-a", records) != StateCache.key("desk-a", [*records, one_more])
+    assert StateCache.key("desk-a", records) != StateCache.key("desk-b", records)
