@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 
 from greekstream.cli import main
@@ -34,3 +37,20 @@ def test_a_port_out_of_range_in_the_environment_is_a_clear_error(
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert "http.port" in err and "65535" in err, err
+
+
+def test_a_new_token_is_not_left_behind_when_the_server_cannot_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--new-token writes its files first; a store that cannot be opened (here: none) stops
+    the server before it runs, and its token files go with it (a token for nothing)."""
+    root = logging.getLogger()  # serve sets up JSON logs on the root logger: undone after
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    token = tmp_path / "token"
+    code = main(["serve", "--dsn", f"chdb://{tmp_path / 'no-store'}", "--new-token",
+                 str(token)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no greekstream history" in err and "Traceback" not in err, err
+    assert not token.exists() and not (tmp_path / "token.txt").exists()

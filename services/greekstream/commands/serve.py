@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -82,16 +83,28 @@ def new_token(path: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from greekstream.api.app import create_app
-    from greekstream.kafka.ops import json_logging
-
     if args.new_token and args.tokens_file:
         raise ConfigError("give --tokens-file or --new-token, not both")
     if args.new_token:
         new_token(args.new_token)
         args.tokens_file = args.new_token
+    started: list[bool] = []  # once the server runs, its token files are in use
+    try:
+        return _serve(args, started)
+    except BaseException:
+        if args.new_token and not started:  # a token for a server that never ran
+            for path in (args.new_token, args.new_token + ".txt"):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        raise
+
+
+def _serve(args: argparse.Namespace, started: list[bool]) -> int:
+    import uvicorn
+
+    from greekstream.api.app import create_app
+    from greekstream.kafka.ops import json_logging
+
     settings = settings_from(args)
     json_logging(settings.log_level)
     inline = settings.tokens_json.get_secret_value() if settings.tokens_json else None
@@ -113,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         # for the handler it found: a graceful stop ends with status 0, not -15
         before = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
+            started.append(True)
             with contextlib.suppress(_Stopped):
                 server.run(sockets=[sock])
         finally:  # a second signal while the store closes acts as it did before
