@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from greekstream.core.timeutil import format_ts
 from greekstream.errors import HistoryQueryError, UnknownBookError
 from greekstream.history.client import History, connect, wrap
 from greekstream.history.migrate import migrate
@@ -155,7 +156,8 @@ def time_filter(
     """A WHERE fragment for [t_from, t_to] (epoch µs, inclusive), or raise on an inverted range."""
     if t_from is not None and t_to is not None and t_from > t_to:
         raise HistoryQueryError(
-            "inverted time range: --from is after --to", hint="swap --from and --to"
+            f"inverted time range: from {format_ts(t_from)} is after to {format_ts(t_to)}",
+            hint="swap them (--from and --to, or the from and to query parameters)",
         )
     parts, params = ["1"], {}
     if t_from is not None:

@@ -181,6 +181,7 @@ def test_openapi_and_clear_errors(client: httpx.Client) -> None:
     inverted = client.get("/v1/books/desk-a/timeseries", headers=auth,
                           params={"from": "2026-03-02T02:00:00Z", "to": "2026-03-02T01:00:00Z"})
     assert inverted.status_code == 400 and "inverted" in inverted.json()["detail"]
+    assert "--from" not in inverted.json()["detail"]  # an API user has no CLI flags
     early = client.get("/v1/exposures", headers=auth, params={"at": "2020-01-01T00:00:00Z"})
     assert early.status_code == 400 and "before history starts" in early.json()["detail"]
     bad = client.get("/v1/top", headers=auth, params={"at": "yesterday"})
