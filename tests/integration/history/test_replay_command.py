@@ -191,8 +191,10 @@ def test_from_history_errors_name_the_problem(
 
 
 def test_bad_and_unreachable_stores_name_the_problem(
-    tmp_path: Path, chdb_dir: Path, events_file: Path
+    tmp_path: Path, chdb_dir: Path, events_file: Path, filled: tuple[str, str]
 ) -> None:
+    # (``filled``: chdb_dir holds a store, so a database missing from it is that error,
+    # whichever test of the module runs first)
     ev = str(events_file)
     closed = f"http://127.0.0.1:{_closed_port()}/greekstream"
     cases = [
