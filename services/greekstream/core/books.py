@@ -107,16 +107,12 @@ class Totals:
 
     def values(self) -> list[float]:
         """delta, gamma, vega, theta, vanna, volga (Python floats)."""
-        table = self.table
-        if table.pending:
-            table.settle()
-        return table.arr[self.row].tolist()  # type: ignore[no-any-return]
+        self.table.settle()
+        return self.table.arr[self.row].tolist()  # type: ignore[no-any-return]
 
     def set(self, values: Sequence[float]) -> None:
-        table = self.table
-        if table.pending:
-            table.settle()
-        table.arr[self.row] = values
+        self.table.settle()
+        self.table.arr[self.row] = values
 
     def add(self, q: float, d: float, g: float, v: float, t: float, va: float = 0.0,
             vo: float = 0.0) -> None:
