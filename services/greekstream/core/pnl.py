@@ -18,6 +18,7 @@ expiry (what expired positions are valued at).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -298,13 +299,20 @@ class PnlLedger:
         c = self._columns
         if len(idx) == 0:
             return total(sums.realized, 0.0, sums.fees, sums.funding)
-        if c.expiry[idx].min() <= at_us:
+        kept = sums.unreal
+        if kept is not None and kept[0] == c.epoch:  # no price moved since: the kept sum
+            running, first_expiry = kept[1], kept[2]
+        else:
+            first_expiry = int(c.expiry[idx].min())
+            u, zero = c.lot_pnl(idx, qty, avg)
+            if zero is not None:  # an inverse lot would divide by zero
+                return self.values(key, instruments, greeks, at_us)
+            running = float(np.cumsum(u)[-1])
+            sums.unreal = (c.epoch, running, first_expiry)
+        if first_expiry <= at_us:
             return self.values(key, instruments, greeks, at_us)
-        u, zero = c.lot_pnl(idx, qty, avg)
-        if zero is not None:  # an inverse lot would divide by zero
-            return self.values(key, instruments, greeks, at_us)
-        unreal = float(np.cumsum(u)[-1]) + 0.0  # as ``0.0 + u0 + u1 + ...`` in lot order
-        return total(sums.realized, unreal, sums.fees, sums.funding)
+        # as ``0.0 + u0 + u1 + ...`` in lot order
+        return total(sums.realized, running + 0.0, sums.fees, sums.funding)
 
     @contextmanager
     def prepared(self, requests: Iterable[tuple[Key, int]]) -> Iterator[None]:
@@ -431,9 +439,10 @@ class _PriceColumns:
     expiry (:func:`price_for_pnl`; NaN for none), its contract size, whether it is an
     inverse future/perpetual, and its expiry (µs; _NEVER for none)."""
 
-    __slots__ = ("expiry", "inverse", "price", "rows", "size")
+    __slots__ = ("epoch", "expiry", "inverse", "price", "rows", "size")
 
     def __init__(self) -> None:
+        self.epoch = 0  # counts the changes: a sum over the columns holds while it is the same
         self.rows: dict[str, int] = {}
         self.price = np.full(64, np.nan)
         self.size = np.ones(64)
@@ -462,7 +471,18 @@ class _PriceColumns:
         u[np.isnan(price)] = 0.0
         return u, zero
 
+    def one_lot_pnl(self, row: int, qty: float, avg: float) -> float | None:
+        """:meth:`lot_pnl` of one lot in Python floats: the same IEEE operations in the
+        same order, so the same bits; None where it would divide by zero."""
+        price, size = float(self.price[row]), float(self.size[row])
+        if self.inverse[row]:
+            if price == 0.0 or avg == 0.0:
+                return None
+            return 0.0 if math.isnan(price) else qty * size * (1.0 / avg - 1.0 / price) * price
+        return 0.0 if math.isnan(price) else qty * size * (price - avg)
+
     def set(self, inst: InstrumentState, g: ContractGreeks | None) -> None:
+        self.epoch += 1
         row = self.rows.get(inst.instrument_id)
         if row is None:
             row = self.rows[inst.instrument_id] = len(self.rows)
@@ -492,8 +512,13 @@ class _KeySums:
     open_lots: list[tuple[str, Lot]]
     funded: list[tuple[str, Lot]]  # the open lots of perpetuals with a funding rate
     # the open lots as columns for PnlLedger.live_values: their instruments' price rows,
-    # qty and avg; built on first use
+    # qty and avg; built on first use, views of buffers with room to extend into
     _cols: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    _room: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    # the columns' unrealized P&L as live_values last summed it: the price columns' epoch
+    # it holds for, the sequential sum over the lots in order (before the final ``+ 0.0``)
+    # and the lots' earliest expiry (µs); extended by a new lot while no price moves
+    unreal: tuple[int, float, int] | None = None
 
     def columns(self, prices: _PriceColumns) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """The open lots as columns, or None while one of their instruments has no price
@@ -502,10 +527,15 @@ class _KeySums:
             rows = prices.rows
             if any(iid not in rows for iid, _ in self.open_lots):
                 return None
-            idx = np.array([rows[iid] for iid, _ in self.open_lots], dtype=np.intp)
-            qty = np.array([lot.qty for _, lot in self.open_lots], dtype=np.float64)
-            avg = np.array([lot.avg for _, lot in self.open_lots], dtype=np.float64)
-            self._cols = (idx, qty, avg)
+            n = len(self.open_lots)
+            room = 2 * n + 8
+            idx = np.zeros(room, dtype=np.intp)
+            qty, avg = np.zeros(room), np.zeros(room)
+            idx[:n] = [rows[iid] for iid, _ in self.open_lots]
+            qty[:n] = [lot.qty for _, lot in self.open_lots]
+            avg[:n] = [lot.avg for _, lot in self.open_lots]
+            self._room = (idx, qty, avg)
+            self._cols = (idx[:n], qty[:n], avg[:n])
         return self._cols
 
     def extend(self, iid: str, lot: Lot, funded: bool, prices: _PriceColumns) -> None:
@@ -518,15 +548,28 @@ class _KeySums:
         self.open_lots.append((iid, lot))
         if funded:
             self.funded.append((iid, lot))
-        cols = self._cols
-        if cols is not None:
-            row = prices.rows.get(iid)
-            if row is None:  # not priced yet: columns() tells the caller
-                self._cols = None
-            else:
-                idx, qty, avg = cols
-                self._cols = (np.append(idx, row), np.append(qty, lot.qty),
-                              np.append(avg, lot.avg))
+        cols, room = self._cols, self._room
+        if cols is None or room is None:
+            return
+        row = prices.rows.get(iid)
+        if row is None:  # not priced yet: columns() tells the caller
+            self._cols = self._room = self.unreal = None
+            return
+        n = len(cols[0])
+        if n == len(room[0]):  # full: twice the room, the lots so far copied over
+            room = self._room = tuple(np.concatenate([c, np.zeros_like(c)])  # type: ignore[assignment]
+                                      for c in room)
+        idx, qty, avg = room
+        idx[n], qty[n], avg[n] = row, lot.qty, lot.avg
+        self._cols = (idx[:n + 1], qty[:n + 1], avg[:n + 1])
+        kept = self.unreal
+        if kept is not None and kept[0] == prices.epoch:
+            # the sum's next addition, as np.cumsum would make it over the longer columns
+            u = prices.one_lot_pnl(row, lot.qty, lot.avg)
+            self.unreal = None if u is None else (
+                kept[0], kept[1] + u, min(kept[2], int(prices.expiry[row])))
+        else:
+            self.unreal = None
 
     @classmethod
     def of(cls, lots: Mapping[str, Lot], rates: Mapping[str, float]) -> _KeySums:

@@ -246,3 +246,48 @@ def test_a_new_lot_extends_the_key_sums_as_a_computation_from_scratch() -> None:
     sums = engine.pnl._sums(key, engine.pnl.lots[key])
     assert [iid for iid, _ in sums.funded] == [PERP2]
     assert fresh[-1] != 0.0 and fresh[2] != 0.0  # funding per day and fees were compared
+
+
+def test_new_lots_extend_the_kept_sum_while_no_price_moves(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A market's opening: its instruments are priced, then trades open one lot after
+    another. Each trade's report adds the new lot's unrealized P&L to the key's kept sum
+    (_KeySums.unreal) instead of summing every lot again; a quote between trades makes
+    the next report sum them all. Every report, now and past the earliest expiry, equals
+    the lot loop's from scratch; the lots were summed in full only after a price moved."""
+    n = pnl.VECTOR_MIN_LOTS + 8
+    records = [b.index("x0", 0, 50000.0), b.perp(PERP2), b.quote_mark("qp", 0, PERP2, 50020.0)]
+    for i in range(n):  # linear and inverse; O16 (at the money) expires first, traded last
+        records += [b.option(f"O{i}", 46000.0 + 250.0 * i, kind="call" if i % 2 else "put",
+                             settlement="linear" if i % 3 else "inverse",
+                             expiry=b.ts(90 if i == 16 else 7200)),
+                    b.quote_opt(f"q{i}", 0, f"O{i}", 50000.0, 0.5 + i / 100.0)]
+    order = [i for i in range(n) if i != 16] + [16]
+    trades = [b.trade(f"t{i}", 1 + k, f"O{i}", "buy" if i % 2 else "sell", 1 + i % 4,
+                      price=0.02 + i / 1000.0) for k, i in enumerate(order)]
+    trades.insert(n // 2, b.trade("tp", n // 2, PERP2, "buy", 3, price=50010.0))
+    trades.insert(n // 2 + 3, b.quote_opt("q-mid", n // 2 + 2, "O17", 50100.0, 0.55))
+    summed: list[int] = []
+    real = pnl._PriceColumns.lot_pnl
+
+    def spy(self: pnl._PriceColumns, idx, qty, avg):  # type: ignore[no-untyped-def]
+        summed.append(len(idx))
+        return real(self, idx, qty, avg)
+
+    monkeypatch.setattr(pnl._PriceColumns, "lot_pnl", spy)
+    engine = Engine(EngineConfig(emit_interval_ms=100))
+    key = ("desk-a", "BTC")
+    for i, raw in enumerate(records + trades):
+        engine.handle(raw, f"o:{i}")
+        if key not in engine.pnl.lots:
+            continue
+        at_us = engine.clock or 0
+        for when in (at_us, b.parse(b.ts(95))):  # the second is past O16's expiry
+            with every_key_over_columns():
+                live = engine.pnl.live_values(key, engine.instruments, engine.greeks.get,
+                                              when)
+            assert repr(tuple(live)) == repr(_from_scratch(engine, key, when)[:5])
+    sums = engine.pnl._sums(key, engine.pnl.lots[key])
+    assert len(sums.open_lots) == n + 1 and sums.unreal is not None
+    # summed in full: the first report, the quote's, a full revaluation's; not per trade
+    assert 0 < len(summed) <= 6, summed
