@@ -15,6 +15,7 @@ from greekstream.api.tokens import load_tokens
 from greekstream.commands._common import port
 from greekstream.errors import ConfigError
 from greekstream.history.client import connect
+from greekstream.private_file import write_private
 from greekstream.settings import ServeSettings
 
 HELP = "serve exposure analytics from ClickHouse history over HTTP (bearer tokens per desk)"
@@ -67,18 +68,11 @@ def settings_from(args: argparse.Namespace) -> ServeSettings:
 def new_token(path: str) -> str:
     """A fresh random token for every book in ``path`` ({TOKEN: "*"}) and ``path``.txt."""
     import json
-    import os
     import secrets
 
     token = secrets.token_urlsafe(32)
     for target, text in ((path, json.dumps({token: "*"}) + "\n"), (path + ".txt", token + "\n")):
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-        except OSError as exc:
-            raise ConfigError(f"cannot write the token file {target}: {exc.strerror}",
-                              hint="give --new-token a writable path") from exc
+        write_private(target, text.encode(), what="the token file", given_by="--new-token FILE")
     return token
 
 

@@ -9,7 +9,6 @@ chain, core/chain.py). Keys are PEM files: PATH holds the private key (PKCS#8, m
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from greekstream.errors import UsageError
+from greekstream.private_file import cannot_write, write_private
 
 ALGORITHM = "Ed25519"
 
@@ -36,26 +36,13 @@ def keygen(path: str | Path, overwrite: bool = False) -> tuple[Path, Path]:
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
+    write_private(private, pem, what="key", given_by="PATH")
     try:
-        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
         public.write_bytes(key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     except OSError as exc:
-        raise UsageError(f"cannot write key {exc.filename or private}: {exc.strerror}",
-                         hint=_write_hint(private, exc)) from exc
+        raise cannot_write(public, exc, what="key", given_by="PATH") from exc
     return private, public
-
-
-def _write_hint(private: Path, exc: OSError) -> str:
-    """What to do when the key pair cannot be written at ``private``."""
-    folder = private.parent
-    if not folder.is_dir():
-        return f"create the directory first (mkdir -p {folder}) or choose another PATH"
-    if isinstance(exc, IsADirectoryError):
-        return f"{exc.filename or private} is a directory: give PATH a file name in it"
-    return f"choose a PATH in a directory you can write to ({folder} is not)"
 
 
 def load_private(path: str | Path) -> Ed25519PrivateKey:
