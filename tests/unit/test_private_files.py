@@ -11,7 +11,7 @@ import pytest
 
 from greekstream.commands.serve import new_token
 from greekstream.errors import UsageError
-from greekstream.private_file import write_private
+from greekstream.runtime.private_file import write_private
 from tests.cli import run
 
 

@@ -15,7 +15,7 @@ from greekstream.api.tokens import load_tokens
 from greekstream.commands._common import port
 from greekstream.errors import ConfigError
 from greekstream.history.client import connect
-from greekstream.private_file import write_private
+from greekstream.runtime.private_file import write_private
 from greekstream.settings import ServeSettings
 
 HELP = "serve exposure analytics from ClickHouse history over HTTP (bearer tokens per desk)"

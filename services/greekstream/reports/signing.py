@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from greekstream.errors import UsageError
-from greekstream.private_file import cannot_write, write_private
+from greekstream.runtime.private_file import cannot_write, write_private
 
 ALGORITHM = "Ed25519"
 
