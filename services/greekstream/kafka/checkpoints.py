@@ -15,9 +15,12 @@ It first waits until no transaction is open on the partition (the read_committed
 the last stable offset, has reached the log end): right after a commit the markers may
 not be written yet, and a killed owner's transaction stays open until its successor
 fences it or the broker times it out (Apache Kafka does after ``transaction.timeout.ms``;
-Tansu never does, so there the wait lasts until the killed instance comes back, and
-warns every 5 s). Reading earlier would find an older ``progress`` and produce again
-outputs that are about to become visible.
+Tansu never does). Reading earlier would find an older ``progress`` and produce again
+outputs that are about to become visible. The wait warns every 5 s and lasts at most
+:func:`open_transaction_limit_s` (the transaction timeout plus a margin): past that the
+broker is not ending the transaction, and the read fails with a :class:`KafkaError` that
+names the partitions (the processor retries the restore with backoff; it never reads
+past an open transaction).
 
 The output partitions are waited for in the same way before they are scanned for outputs
 already visible (:func:`await_settled`): a killed owner's transaction can hold outputs and
@@ -53,6 +56,16 @@ POS_HEADER = "gs-pos"  # on every output: the merge position of the input that c
 # message.max.bytes, max.message.bytes; a `market`-sized desk's snapshot is several MB)
 CHUNK_BYTES = 512 * 1024
 SNAP_HEADER = "gs-snap"  # on every chunk: "N DIGEST", the chunk count and the whole's digest
+# how long past the producers' transaction.timeout.ms recovery still waits for the broker
+# to end a transaction open on a partition it reads (the abort and its markers take time)
+TXN_MARGIN_S = 15.0
+
+
+def open_transaction_limit_s(transaction_timeout_ms: int) -> float:
+    """How long recovery waits for a transaction open on a partition it reads: a broker
+    aborts a transaction after its producer's ``transaction.timeout.ms``, so a wait much
+    longer than that is a broker that does not (Tansu never does), or a bug."""
+    return transaction_timeout_ms / 1000 + TXN_MARGIN_S
 
 
 def _digest(value: bytes) -> bytes:
@@ -239,10 +252,12 @@ class CheckpointReader:
         self.consumer.close()
         self.uncommitted.close()
 
-    def _stable_bounds(self, partitions: list[int], timeout_s: float) -> dict[int, tuple[
-        int, int
-    ]]:
-        """(low, end) of each partition once no transaction is open on it."""
+    def _stable_bounds(self, partitions: list[int], timeout_s: float,
+                       transaction_timeout_ms: int) -> dict[int, tuple[int, int]]:
+        """(low, end) of each partition once no transaction is open on it; a transaction
+        still open after :func:`open_transaction_limit_s` is a :class:`KafkaError` (the
+        partitions are never read while one is open)."""
+        limit_s = open_transaction_limit_s(transaction_timeout_ms)
         bounds: dict[int, tuple[int, int]] = {}
         waiting_since = time.monotonic()
         warned = 0.0
@@ -265,6 +280,18 @@ class CheckpointReader:
             if not open_on:
                 return bounds
             waited = time.monotonic() - waiting_since
+            if waited >= limit_s:
+                raise KafkaError(
+                    f"checkpoint partitions {open_on} of {self.topic}: a transaction has been "
+                    f"open on them for {waited:.0f} s, past the producers' transaction "
+                    f"timeout (transaction_timeout_ms {transaction_timeout_ms}) plus a "
+                    f"{TXN_MARGIN_S:g} s margin; checkpoints are not read while it is open. "
+                    f"A broker aborts a transaction after that timeout: check the broker (its "
+                    f"transaction coordinator and logs); a producer with the same "
+                    f"transactional id, most likely the instance that owned these partitions "
+                    f"before, may be stuck or killed: restart it (its restart fences the "
+                    f"transaction; on Tansu, which never times transactions out, only that "
+                    f"ends it)")
             if waited - warned >= 5.0:
                 warned = waited
                 log.warning("checkpoints: waiting for the open transaction on partitions %s",
@@ -272,13 +299,19 @@ class CheckpointReader:
                                             "seconds": round(waited, 1)})
             time.sleep(backoff.next())
 
-    def latest(self, partition: int, timeout_s: float = 30.0) -> Recovered:
-        return self.latest_many([partition], timeout_s)[partition]
+    def latest(self, partition: int, timeout_s: float = 30.0, *,
+               transaction_timeout_ms: int) -> Recovered:
+        return self.latest_many([partition], timeout_s,
+                                transaction_timeout_ms=transaction_timeout_ms)[partition]
 
-    def latest_many(self, partitions: list[int], timeout_s: float = 30.0) -> dict[int, Recovered]:
+    def latest_many(self, partitions: list[int], timeout_s: float = 30.0, *,
+                    transaction_timeout_ms: int) -> dict[int, Recovered]:
         """The last ``progress`` of each partition, read backwards from the tail in
-        growing steps, and the snapshot it names: a few records per partition."""
-        bounds = self._stable_bounds(partitions, timeout_s)
+        growing steps, and the snapshot it names: a few records per partition. Read once
+        no transaction is open on them, waited for at most
+        :func:`open_transaction_limit_s` of ``transaction_timeout_ms`` (the producers'
+        ``transaction.timeout.ms``); ``timeout_s`` bounds each request and read."""
+        bounds = self._stable_bounds(partitions, timeout_s, transaction_timeout_ms)
         found: dict[int, Progress] = {}
         read = dict.fromkeys(partitions, 0)
         todo = [p for p in partitions if bounds[p][1] > bounds[p][0]]

@@ -34,7 +34,11 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from greekstream.errors import KafkaError
 from greekstream.kafka.backoff import Backoff
-from greekstream.kafka.checkpoints import CheckpointReader, await_settled
+from greekstream.kafka.checkpoints import (
+    CheckpointReader,
+    await_settled,
+    open_transaction_limit_s,
+)
 from greekstream.kafka.epoch import Emitted, Epoch
 from greekstream.kafka.gateway import SEQ_HEADER, is_mark
 from greekstream.kafka.health import Lag, Liveness
@@ -496,12 +500,15 @@ class Processor:
         """Restore the owned partitions from their checkpoints: the next offset of each
         owned book partition, or None when a stop request came first (no epoch)."""
         started = time.monotonic()
-        recovered = self.reader.latest_many(owned)
+        txn_timeout_ms = self.settings.transaction_timeout_ms
+        # waits for a transaction open on the checkpoints; one open past the limit is a
+        # KafkaError, and the restore is retried (_restore)
+        recovered = self.reader.latest_many(owned, transaction_timeout_ms=txn_timeout_ms)
         if owned:
             # a killed owner's open transaction may hold outputs past its last progress;
             # they are hidden until it ends, and on Tansu visible after its abort: wait for
             # it to end before looking for them (checkpoints.py)
-            limit_s = self.settings.transaction_timeout_ms / 1000 + 15.0
+            limit_s = open_transaction_limit_s(txn_timeout_ms)
             unsettled = await_settled(self.admin, self.output_sources, limit_s,
                                       stop=self._waiting)
             if self.stopping:

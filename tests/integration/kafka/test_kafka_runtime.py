@@ -445,7 +445,8 @@ def test_a_market_sized_checkpoint_passes_the_broker_at_the_default_chunk_size(
     commit(default, f"{prefix}-chunked")
     reader = CheckpointReader({"bootstrap.servers": kafka_bootstrap}, topics.checkpoints)
     try:
-        got = reader.latest_many(state.owned)
+        got = reader.latest_many(state.owned,
+                                 transaction_timeout_ms=default.transaction_timeout_ms)
     finally:
         reader.close()
     want = state.snapshots()

@@ -11,6 +11,7 @@ from typing import Any
 
 from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
 
+from greekstream.errors import KafkaError as StillOpen
 from greekstream.kafka.checkpoints import SNAPSHOT, Recovered
 from greekstream.kafka.gateway import MARK_KEY, SEQ_HEADER
 from greekstream.kafka.processor import KafkaClients, Processor
@@ -171,14 +172,22 @@ class FakeConsumer:
 
 
 class FakeReader:
-    """The checkpoint reader: what each partition's checkpoints hold (none by default)."""
+    """The checkpoint reader: what each partition's checkpoints hold (none by default);
+    the next ``fail_next`` reads raise the KafkaError of a transaction left open."""
 
     def __init__(self) -> None:
         self.recovered: dict[int, Recovered] = {}
         self.calls: list[tuple[Any, ...]] = []
+        self.transaction_timeout_ms = 0  # as the last latest_many was given it
+        self.fail_next = 0  # reads that fail as a transaction open past its limit does
 
-    def latest_many(self, partitions: list[int]) -> dict[int, Recovered]:
+    def latest_many(self, partitions: list[int], *,
+                    transaction_timeout_ms: int) -> dict[int, Recovered]:
         self.calls.append(("latest_many", partitions))
+        self.transaction_timeout_ms = transaction_timeout_ms
+        if self.fail_next:
+            self.fail_next -= 1
+            raise StillOpen(f"checkpoint partitions {partitions}: a transaction stayed open")
         return {p: self.recovered.get(p, Recovered(None, None, 0)) for p in partitions}
 
     def with_visible(self, recovered: dict[int, Recovered],

@@ -5,6 +5,8 @@ before the partitions go, and that a lost assignment commits nothing."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, KafkaException
 from confluent_kafka import KafkaError as RdKafkaError
@@ -92,6 +94,26 @@ def test_an_assignment_rides_out_a_broker_error_while_it_waits_for_open_transact
     assign(proc, kafka, [0])  # used to raise out of the rebalance callback: the process ended
     assert admin.calls[:4] == ["READ_UNCOMMITTED", "READ_UNCOMMITTED", "READ_UNCOMMITTED",
                                "READ_COMMITTED"]
+    assert proc.ready() == {"status": "ok", "partitions": [0], "applied": 0}
+
+
+def test_a_checkpoint_transaction_open_past_its_limit_is_reported_and_the_restore_retried(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The checkpoint reader waits for an open transaction at most the processor's
+    transaction timeout plus a margin, then raises: the restore says why in the log and
+    /healthz, and is tried again with backoff (nothing is read past the open transaction)."""
+    proc, kafka = processor()
+    reader = kafka.checkpoints
+    reader.fail_next = 1
+    with caplog.at_level(logging.WARNING, logger="greekstream.process"):
+        assign(proc, kafka, [0])
+    assert reader.transaction_timeout_ms == proc.settings.transaction_timeout_ms
+    assert reader.calls == [("latest_many", [0]), ("latest_many", [0])]
+    trouble = [r for r in caplog.records if getattr(r, "event", None) == "broker_trouble"]
+    assert [r.getMessage() for r in trouble] == [
+        "kafka: restoring from checkpoints: checkpoint partitions [0]: a transaction stayed "
+        "open; retrying in 0.1 s"]
+    assert "a transaction stayed open" in proc.health()["last_error"]
     assert proc.ready() == {"status": "ok", "partitions": [0], "applied": 0}
 
 
