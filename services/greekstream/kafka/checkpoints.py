@@ -20,7 +20,7 @@ outputs that are about to become visible. The wait warns every 5 s and lasts at 
 :func:`open_transaction_limit_s` (the transaction timeout plus a margin): past that the
 broker is not ending the transaction, and the read fails with a :class:`KafkaError` that
 names the partitions (the processor retries the restore with backoff; it never reads
-past an open transaction).
+past an open transaction). A stop request ends it at once, with the same error.
 
 The output partitions are waited for in the same way before they are scanned for outputs
 already visible (:func:`await_settled`): a killed owner's transaction can hold outputs and
@@ -253,10 +253,12 @@ class CheckpointReader:
         self.uncommitted.close()
 
     def _stable_bounds(self, partitions: list[int], timeout_s: float,
-                       transaction_timeout_ms: int) -> dict[int, tuple[int, int]]:
+                       transaction_timeout_ms: int, stop: Callable[[], bool]
+                       ) -> dict[int, tuple[int, int]]:
         """(low, end) of each partition once no transaction is open on it; a transaction
-        still open after :func:`open_transaction_limit_s` is a :class:`KafkaError` (the
-        partitions are never read while one is open)."""
+        still open after :func:`open_transaction_limit_s`, or ``stop()`` (called on every
+        poll while one is open) true, is a :class:`KafkaError` (the partitions are never
+        read while one is open)."""
         limit_s = open_transaction_limit_s(transaction_timeout_ms)
         bounds: dict[int, tuple[int, int]] = {}
         waiting_since = time.monotonic()
@@ -280,6 +282,9 @@ class CheckpointReader:
             if not open_on:
                 return bounds
             waited = time.monotonic() - waiting_since
+            if stop():
+                raise KafkaError(f"stopped while waiting for the open transaction on "
+                                 f"checkpoint partitions {open_on} of {self.topic}")
             if waited >= limit_s:
                 raise KafkaError(
                     f"checkpoint partitions {open_on} of {self.topic}: a transaction has been "
@@ -305,13 +310,16 @@ class CheckpointReader:
                                 transaction_timeout_ms=transaction_timeout_ms)[partition]
 
     def latest_many(self, partitions: list[int], timeout_s: float = 30.0, *,
-                    transaction_timeout_ms: int) -> dict[int, Recovered]:
+                    transaction_timeout_ms: int, stop: Callable[[], bool] = lambda: False
+                    ) -> dict[int, Recovered]:
         """The last ``progress`` of each partition, read backwards from the tail in
         growing steps, and the snapshot it names: a few records per partition. Read once
         no transaction is open on them, waited for at most
         :func:`open_transaction_limit_s` of ``transaction_timeout_ms`` (the producers'
-        ``transaction.timeout.ms``); ``timeout_s`` bounds each request and read."""
-        bounds = self._stable_bounds(partitions, timeout_s, transaction_timeout_ms)
+        ``transaction.timeout.ms``) and until ``stop()``, called on every poll of the
+        wait (past either, a :class:`KafkaError`); ``timeout_s`` bounds each request and
+        read."""
+        bounds = self._stable_bounds(partitions, timeout_s, transaction_timeout_ms, stop)
         found: dict[int, Progress] = {}
         read = dict.fromkeys(partitions, 0)
         todo = [p for p in partitions if bounds[p][1] > bounds[p][0]]

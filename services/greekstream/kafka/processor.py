@@ -501,9 +501,11 @@ class Processor:
         owned book partition, or None when a stop request came first (no epoch)."""
         started = time.monotonic()
         txn_timeout_ms = self.settings.transaction_timeout_ms
-        # waits for a transaction open on the checkpoints; one open past the limit is a
-        # KafkaError, and the restore is retried (_restore)
-        recovered = self.reader.latest_many(owned, transaction_timeout_ms=txn_timeout_ms)
+        # waits for a transaction open on the checkpoints, alive and until a stop; one open
+        # past the limit is a KafkaError, and the restore is retried (_restore), unless
+        # stopping: then it ends with no epoch
+        recovered = self.reader.latest_many(owned, transaction_timeout_ms=txn_timeout_ms,
+                                            stop=self._waiting)
         if owned:
             # a killed owner's open transaction may hold outputs past its last progress;
             # they are hidden until it ends, and on Tansu visible after its abort: wait for

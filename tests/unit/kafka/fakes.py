@@ -180,11 +180,16 @@ class FakeReader:
         self.calls: list[tuple[Any, ...]] = []
         self.transaction_timeout_ms = 0  # as the last latest_many was given it
         self.fail_next = 0  # reads that fail as a transaction open past its limit does
+        self.open_for = 0  # polls of the next read's wait for an open transaction
 
-    def latest_many(self, partitions: list[int], *,
-                    transaction_timeout_ms: int) -> dict[int, Recovered]:
+    def latest_many(self, partitions: list[int], *, transaction_timeout_ms: int,
+                    stop: Callable[[], bool] = lambda: False) -> dict[int, Recovered]:
         self.calls.append(("latest_many", partitions))
         self.transaction_timeout_ms = transaction_timeout_ms
+        for _ in range(self.open_for):  # a transaction open for that many polls
+            if stop():
+                raise StillOpen(f"stopped while waiting on checkpoint partitions {partitions}")
+        self.open_for = 0
         if self.fail_next:
             self.fail_next -= 1
             raise StillOpen(f"checkpoint partitions {partitions}: a transaction stayed open")

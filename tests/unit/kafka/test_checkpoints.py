@@ -182,3 +182,22 @@ def test_a_transaction_that_ends_before_the_limit_is_waited_for_and_its_progress
     assert got[0].snapshot is not None and got[0].snapshot.pos == (0, 0, 0, 1)
     assert topic.reads and all(still_open == 0 for _, still_open in topic.reads)
     assert topic.clock.now - 1000.0 >= 3.0 + TXN_MARGIN_S - 1.0  # it waited for the end
+
+
+def test_a_stop_ends_the_wait_for_an_open_transaction_at_once_and_reads_nothing(
+        topic: Log) -> None:
+    """SIGTERM during the wait: it used to be waited out (forever, then up to the limit),
+    past the pod's grace period."""
+    checkpoint(topic, 0, (0, 0, 0, 1))
+    topic.open[0] = 1
+    polls: list[float] = []
+
+    def stop() -> bool:
+        polls.append(topic.clock.now)
+        return len(polls) >= 3
+
+    reader = CheckpointReader({}, TOPIC)
+    with pytest.raises(KafkaError, match=r"stopped while waiting .* partitions \[0\]"):
+        reader.latest_many([0], transaction_timeout_ms=3000, stop=stop)
+    assert len(polls) == 3 and topic.clock.now - 1000.0 < 1.0
+    assert topic.reads == []

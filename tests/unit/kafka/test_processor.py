@@ -117,6 +117,21 @@ def test_a_checkpoint_transaction_open_past_its_limit_is_reported_and_the_restor
     assert proc.ready() == {"status": "ok", "partitions": [0], "applied": 0}
 
 
+def test_a_stop_while_recovery_waits_for_a_checkpoint_transaction_restores_nothing() -> None:
+    """The wait for a transaction open on the checkpoints is alive (/healthz) and ends at
+    a stop, like the wait on the outputs: no epoch, nothing retried."""
+    proc, kafka = processor()
+    reader = kafka.checkpoints
+    reader.open_for = 1_000
+    proc.liveness.last_loop = 0.0
+    proc.stopping = True
+    assign(proc, kafka, [0])
+    assert reader.open_for == 1_000, "the wait ended at the stop, not at the limit"
+    assert reader.calls == [("latest_many", [0])]
+    assert proc.liveness.last_loop > 0.0  # beaten during the wait
+    assert proc.epoch is None and proc.ready()["status"] == "not_ready"
+
+
 def test_an_assignment_of_no_partitions_restores_nothing_and_does_not_fail() -> None:
     """More instances than partitions: one is assigned none (with_visible took min() of
     nothing and raised out of the rebalance callback)."""
