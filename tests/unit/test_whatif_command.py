@@ -68,3 +68,44 @@ def test_a_bad_trade_is_named_in_plain_words(events_file: Path, tmp_path: Path, 
     first, hint = err.splitlines()
     assert first == f"greekstream whatif: error: {message}"
     assert "Error" not in err and '"side": "buy" or "sell"' in hint
+
+
+GOOD = {"book": "desk-a", "instrument_id": "C60", "side": "buy", "quantity": 5}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"side": "short"}, 'has "side" \'short\': it must be "buy" or "sell"'),
+    ({"side": None}, 'has no "side"'),
+    ({"quantity": -5}, 'has "quantity" -5: it must be more than 0'),
+    ({"quantity": 0}, 'has "quantity" 0: it must be more than 0'),
+    ({"quantity": "5x"}, 'has a "quantity" that is not a number: "5x"'),
+    ({"price": 0}, 'has "price" 0: it must be more than 0'),
+    ({"price": [1]}, 'has a "price" that is not a number: [1]'),
+    ({"instrument_id": 60}, 'has an "instrument_id" that is not a string: 60'),
+])
+def test_the_cli_and_the_api_take_the_same_trades(change: dict[str, object],
+                                                  message: str) -> None:
+    """One model for a trade: what the API's body refuses (a 422, field by field), the
+    trades file refuses too, in words."""
+    from pydantic import ValidationError
+
+    from greekstream.api.app import WhatIfRequest
+    from greekstream.commands.whatif import parse_trades
+    from greekstream.errors import UsageError
+
+    item = {**GOOD, **change}
+    with pytest.raises(ValidationError) as refused:
+        WhatIfRequest.model_validate({"trades": [item]})
+    assert refused.value.errors()[0]["loc"] == ("trades", 0, *change)
+    with pytest.raises(UsageError) as said:
+        parse_trades(orjson.dumps(item))
+    assert str(said.value).splitlines()[0] == f"trade 1 {message}"
+
+
+def test_a_trade_the_api_takes_the_cli_takes_the_same() -> None:
+    from greekstream.api.app import WhatIfRequest
+    from greekstream.commands.whatif import parse_trades
+
+    taken = {**GOOD, "quantity": "5", "price": 1.5}  # a number in a string: both take it
+    assert parse_trades(orjson.dumps(taken))["desk-a"] == [
+        t.hypothetical() for t in WhatIfRequest.model_validate({"trades": [taken]}).trades]

@@ -44,6 +44,7 @@ from greekstream.history.asof import check_as_of, replay_exposures, stored_expos
 from greekstream.history.client import History
 from greekstream.history.migrate import require_schema
 from greekstream.history.replay_io import iter_raw
+from greekstream.runtime.whatif_trade import WhatIfTrade
 from greekstream.settings import QuerySettings
 
 log = logging.getLogger("greekstream.serve")
@@ -328,11 +329,10 @@ def _routes(app: FastAPI, service: Service) -> None:
     def what_if(request: Request, book: str, who: Auth, body: WhatIfRequest) -> Response:
         """The book's state is re-derived from its stored records, off the request path
         (a worker process, the token's replay slots: 429, and the replay timeout: 504)."""
-        from greekstream.core.whatif import HypotheticalTrade, WhatIfError
+        from greekstream.core.whatif import WhatIfError
 
         known(request, book, who)
-        trades = [HypotheticalTrade(t.instrument_id, t.side, t.quantity, t.price)
-                  for t in body.trades]
+        trades = [t.hypothetical() for t in body.trades]
         key: list[bytes] = []
 
         def cached(records: list[tuple[bytes, str]]) -> tuple[Any, ...]:
@@ -429,13 +429,6 @@ def _routes(app: FastAPI, service: Service) -> None:
             visible = who.visible(queries.books(h))
             rows = stored_exposures_as_of(h, moment, visible)
         return _render(queries.top_books(rows, by, limit), format, f"top-{by}")
-
-
-class WhatIfTrade(BaseModel):
-    instrument_id: str
-    side: Literal["buy", "sell"]
-    quantity: float = Field(gt=0)
-    price: float | None = Field(default=None, gt=0)
 
 
 class WhatIfRequest(BaseModel):

@@ -15,6 +15,7 @@ from greekstream.core.whatif import HypotheticalTrade, WhatIfError, what_if
 from greekstream.errors import UsageError
 from greekstream.reports.tables import fmt_row, print_table
 from greekstream.runtime.replay import read_records, replay
+from greekstream.runtime.whatif_trade import BadTrade, WhatIfTrade, read_trade
 
 HELP = ("preview hypothetical trades on the state after EVENTS: change in each Greek, worst "
         "loss and liquidation distance after, breaches and hedge intents they would cause")
@@ -45,45 +46,27 @@ def parse_trades(body: bytes, default_book: str | None = None
                          hint='one {"book", "instrument_id", "side", "quantity"} per line') from exc
     books: dict[str, list[HypotheticalTrade]] = {}
     for i, item in enumerate(items, start=1):
-        problem = _problem(item, default_book)
-        if problem:
-            raise UsageError(f"trade {i} {problem}", hint=TRADE_HINT)
-        price = item.get("price")
-        books.setdefault(item.get("book", default_book), []).append(HypotheticalTrade(
-            str(item["instrument_id"]), item["side"], float(item["quantity"]),
-            None if price is None else float(price)))
+        if default_book is not None and isinstance(item, dict):
+            item = {"book": default_book, **item}
+        try:
+            trade = read_trade(item, FileTrade)
+        except BadTrade as exc:
+            raise UsageError(f"trade {i} {exc}", hint=TRADE_HINT) from None
+        books.setdefault(trade.book, []).append(trade.hypothetical())
     if not books:
         raise UsageError("no trades given", hint="put one trade per line in the trades file")
     return books
 
 
+class FileTrade(WhatIfTrade):
+    """A line of the trades file: a trade and its book (the API's URL names the book)."""
+
+    book: str
+
+
 TRADE_HINT = ('each line of the trades file is one trade, {"book", "instrument_id", '
               '"side": "buy" or "sell", "quantity"[, "price"]}, e.g. {"book": "desk-a", '
               '"instrument_id": "BTC-PERPETUAL", "side": "sell", "quantity": 5}')
-
-
-def _problem(item: object, default_book: str | None) -> str | None:
-    """What is wrong with one item of a trades file, in words (None: it is a trade)."""
-    if not isinstance(item, dict):
-        return f"is not a JSON object but {orjson.dumps(item).decode()[:80]}"
-    needed = ("instrument_id", "side", "quantity") + (("book",) if default_book is None else ())
-    missing = [f'"{k}"' for k in needed if item.get(k) is None]
-    if missing:
-        event = (f" (it looks like an input event of type {item['type']!r}: --trades takes "
-                 "hypothetical trades, not events)" if "type" in item else "")
-        return f"has no {', '.join(missing)}{event}"
-    book = item.get("book", default_book)
-    if not isinstance(book, str):
-        return f'has a "book" that is not a string: {book!r}'
-    if item["side"] not in ("buy", "sell"):
-        return f'has "side" {item["side"]!r}: it must be "buy" or "sell"'
-    for k in ("quantity", "price"):
-        try:
-            if item.get(k) is not None:
-                float(item[k])
-        except (TypeError, ValueError):
-            return f'has a "{k}" that is not a number: {orjson.dumps(item[k]).decode()[:80]}'
-    return None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -223,6 +223,13 @@ def test_what_if_previews_trades_like_a_copy_of_the_engine(
     bad = client.post(f"/v1/books/{book}/what-if", headers=headers,
                       json={"trades": [{**trade, "instrument_id": "NO-SUCH"}]})
     assert bad.status_code == 422 and "unknown instrument" in bad.text
+    # a trade the model refuses (greekstream.runtime.whatif_trade, the CLI's rules too): FastAPI's
+    # 422, field by field
+    bad = client.post(f"/v1/books/{book}/what-if", headers=headers,
+                      json={"trades": [{**trade, "side": "short"}]})
+    assert bad.status_code == 422, bad.text
+    assert [(d["loc"], d["type"]) for d in bad.json()["detail"]] == [
+        (["body", "trades", 0, "side"], "literal_error")]
 
 
 def _book_of(raw: bytes) -> str:
