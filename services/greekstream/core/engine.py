@@ -84,6 +84,7 @@ from greekstream.core.scenarios import (
     Grid,
     book_scenario_risk,
     risk_matrix_event,
+    share_option_values,
 )
 from greekstream.core.slices import build_slice
 from greekstream.core.state import MARKET, EngineState, Key
@@ -1092,16 +1093,27 @@ class Engine:
         when it changed materially (book events) or at all (interval ticks), and keep the
         `liq_distance` breach in step."""
         outputs: list[Output] = []
+        window_end = self._window_end(ev.ts)
+        todo: list[BookRisk] = []
         for key in keys:
             br = self.books.get(key)
             if br is None or br.underlying not in self.underlyings or \
                     not len(self.config.grid_for(br.underlying)):
                 continue
-            window_end = self._window_end(ev.ts)
             matrix_sent = window_end is not None and br.risk_window_end == window_end
             if matrix_sent and not self._watches_liq(br):
                 continue  # one matrix per key per window, and nothing else needs the report
-            report = self.book_risk(br, ev.ts)
+            todo.append(br)
+        slices = [build_slice(self.state, br, ev.ts, self.pnl.rates) for br in todo]
+        if len(slices) > 1:  # one moment: each grid's options valued once for all keys
+            by_grid: dict[str, list[PortfolioSlice]] = {}
+            for sl in slices:
+                by_grid.setdefault(sl.underlying, []).append(sl)
+            for underlying, group in by_grid.items():
+                share_option_values(group, self.config.grid_for(underlying))
+        for br, sl in zip(todo, slices, strict=True):
+            matrix_sent = window_end is not None and br.risk_window_end == window_end
+            report = self._scenario_risk(br, sl)
             if matrix_sent:
                 # one matrix per key per window: a change waits for the next trigger
                 outputs.extend(self._liq_breach(br, report, ev))
@@ -1128,11 +1140,11 @@ class Engine:
 
     def book_risk(self, br: BookRisk, at_us: int) -> BookScenarioRisk:
         """A (book, underlying)'s matrix and liquidation distance at ``at_us``."""
-        return book_scenario_risk(
-            build_slice(self.state, br, at_us, self.pnl.rates),
-            self.config.grid_for(br.underlying),
-            self.margins.get(br.key),
-        )
+        return self._scenario_risk(br, build_slice(self.state, br, at_us, self.pnl.rates))
+
+    def _scenario_risk(self, br: BookRisk, s: PortfolioSlice) -> BookScenarioRisk:
+        return book_scenario_risk(s, self.config.grid_for(br.underlying),
+                                  self.margins.get(br.key))
 
     def _material(self, old: RiskKey | None, new: RiskKey) -> bool:
         if old is None:

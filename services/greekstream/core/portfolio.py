@@ -10,6 +10,7 @@ counted in ``unvalued``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -38,8 +39,7 @@ class OptionLegs:
     instrument_ids: tuple[str, ...] = ()
     # what core/scenarios derives once per slice and reuses (the unshocked values); not
     # an init field, so a `replace` copy of the slice starts with its own
-    memo: dict[str, FloatArray] = field(default_factory=dict, init=False, compare=False,
-                                        repr=False)
+    memo: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

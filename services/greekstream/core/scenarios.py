@@ -117,16 +117,17 @@ Curve = Callable[[FloatArray], FloatArray]  # G(p) over an array of price shocks
 def pnl(
     s: PortfolioSlice, price_shock: FloatArray, vol_shock: FloatArray | None = None,
     time_shift_h: FloatArray | None = None, tenor_power: tuple[float, float] | None = None,
-    columns: Columns | None = None,
+    columns: Columns | None = None, grid: Grid | None = None,
 ) -> FloatArray:
     """P&L in USD of the slice for each scenario (parallel 1-D arrays, one per scenario);
     ``tenor_power`` scales each option's vol shock by its tenor (:class:`Grid`);
-    ``columns``: the (v, h) columns of these arrays when known (:attr:`Grid.columns`)."""
+    ``columns``: the (v, h) columns of these arrays when known (:attr:`Grid.columns`);
+    ``grid``: the grid these arrays are, when they are one (its shared option values)."""
     p = np.asarray(price_shock, dtype=np.float64)
     v = np.zeros_like(p) if vol_shock is None else np.asarray(vol_shock, dtype=np.float64)
     h = np.zeros_like(p) if time_shift_h is None else np.asarray(time_shift_h, dtype=np.float64)
     growth = 1.0 + p
-    total = _options_pnl(s, growth, v, h, tenor_power, columns)
+    total = _options_pnl(s, growth, v, h, tenor_power, columns, grid)
     lin = s.linear
     if lin.q.size:
         f = lin.mark[:, None]
@@ -152,7 +153,49 @@ def pnl(
 def scenario_pnl(s: PortfolioSlice, grid: Grid = DEFAULT_GRID) -> FloatArray:
     """P&L in USD of every scenario of the grid, in grid order."""
     return pnl(s, grid.price_shock, grid.vol_shock, grid.time_shift_h, grid.tenor_power,
-               grid.columns if len(grid) else None)
+               grid.columns if len(grid) else None, grid)
+
+
+def share_option_values(slices: Sequence[PortfolioSlice], grid: Grid) -> None:
+    """Value the options of many slices of one moment over ``grid`` in one pass, each
+    instrument once, and give each slice its rows (:func:`scenario_pnl` and the
+    liquidation search then use them instead of valuing the slice's options on their own).
+
+    A risk tick reports every (book, underlying) at the same time, and the books hold
+    the same instruments: per slice, numpy's fixed cost was most of the work. Every
+    entry is the same elementwise IEEE operations on the same inputs as the slice's own
+    pass (an option's row depends only on its forward, strike, time, vol and kind, which
+    are the instrument's at that moment), so each slice's P&L has the same bits.
+    """
+    rows: dict[str, int] = {}
+    sources: list[tuple[Any, int]] = []  # each instrument's first (legs, position)
+    picks: list[list[int]] = []
+    for s in slices:
+        o = s.options
+        pick = []
+        for i, iid in enumerate(o.instrument_ids):
+            row = rows.get(iid)
+            if row is None:
+                row = rows[iid] = len(sources)
+                sources.append((o, i))
+            pick.append(row)
+        picks.append(pick)
+    if not sources:
+        return
+    forward = np.array([o.forward[i] for o, i in sources])
+    strike = np.array([o.strike[i] for o, i in sources])
+    years = np.array([o.years[i] for o, i in sources])
+    vol = np.array([o.vol[i] for o, i in sources])
+    is_call = np.array([o.is_call[i] for o, i in sources], dtype=np.bool_)
+    base = _base_values(forward, strike, years, vol, is_call)
+    values = _grid_values(forward, strike, years, vol, is_call, 1.0 + grid.price_shock,
+                          grid.vol_shock, grid.time_shift_h, grid.tenor_power,
+                          grid.columns if len(grid) else None, base)
+    for s, pick in zip(slices, picks, strict=True):
+        if pick:
+            idx = np.array(pick, dtype=np.intp)
+            s.options.memo["base"] = base[idx]
+            s.options.memo["grid"] = (grid, values[idx])
 
 
 TENOR_DAYS = 30.0  # the tenor whose vol shock is the grid's v
@@ -167,23 +210,44 @@ def tenor_scales(years: FloatArray, power: tuple[float, float]) -> tuple[FloatAr
 
 def _options_pnl(s: PortfolioSlice, growth: FloatArray, v: FloatArray, h: FloatArray,
                  tenor_power: tuple[float, float] | None = None,
-                 columns: Columns | None = None) -> FloatArray:
+                 columns: Columns | None = None, grid: Grid | None = None) -> FloatArray:
     o = s.options
     if not o.q.size:
         return np.zeros(growth.shape[0], dtype=np.float64)
-    # The base values come from the same kernel (no shock, no vol floor), so that a zero
-    # shock gives exactly zero P&L rather than the ulps between two implementations.
+    shared = o.memo.get("grid")  # valued with other slices' options (share_option_values)
+    if shared is not None and grid is not None and shared[0] is grid:
+        result: FloatArray = o.q @ shared[1]
+        return result
     base = o.memo.get("base")  # computed once per slice (a search calls often)
     if base is None:
-        zero = np.zeros(1)
-        base = o.memo["base"] = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call,
-                                               zero + 1.0, zero, zero, min_vol=0.0)[:, 0]
-    scales = None if tenor_power is None else tenor_scales(o.years, tenor_power)
-    shocked = shocked_values(o.forward, o.strike, o.years, o.vol, o.is_call, growth, v, h,
+        base = o.memo["base"] = _base_values(o.forward, o.strike, o.years, o.vol, o.is_call)
+    shocked = _grid_values(o.forward, o.strike, o.years, o.vol, o.is_call, growth, v, h,
+                           tenor_power, columns, base)
+    result = o.q @ shocked
+    return result
+
+
+def _base_values(forward: FloatArray, strike: FloatArray, years: FloatArray, vol: FloatArray,
+                 is_call: BoolArray) -> FloatArray:
+    """The options' values now, from the same kernel as the shocked ones (no shock, no
+    vol floor), so that a zero shock gives exactly zero P&L rather than the ulps between
+    two implementations."""
+    zero = np.zeros(1)
+    values: FloatArray = shocked_values(forward, strike, years, vol, is_call, zero + 1.0, zero,
+                                        zero, min_vol=0.0)[:, 0]
+    return values
+
+
+def _grid_values(forward: FloatArray, strike: FloatArray, years: FloatArray, vol: FloatArray,
+                 is_call: BoolArray, growth: FloatArray, v: FloatArray, h: FloatArray,
+                 tenor_power: tuple[float, float] | None, columns: Columns | None,
+                 base: FloatArray) -> FloatArray:
+    """Each option's value change per scenario (options × scenarios)."""
+    scales = None if tenor_power is None else tenor_scales(years, tenor_power)
+    shocked = shocked_values(forward, strike, years, vol, is_call, growth, v, h,
                              vol_scales=scales, columns=columns)
     shocked -= base[:, None]
-    result: FloatArray = o.q @ shocked
-    return result
+    return shocked
 
 
 def grid_columns(vol_shock: FloatArray, time_shift_h: FloatArray) -> Columns:
