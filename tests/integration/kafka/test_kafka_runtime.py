@@ -386,6 +386,46 @@ def test_a_killed_owners_open_transaction_ends_before_recovery_looks_for_its_out
     assert restored["visible_uncommitted"] == 1, restored
 
 
+def test_a_checkpoint_transaction_the_broker_never_ends_is_reported_after_its_timeout(
+    kafka_bootstrap: str, prefix: str, tmp_path: Path
+) -> None:
+    """Tansu never times a transaction out: a killed owner's transaction left open on a
+    checkpoint partition was waited for forever, with a warning every 5 s. The wait now
+    ends at the transaction timeout (1 s here) + 15 s with an error in the JSON log that
+    names the partition and what to do; the restore is retried, and reads the checkpoints
+    only once the transaction is fenced."""
+    import subprocess
+    import sys
+
+    from confluent_kafka import Producer
+
+    checkpoints, txn_id = Topics(prefix).checkpoints, f"killed-{prefix}"
+    subprocess.run([sys.executable, "-c", _OPEN_TXN_CHILD, kafka_bootstrap, checkpoints,
+                    txn_id], check=True, timeout=60)
+    log = tmp_path / "p.log"
+    env = processor_env(prefix, f"g-{prefix}", GREEKSTREAM_TRANSACTION_TIMEOUT_MS="1000")
+    proc = start_processor(kafka_bootstrap, "p", env, log)
+    try:
+        def still_open() -> list[dict[str, object]]:
+            return [e for e in log_events(log, "broker_trouble")
+                    if f"checkpoint partitions [0] of {checkpoints}" in str(e["msg"])]
+
+        trouble = wait_for(still_open, 90, "the wait to reach its limit", every_s=0.2)[0]
+        assert not log_events(log, "restored"), "restored past an open transaction"
+        waits = log_events(log, "checkpoint_wait")
+        assert waits and waits[0]["partitions"] == [0]
+        text = str(trouble["msg"])
+        assert "transaction_timeout_ms 1000" in text and "check the broker" in text, text
+        assert 16 <= int(text.split("open on them for ")[1].split(" s")[0]) <= 25, text
+        Producer({"bootstrap.servers": kafka_bootstrap,
+                  "transactional.id": txn_id}).init_transactions(30)  # the owner returns
+        restored = wait_for(lambda: [e for e in log_events(log, "restored")
+                                     if e["partitions"]], 60, "the processor to restore")[0]
+        assert 0 in restored["partitions"]
+    finally:
+        assert stop(proc) == 0
+
+
 class _BigState:
     """An epoch as a checkpoint sees it (kafka/epoch.py: owned, pos, snapshots,
     snapshots_written, progress, committed_offsets), holding a `market`-sized state: 3.5 MB of books
