@@ -82,6 +82,8 @@ GOOD = {"book": "desk-a", "instrument_id": "C60", "side": "buy", "quantity": 5}
     ({"price": 0}, 'has "price" 0: it must be more than 0'),
     ({"price": [1]}, 'has a "price" that is not a number: [1]'),
     ({"instrument_id": 60}, 'has an "instrument_id" that is not a string: 60'),
+    ({"quantity": "inf"}, 'has "quantity" "inf": it must be a finite number'),
+    ({"price": "NaN"}, 'has "price" "NaN": it must be a finite number'),
 ])
 def test_the_cli_and_the_api_take_the_same_trades(change: dict[str, object],
                                                   message: str) -> None:

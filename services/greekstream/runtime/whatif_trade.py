@@ -19,8 +19,8 @@ from greekstream.core.whatif import HypotheticalTrade
 class WhatIfTrade(BaseModel):
     instrument_id: str
     side: Literal["buy", "sell"]
-    quantity: float = Field(gt=0)
-    price: float | None = Field(default=None, gt=0)
+    quantity: float = Field(gt=0, allow_inf_nan=False)
+    price: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     def hypothetical(self) -> HypotheticalTrade:
         return HypotheticalTrade(self.instrument_id, self.side, self.quantity, self.price)
@@ -60,6 +60,8 @@ def _words(error: Any) -> str:
         return f'has {a} "{name}" that is not a number: {_shown(value)}'
     if kind == "string_type":
         return f'has {a} "{name}" that is not a string: {_shown(value)}'
+    if kind == "finite_number":
+        return f'has "{name}" {_shown(value)}: it must be a finite number'
     if kind == "greater_than":
         return f'has "{name}" {_shown(value)}: it must be more than {error["ctx"]["gt"]:g}'
     return f'has {a} bad "{name}" {_shown(value)}: {error["msg"]}'
