@@ -9,7 +9,7 @@ import numpy as np
 
 from greekstream.core.books import BookRisk
 from greekstream.core.events import Loan
-from greekstream.core.onchain_state import asset_price
+from greekstream.core.onchain_state import Position, asset_price
 from greekstream.core.portfolio import (
     InverseLegs,
     LinearLegs,
@@ -60,30 +60,44 @@ def build_slice(state: EngineState, br: BookRisk, as_of_us: int,
             lin_ids.append(iid)
             lin.append((qty * inst.contract_size, inst.mark,
                         rates.get(iid, 0.0) / inst.interval_h))
-    o = _columns(opt, 7)
-    li = _columns(lin, 3)
-    iv = _columns(inv, 4)
+    options = OptionLegs()  # its own (it has a memo), however empty
+    if opt:
+        o = _columns(opt, 7)
+        options = OptionLegs(
+            q=o[0], forward=o[1], strike=o[2], vol=o[3],
+            # (expiry − as_of) µs are exact in a float64 (< 2^53): one rounding, as
+            # timeutil.year_fraction's int / float gives
+            years=o[4] / (MICROS_PER_SECOND * SECONDS_PER_YEAR),
+            is_call=o[5] > 0.5, inverse=o[6] > 0.5, instrument_ids=tuple(opt_ids),
+        )
+    linear = _NO_LINEAR
+    if lin:
+        li = _columns(lin, 3)
+        linear = LinearLegs(q=li[0], mark=li[1], instrument_ids=tuple(lin_ids),
+                            funding_per_h=li[2])
+    inverse = _NO_INVERSE
+    if inv:
+        iv = _columns(inv, 4)
+        inverse = InverseLegs(n=iv[0], contract_size=iv[1], mark=iv[2],
+                              instrument_ids=tuple(inv_ids), funding_per_h=iv[3])
+    onchain = state.chain.positions(br.book)
     return PortfolioSlice(
         book=br.book,
         underlying=br.underlying,
         as_of_us=as_of_us,
         index_price=state.index.get(br.underlying),
         collateral=state.collateral.get(br.key, 0.0),
-        options=OptionLegs(
-            q=o[0], forward=o[1], strike=o[2], vol=o[3],
-            # (expiry − as_of) µs are exact in a float64 (< 2^53): one rounding, as
-            # timeutil.year_fraction's int / float gives
-            years=o[4] / (MICROS_PER_SECOND * SECONDS_PER_YEAR),
-            is_call=o[5] > 0.5, inverse=o[6] > 0.5, instrument_ids=tuple(opt_ids),
-        ),
-        linear=LinearLegs(q=li[0], mark=li[1], instrument_ids=tuple(lin_ids),
-                          funding_per_h=li[2]),
-        inverse=InverseLegs(n=iv[0], contract_size=iv[1], mark=iv[2],
-                            instrument_ids=tuple(inv_ids), funding_per_h=iv[3]),
-        loans=_loans(state, br),
-        lps=_lps(state, br),
+        options=options,
+        linear=linear,
+        inverse=inverse,
+        loans=_loans(state, br, onchain) if onchain else _NO_LOANS,
+        lps=_lps(br, onchain) if onchain else _NO_LPS,
         unvalued=tuple(unvalued),
     )
+
+
+# the legs of a slice that holds none of a kind (frozen, and their arrays are empty)
+_NO_LINEAR, _NO_INVERSE, _NO_LOANS, _NO_LPS = LinearLegs(), InverseLegs(), LoanLegs(), LpLegs()
 
 
 def _columns(rows: list[Any], width: int) -> np.ndarray:
@@ -93,11 +107,11 @@ def _columns(rows: list[Any], width: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64).T.copy()
 
 
-def _loans(state: EngineState, br: BookRisk) -> LoanLegs:
+def _loans(state: EngineState, br: BookRisk, onchain: list[Position]) -> LoanLegs:
     u = br.underlying
     ids: list[str] = []
     rows: list[tuple[float, float | None, float, float | None, float, bool, bool]] = []
-    for p in state.chain.positions(br.book):
+    for p in onchain:
         if isinstance(p, Loan) and u in (p.collateral_asset, p.debt_asset):
             pc = asset_price(p.collateral_asset, state.index)
             pd = asset_price(p.debt_asset, state.index)
@@ -112,9 +126,8 @@ def _loans(state: EngineState, br: BookRisk) -> LoanLegs:
     )
 
 
-def _lps(state: EngineState, br: BookRisk) -> LpLegs:
-    lps = [p for p in state.chain.positions(br.book)
-           if not isinstance(p, Loan) and p.base == br.underlying]
+def _lps(br: BookRisk, onchain: list[Position]) -> LpLegs:
+    lps = [p for p in onchain if not isinstance(p, Loan) and p.base == br.underlying]
     c = _columns([(p.liquidity, p.price_lower, p.price_upper) for p in lps], 3)
     return LpLegs(position_ids=tuple(p.position_id for p in lps), liquidity=c[0],
                   price_lower=c[1], price_upper=c[2])
