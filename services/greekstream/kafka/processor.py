@@ -18,6 +18,7 @@ import logging
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -417,13 +418,19 @@ class Processor:
         now = time.time()
         m = self.metrics
         m.transactions.labels("committed").inc()
+        kinds: Counter[str] = Counter()  # a labelled counter's lookup is per label, not output
+        reasons: Counter[str] = Counter()
         for e in done:
             out = e.output
-            m.events_out.labels(out.type).inc()
+            kinds[out.type] += 1
             if out.type == "rejected":
-                m.rejections.labels(out.reason).inc()  # type: ignore[union-attr]
+                reasons[out.reason] += 1
             elif e.quote_ts_ms is not None and out.type == "exposure":
                 m.latency.observe(max(0.0, now - e.quote_ts_ms / 1000))
+        for kind, n in kinds.items():
+            m.events_out.labels(kind).inc(n)
+        for reason, n in reasons.items():
+            m.rejections.labels(reason).inc(n)
         m.checkpoint_age.set(time.monotonic() - self.txn.last_checkpoint)
 
     def _failed(self, exc: Exception, restart: bool) -> None:
