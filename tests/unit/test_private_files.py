@@ -62,3 +62,22 @@ def test_a_directory_in_the_way_is_named(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"cannot write the token file {tmp_path / 'token'}: Is a directory\n"
         f"  hint: {tmp_path / 'token'} is a directory: give --new-token FILE a file name in it")
+
+
+def test_a_pair_that_cannot_be_written_leaves_neither_file(tmp_path: Path) -> None:
+    """keygen writes PATH and PATH.pub, `serve --new-token FILE` writes FILE and FILE.txt:
+    when the second cannot be written, the first is not written either (it used to be
+    left behind: a private key without its public one, a token file without its text)."""
+    (tmp_path / "key.pub").mkdir()
+    code, _, err = run("keygen", str(tmp_path / "key"), "--force")  # (it exists otherwise)
+    assert code == 2
+    assert err.splitlines()[0] == (f"greekstream keygen: error: cannot write key "
+                                   f"{tmp_path / 'key.pub'}: Is a directory")
+    assert not (tmp_path / "key").exists()
+
+    (tmp_path / "token.txt").mkdir()
+    code, _, err = run("serve", "--new-token", str(tmp_path / "token"))
+    assert code == 2
+    assert err.splitlines()[1] == (f"  hint: {tmp_path / 'token.txt'} is a directory: give "
+                                   "--new-token FILE a file name in it")
+    assert not (tmp_path / "token").exists()

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
 
@@ -15,7 +16,7 @@ from greekstream.api.tokens import load_tokens
 from greekstream.commands._common import port
 from greekstream.errors import ConfigError
 from greekstream.history.client import connect
-from greekstream.runtime.private_file import write_private
+from greekstream.runtime.private_file import ensure_writable, write_private
 from greekstream.settings import ServeSettings
 
 HELP = "serve exposure analytics from ClickHouse history over HTTP (bearer tokens per desk)"
@@ -71,7 +72,10 @@ def new_token(path: str) -> str:
     import secrets
 
     token = secrets.token_urlsafe(32)
-    for target, text in ((path, json.dumps({token: "*"}) + "\n"), (path + ".txt", token + "\n")):
+    files = ((path, json.dumps({token: "*"}) + "\n"), (path + ".txt", token + "\n"))
+    ensure_writable([Path(f) for f, _ in files], what="the token file",  # both, or neither
+                    given_by="--new-token FILE")
+    for target, text in files:
         write_private(target, text.encode(), what="the token file", given_by="--new-token FILE")
     return token
 

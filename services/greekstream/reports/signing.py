@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from greekstream.errors import UsageError
-from greekstream.runtime.private_file import cannot_write, write_private
+from greekstream.runtime.private_file import cannot_write, ensure_writable, write_private
 
 ALGORITHM = "Ed25519"
 
@@ -33,6 +33,7 @@ def keygen(path: str | Path, overwrite: bool = False) -> tuple[Path, Path]:
     for p in (private, public):
         if p.exists() and not overwrite:
             raise UsageError(f"{p} exists", hint="choose another PATH or pass --force")
+    ensure_writable([private, public], what="key", given_by="PATH")  # both, or neither
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())

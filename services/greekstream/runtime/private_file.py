@@ -10,6 +10,7 @@ choose a place you can write to).
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -33,13 +34,28 @@ def write_private(path: str | Path, data: bytes, *, what: str, given_by: str) ->
     return target
 
 
+def ensure_writable(paths: list[Path], *, what: str, given_by: str) -> None:
+    """Refuse, before anything is written, files that could not be: a directory in the
+    way, a missing directory, one the user may not write. Commands that write several
+    files (a key pair, a token and its text copy) check them all first, so a refusal
+    leaves none of them half made."""
+    for path in paths:
+        code = (errno.EISDIR if path.is_dir() else
+                errno.ENOENT if not path.parent.is_dir() else
+                errno.EACCES if not os.access(path if path.exists() else path.parent,
+                                              os.W_OK) else None)
+        if code is not None:
+            exc = OSError(code, os.strerror(code), str(path))
+            raise cannot_write(path, exc, what=what, given_by=given_by)
+
+
 def cannot_write(path: Path, exc: OSError, *, what: str, given_by: str) -> UsageError:
     """The error for a file at ``path`` that could not be written (``exc``), with a hint."""
     name = exc.filename or path
     folder = path.parent
     if not folder.is_dir():
         hint = f"create the directory first (mkdir -p {folder}) or choose another {given_by}"
-    elif isinstance(exc, IsADirectoryError):
+    elif isinstance(exc, IsADirectoryError) or exc.errno == errno.EISDIR:
         hint = f"{name} is a directory: give {given_by} a file name in it"
     else:
         hint = f"choose a {given_by} in a directory you can write to ({folder} is not)"
