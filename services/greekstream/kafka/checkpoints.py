@@ -304,11 +304,6 @@ class CheckpointReader:
                                             "seconds": round(waited, 1)})
             time.sleep(backoff.next())
 
-    def latest(self, partition: int, timeout_s: float = 30.0, *,
-               transaction_timeout_ms: int) -> Recovered:
-        return self.latest_many([partition], timeout_s,
-                                transaction_timeout_ms=transaction_timeout_ms)[partition]
-
     def latest_many(self, partitions: list[int], timeout_s: float = 30.0, *,
                     transaction_timeout_ms: int, stop: Callable[[], bool] = lambda: False
                     ) -> dict[int, Recovered]:
