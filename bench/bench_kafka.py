@@ -27,6 +27,10 @@ default layout (6 book partitions, 3 market partitions); one processor, exactly-
 3. recovery: the real `greekstream process` with the stream's state checkpointed, killed
    with SIGKILL mid-stream and restarted: restore time (checkpoint read + state load),
    process start -> restored (includes the consumer-group rejoin), and -> caught up.
+   The issue's goal runs on the `market` topics after runs 0 and 2 (its opening and the
+   latency run's quotes), with the shipped settings: quotes at 10,000/s until the
+   topics hold 1M events (--quick: 5 s), SIGKILL, restart; the `bench` stream's run
+   (checkpoint every 2 s) is kept beside it.
 
 Peers (measured on these machines 2026-11-25, same broker, one core): faust-streaming
 at_least_once ~2,900 ev/s
@@ -384,10 +388,15 @@ def log_events(log: Path, event: str) -> list[dict[str, Any]]:
             if line.startswith("{") and f'"event":"{event}"' in line]
 
 
-def start_cli(bootstrap: str, prefix: str, log: Path, port: int) -> subprocess.Popen[bytes]:
+def start_cli(bootstrap: str, prefix: str, log: Path, port: int,
+              checkpoint_interval_s: float | None) -> subprocess.Popen[bytes]:
+    """`greekstream process` as the bench's processor (same group and instance), with the
+    shipped checkpoint interval unless one is given."""
     env = {**os.environ, "GREEKSTREAM_KAFKA__TOPIC_PREFIX": prefix,
            "GREEKSTREAM_GROUP_ID": f"bench-{prefix}", "GREEKSTREAM_SESSION_TIMEOUT_MS": "6000",
-           "GREEKSTREAM_CHECKPOINT_INTERVAL_S": "2", "GREEKSTREAM_LOG_LEVEL": "INFO"}
+           "GREEKSTREAM_LOG_LEVEL": "INFO"}
+    if checkpoint_interval_s is not None:
+        env["GREEKSTREAM_CHECKPOINT_INTERVAL_S"] = str(checkpoint_interval_s)
     with log.open("ab") as handle:
         return subprocess.Popen(
             [sys.executable, "-m", "greekstream.cli", "process", "--bootstrap", bootstrap,
@@ -414,21 +423,31 @@ def wait(predicate: Any, timeout_s: float, what: str) -> Any:
     return value
 
 
-def recovery(bootstrap: str, prefix: str, tail: Path, folder: Path) -> dict[str, float]:
-    log, port = folder / "process.log", free_port()
-    proc = start_cli(bootstrap, prefix, log, port)
-    wait(lambda: log_events(log, "restored"), 120, "the first restore")
-    wait(lambda: total_lag(port) == 0, 300, "the processor to catch up")
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--paced-producer", bootstrap, prefix, str(tail), "50",
-         "4"], stdout=subprocess.DEVNULL)
-    wait(lambda: len(log_events(log, "checkpoint")) >= 2, 60, "checkpoints under load")
-    child.wait(60)
-    proc.send_signal(signal.SIGKILL)  # mid-stream: the last quotes are not all committed
-    proc.wait(10)
+def recovery(bootstrap: str, prefix: str, tail: Path, folder: Path, rate: float = 50.0,
+             load_s: float = 4.0, checkpoint_interval_s: float | None = 2.0
+             ) -> dict[str, float]:
+    """`greekstream process` caught up on ``prefix``, then quotes of ``tail`` at ``rate``
+    for ``load_s`` (a checkpoint written since it began), SIGKILL at its end (the quotes since
+    the last checkpoint are not all committed), and a restart timed to restored and to
+    caught up."""
+    log, port = folder / f"process-{prefix}.log", free_port()
+    proc = start_cli(bootstrap, prefix, log, port, checkpoint_interval_s)
+    try:
+        wait(lambda: log_events(log, "restored"), 120, "the first restore")
+        wait(lambda: total_lag(port) == 0, 300, "the processor to catch up")
+        needed = len(log_events(log, "checkpoint")) + 1  # one written since the load began
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--paced-producer", bootstrap, prefix, str(tail),
+             str(rate), str(load_s)], stdout=subprocess.DEVNULL)
+        wait(lambda: len(log_events(log, "checkpoint")) >= needed, 60 + 2 * load_s,
+             "checkpoints under load")
+        child.wait(60 + 2 * load_s)
+    finally:  # also when a wait above gives up: no processor outlives the bench
+        proc.send_signal(signal.SIGKILL)  # mid-stream: the last quotes are not all committed
+        proc.wait(10)
     before = len(log_events(log, "restored"))
     spawned = time.monotonic()
-    proc = start_cli(bootstrap, prefix, log, port)
+    proc = start_cli(bootstrap, prefix, log, port, checkpoint_interval_s)
     try:
         restored = wait(lambda: log_events(log, "restored")[before:], 120, "the restart")[-1]
         to_restored = time.monotonic() - spawned
@@ -490,18 +509,27 @@ def main() -> int:
         # the market run's quotes after its first --market-events: 10,000/s for 60 s (the
         # issue's run; --quick 10 s), published at that rate in event time and wall time
         market_seconds = 10.0 if args.quick else 60.0
-        tail_n = int(MARKET_RATE * market_seconds * 1.05) + 2_000
+        lat_n = int(MARKET_RATE * market_seconds * 1.05) + 2_000
+        # then the restart's load on the same topics, enough for >= 1M events of history
+        # in all (the issue's restart goal; --quick stays short)
+        restart_s = 5.0 if args.quick else max(10.0, 1.0 + (
+            1_000_000 - args.market_events - MARKET_RATE * market_seconds) / MARKET_RATE)
+        rec_n = int(MARKET_RATE * restart_s * 1.05) + 2_000
         print(f"generating the market profile ({args.market_events:,} events + "
-              f"{tail_n:,} for the latency run) ...", file=sys.stderr)
-        everything = market_records(folder, args.market_events + tail_n)
+              f"{lat_n:,} for the latency run + {rec_n:,} for the restart) ...",
+              file=sys.stderr)
+        everything = market_records(folder, args.market_events + lat_n + rec_n)
         market = everything[:args.market_events]
-        market_quotes = quote_file(everything, args.market_events, len(everything),
+        cut_m = [args.market_events, args.market_events + lat_n, len(everything)]
+        market_quotes = quote_file(everything, cut_m[0], cut_m[1],
                                    folder / "market_quotes.jsonl")
+        restart_quotes = quote_file(everything, cut_m[1], cut_m[2],
+                                    folder / "market_restart.jsonl")
         del everything
         broker, bootstrap = start_tansu(folder / "tansu.log")
         try:
             return report(bootstrap, head, slices, seconds, folder, market,
-                          (market_quotes, market_seconds))
+                          (market_quotes, market_seconds), (restart_quotes, restart_s))
         finally:
             broker.terminate()
             broker.wait(10)
@@ -518,7 +546,7 @@ def quote_file(records: list[tuple[int, bytes, str]], lo: int, hi: int, path: Pa
 
 def report(bootstrap: str, head: list[tuple[int, bytes, str]], slices: list[Path],
            seconds: float, folder: Path, market: list[tuple[int, bytes, str]],
-           market_latency: tuple[Path, float]) -> int:
+           market_latency: tuple[Path, float], market_restart: tuple[Path, float]) -> int:
     print(f"throughput on the market profile ({len(market):,} events), and the bare "
           "confluent-kafka transactional loop over the same records ...", file=sys.stderr)
     on_market, pm = throughput(bootstrap, "market", market, noop=False)
@@ -536,6 +564,13 @@ def report(bootstrap: str, head: list[tuple[int, bytes, str]], slices: list[Path
     print("the broker's own latency: the same quotes at the same rate to a bare consumer ...",
           file=sys.stderr)
     floor = broker_floor(bootstrap, "floor", quotes, MARKET_RATE, market_seconds)
+    restart_quotes, restart_s = market_restart
+    print(f"restart on the market profile: `greekstream process` with the shipped settings, "
+          f"its quotes at {MARKET_RATE:,.0f}/s for {restart_s:.0f} s, SIGKILL, restart ...",
+          file=sys.stderr)
+    rec_m = recovery(bootstrap, "market", restart_quotes, folder, MARKET_RATE, restart_s, None)
+    market_history = (len(market) + on_market_lat["produced"]
+                      + int(MARKET_RATE * restart_s))  # records published to its topics
     print("throughput: no-op engine (the runtime's ceiling) ...", file=sys.stderr)
     ceiling, p0 = throughput(bootstrap, "noop", head, noop=True)
     p0.close()
@@ -594,12 +629,21 @@ def report(bootstrap: str, head: list[tuple[int, bytes, str]], slices: list[Path
     row("  the broker alone: same quotes, bare consumer", f"p50 {floor['p50']:,.1f} ms",
         f"p99 {floor['p99']:,.1f} ms", f"{floor['received']:,.0f} of {floor['produced']:,.0f} "
         "received (no merge, engine or transaction)")
-    row("recovery: restore (checkpoint read + load)", f"{rec['restore_s']:.3f} s",
-        f"goal <{GOAL_RECOVERY_S:.0f} s", f"{rec['checkpoint_records_read']:.0f} records read")
-    row("recovery: process start -> restored", f"{rec['spawn_to_restored_s']:.1f} s",
+    row(f"restart, market profile: {market_history:,} events of history, shipped settings "
+        f"(checkpoint every 10 s), SIGKILL at the end of {MARKET_RATE:,.0f} quotes/s", "")
+    row("  restore (checkpoint read + load)", f"{rec_m['restore_s']:.3f} s", "",
+        f"{rec_m['checkpoint_records_read']:.0f} records read")
+    row("  process start -> restored", f"{rec_m['spawn_to_restored_s']:.1f} s", "",
+        "python start + group rejoin")
+    row("  process start -> caught up", f"{rec_m['spawn_to_caught_up_s']:.1f} s",
+        f"goal <{GOAL_RECOVERY_S:.0f} s", f"re-applied {rec_m['reapplied_records']:,.0f} "
+        "records since the checkpoint")
+    row("recovery, bench stream: restore (checkpoint read + load)", f"{rec['restore_s']:.3f} s",
+        "", f"{rec['checkpoint_records_read']:.0f} records read (checkpoint every 2 s)")
+    row("  process start -> restored", f"{rec['spawn_to_restored_s']:.1f} s",
         "", "python start + group rejoin (dead member's session 6 s)")
-    row("recovery: process start -> caught up", f"{rec['spawn_to_caught_up_s']:.1f} s",
-        f"goal <{GOAL_RECOVERY_S:.0f} s", f"re-applied {rec['reapplied_records']:,.0f} records "
+    row("  process start -> caught up", f"{rec['spawn_to_caught_up_s']:.1f} s",
+        "", f"re-applied {rec['reapplied_records']:,.0f} records "
         f"since the checkpoint (lag polled every 0.5 s)")
     ratio = on_market["events_s"] / peer["events_s"]
     goal("exactly-once processor end to end (market profile)",
@@ -615,15 +659,15 @@ def report(bootstrap: str, head: list[tuple[int, bytes, str]], slices: list[Path
          bool(r["sustained"]) and r["p99"] <= GOAL_P99_MS and market_seconds >= 60.0,
          "bare consumer of the same quotes (the broker's own p99)",
          r["p99"] / floor["p99"] if floor["p99"] > 0 else None)
-    # the goal names 1M events of history; this run's is the bench stream's head and
-    # quotes (the restart re-applies what came after the last checkpoint, so at market
-    # rates it is bound by the engine's rate: up to checkpoint_interval_s of input)
-    history = len(head) + sum(1 for p in slices[:2] for line in p.read_bytes().splitlines()
-                              if line)
-    met = rec["spawn_to_caught_up_s"] < GOAL_RECOVERY_S
-    goal(f"restart -> caught up (process start -> caught up; {history:,} events of history)",
-         f"< {GOAL_RECOVERY_S:.0f} s with 1M events of history", rec["spawn_to_caught_up_s"],
-         "s", met if history >= 1_000_000 else None)
+    # the goal: the market profile's topics after the runs above (its opening, the
+    # latency run's quotes, the restart's load), `greekstream process` with the shipped
+    # settings; a restart re-applies what came after the last checkpoint, up to
+    # checkpoint_interval_s (10 s) of input, at the processor's rate
+    met = rec_m["spawn_to_caught_up_s"] < GOAL_RECOVERY_S
+    goal(f"restart -> caught up, market profile (process start -> caught up; "
+         f"{market_history:,} events of history)",
+         f"< {GOAL_RECOVERY_S:.0f} s with 1M events of history", rec_m["spawn_to_caught_up_s"],
+         "s", met if market_history >= 1_000_000 else None)
     return 0
 
 
