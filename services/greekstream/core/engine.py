@@ -1094,7 +1094,7 @@ class Engine:
         `liq_distance` breach in step."""
         outputs: list[Output] = []
         window_end = self._window_end(ev.ts)
-        todo: list[BookRisk] = []
+        todo: list[tuple[BookRisk, bool]] = []  # (key, its matrix of the window was sent)
         for key in keys:
             br = self.books.get(key)
             if br is None or br.underlying not in self.underlyings or \
@@ -1103,16 +1103,15 @@ class Engine:
             matrix_sent = window_end is not None and br.risk_window_end == window_end
             if matrix_sent and not self._watches_liq(br):
                 continue  # one matrix per key per window, and nothing else needs the report
-            todo.append(br)
-        slices = [build_slice(self.state, br, ev.ts, self.pnl.rates) for br in todo]
+            todo.append((br, matrix_sent))
+        slices = [build_slice(self.state, br, ev.ts, self.pnl.rates) for br, _ in todo]
         if len(slices) > 1:  # one moment: each grid's options valued once for all keys
             by_grid: dict[str, list[PortfolioSlice]] = {}
             for sl in slices:
                 by_grid.setdefault(sl.underlying, []).append(sl)
             for underlying, group in by_grid.items():
                 share_option_values(group, self.config.grid_for(underlying))
-        for br, sl in zip(todo, slices, strict=True):
-            matrix_sent = window_end is not None and br.risk_window_end == window_end
+        for (br, matrix_sent), sl in zip(todo, slices, strict=True):
             report = self._scenario_risk(br, sl)
             if matrix_sent:
                 # one matrix per key per window: a change waits for the next trigger
