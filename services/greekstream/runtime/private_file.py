@@ -55,7 +55,7 @@ def cannot_write(path: Path, exc: OSError, *, what: str, given_by: str) -> Usage
     folder = path.parent
     if not folder.is_dir():
         hint = f"create the directory first (mkdir -p {folder}) or choose another {given_by}"
-    elif isinstance(exc, IsADirectoryError) or exc.errno == errno.EISDIR:
+    elif isinstance(exc, IsADirectoryError):  # (OSError(EISDIR, ...) makes one too)
         hint = f"{name} is a directory: give {given_by} a file name in it"
     else:
         hint = f"choose a {given_by} in a directory you can write to ({folder} is not)"
