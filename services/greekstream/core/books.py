@@ -13,6 +13,8 @@ from operator import attrgetter
 
 import numpy as np
 
+from greekstream.core.records import record
+
 # Quantities below this many contracts are treated as a closed position.
 FLAT = 1e-9
 
@@ -134,7 +136,7 @@ class PendingIntent:
     expires_us: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Cause:
     """The record an output is attributed to: its id, its event time, and the output id's
     prefix (``exp`` for a record's own update, ``reval`` for a full revaluation)."""
@@ -248,7 +250,7 @@ EXPOSURE_EXTRAS = ("vanna", "volga", "funding_usd_per_day")
 EXPOSURE_VALUES = (*EXPOSURE_METRICS, *EXPOSURE_FLAGS, *EXPOSURE_EXTRAS)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ExposureValues:
     """One (book, underlying)'s numbers at one moment (the body of an `exposure` event)."""
 

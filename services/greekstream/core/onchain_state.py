@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 from greekstream.core import onchain
 from greekstream.core.events import Collateral, Loan, LpPosition
+from greekstream.core.records import record
 
 OnChainEvent = Collateral | Loan | LpPosition
 Position = Loan | LpPosition
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Contribution:
     delta: float = 0.0
     gamma: float = 0.0

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from greekstream.core.records import record
 from greekstream.core.timeutil import MICROS_PER_SECOND
 
 DEFAULT_SOURCE = "default"
@@ -64,7 +65,7 @@ class Observed:
     confirmed_by: str | None = None  # the other source that confirmed a jump, if any
 
 
-@dataclass(frozen=True)
+@record
 class OracleStatus:
     stale: bool
     divergence: bool

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from greekstream.core.records import record
 from greekstream.core.valuation import ContractGreeks, InstrumentState
 
 FLAT = 1e-9  # contracts: below this a position is closed (as the engine's books.FLAT)
@@ -34,7 +35,7 @@ OPTION, LINEAR, INVERSE = "option", "linear", "inverse"
 Key = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Lot:
     """One (book, instrument)'s position and its P&L so far."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from greekstream.core.greeks import black76, black76_full_scalar, vanna_volga
+from greekstream.core.records import record
 from greekstream.core.timeutil import MICROS_PER_SECOND, SECONDS_PER_YEAR, year_fraction
 
 
@@ -44,7 +45,7 @@ class InstrumentState:
         return self.mark is not None or not self.inverse
 
 
-@dataclass(slots=True, frozen=True)
+@record
 class ContractGreeks:
     """Greeks of one contract; ``valued`` is False where no quote makes them knowable."""
 
