@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
+from typing import Protocol, cast
 
 from greekstream.errors import GreekstreamError
 from greekstream.runtime import collector
@@ -35,8 +36,19 @@ run `greekstream COMMAND --help` for each command's options and examples; every 
 runs as written in a folder holding the file `greekstream sample` writes."""
 
 
-def _load(name: str) -> object:
-    return importlib.import_module(f"greekstream.commands.{name}")
+class Command(Protocol):
+    """What each greekstream.commands.NAME module provides."""
+
+    HELP: str
+    EXAMPLES: str
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _load(name: str) -> Command:
+    return cast(Command, importlib.import_module(f"greekstream.commands.{name}"))
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -110,7 +122,7 @@ def _overview_parser() -> argparse.ArgumentParser:
     """The top-level help: each command with the first line of its own HELP, read from
     its module's source (importing every command would make `greekstream --help` slow)."""
     parser = build_parser(only="__none__")
-    (sub,) = (a for a in parser._subparsers._group_actions)  # type: ignore[union-attr]
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for action in sub._choices_actions:
         action.help = _summary(action.dest)
     return parser
