@@ -139,4 +139,5 @@ def _lp_base(pick: list[dict[str, Any]], spot: FloatArray) -> FloatArray:
     lo = np.array([e["price_lower"] for e in pick])
     hi = np.array([e["price_upper"] for e in pick])
     p = np.clip(spot, lo, hi)
-    return liq * (1.0 / np.sqrt(p) - 1.0 / np.sqrt(hi))
+    base: FloatArray = liq * (1.0 / np.sqrt(p) - 1.0 / np.sqrt(hi))
+    return base

@@ -198,7 +198,8 @@ def spot_paths(specs: list[UnderlyingSpec], seconds: int, rng: np.random.Generat
     vols = np.array([s.realised_vol for s in specs])[:, None] * scale[None, :]
     steps = -0.5 * vols**2 * dt + vols * math.sqrt(dt) * shocks
     logs = np.concatenate([np.zeros((n, 1)), np.cumsum(steps, axis=1)], axis=1)
-    return np.array([s.spot for s in specs])[:, None] * np.exp(logs)
+    paths: FloatArray = np.array([s.spot for s in specs])[:, None] * np.exp(logs)
+    return paths
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,8 @@ def style_weights(style: str, m: Market, uni: Universe) -> FloatArray:
         w = np.asarray(weights, dtype=np.float64)
         if w.sum() > 0:
             total += share * w / w.sum()
-    return total / total.sum()
+    normalised: FloatArray = total / total.sum()
+    return normalised
 
 
 def buy_probability(style: str, uni: Universe, inst: IntArray, t: FloatArray) -> FloatArray:

@@ -9,7 +9,7 @@ each event a sequential ``event_id`` and writes one compact JSON object per line
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,7 +31,7 @@ PRIORITY = {
 class Block:
     type: str
     ts: npt.NDArray[np.int64]
-    columns: dict[str, Sequence[Any]]
+    columns: Mapping[str, Sequence[Any]]
     const: dict[str, Any] = field(default_factory=dict)
     sparse: bool = False  # drop None values per row (optional fields)
 
