@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import SupportsFloat
 
 import matplotlib
 
@@ -109,9 +110,10 @@ def _panel(ax: Axes, r: BookScenarioRisk, norm: Normalize) -> None:
         cells[rows.index(key), prices.index(float(m.grid.price_shock[i]))] = m.pnl[i]
     ax.imshow(cells, cmap=PNL_CMAP, norm=norm, aspect="auto")
     size = 6 if len(prices) <= 15 else 5
+    scale = _scale(norm)
     for (y, x), value in np.ndenumerate(cells):
         if np.isfinite(value):
-            dark = abs(value) > 0.6 * norm.vmax
+            dark = abs(value) > 0.6 * scale
             ax.text(x, y, _usd(float(value)), ha="center", va="center", fontsize=size,
                     color="white" if dark else "black")
     ax.set_xticks(range(len(prices)), [f"{p:+.0%}" for p in prices], fontsize=7, rotation=45)
@@ -147,21 +149,28 @@ def _named_panel(ax: Axes, r: BookScenarioRisk, norm: Normalize) -> None:
     cmap = plt.get_cmap(PNL_CMAP)
     ys = np.arange(len(idx))
     ax.barh(ys, values, color=[cmap(norm(v)) for v in values], edgecolor="grey", lw=0.4)
-    for y, i, v in zip(ys, idx, values, strict=True):
+    for y, (i, v) in enumerate(zip(idx, values, strict=True)):
         worst = i == m.worst_index
         ax.text(0, y, f" {_usd(v)}" + (" worst" if worst else ""), va="center",
                 ha="left" if v < 0 else "right", fontsize=6,
                 fontweight="bold" if worst else "normal")
         if worst:
             ax.barh([y], [v], fill=False, edgecolor="black", lw=2)
-    ax.set_yticks(ys, [str(m.grid.names[i]) for i in idx], fontsize=6)  # type: ignore[index]
+    ax.set_yticks(ys, [str(m.grid.names[i]) for i in idx], fontsize=6)
     ax.invert_yaxis()
     ax.axvline(0, color="grey", lw=0.8)
-    ax.set_xlim(-norm.vmax, norm.vmax)
+    scale = _scale(norm)
+    ax.set_xlim(-scale, scale)
     ax.xaxis.set_major_formatter(FuncFormatter(_usd))
     ax.xaxis.set_major_locator(MaxNLocator(3, symmetric=True))
     ax.tick_params(axis="x", labelsize=6)
     ax.set_xlabel("named scenario P&L (USD)", fontsize=7)
+
+
+def _scale(norm: Normalize) -> float:
+    """The half-width of risk_figure's colour scale (its norm runs from -scale to scale)."""
+    assert norm.vmax is not None
+    return norm.vmax
 
 
 def _names(r: BookScenarioRisk) -> tuple[str | None, ...]:
@@ -303,7 +312,7 @@ def _var_panel(ax: Axes, r: BookVar) -> None:
                  f"over {r.scenarios} days (tail {r.tail}){note}", fontsize=9)
 
 
-def explain_waterfalls(rows: Sequence[dict[str, object]], path: str | Path, t0_us: int,
+def explain_waterfalls(rows: Sequence[Mapping[str, object]], path: str | Path, t0_us: int,
                        t1_us: int) -> Path:
     """P&L explain waterfalls, one panel per book (its underlyings added up): the
     components left to right as floating bars (green up, red down), the residual last
@@ -317,8 +326,8 @@ def explain_waterfalls(rows: Sequence[dict[str, object]], path: str | Path, t0_u
     for i, book in enumerate(books):
         ax = axes[i][0]
         mine = [r for r in rows if r["book"] == book]
-        values = [sum(float(r[k]) for r in mine) for k in COMPONENTS]  # type: ignore[arg-type]
-        actual = sum(float(r["actual"]) for r in mine)  # type: ignore[arg-type]
+        values = [sum(_amount(r, k) for r in mine) for k in COMPONENTS]
+        actual = sum(_amount(r, "actual") for r in mine)
         level = 0.0
         for j, (name, v) in enumerate(zip(COMPONENTS, values, strict=True)):
             colour = "#9e9e9e" if name == "residual" else ("#2e7d32" if v >= 0 else "#c62828")
@@ -344,3 +353,11 @@ def explain_waterfalls(rows: Sequence[dict[str, object]], path: str | Path, t0_u
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _amount(row: Mapping[str, object], key: str) -> float:
+    """One of explain_window's USD amounts (floats)."""
+    value = row[key]
+    if not isinstance(value, SupportsFloat):
+        raise TypeError(f"explain row {key}: {value!r} is not a number")
+    return float(value)
