@@ -331,7 +331,7 @@ def _onchain(result: ReplayResult) -> None:
     liquidation cascade over every loan in the state."""
     from greekstream.commands.cascade import cascade_report, table_text
     from greekstream.core.events import Loan
-    from greekstream.core.onchain import health_factor
+    from greekstream.core.onchain import asset_price, health_factor
 
     engine = result.engine
     positions = engine.chain.all_positions()
@@ -343,12 +343,14 @@ def _onchain(result: ReplayResult) -> None:
     rows = []
     for book in sorted({p.book for p in positions}):
         mine = [x for x in loans if x.book == book]
+        # both prices are known: the engine rejects a loan without them (unknown_asset),
+        # and an index price, once set, stays
         hf = health_factor(
             [x.collateral_amount for x in mine],
-            [engine.index_price(x.collateral_asset) for x in mine],
+            [asset_price(x.collateral_asset, engine.index) for x in mine],
             [x.liquidation_threshold for x in mine],
             [x.debt_amount for x in mine],
-            [engine.index_price(x.debt_asset) for x in mine],
+            [asset_price(x.debt_asset, engine.index) for x in mine],
         ) if mine else None
         lps = [p for p in positions if p.book == book and not isinstance(p, Loan)]
         rows.append([book, len(mine), None if hf is None else float(hf.min()),
@@ -380,7 +382,8 @@ def _market_loans(engine: object, at_us: int, asset: str, price: float) -> int:
         return 0
     pop = loan_population(MARKET_LOANS, asset, seed=11, price=price)
     for i in range(len(pop)):
-        loan = Loan(
+        # validated as an input event: ts in its wire form, an RFC 3339 string (Timestamp)
+        loan = Loan.model_validate(dict(
             event_id=f"demo-market-loan-{i}", ts=format_ts(at_us), book=pop.book[i],
             position_id=f"demo:{pop.protocol[i]}:{asset}:{i:06d}", protocol=pop.protocol[i],
             collateral_asset=asset, collateral_amount=float(pop.collateral_amount[i]),
@@ -388,7 +391,7 @@ def _market_loans(engine: object, at_us: int, asset: str, price: float) -> int:
             liquidation_threshold=float(pop.liquidation_threshold[i]),
             liquidation_bonus=float(pop.liquidation_bonus[i]),
             close_factor=float(pop.close_factor[i]),
-        )
+        ))
         # straight into the on-chain state: the summaries are printed, and reporting
         # 5,000 loans one by one would re-run each touched book's risk matrix each time
         engine.chain.set_position(loan)

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from greekstream.errors import UsageError
 from greekstream.kafka import reach
 from greekstream.settings import KafkaClientSettings
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
-def _emit_interval_ms(settings: type) -> int:
+def _emit_interval_ms(settings: type[BaseModel]) -> int:
     import os
 
     raw = os.environ.get("GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS")
