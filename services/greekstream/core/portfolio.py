@@ -9,12 +9,13 @@ counted in ``unvalued``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 
 from greekstream.core.greeks import BoolArray, FloatArray
+from greekstream.core.records import record
 
 
 def _empty() -> FloatArray:
@@ -25,7 +26,7 @@ def _empty_bool() -> BoolArray:
     return np.zeros(0, dtype=np.bool_)
 
 
-@dataclass(frozen=True)
+@record
 class OptionLegs:
     """Options: q = signed contracts × contract_size (coin); Black-76 inputs at the slice time."""
 
@@ -42,7 +43,7 @@ class OptionLegs:
     memo: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@record
 class LinearLegs:
     """Linear futures, perpetuals, spot: q = signed contracts × contract_size (coin) at mark."""
 
@@ -53,7 +54,7 @@ class LinearLegs:
     funding_per_h: FloatArray = field(default_factory=_empty)
 
 
-@dataclass(frozen=True)
+@record
 class InverseLegs:
     """Inverse futures, perpetuals: n = signed contracts, contract_size in USD, at mark."""
 
@@ -64,7 +65,7 @@ class InverseLegs:
     funding_per_h: FloatArray = field(default_factory=_empty)  # as LinearLegs
 
 
-@dataclass(frozen=True)
+@record
 class LoanLegs:
     """Lending positions touching this underlying (as collateral, as debt, or both).
 
@@ -82,7 +83,7 @@ class LoanLegs:
     debt_is_underlying: BoolArray = field(default_factory=_empty_bool)
 
 
-@dataclass(frozen=True)
+@record
 class LpLegs:
     """Concentrated-liquidity positions with this underlying as base, against a USD stablecoin."""
 
@@ -92,7 +93,7 @@ class LpLegs:
     price_upper: FloatArray = field(default_factory=_empty)
 
 
-@dataclass(frozen=True)
+@record
 class PortfolioSlice:
     book: str
     underlying: str

@@ -29,6 +29,7 @@ from greekstream.core.events import RiskMatrixEvent, ScenarioPnl, build
 from greekstream.core.greeks import BoolArray, FloatArray
 from greekstream.core.onchain import lp_value
 from greekstream.core.portfolio import LoanLegs, LpLegs, PortfolioSlice
+from greekstream.core.records import record
 from greekstream.core.timeutil import SECONDS_PER_YEAR
 
 MIN_VOL = 0.01
@@ -336,7 +337,7 @@ def _lps_pnl(lps: LpLegs, spot: float, shocked: FloatArray) -> FloatArray:
 # ----------------------------------------------------------------------------- the matrix
 
 
-@dataclass(frozen=True)
+@record
 class RiskMatrix:
     book: str
     underlying: str
@@ -364,7 +365,7 @@ def risk_matrix(s: PortfolioSlice, grid: Grid = DEFAULT_GRID) -> RiskMatrix:
 # ----------------------------------------------------------------------------- liquidation
 
 
-@dataclass(frozen=True)
+@record
 class LiqDistance:
     move_down: float | None
     move_up: float | None
@@ -569,7 +570,7 @@ def risk_matrix_event(
 # ----------------------------------------------------------------------------- one book
 
 
-@dataclass(frozen=True)
+@record
 class BookScenarioRisk:
     """A (book, underlying)'s risk matrix and, given a margin report, its liquidation distance."""
 
