@@ -107,6 +107,44 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+MAX_BODY_BYTES = 1 << 20  # the what-if body, the only one: 1 MiB is ~15,000 trades
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` is refused with 413 before it is
+    held in memory, at once by its Content-Length or as soon as the bytes streamed pass
+    it (FastAPI reads a body whole, before the token is checked: any client could make
+    the server hold gigabytes)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _detail(self) -> str:
+        return f"the request body is over {self.max_bytes} bytes; send fewer trades"
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await JSONResponse({"detail": self._detail()}, 413)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:  # FastAPI answers it as any HTTPException
+                    raise HTTPException(413, self._detail())
+            return message
+
+        await self.app(scope, limited, send)
+
+
 def _time(value: str | None, name: str) -> int | None:
     if value is None:
         return None
@@ -144,6 +182,13 @@ def _cell(value: Any) -> Any:
     return orjson.dumps(value).decode() if isinstance(value, dict | list) else value
 
 
+def plain(text: str) -> str:
+    """``text`` for a matplotlib label, shown as it is: matplotlib reads what lies between
+    two "$" as mathtext, so a book named ``a $\\x$`` made the PNG a 500 (and deep braces
+    there a RecursionError)."""
+    return text.replace("$", r"\$")
+
+
 def var_png(event: dict[str, Any]) -> bytes:
     """A stored `var` event's P&L distribution as a PNG (plots.var_distributions)."""
     import tempfile
@@ -158,10 +203,10 @@ def var_png(event: dict[str, Any]) -> bytes:
     dates = [""] * len(pnl)  # only these three dates are stored (the plot uses no other)
     dates[0], dates[-1], dates[worst] = event["first_date"], event["last_date"], \
         event["worst_date"]
-    report = BookVar(event["book"], parse_ts(event["as_of"]), event["confidence"],
+    report = BookVar(plain(event["book"]), parse_ts(event["as_of"]), event["confidence"],
                      tuple(dates), pnl, event["var"], event["es"],
                      tail_size(event["confidence"], len(pnl)), worst,
-                     tuple(event["unshocked"]))
+                     tuple(plain(u) for u in event["unshocked"]))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "var.png"
         var_distributions([report], path)
@@ -189,8 +234,11 @@ class Service:
         with self.pool.take() as history:
             try:
                 yield history
-            except HistoryQueryError as exc:
-                raise HTTPException(_status(exc), str(exc).split("\n")[0]) from exc
+            except HistoryQueryError as exc:  # its first line, not naming the store (a
+                # chDB directory, or a server's host and database: the operator's business)
+                where = str(history.target)
+                detail = str(exc).split("\n")[0].replace(where, "the history store")
+                raise HTTPException(_status(exc), detail) from exc
             except HistoryError as exc:
                 log.error("history query failed: %s", exc)
                 raise HTTPException(503, "history store unavailable") from exc
@@ -244,7 +292,8 @@ def create_app(history: History, tokens: Tokens,
         redoc_url=None,
     )
     app.state.service = service
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)  # the last added runs first: on the 413 too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _routes(app, service)
     return app

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import orjson
 
 from greekstream.core.timeutil import format_ts
-from greekstream.errors import UnknownBookError
+from greekstream.errors import HistoryQueryError, UnknownBookError
 from greekstream.history.client import History
 from greekstream.history.replay_io import time_filter
 from greekstream.history.rows import columnar_matrix
@@ -17,6 +17,16 @@ _ROLLUP = {"1m": "exposure_1m", "1h": "exposure_1h", "1d": "exposure_1d"}
 _LAST = ("delta", "delta_equity", "gamma", "vega", "theta", "delta_usd", "positions")
 _RANGE = ("delta", "delta_usd", "gamma", "vega", "theta")
 _T = "fromUnixTimestamp64Micro({%s:Int64}, 'UTC')"
+# The most rows an answer of a time range may hold (a month of minutes of two underlyings):
+# each is ~2 KB in the service until it is sent, and serve runs in 512 MiB (the chart's
+# limit). The queries ask ClickHouse for one more, to know that there were more.
+MAX_ROWS = 100_000
+
+
+def _at_most(rows: list[Any], what: str, narrower: str = "narrow from/to") -> list[Any]:
+    if len(rows) > MAX_ROWS:
+        raise HistoryQueryError(f"more than {MAX_ROWS} {what} in this range: {narrower}")
+    return rows
 
 
 def books(history: History) -> list[str]:
@@ -49,11 +59,12 @@ def timeseries(
         f"{', '.join(f'r_{r}' for r in ranges)} "
         f"FROM (SELECT underlying, bucket, max(last_ts) AS lt, argMaxMerge(last) AS l, {inner} "
         f"FROM {_ROLLUP[bucket]} WHERE {where} GROUP BY underlying, bucket) "
-        "ORDER BY underlying, bucket"
+        f"ORDER BY underlying, bucket LIMIT {MAX_ROWS + 1}"
     )
-    result = history.query(sql, params)
+    found = _at_most(history.query(sql, params).result_rows, "buckets",
+                     "narrow from/to, or ask a coarser bucket")
     names = ["underlying", "bucket", "last_ts", *_LAST, *ranges]
-    return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+    return [dict(zip(names, row, strict=True)) for row in found]
 
 
 def _iso(expr: str) -> str:
@@ -87,10 +98,11 @@ def breach_history(
         "toUnixTimestamp64Micro(minIf(ts, state = 'cleared')), countIf(state = 'cleared') > 0, "
         "anyIf(value, state = 'open'), anyIf(`limit`, state = 'open') "
         f"FROM breaches WHERE book = {{book:String}} AND {where} "
-        "GROUP BY breach_id ORDER BY 4, breach_id"
+        f"GROUP BY breach_id ORDER BY 4, breach_id LIMIT {MAX_ROWS + 1}"
     )
     out = []
-    for bid, und, metric, opened, cleared, has_clear, value, limit in history.rows(sql, params):
+    found = _at_most(history.rows(sql, params), "breaches")
+    for bid, und, metric, opened, cleared, has_clear, value, limit in found:
         has_open = opened and opened > 0
         out.append({
             "breach_id": bid, "underlying": und, "metric": metric,
@@ -108,12 +120,13 @@ def regimes(history: History, t_from: int | None, t_to: int | None) -> list[dict
     sql = (
         "SELECT DISTINCT toUnixTimestamp64Micro(ts), underlying, previous, regime, "
         "realized_vol, implied_vol, implied_instrument, event_id FROM regimes "
-        f"WHERE {where} ORDER BY 1, 2, 8"
+        f"WHERE {where} ORDER BY 1, 2, 8 LIMIT {MAX_ROWS + 1}"
     )
     return [
         {"ts": format_ts(int(ts)), "underlying": und, "previous": prev, "regime": regime,
          "realized_vol": rv, "implied_vol": iv, "implied_instrument": inst}
-        for ts, und, prev, regime, rv, iv, inst, _ in history.rows(sql, params)
+        for ts, und, prev, regime, rv, iv, inst, _ in _at_most(history.rows(sql, params),
+                                                               "regime changes")
     ]
 
 
@@ -134,10 +147,10 @@ def hedge_intents(
         "WHERE type = 'trade' AND book = {book:String} "
         "AND source NOT IN (SELECT source FROM rejections)) AS t "
         "ON i.book = t.book AND i.instrument_id = t.instrument_id AND t.ts >= i.ts "
-        f"WHERE {where} ORDER BY i.ts, i.intent_id"
+        f"WHERE {where} ORDER BY i.ts, i.intent_id LIMIT {MAX_ROWS + 1}"
     )
     out = []
-    for row in history.rows(sql, params):
+    for row in _at_most(history.rows(sql, params), "hedge intents"):
         iid, und, inst, side, qty, before, after, ts, trade_id, trade_ts = row
         followed = bool(trade_id) and trade_ts - ts <= params["within"]
         out.append({

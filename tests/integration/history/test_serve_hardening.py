@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ALL = "z" * 32
 AUTH = {"Authorization": f"Bearer {ALL}"}
-ODD_BOOKS = ["fx/desk", 'quote"book', "crlf\r\nbook", "é/ü desk;x=1"]
+ODD_BOOKS = ["fx/desk", 'quote"book', "crlf\r\nbook", "é/ü desk;x=1", "tex $\\nosuchcmd$"]
 
 
 @pytest.fixture
@@ -119,6 +119,79 @@ def test_non_finite_unbounded_or_unstorable_parameters_are_refused(
         assert "range" in r.json()["detail"]
 
 
+def test_a_request_body_over_the_limit_is_refused_before_it_is_read(
+    client: httpx.Client,
+) -> None:
+    """413 with the usual JSON detail, with or without a token (FastAPI reads a body whole
+    before it checks the token), by its Content-Length or, streamed in chunks without
+    one, once the bytes passed the limit; a body within it still reaches the route."""
+    from greekstream.api.app import MAX_BODY_BYTES
+
+    trade = WHAT_IF["trades"][0]
+    big = orjson.dumps({"trades": [trade] * (MAX_BODY_BYTES // len(orjson.dumps(trade)) + 1)})
+    assert len(big) > MAX_BODY_BYTES
+    path = "/v1/books/desk-a/what-if"
+    json_type = {"Content-Type": "application/json"}
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(big), 1 << 16):
+            yield big[start:start + (1 << 16)]
+
+    for headers in (json_type, {**json_type, **AUTH}):
+        for body in (big, chunks()):
+            r = client.post(path, content=body, headers=headers)
+            assert r.status_code == 413, (headers, r.status_code, r.text[:300])
+            assert f"over {MAX_BODY_BYTES} bytes" in r.json()["detail"]
+            assert r.headers["cache-control"] == "no-store"
+            assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    within = client.post(path, content=orjson.dumps({"trades": []}), headers=json_type)
+    assert within.status_code == 401  # read, then the token is asked for
+
+
+def test_a_range_with_more_rows_than_an_answer_may_hold_is_a_clear_400(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A series, breach, intent or regime list is built whole in the service before it is
+    sent: past queries.MAX_ROWS rows (lowered here) the answer is a 400 saying how to
+    narrow it, not a server that runs out of memory; at exactly the cap, every row."""
+    from greekstream.api import queries
+
+    routes = {"/v1/books/desk-a/timeseries": "buckets", "/v1/books/desk-a/breaches":
+              "breaches", "/v1/books/treasury/hedge-intents": "hedge intents",
+              "/v1/regimes": "regime changes"}
+    sizes = {path: len(client.get(path, headers=AUTH).json()) for path in routes}
+    assert min(sizes.values()) >= 1, sizes
+    for path, what in routes.items():
+        monkeypatch.setattr(queries, "MAX_ROWS", sizes[path])
+        whole = client.get(path, headers=AUTH, params={"format": "csv"})
+        assert whole.status_code == 200 and len(whole.text.splitlines()) == sizes[path] + 1
+        monkeypatch.setattr(queries, "MAX_ROWS", sizes[path] - 1)
+        r = client.get(path, headers=AUTH)
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["detail"].startswith(f"more than {sizes[path] - 1} {what} in this "
+                                             "range: narrow from/to"), r.text
+    assert "coarser bucket" in client.get("/v1/books/desk-a/timeseries", headers=AUTH,
+                                          params={"bucket": "1m"}).text
+
+
+def test_an_error_body_does_not_name_the_store(dsn: str, tokens_file: Path) -> None:
+    """A query the store cannot answer is a 400 that says why, without the chDB directory
+    or the server's host and database the message had for the CLI."""
+    from greekstream.history import connect
+    from greekstream.history.migrate import migrate
+
+    with connect(dsn, create=True) as history:
+        migrate(history)
+        store = history.target
+    with _serving(dsn, tokens_file) as url, httpx.Client(base_url=url, timeout=60) as client:
+        for path, params in (("/v1/exposures", {"at": "2026-03-02T01:00:00Z"}),
+                             ("/v1/top", {"at": "2026-03-02T01:00:00Z"})):
+            r = client.get(path, headers=AUTH, params=params)
+            assert r.status_code == 400, r.text
+            assert r.json() == {"detail": "no input events stored in the history store"}
+            assert store.location not in r.text and store.database not in r.text
+
+
 @pytest.fixture
 def odd_books_url(dsn: str, tokens_file: Path, tmp_path: Path) -> Iterator[str]:
     def rec(type_: str, eid: str, second: int, **fields: object) -> bytes:
@@ -155,6 +228,11 @@ def test_books_with_slashes_quotes_and_newlines_are_reachable_and_downloadable(
             assert fallback.isascii() and '"' not in fallback and "/" not in fallback
             encoded = disposition.split("filename*=UTF-8''")[1]
             assert unquote(encoded) == f"{book}-timeseries-1m.csv"
+        # a name matplotlib would read as mathtext is drawn as text (a 500 before)
+        window = {"from": "2026-03-01T00:00:00Z", "to": "2026-03-01T00:01:00Z"}
+        png = client.get(f"/v1/books/{quote(ODD_BOOKS[-1], safe='')}/explain", headers=AUTH,
+                         params={**window, "format": "png"})
+        assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n", png.text
         refused = client.get(f"/v1/books/{quote('fx/desk', safe='')}/breaches",
                              headers={"Authorization": f"Bearer {'a' * 32}"})
         assert refused.status_code == 403

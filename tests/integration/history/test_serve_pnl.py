@@ -3,12 +3,15 @@ expiry = the replay's, explain json = `explain` on the file, the waterfall png; 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests.integration.history.conftest import serving_app
 
+from greekstream.api.tokens import fingerprint
 from greekstream.core.term_structure import vega_by_expiry
 from greekstream.core.timeutil import parse_ts
 from greekstream.reports.tables import PNL_FIELDS
@@ -59,3 +62,33 @@ def test_pnl_vega_terms_and_explain_match_the_replay(service_url: str,
         backwards = call(client, "/v1/books/desk-b/explain",
                          **{"from": window["to"], "to": window["from"]})
         assert backwards.status_code == 400 and "after" in backwards.text
+
+
+def test_pnl_routes_replay_within_the_tokens_slots_and_the_timeout(
+    stored: str, tokens_file: Path
+) -> None:
+    """Each P&L route replays the book's stored history, so it runs as every replay of
+    the service does (docs/history.md, "Concurrency"): 429 with Retry-After while the
+    token's replay slot is taken, 504 past the replay timeout. They ran on the request
+    path before, each holding a connection, as many at once as a token sent."""
+    window = {"from": "2026-03-02T00:30:00Z", "to": "2026-03-02T01:30:00Z"}
+    routes = [("/v1/books/desk-b/pnl", {"at": AT}),
+              ("/v1/books/desk-b/vega-by-expiry", {"at": AT}),
+              ("/v1/books/desk-b/explain", {**window, "format": "png"})]
+    with serving_app(stored, tokens_file) as (url, app), \
+            httpx.Client(base_url=url, timeout=120) as client:
+        replays = app.state.service.replays
+        with replays.slot(fingerprint(ALL)):  # the token's one replay runs
+            for path, params in routes:
+                busy = call(client, path, **params)
+                assert busy.status_code == 429, (path, busy.text)
+                assert "Retry-After" in busy.headers and "replay" in busy.json()["detail"]
+        replays.timeout_s = 0.001
+        for path, params in routes:
+            slow = call(client, path, **params)
+            assert slow.status_code == 504, (path, slow.text)
+            assert "longer than" in slow.json()["detail"]
+            deadline = time.monotonic() + 120  # the worker keeps the slot until it ends
+            while replays.running(fingerprint(ALL)):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
