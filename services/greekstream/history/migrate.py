@@ -92,8 +92,19 @@ def applied_versions(history: History) -> dict[int, str]:
 def migrate(history: History, directory: Path | None = None) -> list[Migration]:
     """Apply every migration not yet recorded; return those applied now."""
     done = applied_versions(history)
+    known = load_migrations(directory)
+    newer = sorted(set(done) - {m.version for m in known})
+    if newer:  # a newer greekstream migrated this store: its writers would miss columns
+        raise HistoryError(
+            f"this store has schema migration(s) {', '.join(f'{v:04d}' for v in newer)} that "
+            f"this greekstream does not know (it knows up to "
+            f"{max((m.version for m in known), default=0):04d}): a newer greekstream "
+            "migrated it",
+            hint="upgrade greekstream to the release that migrated this store (`greekstream "
+            "history status DSN` shows its schema_version), or use another store",
+        )
     applied = []
-    for migration in load_migrations(directory):
+    for migration in known:
         if migration.version in done:
             recorded = done[migration.version]
             edited_to = COMMENT_EDITS.get(migration.version, {}).get(recorded, recorded)

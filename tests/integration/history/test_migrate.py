@@ -151,3 +151,21 @@ def test_status_describes_times_the_engine_could_not_have_written(
     assert status["first_event"].startswith("out of range: -4611686018427387904")
     assert status["last_event"].startswith("out of range: 4611686018427387904")
     assert status["rows"]["raw_events"] == 4
+
+
+def test_a_store_migrated_by_a_newer_greekstream_is_refused(
+    dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """schema_migrations is the store's version marker: a writer that does not know every
+    applied migration (an older release: a sink, a replay into history) would store rows
+    without the newer columns, so it stops with what to do instead."""
+    shutil.copytree(migrations_dir(), tmp_path / "newer")
+    (tmp_path / "newer" / "9001_later.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS later (x UInt8) ENGINE = MergeTree ORDER BY x;\n")
+    with connect(dsn, create=True) as history:
+        assert [m.version for m in migrate(history, tmp_path / "newer")][-1] == 9001
+        with pytest.raises(HistoryError, match="9001 that this greekstream does not know") as exc:
+            migrate(history)  # the shipped migrations: they stop before 9001
+        assert "upgrade greekstream" in (exc.value.hint or "")
+    assert main(["history", "migrate", dsn]) != 0
+    assert "9001" in capsys.readouterr().err
