@@ -97,14 +97,28 @@ class SecurityHeaders:
         static = scope["path"].startswith("/static/")
         cache = b"no-cache" if static else b"no-store"
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() != b"cache-control"]
                 message["headers"] = [*headers, *SECURITY_HEADERS, (b"cache-control", cache)]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette's own 500 is sent by its outermost middleware, outside this one:
+            # plain text without these headers. Answer it here (logged, with the trace),
+            # unless a response had already begun (then nothing can be said but to stop).
+            if started:
+                raise
+            log.exception("internal error: %s %s", scope.get("method"), scope.get("path"))
+            await JSONResponse({"detail": "internal error; the server log has the details"},
+                               500)(scope, receive, send_with_headers)
 
 
 MAX_BODY_BYTES = 1 << 20  # the what-if body, the only one: 1 MiB is ~15,000 trades
