@@ -39,7 +39,9 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, IsolationLevel, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+
+# re-exported by confluent_kafka.admin without __all__ (its stubs: attr-defined)
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from greekstream.errors import KafkaError
 from greekstream.kafka.backoff import Backoff
@@ -66,6 +68,13 @@ def open_transaction_limit_s(transaction_timeout_ms: int) -> float:
     aborts a transaction after its producer's ``transaction.timeout.ms``, so a wait much
     longer than that is a broker that does not (Tansu never does), or a bug."""
     return transaction_timeout_ms / 1000 + TXN_MARGIN_S
+
+
+def log_end() -> OffsetSpec:
+    """What a list_offsets request asks of a partition: its end (the latest offset)."""
+    # OffsetSpec.latest has no annotations in confluent-kafka (no-untyped-call)
+    spec: OffsetSpec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    return spec
 
 
 def _digest(value: bytes) -> bytes:
@@ -101,7 +110,7 @@ def snapshot_chunk(key: bytes | None) -> int | None:
 def _chunk_header(msg: Message) -> tuple[int, bytes] | None:
     """(N, digest) from a chunk's header, or None."""
     value = dict(msg.headers() or ()).get(SNAP_HEADER)
-    if not value:
+    if not value or not isinstance(value, bytes):  # a consumed header's value is bytes
         return None
     n, _, digest = value.partition(b" ")
     return (int(n), digest) if n.isdigit() and int(n) >= 1 else None
@@ -113,15 +122,18 @@ def join_snapshot(msgs: list[Message], offset: int) -> bytes | None:
     if not msgs or msgs[0].offset() != offset:
         return None
     if msgs[0].key() == SNAPSHOT:
-        return msgs[0].value()  # type: ignore[no-any-return]
+        return msgs[0].value()
     first = _chunk_header(msgs[0])
     if first is None or len(msgs) < first[0]:
         return None
     n = first[0]
+    parts: list[bytes] = []
     for i, msg in enumerate(msgs[:n]):
-        if snapshot_chunk(msg.key()) != i or _chunk_header(msg) != first:
+        part = msg.value()
+        if part is None or snapshot_chunk(msg.key()) != i or _chunk_header(msg) != first:
             return None
-    value = b"".join(msg.value() for msg in msgs[:n])
+        parts.append(part)
+    value = b"".join(parts)
     return value if _digest(value) == first[1] else None  # not chunks of one snapshot
 
 
@@ -188,8 +200,7 @@ def await_settled(admin: AdminClient, sources: list[tuple[str, int]], limit_s: f
     def ends(isolation: IsolationLevel, which: list[tuple[str, int]]) -> dict[
         tuple[str, int], int
     ]:
-        answers = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest()
-                                      for t, p in which},
+        answers = admin.list_offsets({TopicPartition(t, p): log_end() for t, p in which},
                                      isolation_level=isolation, request_timeout=10)
         return {(tp.topic, tp.partition): a.result().offset for tp, a in answers.items()}
 
@@ -324,8 +335,8 @@ class CheckpointReader:
             for p, msgs in self._read(starts, timeout_s, first_only=False).items():
                 read[p] += len(msgs)
                 for msg in msgs:
-                    if msg.key() == PROGRESS:
-                        found[p] = Progress.decode(msg.value())
+                    if msg.key() == PROGRESS:  # without a value: no JSON, an error as before
+                        found[p] = Progress.decode(msg.value() or b"")
             todo = [p for p in todo if p not in found and starts[p] > bounds[p][0]]
             step *= 8
         at = {p: f.snapshot_offset for p, f in found.items() if f.snapshot_offset is not None}
@@ -358,17 +369,21 @@ class CheckpointReader:
         found: dict[int, dict[Position, Counter[tuple[str, bytes]]]] = {p: {} for p in recovered}
         for msg in self._scan(starts, timeout_s):
             part = pos = None
-            for k, v in msg.headers() or ():
+            headers = msg.headers()  # a consumed record's: a list of (key, value) pairs, or None
+            for k, v in headers if isinstance(headers, list) else ():
                 if k == PART_HEADER:
-                    part = wanted.get(v)
+                    part = wanted.get(v) if isinstance(v, bytes) else None
                 elif k == POS_HEADER:
-                    pos = tuple(orjson.loads(v))
+                    pos = tuple(orjson.loads(v or b""))  # without a value: an error as before
             if part is None or pos is None:
                 continue
             progress = recovered[part].progress
             if progress is not None and progress.pos is not None and pos <= progress.pos:
                 continue
-            found[part].setdefault(pos, Counter())[(msg.topic(), msg.value())] += 1
+            seen = found[part].setdefault(pos, Counter())
+            topic, value = msg.topic(), msg.value()
+            if topic is not None and value is not None:  # an output greekstream wrote has both
+                seen[(topic, value)] += 1
         return {p: replace(r, visible=found[p]) for p, r in recovered.items()}
 
     def _scan(self, starts: dict[tuple[str, int], int], timeout_s: float) -> list[Message]:
@@ -382,7 +397,9 @@ class CheckpointReader:
         out: dict[int, list[Message]] = {p: [] for p in starts}
         for msg in self._until_end({(self.topic, p): o for p, o in starts.items()}, timeout_s,
                                    "checkpoints", first_only, until):
-            out[msg.partition()].append(msg)
+            p = msg.partition()
+            assert p is not None  # a record of one of the partitions asked for
+            out[p].append(msg)
         return out
 
     def _until_end(self, starts: dict[tuple[str, int], int], timeout_s: float, what: str,

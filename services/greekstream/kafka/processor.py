@@ -31,13 +31,14 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka import KafkaError as RdKafkaError
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import AdminClient
 
 from greekstream.errors import KafkaError
 from greekstream.kafka.backoff import Backoff
 from greekstream.kafka.checkpoints import (
     CheckpointReader,
     await_settled,
+    log_end,
     open_transaction_limit_s,
 )
 from greekstream.kafka.epoch import Emitted, Epoch
@@ -80,8 +81,11 @@ class KafkaTxnProducer:
              on_delivery: Any = None, headers: list[tuple[str, bytes]] | None = None) -> None:
         while True:
             try:
+                # the stubs ask headers as an invariant list[tuple[str, str | bytes | None]]
+                # (arg-type): a list[tuple[str, bytes]] is one
                 self.producer.produce(topic, value, key, partition=partition,
-                                      on_delivery=on_delivery, headers=headers)
+                                      on_delivery=on_delivery,
+                                      headers=headers)  # type: ignore[arg-type]
                 return
             except BufferError:
                 self.producer.poll(0.01)
@@ -309,23 +313,27 @@ class Processor:
                 if err.code() != RdKafkaError._PARTITION_EOF:
                     self._broker_trouble(str(err))
                 continue
-            if not epoch.reads((msg.topic(), msg.partition())):
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            # a record (not an error) has all three
+            assert topic is not None and partition is not None and offset is not None
+            if not epoch.reads((topic, partition)):
                 continue
-            epoch.push(self._record(msg))
+            epoch.push(self._record(msg, topic, partition, offset))
             n += 1
         return n
 
-    def _record(self, msg: Message) -> Record:
+    def _record(self, msg: Message, topic: str, partition: int, offset: int) -> Record:
         seq = None
-        for k, v in msg.headers() or ():
-            if k == _SEQ:
+        headers = msg.headers()  # a consumed record's: a list of (key, value) pairs, or None
+        for k, v in headers if isinstance(headers, list) else ():
+            if k == _SEQ and v is not None:  # a null value is no stamp
                 seq = int(v)
                 break
-        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
         ts = msg.timestamp()[1]
         if seq is None:
             seq = ts * 1000  # no gateway stamp: order by record time (docs/streaming.md)
-        key, value = msg.key(), msg.value()
+        # a null value (a tombstone) is an empty record: the engine rejects it (invalid_json)
+        key, value = msg.key(), msg.value() or b""
         return Record((seq, self.rank[topic], partition, offset), value, key,
                       topic, partition, offset, ts, is_mark(key, value))
 
@@ -391,7 +399,7 @@ class Processor:
         transaction of ours can be below it (where recovery starts looking, checkpoints.py)."""
         if not self.output_sources:
             return
-        request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in self.output_sources}
+        request = {TopicPartition(t, p): log_end() for t, p in self.output_sources}
         try:
             answers = self.admin.list_offsets(request, request_timeout=5)
             floor = {f"{tp.topic}/{tp.partition}": answer.result().offset

@@ -88,7 +88,9 @@ def create_topics(conf: dict[str, Any], specs: list[TopicSpec], timeout_s: float
 ]:
     """Create the topics that do not exist yet; returns {topic: "created" | "exists"}."""
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
+
+    # re-exported by confluent_kafka.admin without __all__ (its stubs: attr-defined)
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     from greekstream.errors import KafkaError
 

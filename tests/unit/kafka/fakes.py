@@ -98,10 +98,11 @@ class Clock:
 
 
 class FakeMessage:
-    """A consumed record as confluent-kafka hands it over."""
+    """A consumed record as confluent-kafka hands it over (``value`` None: a tombstone;
+    ``seq`` None: a null gateway stamp)."""
 
     def __init__(self, topic: str, partition: int, offset: int, key: bytes | None,
-                 value: bytes, seq: int) -> None:
+                 value: bytes | None, seq: int | None) -> None:
         self._tpo = (topic, partition, offset)
         self._key, self._value, self._seq = key, value, seq
 
@@ -120,11 +121,11 @@ class FakeMessage:
     def key(self) -> bytes | None:
         return self._key
 
-    def value(self) -> bytes:
+    def value(self) -> bytes | None:
         return self._value
 
-    def headers(self) -> list[tuple[str, bytes]]:
-        return [(SEQ_HEADER, str(self._seq).encode())]
+    def headers(self) -> list[tuple[str, bytes | None]]:
+        return [(SEQ_HEADER, None if self._seq is None else str(self._seq).encode())]
 
     def timestamp(self) -> tuple[int, int]:
         return (1, 0)
@@ -315,8 +316,9 @@ class Gateway:
         self.seq = 0
         self.offsets: Counter[tuple[str, int]] = Counter()
 
-    def publish(self, partition: int, value: bytes = b"{}") -> int:
-        """A book record of ``partition`` of BOOK; returns its offset."""
+    def publish(self, partition: int, value: bytes | None = b"{}", stamp: bool = True) -> int:
+        """A book record of ``partition`` of BOOK (``stamp`` False: with a null seq
+        header); returns its offset."""
         epoch = self.proc.epoch
         assert epoch is not None
         self.seq += 1
@@ -327,7 +329,8 @@ class Gateway:
             self.offsets[(t, p)] += 1
             if (t, p) == (BOOK, partition):
                 offset = at
-                consumer.queued.append(FakeMessage(t, p, at, b"desk", value, self.seq))
+                consumer.queued.append(
+                    FakeMessage(t, p, at, b"desk", value, self.seq if stamp else None))
             else:
                 consumer.queued.append(mark(t, p, at, self.seq))
         return offset
