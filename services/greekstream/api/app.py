@@ -196,13 +196,6 @@ def _cell(value: Any) -> Any:
     return orjson.dumps(value).decode() if isinstance(value, dict | list) else value
 
 
-def plain(text: str) -> str:
-    """``text`` for a matplotlib label, shown as it is: matplotlib reads what lies between
-    two "$" as mathtext, so a book named ``a $\\x$`` made the PNG a 500 (and deep braces
-    there a RecursionError)."""
-    return text.replace("$", r"\$")
-
-
 def var_png(event: dict[str, Any]) -> bytes:
     """A stored `var` event's P&L distribution as a PNG (plots.var_distributions)."""
     import tempfile
@@ -217,10 +210,10 @@ def var_png(event: dict[str, Any]) -> bytes:
     dates = [""] * len(pnl)  # only these three dates are stored (the plot uses no other)
     dates[0], dates[-1], dates[worst] = event["first_date"], event["last_date"], \
         event["worst_date"]
-    report = BookVar(plain(event["book"]), parse_ts(event["as_of"]), event["confidence"],
+    report = BookVar(event["book"], parse_ts(event["as_of"]), event["confidence"],
                      tuple(dates), pnl, event["var"], event["es"],
                      tail_size(event["confidence"], len(pnl)), worst,
-                     tuple(plain(u) for u in event["unshocked"]))
+                     tuple(event["unshocked"]))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "var.png"
         var_distributions([report], path)

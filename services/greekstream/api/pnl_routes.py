@@ -18,7 +18,7 @@ import orjson
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from greekstream.api.app import Auth, Format, Service, _in_replay_slot, _render, _time, plain
+from greekstream.api.app import Auth, Format, Service, _in_replay_slot, _render, _time
 from greekstream.api.tokens import Scope
 from greekstream.core.term_structure import vega_by_expiry
 from greekstream.history.asof import check_as_of
@@ -99,8 +99,6 @@ def add_pnl_routes(app: FastAPI, service: Service,
             return Response(orjson.dumps(rows), media_type="application/json")
         from greekstream.reports.plots import explain_waterfalls
 
-        shown = [{**r, "book": plain(str(r["book"])), "underlying": plain(str(r["underlying"]))}
-                 for r in rows]
         with tempfile.TemporaryDirectory() as tmp:
-            path = explain_waterfalls(shown, Path(tmp) / "explain.png", t0, t1)
+            path = explain_waterfalls(rows, Path(tmp) / "explain.png", t0, t1)
             return Response(path.read_bytes(), media_type="image/png")

@@ -25,6 +25,12 @@ from greekstream.core.timeutil import format_ts
 from greekstream.core.var import BookVar
 from greekstream.reports.tables import liquidation_parts
 
+# Names come from desks' data (books, underlyings, named scenarios): drawn as they are,
+# never as mathtext, which reads what lies between two "$" as TeX (a book named
+# "a $\\x$" failed the figure; deep braces there were a RecursionError). No figure here
+# asks for mathtext.
+matplotlib.rcParams["text.parse_math"] = False
+
 # colour-blind-safe diverging palette (ColorBrewer RdBu): losses red, gains blue
 PNL_CMAP = "RdBu"
 
