@@ -168,6 +168,21 @@ class KafkaClients:
         return AdminClient(conf)
 
 
+def _stamp(value: bytes | str | None) -> int | None:
+    """A ``gs-seq`` header's value as the gateway writes it (decimal digits of a
+    non-negative int64), else None: a record from another producer with a malformed stamp
+    is ordered by its time, as one without (a ValueError here stopped the processor, and
+    again at the same record on every restart; a seq past int64 would fail later, in the
+    position header of its outputs)."""
+    if value is None:
+        return None
+    try:
+        seq = int(value)
+    except ValueError:
+        return None
+    return seq if 0 <= seq < 1 << 63 else None
+
+
 class Processor:
     def __init__(self, settings: ProcessorSettings, client_overrides: dict[str, Any] | None = None,
                  connect_timeout_s: float | None = None,
@@ -326,8 +341,8 @@ class Processor:
         seq = None
         headers = msg.headers()  # a consumed record's: a list of (key, value) pairs, or None
         for k, v in headers if isinstance(headers, list) else ():
-            if k == _SEQ and v is not None:  # a null value is no stamp
-                seq = int(v)
+            if k == _SEQ:  # a null, non-integer or out-of-range value is no stamp
+                seq = _stamp(v)
                 break
         ts = msg.timestamp()[1]
         if seq is None:
