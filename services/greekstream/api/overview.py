@@ -12,12 +12,14 @@ from greekstream.core.timeutil import format_ts
 from greekstream.history.asof import history_span, stored_exposures_as_of
 from greekstream.history.client import History
 
+ByKey = dict[tuple[str, str], dict[str, Any]]  # (book, underlying) -> fields
+
 # exposure field, the limit on it, whether the limit is a maximum of |value|
 LIMITED = (("delta", "max_abs_delta", True), ("gamma", "max_abs_gamma", True),
            ("vega", "max_abs_vega", True), ("theta", "min_theta", False))
 
 
-def limits_in_force(history: History, books: list[str], at: int) -> dict[tuple[str, str], dict]:
+def limits_in_force(history: History, books: list[str], at: int) -> ByKey:
     """The latest `limits` input per (book, underlying) at or before ``at``."""
     rows = history.rows(
         "SELECT book, underlying, argMax(raw, (ts, seq)) FROM raw_events "
@@ -43,7 +45,7 @@ def open_breaches(history: History, books: list[str], at: int) -> list[dict[str,
             for bid, b, u, m, opened, value, limit in rows]
 
 
-def latest_risk(history: History, books: list[str], at: int) -> dict[tuple[str, str], dict]:
+def latest_risk(history: History, books: list[str], at: int) -> ByKey:
     rows = history.rows(
         "SELECT book, underlying, argMax(json, (ts, seq)) FROM risk_matrix "
         "WHERE book IN {books:Array(String)} AND ts <= fromUnixTimestamp64Micro({t:Int64}, 'UTC') "
@@ -56,7 +58,7 @@ def latest_risk(history: History, books: list[str], at: int) -> dict[tuple[str, 
     return out
 
 
-def latest_pnl(history: History, books: list[str], at: int) -> dict[tuple[str, str], dict]:
+def latest_pnl(history: History, books: list[str], at: int) -> ByKey:
     """The latest `pnl` output per key (empty when the store has no P&L table or rows)."""
     if not history.rows("SELECT count() FROM system.tables WHERE database = currentDatabase() "
                         "AND name = 'pnl'")[0][0]:
