@@ -327,7 +327,7 @@ def _localise(name: str, signed: dict[str, Any], mine: dict[str, Any] | None,
     return Finding("chain", f"book {name}", detail + where)
 
 
-def report_differences(signed: dict[str, Any], rebuilt: dict[str, Any], path: str = ""
+def report_differences(signed: Any, rebuilt: Any, path: str = ""
                        ) -> list[Finding]:
     """Field by field, where a (tampered) report differs from one rebuilt from history."""
     if isinstance(signed, dict) and isinstance(rebuilt, dict):

@@ -23,6 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -72,11 +73,13 @@ def build_returns(history: History, underlyings: Sequence[str], days: int,
     )
 
 
-def _day(value: object) -> date:
-    return date(1970, 1, 1) + timedelta(days=int(value))  # type: ignore[call-overload]
+def _day(value: Any) -> date:
+    """A row's day number (days since 1970-01-01) as a date."""
+    return date(1970, 1, 1) + timedelta(days=int(value))
 
 
-def _decode(raw: object) -> object:
+def _decode(raw: object) -> Any:
+    """A stored input event (an input model or a decoded Struct: decode_event)."""
     try:
         return decode_event(raw if isinstance(raw, bytes | str) else str(raw))
     except DecodeError as exc:  # stored as decoded: a broken invariant of the store
@@ -106,8 +109,8 @@ def _atm_vols(history: History, underlyings: Sequence[str],
     for (raw,) in history.rows("SELECT argMax(raw, (ts, arrival_ts, seq)) FROM raw_events "
                                "WHERE decoded AND type = 'instrument' GROUP BY instrument_id"):
         ev = _decode(raw)
-        if ev.kind == "option" and ev.underlying in underlyings:  # type: ignore[attr-defined]
-            options[ev.instrument_id] = _Option(ev.underlying, ev.expiry, ev.strike)  # type: ignore[attr-defined]
+        if ev.kind == "option" and ev.underlying in underlyings:
+            options[ev.instrument_id] = _Option(ev.underlying, ev.expiry, ev.strike)
     best: dict[str, dict[date, tuple[tuple[float, float, str], float]]] = {
         u: {} for u in underlyings}
     if options:
@@ -115,13 +118,13 @@ def _atm_vols(history: History, underlyings: Sequence[str],
                                           {"kind": "quote", "names": sorted(options)}):
             d, opt, q = _day(day), options[iid], _decode(raw)
             end_us = ((d - date(1970, 1, 1)).days + 1) * DAY_US
-            if opt.expiry_us <= end_us or q.underlying_price is None or q.mark_iv is None:  # type: ignore[attr-defined]
+            if opt.expiry_us <= end_us or q.underlying_price is None or q.mark_iv is None:
                 continue
             rank = (abs((opt.expiry_us - end_us) / DAY_US - TARGET_DAYS),
-                    abs(math.log(opt.strike / q.underlying_price)), iid)  # type: ignore[attr-defined]
+                    abs(math.log(opt.strike / q.underlying_price)), iid)
             held = best[opt.underlying].get(d)
             if held is None or rank < held[0]:
-                best[opt.underlying][d] = (rank, float(q.mark_iv))  # type: ignore[attr-defined]
+                best[opt.underlying][d] = (rank, float(q.mark_iv))
     out = {}
     for u in underlyings:
         gaps = [d for d in window if d not in best[u]]
