@@ -327,6 +327,8 @@ QUARANTINE_REASONS: dict[str, str] = {
     "bad_time": "a time is not an RFC 3339 time in 1970..2105",
     "out_of_range": "an integer does not fit its column (Int64)",
     "unknown_type": "a JSON object whose `type` is no output type history stores",
+    "duplicate_key": "a key is written twice in the record's object (parsers disagree on "
+                     "which value holds: orjson takes the last, ClickHouse the first)",
     "unbuildable": "its row builder failed on it (the message is the builder's error)",
     "clickhouse_refused": "ClickHouse refused the row (the message is ClickHouse's)",
 }
@@ -488,6 +490,86 @@ CHECKS: dict[str, Callable[[Mapping[str, Any]], Malformed | None]] = {
     kind: _Check(kind) for kind in _FIELDS}
 
 
+# One token of a JSON text for top_level_keys: a string, with the colon after it when it
+# is a key; a container that holds no container (skipped whole); an opening bracket; a
+# closing one. Numbers, literals, commas and blanks lie between tokens. Possessive
+# quantifiers: a container that does hold one fails at its first bracket, no backtracking.
+_STRING = rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+_TOKEN = re.compile(rb'(%s)[ \t\n\r]*+(:)?|[\[{](?:[^\[\]{}"]++|%s)*+[\]}]|([\[{])|[\]}]'
+                    % (_STRING, _STRING))
+
+
+def top_level_keys(body: bytes) -> list[bytes]:
+    """The keys of a JSON object's members as written (escapes not decoded), in order,
+    repeats included. ``body`` must be a JSON object (orjson has read it)."""
+    keys: list[bytes] = []
+    depth = 1
+    for match in _TOKEN.finditer(body, body.index(b"{") + 1):
+        key, colon, opening = match.groups()
+        if key is not None:
+            if colon is not None and depth == 1:
+                keys.append(key)
+        elif opening is not None:
+            depth += 1
+        elif match.end() - match.start() == 1:  # a closing bracket (else a flat container)
+            depth -= 1
+            if depth == 0:
+                break
+    return keys
+
+
+_CONTAINERS = (list, dict)
+
+
+def _commas_within(obj: Mapping[str, Any]) -> int:
+    """Commas the bytes of ``obj``'s values hold at least: each list's or object's between
+    its elements, each string's own (when no string escapes a character as \\uXXXX)."""
+    within = 0
+    for value in obj.values():
+        kind = type(value)
+        if kind is str:
+            if "," in value:
+                within += value.count(",")
+        elif kind in _CONTAINERS and value:
+            within += len(value) - 1
+    return within
+
+
+def repeated_key(body: bytes, obj: Mapping[str, Any], commas: int | None = None
+                 ) -> Malformed | None:
+    """``duplicate_key`` when a key is written twice in the object ``body`` (``obj`` is
+    orjson's reading of it; ``commas`` the count of its commas, if counted), else None.
+    orjson keeps a repeated key's last value and ClickHouse's JSONEachRow its first (or
+    refuses the row, depending on where the repeat stands), so such a record would be
+    checked with one value and stored with another.
+
+    Cheap for the records the engine writes: an object of n members has n - 1 commas
+    between them, and its values hold the others, so ``commas - within + 1`` is at least
+    the number of members written, where ``within`` counts the commas that ``obj``'s
+    values (the last of each key) must hold. When that bound is ``len(obj)``, no key is
+    written twice: an exposure needs one count of the bytes, a risk matrix or a rejection
+    a pass over its values. Otherwise (commas nested deeper, \\u escapes, or a repeat) the
+    members are counted exactly by :func:`top_level_keys`."""
+    if commas is None:
+        commas = body.count(b",")
+        if commas + 1 == len(obj):
+            return None
+    if commas - _commas_within(obj) + 1 == len(obj) and (
+            b"\\" not in body or b"\\u" not in body):  # (one byte is searched faster)
+        return None
+    keys = top_level_keys(body)
+    if len(keys) == len(obj):
+        return None
+    seen: set[str] = set()
+    for key in keys:
+        name = orjson.loads(key)  # "\u0064elta" is "delta" to every parser
+        if name in seen:
+            return Malformed("duplicate_key", f"`{name[:60]}` is written twice; parsers "
+                             "disagree on which value holds")
+        seen.add(name)
+    return None  # not reached: more keys written than read means one is repeated
+
+
 def check_output(kind: str, obj: Mapping[str, Any]) -> Malformed | None:
     """Why an output of ``kind`` (a stored type) cannot be stored as its row, or None."""
     return CHECKS[kind](obj)
@@ -501,7 +583,9 @@ def output_problem(body: bytes) -> Malformed | None:
         return bad
     kind = obj.get("type")
     check = CHECKS.get(kind) if isinstance(kind, str) else None
-    return check(obj) if check is not None else why_not_output(body)
+    if check is None:
+        return why_not_output(body)
+    return check(obj) or repeated_key(body, obj)
 
 
 def why_not_output(body: bytes) -> Malformed:

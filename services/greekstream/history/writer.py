@@ -36,6 +36,7 @@ from greekstream.history.rows import (
     output_row,
     raw_row,
     read_malformed,
+    repeated_key,
     why_not_output,
 )
 
@@ -107,9 +108,9 @@ TABLES = (*ALL_TABLES, QUARANTINE)
 class HistoryWriter:
     """Buffers rows and inserts them. An output record from Kafka that cannot become its
     rows is quarantined (``output_quarantine``): one that fails the checks of rows.py
-    before it is buffered, and one ClickHouse refuses at insert (the refused insert is
-    split in halves until the refused rows are alone; the others go in). Quarantined
-    records are reported once stored: :meth:`take_quarantined`."""
+    (or writes a key twice) before it is buffered, and one ClickHouse refuses at insert
+    (the refused insert is split in halves until the refused rows are alone; the others
+    go in). Quarantined records are reported once stored: :meth:`take_quarantined`."""
 
     def __init__(self, history: History) -> None:
         self.history = history
@@ -161,6 +162,10 @@ class HistoryWriter:
         except orjson.JSONDecodeError:
             check = None
         bad = check(obj) if check is not None else why_not_output(body)
+        if bad is None:  # a key written twice? An object of n keys has n - 1 commas ...
+            commas = body.count(b",")
+            if commas + 1 != len(obj):  # ... else the exact answer (rows.py)
+                bad = repeated_key(body, obj, commas)
         if bad is not None:
             return self.quarantine(topic, partition, seq, body, bad)
         origin = (topic, partition, seq, body)

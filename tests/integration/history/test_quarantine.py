@@ -25,10 +25,11 @@ from tests.integration.history.test_sink import (  # noqa: F401  (prefix: a fixt
 )
 
 from greekstream.cli import main
+from greekstream.errors import HistoryError
 from greekstream.history import connect
 from greekstream.history.client import History
 from greekstream.history.migrate import migrate
-from greekstream.history.rows import Quarantined
+from greekstream.history.rows import EXPOSURES, Quarantined
 from greekstream.history.sink import topic_names
 from greekstream.history.writer import HistoryWriter
 from greekstream.kafka.ops import serve_ops
@@ -59,8 +60,16 @@ CASES = [
     ("a wrong-typed field, Python row builder",
      b'{"type":"var","event_id":"v1","ts":"2026-03-01T00:00:00Z","book":"desk-a",'
      b'"var":"high","es":1.0,"hash":"ab"}', "wrong_type"),
-    # valid JSON every check passes, which ClickHouse refuses (Code 117: a key twice)
-    ("a row ClickHouse refuses", good(902).replace(b'"delta":0.5,', b'"delta":0.5,"delta":1,'),
+    # a key written twice: ClickHouse refuses it among the columns (Code 117) and keeps
+    # the first value silently once it has read every column, where orjson (the checks,
+    # the chain row) reads the last
+    ("a key written twice among the columns",
+     good(902).replace(b'"delta":0.5,', b'"delta":0.5,"delta":1,'), "duplicate_key"),
+    ("a key written twice after the columns", good(903)[:-1] + b',"delta":1}',
+     "duplicate_key"),
+    # valid JSON every check passes, which ClickHouse refuses at the exposures insert (the
+    # record's own `seq` beside the one the sink splices in: Code 117)
+    ("a row ClickHouse refuses", good(904).replace(b'"event_id"', b'"seq":5,"event_id"', 1),
      "clickhouse_refused"),
 ]
 
@@ -185,6 +194,22 @@ def test_the_sink_quarantines_and_keeps_running(
                              "FROM output_quarantine FINAL")[0]
         assert final == (len(CASES), len(CASES))
         assert history.rows("SELECT count() FROM exposures FINAL")[0][0] == goods
+
+
+def test_clickhouse_reads_a_key_written_twice_by_where_it_stands(dsn: str) -> None:
+    """What the `duplicate_key` check guards against, as chDB does it under the sink's
+    JSONEachRow settings: a repeated column refused (Code 117) while some column is still
+    unread, and once every column is read the rest of the object unread
+    (`input_format_json_ignore_unnecessary_fields`), so a later repeat is dropped and the
+    first value stored; orjson, which the checks and the chain row read, keeps the last."""
+    late = good(1)[:-1] + b',"delta":1}'
+    early = good(2).replace(b'"delta":0.5,', b'"delta":0.5,"delta":1,')
+    assert orjson.loads(late)["delta"] == orjson.loads(early)["delta"] == 1
+    with fresh(dsn) as history:
+        history.insert_json("exposures", b'{"seq":1,' + late[1:], EXPOSURES.columns)
+        assert history.rows("SELECT event_id, delta FROM exposures") == [("x1", 0.5)]
+        with pytest.raises(HistoryError, match=r"Code: 117.*Duplicate field.*delta"):
+            history.insert_json("exposures", b'{"seq":2,' + early[1:], EXPOSURES.columns)
 
 
 def _exposures(dsn: str) -> int:

@@ -5,12 +5,15 @@ produces is quarantined (no ClickHouse needed)."""
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from greekstream.core.events import OUTPUTS, encode
 from greekstream.errors import HistoryError
@@ -21,6 +24,8 @@ from greekstream.history.rows import (
     Quarantined,
     field_spec,
     output_problem,
+    repeated_key,
+    top_level_keys,
 )
 from greekstream.runtime.replay import read_records, replay
 
@@ -65,6 +70,19 @@ def exposure(**changes: Any) -> bytes:
          b'"pnl":[1.0,"x"]}', "wrong_type", "`pnl` must be a list of numbers"),
         (b'{"type":"hedge_intent","event_id":"h","ts":"2026-03-01T00:00:00Z"}',
          "missing_field", "`intent_id` is missing"),
+        # a key written twice: orjson reads the last value, ClickHouse the first
+        (exposure()[:-1] + b',"delta":1}', "duplicate_key", "`delta` is written twice"),
+        (exposure().replace(b'"delta":0.5', b'"delta":0.5,"delta":1'), "duplicate_key",
+         "`delta`"),
+        (exposure()[:-1] + b',"hash":"a","hash":"b"}', "duplicate_key", "`hash`"),
+        (exposure()[:-1] + b',"\\u0062ook":"desk-b"}', "duplicate_key", "`book`"),
+        # a comma escaped: the bytes hold one comma fewer than the value read
+        (exposure()[:-1] + b',"book":"desk\\u002cb"}', "duplicate_key", "`book`"),
+        (json.dumps({**EXPOSURE, "x": [1, 2]}, indent=2).encode()[:-1] + b', "delta" : 1}',
+         "duplicate_key", "`delta`"),
+        (b'{"type":"risk_matrix","event_id":"r","ts":"2026-03-01T00:00:00Z",'
+         b'"pnl":[1.0,2.0],"names":["a,b",null],"event_id":"s"}', "duplicate_key",
+         "`event_id`"),
     ],
 )
 def test_each_malformed_output_gets_its_reason(body: bytes, reason: str, named: str) -> None:
@@ -81,6 +99,46 @@ def test_a_second_record_of_a_checked_shape_is_still_checked() -> None:
     problem = output_problem(exposure(ts="2026-02-30T00:00:00Z"))
     assert problem is not None and problem.reason == "bad_time"
     assert output_problem(exposure(delta=1)) is None  # an integer is a number
+
+
+def test_a_key_repeated_only_inside_a_value_is_not_a_duplicate() -> None:
+    """Only the record's own keys count: a nested object, a string that looks like keys,
+    commas in strings and lists (the exact count runs then) are not repeats."""
+    body = exposure()[:-1] + (b',"notes":{"a":1,"a":2},"text":"\\"delta\\":1,",'
+                              b'"more":[{"delta":2},"]",[[]]]}')
+    assert output_problem(body) is None
+
+
+_INTS = st.integers(-(2**63), 2**63 - 1)  # what orjson reads
+_KEYS = st.text(alphabet='ab",:{}[] \\é', max_size=3)
+
+
+def _objects(keys: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, Any]]:
+    scalars = (st.none() | st.booleans() | _INTS
+               | st.floats(allow_nan=False, allow_infinity=False))
+    values = st.recursive(scalars | st.text(), lambda inner: st.lists(inner, max_size=4)
+                          | st.dictionaries(keys, inner, max_size=4), max_leaves=12)
+    return st.dictionaries(keys, values, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_objects(_KEYS), st.sampled_from([None, 0, 2]), st.data())
+def test_the_members_of_any_object_are_counted_and_a_repeat_found(
+    obj: dict[str, Any], indent: int | None, data: st.DataObject
+) -> None:
+    """However an object is written (compact, indented, blanks around the colons), its
+    own keys are counted exactly; one written again anywhere among them is found."""
+    body = json.dumps(obj, indent=indent, ensure_ascii=False).encode()
+    assert len(top_level_keys(body)) == len(obj)
+    assert repeated_key(body, orjson.loads(body)) is None
+    if obj:
+        key = data.draw(st.sampled_from(sorted(obj)))
+        at = data.draw(st.integers(0, len(obj)))
+        members = [f"{json.dumps(k)} : {json.dumps(v)}" for k, v in obj.items()]
+        members.insert(at, f"{json.dumps(key)}:{json.dumps(data.draw(_INTS))}")
+        twice = ("{" + ",".join(members) + "}").encode()
+        found = repeated_key(twice, orjson.loads(twice))
+        assert found is not None and found.reason == "duplicate_key"
 
 
 def test_nothing_the_engine_produces_is_quarantined() -> None:
@@ -112,7 +170,8 @@ def test_the_checks_follow_the_output_models() -> None:
 def test_the_quarantine_row_matches_its_table() -> None:
     assert Quarantined._fields == QUARANTINE.columns
     assert set(QUARANTINE_REASONS) >= {"not_json", "not_an_object", "missing_field",
-                                       "wrong_type", "bad_time", "clickhouse_refused"}
+                                       "wrong_type", "bad_time", "clickhouse_refused",
+                                       "duplicate_key"}
 
 
 def _failed(cause: BaseException) -> HistoryError:
