@@ -164,7 +164,8 @@ def wrap(what: str, hint: str | None = None) -> Iterator[None]:
 DATA_ERROR_CODES = frozenset((6, 25, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 130, 131, 321,
                               349, 377, 407, 467, 691))
 _CODE = re.compile(r"Code: (\d+)\.")
-# raised by clickhouse-connect while it serializes a column (a value of the wrong type)
+# raised by clickhouse-connect while it serializes a column (a value of the wrong type);
+# it wraps most of them in its DataError (e.g. an int beyond Int64 for a DateTime64)
 _CLIENT_DATA_ERRORS = (ValueError, TypeError, OverflowError, struct.error)
 
 
@@ -178,10 +179,20 @@ def refused_for_data(exc: BaseException) -> bool:
     cause = _cause(exc)
     if cause is None:
         return False
-    if isinstance(cause, _CLIENT_DATA_ERRORS):
+    if isinstance(cause, _CLIENT_DATA_ERRORS) or _client_data_error(cause):
         return True
     codes = {int(c) for c in _CODE.findall(str(cause))}
     return bool(codes) and codes <= DATA_ERROR_CODES
+
+
+def _client_data_error(cause: BaseException) -> bool:
+    """clickhouse-connect's DataError: raised only for a value it cannot serialize (never
+    for the connection or the server)."""
+    try:
+        from clickhouse_connect.driver.exceptions import DataError
+    except ImportError:  # pragma: no cover (clickhouse-connect is a dependency)
+        return False
+    return isinstance(cause, DataError)
 
 
 def too_many_partitions(exc: BaseException) -> bool:

@@ -2,11 +2,12 @@
 
 The sink and the embedded replay both feed it. Models (embedded replay) are buffered
 as columns and inserted with ``column_oriented=True``. JSON outputs (the Kafka sink)
-of the types whose fields are their table's columns are not parsed in Python: the
-bytes, each with its ``seq`` spliced in front, are inserted as ``JSONEachRow`` and
+of the types whose fields are their table's columns are not turned into rows in Python:
+the bytes, each with its ``seq`` spliced in front, are inserted as ``JSONEachRow`` and
 ClickHouse parses them (several times faster than JSON → rows → columns here). A
 failed flush keeps every buffered row, so the caller can retry the same batch (same
-dedup token).
+dedup token). Each output's hash-chain row is inserted before its table row (the chain
+is the record of truth: docs/history.md#quarantine).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from greekstream.core.events import encode
 from greekstream.errors import HistoryError
 from greekstream.history.client import History, refused_for_data, too_many_partitions
 from greekstream.history.rows import (
-    ALL_TABLES,
     CHECKS,
     OUTPUT_CHAIN,
     OUTPUT_TABLES,
@@ -41,7 +41,8 @@ from greekstream.history.rows import (
 )
 
 # Where an output record came from: (topic, partition, offset, its bytes); None for rows
-# not read from a Kafka output topic (inputs, the embedded replay's models).
+# not read from a Kafka output topic (inputs, the embedded replay's models): their refusal
+# is raised.
 Origin = tuple[str, int, int, bytes] | None
 
 
@@ -101,8 +102,12 @@ def day_blocks(columns: list[list[Any]], ts_index: int,
 
 # A refused row: its origin and ClickHouse's reason
 Refusal = tuple[tuple[str, int, int, bytes], str]
-# what the writer flushes, in order: the quarantine last (it takes the refused rows)
-TABLES = (*ALL_TABLES, QUARANTINE)
+# what the writer flushes, in order. Each output's hash-chain row goes before its table
+# row: a refused chain row takes its record's table row out of the batch (the record is
+# quarantined, nothing of it stored), whereas a table row stored before a refused chain
+# row would stay without its audit row. The quarantine goes last (it takes the refused
+# rows).
+TABLES = (RAW, OUTPUT_CHAIN, *OUTPUT_TABLES.values(), QUARANTINE)
 
 
 class HistoryWriter:
@@ -193,7 +198,8 @@ class HistoryWriter:
 
     def quarantine(self, topic: str, partition: int, offset: int, body: bytes,
                    why: Malformed) -> Quarantined:
-        """Buffer an output record for ``output_quarantine`` (nothing else of it is stored)."""
+        """Buffer an output record for ``output_quarantine`` (nothing else of it is stored,
+        unless ClickHouse refused its table row after its chain row was stored)."""
         obj, _ = read_malformed(body)
         fields = obj if isinstance(obj, dict) else {}
         entry = Quarantined(topic, partition, offset, _str(fields.get("type")),
@@ -275,23 +281,35 @@ class HistoryWriter:
         return refused
 
     def _refuse(self, refused: list[Refusal]) -> None:
-        """Quarantine the rows ClickHouse refused, and drop their hash-chain rows (a
-        quarantined record stores nothing else)."""
+        """Quarantine the rows ClickHouse refused for their data, with their records' rows
+        not inserted yet dropped (refused at its chain row, which goes first, nothing of
+        the record is stored; refused at its table row, its chain row is stored already)."""
         if not refused:
             return
-        keys = {origin[:3] for origin, _ in refused}
-        chain = self.buffers[OUTPUT_CHAIN.name]
-        if any(o is not None and o[:3] in keys for o in chain.origins):
-            kept = ColumnBuffer(len(OUTPUT_CHAIN.columns))
-            for r, origin in enumerate(chain.origins):
-                if origin is None or origin[:3] not in keys:
-                    kept.append(tuple(col[r] for col in chain.columns), origin)
-            self._pending -= chain.rows - kept.rows
-            self.buffers[OUTPUT_CHAIN.name] = kept
+        self._drop({origin[:3] for origin, _ in refused})
         for (topic, partition, offset, body), message in refused:
             self.quarantine(topic, partition, offset, body,
                             Malformed("clickhouse_refused", message))
-        self._pending -= len(refused)  # they were pending as table rows already
+        self._pending -= len(refused)  # they were pending as rows already
+
+    def _drop(self, keys: set[tuple[str, int, int]]) -> None:
+        """Take the buffered rows (column buffers and JSON lines) of the records at
+        ``keys`` (topic, partition, offset) out of the batch."""
+        for name, buffer in self.buffers.items():
+            if any(o is not None and o[:3] in keys for o in buffer.origins):
+                kept = ColumnBuffer(buffer.width)
+                for r, origin in enumerate(buffer.origins):
+                    if origin is None or origin[:3] not in keys:
+                        kept.append(tuple(col[r] for col in buffer.columns), origin)
+                self._pending -= buffer.rows - kept.rows
+                self.buffers[name] = kept
+        for name, origins in self.json_origins.items():
+            if any(o is not None and o[:3] in keys for o in origins):
+                pairs = [(line, o) for line, o in zip(self.json[name], origins, strict=True)
+                         if o is None or o[:3] not in keys]
+                self._pending -= len(origins) - len(pairs)
+                self.json[name] = [line for line, _ in pairs]
+                self.json_origins[name] = [o for _, o in pairs]
 
 
 def _bisect(insert: Callable[[int, int, str | None], None], lo: int, hi: int,

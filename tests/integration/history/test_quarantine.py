@@ -51,26 +51,34 @@ def good(n: int, **changes: Any) -> bytes:
     return orjson.dumps({k: v for k, v in fields.items() if v != "<absent>"})
 
 
-# (case, the malformed record, its reason): one of each way a record fails
+# (case, the malformed record, its reason, whether its hash-chain row is stored): one of
+# each way a record fails
 CASES = [
-    ("non-JSON bytes", b"\xff\xfe\x00 not json {", "not_json"),
-    ("a JSON array", b'[{"type":"exposure","event_id":"x9"}]', "not_an_object"),
-    ("no event_id", good(900, event_id="<absent>"), "missing_field"),
-    ("a wrong-typed field", good(901, delta="0.5"), "wrong_type"),
+    ("non-JSON bytes", b"\xff\xfe\x00 not json {", "not_json", False),
+    ("a JSON array", b'[{"type":"exposure","event_id":"x9"}]', "not_an_object", False),
+    ("no event_id", good(900, event_id="<absent>"), "missing_field", False),
+    ("a wrong-typed field", good(901, delta="0.5"), "wrong_type", False),
     ("a wrong-typed field, Python row builder",
      b'{"type":"var","event_id":"v1","ts":"2026-03-01T00:00:00Z","book":"desk-a",'
-     b'"var":"high","es":1.0,"hash":"ab"}', "wrong_type"),
+     b'"var":"high","es":1.0,"hash":"ab"}', "wrong_type", False),
     # a key written twice: ClickHouse refuses it among the columns (Code 117) and keeps
     # the first value silently once it has read every column, where orjson (the checks,
     # the chain row) reads the last
     ("a key written twice among the columns",
-     good(902).replace(b'"delta":0.5,', b'"delta":0.5,"delta":1,'), "duplicate_key"),
+     good(902).replace(b'"delta":0.5,', b'"delta":0.5,"delta":1,'), "duplicate_key", False),
     ("a key written twice after the columns", good(903)[:-1] + b',"delta":1}',
-     "duplicate_key"),
+     "duplicate_key", False),
     # valid JSON every check passes, which ClickHouse refuses at the exposures insert (the
-    # record's own `seq` beside the one the sink splices in: Code 117)
+    # record's own `seq` beside the one the sink splices in: Code 117); its chain row went
+    # in first and stays
     ("a row ClickHouse refuses", good(904).replace(b'"event_id"', b'"seq":5,"event_id"', 1),
-     "clickhouse_refused"),
+     "clickhouse_refused", True),
+    # a rejection whose chain row cannot be stored (a ts beyond Int64 for its DateTime64)
+    # while its rejections row could: the chain row goes first, so neither is stored
+    ("a hash-chain row ClickHouse refuses",
+     b'{"type":"rejected","event_id":"r1","ts":9223372036854775808,"reason":"late_event",'
+     b'"detail":"","source":"gs.trades/0/7","raw":"{}","prev":"","hash":"ab"}',
+     "clickhouse_refused", False),
 ]
 
 
@@ -84,6 +92,7 @@ def stored(history: History) -> dict[str, Any]:
     """Physical rows (no FINAL: a duplicate would show) and what the quarantine holds."""
     return {
         "exposures": history.rows("SELECT count(), groupArray(event_id) FROM exposures")[0],
+        "rejections": history.rows("SELECT count() FROM rejections")[0][0],
         "chain": history.rows("SELECT count() FROM output_chain")[0][0],
         "quarantine": history.rows(
             "SELECT topic, partition, offset, reason, hex(raw) FROM output_quarantine "
@@ -100,21 +109,24 @@ def write(history: History, records: list[bytes], token: str) -> list[Any]:
     return [*answers, writer.take_quarantined()]
 
 
-@pytest.mark.parametrize(("case", "bad", "reason"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("case", "bad", "reason", "chained"), CASES, ids=[c[0] for c in CASES])
 def test_a_malformed_output_is_quarantined_and_the_others_stored(
-    dsn: str, case: str, bad: bytes, reason: str
+    dsn: str, case: str, bad: bytes, reason: str, chained: bool
 ) -> None:
     records = [good(1), good(2), bad, good(3)]
     with fresh(dsn) as history:
         *answers, reported = write(history, records, token="gs.exposures/2/0-4")
         assert answers[0] == answers[1] == answers[3] == "exposure"
         if reason == "clickhouse_refused":  # found at the insert: the batch is bisected
-            assert answers[2] == "exposure"
+            assert answers[2] == orjson.loads(bad)["type"]
         else:  # found before it is buffered
             assert isinstance(answers[2], Quarantined) and answers[2].reason == reason
         after = stored(history)
         assert after["exposures"][0] == 3 and sorted(after["exposures"][1]) == ["x1", "x2", "x3"]
-        assert after["chain"] == 3  # a quarantined record stores nothing else
+        assert after["rejections"] == 0
+        # a quarantined record stores nothing else, but for the chain row stored before
+        # ClickHouse refused the record's table row
+        assert after["chain"] == 3 + chained
         assert after["quarantine"] == [(TOPIC, 2, 2, reason, bad.hex().upper())]
         assert [(q.offset, q.reason) for q in reported] == [(2, reason)]
         assert reported[0].message
@@ -148,7 +160,7 @@ def test_the_sink_quarantines_and_keeps_running(
     topic = f"{prefix}.exposures"
     assert topic in topic_names(prefix)[1]
     records: list[bytes] = []
-    for n, (_, bad, _) in enumerate(CASES):
+    for n, (_, bad, _, _) in enumerate(CASES):
         records += [good(10 * n), bad, good(10 * n + 1)]
     produce(kafka_bootstrap, [(topic, r) for r in records])
     goods = 2 * len(CASES)

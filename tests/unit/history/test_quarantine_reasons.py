@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -189,6 +189,8 @@ def _failed(cause: BaseException) -> HistoryError:
         (DatabaseError("Code: 252. DB::Exception: Too many parts (300). Merges are "
                        "processing significantly slower than inserts"), False),
         (ValueError("could not convert string to float: 'abc'"), True),
+        # clickhouse-connect 1.12 wraps a value it cannot serialize (an int beyond Int64)
+        (DataError("Unable to create native array for column `ts`: error"), True),
         (OperationalError("Error HTTPConnectionPool: Connection refused"), False),
         (DatabaseError("Code: 241. DB::Exception: Memory limit (total) exceeded"), False),
         (DatabaseError("Code: 210. DB::NetException: Connection reset by peer"), False),
