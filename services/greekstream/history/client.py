@@ -160,9 +160,9 @@ def wrap(what: str, hint: str | None = None) -> Iterator[None]:
 # TYPE_MISMATCH 53, ARGUMENT_OUT_OF_BOUND 69, CANNOT_CONVERT_TYPE 70, TOO_LARGE_STRING_SIZE
 # 131, VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE 321, CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN 349,
 # CANNOT_PARSE_DOMAIN_VALUE_FROM_STRING 377, DECIMAL_OVERFLOW 407, UNKNOWN_ELEMENT_OF_ENUM
-# 691, ATTEMPT_TO_READ_AFTER_EOF 32.
+# 691, ATTEMPT_TO_READ_AFTER_EOF 32, VIOLATED_CONSTRAINT 469 (a table's CHECK).
 DATA_ERROR_CODES = frozenset((6, 25, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 130, 131, 321,
-                              349, 377, 407, 467, 691))
+                              349, 377, 407, 467, 469, 691))
 _CODE = re.compile(r"Code: (\d+)\.")
 # raised by clickhouse-connect while it serializes a column (a value of the wrong type);
 # it wraps most of them in its DataError (e.g. an int beyond Int64 for a DateTime64)

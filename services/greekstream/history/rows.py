@@ -319,6 +319,10 @@ QUARANTINE = Table(
     (),
 )
 
+# An input record whose raw_events row ClickHouse refuses for its data is stored here
+# instead (migration 0024), the same columns (``reason`` is ``clickhouse_refused``).
+INPUT_QUARANTINE = Table("input_quarantine", QUARANTINE.columns, ())
+
 QUARANTINE_REASONS: dict[str, str] = {
     "not_json": "the record is not JSON (or not UTF-8)",
     "not_an_object": "the record is JSON but not an object",

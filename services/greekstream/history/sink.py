@@ -8,8 +8,9 @@ its insert deduplication token). While ClickHouse is down the sink pauses its
 partitions, retries with capped exponential backoff, reports unhealthy, and
 resumes from the same batch when ClickHouse is back. An output record that cannot
 become its rows (malformed, or refused by ClickHouse for its data) is quarantined by the
-writer (``output_quarantine``, docs/history.md#quarantine): counted, logged, committed
-past; it never crashes or stalls the sink.
+writer (``output_quarantine``, docs/history.md#quarantine), and so is an input record
+whose row ClickHouse refuses for its data (``input_quarantine``): counted, logged,
+committed past; neither crashes or stalls the sink.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Health:
     retries: int = 0
     skipped_outputs: int = 0  # outputs of a type history does not store (also quarantined)
     quarantined_outputs: int = 0  # output records stored in output_quarantine, not as rows
+    quarantined_inputs: int = 0  # input records stored in input_quarantine, not raw_events
     last_error: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -138,7 +140,8 @@ class Sink:
         value = message.value() or b""
         if topic in self.input_set:
             if not (message.key() == b"gs-mark" and not value):  # gateway marks: not events
-                writer.add_record(value, f"{topic}/{partition}/{offset}")
+                writer.add_record(value, f"{topic}/{partition}/{offset}",
+                                  (topic, partition, offset, value))
         else:
             writer.add_output_json(value, offset, topic, partition)
         self.starts.setdefault((topic, partition), offset)
@@ -178,15 +181,19 @@ class Sink:
         self._commit()
 
     def _report(self, quarantined: list[Quarantined]) -> None:
-        """Count and log the output records just stored in the quarantine."""
+        """Count and log the records just stored in a quarantine table."""
         for q in quarantined:
-            self.health.quarantined_outputs += 1
+            what = "input" if q.topic in self.input_set else "output"
+            if what == "input":
+                self.health.quarantined_inputs += 1
+            else:
+                self.health.quarantined_outputs += 1
             if q.reason == "unknown_type":
                 self.health.skipped_outputs += 1
             log.warning(
-                "quarantined the output at %s/%d/%d (%s): %s", q.topic, q.partition, q.offset,
-                q.reason, q.message,
-                extra={"event": "output_quarantined", "topic": q.topic,
+                "quarantined the %s at %s/%d/%d (%s): %s", what, q.topic, q.partition,
+                q.offset, q.reason, q.message,
+                extra={"event": f"{what}_quarantined", "topic": q.topic,
                        "partition": q.partition, "offset": q.offset, "reason": q.reason,
                        "detail": q.message, "event_id": q.event_id, "type": q.type})
 

@@ -24,6 +24,7 @@ from greekstream.errors import HistoryError
 from greekstream.history.client import History, refused_for_data, too_many_partitions
 from greekstream.history.rows import (
     CHECKS,
+    INPUT_QUARANTINE,
     OUTPUT_CHAIN,
     OUTPUT_TABLES,
     QUARANTINE,
@@ -40,9 +41,8 @@ from greekstream.history.rows import (
     why_not_output,
 )
 
-# Where an output record came from: (topic, partition, offset, its bytes); None for rows
-# not read from a Kafka output topic (inputs, the embedded replay's models): their refusal
-# is raised.
+# Where a record came from: (topic, partition, offset, its bytes); None for rows not read
+# from Kafka (the embedded replay's records and models): their refusal is raised.
 Origin = tuple[str, int, int, bytes] | None
 
 
@@ -102,12 +102,13 @@ def day_blocks(columns: list[list[Any]], ts_index: int,
 
 # A refused row: its origin and ClickHouse's reason
 Refusal = tuple[tuple[str, int, int, bytes], str]
+QUARANTINES = (QUARANTINE, INPUT_QUARANTINE)
 # what the writer flushes, in order. Each output's hash-chain row goes before its table
 # row: a refused chain row takes its record's table row out of the batch (the record is
 # quarantined, nothing of it stored), whereas a table row stored before a refused chain
-# row would stay without its audit row. The quarantine goes last (it takes the refused
+# row would stay without its audit row. The quarantines go last (they take the refused
 # rows).
-TABLES = (RAW, OUTPUT_CHAIN, *OUTPUT_TABLES.values(), QUARANTINE)
+TABLES = (RAW, OUTPUT_CHAIN, *OUTPUT_TABLES.values(), *QUARANTINES)
 
 
 class HistoryWriter:
@@ -115,7 +116,9 @@ class HistoryWriter:
     rows is quarantined (``output_quarantine``): one that fails the checks of rows.py
     (or writes a key twice) before it is buffered, and one ClickHouse refuses at insert
     (the refused insert is split in halves until the refused rows are alone; the others
-    go in). Quarantined records are reported once stored: :meth:`take_quarantined`."""
+    go in). An input record from Kafka whose row ClickHouse refuses is quarantined the
+    same way (``input_quarantine``). Quarantined records are reported once stored:
+    :meth:`take_quarantined`."""
 
     def __init__(self, history: History) -> None:
         self.history = history
@@ -126,7 +129,8 @@ class HistoryWriter:
         self.clocks: dict[tuple[str, int], int] = {}
         self.clock_floor = 0  # arrival_ts of new streams starts here (HistoryStream.append)
         self.flushes = 0
-        self._held: list[Quarantined] = []  # in the quarantine buffer, not yet stored
+        # per quarantine table: its buffered entries, not yet stored
+        self._held: dict[str, list[Quarantined]] = {t.name: [] for t in QUARANTINES}
         self._stored: list[Quarantined] = []  # stored, not yet taken
 
     @property
@@ -138,10 +142,11 @@ class HistoryWriter:
         return (sum(b.rows for b in self.buffers.values())
                 + sum(len(lines) for lines in self.json.values()))
 
-    def add_record(self, raw: bytes | str, source: str) -> None:
-        """One input record as it arrived (valid or not)."""
+    def add_record(self, raw: bytes | str, source: str, origin: Origin = None) -> None:
+        """One input record as it arrived (valid or not); ``origin`` where in Kafka it was
+        read (a row ClickHouse refuses is then quarantined, not raised)."""
         row = raw_row(raw, source, self.clocks, self.clock_floor)
-        self.buffers[RAW.name].append(row)
+        self.buffers[RAW.name].append(row, origin)
         self._pending += 1
 
     def add_output(self, event: BaseModel, seq: int) -> None:
@@ -197,15 +202,17 @@ class HistoryWriter:
         self._chain(obj, body, seq, None)
 
     def quarantine(self, topic: str, partition: int, offset: int, body: bytes,
-                   why: Malformed) -> Quarantined:
-        """Buffer an output record for ``output_quarantine`` (nothing else of it is stored,
-        unless ClickHouse refused its table row after its chain row was stored)."""
+                   why: Malformed, table: Table = QUARANTINE) -> Quarantined:
+        """Buffer a record for its quarantine table: an output record for
+        ``output_quarantine`` (nothing else of it is stored, unless ClickHouse refused its
+        table row after its chain row was stored), an input record for
+        ``input_quarantine`` (no raw_events row)."""
         obj, _ = read_malformed(body)
         fields = obj if isinstance(obj, dict) else {}
         entry = Quarantined(topic, partition, offset, _str(fields.get("type")),
                             _str(fields.get("event_id")), why.reason, why.message, body)
-        self.buffers[QUARANTINE.name].append(tuple(entry))
-        self._held.append(entry)
+        self.buffers[table.name].append(tuple(entry))
+        self._held[table.name].append(entry)
         self._pending += 1
         return entry
 
@@ -237,12 +244,12 @@ class HistoryWriter:
             if buffer.rows:
                 refused = self._insert_buffer(table, buffer, token)
                 self.buffers[table.name] = ColumnBuffer(len(table.columns))
-                if table is QUARANTINE:
-                    self._stored += self._held
-                    self._held = []
-                self._refuse(refused)
+                if table in QUARANTINES:
+                    self._stored += self._held[table.name]
+                    self._held[table.name] = []
+                self._refuse(table, refused)
             if self.json[table.name]:
-                self._refuse(self._insert_lines(table, token))
+                self._refuse(table, self._insert_lines(table, token))
 
     def _insert_lines(self, table: Table, token: str | None) -> list[Refusal]:
         lines = self.json[table.name]
@@ -280,17 +287,20 @@ class HistoryWriter:
             _bisect(insert, 0, len(origins), part_token, origins, refused)
         return refused
 
-    def _refuse(self, refused: list[Refusal]) -> None:
-        """Quarantine the rows ClickHouse refused for their data, with their records' rows
+    def _refuse(self, table: Table, refused: list[Refusal]) -> None:
+        """Quarantine the rows ClickHouse refused for their data: an input record's in
+        ``input_quarantine``; an output record's in ``output_quarantine``, with its rows
         not inserted yet dropped (refused at its chain row, which goes first, nothing of
-        the record is stored; refused at its table row, its chain row is stored already)."""
+        it is stored; refused at its table row, its chain row is stored already)."""
         if not refused:
             return
-        self._drop({origin[:3] for origin, _ in refused})
+        if table is not RAW:
+            self._drop({origin[:3] for origin, _ in refused})
+        into = INPUT_QUARANTINE if table is RAW else QUARANTINE
         for (topic, partition, offset, body), message in refused:
             self.quarantine(topic, partition, offset, body,
-                            Malformed("clickhouse_refused", message))
-        self._pending -= len(refused)  # they were pending as rows already
+                            Malformed("clickhouse_refused", message), into)
+        self._pending -= len(refused)  # they were pending as rows of ``table`` already
 
     def _drop(self, keys: set[tuple[str, int, int]]) -> None:
         """Take the buffered rows (column buffers and JSON lines) of the records at

@@ -1,8 +1,9 @@
 """The sink's quarantine (docs/history.md#quarantine) on real chDB: an output record that
-cannot become its rows is stored in `output_quarantine` with its reason, the records
-around it are stored, and the same offsets stored again add nothing. Through the
-HistoryWriter directly (each case alone), then through the sink against a real Tansu
-broker (it keeps running, commits its offsets, reports and logs each one)."""
+cannot become its rows is stored in `output_quarantine` with its reason, an input record
+whose row ClickHouse refuses in `input_quarantine`; the records around it are stored, and
+the same offsets stored again add nothing. Through the HistoryWriter directly (each case
+alone), then through the sink against a real Tansu broker (it keeps running, commits its
+offsets, reports and logs each one)."""
 
 from __future__ import annotations
 
@@ -222,6 +223,122 @@ def test_clickhouse_reads_a_key_written_twice_by_where_it_stands(dsn: str) -> No
         assert history.rows("SELECT event_id, delta FROM exposures") == [("x1", 0.5)]
         with pytest.raises(HistoryError, match=r"Code: 117.*Duplicate field.*delta"):
             history.insert_json("exposures", b'{"seq":2,' + early[1:], EXPOSURES.columns)
+
+
+INPUTS = "gs.trades"
+
+
+def trade(n: int, **changes: Any) -> bytes:
+    return orjson.dumps({"type": "trade", "event_id": f"t{n}",
+                         "ts": f"2026-03-01T00:00:{n:02d}Z", "book": "desk-a",
+                         "instrument_id": "BTC-PERP", "side": "buy", "quantity": 1,
+                         "price": 100.0, **changes})
+
+
+def refuse_poison(history: History) -> None:
+    """ClickHouse refuses, for its data, the raw_events row of any record holding
+    "poison" (VIOLATED_CONSTRAINT, Code 469): no value raw_row builds is refused by the
+    schema itself (it stores any bytes), and a refusal is what is tested."""
+    history.command("ALTER TABLE raw_events ADD CONSTRAINT no_poison "
+                    "CHECK position(raw, 'poison') = 0")
+
+
+def write_inputs(history: History, records: list[bytes], token: str) -> list[Quarantined]:
+    writer = HistoryWriter(history)
+    for offset, body in enumerate(records):
+        writer.add_record(body, f"{INPUTS}/1/{offset}", (INPUTS, 1, offset, body))
+    writer.flush(token)
+    assert writer.pending == 0
+    return writer.take_quarantined()
+
+
+def test_an_input_row_clickhouse_refuses_is_quarantined_and_the_others_stored(
+    dsn: str
+) -> None:
+    """Before, an input row was the one kind a refusal could not be split to (no
+    origin): raised like an outage, the sink retried that batch forever."""
+    poison = trade(2, event_id="poison-2")
+    records = [trade(1), poison, trade(3)]
+    with fresh(dsn) as history:
+        refuse_poison(history)
+        reported = write_inputs(history, records, token="gs.trades/1/0-3")
+        assert [(q.topic, q.partition, q.offset, q.type, q.event_id, q.reason)
+                for q in reported] == [(INPUTS, 1, 1, "trade", "poison-2", "clickhouse_refused")]
+        assert "VIOLATED_CONSTRAINT" in reported[0].message
+
+        def held() -> dict[str, Any]:
+            return {
+                "raw": history.rows("SELECT source, event_id FROM raw_events ORDER BY source"),
+                "inputs": history.rows(
+                    "SELECT topic, partition, offset, type, event_id, reason, hex(raw) "
+                    "FROM input_quarantine"),
+                "outputs": history.rows("SELECT count() FROM output_quarantine")[0][0],
+            }
+
+        after = held()
+        assert after == {
+            "raw": [(f"{INPUTS}/1/0", "t1"), (f"{INPUTS}/1/2", "t3")],
+            "inputs": [(INPUTS, 1, 1, "trade", "poison-2", "clickhouse_refused",
+                        poison.hex().upper())],
+            "outputs": 0,
+        }
+        write_inputs(history, records, token="gs.trades/1/0-3")  # redelivered: no doubles
+        assert held() == after
+
+
+def test_an_input_batch_is_kept_and_retried_while_clickhouse_is_unreachable(
+    dsn: str
+) -> None:
+    """Only a refusal for the rows' data is quarantined: a closed connection is an
+    outage, the batch is kept whole (nothing quarantined) and stored once it is back."""
+    records = [trade(1), trade(2), trade(3)]
+    history = fresh(dsn)
+    writer = HistoryWriter(history)
+    for offset, body in enumerate(records):
+        writer.add_record(body, f"{INPUTS}/0/{offset}", (INPUTS, 0, offset, body))
+    history.close()
+    with pytest.raises(HistoryError):
+        writer.flush("gs.trades/0/0-3")
+    assert writer.pending == 3 and writer.take_quarantined() == []
+    with connect(dsn) as again:
+        writer.history = again
+        assert writer.flush("gs.trades/0/0-3") == 3
+        assert again.rows("SELECT count() FROM raw_events")[0][0] == 3
+        assert again.rows("SELECT count() FROM input_quarantine")[0][0] == 0
+
+
+def test_the_sink_quarantines_a_refused_input_and_keeps_running(
+    kafka_bootstrap: str, prefix: str, dsn: str, running: list[Running],  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    topic = f"{prefix}.trades"
+    assert topic in topic_names(prefix)[0]
+    records = [trade(1), trade(2, event_id="poison-2"), trade(3), trade(4)]
+    with fresh(dsn) as history:
+        refuse_poison(history)
+    produce(kafka_bootstrap, [(topic, r) for r in records])
+
+    caplog.set_level(logging.WARNING, logger="greekstream.sink")
+    sink = make_sink(kafka_bootstrap, dsn, prefix, group=f"{prefix}-i")
+    worker = Running(sink)
+    running.append(worker)
+    wait_for(lambda: sink.health.quarantined_inputs == 1, 60,
+             "the refused input record to be quarantined")
+    wait_for(lambda: _committed(kafka_bootstrap, f"{prefix}-i", topic) == len(records), 30,
+             "the offsets past every input record to be committed")
+    assert worker.thread.is_alive() and worker.error is None
+    assert sink.health.healthy and sink.health.quarantined_outputs == 0
+    assert sink.health.as_dict()["quarantined_inputs"] == 1
+    worker.stop()
+
+    lines = [r for r in caplog.records if getattr(r, "event", "") == "input_quarantined"]
+    assert [(r.topic, r.reason, r.event_id) for r in lines] == [  # type: ignore[attr-defined]
+        (topic, "clickhouse_refused", "poison-2")]
+    with connect(dsn) as history:
+        assert sorted(history.rows("SELECT event_id FROM raw_events FINAL")) == [
+            ("t1",), ("t3",), ("t4",)]
+        assert history.rows("SELECT topic, event_id, reason FROM input_quarantine FINAL") == [
+            (topic, "poison-2", "clickhouse_refused")]
 
 
 def _exposures(dsn: str) -> int:

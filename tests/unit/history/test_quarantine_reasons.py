@@ -19,6 +19,7 @@ from greekstream.core.events import OUTPUTS, encode
 from greekstream.errors import HistoryError
 from greekstream.history.client import refused_for_data, too_many_partitions
 from greekstream.history.rows import (
+    INPUT_QUARANTINE,
     QUARANTINE,
     QUARANTINE_REASONS,
     Quarantined,
@@ -172,6 +173,7 @@ def test_the_quarantine_row_matches_its_table() -> None:
     assert set(QUARANTINE_REASONS) >= {"not_json", "not_an_object", "missing_field",
                                        "wrong_type", "bad_time", "clickhouse_refused",
                                        "duplicate_key"}
+    assert INPUT_QUARANTINE.columns == QUARANTINE.columns
 
 
 def _failed(cause: BaseException) -> HistoryError:
@@ -191,6 +193,8 @@ def _failed(cause: BaseException) -> HistoryError:
         (ValueError("could not convert string to float: 'abc'"), True),
         # clickhouse-connect 1.12 wraps a value it cannot serialize (an int beyond Int64)
         (DataError("Unable to create native array for column `ts`: error"), True),
+        (DatabaseError("Code: 469. DB::Exception: Constraint `c` for table t.raw_events "
+                       "is violated at row 1. (VIOLATED_CONSTRAINT)"), True),
         (OperationalError("Error HTTPConnectionPool: Connection refused"), False),
         (DatabaseError("Code: 241. DB::Exception: Memory limit (total) exceeded"), False),
         (DatabaseError("Code: 210. DB::NetException: Connection reset by peer"), False),
