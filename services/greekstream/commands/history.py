@@ -82,14 +82,15 @@ def run(args: argparse.Namespace) -> int:
             "first_event": stored_time(span[0]) if span else None,
             "last_event": stored_time(span[1]) if span else None,
             "rows": counts,
-            # output records the sink could not store as rows (docs/history.md#quarantine)
-            "quarantined_outputs": quarantined_outputs(history),
+            # records the sink could not store as rows (docs/history.md#quarantine)
+            "quarantined_outputs": quarantined(history, "output_quarantine"),
+            "quarantined_inputs": quarantined(history, "input_quarantine"),
         })
     return 0
 
 
-def quarantined_outputs(history: History) -> int | None:
-    """Records in ``output_quarantine`` (each once); None on a store migrated before it."""
-    if "output_quarantine" not in {r[0] for r in history.rows("SHOW TABLES")}:
+def quarantined(history: History, table: str) -> int | None:
+    """Records in a quarantine table (each once); None on a store migrated before it."""
+    if table not in {r[0] for r in history.rows("SHOW TABLES")}:
         return None
-    return int(history.rows("SELECT count() FROM output_quarantine FINAL")[0][0])
+    return int(history.rows(f"SELECT count() FROM {table} FINAL")[0][0])

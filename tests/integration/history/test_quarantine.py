@@ -253,7 +253,7 @@ def write_inputs(history: History, records: list[bytes], token: str) -> list[Qua
 
 
 def test_an_input_row_clickhouse_refuses_is_quarantined_and_the_others_stored(
-    dsn: str
+    dsn: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Before, an input row was the one kind a refusal could not be split to (no
     origin): raised like an outage, the sink retried that batch forever."""
@@ -284,6 +284,9 @@ def test_an_input_row_clickhouse_refuses_is_quarantined_and_the_others_stored(
         }
         write_inputs(history, records, token="gs.trades/1/0-3")  # redelivered: no doubles
         assert held() == after
+    assert main(["history", "status", dsn]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["quarantined_inputs"], status["quarantined_outputs"]) == (1, 0)
 
 
 def test_an_input_batch_is_kept_and_retried_while_clickhouse_is_unreachable(
