@@ -397,7 +397,9 @@ INT64 = (-(2**63), 2**63 - 1)
 def field_spec(kind: str) -> list[tuple[str, str, bool]]:
     """(field, column code, required) of every field the row of ``kind`` is built from."""
     spec = []
-    for item in _FIELDS[kind].split():
+    # every type's chain link: optional (an output from before hash chains has none), but
+    # a string when given, or the record would be stored without its output_chain row
+    for item in (_FIELDS[kind] + " prev:s hash:s").split():
         name, code = item.split(":")
         spec.append((name, code.upper(), code.isupper()))
     return spec

@@ -62,6 +62,10 @@ def exposure(**changes: Any) -> bytes:
         (exposure(positions=2.5), "wrong_type", "`positions` must be an integer"),
         (exposure(book=7), "wrong_type", "`book` must be a string, not a number"),
         (exposure(stale="no"), "wrong_type", "`stale` must be true or false"),
+        # a chain link that is not a string: the record would be stored without its
+        # output_chain row (chain_row takes only a string hash)
+        (exposure(hash=5), "wrong_type", "`hash` must be a string, not a number"),
+        (exposure(prev=["x"]), "wrong_type", "`prev` must be a string, not a list"),
         (exposure(ts="yesterday"), "bad_time", "`ts` 'yesterday'"),
         (exposure(ts="2300-01-01T00:00:00Z"), "bad_time", "1970..2105"),
         (exposure(positions=2**63), "out_of_range", "`positions`"),
