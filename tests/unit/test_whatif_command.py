@@ -81,6 +81,8 @@ GOOD = {"book": "desk-a", "instrument_id": "C60", "side": "buy", "quantity": 5}
     ({"quantity": "5x"}, 'has a "quantity" that is not a number: "5x"'),
     ({"price": 0}, 'has "price" 0: it must be more than 0'),
     ({"price": [1]}, 'has a "price" that is not a number: [1]'),
+    ({"quantity": True}, 'has a "quantity" that is not a number: true'),
+    ({"price": False}, 'has a "price" that is not a number: false'),
     ({"instrument_id": 60}, 'has an "instrument_id" that is not a string: 60'),
     ({"quantity": "inf"}, 'has "quantity" "inf": it must be a finite number'),
     ({"price": "NaN"}, 'has "price" "NaN": it must be a finite number'),

@@ -8,19 +8,31 @@ the CLI validates each line with it too and says the first problem in plain word
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from greekstream.core.whatif import HypotheticalTrade
+
+
+def _not_a_bool(value: object) -> object:
+    """true/false is not a number here (pydantic's lax mode would take true as 1)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "Input should be a valid number")
+    return value
+
+
+# a finite number above 0, or one in a string ("5"): both the API and the CLI take it
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False), BeforeValidator(_not_a_bool)]
 
 
 class WhatIfTrade(BaseModel):
     instrument_id: str
     side: Literal["buy", "sell"]
-    quantity: float = Field(gt=0, allow_inf_nan=False)
-    price: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    quantity: Positive
+    price: Positive | None = None
 
     def hypothetical(self) -> HypotheticalTrade:
         return HypotheticalTrade(self.instrument_id, self.side, self.quantity, self.price)
