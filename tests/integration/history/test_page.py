@@ -76,6 +76,16 @@ def test_page_plots_a_books_greeks_and_lists_its_breaches(
     rows = page.eval("document.getElementById('breaches').tBodies[0].rows.length")
     assert rows == breaches  # one row per breach
     assert "desk-a:" in html
+    # 1-minute buckets go back 7 days from the last stored event (a series answer holds
+    # at most 100,000 rows: a month of minutes of a few underlyings is past it)
+    as_of = page.eval(
+        "fetch('/v1/overview', {headers: {Authorization: 'Bearer ' + "
+        "sessionStorage.getItem('greekstream.token')}}).then((r) => r.json())"
+        ".then((o) => o.as_of)")
+    start = page.eval("document.body.dataset.seriesFrom")
+    assert np.datetime64(as_of.rstrip("Z")) - np.datetime64(start.rstrip("Z")) == \
+        np.timedelta64(7, "D"), (as_of, start)
+    assert "the last 7 days, UTC)" in page.eval("document.getElementById('book-title').textContent")
     # the token lives in the tab's sessionStorage, never in the URL
     assert ALL_TOKEN not in page.eval("location.href")
     assert page.eval("sessionStorage.getItem('greekstream.token')") == ALL_TOKEN

@@ -470,6 +470,19 @@ async function showExplain() {
 
 let overviewCache = null;
 
+// How far back the book's charts go per bucket, ending at the last stored event: the
+// service answers a series of at most 100,000 rows (a 400 past it), and a month of
+// 1-minute buckets of a few underlyings is past it. The API serves any range (from/to).
+export const SERIES_DAYS = { "1m": 7, "1h": 365, "1d": null };
+
+function seriesQuery(bucket) {
+  const days = SERIES_DAYS[bucket];
+  const end = overviewCache?.as_of;
+  if (!days || !end) return { bucket };
+  const from = new Date(Date.parse(end) - days * 86400 * 1000);
+  return { bucket, from: from.toISOString().replace(".000Z", "Z") };
+}
+
 async function renderBook() {
   const book = $("book").value;
   const bucket = $("bucket").value;
@@ -480,8 +493,10 @@ async function renderBook() {
     $("explain-note").textContent = "re-derived from the stored inputs on request (takes seconds)";
     delete document.body.dataset.explain;
   }
+  const query = seriesQuery(bucket);
+  document.body.dataset.seriesFrom = query.from ?? "";
   const [rows, breaches, intents, matrices] = await Promise.all([
-    api(bookPath(book, "timeseries", { bucket })),
+    api(bookPath(book, "timeseries", query)),
     api(bookPath(book, "breaches")),
     api(bookPath(book, "hedge-intents")),
     api(bookPath(book, "risk-matrix")),
@@ -499,7 +514,8 @@ async function renderBook() {
   const want = wanted().get("underlying");
   select.value = keep ?? (want && unders.includes(want) ? want : ranked[0] ?? "");
   const und = select.value;
-  $("book-title").textContent = `${book} ${und}: history (last value per ${bucket} bucket, UTC)`;
+  const span = query.from ? `, the last ${SERIES_DAYS[bucket]} days` : "";
+  $("book-title").textContent = `${book} ${und}: history (last value per ${bucket} bucket${span}, UTC)`;
   const series = {};
   for (const r of rows) if (r.underlying === und) (series[r.underlying] ||= []).push({ ...r, t: Date.parse(r.bucket) });
   const limits = {};
