@@ -541,10 +541,9 @@ def _commas_within(obj: Mapping[str, Any]) -> int:
     return within
 
 
-def repeated_key(body: bytes, obj: Mapping[str, Any], commas: int | None = None
-                 ) -> Malformed | None:
+def repeated_key(body: bytes, obj: Mapping[str, Any]) -> Malformed | None:
     """``duplicate_key`` when a key is written twice in the object ``body`` (``obj`` is
-    orjson's reading of it; ``commas`` the count of its commas, if counted), else None.
+    orjson's reading of it), else None.
     orjson keeps a repeated key's last value and ClickHouse's JSONEachRow its first (or
     refuses the row, depending on where the repeat stands), so such a record would be
     checked with one value and stored with another.
@@ -556,10 +555,9 @@ def repeated_key(body: bytes, obj: Mapping[str, Any], commas: int | None = None
     written twice: an exposure needs one count of the bytes, a risk matrix or a rejection
     a pass over its values. Otherwise (commas nested deeper, \\u escapes, or a repeat) the
     members are counted exactly by :func:`top_level_keys`."""
-    if commas is None:
-        commas = body.count(b",")
-        if commas + 1 == len(obj):
-            return None
+    commas = body.count(b",")
+    if commas + 1 == len(obj):
+        return None
     if commas - _commas_within(obj) + 1 == len(obj) and (
             b"\\" not in body or b"\\u" not in body):  # (one byte is searched faster)
         return None

@@ -171,11 +171,10 @@ class HistoryWriter:
             check = CHECKS.get(kind) if type(kind) is str else None
         except orjson.JSONDecodeError:
             check = None
-        bad = check(obj) if check is not None else why_not_output(body)
-        if bad is None:  # a key written twice? An object of n keys has n - 1 commas ...
-            commas = body.count(b",")
-            if commas + 1 != len(obj):  # ... else the exact answer (rows.py)
-                bad = repeated_key(body, obj, commas)
+        if check is None:
+            bad: Malformed | None = why_not_output(body)
+        else:  # a key written twice as well (one count of its commas, mostly: rows.py)
+            bad = check(obj) or repeated_key(body, obj)
         if bad is not None:
             return self.quarantine(topic, partition, seq, body, bad)
         origin = (topic, partition, seq, body)
