@@ -105,6 +105,8 @@ export function hms(seconds) {
 
 const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
 const time = (iso) => (iso ? iso.slice(0, 19).replace("T", " ") : "–");
+/** A Date as the API's RFC 3339 UTC (whole seconds without ".000"). */
+const iso = (d) => d.toISOString().replace(".000Z", "Z");
 
 /** One muted row across a table that has nothing to show. */
 function emptyRow(table, text) {
@@ -454,7 +456,6 @@ async function showExplain() {
   if (!book || !end) { note.textContent = "no events stored"; return; }
   const to = new Date(Date.parse(end));
   const from = new Date(to.getTime() - 3600 * 1000);
-  const iso = (d) => d.toISOString().replace(".000Z", "Z");
   note.textContent = `explaining ${book} from ${time(iso(from))} to ${time(iso(to))} UTC…`;
   const src = await pngSource(bookPath(book, "explain", { from: iso(from), to: iso(to), format: "png" }));
   const img = el("img", { id: "explain-png", alt: `P&L explain waterfall of ${book}, last hour` });
@@ -480,7 +481,7 @@ function seriesQuery(bucket) {
   const end = overviewCache?.as_of;
   if (!days || !end) return { bucket };
   const from = new Date(Date.parse(end) - days * 86400 * 1000);
-  return { bucket, from: from.toISOString().replace(".000Z", "Z") };
+  return { bucket, from: iso(from) };
 }
 
 async function renderBook() {
