@@ -6,6 +6,7 @@ Every clickhouse-connect / chDB exception leaves this module as a
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import struct
@@ -204,8 +205,33 @@ def too_many_partitions(exc: BaseException) -> bool:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:400]
+    """The error's first line; for a value clickhouse-connect could not serialize, with
+    its cause (e.g. ``struct.error: argument out of range``), which it would only have
+    logged (:class:`_EncoderRefusals`)."""
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    cause = exc.__cause__
+    if cause is not None and _client_data_error(exc):
+        kind = type(cause)
+        name = kind.__qualname__ if kind.__module__ == "builtins" else (
+            f"{kind.__module__}.{kind.__qualname__}")
+        text += f" ({name}: {_first_line(cause)})"
+    return text[:400]
+
+
+class _EncoderRefusals(logging.Filter):
+    """clickhouse-connect logs an ERROR with a traceback for every insert it cannot
+    serialize (a value that does not fit its column), then raises a DataError to the
+    caller. Here the caller handles it: the sink splits the batch down to the bad row and
+    quarantines it, so one bad row logged about 2·log2(batch) tracebacks. The refusal
+    still reaches the caller whole, its cause in the message (:func:`_first_line`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Error serializing")
+
+
+_ENCODER_REFUSALS = _EncoderRefusals()
+for _encoder in ("clickhouse_connect.driver.transform", "clickhouse_connect.driver.rustcodec"):
+    logging.getLogger(_encoder).addFilter(_ENCODER_REFUSALS)
 
 
 EMBEDDED_HINT = (

@@ -371,3 +371,21 @@ def test_a_json_batch_over_too_many_days_is_split_not_retried_forever(dsn: str) 
         assert history.rows("SELECT count(), uniqExact(toDate(ts)) FROM exposures")[0] == (
             150, 150)
         assert history.rows("SELECT count() FROM output_quarantine")[0][0] == 0
+
+
+def test_a_refused_value_is_quarantined_with_its_cause_and_no_traceback_in_the_log(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """clickhouse-connect logs an ERROR with a traceback for each insert it cannot
+    serialize; the sink splits the batch down to the bad row, so one bad row among 64 used
+    to log 7 of them. The refusal reaches the quarantine instead, its cause included."""
+    bad = CASES[-1][1]  # a ts beyond Int64 for its hash-chain row's DateTime64
+    records = [good(n) for n in range(1, 33)] + [bad] + [good(n) for n in range(33, 64)]
+    with caplog.at_level(logging.DEBUG), fresh(dsn) as history:
+        *_, reported = write(history, records, token="gs.exposures/2/0-64")
+        assert history.rows("SELECT count() FROM exposures")[0][0] == 63
+    assert [(q.offset, q.reason) for q in reported] == [(32, "clickhouse_refused")]
+    assert "struct.error: argument out of range" in reported[0].message, reported[0].message
+    logged = [r for r in caplog.records if r.name.startswith("clickhouse_connect")]
+    assert not [r for r in logged if r.levelno >= logging.WARNING], [
+        r.getMessage() for r in logged]
