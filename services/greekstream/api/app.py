@@ -15,8 +15,9 @@ import io
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -43,7 +44,8 @@ from greekstream.errors import HistoryError, HistoryQueryError, UnknownBookError
 from greekstream.history.asof import check_as_of, replay_exposures, stored_exposures_as_of
 from greekstream.history.client import History
 from greekstream.history.migrate import require_schema
-from greekstream.history.replay_io import iter_raw
+from greekstream.history.replay_io import Record, iter_raw
+from greekstream.history.spool import SpoolTimeout, read_spool, spool
 from greekstream.runtime.whatif_trade import WhatIfTrade
 from greekstream.settings import QuerySettings
 
@@ -51,6 +53,7 @@ log = logging.getLogger("greekstream.serve")
 STATIC = Path(__file__).parent / "static"
 Format = Literal["json", "csv"]
 _bearer = HTTPBearer(auto_error=False)
+SPOOL_BUFFER = 1 << 20  # bytes written to a replay's spool file at a time
 
 
 class BookConvertor(Convertor[str]):
@@ -391,17 +394,19 @@ def _routes(app: FastAPI, service: Service) -> None:
         trades = [t.hypothetical() for t in body.trades]
         key: list[bytes] = []
 
-        def cached(records: list[tuple[bytes, str]]) -> tuple[Any, ...]:
+        def cached(records: Iterable[Record]) -> tuple[Any, ...]:
             """The state these records build, if a preview built it before: then the
             worker restores it instead of replaying them (the same state: restore =
             straight run)."""
             key.append(StateCache.key(book, records))
             state = service.states.get(key[0])
-            return ([], book, trades, state) if state is not None else (records, book, trades)
+            return (book, trades, state) if state is not None else (book, trades)
+
+        def read(h: History, seconds: float) -> Iterator[Record]:
+            return iter_raw(h, book, max_seconds=seconds)
 
         try:
-            result = _in_replay_slot(service, who, lambda h: list(iter_raw(h, book)),
-                                     what_if_on_records, prepare=cached,
+            result = _in_replay_slot(service, who, read, what_if_on_records, prepare=cached,
                                      hint="preview fewer books' history (a smaller store)")
         except WhatIfError as exc:
             raise HTTPException(422, str(exc)) from exc
@@ -491,11 +496,12 @@ class WhatIfRequest(BaseModel):
     trades: list[WhatIfTrade] = Field(min_length=1)
 
 
-def what_if_on_records(records: list[tuple[bytes, str]], book: str, trades: list[Any],
+def what_if_on_records(records: Iterable[Record], book: str, trades: list[Any],
                        state: bytes | None = None) -> dict[str, Any]:
     """What-if on the state the records build (run in a replay worker process), or on
-    ``state``, a snapshot of it a former preview returned; a fresh state is returned with
-    the result (``state``), for the next preview of the same records."""
+    ``state``, a snapshot of it a former preview returned (the records are not read);
+    a fresh state is returned with the result (``state``), for the next preview of the
+    same records."""
     from greekstream.core.engine import Engine
     from greekstream.core.whatif import what_if as preview
     from greekstream.runtime.replay import replay
@@ -524,7 +530,7 @@ class StateCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(book: str, records: list[tuple[bytes, str]]) -> bytes:
+    def key(book: str, records: Iterable[Record]) -> bytes:
         digest = hashlib.sha256(book.encode() + b"\0")
         for raw, source in records:
             digest.update(b"%d:%s\0%s\0" % (len(raw), raw, source.encode()))
@@ -546,37 +552,68 @@ class StateCache:
                 self._states.popitem(last=False)
 
 
-def _in_replay_slot(service: Service, who: Scope, read: Any, work: Any, *args: Any,
+Reader = Callable[[History, float], Iterator[Record]]
+
+
+def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args: Any,
                     hint: str, busy_hint: str = "",
-                    prepare: Callable[[Any], tuple[Any, ...]] | None = None) -> Any:
+                    prepare: Callable[[Iterable[Record]], tuple[Any, ...]] | None = None,
+                    ) -> Any:
     """``work(records, *args)`` in a worker process, within the token's replay slots (429)
-    and the timeout (504); only ``read(history)``, the stored records, holds a connection.
-    With ``prepare``, ``work(*prepare(records))`` instead."""
+    and the timeout (504), which the reading counts against too. ``read(history,
+    seconds)``: the stored records, within ``seconds``; only it holds a connection. They
+    are spooled to a file as they stream (history/spool.py) and the worker reads them
+    from it, so neither process holds them. With ``prepare``, ``work(records,
+    *prepare(records))`` instead (``prepare`` reads the spooled records, not a list)."""
     replays = service.replays
+    timeout = HTTPException(
+        504, f"the replay took longer than {replays.timeout_s:g} s; {hint}")
     try:
         with replays.slot(who.name) as handed:
-            with service.db() as h:
-                records = read(h)
-            call = prepare(records) if prepare is not None else (records, *args)
-            future = replays.submit(handed, work, *call)
+            deadline = time.monotonic() + replays.timeout_s
+            path = replays.spool_path()
+            future = None
             try:
-                return future.result(timeout=replays.timeout_s)
-            except FutureTimeout:
-                raise HTTPException(
-                    504, f"the replay took longer than {replays.timeout_s:g} s; {hint}"
-                ) from None
+                _spool_records(service, read, path, deadline)
+                call = prepare(read_spool(path)) if prepare is not None else args
+                future = replays.submit(handed, work, path, *call)
+                return future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except (FutureTimeout, SpoolTimeout):
+                raise timeout from None
+            finally:  # else the worker still reads it: its future removes it when done
+                if future is None or future.done():
+                    path.unlink(missing_ok=True)
     except Busy:
         raise HTTPException(
             429, f"this token already runs {replays.per_token} replay(s); wait for it"
             + busy_hint, headers={"Retry-After": "5"}) from None
 
 
+def _spool_records(service: Service, read: Reader, path: Path, deadline: float) -> None:
+    """``read``'s records into the spool file at ``path`` by ``deadline`` (else
+    SpoolTimeout); the read is closed, and its connection given back, either way."""
+    with service.db() as h, open(path, "wb", buffering=SPOOL_BUFFER) as out:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SpoolTimeout("no time left to read the records")
+        records = read(h, left)
+        try:
+            spool(records, out, deadline)
+        except HistoryError as exc:  # ClickHouse stopped it at max_execution_time
+            if time.monotonic() < deadline:
+                raise
+            raise SpoolTimeout(str(exc)) from exc
+        finally:
+            if isinstance(records, Generator):
+                records.close()
+
+
 def _replayed(service: Service, moment: int, book: str | None,
               who: Scope) -> list[dict[str, Any]]:
     """Exposures re-derived by the engine off the request path (``_in_replay_slot``)."""
-    def read(h: History) -> list[tuple[bytes, str]]:
+    def read(h: History, seconds: float) -> Iterator[Record]:
         check_as_of(h, moment)
-        return list(iter_raw(h, book=book, t_to=moment))
+        return iter_raw(h, book=book, t_to=moment, max_seconds=seconds)
 
     exposures = _in_replay_slot(service, who, read, replay_exposures, moment, book,
                                 hint="ask for a book (?book=) or use mode=stored",

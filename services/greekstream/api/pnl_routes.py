@@ -10,7 +10,7 @@ auth dependency and renderers)."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,12 +23,12 @@ from greekstream.api.tokens import Scope
 from greekstream.core.term_structure import vega_by_expiry
 from greekstream.history.asof import check_as_of
 from greekstream.history.client import History
-from greekstream.history.replay_io import iter_raw
+from greekstream.history.replay_io import Record, iter_raw
 from greekstream.reports.tables import PNL_FIELDS
 from greekstream.runtime.explain import explain_window
 from greekstream.runtime.replay import replay
 
-Records = list[tuple[bytes, str]]
+Records = Iterable[Record]  # read once, as they come (a replay worker's spool file)
 
 
 def pnl_rows(records: Records, book: str, moment: int, at: str) -> list[dict[str, Any]]:
@@ -54,12 +54,13 @@ def add_pnl_routes(app: FastAPI, service: Service,
     def replayed(request: Request, book: str, who: Scope, end: int, label: str,
                  work: Callable[..., Any], *args: Any) -> Any:
         """``work(records, *args)`` on the stored inputs of ``book`` (+ market) up to
-        ``end``, in a replay worker (api/app.py ``_in_replay_slot``)."""
+        ``end``, in a replay worker (api/app.py ``_in_replay_slot``: streamed to it
+        through a spool file)."""
         known(request, book, who)
 
-        def read(h: History) -> Records:
+        def read(h: History, seconds: float) -> Iterator[Record]:
             check_as_of(h, end, label=label)
-            return list(iter_raw(h, book=book, t_to=end))
+            return iter_raw(h, book=book, t_to=end, max_seconds=seconds)
 
         return _in_replay_slot(service, who, read, work, *args,
                                hint="it replays the book's whole stored history up to then")

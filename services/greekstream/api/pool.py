@@ -8,6 +8,8 @@
   running chDB is not safe), never holding a connection while it computes. Each token may
   run ``per_token`` at once (429 beyond), and a request waits at most ``timeout_s`` (504);
   a replay that outlives its request still holds its token's slot until it ends.
+  The records reach the worker as a spool file (history/spool.py), never as a list:
+  :meth:`Replays.submit` passes its path and removes it when the worker is done with it.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 from greekstream.history.client import History, connect
+from greekstream.history.spool import read_spool
 
 REPLAY_NICENESS = 10
 
@@ -56,6 +61,12 @@ class HistoryPool:
             history.close()
 
 
+def _on_spool(work: Callable[..., Any], path: str, *args: Any) -> Any:
+    """In a replay worker: ``work(records, *args)``, the records read lazily from the
+    spool file at ``path``."""
+    return work(read_spool(path), *args)
+
+
 class Busy(Exception):
     """This token already runs as many replays as it may."""
 
@@ -68,6 +79,7 @@ class Replays:
         self._running: dict[str, int] = {}
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
+        self.spool_dir: Path | None = None  # None: the temporary directory (TMPDIR)
 
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -100,8 +112,20 @@ class Replays:
             if not self._running[who]:
                 del self._running[who]
 
-    def submit(self, handed: list[Future[Any]], fn: Any, *args: Any) -> Future[Any]:
-        future = self._pool().submit(fn, *args)
+    def spool_path(self) -> Path:
+        """A new empty file (mode 0600) for a replay's spooled records."""
+        fd, name = tempfile.mkstemp(prefix="greekstream-replay-", suffix=".spool",
+                                    dir=self.spool_dir)
+        os.close(fd)
+        return Path(name)
+
+    def submit(self, handed: list[Future[Any]], work: Callable[..., Any], spooled: Path,
+               *args: Any) -> Future[Any]:
+        """``work(records, *args)`` in a worker, the records read from the spool file
+        ``spooled``. This process removes the file when the future is done (a result,
+        an error, cancelled, or the worker died), not before: it outlives a 504."""
+        future = self._pool().submit(_on_spool, work, str(spooled), *args)
+        future.add_done_callback(lambda _f: spooled.unlink(missing_ok=True))
         handed.append(future)
         return future
 

@@ -188,19 +188,23 @@ def iter_raw(
     book: str | None = None,
     t_from: int | None = None,
     t_to: int | None = None,
+    max_seconds: float | None = None,
 ) -> Iterator[Record]:
-    """Stored input records in replay order (each stored record once)."""
+    """Stored input records in replay order (each stored record once). With
+    ``max_seconds`` ClickHouse stops the query past it (``max_execution_time``: a
+    HistoryError), even before the first row (the sort)."""
     where, params = time_filter(t_from, t_to)
     if book is not None:
         where += " AND (book = {book:String} OR book = '')"
         params["book"] = book
+    settings = {"max_execution_time": max_seconds} if max_seconds is not None else None
     sql = (
         f"SELECT raw, source FROM raw_events WHERE {where} "
         "ORDER BY arrival_ts, stream, partition, seq, record_key LIMIT 1 BY record_key"
     )
     with (
         wrap(f"reading raw events from {history.target} failed"),
-        history.client.query_rows_stream(sql, parameters=params) as stream,
+        history.client.query_rows_stream(sql, parameters=params, settings=settings) as stream,
     ):
         for raw, source in stream:
             yield (raw.encode() if isinstance(raw, str) else raw), source

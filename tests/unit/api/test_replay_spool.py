@@ -1,0 +1,178 @@
+"""A replay's records reach the worker through a spool file (api/app.py
+``_in_replay_slot``, api/pool.py ``Replays.submit``): the request path never holds them
+all (it held a list of the book's whole history, and pickled it to the worker), the
+worker is given a path and streams it, and the file is gone when the request ends, or,
+after a 504, when the worker is done with it (never while it may still read it)."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from fastapi import HTTPException
+
+from greekstream.api.app import _in_replay_slot
+from greekstream.api.pool import Replays, _on_spool
+from greekstream.errors import HistoryError
+
+RECORD_BYTES = 4 << 20
+RECORDS = 32  # 128 MiB in all: a list of them is far over the peak allowed below
+
+
+class InlineExecutor:
+    """Runs each call in this process when submitted (``run=False``: leaves it pending,
+    a worker still busy), and keeps what it was given."""
+
+    def __init__(self, run: bool = True) -> None:
+        self.run = run
+        self.calls: list[tuple[Any, ...]] = []
+        self.futures: list[Future[Any]] = []
+
+    def submit(self, fn: Any, *args: Any) -> Future[Any]:
+        self.calls.append((fn, *args))
+        future: Future[Any] = Future()
+        if self.run:
+            try:
+                future.set_result(fn(*args))
+            except Exception as exc:  # as a worker's error reaches its future
+                future.set_exception(exc)
+        self.futures.append(future)
+        return future
+
+
+class FakeService:
+    def __init__(self, spool_dir: Path, executor: InlineExecutor, timeout_s: float = 60) -> None:
+        self.replays = Replays(1, 1, timeout_s)
+        self.replays.spool_dir = spool_dir
+        self.replays._pool = lambda: executor  # type: ignore[method-assign]
+        self.connections = 0  # taken and not given back
+
+    @contextmanager
+    def db(self) -> Iterator[object]:
+        self.connections += 1
+        try:
+            yield object()
+        finally:
+            self.connections -= 1
+
+
+WHO = SimpleNamespace(name="desk")
+
+
+def big_records(closed: list[bool] | None = None) -> Iterator[tuple[bytes, str]]:
+    """Each record made as it is asked for: only a reader that keeps them holds them all."""
+    try:
+        for i in range(RECORDS):
+            yield bytes([i % 251]) * RECORD_BYTES, f"inputs:{i}"
+    finally:
+        if closed is not None:
+            closed.append(True)
+
+
+def tally(records: Any, label: str) -> tuple[str, int, int]:
+    count = total = 0
+    for raw, _source in records:
+        count += 1
+        total += len(raw)
+    return label, count, total
+
+
+def test_the_records_are_streamed_to_the_worker_through_a_file(tmp_path: Path) -> None:
+    executor = InlineExecutor()
+    service = FakeService(tmp_path, executor)
+    tracemalloc.start()
+    try:
+        got = _in_replay_slot(service, WHO, lambda h, seconds: big_records(),  # type: ignore[arg-type]
+                              tally, "mine", hint="h")
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got == ("mine", RECORDS, RECORDS * RECORD_BYTES)
+    assert peak < 8 * RECORD_BYTES, f"peak {peak >> 20} MiB: the records were held"
+    (call,) = executor.calls  # the worker is given a path, never the records
+    assert call[:2] == (_on_spool, tally) and call[3:] == ("mine",)
+    assert isinstance(call[2], str) and Path(call[2]).parent == tmp_path
+    assert list(tmp_path.iterdir()) == []  # removed when the request ends
+    assert service.connections == 0 and service.replays.running("desk") == 0
+
+
+def test_prepare_reads_the_spooled_records_not_a_list(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def prepare(records: Any) -> tuple[Any, ...]:
+        seen.append(type(records).__name__)
+        return (f"{sum(1 for _ in records)} read",)
+
+    executor = InlineExecutor()
+    got = _in_replay_slot(FakeService(tmp_path, executor), WHO,  # type: ignore[arg-type]
+                          lambda h, seconds: big_records(), tally, hint="h", prepare=prepare)
+    assert seen == ["generator"] and got == (f"{RECORDS} read", RECORDS, RECORDS * RECORD_BYTES)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_read_past_the_timeout_is_a_504_closed_and_removed(tmp_path: Path) -> None:
+    closed: list[bool] = []
+
+    def slow(h: object, seconds: float) -> Iterator[tuple[bytes, str]]:
+        assert 0 < seconds <= 0.3  # ClickHouse is told the time left too
+        for record in big_records(closed):
+            time.sleep(0.1)
+            yield record
+
+    executor = InlineExecutor()
+    service = FakeService(tmp_path, executor, timeout_s=0.3)
+    with pytest.raises(HTTPException) as raised:
+        _in_replay_slot(service, WHO, slow, tally, "x", hint="ask less")  # type: ignore[arg-type]
+    assert raised.value.status_code == 504
+    assert raised.value.detail == "the replay took longer than 0.3 s; ask less"
+    assert closed == [True] and service.connections == 0  # the query stopped, given back
+    assert executor.calls == [] and list(tmp_path.iterdir()) == []
+    assert service.replays.running("desk") == 0
+
+
+def test_a_query_clickhouse_stops_at_the_deadline_is_a_504(tmp_path: Path) -> None:
+    def stopped(h: object, seconds: float) -> Iterator[tuple[bytes, str]]:
+        time.sleep(seconds + 0.01)  # max_execution_time, as ClickHouse applies it
+        raise HistoryError("Code: 159. DB::Exception: Timeout exceeded")
+        yield b"", ""  # a generator
+
+    service = FakeService(tmp_path, InlineExecutor(), timeout_s=0.2)
+    with pytest.raises(HTTPException) as raised:
+        _in_replay_slot(service, WHO, stopped, tally, "x", hint="h")  # type: ignore[arg-type]
+    assert raised.value.status_code == 504 and list(tmp_path.iterdir()) == []
+
+
+def test_after_a_504_the_file_stays_until_the_worker_is_done(tmp_path: Path) -> None:
+    executor = InlineExecutor(run=False)  # the worker never finishes within the request
+    service = FakeService(tmp_path, executor, timeout_s=0.5)
+    with pytest.raises(HTTPException) as raised:
+        _in_replay_slot(service, WHO, lambda h, s: iter([(b"r", "s:1")]),  # type: ignore[arg-type]
+                        tally, "x", hint="h")
+    assert raised.value.status_code == 504
+    (spooled,) = tmp_path.iterdir()  # the worker may still be reading it
+    assert service.replays.running("desk") == 1
+    executor.futures[0].set_result(None)  # the worker ends
+    assert not spooled.exists() and service.replays.running("desk") == 0
+
+
+def test_a_failed_worker_or_read_leaves_no_file(tmp_path: Path) -> None:
+    def broken(records: Any) -> None:
+        raise ValueError("a bug in the worker")
+
+    def refused(h: object, s: float) -> Iterator[tuple[bytes, str]]:
+        raise HTTPException(400, "no input events stored")
+
+    service = FakeService(tmp_path, InlineExecutor())
+    with pytest.raises(ValueError, match="a bug"):
+        _in_replay_slot(service, WHO, lambda h, s: iter([]), broken,  # type: ignore[arg-type]
+                        hint="h")
+    with pytest.raises(HTTPException):
+        _in_replay_slot(service, WHO, refused, tally, "x", hint="h")  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == [] and service.connections == 0
