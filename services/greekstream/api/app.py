@@ -46,6 +46,7 @@ from greekstream.history.client import History
 from greekstream.history.migrate import require_schema
 from greekstream.history.replay_io import Record, iter_raw
 from greekstream.history.spool import SpoolTimeout, read_spool, spool
+from greekstream.reports.tables import csv_cell
 from greekstream.runtime.whatif_trade import WhatIfTrade
 from greekstream.settings import QuerySettings
 
@@ -180,10 +181,12 @@ def _render(rows: list[dict[str, Any]], fmt: Format, name: str) -> Response:
         return Response(orjson.dumps(rows), media_type="application/json")
     buffer = io.StringIO()
     if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        # CRLF (RFC 4180): the csv module then quotes a cell holding a lone CR too, which
+        # with "\n" it left bare, and a spreadsheet started a new row at it
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\r\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _cell(v) for k, v in row.items()})
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return Response(buffer.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": attachment(f"{name}.csv")})
 
@@ -193,10 +196,6 @@ def attachment(filename: str) -> str:
     (RFC 8187 UTF-8 percent-encoding), so quotes, CR/LF or non-ASCII cannot break it."""
     fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
-def _cell(value: Any) -> Any:
-    return orjson.dumps(value).decode() if isinstance(value, dict | list) else value
 
 
 def var_png(event: dict[str, Any]) -> bytes:

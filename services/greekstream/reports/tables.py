@@ -1,4 +1,5 @@
-"""Tables the tools print: exposure and P&L columns, their units, fixed-point cells."""
+"""Tables the tools print: exposure and P&L columns, their units, fixed-point cells; and
+the cells of the CSV exports people open in a spreadsheet (:func:`csv_cell`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import math
 from collections.abc import Iterable, Sequence
 from itertools import combinations
 from typing import TYPE_CHECKING
+
+import orjson
 
 from greekstream.core.books import EXPOSURE_METRICS, ExposureValues
 from greekstream.core.timeutil import format_ts
@@ -22,6 +25,22 @@ FLAG_NOTES = {
     "stale": "stale = yes: the underlying's last price is older than oracle_max_age_s, so "
              "the row is valued at that old price (docs/contract.md, exposure.stale)",
 }
+# a spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"): `=HYPERLINK(...)`, `+cmd|...`, `@SUM(...)`
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` as a cell of a CSV export for people (the API's ``format=csv``): a dict or
+    list as its JSON; a string that starts like a formula behind a single quote ``'``, so
+    Excel or LibreOffice shows it as the text it is (books, sources, instrument ids and
+    reasons come from input records); numbers as they are, negative ones too. Not for a
+    file greekstream reads back (a returns file: runtime/returns_file.py)."""
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def exposure_rows(rows: Iterable[ExposureValues], as_of_us: int | None) -> list[dict[str, object]]:

@@ -116,7 +116,9 @@ def _number(cell: str, name: str, line: int, column: str) -> float:
 
 
 def write_returns(path: str | Path, returns: Returns) -> None:
-    """The CSV form of ``returns`` (repr floats: read back exactly)."""
+    """The CSV form of ``returns`` (repr floats: read back exactly). Its cells are not
+    escaped as an export's are (reports/tables.py ``csv_cell``): greekstream reads the
+    file back, and a quote before a negative return or an underlying would change it."""
     header = ["date"]
     for u in returns.underlyings:
         header.append(u)

@@ -68,6 +68,29 @@ def events_outputs(events_file: Path) -> tuple[object, ...]:
     return tuple(replay(read_records(events_file)).outputs)
 
 
+def store_trades(dsn: str, folder: Path, trades: list[tuple[str, str, float]]) -> None:
+    """Store (inputs and outputs) a perpetual P on BTC marked at 100 and one trade of 1 P
+    per (book, side, price), a second apart from 2026-03-01T00:00:03Z."""
+    import orjson
+
+    from greekstream.history import write_replay
+    from greekstream.runtime.replay import read_records, replay
+
+    def rec(type_: str, eid: str, second: int, **fields: object) -> bytes:
+        return orjson.dumps({"type": type_, "event_id": eid,
+                             "ts": f"2026-03-01T00:00:{second:02d}Z", **fields})
+
+    lines = [rec("instrument", "i", 0, instrument_id="P", kind="perpetual", underlying="BTC",
+                 settlement="linear", contract_size=1),
+             rec("index", "x", 1, underlying="BTC", price=100.0),
+             rec("quote", "q", 2, instrument_id="P", mark_price=100.0)]
+    lines += [rec("trade", f"t{i}", 3 + i, book=book, instrument_id="P", side=side,
+                  quantity=1, price=price) for i, (book, side, price) in enumerate(trades)]
+    path = folder / "trades.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    write_replay(dsn, read_records(path), replay(read_records(path)).outputs)
+
+
 @pytest.fixture
 def stored(dsn: str, events_file: Path, events_outputs: tuple[object, ...]) -> Iterator[str]:
     """A DSN holding a full replay of events_file (inputs and outputs)."""

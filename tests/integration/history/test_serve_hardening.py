@@ -13,11 +13,9 @@ from urllib.parse import quote, unquote
 import httpx
 import orjson
 import pytest
-from tests.integration.history.conftest import _serving, serving_app
+from tests.integration.history.conftest import _serving, serving_app, store_trades
 
 from greekstream.api.app import STATIC
-from greekstream.history import write_replay
-from greekstream.runtime.replay import read_records, replay
 from greekstream.settings import QuerySettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -194,19 +192,7 @@ def test_an_error_body_does_not_name_the_store(dsn: str, tokens_file: Path) -> N
 
 @pytest.fixture
 def odd_books_url(dsn: str, tokens_file: Path, tmp_path: Path) -> Iterator[str]:
-    def rec(type_: str, eid: str, second: int, **fields: object) -> bytes:
-        return orjson.dumps({"type": type_, "event_id": eid,
-                             "ts": f"2026-03-01T00:00:{second:02d}Z", **fields})
-
-    lines = [rec("instrument", "i", 0, instrument_id="P", kind="perpetual", underlying="BTC",
-                 settlement="linear", contract_size=1),
-             rec("index", "x", 1, underlying="BTC", price=100.0),
-             rec("quote", "q", 2, instrument_id="P", mark_price=100.0)]
-    lines += [rec("trade", f"t{i}", 3 + i, book=book, instrument_id="P", side="buy",
-                  quantity=1, price=100.0) for i, book in enumerate(ODD_BOOKS)]
-    path = tmp_path / "odd.jsonl"
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    write_replay(dsn, read_records(path), replay(read_records(path)).outputs)
+    store_trades(dsn, tmp_path, [(book, "buy", 100.0) for book in ODD_BOOKS])
     with _serving(dsn, tokens_file) as url:
         yield url
 
