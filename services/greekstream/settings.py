@@ -176,6 +176,9 @@ class QuerySettings(_Section):
     replay_workers: int = Field(2, ge=1, le=32)  # processes for mode=replay (engine off-GIL)
     replay_timeout_s: float = Field(120.0, gt=0, le=3600)  # then 504; the worker finishes
     replay_per_token: int = Field(1, ge=1, le=32)  # running replays per token, then 429
+    # a replay's stored records are spooled to a file under TMPDIR as they are read (the
+    # worker streams them from it); a history larger than this is a 507, not a full disk
+    replay_spool_mb: int = Field(128, ge=1, le=65536)
 
 
 class ServeSettings(_Settings):

@@ -143,10 +143,11 @@ GREEKSTREAM_TOKENS_FILE: {{ printf "/etc/greekstream/tokens/%s" $root.Values.ser
 {{- end }}
 {{- end -}}
 
-{{/* Volumes and mounts: a writable /tmp (the root filesystem is read-only) and secrets as files. */}}
+{{/* Volumes and mounts: a writable /tmp (the root filesystem is read-only; serve spools its
+replays' records there: serve.tmpSizeLimit) and secrets as files. */}}
 {{- define "greekstream.volumes" -}}
 - name: tmp
-  emptyDir: {sizeLimit: 256Mi}
+  emptyDir: {sizeLimit: {{ if eq .component "serve" }}{{ .root.Values.serve.tmpSizeLimit | default "1Gi" }}{{ else }}256Mi{{ end }}}
 {{- if and (has .component (list "processor" "sink" "topics")) .root.Values.kafka.tls.existingSecret }}
 - name: kafka-tls
   secret:

@@ -45,7 +45,7 @@ from greekstream.history.asof import check_as_of, replay_exposures, stored_expos
 from greekstream.history.client import History
 from greekstream.history.migrate import require_schema
 from greekstream.history.replay_io import Record, iter_raw
-from greekstream.history.spool import SpoolTimeout, read_spool, spool
+from greekstream.history.spool import SpoolTimeout, SpoolTooLarge, read_spool, spool
 from greekstream.reports.tables import csv_cell
 from greekstream.runtime.whatif_trade import WhatIfTrade
 from greekstream.settings import QuerySettings
@@ -231,7 +231,7 @@ class Service:
         self.settings = settings
         self.pool = HistoryPool(history, settings.connections)
         self.replays = Replays(settings.replay_workers, settings.replay_per_token,
-                               settings.replay_timeout_s)
+                               settings.replay_timeout_s, settings.replay_spool_mb << 20)
         self.states = StateCache()  # what-if: the engine state a book's records build
 
     def close(self) -> None:
@@ -579,6 +579,12 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
                 return future.result(timeout=max(0.0, deadline - time.monotonic()))
             except (FutureTimeout, SpoolTimeout):
                 raise timeout from None
+            except SpoolTooLarge as exc:  # a capacity of this service: not the request's fault
+                raise HTTPException(
+                    507, f"the stored records this replay reads are over the "
+                    f"{exc.max_bytes >> 20} MiB an on-demand replay may spool "
+                    f"(queries.replay_spool_mb); {hint}, or replay them offline: "
+                    "greekstream replay --from-history DSN --book BOOK --to T") from None
             finally:  # else the worker still reads it: its future removes it when done
                 if future is None or future.done():
                     path.unlink(missing_ok=True)
@@ -597,7 +603,7 @@ def _spool_records(service: Service, read: Reader, path: Path, deadline: float) 
             raise SpoolTimeout("no time left to read the records")
         records = read(h, left)
         try:
-            spool(records, out, deadline)
+            spool(records, out, deadline, service.replays.spool_max_bytes)
         except HistoryError as exc:  # ClickHouse stopped it at max_execution_time
             if time.monotonic() < deadline:
                 raise

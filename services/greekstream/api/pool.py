@@ -72,10 +72,12 @@ class Busy(Exception):
 
 
 class Replays:
-    def __init__(self, workers: int, per_token: int, timeout_s: float) -> None:
+    def __init__(self, workers: int, per_token: int, timeout_s: float,
+                 spool_max_bytes: int | None = None) -> None:
         self.workers = workers
         self.per_token = per_token
         self.timeout_s = timeout_s
+        self.spool_max_bytes = spool_max_bytes  # a replay's spool file, at most
         self._running: dict[str, int] = {}
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None

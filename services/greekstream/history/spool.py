@@ -30,19 +30,33 @@ class SpoolTimeout(Exception):
     """The records were not all spooled by the deadline."""
 
 
+class SpoolTooLarge(Exception):
+    """The records are more than the spool may hold (``max_bytes``)."""
+
+    def __init__(self, count: int, max_bytes: int) -> None:
+        super().__init__(f"over {max_bytes} bytes after {count} records")
+        self.max_bytes = max_bytes
+
+
 class SpoolError(ValueError):
     """A file that is not a whole spool (another file, or cut short)."""
 
 
-def spool(records: Iterable[Record], out: BinaryIO, deadline: float | None = None) -> int:
+def spool(records: Iterable[Record], out: BinaryIO, deadline: float | None = None,
+          max_bytes: int | None = None) -> int:
     """Write ``records`` to ``out`` as they come; the number written. Past ``deadline``
-    (``time.monotonic()``, checked before each record) stop with :class:`SpoolTimeout`."""
+    (``time.monotonic()``, checked before each record) stop with :class:`SpoolTimeout`;
+    before the file would grow past ``max_bytes``, with :class:`SpoolTooLarge`."""
     out.write(MAGIC)
-    count = 0
+    count, size = 0, len(MAGIC)
+    limit = max_bytes if max_bytes is not None else -1
     for raw, source in records:
         if deadline is not None and time.monotonic() > deadline:
             raise SpoolTimeout(f"{count} records spooled by the deadline")
         text = source.encode("utf-8", "surrogatepass")
+        size += _HEAD.size + len(raw) + len(text)
+        if size > limit >= 0:
+            raise SpoolTooLarge(count, limit)
         out.write(_HEAD.pack(len(raw), len(text)))
         out.write(raw)
         out.write(text)

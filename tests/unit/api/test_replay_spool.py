@@ -48,8 +48,9 @@ class InlineExecutor:
 
 
 class FakeService:
-    def __init__(self, spool_dir: Path, executor: InlineExecutor, timeout_s: float = 60) -> None:
-        self.replays = Replays(1, 1, timeout_s)
+    def __init__(self, spool_dir: Path, executor: InlineExecutor, timeout_s: float = 60,
+                 spool_max_bytes: int | None = None) -> None:
+        self.replays = Replays(1, 1, timeout_s, spool_max_bytes)
         self.replays.spool_dir = spool_dir
         self.replays._pool = lambda: executor  # type: ignore[method-assign]
         self.connections = 0  # taken and not given back
@@ -176,3 +177,25 @@ def test_a_failed_worker_or_read_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(HTTPException):
         _in_replay_slot(service, WHO, refused, tally, "x", hint="h")  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == [] and service.connections == 0
+
+
+def test_records_over_the_spool_limit_are_a_507_closed_and_removed(tmp_path: Path) -> None:
+    """The spool lives under TMPDIR (a 1 GiB emptyDir in the chart): a history past
+    ``queries.replay_spool_mb`` is refused before it fills the disk, not written whole."""
+    closed: list[bool] = []
+    executor = InlineExecutor()
+    service = FakeService(tmp_path, executor, spool_max_bytes=3 * RECORD_BYTES)
+    with pytest.raises(HTTPException) as raised:
+        _in_replay_slot(service, WHO, lambda h, s: big_records(closed),  # type: ignore[arg-type]
+                        tally, "x", hint="ask less")
+    assert raised.value.status_code == 507
+    assert raised.value.detail.startswith(
+        "the stored records this replay reads are over the 12 MiB an on-demand replay may "
+        "spool (queries.replay_spool_mb); ask less, or replay them offline: ")
+    assert closed == [True] and service.connections == 0  # the query stopped, given back
+    assert executor.calls == [] and list(tmp_path.iterdir()) == []
+    assert service.replays.running("desk") == 0
+    # under the limit, the same records go through
+    service = FakeService(tmp_path, executor, spool_max_bytes=RECORDS * RECORD_BYTES * 2)
+    assert _in_replay_slot(service, WHO, lambda h, s: big_records(),  # type: ignore[arg-type]
+                           tally, "x", hint="h") == ("x", RECORDS, RECORDS * RECORD_BYTES)

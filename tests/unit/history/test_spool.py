@@ -14,7 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greekstream.history.spool import MAGIC, SpoolError, SpoolTimeout, read_spool, spool
+from greekstream.history.spool import (
+    MAGIC,
+    SpoolError,
+    SpoolTimeout,
+    SpoolTooLarge,
+    read_spool,
+    spool,
+)
 
 RECORDS = st.lists(st.tuples(st.binary(max_size=300) | st.sampled_from(
     [b"", b"\n", b"\r\n", b"\0", b'{"a":1}\n{"b":2}', b"\xff\xfe\0\n"]),
@@ -62,3 +69,22 @@ def test_writing_stops_at_the_deadline() -> None:
     with pytest.raises(SpoolTimeout):
         spool(slow(), io.BytesIO(), deadline=started + 0.2)
     assert time.monotonic() - started < 2 and len(taken) < 100
+
+
+def test_writing_stops_before_the_file_outgrows_its_limit() -> None:
+    records = [(b"x" * 100, "s:1")] * 50  # 8 + 50 * (8 + 100 + 3) bytes spooled whole
+    whole = len(MAGIC) + 50 * 111
+    out = io.BytesIO()
+    assert spool(iter(records), out, max_bytes=whole) == 50 and len(out.getvalue()) == whole
+    taken: list[int] = []
+
+    def counted() -> Iterator[tuple[bytes, str]]:
+        for i, record in enumerate(records):
+            taken.append(i)
+            yield record
+
+    out = io.BytesIO()
+    with pytest.raises(SpoolTooLarge, match="after 49 records") as raised:
+        spool(counted(), out, max_bytes=whole - 1)
+    assert raised.value.max_bytes == whole - 1
+    assert len(out.getvalue()) <= whole - 1 and len(taken) == 50
