@@ -232,6 +232,7 @@ class Service:
         self.pool = HistoryPool(history, settings.connections)
         self.replays = Replays(settings.replay_workers, settings.replay_per_token,
                                settings.replay_timeout_s, settings.replay_spool_mb << 20)
+        self.replays.sweep()  # spool files a killed serve left (none another serve holds)
         self.states = StateCache()  # what-if: the engine state a book's records build
 
     def close(self) -> None:
@@ -570,12 +571,12 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
     try:
         with replays.slot(who.name) as handed:
             deadline = time.monotonic() + replays.timeout_s
-            path = replays.spool_path()
+            spooled = replays.spool_file()
             future = None
             try:
-                _spool_records(service, read, path, deadline)
-                call = prepare(read_spool(path)) if prepare is not None else args
-                future = replays.submit(handed, work, path, *call)
+                _spool_records(service, read, spooled.path, deadline)
+                call = prepare(read_spool(spooled.path)) if prepare is not None else args
+                future = replays.submit(handed, work, spooled, *call)
                 return future.result(timeout=max(0.0, deadline - time.monotonic()))
             except (FutureTimeout, SpoolTimeout):
                 raise timeout from None
@@ -587,7 +588,7 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
                     "greekstream replay --from-history DSN --book BOOK --to T") from None
             finally:  # else the worker still reads it: its future removes it when done
                 if future is None or future.done():
-                    path.unlink(missing_ok=True)
+                    spooled.remove()
     except Busy:
         raise HTTPException(
             429, f"this token already runs {replays.per_token} replay(s); wait for it"

@@ -10,15 +10,22 @@
   a replay that outlives its request still holds its token's slot until it ends.
   The records reach the worker as a spool file (history/spool.py), never as a list:
   :meth:`Replays.submit` passes its path and removes it when the worker is done with it.
+  While it exists, the ``serve`` that made it holds a shared ``flock`` on it
+  (:class:`SpoolFile`); at startup :meth:`Replays.sweep` removes the files nobody holds
+  (left by a ``serve`` that was killed), not those of another ``serve`` still running.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import multiprocessing
 import os
 import queue
+import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
@@ -28,7 +35,10 @@ from typing import Any
 from greekstream.history.client import History, connect
 from greekstream.history.spool import read_spool
 
+log = logging.getLogger("greekstream.serve")
 REPLAY_NICENESS = 10
+SPOOL_PREFIX, SPOOL_SUFFIX = "greekstream-replay-", ".spool"
+SWEEP_GRACE_S = 60.0  # an empty spool file this young may be in the mkstemp-flock window
 
 
 def _lower_priority() -> None:
@@ -65,6 +75,28 @@ def _on_spool(work: Callable[..., Any], path: str, *args: Any) -> Any:
     """In a replay worker: ``work(records, *args)``, the records read lazily from the
     spool file at ``path``."""
     return work(read_spool(path), *args)
+
+
+class SpoolFile:
+    """A replay's spool file and the descriptor through which this process holds a shared
+    ``flock`` on it, from its creation until :meth:`remove` (unlink, then close: it is
+    never seen unlocked under its name). A file nobody holds is stale (:meth:`Replays.sweep`)."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+        self._lock = threading.Lock()  # the request thread and a future's callback race
+
+    def remove(self) -> None:
+        """Remove the file and let its lock go; once only (again: nothing)."""
+        with self._lock:
+            fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
 
 
 class Busy(Exception):
@@ -114,20 +146,70 @@ class Replays:
             if not self._running[who]:
                 del self._running[who]
 
-    def spool_path(self) -> Path:
-        """A new empty file (mode 0600) for a replay's spooled records."""
-        fd, name = tempfile.mkstemp(prefix="greekstream-replay-", suffix=".spool",
-                                    dir=self.spool_dir)
-        os.close(fd)
-        return Path(name)
+    def spool_file(self) -> SpoolFile:
+        """A new empty file (mode 0600) for a replay's spooled records, locked (shared)
+        by this process until its :meth:`SpoolFile.remove`."""
+        fd, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=SPOOL_SUFFIX,
+                                    dir=self.spool_dir)  # not inheritable (PEP 446)
+        try:
+            # Between mkstemp and this flock (microseconds) the file is visible unlocked;
+            # nothing is written to it before the lock, and a sweep leaves an empty file
+            # younger than SWEEP_GRACE_S alone, so it never takes one in that window.
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(name)
+            os.close(fd)
+            raise
+        return SpoolFile(Path(name), fd)
 
-    def submit(self, handed: list[Future[Any]], work: Callable[..., Any], spooled: Path,
-               *args: Any) -> Future[Any]:
+    def sweep(self, grace_s: float = SWEEP_GRACE_S) -> int:
+        """Remove the spool files in :attr:`spool_dir` no process holds a lock on: their
+        ``serve`` ended without removing them (killed). A file another ``serve`` holds is
+        kept, and so is an empty one younger than ``grace_s`` (it may be just made, not
+        yet locked). Logs the count and size removed, if any; returns the count. Run at
+        startup only."""
+        where = Path(self.spool_dir if self.spool_dir is not None else tempfile.gettempdir())
+        removed = size = 0
+        now = time.time()
+        for path in where.glob(f"{SPOOL_PREFIX}*{SPOOL_SUFFIX}"):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:  # gone meanwhile, a symlink, or not ours
+                continue
+            try:
+                found = os.fstat(fd)
+                if not stat.S_ISREG(found.st_mode) or (
+                        found.st_size == 0 and now - found.st_mtime < grace_s):
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # a live serve holds it
+                    continue
+                # still that file under that name (not removed and made anew meanwhile)
+                if os.stat(path, follow_symlinks=False).st_ino != found.st_ino:
+                    continue
+                path.unlink()
+                removed += 1
+                size += found.st_size
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+        if removed:
+            log.info("removed %d stale replay spool file(s), %d bytes (%.1f MiB), from %s: "
+                     "left by a serve that ended without removing them", removed, size,
+                     size / (1 << 20), where)
+        return removed
+
+    def submit(self, handed: list[Future[Any]], work: Callable[..., Any],
+               spooled: SpoolFile, *args: Any) -> Future[Any]:
         """``work(records, *args)`` in a worker, the records read from the spool file
-        ``spooled``. This process removes the file when the future is done (a result,
-        an error, cancelled, or the worker died), not before: it outlives a 504."""
-        future = self._pool().submit(_on_spool, work, str(spooled), *args)
-        future.add_done_callback(lambda _f: spooled.unlink(missing_ok=True))
+        ``spooled``. This process removes the file (and lets its lock go) when the future
+        is done (a result, an error, cancelled, or the worker died), not before: it
+        outlives a 504."""
+        future = self._pool().submit(_on_spool, work, str(spooled.path), *args)
+        future.add_done_callback(lambda _f: spooled.remove())
         handed.append(future)
         return future
 

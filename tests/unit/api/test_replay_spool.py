@@ -150,13 +150,19 @@ def test_a_query_clickhouse_stops_at_the_deadline_is_a_504(tmp_path: Path) -> No
     assert raised.value.status_code == 504 and list(tmp_path.iterdir()) == []
 
 
-def test_after_a_504_the_file_stays_until_the_worker_is_done(tmp_path: Path) -> None:
+def a_504_while_the_worker_runs(tmp_path: Path) -> tuple[FakeService, InlineExecutor]:
+    """A replay answered 504 whose worker is still busy (its future pending)."""
     executor = InlineExecutor(run=False)  # the worker never finishes within the request
     service = FakeService(tmp_path, executor, timeout_s=0.5)
     with pytest.raises(HTTPException) as raised:
         _in_replay_slot(service, WHO, lambda h, s: iter([(b"r", "s:1")]),  # type: ignore[arg-type]
                         tally, "x", hint="h")
     assert raised.value.status_code == 504
+    return service, executor
+
+
+def test_after_a_504_the_file_stays_until_the_worker_is_done(tmp_path: Path) -> None:
+    service, executor = a_504_while_the_worker_runs(tmp_path)
     (spooled,) = tmp_path.iterdir()  # the worker may still be reading it
     assert service.replays.running("desk") == 1
     executor.futures[0].set_result(None)  # the worker ends
