@@ -45,7 +45,13 @@ from greekstream.history.asof import check_as_of, replay_exposures, stored_expos
 from greekstream.history.client import History
 from greekstream.history.migrate import require_schema
 from greekstream.history.replay_io import Record, iter_raw
-from greekstream.history.spool import SpoolTimeout, SpoolTooLarge, read_spool, spool
+from greekstream.history.spool import (
+    BUFFER,
+    SpoolTimeout,
+    SpoolTooLarge,
+    read_spool,
+    spool,
+)
 from greekstream.reports.tables import csv_cell
 from greekstream.runtime.whatif_trade import WhatIfTrade
 from greekstream.settings import QuerySettings
@@ -54,7 +60,6 @@ log = logging.getLogger("greekstream.serve")
 STATIC = Path(__file__).parent / "static"
 Format = Literal["json", "csv"]
 _bearer = HTTPBearer(auto_error=False)
-SPOOL_BUFFER = 1 << 20  # bytes written to a replay's spool file at a time
 
 
 class BookConvertor(Convertor[str]):
@@ -598,7 +603,7 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
 def _spool_records(service: Service, read: Reader, path: Path, deadline: float) -> None:
     """``read``'s records into the spool file at ``path`` by ``deadline`` (else
     SpoolTimeout); the read is closed, and its connection given back, either way."""
-    with service.db() as h, open(path, "wb", buffering=SPOOL_BUFFER) as out:
+    with service.db() as h, open(path, "wb", buffering=BUFFER) as out:
         left = deadline - time.monotonic()
         if left <= 0:
             raise SpoolTimeout("no time left to read the records")

@@ -23,7 +23,7 @@ from greekstream.history.replay_io import Record
 
 MAGIC = b"GSSPOOL1"
 _HEAD = struct.Struct("<II")
-READ_BUFFER = 1 << 20
+BUFFER = 1 << 20  # bytes a spool file is read or written at a time
 
 
 class SpoolTimeout(Exception):
@@ -66,7 +66,7 @@ def spool(records: Iterable[Record], out: BinaryIO, deadline: float | None = Non
 
 def read_spool(path: str | Path) -> Iterator[Record]:
     """The records of the spool file at ``path``, in order, one at a time."""
-    with open(path, "rb", buffering=READ_BUFFER) as f:
+    with open(path, "rb", buffering=BUFFER) as f:
         if f.read(len(MAGIC)) != MAGIC:
             raise SpoolError(f"{path} is not a spool of records")
         while head := f.read(_HEAD.size):
