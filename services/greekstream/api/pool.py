@@ -88,15 +88,17 @@ class SpoolFile:
         self._lock = threading.Lock()  # the request thread and a future's callback race
 
     def remove(self) -> None:
-        """Remove the file and let its lock go; once only (again: nothing)."""
+        """Remove the file and let its lock go; once only. A second call returns when the
+        first has removed it, not before: the request thread must not answer (its caller
+        then sees the file gone) while a future's callback is still unlinking it."""
         with self._lock:
             fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            self.path.unlink(missing_ok=True)
-        finally:
-            os.close(fd)
+            if fd is None:
+                return
+            try:
+                self.path.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
 
 
 class Busy(Exception):

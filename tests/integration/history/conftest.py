@@ -129,8 +129,11 @@ def serving_app(
     port = free_port()
     history = connect(dsn)
     app = create_app(history, load_tokens(str(tokens_file), None), settings)
+    # log_config=None: uvicorn's errors (an exception after a response began, which the
+    # client sees only as a closed connection) go to the root logger, so pytest's report
+    # of a failing test shows them, not a stream handler bound to an earlier test's stderr
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
-                                           lifespan="off"))
+                                           lifespan="off", log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -202,3 +203,37 @@ def test_serve_sweeps_its_spool_directory_at_startup(
         assert not left.exists()
     finally:
         service.close()
+
+
+def test_a_second_remove_returns_only_once_the_file_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's future removes the file from its callback while the request thread,
+    seeing the future done, removes it too and then answers. The request thread's call
+    must not return while the callback is still unlinking: the client would find the file
+    there after its answer (CI failed on that race)."""
+    spooled = replays_in(tmp_path).spool_file()
+    entered, release = threading.Event(), threading.Event()
+    unlink = Path.unlink
+
+    def slow_unlink(self: Path, missing_ok: bool = False) -> None:
+        entered.set()
+        assert release.wait(10)
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", slow_unlink)
+    callback = threading.Thread(target=spooled.remove)
+    callback.start()
+    assert entered.wait(10)
+    second: list[bool] = []
+    request = threading.Thread(target=lambda: (spooled.remove(), second.append(True)))
+    request.start()
+    request.join(0.5)
+    try:
+        assert not second, "a second remove returned while the file was still there"
+    finally:
+        release.set()
+        callback.join(10)
+        request.join(10)
+    assert second == [True]
+    assert not spooled.path.exists()
