@@ -89,6 +89,7 @@ class History:
         self.target = target
         self.client = client
         self.database = target.database
+        self.closed = False
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with wrap(f"statement failed on {self.target}"):
@@ -135,6 +136,7 @@ class History:
                                    fmt="JSONEachRow")
 
     def close(self) -> None:
+        self.closed = True
         with suppress(Exception):  # closing a dead connection is not an error
             self.client.close()
 

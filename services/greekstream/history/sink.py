@@ -237,6 +237,13 @@ class Sink:
             self.writer.history = self.history
 
     def _reconnect(self) -> None:
+        history = self.history
+        if (history is not None and not history.closed and history.target.embedded
+                and history.target.dsn == self.dsn):
+            # chDB runs in this process: there is no connection to re-establish, and each
+            # new session leaves ClickHouse's threads behind (5 threads, ~12 descriptors,
+            # never freed): a sink retrying a full disk every 30 s would run out of them.
+            return
         if self.history is not None:
             self.history.close()
         try:

@@ -4,12 +4,14 @@ idempotence under redelivery, and a ClickHouse outage in the middle of a stream.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -20,6 +22,7 @@ from pydantic import SecretStr
 from greekstream.core.events import encode
 from greekstream.errors import HistoryError
 from greekstream.history import connect
+from greekstream.history import sink as sink_module
 from greekstream.history.sink import Sink, topic_names
 from greekstream.kafka.ops import serve_ops
 from greekstream.kafka.topics import OUTPUT_ROUTES
@@ -238,3 +241,38 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_a_retry_keeps_the_embedded_session_and_its_threads(
+    dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a failed batch the sink reconnects before it retries. On chDB there is nothing
+    to reconnect (ClickHouse runs in the process), and every new session leaves ClickHouse
+    threads and descriptors behind for good: a sink retrying a full disk would run out of
+    descriptors. The session is kept; a closed one is replaced."""
+    sink = make_sink("127.0.0.1:1", dsn, "keep", group="keep")  # no broker needed
+    try:
+        sink._connect()
+        session = sink.history
+        assert session is not None and session.target.embedded
+        opened: list[str] = []
+        real = sink_module.connect
+
+        def counting(target: str, **kwargs: Any) -> Any:
+            opened.append(target)
+            return real(target, **kwargs)
+
+        monkeypatch.setattr(sink_module, "connect", counting)
+        threads = len(os.listdir("/proc/self/task"))
+        for _ in range(20):
+            sink._reconnect()
+        assert sink.history is session and opened == []
+        assert len(os.listdir("/proc/self/task")) <= threads + 2  # was +100 (5 a session)
+        session.close()  # a closed session is replaced, as a remote one is
+        sink._reconnect()
+        assert sink.history is not session and opened == [dsn]
+        assert sink.history is not None and sink.history.rows("SELECT 1") == [(1,)]
+    finally:
+        if sink.history is not None:
+            sink.history.close()
+        sink.consumer.close()
