@@ -40,7 +40,7 @@ tools: $(STAMP)  ## fetch the offline deployment tools used by the tests (helm, 
 test: $(STAMP) tools  ## run the whole suite, a worker per core (TEST_WORKERS=1 for one process)
 	@# on CI, Chromium for the page tests first (several test files use it, in parallel)
 	@if [ "$${CI:-}" = "true" ]; then bash scripts/install_chromium.sh >/dev/null; fi
-	@PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+	@PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
 
 test-unit: $(STAMP)  ## only the fast, pure unit tests
 	@$(BIN)/python -m pytest -q tests/unit
