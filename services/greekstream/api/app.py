@@ -589,7 +589,7 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
                 raise HTTPException(
                     507, f"the stored records this replay reads are over the "
                     f"{exc.max_bytes >> 20} MiB an on-demand replay may spool "
-                    f"(queries.replay_spool_mb); {hint}, or replay them offline: "
+                    f"(queries.replay_spool_mb): {hint}. Replay them offline instead: "
                     "greekstream replay --from-history DSN --book BOOK --to T") from None
             finally:  # else the worker still reads it: its future removes it when done
                 if future is None or future.done():

@@ -197,7 +197,8 @@ def test_records_over_the_spool_limit_are_a_507_closed_and_removed(tmp_path: Pat
     assert raised.value.status_code == 507
     assert raised.value.detail.startswith(
         "the stored records this replay reads are over the 12 MiB an on-demand replay may "
-        "spool (queries.replay_spool_mb); ask less, or replay them offline: ")
+        "spool (queries.replay_spool_mb): ask less. Replay them offline instead: "
+        "greekstream replay --from-history DSN --book BOOK --to T")
     assert closed == [True] and service.connections == 0  # the query stopped, given back
     assert executor.calls == [] and list(tmp_path.iterdir()) == []
     assert service.replays.running("desk") == 0
