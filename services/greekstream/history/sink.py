@@ -242,7 +242,7 @@ class Sink:
                 and history.target.dsn == self.dsn):
             # chDB runs in this process: there is no connection to re-establish, and each
             # new session leaves ClickHouse's threads behind (5 threads, ~12 descriptors,
-            # never freed): a sink retrying a full disk every 30 s would run out of them.
+            # never freed): a sink retrying a full disk at its backoff would run out of them.
             return
         if self.history is not None:
             self.history.close()

@@ -129,9 +129,10 @@ def serving_app(
     port = free_port()
     history = connect(dsn)
     app = create_app(history, load_tokens(str(tokens_file), None), settings)
-    # log_config=None: uvicorn's errors (an exception after a response began, which the
-    # client sees only as a closed connection) go to the root logger, so pytest's report
-    # of a failing test shows them, not a stream handler bound to an earlier test's stderr
+    # log_config=None: uvicorn does not reconfigure this process's logging (dictConfig) for
+    # each server the tests start; its errors (an exception after a response began, which
+    # the client sees only as a closed connection) reach pytest's log capture by the root
+    # logger and show under "Captured log" in the report of the test that failed
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
                                            lifespan="off", log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
