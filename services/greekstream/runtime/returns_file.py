@@ -17,6 +17,7 @@ an empty cell is a gap in the history and an error, not a zero. Every problem is
 from __future__ import annotations
 
 import csv
+import io
 import math
 from datetime import date
 from pathlib import Path
@@ -35,7 +36,10 @@ def load_returns(path: str | Path) -> Returns:
     """Read and check a returns file; any problem raises ConfigError, nothing partial."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is not a column name
+        # a spreadsheet's BOM is not a column name; newline="": line breaks in a quoted
+        # cell are read as written (Path.read_text takes no newline before 3.13)
+        with p.open(encoding="utf-8-sig", newline="") as f:
+            text = f.read()
     except FileNotFoundError as exc:
         raise ConfigError(f"no such returns file: {p}", hint=_HINT) from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -44,7 +48,8 @@ def load_returns(path: str | Path) -> Returns:
 
 
 def parse_returns(text: str, name: str = "returns") -> Returns:
-    rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
+    # newline="": a quoted cell may hold a line break (the writer quotes what needs it)
+    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if any(c.strip() for c in r)]
     if not rows:
         raise ConfigError(f"{name}: an empty returns file", hint=_HINT)
     header = [c.strip() for c in rows[0]]
@@ -116,20 +121,35 @@ def _number(cell: str, name: str, line: int, column: str) -> float:
 
 
 def write_returns(path: str | Path, returns: Returns) -> None:
-    """The CSV form of ``returns`` (repr floats: read back exactly). Its cells are not
+    """The CSV form of ``returns`` (repr floats: read back exactly), quoted where a cell
+    needs it (RFC 4180: an underlying holding a comma, a quote or a line break), so that
+    :func:`load_returns` reads back the same underlyings and numbers. Its cells are not
     escaped as an export's are (reports/tables.py ``csv_cell``): greekstream reads the
-    file back, and a quote before a negative return or an underlying would change it."""
+    file back, and a quote before a negative return or an underlying would change it.
+    An underlying the format cannot name (empty, whitespace at either end, which a
+    header cell loses, or ending in ``_vol``, the vol columns' suffix) is a ConfigError,
+    not a file that reads back as something else."""
     header = ["date"]
     for u in returns.underlyings:
+        if not u or u != u.strip() or u.endswith(VOL_SUFFIX):
+            raise ConfigError(
+                f"underlying {u!r} cannot be a returns file column: a header cell is read "
+                f"without surrounding whitespace, and a name ending in {VOL_SUFFIX} is a "
+                "vol column", hint="a returns file names underlyings as the index events do, "
+                "e.g. BTC; rename this one or leave it out with --underlyings")
         header.append(u)
         if u in returns.vol_changes:
             header.append(u + VOL_SUFFIX)
-    lines = [",".join(header)]
+    buffer = io.StringIO()
+    # CRLF (RFC 4180): the csv module quotes a cell holding a character of the line
+    # terminator, so with "\n" alone a lone CR went unquoted and split its row
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
     for j, day in enumerate(returns.dates):
         cells = [day]
         for u in returns.underlyings:
             cells.append(repr(float(returns.log_returns[u][j])))
             if u in returns.vol_changes:
                 cells.append(repr(float(returns.vol_changes[u][j])))
-        lines.append(",".join(cells))
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        writer.writerow(cells)
+    Path(path).write_text(buffer.getvalue(), encoding="utf-8", newline="")
