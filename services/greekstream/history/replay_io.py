@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,8 +207,29 @@ def iter_raw(
         wrap(f"reading raw events from {history.target} failed"),
         history.client.query_rows_stream(sql, parameters=params, settings=settings) as stream,
     ):
-        for raw, source in stream:
-            yield (raw.encode() if isinstance(raw, str) else raw), source
+        finished = False
+        try:
+            for raw, source in stream:
+                yield (raw.encode() if isinstance(raw, str) else raw), source
+            finished = True
+        finally:
+            if not finished:  # the reader stopped early (a limit, a deadline, an error)
+                abandon(stream)
+
+
+def abandon(stream: Any) -> None:
+    """Make a result stream left unread end at once. Over HTTP, clickhouse-connect's
+    close reads the rest of the response to keep the connection (``ResponseSource``):
+    for a result of GBs that is the whole transfer, minutes after the caller gave up,
+    holding its connection and thread. Shutting the socket's read side first turns that
+    drain into an immediate end of stream; the connection is dropped, not pooled, and
+    the server stops the query when its next write fails. On chDB (no HTTP response)
+    nothing is needed: closing the stream cancels it."""
+    response = getattr(getattr(stream, "source", None), "response", None)
+    shutdown = getattr(response, "shutdown", None)
+    if shutdown is not None:
+        with suppress(Exception):  # released already, or no socket: the close drains as before
+            shutdown()
 
 
 def read_records_from_history(
