@@ -179,6 +179,10 @@ class QuerySettings(_Section):
     # a replay's stored records are spooled to a file under TMPDIR as they are read (the
     # worker streams them from it); a history larger than this is a 507, not a full disk
     replay_spool_mb: int = Field(128, ge=1, le=65536)
+    # spool files at once, all tokens together (reading, queued for a worker, or still read
+    # by one after a 504), then 503: with replay_spool_mb, the most replays take of TMPDIR
+    # (6 x 128 MiB of the chart's 1 GiB serve.tmpSizeLimit)
+    replay_spools: int = Field(6, ge=1, le=1024)
 
 
 class ServeSettings(_Settings):

@@ -10,6 +10,7 @@ Every response carries the headers of :data:`SECURITY_HEADERS`.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import logging
@@ -36,7 +37,7 @@ from starlette.types import Scope as AsgiScope
 
 from greekstream.api import queries
 from greekstream.api.overview import overview
-from greekstream.api.pool import Busy, HistoryPool, Replays
+from greekstream.api.pool import Busy, HistoryPool, PoolTimeout, Replays, SpoolsFull
 from greekstream.api.tokens import Scope, Tokens
 from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
 from greekstream.core.timeutil import TimestampError, format_ts, parse_ts
@@ -236,7 +237,8 @@ class Service:
         self.settings = settings
         self.pool = HistoryPool(history, settings.connections)
         self.replays = Replays(settings.replay_workers, settings.replay_per_token,
-                               settings.replay_timeout_s, settings.replay_spool_mb << 20)
+                               settings.replay_timeout_s, settings.replay_spool_mb << 20,
+                               settings.replay_spools)
         self.replays.sweep()  # spool files a killed serve left (none another serve holds)
         self.states = StateCache()  # what-if: the engine state a book's records build
 
@@ -245,8 +247,9 @@ class Service:
         self.pool.close()
 
     @contextmanager
-    def db(self) -> Iterator[History]:
-        with self.pool.take() as history:
+    def db(self, timeout: float | None = None) -> Iterator[History]:
+        """A pooled connection (waiting at most ``timeout`` s for one: PoolTimeout)."""
+        with self.pool.take(timeout) as history:
             try:
                 yield history
             except HistoryQueryError as exc:  # its first line, not naming the store (a
@@ -412,7 +415,9 @@ def _routes(app: FastAPI, service: Service) -> None:
 
         try:
             result = _in_replay_slot(service, who, read, what_if_on_records, prepare=cached,
-                                     hint="preview fewer books' history (a smaller store)")
+                                     hint="preview fewer books' history (a smaller store)",
+                                     offline="Preview offline instead, on the book's input "
+                                     "events: greekstream whatif EVENTS --trades FILE")
         except WhatIfError as exc:
             raise HTTPException(422, str(exc)) from exc
         state = result.pop("state", None)
@@ -558,10 +563,12 @@ class StateCache:
 
 
 Reader = Callable[[History, float], Iterator[Record]]
+OFFLINE_REPLAY = ("Replay them offline instead: "
+                  "greekstream replay --from-history DSN --book BOOK --to T")
 
 
 def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args: Any,
-                    hint: str, busy_hint: str = "",
+                    hint: str, busy_hint: str = "", offline: str = OFFLINE_REPLAY,
                     prepare: Callable[[Iterable[Record]], tuple[Any, ...]] | None = None,
                     ) -> Any:
     """``work(records, *args)`` in a worker process, within the token's replay slots (429)
@@ -581,6 +588,8 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
             try:
                 _spool_records(service, read, spooled.path, deadline)
                 call = prepare(read_spool(spooled.path)) if prepare is not None else args
+                if time.monotonic() >= deadline:  # prepare is a pass over the file too
+                    raise SpoolTimeout("no time left to replay the records")
                 future = replays.submit(handed, work, spooled, *call)
                 return future.result(timeout=max(0.0, deadline - time.monotonic()))
             except (FutureTimeout, SpoolTimeout):
@@ -589,8 +598,13 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
                 raise HTTPException(
                     507, f"the stored records this replay reads are over the "
                     f"{exc.max_bytes >> 20} MiB an on-demand replay may spool "
-                    f"(queries.replay_spool_mb): {hint}. Replay them offline instead: "
-                    "greekstream replay --from-history DSN --book BOOK --to T") from None
+                    f"(queries.replay_spool_mb): {hint}. {offline}") from None
+            except SpoolDiskFull as exc:
+                log.error("replay spool: %s (%s, queries.replay_spools x replay_spool_mb "
+                          "must fit in it)", exc, spooled.path.parent)
+                raise HTTPException(
+                    507, "the disk this service spools replays to is full; retry later. "
+                    f"{offline}") from None
             finally:  # else the worker still reads it: its future removes it when done
                 if future is None or future.done():
                     spooled.remove()
@@ -598,25 +612,46 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
         raise HTTPException(
             429, f"this token already runs {replays.per_token} replay(s); wait for it"
             + busy_hint, headers={"Retry-After": "5"}) from None
+    except SpoolsFull:
+        raise HTTPException(
+            503, f"this service already runs {replays.max_spools} replay(s), its most at "
+            "once (queries.replay_spools); retry shortly" + busy_hint,
+            headers={"Retry-After": "5"}) from None
+
+
+class SpoolDiskFull(Exception):
+    """The spool file's file system refused a write (full, over quota, over a size limit)."""
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _spool_records(service: Service, read: Reader, path: Path, deadline: float) -> None:
     """``read``'s records into the spool file at ``path`` by ``deadline`` (else
-    SpoolTimeout); the read is closed, and its connection given back, either way."""
-    with service.db() as h, open(path, "wb", buffering=BUFFER) as out:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise SpoolTimeout("no time left to read the records")
-        records = read(h, left)
-        try:
-            spool(records, out, deadline, service.replays.spool_max_bytes)
-        except HistoryError as exc:  # ClickHouse stopped it at max_execution_time
-            if time.monotonic() < deadline:
-                raise
-            raise SpoolTimeout(str(exc)) from exc
-        finally:
-            if isinstance(records, Generator):
-                records.close()
+    SpoolTimeout; waiting for a connection counts); the read is closed, and its
+    connection given back, either way. A full disk is :class:`SpoolDiskFull`."""
+    try:
+        with (service.db(timeout=max(0.0, deadline - time.monotonic())) as h,
+              open(path, "wb", buffering=BUFFER) as out):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SpoolTimeout("no time left to read the records")
+            records = read(h, left)
+            try:
+                spool(records, out, deadline, service.replays.spool_max_bytes)
+            except HistoryError as exc:  # ClickHouse stopped it at max_execution_time
+                if time.monotonic() < deadline:
+                    raise
+                raise SpoolTimeout(str(exc)) from exc
+            finally:
+                if isinstance(records, Generator):
+                    records.close()
+    except PoolTimeout as exc:
+        raise SpoolTimeout(str(exc)) from exc
+    except OSError as exc:  # the file's writes (or its close's flush): not ClickHouse's
+        if exc.errno in _DISK_FULL:
+            raise SpoolDiskFull(exc.strerror or str(exc)) from exc
+        raise
 
 
 def _replayed(service: Service, moment: int, book: str | None,

@@ -48,6 +48,10 @@ def _lower_priority() -> None:
         os.nice(REPLAY_NICENESS)
 
 
+class PoolTimeout(Exception):
+    """Every connection stayed in use for as long as the caller could wait."""
+
+
 class HistoryPool:
     def __init__(self, first: History, size: int) -> None:
         self._idle: queue.Queue[History] = queue.Queue()
@@ -58,8 +62,14 @@ class HistoryPool:
         self.size = size
 
     @contextmanager
-    def take(self) -> Iterator[History]:
-        history = self._idle.get()
+    def take(self, timeout: float | None = None) -> Iterator[History]:
+        """A connection, waiting for one to be free; at most ``timeout`` seconds
+        (:class:`PoolTimeout`), or as long as it takes."""
+        try:
+            history = self._idle.get(timeout=timeout)
+        except queue.Empty:
+            raise PoolTimeout(f"no ClickHouse connection was free within {timeout:g} s "
+                              f"(all {self.size} in use)") from None
         try:
             yield history
         finally:
@@ -82,10 +92,11 @@ class SpoolFile:
     ``flock`` on it, from its creation until :meth:`remove` (unlink, then close: it is
     never seen unlocked under its name). A file nobody holds is stale (:meth:`Replays.sweep`)."""
 
-    def __init__(self, path: Path, fd: int) -> None:
+    def __init__(self, path: Path, fd: int, on_remove: Callable[[], None] | None = None) -> None:
         self.path = path
         self._fd: int | None = fd
         self._lock = threading.Lock()  # the request thread and a future's callback race
+        self._on_remove = on_remove  # gives its place among the live spools back
 
     def remove(self) -> None:
         """Remove the file and let its lock go; once only. A second call returns when the
@@ -99,19 +110,29 @@ class SpoolFile:
                 self.path.unlink(missing_ok=True)
             finally:
                 os.close(fd)
+                if self._on_remove is not None:
+                    self._on_remove()
 
 
 class Busy(Exception):
     """This token already runs as many replays as it may."""
 
 
+class SpoolsFull(Exception):
+    """The service already holds as many spool files as it may (``max_spools``)."""
+
+
 class Replays:
     def __init__(self, workers: int, per_token: int, timeout_s: float,
-                 spool_max_bytes: int | None = None) -> None:
+                 spool_max_bytes: int | None = None, max_spools: int | None = None) -> None:
         self.workers = workers
         self.per_token = per_token
         self.timeout_s = timeout_s
         self.spool_max_bytes = spool_max_bytes  # a replay's spool file, at most
+        # spool files at once, whoever's (per token there is `per_token`, but tokens are
+        # many): with spool_max_bytes, the most the spools take of the spool directory
+        self.max_spools = max_spools
+        self.spools = 0
         self._running: dict[str, int] = {}
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
@@ -150,9 +171,19 @@ class Replays:
 
     def spool_file(self) -> SpoolFile:
         """A new empty file (mode 0600) for a replay's spooled records, locked (shared)
-        by this process until its :meth:`SpoolFile.remove`."""
-        fd, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=SPOOL_SUFFIX,
-                                    dir=self.spool_dir)  # not inheritable (PEP 446)
+        by this process until its :meth:`SpoolFile.remove`; :class:`SpoolsFull` when
+        ``max_spools`` files exist already (reading, waiting for a worker, or read by
+        one after their request's 504)."""
+        with self._lock:
+            if self.max_spools is not None and self.spools >= self.max_spools:
+                raise SpoolsFull(self.spools)
+            self.spools += 1
+        try:
+            fd, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=SPOOL_SUFFIX,
+                                        dir=self.spool_dir)  # not inheritable (PEP 446)
+        except BaseException:
+            self._spool_removed()
+            raise
         try:
             # Between mkstemp and this flock (microseconds) the file is visible unlocked;
             # nothing is written to it before the lock, and a sweep leaves an empty file
@@ -162,8 +193,13 @@ class Replays:
             with suppress(OSError):
                 os.unlink(name)
             os.close(fd)
+            self._spool_removed()
             raise
-        return SpoolFile(Path(name), fd)
+        return SpoolFile(Path(name), fd, self._spool_removed)
+
+    def _spool_removed(self) -> None:
+        with self._lock:
+            self.spools -= 1
 
     def sweep(self, grace_s: float = SWEEP_GRACE_S) -> int:
         """Remove the spool files in :attr:`spool_dir` no process holds a lock on: their

@@ -19,7 +19,7 @@ import pytest
 from fastapi import HTTPException
 
 from greekstream.api.app import _in_replay_slot
-from greekstream.api.pool import Replays, _on_spool
+from greekstream.api.pool import HistoryPool, Replays, _on_spool
 from greekstream.errors import HistoryError
 
 RECORD_BYTES = 4 << 20
@@ -49,14 +49,20 @@ class InlineExecutor:
 
 class FakeService:
     def __init__(self, spool_dir: Path, executor: InlineExecutor, timeout_s: float = 60,
-                 spool_max_bytes: int | None = None) -> None:
-        self.replays = Replays(1, 1, timeout_s, spool_max_bytes)
+                 spool_max_bytes: int | None = None, max_spools: int | None = None,
+                 pool: HistoryPool | None = None) -> None:
+        self.replays = Replays(1, 1, timeout_s, spool_max_bytes, max_spools)
         self.replays.spool_dir = spool_dir
         self.replays._pool = lambda: executor  # type: ignore[method-assign]
         self.connections = 0  # taken and not given back
+        self.pool = pool  # a real pool of fake connections, or one that is never busy
 
     @contextmanager
-    def db(self) -> Iterator[object]:
+    def db(self, timeout: float | None = None) -> Iterator[object]:
+        if self.pool is not None:
+            with self.pool.take(timeout) as history:
+                yield history
+            return
         self.connections += 1
         try:
             yield object()
@@ -206,3 +212,115 @@ def test_records_over_the_spool_limit_are_a_507_closed_and_removed(tmp_path: Pat
     service = FakeService(tmp_path, executor, spool_max_bytes=RECORDS * RECORD_BYTES * 2)
     assert _in_replay_slot(service, WHO, lambda h, s: big_records(),  # type: ignore[arg-type]
                            tally, "x", hint="h") == ("x", RECORDS, RECORDS * RECORD_BYTES)
+
+
+def test_the_service_holds_at_most_replay_spools_files_then_503(tmp_path: Path) -> None:
+    """Each token may run ``per_token`` replays, but tokens are many: the files a pending
+    worker or a 504 leave are counted for the whole service (``queries.replay_spools``),
+    so that together they stay within the /tmp the chart sizes for them."""
+    executor = InlineExecutor(run=False)  # the workers stay busy
+    service = FakeService(tmp_path, executor, timeout_s=0.2, max_spools=2)
+    for token in ("a", "b"):  # each a 504 whose file its worker still holds
+        with pytest.raises(HTTPException) as raised:
+            _in_replay_slot(service, SimpleNamespace(name=token),  # type: ignore[arg-type]
+                            lambda h, s: iter([(b"r", "s:1")]), tally, "x", hint="h")
+        assert raised.value.status_code == 504
+    assert len(list(tmp_path.iterdir())) == 2
+    read: list[bool] = []
+    with pytest.raises(HTTPException) as raised:  # a third token: no room for its file
+        _in_replay_slot(service, SimpleNamespace(name="c"),  # type: ignore[arg-type]
+                        lambda h, s: read.append(True) or iter([]), tally, "x", hint="h",
+                        busy_hint=" (or use mode=stored)")
+    assert raised.value.status_code == 503
+    assert raised.value.headers == {"Retry-After": "5"}
+    assert raised.value.detail == ("this service already runs 2 replay(s), its most at once "
+                                   "(queries.replay_spools); retry shortly (or use mode=stored)")
+    assert read == [] and len(list(tmp_path.iterdir())) == 2  # nothing read, no file made
+    assert service.replays.running("c") == 0 and service.replays.spools == 2
+    executor.futures[0].set_result(None)  # a worker ends: its file goes, its place too
+    assert service.replays.spools == 1
+    executor.run = True
+    assert _in_replay_slot(service, SimpleNamespace(name="c"),  # type: ignore[arg-type]
+                           lambda h, s: iter([(b"r", "s:1")]), tally, "x",
+                           hint="h") == ("x", 1, 1)
+    assert service.replays.spools == 1 and len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_full_disk_is_a_507_that_says_so_and_leaves_no_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    import errno
+
+    from greekstream.api import app
+
+    def full(records: Any, out: Any, *args: Any) -> int:
+        out.write(b"x" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(app, "spool", full)
+    closed: list[bool] = []
+    service = FakeService(tmp_path, InlineExecutor(), max_spools=1)
+    with pytest.raises(HTTPException) as raised:
+        _in_replay_slot(service, WHO, lambda h, s: big_records(closed),  # type: ignore[arg-type]
+                        tally, "x", hint="h")
+    assert raised.value.status_code == 507
+    assert raised.value.detail == (
+        "the disk this service spools replays to is full; retry later. Replay them offline "
+        "instead: greekstream replay --from-history DSN --book BOOK --to T")
+    assert "No space left on device" in caplog.text
+    assert list(tmp_path.iterdir()) == [] and service.connections == 0
+    assert service.replays.spools == 0 and service.replays.running("desk") == 0
+
+
+def test_another_os_error_is_not_called_a_full_disk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from greekstream.api import app
+
+    def broken(records: Any, out: Any, *args: Any) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(app, "spool", broken)
+    service = FakeService(tmp_path, InlineExecutor())
+    with pytest.raises(OSError, match="Input/output"):  # a 500 with its trace in the log
+        _in_replay_slot(service, WHO, lambda h, s: iter([]), tally, hint="h")  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_waiting_for_a_connection_counts_against_the_deadline(tmp_path: Path) -> None:
+    """Every pooled connection busy (long queries) past the replay's timeout: a 504 at
+    the deadline, not a wait for as long as they take."""
+    pool = HistoryPool.__new__(HistoryPool)  # one fake connection, without ClickHouse
+    import queue
+    pool._idle = queue.Queue()
+    pool.size = 1
+    service = FakeService(tmp_path, InlineExecutor(), timeout_s=0.3, pool=pool)
+    read: list[bool] = []
+    t = time.monotonic()
+    with pytest.raises(HTTPException) as raised:  # the one connection is taken
+        _in_replay_slot(service, WHO, lambda h, s: read.append(True) or iter([]),  # type: ignore[arg-type]
+                        tally, "x", hint="h")
+    assert raised.value.status_code == 504 and time.monotonic() - t < 2
+    assert read == [] and list(tmp_path.iterdir()) == []
+    pool._idle.put(object())  # free again: the same replay goes through
+    assert _in_replay_slot(service, WHO, lambda h, s: iter([(b"r", "s:1")]),  # type: ignore[arg-type]
+                           tally, "x", hint="h") == ("x", 1, 1)
+
+
+def test_a_what_if_whose_deadline_passed_while_preparing_reaches_no_worker(
+        tmp_path: Path) -> None:
+    def slow_prepare(records: Any) -> tuple[Any, ...]:
+        for _ in records:
+            pass
+        time.sleep(0.4)  # past the 0.3 s deadline
+        return ("prepared",)
+
+    executor = InlineExecutor(run=False)
+    service = FakeService(tmp_path, executor, timeout_s=0.3)
+    with pytest.raises(HTTPException) as raised:
+        _in_replay_slot(service, WHO, lambda h, s: iter([(b"r", "s:1")]),  # type: ignore[arg-type]
+                        tally, hint="h", prepare=slow_prepare)
+    assert raised.value.status_code == 504
+    assert executor.calls == []  # no replay nobody waits for: its slot and file are free
+    assert service.replays.running("desk") == 0 and list(tmp_path.iterdir()) == []
