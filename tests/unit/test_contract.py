@@ -252,3 +252,31 @@ def test_the_exposure_event_carries_the_one_exposure_field_list() -> None:
     assert list(values.as_dict()) == ["book", "underlying", *EXPOSURE_VALUES]
     columns = OUTPUT_TABLES["exposure"].columns
     assert [c for c in columns if c in EXPOSURE_VALUES] == [*EXPOSURE_METRICS, *EXPOSURE_FLAGS]
+
+
+def test_an_output_missing_a_field_or_with_a_malformed_link_fails_its_schema() -> None:
+    """The output schemas say what every emitted record holds: each field present (an
+    output is always written whole), chain links 64 lower-case hex (empty only on the
+    gateway's own rejections, which no engine chained)."""
+    from greekstream.core.events import Rejected, encode
+    from tests.unit.test_engine_never_raises import VALID, VALIDATORS, setup_engine
+
+    engine = setup_engine()
+    outputs = [o for i, raw in enumerate(VALID) for o in engine.handle(raw, f"v:{i}")]
+    outputs += engine.flush()
+    kinds = {o.type for o in outputs}
+    assert {"exposure", "pnl", "risk_matrix", "hedge_intent"} <= kinds, kinds
+    for o in outputs:
+        record = orjson.loads(encode(o))
+        validator = VALIDATORS[o.type]
+        validator.validate(record)
+        for name in record:  # every field is required
+            assert not validator.is_valid({k: v for k, v in record.items() if k != name}), (
+                o.type, name)
+        for link in ("prev", "hash"):
+            for bad in ("not-a-sha", "A" * 64, "g" * 64, record[link][:63], ""):
+                assert not validator.is_valid({**record, link: bad}), (o.type, link, bad)
+    gateway = orjson.loads(encode(Rejected(event_id="rej:1", ts=None, reason="invalid_json",
+                                           detail="not valid JSON", source="f:1", raw="{")))
+    assert gateway["prev"] == gateway["hash"] == ""
+    VALIDATORS["rejected"].validate(gateway)

@@ -296,12 +296,22 @@ ON_CHAIN_TYPES = ("collateral", "loan", "lp_position")
 
 
 class _Output(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    # an output is always written whole (encode: every field, defaults too), so its
+    # schema requires every field: a consumer validating a record missing one is told
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False,
+                              json_schema_serialization_defaults_required=True)
 
 
 # Every output record ends with its hash-chain link (core/chain.py): the previous record's
-# hash in its chain and its own; the engine sets both as outputs leave it.
-ChainLink = Annotated[str, Field(description="hash chain (SHA-256 hex); see core/chain.py")]
+# hash in its chain and its own; the engine sets both as outputs leave it (the default
+# "" is never published). A `rejected` record may have none: the gateway's rejections
+# of lines it could not decode are no engine's output, so no chain holds them.
+ChainLink = Annotated[str, Field(
+    description="hash chain (SHA-256, 64 lower-case hex); see core/chain.py",
+    pattern="^[0-9a-f]{64}$")]
+RejectionLink = Annotated[str, Field(
+    description="hash chain (SHA-256, 64 lower-case hex; empty on a rejection by the "
+    "gateway, which no engine chained); see core/chain.py", pattern="^([0-9a-f]{64})?$")]
 CHAIN_FIELDS = ("prev", "hash")
 
 
@@ -454,8 +464,8 @@ class Rejected(_Output):
     detail: str
     source: str
     raw: str
-    prev: ChainLink = ""
-    hash: ChainLink = ""
+    prev: RejectionLink = ""
+    hash: RejectionLink = ""
 
 
 class ScenarioPnl(_Output):
