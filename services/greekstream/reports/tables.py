@@ -26,8 +26,9 @@ FLAG_NOTES = {
              "the row is valued at that old price (docs/contract.md, exposure.stale)",
 }
 # a spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
-# Injection"): `=HYPERLINK(...)`, `+cmd|...`, `@SUM(...)`
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Injection"): `=HYPERLINK(...)`, `+cmd|...`, `@SUM(...)`; and NUL (OWASP ASVS 5.0,
+# 1.2.10), which some readers drop before a formula
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
 def csv_cell(value: object) -> object:

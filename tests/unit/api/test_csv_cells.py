@@ -13,7 +13,7 @@ import io
 from greekstream.api.app import _render
 
 FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
-            "\t=1+1", "\r=1+1"]
+            "\t=1+1", "\r=1+1", "\0=1+1"]
 
 
 def _table(rows: list[dict[str, object]]) -> list[dict[str, str]]:
