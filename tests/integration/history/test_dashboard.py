@@ -120,12 +120,14 @@ def test_every_panel_of_the_dashboard_has_data(demo_store: str, tmp_path: Path) 
         page.screenshot(ARTIFACTS / "dashboard.png")
 
 
-@pytest.mark.parametrize("width", [1700, 1280])
+@pytest.mark.parametrize("width", [1700, 1280, 1024])
 def test_every_column_of_every_card_shows_without_scrolling_sideways(
         demo_store: str, tmp_path: Path, width: int) -> None:
-    """At the screenshot's 1700 px and at a 1280 px laptop, no card's table overflows its
-    card (the hedge intents' "delta before → after" and "followed" columns were behind a
-    scroll bar, squeezed beside the risk matrix), and the page itself does not scroll."""
+    """At the screenshot's 1700 px, at a 1280 px laptop and in a 1024 px window, no card's
+    table overflows its card (the hedge intents' "delta before → after" and "followed"
+    columns were behind a scroll bar, squeezed beside the risk matrix; at 1024 px the
+    overview's liquidation and open-breaches columns were), and the page itself does not
+    scroll."""
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text(f'"{TOKEN}": "*"\n')
     with _serving(demo_store, tokens) as url, \
