@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError as RdKafkaError
 
 from greekstream.errors import HistoryError, KafkaError
 from greekstream.history.client import History, connect
@@ -122,19 +123,29 @@ class Sink:
     # ------------------------------------------------------------------ the loop
 
     def step(self) -> None:
-        """Read up to one batch, store it once full or old enough, then commit."""
+        """Read up to one batch, store it once full or old enough, then commit.
+
+        The writer is looked up again after every ``consume``: a rebalance runs
+        :meth:`_on_revoke` inside it, which may drop the batch for a new writer, and the
+        records read after that belong in the new one (they went into the dropped one,
+        and their offsets were committed with nothing stored)."""
         deadline = time.monotonic() + self.batch_seconds
-        writer = self._writer()
-        while writer.pending < self.batch_rows and time.monotonic() < deadline and self.running:
-            wanted = min(self.batch_rows - writer.pending, 10_000)
+        while (self._writer().pending < self.batch_rows and time.monotonic() < deadline
+               and self.running):
+            wanted = min(self.batch_rows - self._writer().pending, 10_000)
             for message in self.consumer.consume(wanted, timeout=0.1):
-                self._add(writer, message)
-        if writer.pending:
+                self._add(self._writer(), message)
+        if self._writer().pending:
             self._store_with_retry()
 
     def _add(self, writer: HistoryWriter, message: Message) -> None:
-        if message.error():
-            raise KafkaError(f"sink consumer error: {message.error()}")
+        err = message.error()
+        if err is not None:  # an event, not a record: only a fatal one stops the sink
+            if err.fatal():
+                raise KafkaError(f"sink consumer error: {err}")
+            if err.code() != RdKafkaError._PARTITION_EOF:  # librdkafka retries the others
+                log.warning("sink consumer: %s", err)
+            return
         topic, partition = message.topic() or "", message.partition() or 0
         offset = message.offset() or 0
         value = message.value() or b""
@@ -158,7 +169,12 @@ class Sink:
                     paused = True
                 self._unhealthy(exc)
                 time.sleep(self.backoff.next())
-                self.consumer.consume(1, timeout=0)  # keeps the group membership alive
+                # keeps the group membership alive; a rebalance inside it assigns partitions
+                # unpaused, so a record may come back: it joins the batch (dropping it
+                # would commit past it), and the new assignment is paused again
+                for message in self.consumer.consume(1, timeout=0):
+                    self._add(self._writer(), message)
+                self.consumer.pause(self.consumer.assignment())
                 if not self.running:
                     return
                 self._reconnect()
