@@ -35,6 +35,11 @@ class Record(NamedTuple):
     offset: int
     timestamp_ms: int
     is_mark: bool = False
+    sequenced: bool = True  # False: no gateway gs-seq (:meth:`SeqMerge.push` places it)
+
+
+# an unsequenced record sorts after every gateway record of the same seq
+UNSEQUENCED_RANK = 1 << 20
 
 
 class _Buffer:
@@ -55,7 +60,18 @@ class SeqMerge:
         self.low = -1  # a lower bound of the watermarks of the empty sources
 
     def push(self, source: Source, record: Record) -> None:
+        """Buffer ``record`` from ``source``. A record without a gateway seq (another
+        producer's) is placed right after what its partition held before it: the
+        partition's watermark, after every gateway record of that seq. It cannot wait
+        for a seq that may never come (its partition would stall behind it), nor go
+        before a record already released (progress would move back); and the place
+        depends only on the partition's records, so a restore puts it where a straight
+        run did."""
         buf = self.buffers[source]
+        if not record.sequenced:
+            _unset, rank, partition, offset = record.pos
+            record = record._replace(pos=(buf.watermark, UNSEQUENCED_RANK + rank, partition,
+                                          offset))
         if not buf.records:
             heapq.heappush(self.heap, (record.pos, source))
         buf.records.append(record)

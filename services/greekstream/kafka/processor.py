@@ -345,12 +345,12 @@ class Processor:
                 seq = _stamp(v)
                 break
         ts = msg.timestamp()[1]
-        if seq is None:
-            seq = ts * 1000  # no gateway stamp: order by record time (docs/streaming.md)
         # a null value (a tombstone) is an empty record: the engine rejects it (invalid_json)
         key, value = msg.key(), msg.value() or b""
-        return Record((seq, self.rank[topic], partition, offset), value, key,
-                      topic, partition, offset, ts, is_mark(key, value))
+        # no gateway stamp: the merge places it after its partition's records so far
+        return Record((-1 if seq is None else seq, self.rank[topic], partition, offset),
+                      value, key, topic, partition, offset, ts, is_mark(key, value),
+                      sequenced=seq is not None)
 
     def _broker_trouble(self, text: str) -> None:
         self.liveness.trouble(text)
