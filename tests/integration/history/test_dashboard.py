@@ -194,3 +194,45 @@ def test_a_spike_is_clipped_and_marked_not_flattening_the_chart(tmp_path: Path) 
                            "'.panel[data-field=delta_usd]'); return {clipped: +p.dataset.clipped,"
                            " note: p.querySelector('.note').textContent}; })()")
         assert usd["clipped"] == 1 and "beyond the 1st–99th percentile" in usd["note"]
+
+
+def _signed_in(url: str, browser: Browser, fragment: str):  # type: ignore[no-untyped-def]
+    page = browser.open(f"{url}/#{fragment}")
+    assert sign_in(page, TOKEN) == "1", page.dom()[-3000:]
+    return page
+
+
+def test_chart_axes_say_the_day_and_round_ticks_alike(demo_store: str, tmp_path: Path) -> None:
+    """The time axis said only hh:mm, so "00:00" stood at both ends of a day's chart and
+    1-day buckets were labelled in hours; the y axis mixed "5,000" with "15k" and would
+    have shown a 12,500 tick as "13k". Now the first tick, and each that starts another
+    day, carries its date (mm-dd); and every tick of an axis has one format, exact."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    with _serving(demo_store, tokens) as url, \
+            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+        page = _signed_in(url, browser, "book=desk-b&bucket=1m")
+        axes = _state(page, "[...document.querySelectorAll('.panel')].map((p) => "
+                            "[p.dataset.field, p.dataset.xticks, p.dataset.yticks])")
+        assert len(axes) == 5
+        for field, xticks, yticks in axes:
+            first, *rest = xticks.split("|")
+            assert re.fullmatch(r"\d\d:\d\d\n03-02", first), (field, xticks)
+            assert all(re.fullmatch(r"\d\d:\d\d(\n\d\d-\d\d)?", t) for t in rest), xticks
+            labels = [t for t in yticks.split("|") if t != "0"]
+            assert len({t[-1].isalpha() for t in labels}) == 1, (field, yticks)  # k/M or not
+        units = page.eval("""import('/static/app.js').then((m) => [
+            m.tickTexts([0, 2500, 5000, 7500, 10000, 12500]),
+            m.tickTexts([-0.003, -0.0015, 0, 0.0015, 0.003]),
+            m.tickTexts([-2.5e6, -1.25e6, 0]),
+            m.tickTexts([0, 250, 500, 750, 1000]),
+            m.timeTexts(['2026-03-01T18:00:00Z', '2026-03-02T00:00:00Z', '2026-03-02T06:00:00Z']
+                .map((t) => Date.parse(t) / 1000), 21600),
+            m.timeTexts(['2025-12-30', '2025-12-31', '2026-01-01']
+                .map((t) => Date.parse(t) / 1000), 86400)])""")
+        assert units == [["0", "2.5k", "5.0k", "7.5k", "10.0k", "12.5k"],
+                         ["-0.0030", "-0.0015", "0", "0.0015", "0.0030"],
+                         ["-2.50M", "-1.25M", "0"],
+                         ["0", "250", "500", "750", "1,000"],
+                         ["18:00\n03-01", "00:00\n03-02", "06:00"],
+                         ["12-30\n2025", "12-31", "01-01\n2026"]]

@@ -205,12 +205,33 @@ function yRange(values, limits) {
   return [lo - pad, hi + pad];
 }
 
-/** A rounded axis tick: compact (12.5k, 3.2M) from 10,000 up, else fixed-point. */
-function tickText(v) {
-  const a = Math.abs(v);
-  if (a >= 1e4) return usd(v);
-  if (a === 0) return "0";
-  return num(v, a >= 100 ? 0 : Math.min(8, 1 - Math.floor(Math.log10(a))));
+/** One axis's tick labels in one format: compact (2.5k, 1.2M) for every tick when the
+ * largest is 10,000 or more, else fixed-point with separators; as many decimals as the
+ * ticks need to be shown exactly (12,500 is 12.5k, never 13k). */
+export function tickTexts(ticks) {
+  const top = Math.max(0, ...ticks.filter(Number.isFinite).map(Math.abs));
+  const [div, suffix] = top >= 1e9 ? [1e9, "B"] : top >= 1e6 ? [1e6, "M"] : top >= 1e4 ? [1e3, "k"] : [1, ""];
+  const scaled = ticks.map((t) => t / div);
+  const exact = (d) => scaled.every((x) => Math.abs(Math.round(x * 10 ** d) - x * 10 ** d) < 1e-6);
+  let d = 0;
+  while (d < 8 && !exact(d)) d += 1;
+  return scaled.map((x) => (Math.abs(x) < 10 ** -(d + 1) ? "0" : num(x, d) + suffix));
+}
+
+/** Time tick labels in UTC: hh:mm, with the date (mm-dd) under the first tick and under
+ * each tick that starts another day; ticks a day or more apart are dates, with the year
+ * under the first and at each new year. ``ticks`` are epoch seconds. */
+export function timeTexts(ticks, step) {
+  let prev = null;
+  return ticks.map((t) => {
+    const s = new Date(t * 1000).toISOString();
+    const [day, year, hhmm] = [s.slice(5, 10), s.slice(0, 4), s.slice(11, 16)];
+    const key = step >= 86400 ? year : s.slice(0, 10);
+    const first = key !== prev;
+    prev = key;
+    if (step >= 86400) return first ? `${day}\n${year}` : day;
+    return first ? `${hhmm}\n${day}` : hhmm;
+  });
 }
 
 function limitLines(panel, limits) {
@@ -251,12 +272,16 @@ function chart(panel, series, limits, breaches, width) {
     width, height: 210,
     scales: { x: { time: true }, y: { range: () => [lo, hi] } },
     axes: [
-      { stroke: "#4b5563", grid: { stroke: "#eef0f3" }, values: (u, ticks) => ticks.map((t) => {
-        const d = new Date(t * 1000);
-        return d.toISOString().slice(11, 16);
-      }) },
-      { stroke: "#4b5563", grid: { stroke: "#eef0f3" }, size: 70,
-        values: (u, ticks) => ticks.map((t) => tickText(t)) },
+      { stroke: "#4b5563", grid: { stroke: "#eef0f3" }, values: (u, ticks, ax, space, step) => {
+        const texts = timeTexts(ticks, step);
+        box.dataset.xticks = texts.join("|");
+        return texts;
+      } },
+      { stroke: "#4b5563", grid: { stroke: "#eef0f3" }, size: 70, values: (u, ticks) => {
+        const texts = tickTexts(ticks);
+        box.dataset.yticks = texts.join("|");
+        return texts;
+      } },
     ],
     series: [
       { value: (u, t) => (t === null ? "–" : new Date(t * 1000).toISOString().slice(0, 19).replace("T", " ")) },
