@@ -243,6 +243,19 @@ class Recovered:
     visible: dict[Position, Counter[tuple[str, bytes]]] = field(default_factory=dict)
 
 
+def scan_starts(recovered: dict[int, Recovered], outputs: list[tuple[str, int]],
+                ) -> dict[tuple[str, int], int]:
+    """Where recovery looks for outputs visible past the partitions' progress: per output
+    partition, the lowest floor their progress records carry (0 if one has none)."""
+    starts: dict[tuple[str, int], int] = {}
+    for src in outputs:
+        floors = [r.progress.out_floor.get(f"{src[0]}/{src[1]}") if r.progress else None
+                  for r in recovered.values()]
+        starts[src] = 0 if any(f is None for f in floors) else min(
+            f for f in floors if f is not None)
+    return starts
+
+
 class CheckpointReader:
     """Reads the latest committed checkpoint of partitions (read_committed), all at once."""
 
@@ -360,12 +373,7 @@ class CheckpointReader:
         if not recovered:  # no partition of ours (more instances than partitions)
             return recovered
         wanted = {str(p).encode(): p for p in recovered}
-        starts: dict[tuple[str, int], int] = {}
-        for src in outputs:
-            floors = [r.progress.out_floor.get(f"{src[0]}/{src[1]}") if r.progress else None
-                      for r in recovered.values()]
-            starts[src] = 0 if any(f is None for f in floors) else min(
-                f for f in floors if f is not None)
+        starts = scan_starts(recovered, outputs)
         found: dict[int, dict[Position, Counter[tuple[str, bytes]]]] = {p: {} for p in recovered}
         for msg in self._scan(starts, timeout_s):
             part = pos = None

@@ -40,11 +40,12 @@ from greekstream.kafka.checkpoints import (
     await_settled,
     log_end,
     open_transaction_limit_s,
+    scan_starts,
 )
 from greekstream.kafka.epoch import Emitted, Epoch
 from greekstream.kafka.gateway import SEQ_HEADER, is_mark
 from greekstream.kafka.health import Lag, Liveness
-from greekstream.kafka.merge import Record
+from greekstream.kafka.merge import Position, Record
 from greekstream.kafka.ops import Metrics
 from greekstream.kafka.reach import unreachable
 from greekstream.kafka.topics import OUTPUT_ROUTES, Topics, partition_counts
@@ -224,6 +225,12 @@ class Processor:
         self.lag = Lag(self.metrics)
         self.epoch: Epoch | None = None
         self.out_floor: dict[str, int] = {}  # output partition -> offset (checkpoints.py)
+        # while outputs a killed transaction left visible lie past the committed progress
+        # (Tansu shows aborted records), the floor stays where recovery found them, up to
+        # the last of their positions: a floor past them would hide them from the next
+        # recovery, which would produce them again
+        self.floor_hold: dict[str, int] = {}
+        self.hold_until: Position | None = None
         self.txn = Transaction(self.producer, self.topics, s)  # the batch in flight
         self.stopping = False
 
@@ -406,6 +413,8 @@ class Processor:
                 self._failed(failed.cause, restart)
             return
         self._committed(done)
+        if self.hold_until is not None and epoch.pos is not None and epoch.pos >= self.hold_until:
+            self.floor_hold, self.hold_until = {}, None  # committed past them: not needed
         if checkpoint:
             self._refresh_floor()
 
@@ -422,7 +431,8 @@ class Processor:
         except KafkaException as exc:
             self._broker_trouble(f"output watermarks: {exc}")
             return  # keep the previous floor: lower, so still a floor
-        self.out_floor = floor
+        hold = self.floor_hold
+        self.out_floor = {k: min(v, hold[k]) if k in hold else v for k, v in floor.items()}
 
     def _replace_producer(self, why: str, restart: bool) -> None:
         """A wedged transactional producer is left behind: a new one with the same
@@ -553,6 +563,12 @@ class Processor:
                             extra={"event": "output_unsettled",
                                    "partitions": [f"{t}/{p}" for t, p in unsettled]})
         recovered = self.reader.with_visible(recovered, self.output_sources)
+        seen = [pos for r in recovered.values() for pos, copies in (r.visible or {}).items()
+                if copies.total()]
+        self.hold_until = max(seen) if seen else None
+        self.floor_hold = ({f"{t}/{p}": o for (t, p), o in
+                            scan_starts(recovered, self.output_sources).items()}
+                           if seen else {})
         self._refresh_floor()
         epoch = Epoch.restore(self.engine_config, owned, self.book_topics, self.market_sources,
                               self.n_book, recovered)
