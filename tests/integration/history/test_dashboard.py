@@ -236,3 +236,34 @@ def test_chart_axes_say_the_day_and_round_ticks_alike(demo_store: str, tmp_path:
                          ["0", "250", "500", "750", "1,000"],
                          ["18:00\n03-01", "00:00\n03-02", "06:00"],
                          ["12-30\n2025", "12-31", "01-01\n2026"]]
+
+
+def test_breach_values_carry_their_unit_and_differ_from_their_limit(
+        demo_store: str, tmp_path: Path) -> None:
+    """Open breaches and the breach history showed value and limit without a unit (357
+    what? -7,739 what?), and a health factor of 1.2483 breaching 1.25 read "1.25 / 1.25".
+    The metric now names the unit of both (delta (coin), health_factor (ratio), ...) and
+    the two numbers get the decimals it takes to tell them apart."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    with _serving(demo_store, tokens) as url, \
+            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+        page = _signed_in(url, browser, "book=treasury&bucket=1m")
+        rows = _state(page, """[
+            ...[...document.querySelectorAll('#open-breaches tbody tr')].map((tr) => [2, 4, 5]
+                .map((i) => tr.cells[i].textContent)),
+            ...[...document.querySelectorAll('#breaches tbody tr')].map((tr) => [4, 5, 6]
+                .map((i) => tr.cells[i].textContent))]""")
+        assert len(rows) >= 4 and any(r[0].startswith("health_factor") for r in rows), rows
+        units = {"delta": "coin", "gamma": "coin per USD", "vega": "USD per vol pt",
+                 "theta": "USD per day", "health_factor": "ratio"}
+        for metric, value, limit in rows:
+            name = metric.split(" ")[0]
+            assert metric == f"{name} ({units[name]})", rows
+            assert value != limit, rows
+        numbers = page.eval("""import('/static/app.js').then((m) => [
+            m.breachNumbers('health_factor', 1.2483, 1.25),
+            m.breachNumbers('delta', 357.41, 300), m.breachNumbers('gamma', 0.0025, 0.0025),
+            m.breachNumbers('liq_distance', 0.0812, 0.1), m.metricLabel('oracle')])""")
+        assert numbers == [["1.248", "1.250"], ["357", "300"], ["0.00250", "0.00250"],
+                           ["8.1%", "10.0%"], "oracle"]

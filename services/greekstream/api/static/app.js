@@ -103,6 +103,28 @@ export function hms(seconds) {
   return `${Math.floor(s / 3600)}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}`;
 }
 
+// a breach's value and limit in the unit of its metric (docs/contract.md); liq_distance is
+// a fraction of the price, shown in %; an oracle breach's value is a spread or an age
+const METRIC_UNITS = { delta: "coin", gamma: "coin per USD", vega: "USD per vol pt",
+  theta: "USD per day", health_factor: "ratio", liq_distance: "% of price" };
+
+/** A breach metric with its unit: "delta (coin)". */
+export function metricLabel(metric) {
+  const unit = METRIC_UNITS[metric];
+  return unit ? `${metric} (${unit})` : metric;
+}
+
+/** A breach's value and limit, with as many decimals as it takes for a breached value not
+ * to read as its limit (a health factor of 1.2483 against 1.25 is 1.248 / 1.250). */
+export function breachNumbers(metric, value, limit) {
+  const scale = metric === "liq_distance" ? 100 : 1;
+  const show = (v, d) => (v === null || v === undefined ? "–" : num(v * scale, d) + (scale === 100 ? "%" : ""));
+  const a = Math.abs((limit ?? value ?? 0) * scale);
+  let d = a === 0 ? 0 : a >= 100 ? 0 : Math.min(8, 2 - Math.floor(Math.log10(a)));
+  while (d < 8 && value !== limit && value !== null && limit !== null && show(value, d) === show(limit, d)) d += 1;
+  return [show(value, d), show(limit, d)];
+}
+
 const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
 const time = (iso) => (iso ? iso.slice(0, 19).replace("T", " ") : "–");
 /** A Date as the API's RFC 3339 UTC (whole seconds without ".000"). */
@@ -167,8 +189,9 @@ function renderOverview(ov) {
   $("overview").dataset.rows = String(ov.rows.length);
   $("open-breaches").tBodies[0].replaceChildren(...ov.open_breaches.map((b) => {
     const tr = el("tr");
-    for (const v of [b.book, b.underlying, b.metric]) cell(tr, v);
-    cell(tr, hms(b.open_for_s), "num"); cell(tr, num(b.value), "num"); cell(tr, num(b.limit), "num");
+    for (const v of [b.book, b.underlying, metricLabel(b.metric)]) cell(tr, v);
+    cell(tr, hms(b.open_for_s), "num");
+    for (const v of breachNumbers(b.metric, b.value, b.limit)) cell(tr, v, "num");
     return tr;
   }));
   if (!ov.open_breaches.length) emptyRow($("open-breaches"), "none open");
@@ -569,8 +592,8 @@ async function renderBook() {
     const tr = el("tr", b.cleared_at ? {} : { class: "breached" });
     for (const v of [time(b.opened_at), b.cleared_at ? time(b.cleared_at) : "open"]) cell(tr, v);
     cell(tr, hms(b.duration_s), "num");
-    for (const v of [b.underlying, b.metric]) cell(tr, v);
-    cell(tr, num(b.value), "num"); cell(tr, num(b.limit), "num");
+    for (const v of [b.underlying, metricLabel(b.metric)]) cell(tr, v);
+    for (const v of breachNumbers(b.metric, b.value, b.limit)) cell(tr, v, "num");
     return tr;
   }));
   await showVar(book);
