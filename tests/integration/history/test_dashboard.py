@@ -267,3 +267,25 @@ def test_breach_values_carry_their_unit_and_differ_from_their_limit(
             m.breachNumbers('liq_distance', 0.0812, 0.1), m.metricLabel('oracle')])""")
         assert numbers == [["1.248", "1.250"], ["357", "300"], ["0.00250", "0.00250"],
                            ["8.1%", "10.0%"], "oracle"]
+
+
+def test_the_cards_below_the_charts_name_their_book(demo_store: str, tmp_path: Path) -> None:
+    """The risk matrix, hedge intents, VaR, P&L explain and breach history are one book's,
+    but their titles did not say whose: scrolled past the charts, a risk manager read
+    "Hedge intents" or "Breach history of the book" and had to scroll back up to the
+    Book selector. Each title names the book, and follows a change of book."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    titles = ("[...document.querySelectorAll('#matrix-card h2, #intents-card h2, #var-card h2,"
+              " #explain-card h2, #breaches')].map((n) => (n.closest('.card') ?? n)"
+              ".querySelector('h2').textContent)")
+    with _serving(demo_store, tokens) as url, \
+            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+        page = _signed_in(url, browser, "book=desk-b&bucket=1m")
+        shown = _state(page, titles)
+        assert len(shown) == 5 and all(" of desk-b" in t for t in shown), shown
+        page.eval("document.getElementById('book').value = 'treasury';"
+                  "document.getElementById('book').dispatchEvent(new Event('change')); true")
+        page.wait_for("document.getElementById('status').textContent.startsWith('treasury')")
+        shown = _state(page, titles)
+        assert all(" of treasury" in t and "desk-b" not in t for t in shown), shown

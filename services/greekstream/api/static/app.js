@@ -564,6 +564,8 @@ async function renderBook() {
   select.value = keep ?? (want && unders.includes(want) ? want : ranked[0] ?? "");
   const und = select.value;
   const span = query.from ? `, the last ${SERIES_DAYS[bucket]} days` : "";
+  // the cards below the charts are the book's too: each title names it
+  for (const name of document.querySelectorAll(".book-name")) name.textContent = `of ${book}`;
   $("book-title").textContent = `${book} ${und}: history (last value per ${bucket} bucket${span}, UTC)`;
   const series = {};
   for (const r of rows) if (r.underlying === und) (series[r.underlying] ||= []).push({ ...r, t: Date.parse(r.bucket) });
