@@ -156,7 +156,7 @@ def test_every_column_of_every_card_shows_without_scrolling_sideways(
     assert layout["page"][0] <= layout["page"][1] + 1, layout["page"]
     headers = layout["headers"]
     assert [h["header"] for h in headers] == [
-        "time", "underlying", "instrument", "side", "quantity (contracts)",
+        "time (UTC)", "underlying", "instrument", "side", "quantity (contracts)",
         "delta before → after (coin)", "followed"]
     hidden = [h for h in headers if h["left"] < -1 or h["right"] < -1 or h["width"] < 20]
     assert hidden == [], f"at {width} px these hedge-intent headers are cut off: {hidden}"
@@ -289,3 +289,22 @@ def test_the_cards_below_the_charts_name_their_book(demo_store: str, tmp_path: P
         page.wait_for("document.getElementById('status').textContent.startsWith('treasury')")
         shown = _state(page, titles)
         assert all(" of treasury" in t and "desk-b" not in t for t in shown), shown
+
+
+def test_every_time_on_the_page_says_utc(demo_store: str, tmp_path: Path) -> None:
+    """The risk matrices' "as of 2026-03-02 23:59:00", the hedge intents' time and the
+    breach history's opened/cleared columns gave no time zone (the overview and the
+    regimes say UTC); a desk outside London read them as local time. Each says UTC."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    with _serving(demo_store, tokens) as url, \
+            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+        page = _signed_in(url, browser, "book=treasury&bucket=1m")
+        shown = _state(page, """{
+            matrices: [...document.querySelectorAll('#matrix h3')].map((h) => h.textContent),
+            headers: [...document.querySelectorAll('th')].map((th) => th.textContent)
+                .filter((t) => /^(time|opened|cleared)/.test(t))}""")
+        assert shown["matrices"] and all(
+            re.search(r"as of 2026-03-02 \d\d:\d\d:\d\d UTC$", h) for h in shown["matrices"]), shown
+        assert len(shown["headers"]) == 4 and all(
+            h.endswith("(UTC)") for h in shown["headers"]), shown

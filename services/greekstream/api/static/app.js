@@ -395,7 +395,7 @@ function renderMatrices(items) {
     const rows = [...new Set(grid.map((s) => `${s.vol_shock}|${s.time_shift_h || 0}`))];
     const wrap = el("div", { class: "matrix" });
     const liq = (mv, p) => (mv === null || mv === undefined ? "none in range" : `${(mv * 100).toFixed(2)}%${p ? " @ " + num(p, 0) : ""}`);
-    wrap.appendChild(el("h3", {}, `${m.underlying}: worst loss ${num(x.worst_loss, 0)} USD · liquidation down ${liq(x.liq_move_down, x.liq_price_down)}, up ${liq(x.liq_move_up, x.liq_price_up)} · as of ${time(m.ts)}`));
+    wrap.appendChild(el("h3", {}, `${m.underlying}: worst loss ${num(x.worst_loss, 0)} USD · liquidation down ${liq(x.liq_move_down, x.liq_price_down)}, up ${liq(x.liq_move_up, x.liq_price_up)} · as of ${time(m.ts)} UTC`));
     const table = el("table", { class: "heat" });
     const head = el("tr");
     head.appendChild(el("th", {}, "vol \\ price"));
