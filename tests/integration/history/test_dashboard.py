@@ -308,3 +308,54 @@ def test_every_time_on_the_page_says_utc(demo_store: str, tmp_path: Path) -> Non
             re.search(r"as of 2026-03-02 \d\d:\d\d:\d\d UTC$", h) for h in shown["matrices"]), shown
         assert len(shown["headers"]) == 4 and all(
             h.endswith("(UTC)") for h in shown["headers"]), shown
+
+
+# window.fetch for /var answered as window.varAnswers says ({json, png}: [status, body]),
+# everything else by the service; then the book redrawn as a change of bucket does
+STUB_VAR = """(() => {
+    window.realFetch ??= window.fetch;
+    window.fetch = (path, init) => {
+        const kind = String(path).includes('format=png') ? 'png' : 'json';
+        const answer = String(path).includes('/var') && window.varAnswers?.[kind];
+        return answer ? Promise.resolve(new Response(JSON.stringify(answer[1]), {
+            status: answer[0], headers: {'content-type': 'application/json'}}))
+            : window.realFetch(path, init);
+    };
+    return true; })()"""
+REDRAW = ("document.getElementById('status').textContent = '';"
+          "document.getElementById('bucket').dispatchEvent(new Event('change')); true")
+
+
+def test_the_var_card_tells_none_stored_from_a_failure(demo_store: str, tmp_path: Path) -> None:
+    """The VaR card said "no VaR stored for this book (the processor emits it with a
+    returns file)" for any failure (a 503 or 500 too), gave a newcomer after `make demo`
+    (whose store holds no VaR) nothing to do, and showed as_of raw (2026-03-02T01:00:00Z).
+    None stored says how to store one; another failure says what failed; as_of is UTC."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    card = "[document.getElementById('var').className, document.getElementById('var').textContent]"
+    with _serving(demo_store, tokens) as url, \
+            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+        page = _signed_in(url, browser, "book=desk-b&bucket=1m")
+        cls, text = _state(page, card)  # the demo's store holds no VaR: a 404
+        assert cls == "muted" and text.startswith("no VaR stored for desk-b: ") and \
+            "GREEKSTREAM_ENGINE__RETURNS_FILE" in text and "--returns" in text, text
+        page.eval(STUB_VAR)
+        page.eval("window.varAnswers = {json: [503, {detail: 'the history store is busy'}]}; true")
+        page.eval(REDRAW)
+        page.wait_for("document.getElementById('status').textContent.startsWith('desk-b:')")
+        assert _state(page, card) == [
+            "error", "VaR could not be loaded: HTTP 503: the history store is busy"]
+        stored = {"var": 2519072.6, "es": 2930017.4, "confidence": 0.99, "scenarios": 250,
+                  "worst_date": "2025-10-28", "worst_pnl": -3433744.8,
+                  "as_of": "2026-03-02T01:00:00Z"}
+        page.eval(f"window.varAnswers = {{json: [200, {orjson.dumps(stored).decode()}],"
+                  " png: [500, {detail: 'drawing failed'}]}; true")
+        page.eval(REDRAW)
+        page.wait_for("document.getElementById('status').textContent.startsWith('desk-b:')")
+        cls, text = _state(page, card)
+        assert cls == "" and text == (
+            "VaR 2,519,073 USD, ES 2,930,017 USD at 99% over 250 days (worst 2025-10-28: "
+            "-3,433,745 USD), as of 2026-03-02 01:00:00 UTC"), text
+        assert page.eval("document.getElementById('var-plot').textContent") == \
+            "the distribution could not be drawn: HTTP 500: drawing failed"

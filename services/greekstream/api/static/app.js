@@ -49,18 +49,30 @@ export const session = {
 
 class Unauthorized extends Error {}
 
+/** An answer other than 2xx or 401: its HTTP status and the service's detail. */
+class HttpError extends Error {
+  constructor(status, detail) {
+    super(`HTTP ${status}: ${detail}`);
+    this.status = status;
+  }
+}
+
+/** The error an answer that is not 2xx stands for: the token refused (401), or the status
+ * with the service's detail. */
+async function refusal(res) {
+  if (res.status === 401) return new Unauthorized("the token was refused");
+  let detail = res.statusText;
+  try { detail = (await res.json()).detail ?? detail; } catch { /* not JSON */ }
+  return new HttpError(res.status, typeof detail === "string" ? detail : JSON.stringify(detail));
+}
+
 export async function api(path) {
   const res = await fetch(path, {
     headers: { Authorization: "Bearer " + session.token() },
     cache: "no-store",
     credentials: "omit",
   });
-  if (res.status === 401) throw new Unauthorized("the token was refused");
-  if (!res.ok) {
-    let detail = res.statusText;
-    try { detail = (await res.json()).detail ?? detail; } catch { /* not JSON */ }
-    throw new Error(`${res.status} ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
-  }
+  if (!res.ok) throw await refusal(res);
   return res.json();
 }
 
@@ -443,16 +455,26 @@ async function showVar(book) {
     v = await api(bookPath(book, "var"));
   } catch (err) {
     if (err instanceof Unauthorized) throw err;
-    text.textContent = "no VaR stored for this book (the processor emits it with a returns file)";
+    // none stored (404) is the usual answer without a returns file: say how to get one;
+    // any other failure is not "none stored" and is shown as it is
+    text.className = err.status === 404 ? "muted" : "error";
+    text.textContent = err.status === 404
+      ? `no VaR stored for ${book}: it is stored only when the processor runs with a returns ` +
+        "file (GREEKSTREAM_ENGINE__RETURNS_FILE), or by greekstream replay FILE --returns " +
+        "returns.csv --history DSN (docs/var.md); make demo prints the desk's VaR but stores none"
+      : `VaR could not be loaded: ${err.message}`;
     return;
   }
+  text.className = "";
   text.textContent = `VaR ${num(v.var, 0)} USD, ES ${num(v.es, 0)} USD at ${v.confidence * 100}% ` +
-    `over ${v.scenarios} days (worst ${v.worst_date}: ${num(v.worst_pnl, 0)} USD), as of ${v.as_of}`;
+    `over ${v.scenarios} days (worst ${v.worst_date}: ${num(v.worst_pnl, 0)} USD), ` +
+    `as of ${time(v.as_of)} UTC`;
   let src;
   try {
     src = await pngSource(bookPath(book, "var", { format: "png" }));
   } catch (err) {
     if (err instanceof Unauthorized) throw err;
+    plot.replaceChildren(el("p", { class: "error" }, `the distribution could not be drawn: ${err.message}`));
     return;
   }
   const img = el("img", { id: "var-png", alt: "one-day P&L distribution, VaR and ES marked" });
@@ -485,8 +507,7 @@ async function pngSource(path) {
   const res = await fetch(path, {
     headers: { Authorization: "Bearer " + session.token() }, cache: "no-store", credentials: "omit",
   });
-  if (res.status === 401) throw new Unauthorized("the token was refused");
-  if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+  if (!res.ok) throw await refusal(res);
   const blob = await res.blob();
   return new Promise((resolve) => {
     const reader = new FileReader();
