@@ -41,5 +41,21 @@ def test_lines_are_drawn_while_advancing_and_at_the_end() -> None:
     assert text.count("\r") >= 5 and text.endswith("\n")
 
 
+def test_a_live_inputs_refresh_draws_on_a_pipe_only_when_the_count_moved() -> None:
+    piped = io.StringIO()
+    progress = Progress("produce", stream=piped)
+    progress.every_s = 0.0
+    progress.advance(3)  # a few records: below the 1k units advance() looks at the clock
+    progress.refresh()
+    progress.refresh()  # idle: nothing new to say
+    assert piped.getvalue().startswith("produce: 3 events (") and piped.getvalue().count(
+        "\n") == 1
+    terminal = Terminal()
+    progress = Progress("produce", stream=terminal, every_s=0.0)
+    progress.refresh()
+    progress.refresh()  # the elapsed time moves on a terminal
+    assert terminal.getvalue().count("\r") == 2
+
+
 def test_clock_reads_like_a_person_would_write_it() -> None:
     assert [clock(4.25), clock(187), clock(3725)] == ["4.2s", "3m07s", "1h02m"]

@@ -22,6 +22,7 @@ class Progress:
         self.count = 0
         self._check_at = 1024  # look at the clock only every ~1k units
         self._start = self._last = time.monotonic()
+        self._drawn = 0  # the count at the last line drawn
 
     def advance(self, n: int = 1) -> None:
         self.count += n
@@ -33,11 +34,23 @@ class Progress:
             self._last = now
             self._draw(now, final=False)
 
+    def refresh(self) -> None:
+        """Redraw when due without a new unit (a live input's loop calls it while idle):
+        on a terminal the elapsed time moves; a pipe or a log gets a line only when the
+        count moved since the last one, so an idle input does not fill it."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last >= self.every_s and (self.tty or self.count != self._drawn):
+            self._last = now
+            self._draw(now, final=False)
+
     def done(self) -> None:
         if self.enabled and (self.count >= 100_000 or now_elapsed(self._start) > 2.0):
             self._draw(time.monotonic(), final=True)
 
     def _draw(self, now: float, final: bool) -> None:
+        self._drawn = self.count
         self.stream.write(("\r" if self.tty else "") + self.line(now - self._start, final)
                           + ("\n" if final or not self.tty else ""))
         self.stream.flush()
