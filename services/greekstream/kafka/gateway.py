@@ -1,7 +1,8 @@
 """The gateway: validate each line of an events file and publish it to its topic.
 
-Every record carries a ``gs-seq`` header (the line number) that the processor merges
-on, so it sees the file's order across topics and partitions (docs/streaming.md).
+Every record carries a ``gs-seq`` header (a file's line number; a live input's running
+count, ticks included) that the processor merges on, so it sees the input's order across
+topics and partitions (docs/streaming.md).
 Every few milliseconds (and every ``mark_every`` records, and at the end) the gateway
 writes a *mark* into every partition of every input topic: an empty record keyed
 ``gs-mark`` whose ``gs-seq`` says that every record up to that seq is already before
@@ -12,15 +13,19 @@ state, so only the processor can reject it.
 
 At the end of its input the gateway is idle for good: it publishes one ``tick`` (contract part 2,
 *Emission in event-time windows*) at the last event time + ``idle_tick_ms``, so the
-processors close their open emission window as a file replay does at its end.
+processors close their open emission window as a file replay does at its end. A live
+input (:meth:`Gateway.publish_live`, `greekstream produce -`) is also idle between its
+lines: once no line has come for ``idle_tick_ms`` of wall time, it publishes one tick at
+the last event time + the wall time since that event came, and a mark, so a quiet market's
+last window closes without waiting for its next record.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaException, Producer
 
@@ -29,7 +34,7 @@ from greekstream.core.engine import output_id
 from greekstream.core.events import DecodeError, Rejected, encode
 from greekstream.core.guards import clip_detail, clip_raw
 from greekstream.core.timeutil import format_ts
-from greekstream.errors import KafkaError
+from greekstream.errors import KafkaError, UsageError
 from greekstream.kafka.topics import ROUTES, Topics, partition_counts
 from greekstream.runtime.progress import Progress
 
@@ -41,6 +46,14 @@ def is_mark(key: bytes | None, value: bytes | None) -> bool:
     return key == MARK_KEY and not value
 
 
+class LineSource(Protocol):
+    """A live input (runtime/live_lines.py ``LiveLines``): complete lines as they come."""
+
+    eof: bool
+
+    def read(self, timeout_s: float) -> list[tuple[bytes, str]]: ...
+
+
 @dataclass
 class GatewayReport:
     published: int = 0
@@ -49,12 +62,18 @@ class GatewayReport:
     marks: int = 0
     ticks: int = 0
     delivery_errors: list[str] = field(default_factory=list)
+    first_seq: int | None = None  # the gs-seq of the first record published (None: none)
 
 
 class Gateway:
+    LIVE_WAIT_S = 0.25  # a live input's longest wait: delivery callbacks, a stop request
+
     def __init__(self, conf: dict[str, Any], topics: Topics, linger_ms: int = 5,
                  mark_every: int = 1000, mark_interval_ms: float = 5.0,
-                 idle_tick_ms: int = 100) -> None:
+                 idle_tick_ms: int = 100, *, clock: Callable[[], float] = time.monotonic,
+                 producer: Any = None, partitions: dict[str, int] | None = None) -> None:
+        """``clock`` (monotonic seconds), ``producer`` and ``partitions`` (per input topic,
+        else asked of the broker) are for tests without a broker."""
         self.topics = topics
         self.idle_tick_ms = idle_tick_ms
         self.last_ts: int | None = None  # the largest event time published
@@ -62,9 +81,10 @@ class Gateway:
         self.mark_interval_s = mark_interval_ms / 1000
         self.last_seq = -1
         self.marked_seq = -1
-        self.marked_at = time.monotonic()
+        self.clock = clock
+        self.marked_at = clock()
         self.report = GatewayReport()
-        self.producer = Producer({
+        self.producer = producer if producer is not None else Producer({
             **conf,
             "enable.idempotence": True,
             "acks": "all",
@@ -73,7 +93,7 @@ class Gateway:
             "queue.buffering.max.messages": 1_000_000,
         })
         inputs = sorted({topics.name(suffix) for suffix, _ in ROUTES.values()})
-        counts = partition_counts(conf, inputs)
+        counts = partitions if partitions is not None else partition_counts(conf, inputs)
         missing = [t for t in inputs if not counts[t]]
         if missing:
             raise KafkaError(
@@ -93,30 +113,92 @@ class Gateway:
         self.flush()
         progress.done()
 
+    def publish_live(self, lines: LineSource, progress: Progress, first_seq: int,
+                     stop: Callable[[], bool] = lambda: False) -> None:
+        """Publish a live input's lines as they come, with gs-seq ``first_seq``, + 1, ...
+        for lines and ticks alike (docs/streaming.md, *Live input*). When no line has come
+        for ``idle_tick_ms`` of wall time (0: never), one tick for that idle spell at the
+        last event time + the wall time since that event came, and a mark at once; the
+        next tick waits for a new event. Records the input has stopped sending are marked
+        within the mark interval. At the end of the input the end-of-input tick, as a file;
+        ``stop()`` true (a signal) ends without it. Then mark and wait for delivery."""
+        self.last_seq = self.marked_seq = first_seq - 1
+        idle_s = self.idle_tick_ms / 1000
+        heard = event_at = self.clock()  # the last line, the last event published
+        tick_due = False  # an event came since the last tick
+        while not stop():
+            now = self.clock()
+            wait = self.LIVE_WAIT_S
+            if self.last_seq > self.marked_seq:
+                wait = min(wait, self.marked_at + self.mark_interval_s - now)
+            if tick_due:
+                wait = min(wait, heard + idle_s - now)
+            try:
+                batch = lines.read(max(wait, 0.0))
+            except OSError as exc:  # a descriptor closed under us, a terminal hung up
+                self.mark()
+                self.flush()
+                raise UsageError(
+                    f"cannot read the input: {exc.strerror or exc}",
+                    hint="what came before is published; restart the gateway with "
+                         f"--first-seq {self.last_seq + 1}") from exc
+            now = self.clock()
+            for raw, source in batch:
+                events = self.report.published
+                self.publish_one(self.last_seq + 1, raw, source)
+                progress.advance()
+                if self.report.published > events:  # an event, not a rejected line
+                    event_at, tick_due = now, idle_s > 0
+            if batch:
+                heard = now
+            if lines.eof:
+                break
+            if self.last_seq > self.marked_seq and now - self.marked_at >= self.mark_interval_s:
+                self.mark()  # the input paused: what it sent is released at once
+            if tick_due and now - heard >= idle_s:
+                self.idle(max(round((now - event_at) * 1e6), self.idle_tick_ms * 1000))
+                self.mark()
+                tick_due = False
+            self.producer.poll(0)  # delivery callbacks
+            if self.report.delivery_errors:
+                raise KafkaError(
+                    f"records not delivered: {self.report.delivery_errors[:3]}",
+                    hint="check that the broker is reachable and the topics exist, then "
+                         f"restart the gateway with --first-seq {self.last_seq + 1}")
+            progress.refresh()
+        if lines.eof:
+            self.idle()
+        self.mark()
+        self.flush()
+        progress.done()
+
     def publish_one(self, seq: int, raw: bytes, source: str) -> None:
         """One record; seqs must increase from call to call (and across runs of a stream)."""
         self._publish_one(seq, raw, source)
         self.last_seq = seq
         if (seq - self.marked_seq >= self.mark_every
-                or time.monotonic() - self.marked_at >= self.mark_interval_s):
+                or self.clock() - self.marked_at >= self.mark_interval_s):
             self.mark()
 
-    def idle(self) -> None:
-        """The input went quiet: a `tick` at the last event time + ``idle_tick_ms`` (after
-        the last record, in gs-seq order) closes the processors' open window."""
+    def idle(self, idle_us: int | None = None) -> None:
+        """The input went quiet: a `tick` at the last event time + ``idle_us`` (default
+        ``idle_tick_ms``; after the last record, in gs-seq order) closes the processors'
+        open window."""
         if self.last_ts is None or self.idle_tick_ms <= 0:
             return
         seq = self.last_seq + 1
-        ts = self.last_ts + self.idle_tick_ms * 1000
+        ts = self.last_ts + (self.idle_tick_ms * 1000 if idle_us is None else idle_us)
         raw = b'{"type":"tick","event_id":"gs-tick-%d","ts":"%s"}' % (seq, format_ts(ts).encode())
+        last_ts = self.last_ts
         self._publish_one(seq, raw, "gateway:idle")
+        self.last_ts = last_ts  # the input's: the next tick counts from its events, not this
         self.last_seq = seq
         self.report.published -= 1  # not a line of the input
         self.report.ticks += 1
 
     def mark(self) -> None:
         """Tell every input partition that all records up to the last seq are written."""
-        self.marked_at = time.monotonic()
+        self.marked_at = self.clock()
         if self.last_seq <= self.marked_seq:
             return
         headers = [(SEQ_HEADER, str(self.last_seq).encode())]
@@ -126,6 +208,8 @@ class Gateway:
         self.report.marks += 1
 
     def _publish_one(self, seq: int, raw: bytes, source: str) -> None:
+        if self.report.first_seq is None:
+            self.report.first_seq = seq
         headers = [(SEQ_HEADER, str(seq).encode())]
         try:
             event = decode_event(raw)

@@ -22,6 +22,7 @@ def closed_port() -> int:
 COMMANDS = {
     "produce": ["produce", "{events}"],
     "produce-port-1": ["produce", "{events}", "--bootstrap", "127.0.0.1:1"],
+    "produce-stdin": ["produce", "-"],  # a live feed: the broker is checked before reading
     "topics create": ["topics", "create"],
     "process": ["process", "--port", "0"],
     "sink": ["sink", "--port", "0", "--dsn", "chdb://{tmp}/store"],
