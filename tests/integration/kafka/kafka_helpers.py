@@ -66,18 +66,21 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
         raise
 
 
-def read_topic(bootstrap: str, topic: str, timeout_s: float = 30) -> list[tuple[
+def read_topic(bootstrap: str, topic: str | list[str], timeout_s: float = 30) -> list[tuple[
     bytes | None, bytes, list[Any]
 ]]:
-    """Every committed record of a topic (read_committed), partition by partition, in order."""
-    meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
-    partitions = sorted(meta.topics[topic].partitions)
+    """Every committed record of a topic (read_committed), partition by partition, in order;
+    of several topics with one consumer, topic by topic."""
+    names = [topic] if isinstance(topic, str) else topic
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    metas = {t: admin.list_topics(t, timeout=10).topics[t] for t in names}
+    partitions = [(t, p) for t in names for p in sorted(metas[t].partitions)]
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-reader",
                          "enable.auto.commit": False, "enable.partition.eof": True,
                          "isolation.level": "read_committed"})
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    by_partition: dict[int, list[Any]] = defaultdict(list)
-    ended: set[int] = set()
+    consumer.assign([TopicPartition(t, p, 0) for t, p in partitions])
+    by_partition: dict[tuple[str, int], list[Any]] = defaultdict(list)
+    ended: set[tuple[str, int]] = set()
     deadline = time.monotonic() + timeout_s
     try:
         while len(ended) < len(partitions):
@@ -89,12 +92,13 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30) -> list[tuple[
                 continue
             if msg.error():
                 if msg.error().code() == RdKafkaError._PARTITION_EOF:
-                    ended.add(msg.partition())
+                    ended.add((msg.topic(), msg.partition()))
                 continue
-            by_partition[msg.partition()].append((msg.key(), msg.value(), msg.headers() or []))
+            by_partition[(msg.topic(), msg.partition())].append(
+                (msg.key(), msg.value(), msg.headers() or []))
     finally:
         consumer.close()
-    return [rec for p in partitions for rec in by_partition[p]]
+    return [rec for tp in partitions for rec in by_partition[tp]]
 
 
 def committed_outputs(bootstrap: str, prefix: str) -> dict[str, list[bytes]]:
