@@ -359,3 +359,36 @@ def test_the_var_card_tells_none_stored_from_a_failure(demo_store: str, tmp_path
             "-3,433,745 USD), as of 2026-03-02 01:00:00 UTC"), text
         assert page.eval("document.getElementById('var-plot').textContent") == \
             "the distribution could not be drawn: HTTP 500: drawing failed"
+
+
+def test_a_service_that_does_not_answer_is_said_in_words_and_tried_again(
+        demo_store: str, tmp_path: Path) -> None:
+    """When the service did not answer, the status read "error: Failed to fetch"; if that
+    was the first load (serve restarting as the page opened) the page never tried again;
+    and after a failed redraw the next good status stayed red. Now it says the service did
+    not answer and that the page tries again, it does, and the red goes with the error."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    status = "[document.getElementById('status').className, " \
+             "document.getElementById('status').textContent]"
+    with _serving(demo_store, tokens) as url, \
+            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+        page = browser.open("about:blank")
+        page.send("Page.addScriptToEvaluateOnNewDocument", {"source": """
+            window.failFetch = 1;  // the next this many fetches find no service
+            const realFetch = window.fetch.bind(window);
+            window.fetch = (...a) => (window.failFetch-- > 0
+                ? Promise.reject(new TypeError('Failed to fetch')) : realFetch(...a));"""})
+        page.goto(f"{url}/#book=desk-b&bucket=1m")
+        assert sign_in(page, TOKEN) == "error"
+        assert _state(page, status) == [
+            "error", "error: the greekstream service did not answer (it may be restarting, or "
+                     "the network is down) (the page tries again every 15 s)"]
+        page.wait_for("document.body.dataset.ready === '1'", timeout=40)  # tried again
+        cls, text = _state(page, status)
+        assert cls == "" and text.startswith("desk-b: "), text
+        page.eval("window.failFetch = 1;" + REDRAW)
+        page.wait_for("document.getElementById('status').className === 'error'")
+        page.eval(REDRAW)
+        page.wait_for("document.getElementById('status').textContent.startsWith('desk-b:')")
+        assert _state(page, status)[0] == ""

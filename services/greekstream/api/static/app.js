@@ -66,12 +66,19 @@ async function refusal(res) {
   return new HttpError(res.status, typeof detail === "string" ? detail : JSON.stringify(detail));
 }
 
+/** GET with the token; no answer at all (fetch's bare "Failed to fetch") is said in words. */
+async function get(path) {
+  try {
+    return await fetch(path, {
+      headers: { Authorization: "Bearer " + session.token() }, cache: "no-store", credentials: "omit",
+    });
+  } catch {
+    throw new Error("the greekstream service did not answer (it may be restarting, or the network is down)");
+  }
+}
+
 export async function api(path) {
-  const res = await fetch(path, {
-    headers: { Authorization: "Bearer " + session.token() },
-    cache: "no-store",
-    credentials: "omit",
-  });
+  const res = await get(path);
   if (!res.ok) throw await refusal(res);
   return res.json();
 }
@@ -504,9 +511,7 @@ async function renderRegimes() {
 
 /** A PNG of an authenticated route as a data: URL (the CSP allows data: images only). */
 async function pngSource(path) {
-  const res = await fetch(path, {
-    headers: { Authorization: "Bearer " + session.token() }, cache: "no-store", credentials: "omit",
-  });
+  const res = await get(path);
   if (!res.ok) throw await refusal(res);
   const blob = await res.blob();
   return new Promise((resolve) => {
@@ -620,6 +625,7 @@ async function renderBook() {
     return tr;
   }));
   await showVar(book);
+  status.className = "";  // an earlier failure's red is over
   status.textContent = `${book}: ${rows.length} points, ${breaches.length} breaches, ${intents.length} hedge intents`;
   document.body.dataset.points = String(rows.length);
   document.body.dataset.breaches = String(breaches.length);
@@ -644,36 +650,53 @@ function showLogin(message) {
   document.body.dataset.ready = "login";
 }
 
+let timer = null;
+let booksLoaded = false;
+
 function fail(err) {
   if (err instanceof Unauthorized) {
+    clearInterval(timer);
     session.clear();
     showLogin("That token was refused: sign in again.");
     return;
   }
   const status = $("status");
-  status.textContent = "error: " + err.message;
+  status.textContent = `error: ${err.message} ` + ($("refresh").checked
+    ? "(the page tries again every 15 s)" : "(tick refresh every 15 s, or reload the page, to try again)");
   status.className = "error";
   document.body.dataset.ready = "error";
 }
 
-let timer = null;
+async function loadBooks() {
+  const books = await api("/v1/books");
+  const select = $("book");
+  select.replaceChildren(...books.map((b) => new Option(b, b)));
+  const want = wanted();
+  if (want.get("book") && books.includes(want.get("book"))) select.value = want.get("book");
+  if (want.get("bucket")) $("bucket").value = want.get("bucket");
+  booksLoaded = true;
+}
+
+/** One load: the books first (until they have loaded once), then everything else. */
+async function load() {
+  if (!booksLoaded) await loadBooks();
+  await refresh();
+  if (!$("book").value) {  // renderBook, which says what it loaded, did not run
+    $("status").className = "";
+    $("status").textContent = "no books visible to this token";
+  }
+}
 
 async function start() {
   if (!session.token()) { showLogin(); return; }
   $("login").hidden = true;
   $("app").hidden = false;
-  try {
-    const books = await api("/v1/books");
-    const select = $("book");
-    select.replaceChildren(...books.map((b) => new Option(b, b)));
-    const want = wanted();
-    if (want.get("book") && books.includes(want.get("book"))) select.value = want.get("book");
-    if (want.get("bucket")) $("bucket").value = want.get("bucket");
-    if (!books.length) { $("status").textContent = "no books visible to this token"; }
-    await refresh();
-    clearInterval(timer);
-    timer = setInterval(() => { if ($("refresh").checked) refresh().catch(fail); }, REFRESH_MS);
-  } catch (err) { fail(err); }
+  booksLoaded = false;
+  // the timer runs from the start: a first load that failed (the service restarting as
+  // the page opened) is tried again like a refresh, not left as an error for good
+  clearInterval(timer);
+  timer = setInterval(() => { if ($("refresh").checked) load().catch(fail); }, REFRESH_MS);
+  await load().catch(fail);
 }
 
 function wire() {
