@@ -392,3 +392,16 @@ def test_a_service_that_does_not_answer_is_said_in_words_and_tried_again(
         page.eval(REDRAW)
         page.wait_for("document.getElementById('status').textContent.startsWith('desk-b:')")
         assert _state(page, status)[0] == ""
+
+
+def test_a_book_that_never_breached_says_so(demo_store: str, tmp_path: Path) -> None:
+    """desk-a never breaches on the demo's day: its breach history was headers over
+    nothing, which reads like a table that failed to load. It says none is stored."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    with _serving(demo_store, tokens) as url, \
+            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+        page = _signed_in(url, browser, "book=desk-a&bucket=1m")
+        assert page.eval("document.body.dataset.breaches") == "0"
+        assert _state(page, "[...document.getElementById('breaches').tBodies[0].rows]"
+                            ".map((tr) => tr.textContent)") == ["no breach of desk-a's limits stored"]

@@ -165,3 +165,21 @@ def _fragment(book: str) -> str:
     from urllib.parse import quote
 
     return quote(book, safe="")
+
+
+
+def test_an_empty_store_says_so_and_where_exposures_come_from(
+    dsn: str, tokens_file: Path, browser: Browser
+) -> None:
+    """Over a store holding nothing yet the overview was a row of headers over nothing and
+    Top books was blank. Each says what it lacks, the overview where exposures come from."""
+    write_replay(dsn, iter([]), [])
+    with _serving(dsn, tokens_file) as url:
+        page = browser.open(f"{url}/")
+        assert sign_in(page, ALL_TOKEN) == "1"
+        shown = page.eval("[document.getElementById('overview').tBodies[0].textContent,"
+                          " document.getElementById('top').textContent,"
+                          " document.getElementById('status').textContent]")
+    assert shown[0].startswith("no exposures stored for the books this token may read: "), shown
+    assert "--history" in shown[0] and shown[1:] == ["no exposures stored",
+                                                     "no books visible to this token"], shown

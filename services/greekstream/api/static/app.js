@@ -152,7 +152,7 @@ const iso = (d) => d.toISOString().replace(".000Z", "Z");
 /** One muted row across a table that has nothing to show. */
 function emptyRow(table, text) {
   const tr = el("tr");
-  tr.appendChild(el("td", { colspan: table.tHead.rows[0].cells.length, class: "muted" }, text));
+  tr.appendChild(el("td", { colspan: table.tHead.rows[0].cells.length, class: "muted wrap" }, text));
   table.tBodies[0].replaceChildren(tr);
 }
 
@@ -205,6 +205,10 @@ function renderOverview(ov) {
     cell(tr, r.open_breaches.join(", ") || "", r.open_breaches.length ? "alert wrap" : "");
     return tr;
   }));
+  if (!ov.rows.length) {
+    emptyRow($("overview"), "no exposures stored for the books this token may read: the sink " +
+      "stores them as the processor emits them (or greekstream replay FILE --history DSN)");
+  }
   $("overview").dataset.rows = String(ov.rows.length);
   $("open-breaches").tBodies[0].replaceChildren(...ov.open_breaches.map((b) => {
     const tr = el("tr");
@@ -224,6 +228,7 @@ function renderOverview(ov) {
       el("span", { class: "top-value" }, usd(t.abs_delta_usd) + " USD"));
     return line;
   }));
+  if (!ov.top.length) $("top").replaceChildren(el("p", { class: "muted" }, "no exposures stored"));
   $("top").dataset.rows = String(ov.top.length);
 }
 
@@ -624,6 +629,7 @@ async function renderBook() {
     for (const v of breachNumbers(b.metric, b.value, b.limit)) cell(tr, v, "num");
     return tr;
   }));
+  if (!history.length) emptyRow($("breaches"), `no breach of ${book}'s limits stored`);
   await showVar(book);
   status.className = "";  // an earlier failure's red is over
   status.textContent = `${book}: ${rows.length} points, ${breaches.length} breaches, ${intents.length} hedge intents`;
