@@ -403,5 +403,6 @@ def test_a_book_that_never_breached_says_so(demo_store: str, tmp_path: Path) -> 
             Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
         page = _signed_in(url, browser, "book=desk-a&bucket=1m")
         assert page.eval("document.body.dataset.breaches") == "0"
-        assert _state(page, "[...document.getElementById('breaches').tBodies[0].rows]"
-                            ".map((tr) => tr.textContent)") == ["no breach of desk-a's limits stored"]
+        rows = _state(page, "[...document.getElementById('breaches').tBodies[0].rows]"
+                            ".map((tr) => tr.textContent)")
+        assert rows == ["no breach of desk-a's limits stored"]
