@@ -7,20 +7,24 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.image import AxesImage
+from matplotlib.text import Text
 
 from greekstream.commands.stress import stress_reports
 from greekstream.core.cascade import CascadeResult
 from greekstream.core.engine import Engine
 from greekstream.core.timeutil import format_ts, parse_ts
+from greekstream.core.var import BookVar
 from greekstream.reports.plots import (
     PNL_CMAP,
     cascade_figure,
     cascade_rounds,
     risk_figure,
     risk_heatmaps,
+    var_figure,
 )
 from greekstream.runtime.scenario_files import load
 from tests.unit import builders as b
@@ -123,3 +127,35 @@ def test_the_figure_title_clears_every_panel_title(scenarios: str | None) -> Non
     titles = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
     assert titles
     assert not [t for t in titles if t.overlaps(top)], "the figure title overlaps a panel's"
+
+
+def _rgb(hex_colour: str) -> np.ndarray:
+    return np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+
+
+def _pixels_near(pixels: np.ndarray, hex_colour: str, tol: int = 6) -> int:
+    return int(np.all(np.abs(pixels - _rgb(hex_colour)) <= tol, axis=-1).sum())
+
+
+def test_the_worst_day_label_is_not_crossed_by_the_es_and_var_lines() -> None:
+    """The worst day lies left of ES and VaR, and its label (up and to the right of it)
+    lay across the ES line: 'worst 2025-10-28' was struck through in red on every book's
+    VaR picture. The label sits on a white box drawn over the lines."""
+    rng = np.random.default_rng(7)
+    pnl = rng.normal(0.0, 5e5, 250)
+    pnl[10], pnl[20] = -3.43e6, 3.3e6  # desk-a's day on the demo's store, roughly
+    dates = tuple(f"2025-{6 + i // 31:02d}-{1 + i % 28:02d}" for i in range(250))
+    report = BookVar("desk-a", parse_ts("2026-03-02T01:00:00Z"), 0.99, dates, pnl, 2.52e6,
+                     2.93e6, 3, 10)
+    fig = var_figure([report])
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)  # type: ignore[attr-defined]
+    (label,) = [t for t in fig.axes[0].texts if t.get_text().startswith("worst 2025-")]
+    box = Text.get_window_extent(label)  # the text alone, not its arrow or box
+    height = pixels.shape[0]  # display y runs up, rows run down
+    inside = pixels[int(height - box.y1):int(height - box.y0), int(box.x0):int(box.x1)]
+    es_x = fig.axes[0].transData.transform((-2.93e6, 0))[0]
+    assert box.x0 < es_x < box.x1, "the case under test: the label spans the ES line"
+    plt.close(fig)
+    assert _pixels_near(inside, "#d62728", tol=20) == 0, "the ES line crosses the label"
+

@@ -251,6 +251,15 @@ def cascade_figure(result: CascadeResult, title: str = "") -> Figure:
 def var_distributions(reports: Sequence[BookVar], path: str | Path, title: str = "") -> Path:
     """Historical one-day P&L distribution per book (one panel each), with the VaR and
     ES losses marked as vertical lines and the worst day named."""
+    fig = var_figure(reports, title)
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def var_figure(reports: Sequence[BookVar], title: str = "") -> Figure:
+    """The figure var_distributions writes."""
     n = max(len(reports), 1)
     cols = min(n, 2)
     rows = math.ceil(n / cols)
@@ -269,10 +278,7 @@ def var_distributions(reports: Sequence[BookVar], path: str | Path, title: str =
             f"{first.dates[0]} to {first.dates[-1]}, as of {format_ts(first.as_of_us)}"),
             fontsize=10)
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def _usd(x: float, _pos: object = None) -> str:
@@ -305,8 +311,11 @@ def _var_panel(ax: Axes, r: BookVar) -> None:
                label=f"ES {_pct(r.confidence)}: loss {_usd(r.es)} USD")
     ax.axvline(0.0, color="grey", lw=0.8)
     worst = float(values[r.worst_index])
+    # the worst day lies left of ES and VaR, so its label, up and to the right, lies across
+    # their lines: it sits on a white box drawn over them
     ax.annotate(f"worst {r.worst_date}\n{_usd(worst)} USD", xy=(worst, 0), xytext=(0, 28),
-                textcoords="offset points", ha="left", fontsize=7,
+                textcoords="offset points", ha="left", fontsize=7, zorder=5,
+                bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#9ca3af", "lw": 0.6},
                 arrowprops={"arrowstyle": "->", "lw": 0.8})
     ax.xaxis.set_major_formatter(FuncFormatter(_usd))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
