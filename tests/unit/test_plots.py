@@ -19,9 +19,13 @@ from greekstream.core.engine import Engine
 from greekstream.core.timeutil import format_ts, parse_ts
 from greekstream.core.var import BookVar
 from greekstream.reports.plots import (
+    GAIN,
+    LOSS,
     PNL_CMAP,
+    TOTAL,
     cascade_figure,
     cascade_rounds,
+    explain_waterfalls,
     risk_figure,
     risk_heatmaps,
     var_figure,
@@ -159,3 +163,21 @@ def test_the_worst_day_label_is_not_crossed_by_the_es_and_var_lines() -> None:
     plt.close(fig)
     assert _pixels_near(inside, "#d62728", tol=20) == 0, "the ES line crosses the label"
 
+
+def test_the_explain_waterfall_colours_gains_and_losses_as_the_page_does(
+        tmp_path: Path) -> None:
+    """The waterfall drew gains green (the page's heatmap and legend: blue gain, red loss)
+    and the actual P&L always blue, so a loss of 273k stood as a blue bar under a page
+    that says blue is a gain. Gains are RdBu's blue, losses its red, the total dark grey."""
+    from matplotlib import image
+
+    row = {"book": "treasury", "underlying": "BTC", "actual": -150_000.0,
+           "delta": -200_000.0, "gamma": 0.0, "vega": 50_000.0, "theta": 0.0, "vanna": 0.0,
+           "volga": 0.0, "funding": 0.0, "new_trades": 0.0, "residual": 0.0}
+    at = parse_ts("2026-03-02T23:00:00Z")
+    path = explain_waterfalls([row], tmp_path / "explain.png", at, at + 3_600_000_000)
+    pixels = (image.imread(path)[..., :3] * 255).round().astype(int)
+    assert _pixels_near(pixels, "#2e7d32") == 0 and _pixels_near(pixels, "#1565c0") == 0
+    gain, loss, total = (_pixels_near(pixels, c) for c in (GAIN, LOSS, TOTAL))
+    assert gain > 500 and loss > 500 and total > 500, (gain, loss, total)
+    assert loss > total > gain  # -200k delta, -150k actual, +50k vega

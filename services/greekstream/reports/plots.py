@@ -33,6 +33,9 @@ matplotlib.rcParams["text.parse_math"] = False
 
 # colour-blind-safe diverging palette (ColorBrewer RdBu): losses red, gains blue
 PNL_CMAP = "RdBu"
+# its ends, for bars that are a gain or a loss (the page's heatmap uses the same two);
+# a total, whatever its sign, and the residual are greys
+GAIN, LOSS, TOTAL, RESIDUAL = "#2166ac", "#b2182b", "#374151", "#9e9e9e"
 
 
 def risk_heatmaps(reports: Sequence[BookScenarioRisk], path: str | Path, title: str = "",
@@ -330,8 +333,9 @@ def _var_panel(ax: Axes, r: BookVar) -> None:
 def explain_waterfalls(rows: Sequence[Mapping[str, object]], path: str | Path, t0_us: int,
                        t1_us: int) -> Path:
     """P&L explain waterfalls, one panel per book (its underlyings added up): the
-    components left to right as floating bars (green up, red down), the residual last
-    (grey), and the actual P&L as the closing total bar; USD on the axis."""
+    components left to right as floating bars (blue up, red down: the RdBu ends of the
+    risk matrices and the page), the residual last (grey), and the actual P&L as the
+    closing total bar in a neutral dark grey (not blue: blue is a gain); USD on the axis."""
     from greekstream.core.explain import COMPONENTS
 
     books = sorted({str(r["book"]) for r in rows})
@@ -345,12 +349,12 @@ def explain_waterfalls(rows: Sequence[Mapping[str, object]], path: str | Path, t
         actual = sum(_amount(r, "actual") for r in mine)
         level = 0.0
         for j, (name, v) in enumerate(zip(COMPONENTS, values, strict=True)):
-            colour = "#9e9e9e" if name == "residual" else ("#2e7d32" if v >= 0 else "#c62828")
+            colour = RESIDUAL if name == "residual" else (GAIN if v >= 0 else LOSS)
             ax.bar(j, v, bottom=level, color=colour, width=0.7)
             ax.text(j, level + v if v >= 0 else level, f"{v:,.0f}", ha="center",
                     va="bottom", fontsize=8)
             level += v
-        ax.bar(len(COMPONENTS), actual, color="#1565c0", width=0.7)
+        ax.bar(len(COMPONENTS), actual, color=TOTAL, width=0.7)
         ax.text(len(COMPONENTS), max(actual, 0.0), f"{actual:,.0f}", ha="center",
                 va="bottom", fontsize=8, fontweight="bold")
         ax.axhline(0.0, color="black", linewidth=0.8)
