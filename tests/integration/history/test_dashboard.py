@@ -406,3 +406,32 @@ def test_a_book_that_never_breached_says_so(demo_store: str, tmp_path: Path) -> 
         rows = _state(page, "[...document.getElementById('breaches').tBodies[0].rows]"
                             ".map((tr) => tr.textContent)")
         assert rows == ["no breach of desk-a's limits stored"]
+
+
+def test_a_charts_note_gives_its_limit_and_its_legend_no_empty_entries(
+        demo_store: str, tmp_path: Path) -> None:
+    """A chart's note said "dashed red: limit" without the limit (treasury's ETH delta
+    limit is 25,000 coin, far from its -714), and every legend carried an "ETH clipped:"
+    entry with a toggle even when no point was clipped. The note gives the limit with its
+    unit; a clipped entry shows only when some point is clipped."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    with _serving(demo_store, tokens) as url, \
+            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+        page = _signed_in(url, browser, "book=desk-b&bucket=1m")
+        panels = _state(page, """[...document.querySelectorAll('.panel')].map((p) => ({
+            field: p.dataset.field, limits: +p.dataset.limits, clipped: +p.dataset.clipped,
+            note: p.querySelector('.note').textContent,
+            legend: [...p.querySelectorAll('.u-legend .u-series')]
+                .filter((r) => r.offsetParent !== null).map((r) => r.textContent)}))""")
+    units = {"delta": "coin", "gamma": "coin per USD", "vega": "USD per vol point",
+             "theta": "USD per day"}
+    limited = [p for p in panels if p["limits"]]
+    assert limited, panels
+    for p in limited:
+        sign = "" if p["field"] == "theta" else "±"
+        assert re.match(rf"dashed red: limit {sign}-?[\d,.]+ {units[p['field']]}( ·|$)",
+                        p["note"]), p
+    for p in panels:
+        shown = [e for e in p["legend"] if "clipped" in e]
+        assert bool(shown) == bool(p["clipped"]), p

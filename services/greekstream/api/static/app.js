@@ -14,11 +14,11 @@ const COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2"
 // the charts: exposure field, title with its unit, the limit on it (a maximum of |value|,
 // or a minimum), the breach metric whose openings are marked
 const PANELS = [
-  { field: "delta", title: "delta (coin)", limit: "max_abs_delta", max: true, metric: "delta" },
-  { field: "delta_usd", title: "delta (USD)", limit: null, max: true, metric: null },
-  { field: "gamma", title: "gamma (coin per USD)", limit: "max_abs_gamma", max: true, metric: "gamma" },
-  { field: "vega", title: "vega (USD per vol point)", limit: "max_abs_vega", max: true, metric: "vega" },
-  { field: "theta", title: "theta (USD per day)", limit: "min_theta", max: false, metric: "theta" },
+  { field: "delta", title: "delta (coin)", unit: "coin", limit: "max_abs_delta", max: true, metric: "delta" },
+  { field: "delta_usd", title: "delta (USD)", unit: "USD", limit: null, max: true, metric: null },
+  { field: "gamma", title: "gamma (coin per USD)", unit: "coin per USD", limit: "max_abs_gamma", max: true, metric: "gamma" },
+  { field: "vega", title: "vega (USD per vol point)", unit: "USD per vol point", limit: "max_abs_vega", max: true, metric: "vega" },
+  { field: "theta", title: "theta (USD per day)", unit: "USD per day", limit: "min_theta", max: false, metric: "theta" },
 ];
 const CLIP_PCT = [0.01, 0.99]; // y axes span these percentiles: one spike cannot flatten a chart
 
@@ -371,8 +371,18 @@ function chart(panel, series, limits, breaches, width) {
   const holder = el("div", { class: "plot" });
   box.appendChild(holder);
   box.plot = new uPlot(opts, data, holder);
+  // an underlying's "clipped" legend entry only when it has clipped points
+  const legend = holder.querySelectorAll(".u-legend .u-series");
+  clipped.forEach((col, i) => {
+    if (col.every((v) => v === null)) legend[1 + unders.length + i]?.classList.add("gone");
+  });
   const notes = [];
-  if (lines.length) notes.push("dashed red: limit");
+  const limitValues = [...new Set(Object.values(limits).map((lim) => lim?.[panel.limit])
+    .filter((v) => v !== null && v !== undefined))];
+  if (lines.length) {
+    notes.push("dashed red: limit " + limitValues.map((v) => `${panel.max ? "±" : ""}${num(v)}`).join(", ") +
+      ` ${panel.unit}`);
+  }
   if (marks.length) notes.push(`▼ ${marks.length} breach opening${marks.length > 1 ? "s" : ""}`);
   if (nClipped) notes.push(`${nClipped} point${nClipped > 1 ? "s" : ""} beyond the 1st–99th percentile drawn at the edge (○)`);
   box.appendChild(el("p", { class: "note" }, notes.join(" · ")));
