@@ -139,10 +139,10 @@ def hedge_intents(
     params.update(book=book, within=int(within_s * 1_000_000))
     sql = (
         "SELECT i.intent_id, i.underlying, i.instrument_id, i.side, i.quantity, "
-        "i.delta_before, i.delta_after, toUnixTimestamp64Micro(i.ts), "
+        "i.delta_before, i.delta_after, i.basis, toUnixTimestamp64Micro(i.ts), "
         "t.event_id, toUnixTimestamp64Micro(t.ts) "
         "FROM (SELECT DISTINCT intent_id, ts, book, underlying, instrument_id, side, quantity, "
-        "delta_before, delta_after FROM hedge_intents WHERE book = {book:String}) AS i "
+        "delta_before, delta_after, basis FROM hedge_intents WHERE book = {book:String}) AS i "
         "ASOF LEFT JOIN (SELECT DISTINCT event_id, book, instrument_id, ts FROM raw_events "
         "WHERE type = 'trade' AND book = {book:String} "
         "AND source NOT IN (SELECT source FROM rejections)) AS t "
@@ -151,12 +151,14 @@ def hedge_intents(
     )
     out = []
     for row in _at_most(history.rows(sql, params), "hedge intents"):
-        iid, und, inst, side, qty, before, after, ts, trade_id, trade_ts = row
+        iid, und, inst, side, qty, before, after, basis, ts, trade_id, trade_ts = row
         followed = bool(trade_id) and trade_ts - ts <= params["within"]
         out.append({
             "intent_id": iid, "ts": format_ts(int(ts)), "underlying": und,
             "instrument_id": inst, "side": side, "quantity": qty,
-            "delta_before": before, "delta_after": after, "followed": followed,
+            # which delta: the positions' (`positions`) or with collateral (`equity`)
+            "delta_before": before, "delta_after": after, "basis": basis,
+            "followed": followed,
             "trade_event_id": trade_id if followed else None,
             "trade_delay_s": (trade_ts - ts) / 1e6 if followed else None,
         })

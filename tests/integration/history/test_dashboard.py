@@ -269,6 +269,25 @@ def test_breach_values_carry_their_unit_and_differ_from_their_limit(
                            ["8.1%", "10.0%"], "oracle"]
 
 
+def test_an_equity_basis_hedge_intent_says_its_delta_includes_collateral(
+        demo_store: str, tmp_path: Path) -> None:
+    """treasury hedges its delta with collateral (hedge_basis equity): its intents read
+    10,036 -> 11,000 coin beside an overview delta of -714, with nothing saying which delta
+    (the API did not return the basis). Each row of an equity-basis intent says so."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    with _serving(demo_store, tokens) as url, \
+            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+        page = _signed_in(url, browser, "book=treasury&bucket=1m")
+        page.wait_for("+document.getElementById('intents').dataset.rows > 0")
+        cells = _state(page, """[...document.querySelectorAll('#intents tbody tr')]
+            .map((tr) => tr.cells[5].textContent)""")
+        intents = page.eval(f"""fetch('/v1/books/treasury/hedge-intents', {{headers:
+            {{Authorization: 'Bearer {TOKEN}'}}}}).then((r) => r.json())""")
+    assert {i["basis"] for i in intents} == {"equity"}, intents
+    assert cells and all(c.endswith(" (with collateral)") and " → " in c for c in cells), cells
+
+
 def test_the_cards_below_the_charts_name_their_book(demo_store: str, tmp_path: Path) -> None:
     """The risk matrix, hedge intents, VaR, P&L explain and breach history are one book's,
     but their titles did not say whose: scrolled past the charts, a risk manager read

@@ -115,6 +115,11 @@ def test_hedge_intents_and_follow_up_trades(
     rows = get(client, f"/v1/books/{intent.book}/hedge-intents")
     assert len(rows) == sum(1 for o in outputs if o.type == "hedge_intent"
                             and o.book == intent.book)
+    emitted = {o.intent_id: o for o in outputs if o.type == "hedge_intent"}
+    for row in rows:  # which delta the numbers are: the page labels an equity basis
+        assert (row["delta_before"], row["delta_after"], row["basis"]) == (
+            emitted[row["intent_id"]].delta_before, emitted[row["intent_id"]].delta_after,
+            emitted[row["intent_id"]].basis)
     for row in rows:
         after = sorted(parse_ts(t["ts"]) for t in trades if t.get("book") == intent.book
                        and t.get("instrument_id") == row["instrument_id"]

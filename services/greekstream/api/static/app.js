@@ -624,7 +624,9 @@ async function renderBook() {
     const tr = el("tr");
     cell(tr, time(i.ts)); cell(tr, i.underlying); cell(tr, i.instrument_id); cell(tr, i.side);
     cell(tr, num(i.quantity, 0), "num");
-    cell(tr, `${num(i.delta_before)} → ${num(i.delta_after)}`, "num");
+    // the delta the intent hedges: the positions' or, with basis equity, with collateral
+    cell(tr, `${num(i.delta_before)} → ${num(i.delta_after)}` +
+      (i.basis === "equity" ? " (with collateral)" : ""), "num");
     cell(tr, i.followed ? `yes, ${num(i.trade_delay_s, 1)} s` : "no");
     return tr;
   }));
