@@ -77,7 +77,8 @@ def test_demo_summarises_exposures_risk_onchain_and_a_cascade(
     assert sum(len(b["intents"]) for b in books) > 0, signed
     check = subprocess.run(
         [sys.executable, "-m", "greekstream.cli", "verify", str(report), "--pubkey",
-         str(out / "report-key.pub"), "--dsn", f"chdb://{(out / 'chdb').resolve()}"],
+         str(out / "report-key.pub"), "--dsn", f"chdb://{(out / 'chdb').resolve()}",
+         "--returns", str(out / "returns.csv")],  # as the demo's own hint says
         capture_output=True, text=True, timeout=600, check=False)
     assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
 

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import orjson
 
+from greekstream.core.engine import EngineConfig
 from greekstream.core.events import Breach, HedgeIntent, IntentStatus, Regime
 from greekstream.core.timeutil import format_ts
+from greekstream.core.var import Returns
 from greekstream.errors import UsageError
 from greekstream.history.client import require_engine
 from greekstream.reports.tables import (
@@ -69,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
                          hint="write one with `greekstream sample`")
     events = Path(args.events) if args.events else _sample()
     print(f"== greekstream demo: {events}", file=sys.stderr)
-    result = replay(read_records(events), progress=Progress("replay"))
+    # the returns first: the day's replay then emits each book's `var` every
+    # var_interval_s, as a processor with a returns file does, and the store holds them
+    returns = _returns(out, dsn)
+    result = replay(read_records(events), config=EngineConfig(returns=returns),
+                    progress=Progress("replay"))
     from greekstream.commands.replay import write_outputs
 
     write_outputs(result, str(out))
@@ -79,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     _regimes(result)
     _signed_report(dsn, out, result)
     _stress(result, out)
-    _var(result, out, dsn)
+    _var(result, out, dsn, returns)
     _onchain(result)
     print(f"\noutputs written to {out}/ (exposures.jsonl, breaches.jsonl, ...)")
     _next_step(dsn, out)
@@ -237,7 +243,8 @@ def _signed_report(dsn: str, out: Path, result: ReplayResult) -> None:
           "re-hashed and compared with the chain recomputed from the stored inputs)")
     for f in findings[:5]:
         print(f"  FAIL {f}")
-    print(f"  check it yourself: greekstream verify {path} --pubkey {pub} --dsn {dsn}")
+    print(f"  check it yourself: greekstream verify {path} --pubkey {pub} --dsn {dsn} "
+          f"--returns {out / 'returns.csv'}")
 
 
 def _fresh_store(path: Path) -> None:
@@ -295,25 +302,32 @@ def history_dsn(dsn: str) -> str:
     return urlunsplit(urlsplit(dsn)._replace(path="/history"))
 
 
-def _var(result: ReplayResult, out: Path, dsn: str) -> None:
-    """A year of sample daily history → stored → the returns CSV → each book's VaR and
-    ES on the demo day's final positions, and the P&L distribution picture."""
-    from greekstream.commands.var import table_text, var_reports
+def _returns(out: Path, dsn: str) -> Returns:
+    """A year of sample daily history → stored → the returns CSV (`greekstream returns`)."""
     from greekstream.history.client import connect
     from greekstream.history.replay_io import write_replay
     from greekstream.history.returns import build_returns
-    from greekstream.reports.plots import var_distributions
     from greekstream.runtime.returns_file import write_returns
     from greekstream.sample.history import history_lines
+
+    lines = history_lines()
+    write_replay(history_dsn(dsn),
+                 ((line, f"history.jsonl:{n}") for n, line in enumerate(lines, 1)), [])
+    with connect(history_dsn(dsn)) as history:
+        returns = build_returns(history, ["BTC", "ETH", "WBTC"], VAR_DAYS)
+    write_returns(out / "returns.csv", returns)
+    return returns
+
+
+def _var(result: ReplayResult, out: Path, dsn: str, returns: Returns) -> None:
+    """Each book's VaR and ES on the demo day's final positions, and the P&L distribution
+    picture (the day's `var` outputs, every var_interval_s, are in the store too)."""
+    from greekstream.commands.var import table_text, var_reports
+    from greekstream.reports.plots import var_distributions
 
     if result.as_of_us is None:
         return
     where = history_dsn(dsn)
-    lines = history_lines()
-    write_replay(where, ((line, f"history.jsonl:{n}") for n, line in enumerate(lines, 1)), [])
-    with connect(where) as history:
-        returns = build_returns(history, ["BTC", "ETH", "WBTC"], VAR_DAYS)
-    write_returns(out / "returns.csv", returns)
     reports = var_reports(result.engine, result.as_of_us, returns)
     print(f"\nHistorical VaR and expected shortfall (every underlying of a book moved together "
           f"by each of {VAR_DAYS} days of sample history, stored in {where} and turned into "

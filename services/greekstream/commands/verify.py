@@ -31,6 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", help="history to recompute the chain from (chdb:///DIR or http...)")
     p.add_argument("--scenarios", metavar="FILE",
                    help="the scenario file the processor ran with (as for `greekstream audit`)")
+    p.add_argument("--returns", metavar="FILE",
+                   help="the returns file the processor streamed `var` outputs with "
+                        "(default: GREEKSTREAM_ENGINE__RETURNS_FILE, else none; as for "
+                        "`greekstream audit`)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         report = doc.get("report") if isinstance(doc, dict) else None
         with connect(args.dsn) as history:
             findings = verify_history(history, report if isinstance(report, dict) else None,
-                                      engine_config_from_env(args.scenarios))
+                                      engine_config_from_env(args.scenarios, args.returns))
             if problem is not None and isinstance(report, dict):
                 findings = _name_report_change(history, report) + findings
     if problem is not None:

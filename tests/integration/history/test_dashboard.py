@@ -347,19 +347,29 @@ REDRAW = ("document.getElementById('status').textContent = '';"
 
 def test_the_var_card_tells_none_stored_from_a_failure(demo_store: str, tmp_path: Path) -> None:
     """The VaR card said "no VaR stored for this book (the processor emits it with a
-    returns file)" for any failure (a 503 or 500 too), gave a newcomer after `make demo`
-    (whose store holds no VaR) nothing to do, and showed as_of raw (2026-03-02T01:00:00Z).
-    None stored says how to store one; another failure says what failed; as_of is UTC."""
+    returns file)" for any failure (a 503 or 500 too), gave a newcomer nothing to do, and
+    showed as_of raw (2026-03-02T01:00:00Z). The demo's store now holds each book's VaR
+    (`make demo` replays its day with the returns it builds), and the card shows it; none
+    stored says how to store one; another failure says what failed; as_of is UTC."""
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text(f'"{TOKEN}": "*"\n')
     card = "[document.getElementById('var').className, document.getElementById('var').textContent]"
     with _serving(demo_store, tokens) as url, \
             Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
         page = _signed_in(url, browser, "book=desk-b&bucket=1m")
-        cls, text = _state(page, card)  # the demo's store holds no VaR: a 404
+        page.wait_for("document.getElementById('var').textContent.startsWith('VaR ')")
+        cls, text = _state(page, card)  # the demo's own VaR of desk-b, from its store
+        assert cls == "" and re.fullmatch(
+            r"VaR [\d,]+ USD, ES [\d,]+ USD at 99% over 250 days \(worst \d{4}-\d\d-\d\d: "
+            r"-?[\d,]+ USD\), as of 2026-03-0[23] \d\d:\d\d:\d\d UTC", text), text
+        page.wait_for("document.getElementById('var-plot').querySelector('img') !== null")
+        page.eval(STUB_VAR)
+        page.eval("window.varAnswers = {json: [404, {detail: 'no var stored for desk-b'}]}; true")
+        page.eval(REDRAW)
+        page.wait_for("document.getElementById('status').textContent.startsWith('desk-b:')")
+        cls, text = _state(page, card)  # none stored: how to store one
         assert cls == "muted" and text.startswith("no VaR stored for desk-b: ") and \
             "GREEKSTREAM_ENGINE__RETURNS_FILE" in text and "--returns" in text, text
-        page.eval(STUB_VAR)
         page.eval("window.varAnswers = {json: [503, {detail: 'the history store is busy'}]}; true")
         page.eval(REDRAW)
         page.wait_for("document.getElementById('status').textContent.startsWith('desk-b:')")

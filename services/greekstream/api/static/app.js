@@ -483,7 +483,7 @@ async function showVar(book) {
     text.textContent = err.status === 404
       ? `no VaR stored for ${book}: it is stored only when the processor runs with a returns ` +
         "file (GREEKSTREAM_ENGINE__RETURNS_FILE), or by greekstream replay FILE --returns " +
-        "returns.csv --history DSN (docs/var.md); make demo prints the desk's VaR but stores none"
+        "returns.csv --history DSN (docs/var.md), as make demo does"
       : `VaR could not be loaded: ${err.message}`;
     return;
   }
