@@ -30,15 +30,21 @@ class Browser:
     def __init__(self, binary: str, profile: Path, size: tuple[int, int] = (1280, 1500)) -> None:
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
+        # Chromium's stderr goes to a file: a pipe nobody read filled up (64 KiB of its
+        # warnings) and blocked it mid-write, and it stopped answering ("did not answer")
+        profile.mkdir(parents=True, exist_ok=True)
+        self._log = profile / "chromium-stderr.log"
+        log = open(self._log, "wb")  # noqa: SIM115 (Popen holds it; closed below)
         # Chromium expects its command pipe on fd 3 and its reply pipe on fd 4.
         self._proc = subprocess.Popen(
             [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
              "--no-first-run", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--hide-scrollbars", f"--user-data-dir={profile}",
              f"--window-size={size[0]},{size[1]}", "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
             pass_fds=(3, 4), preexec_fn=_dup_to(to_chrome_r, from_chrome_w),
         )
+        log.close()  # the child has its own copy
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self._buffer = b""
@@ -62,8 +68,16 @@ class Browser:
         for fd in (self._to_chrome, self._from_chrome):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        if self._proc.stderr:
-            self._proc.stderr.close()
+
+    def _why(self) -> str:
+        """Whether Chromium is still running, and the end of what it wrote to stderr."""
+        code = self._proc.poll()
+        state = "running" if code is None else f"exited with {code}"
+        try:
+            tail = self._log.read_bytes()[-1500:].decode("utf-8", "replace").strip()
+        except OSError:
+            tail = ""
+        return f"chromium {state}; its stderr ends: {tail or '(nothing)'}"
 
     def send(self, method: str, params: dict[str, Any] | None = None,
              session: str | None = None, timeout: float = 30) -> dict[str, Any]:
@@ -90,7 +104,7 @@ class Browser:
         while b"\0" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0 or self._proc.poll() is not None:
-                raise BrowserError("chromium did not answer in time")
+                raise BrowserError(f"chromium did not answer in time ({self._why()})")
             ready = poller.poll(left * 1000)
             if ready:
                 chunk = os.read(self._from_chrome, 1 << 20)
@@ -101,7 +115,10 @@ class Browser:
         return orjson.loads(message)  # type: ignore[no-any-return]
 
     def open(self, url: str) -> Page:
-        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        # the first command waits for Chromium's start: up to 90 s on a loaded 2-core CI
+        # machine, where a crash test's broker and processors share the cores
+        target = self.send("Target.createTarget", {"url": "about:blank"},
+                           timeout=90)["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})
         page = Page(self, session["sessionId"])
         page.send("Page.enable")
