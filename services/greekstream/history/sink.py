@@ -134,11 +134,13 @@ class Sink:
                and self.running):
             wanted = min(self.batch_rows - self._writer().pending, 10_000)
             for message in self.consumer.consume(wanted, timeout=0.1):
-                self._add(self._writer(), message)
+                self._add(message)
         if self._writer().pending:
             self._store_with_retry()
 
-    def _add(self, writer: HistoryWriter, message: Message) -> None:
+    def _add(self, message: Message) -> None:
+        """``message`` into the batch :meth:`_writer` holds now (a revoke inside the
+        caller's ``consume`` may have replaced it)."""
         err = message.error()
         if err is not None:  # an event, not a record: only a fatal one stops the sink
             if err.fatal():
@@ -146,6 +148,7 @@ class Sink:
             if err.code() != RdKafkaError._PARTITION_EOF:  # librdkafka retries the others
                 log.warning("sink consumer: %s", err)
             return
+        writer = self._writer()
         topic, partition = message.topic() or "", message.partition() or 0
         offset = message.offset() or 0
         value = message.value() or b""
@@ -173,7 +176,7 @@ class Sink:
                 # unpaused, so a record may come back: it joins the batch (dropping it
                 # would commit past it), and the new assignment is paused again
                 for message in self.consumer.consume(1, timeout=0):
-                    self._add(self._writer(), message)
+                    self._add(message)
                 self.consumer.pause(self.consumer.assignment())
                 if not self.running:
                     return
