@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import select
 
-BOM = b"\xef\xbb\xbf"  # as runtime/replay.py: editors on Windows write one; it is not JSON
+from greekstream.runtime.replay import line_body
 
 
 class LiveLines:
@@ -52,9 +52,7 @@ class LiveLines:
         out = []
         for line in lines:
             self.lineno += 1
-            body = line.rstrip(b"\r")
-            if self.lineno == 1 and body.startswith(BOM):
-                body = body[len(BOM):]
-            if body.strip():
+            body = line_body(line, self.lineno)  # as a file's line (runtime/replay.py)
+            if body is not None:
                 out.append((body, f"{self.name}:{self.lineno}"))
         return out

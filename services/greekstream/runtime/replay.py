@@ -25,6 +25,16 @@ Record = tuple[bytes, str]
 BOM = b"\xef\xbb\xbf"
 
 
+def line_body(line: bytes, lineno: int) -> bytes | None:
+    """The record a JSONL line holds: without its line break, and on the first line
+    without a BOM (editors on Windows write one; it is not JSON); None for a blank line.
+    One rule for a file (:func:`read_records`) and a live input (runtime/live_lines.py)."""
+    body = line.rstrip(b"\r\n")
+    if lineno == 1 and body.startswith(BOM):
+        body = body[len(BOM):]
+    return body if body.strip() else None
+
+
 def read_records(path: str | Path, name: str | None = None) -> Iterator[Record]:
     """Yield (raw line, "FILE:LINE") for every non-blank line of a JSONL file; FILE is
     the file's name, or ``name`` (history tells two files of one name apart by it)."""
@@ -40,10 +50,8 @@ def read_records(path: str | Path, name: str | None = None) -> Iterator[Record]:
     name = name or p.name
     with handle:
         for lineno, line in enumerate(handle, start=1):
-            body = line.rstrip(b"\r\n")
-            if lineno == 1 and body.startswith(BOM):
-                body = body[len(BOM):]  # editors on Windows write one; it is not JSON
-            if body.strip():
+            body = line_body(line, lineno)
+            if body is not None:
                 yield body, f"{name}:{lineno}"
 
 
