@@ -5,6 +5,11 @@ open, and a quiet spell must be seen as such (the gateway ticks when its input h
 idle, docs/streaming.md). So the descriptor is waited on with ``select`` for at most a
 given time and read in raw chunks, and lines are cut from an own buffer: a partial line
 waits there for its end and never blocks the caller. The wall clock is not read here.
+
+A line longer than a record may be (``MAX_RECORD_BYTES``) is not kept whole: its first
+``MAX_RECORD_BYTES`` + 1 bytes are, the rest is dropped as it comes, so an input that never
+sends a line break holds ~1 MB, not all it sent; the line is still cut at its line break
+and rejected as too long (its rejection gives the size kept).
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from __future__ import annotations
 import os
 import select
 
+from greekstream.core.events import MAX_RECORD_BYTES
 from greekstream.runtime.replay import line_body
+
+KEEP_BYTES = MAX_RECORD_BYTES + 1  # of a line too long to be a record: enough to reject it
 
 
 class LiveLines:
@@ -40,13 +48,23 @@ class LiveLines:
             rest = bytes(self.buffer)
             self.buffer.clear()
             return self._cut([rest]) if rest else []
-        self.buffer += chunk
-        end = self.buffer.rfind(b"\n")
+        end = chunk.rfind(b"\n")
         if end < 0:
+            self._keep(chunk)
             return []
-        complete = bytes(self.buffer[:end])
-        del self.buffer[:end + 1]
-        return self._cut(complete.split(b"\n"))
+        first = chunk.find(b"\n")
+        self._keep(chunk[:first])  # the end of the partial line
+        between = chunk[first + 1:end].split(b"\n") if first < end else []
+        lines = [bytes(self.buffer), *between]
+        self.buffer.clear()
+        self.buffer += chunk[end + 1:]  # (a chunk is far shorter than a record may be)
+        return self._cut(lines)
+
+    def _keep(self, part: bytes) -> None:
+        """Add to the partial line, up to what a too long line keeps."""
+        room = KEEP_BYTES - len(self.buffer)
+        if room > 0:
+            self.buffer += part[:room]
 
     def _cut(self, lines: list[bytes]) -> list[tuple[bytes, str]]:
         out = []

@@ -73,6 +73,33 @@ def test_a_read_on_an_idle_pipe_returns_after_its_timeout(pipe: tuple[LiveLines,
     assert 0.09 <= time.monotonic() - start < 2.0
 
 
+def test_a_line_with_no_line_break_holds_a_record_at_most_and_is_rejected_whole(
+        pipe: tuple[LiveLines, int]) -> None:
+    """An adapter sending 3 MB with no line break: the reader keeps what rejecting the line
+    takes (one record and a byte), drops the rest as it comes, and still cuts the line at
+    its line break, so the next line is line 2 and comes whole."""
+    from greekstream.core.events import MAX_RECORD_BYTES, record_too_long
+
+    lines, w = pipe
+    os.set_blocking(w, False)
+    sent, held = 0, 0
+    while sent < 3_000_000:
+        with contextlib.suppress(BlockingIOError):
+            sent += os.write(w, b"x" * 50_000)
+        assert lines.read(0.0) == []
+        held = max(held, len(lines.buffer))
+    assert held == MAX_RECORD_BYTES + 1
+    os.set_blocking(w, True)
+    os.write(w, b'yyy\n{"a":1}\n')
+    got: list[tuple[bytes, str]] = []
+    while len(got) < 2:
+        got += lines.read(1.0)
+    (long, where), second = got
+    assert where == "stdin:1" and long == b"x" * (MAX_RECORD_BYTES + 1)
+    assert record_too_long(long) is not None
+    assert second == (b'{"a":1}', "stdin:2") and not lines.buffer
+
+
 # -- the gateway's live loop, with a fake clock -------------------------------------------
 
 class Script:
