@@ -197,7 +197,7 @@ def one_by_one(records: list[bytes], config: EngineConfig) -> list[bytes]:
 @given(dense_streams(), WINDOWS, st.data())
 def test_apply_batch_equals_one_by_one(records: list[bytes], emit_ms: int,
                                        data: st.DataObject) -> None:
-    config = EngineConfig(emit_interval_ms=emit_ms)
+    config = EngineConfig(emit_interval_ms=emit_ms, windows_per_book=data.draw(st.booleans()))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(records)), max_size=6)))
     engine = Engine(config)
     got: list[bytes] = []
@@ -213,8 +213,9 @@ def test_apply_batch_equals_one_by_one(records: list[bytes], emit_ms: int,
 def test_restore_mid_window_equals_a_straight_run(records: list[bytes], emit_ms: int,
                                                   data: st.DataObject) -> None:
     """A snapshot taken anywhere (mid-window: dirty keys, the open window, a matrix
-    already sent in it) continues byte for byte."""
-    config = EngineConfig(emit_interval_ms=emit_ms)
+    already sent in it, a book's own window ahead of the market's) continues byte for
+    byte."""
+    config = EngineConfig(emit_interval_ms=emit_ms, windows_per_book=data.draw(st.booleans()))
     cut = data.draw(st.integers(0, len(records)))
     first = Engine(config)
     got = [encode(o) for i, raw in enumerate(records[:cut]) for o in first.handle(raw, f"s:{i}")]
@@ -246,3 +247,31 @@ def test_windowed_replay_is_deterministic_and_one_exposure_per_key_per_close(
     assert not engine.state.dirty or emit_ms > 0
     engine.flush()
     assert not engine.state.dirty
+
+
+def test_windows_per_book_a_book_record_closes_its_own_book_only() -> None:
+    """A processor's windows (docs/streaming.md, *Emission windows across instances*): a
+    book record past the window closes that book's keys only; the other books' close
+    at the next record their owner sees (a market record), with the same values and
+    cause; a book whose own record opened a later window stays open until it ends."""
+    def closes(out: list[Any]) -> list[tuple[str, str]]:
+        return [(o.book, o.caused_by) for o in out if o.type == "exposure"]
+
+    q1 = b.quote_opt("q1", 0.05, "C60", 60100, 0.6)  # dirties desk-a and desk-c (C60)
+    t_a2 = b.trade("t-a2", 0.15, "P55", "buy", 1, book="desk-a")
+    q2 = b.quote_opt("q2", 0.12, "P55", 60000, 0.72)  # a market record in the market's
+    # window [100, 200) ms after desk-a's trade opened desk-a's own [100, 200)
+    late = b.quote_opt("q1b", 0.09, "C60", 60150, 0.6)  # before the market's window ends
+    engine, _ = run([*SETUP, q1], EngineConfig(emit_interval_ms=100, windows_per_book=True))
+    assert closes(engine.handle(t_a2, "x")) == [("desk-a", "q1"), ("desk-a", "t-a2")]
+    assert closes(engine.handle(late, "x")) == []
+    assert closes(engine.handle(q2, "x")) == [("desk-c", "q1b")]  # desk-a's is still open
+    assert sorted(engine.state.dirty.dict()) == [("desk-a", "BTC"), ("desk-b", "BTC")]
+    assert closes(engine.handle(b.tick("k", 0.2), "x")) == [("desk-a", "q2"), ("desk-b", "q2")]
+
+    # one window for all (a file): the trade closes every dirty key
+    engine, _ = run([*SETUP, q1])
+    assert closes(engine.handle(t_a2, "x")) == [("desk-a", "q1"), ("desk-c", "q1"),
+                                               ("desk-a", "t-a2")]
+    assert closes(engine.handle(late, "x")) == []
+    assert closes(engine.handle(q2, "x")) == []  # the window is [100, 200) for all

@@ -17,13 +17,18 @@ later window arrives (before it is applied), or at :meth:`Engine.flush`, and eve
 key then emits one exposure (sorted key order, ``ts``/``caused_by`` of the record that
 last dirtied it) followed by its v1 checks. Book records emit their keys at once. With
 E = 0 every record emits at once, exactly as v1.
+
+A processor runs with ``windows_per_book``: there the window is each book's own, closed
+by the records its owner sees (any market record, or one of that book's), so where a
+key's close lands does not depend on which instance owns which books (docs/streaming.md,
+*Emission windows across instances*).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -129,6 +134,11 @@ class EngineConfig:
     # docs/contract.md part 2 "Emission in event-time windows": derived outputs of market data are
     # conflated per window of this many ms of event time; 0 emits after every record (v1)
     emit_interval_ms: int = 100
+    # the processor's windows (docs/streaming.md, "Emission windows across instances"): a
+    # book record closes only its own book's window and a market record closes every book
+    # whose window it passes, each book's window counted from the market's records and its
+    # own; False (files, history): one window for all, closed by any record (contract)
+    windows_per_book: bool = False
     regime_half_life_h: float = 24.0  # core/regime.py
     regime_bounds: tuple[float, float] = (0.40, 0.80)
 
@@ -339,7 +349,7 @@ class Engine:
             return []
         # a record of a later window closes the open one before it is applied (a record
         # that will be rejected closes nothing: a rejection changes no state)
-        closed = self._advance_window(event) if self._window_us else []
+        closed = self._advance_window(event, scope) if self._window_us else []
         # intents due by this record's ts expire next, so its handler can hedge again
         # (a market record expires every book's, a book record only its own)
         expired = self._expire_intents(event, None if scope == MARKET else scope)
@@ -360,13 +370,43 @@ class Engine:
 
     # ------------------------------------------------------------------ emission windows
 
-    def _advance_window(self, ev: Any) -> list[Output]:
-        end = self.state.window_end_us
+    def _advance_window(self, ev: Any, scope: str) -> list[Output]:
+        state = self.state
+        end = state.window_end_us
+        if scope != MARKET and self.config.windows_per_book:
+            return self._advance_book_window(ev, scope, end)
         if end is not None and ev.ts < end:
             return []
         self._check(ev)
-        self.state.window_end_us = self._window_end(ev.ts)
-        return self.close_window() if end is not None else []
+        new_end = state.window_end_us = self._window_end(ev.ts)
+        ahead = state.book_windows
+        held: frozenset[str] | dict[str, int] = frozenset()
+        if ahead:  # books whose own records opened a later window: this one leaves them open
+            held = {b: w for b, w in ahead.items() if w > ev.ts}
+            # (one that ends at the market's new end is the market's window again)
+            state.book_windows = {b: w for b, w in held.items() if new_end is None or w > new_end}
+        return self.close_window(held) if end is not None else []
+
+    def _advance_book_window(self, ev: Any, book: str, end: int | None) -> list[Output]:
+        """A book record with ``windows_per_book``: the book's window is the later of the
+        market's and the one its own records opened; passing it closes that book's dirty
+        keys only (the other books' owners may not see this record)."""
+        state = self.state
+        own = state.book_windows.get(book)
+        window = own if own is not None and (end is None or own > end) else end
+        if window is not None and ev.ts < window:
+            return []
+        self._check(ev)
+        new_end = self._window_end(ev.ts)
+        if new_end is not None and (end is None or new_end > end):
+            state.book_windows[book] = new_end
+        else:
+            state.book_windows.pop(book, None)
+        if window is None:
+            return []
+        dirty = state.dirty
+        keys = [(book, u) for u in state.underlyings if (book, u) in dirty]
+        return self._close(sorted(keys)) if keys else []
 
     def _window_end(self, ts: int) -> int | None:
         """The end of the window ``ts`` is in (None with E = 0)."""
@@ -389,17 +429,25 @@ class Engine:
         elif kind == "funding":
             self._funded_instrument(ev)
 
-    def close_window(self) -> list[Output]:
-        """Emit every dirty (book, underlying) in sorted order: its exposure with its
-        current values (``ts``/``caused_by`` of the record that last dirtied it), then
-        its breaches and hedge intent, as v1 does after a record."""
+    def close_window(self, held: Container[str] = ()) -> list[Output]:
+        """Emit every dirty (book, underlying) in sorted order (but those of the ``held``
+        books, whose own window is still open): its exposure with its current values
+        (``ts``/``caused_by`` of the record that last dirtied it), then its breaches and
+        hedge intent, as v1 does after a record."""
         state = self.state
         if not state.dirty:
             return []
+        if held:
+            return self._close(sorted(k for k in state.dirty.dict() if k[0] not in held))
+        return self._close(sorted(state.dirty.dict()))
+
+    def _close(self, keys: list[Key]) -> list[Output]:
+        """Emit these dirty keys (sorted), each with the record that last dirtied it."""
         outputs: list[Output] = []
-        owed = sorted(state.dirty.items())
+        dirty = self.state.dirty.dict()
+        owed = [(key, dirty[key]) for key in keys]
         # every key's P&L in one pass (nothing in the reports moves a price)
-        with state.pnl.prepared([(key, cause.ts) for key, cause in owed]):
+        with self.state.pnl.prepared([(key, cause.ts) for key, cause in owed]):
             for key, cause in owed:
                 outputs += self._report((key,), cause, cause.tag)
         return outputs

@@ -53,6 +53,7 @@ def dump(state: EngineState, book_filter: Callable[[str], bool] | None, market: 
     books = [br for br in state.books.values() if keep(br.book)]
     book_names = sorted({br.book for br in books} | {b for b, _ in state.limits if keep(b)})
     doc["books"] = [_dump_book(br, state.dirty.get(br.key)) for br in books]
+    doc["book_windows"] = {b: w for b, w in sorted(state.book_windows.items()) if keep(b)}
     doc["limits"] = [
         orjson.loads(encode_input(ev)) for key, ev in state.limits.items() if keep(key[0])
     ]
@@ -130,6 +131,8 @@ def load(state: EngineState, blob: bytes) -> None:
         state.margins[(book, und)] = (equity, mm)
     for book, asset, amount in doc["collateral"]:
         state.collateral[(book, asset)] = amount
+    # (absent from a snapshot written before the processor's windows were per book)
+    state.book_windows.update(doc.get("book_windows", {}))
     state.pnl.load_books(doc["pnl"])
     for book, pairs in doc["seen"].items():
         state.seen.load(book, pairs)

@@ -58,6 +58,9 @@ class EngineState:
     # keys, each with the record that last dirtied it (what its exposure is attributed to)
     window_end_us: int | None = None
     dirty: DirtyKeys = field(default_factory=DirtyKeys)
+    # windows_per_book (a processor): the end of each book's window where that book's own
+    # records opened one later than the market's (window_end_us); absent: the market's
+    book_windows: dict[str, int] = field(default_factory=dict)
     # the head of every output hash chain (core/chain.py), each underlying's realized-vol
     # estimator and regime (core/regime.py), each instrument's latest bid/ask (intents)
     chains: Chains = field(default_factory=Chains)
@@ -115,6 +118,8 @@ class EngineState:
             for iid in br.positions:
                 self.holders.get(iid, {}).pop(key, None)
         self.holder_cols.clear()
+        for book in [b for b in self.book_windows if book_filter(b)]:
+            del self.book_windows[book]
         for table in (self.limits, self.margins, self.collateral):
             for key in [k for k in table if book_filter(k[0])]:
                 del table[key]

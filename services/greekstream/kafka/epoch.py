@@ -7,12 +7,17 @@ of each later checkpoint are loaded when the merge passes that checkpoint's posi
 so every book continues exactly where its checkpoint left it. Outputs at or before a
 partition's committed ``progress`` position were committed by the previous owner and
 are not produced again.
+
+The engine runs with ``windows_per_book``: an emission window closes for a book at the
+first record past it that the book's owner sees (a market record or one of the book's
+own), so each key's close is produced at the same record whichever instances own which
+partitions, and a partition's progress tells whether it was (docs/streaming.md).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from confluent_kafka import OFFSET_BEGINNING
 
@@ -83,7 +88,8 @@ class Epoch:
             watermarks.update(dict.fromkeys(((t, p) for t in book_topics),
                                             snap.pos[0] if snap.pos else -1))
         epoch = cls(
-            engine=Engine(config), owned=owned, book_topics=book_topics,
+            engine=Engine(replace(config, windows_per_book=True)), owned=owned,
+            book_topics=book_topics,
             market_sources=market_sources, n_book=n_book,
             merge=SeqMerge(sources, watermarks),
             next_offsets={**market, **books},

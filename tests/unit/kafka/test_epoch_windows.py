@@ -1,0 +1,227 @@
+"""Emission windows across processor instances (docs/streaming.md, *Emission windows
+across instances*): each (book, underlying)'s window closes at the same record whichever
+instance owns its book's partition, so a takeover produces every output exactly once.
+
+The log is what the gateway writes: each record in its topic (a book record in its
+book's partition) and a mark of its gs-seq in every other source. Epochs are the real
+:class:`~greekstream.kafka.epoch.Epoch` over the real engine; a "commit" is what the
+processor commits with a transaction (the outputs so far, the progress position) and a
+checkpoint is :meth:`Epoch.snapshots`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from greekstream.core.engine import BOOK_TYPES, Engine, EngineConfig
+from greekstream.core.events import encode
+from greekstream.kafka.checkpoints import Progress, Recovered, Snapshot
+from greekstream.kafka.epoch import Emitted, Epoch
+from greekstream.kafka.merge import Record, Source
+from tests.unit import builders as b
+from tests.unit.test_emission_windows import SETUP, dense_streams
+
+MARKET: list[Source] = [("x.instruments", 0), ("x.quotes", 0), ("x.index", 0)]
+BOOK_TOPICS = ["x.books"]
+RANK = {"x.instruments": 0, "x.quotes": 1, "x.index": 2, "x.books": 3}
+PARTITION = {"desk-a": 0, "desk-b": 1, "desk-c": 0}  # two book partitions
+N_BOOK = 2
+SOURCES: list[Source] = [*MARKET, ("x.books", 0), ("x.books", 1)]
+CONFIG = EngineConfig(emit_interval_ms=100)
+Log = dict[Source, list[Record]]
+Out = tuple[int, bytes]  # (partition, output)
+
+
+def route(raw: bytes) -> tuple[Source, bytes | None]:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return ("x.quotes", 0), None
+    kind = doc.get("type")
+    if kind in BOOK_TYPES:
+        return ("x.books", PARTITION[doc["book"]]), doc["book"].encode()
+    topic = {"instrument": "x.instruments", "quote": "x.quotes"}.get(kind, "x.index")
+    return (topic, 0), b"BTC"
+
+
+def build_log(records: Iterable[bytes]) -> Log:
+    """Each record at its seq, then a mark of that seq in every other source."""
+    log: Log = defaultdict(list)
+    for seq, raw in enumerate(records, 1):
+        src, key = route(raw)
+        for s in [src, *(s for s in SOURCES if s != src)]:
+            off = len(log[s])
+            is_rec = s == src
+            log[s].append(Record((seq, RANK[s[0]], s[1], off), raw if is_rec else b"",
+                                 key if is_rec else b"gs-mark", s[0], s[1], off, 0,
+                                 not is_rec))
+    return log
+
+
+class Instance:
+    """An epoch fed from the log up to a gs-seq at a time, as a consumer would."""
+
+    def __init__(self, epoch: Epoch, log: Log) -> None:
+        self.epoch, self.log = epoch, log
+        self.fed = {src: (0 if off == OFFSET_BEGINNING else off)
+                    for src, off in epoch.next_offsets.items()}
+        self.emitted: list[Emitted] = []
+
+    def run(self, upto_seq: int | None = None) -> Instance:
+        epoch = self.epoch
+        for src, start in self.fed.items():
+            records = self.log[src]
+            end = start
+            while end < len(records) and (upto_seq is None or records[end].pos[0] <= upto_seq):
+                epoch.push(records[end])
+                end += 1
+            self.fed[src] = end
+        while (rec := epoch.next_record()) is not None:
+            if rec.is_mark:
+                epoch.passed(rec)
+            else:
+                self.emitted += epoch.apply(rec, frozenset(BOOK_TOPICS))
+        return self
+
+    def outputs(self) -> list[Out]:
+        return [(e.partition, encode(e.output)) for e in self.emitted]
+
+
+def fresh(owned: list[int], log: Log) -> Instance:
+    recovered = {p: Recovered(None, None, 0) for p in owned}
+    return Instance(Epoch.restore(CONFIG, owned, BOOK_TOPICS, MARKET, N_BOOK, recovered), log)
+
+
+def per_partition(outputs: list[Out]) -> dict[int, list[bytes]]:
+    split: dict[int, list[bytes]] = defaultdict(list)
+    for p, value in outputs:
+        split[p].append(value)
+    return dict(split)
+
+
+def closed_at_the_end(records: list[bytes]) -> list[bytes]:
+    """The stream and the gateway's end-of-input tick (it closes every open window)."""
+    return [*records, b.tick("end", 10_000.0)]
+
+
+PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPS
+@given(dense_streams())
+def test_each_partitions_outputs_do_not_depend_on_who_else_is_owned(records: list[bytes]) -> None:
+    """One instance owning both partitions produces, for each, exactly what an instance
+    owning only that partition produces: the same outputs at the same positions."""
+    log = build_log(closed_at_the_end(records))
+    both = fresh([0, 1], log).run()
+    for p in (0, 1):
+        alone = fresh([p], log).run()
+        assert ([(e.pos, encode(e.output)) for e in both.emitted if e.partition == p]
+                == [(e.pos, encode(e.output)) for e in alone.emitted if e.partition == p])
+
+
+@PROPS
+@given(dense_streams(), st.data())
+def test_a_takeover_after_a_kill_produces_every_output_once(records: list[bytes],
+                                                           data: st.DataObject) -> None:
+    """Instances A (partition 0) and B (partition 1) each checkpoint and commit at random
+    seqs; A is killed and B takes both partitions, restoring from both checkpoints.
+    What A and B committed plus what the restored epoch produces is, per partition and
+    in order, what one instance produces straight through: nothing lost, nothing twice."""
+    stream = closed_at_the_end(records)
+    log = build_log(stream)
+    last = len(stream)
+    straight = per_partition(fresh([0, 1], log).run().outputs())
+    theirs: dict[int, list[int]] = defaultdict(list)  # partition -> seqs of its records
+    for seq, raw in enumerate(stream, 1):
+        (topic, partition), _key = route(raw)
+        if topic == "x.books":
+            theirs[partition].append(seq)
+
+    committed: list[Out] = []
+    recovered: dict[int, Recovered] = {}
+    for p in (0, 1):
+        inst = fresh([p], log)
+        snap_at = data.draw(st.one_of(st.none(), st.integers(0, last)), label=f"checkpoint {p}")
+        # anywhere, or right at one of the other partition's records (the seqs where the
+        # instances' views differ: the other's record closes a window this one cannot see)
+        others = [seq for seq in theirs[1 - p] if seq >= (snap_at or 0)]
+        anywhere = st.integers(snap_at or 0, last)
+        commit_at = data.draw(st.one_of(anywhere, st.sampled_from(others)) if others
+                              else anywhere, label=f"commit {p}")
+        snap: Snapshot | None = None
+        if snap_at is not None:
+            snap = inst.run(snap_at).epoch.snapshots()[p]
+        inst.run(commit_at)
+        committed += inst.outputs()
+        progress: Progress = inst.epoch.progress(p, {})
+        recovered[p] = Recovered(progress, snap, 1)
+    restored = Instance(Epoch.restore(CONFIG, [0, 1], BOOK_TOPICS, MARKET, N_BOOK, recovered),
+                        log).run()
+    assert per_partition(committed + restored.outputs()) == straight
+
+
+def test_a_close_owed_by_the_other_instance_survives_the_takeover() -> None:
+    """The case helper 35 found (docs/streaming.md): desk-b's key is dirty in the window
+    [0, 100 ms) when desk-a's trade at 150 ms arrives. Instance B (desk-b) never sees that
+    trade; it closes the window at the next quote (160 ms), after it committed its
+    progress at the trade's mark. A is killed, B restores both partitions: desk-b's
+    close, caused by the quote at 50 ms, must still be produced (it was lost: the
+    restored engine closed the window at desk-a's trade before desk-b's books were
+    loaded)."""
+    t_a3 = b.trade("t-a3", 0.15, "BTC-PERPETUAL", "buy", 100, book="desk-a")
+    stream = [
+        *SETUP,
+        b.trade("t-b2", 0.02, "BTC-PERPETUAL", "buy", 100, book="desk-b"),
+        b.quote_mark("q2", 0.05, "BTC-PERPETUAL", 60300),
+        t_a3,
+        b.quote_mark("q3", 0.16, "BTC-PERPETUAL", 60400),
+        b.tick("end", 1.0),
+    ]
+    log = build_log(stream)
+    seq_of_t_a3 = stream.index(t_a3) + 1
+    a = fresh([0], log).run(seq_of_t_a3 - 1)
+    snap_a = a.epoch.snapshots()[0]
+    a.run(seq_of_t_a3)  # applies desk-a's trade and commits there, then is killed
+    b_ = fresh([1], log).run(seq_of_t_a3)  # B passes the trade's mark and commits there
+    snap_b = b_.epoch.snapshots()[1]
+    recovered = {0: Recovered(a.epoch.progress(0, {}), snap_a, 1),
+                 1: Recovered(b_.epoch.progress(1, {}), snap_b, 1)}
+    restored = Instance(Epoch.restore(CONFIG, [0, 1], BOOK_TOPICS, MARKET, N_BOOK, recovered),
+                        log).run()
+    got = per_partition(a.outputs() + b_.outputs() + restored.outputs())
+    assert got == per_partition(fresh([0, 1], log).run().outputs())
+    q2_closes = [orjson.loads(v) for v in got[1] if b'"caused_by":"q2"' in v]
+    assert [(o["type"], o["book"]) for o in q2_closes] == [("exposure", "desk-b"),
+                                                           ("pnl", "desk-b")]
+
+
+@PROPS
+@given(dense_streams())
+def test_in_event_time_order_a_processor_emits_what_a_file_replay_emits(
+        records: list[bytes]) -> None:
+    """With records in event-time order (no late ones), a book's window closing later
+    than the market-wide one changes where an output is produced, never what it says:
+    the same outputs as a file replay, each book's in the same order."""
+    ordered = [raw for raw in records if not raw.startswith(b'{"type":"quote","event_id":"late')]
+    stream = closed_at_the_end(ordered)
+    engine = Engine(CONFIG)
+    replayed = [o for i, raw in enumerate(stream) for o in engine.handle(raw, f"s:{i}")]
+    replayed += engine.flush()
+    processor = fresh([0, 1], build_log(stream)).run()
+    key = lambda o: getattr(o, "book", None) or ""  # noqa: E731
+    by_book: dict[str, list[bytes]] = defaultdict(list)
+    for o in replayed:
+        if o.type != "rejected":  # (their source names the file, not the topic)
+            by_book[key(o)].append(encode(o))
+    got: dict[str, list[bytes]] = defaultdict(list)
+    for e in processor.emitted:
+        if e.output.type != "rejected":
+            got[key(e.output)].append(encode(e.output))
+    assert got == by_book
