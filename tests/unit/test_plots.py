@@ -181,3 +181,17 @@ def test_the_explain_waterfall_colours_gains_and_losses_as_the_page_does(
     gain, loss, total = (_pixels_near(pixels, c) for c in (GAIN, LOSS, TOTAL))
     assert gain > 500 and loss > 500 and total > 500, (gain, loss, total)
     assert loss > total > gain  # -200k delta, -150k actual, +50k vega
+
+
+def test_the_var_title_names_the_book_when_it_shows_one() -> None:
+    """One book's picture said "P&L by book"; it names the book, and several say by book."""
+    dates = tuple(f"2025-06-{1 + i:02d}" for i in range(20))
+    at = parse_ts("2026-03-02T01:00:00Z")
+    one = BookVar("desk-a", at, 0.99, dates, np.linspace(-1e5, 1e5, 20), 9e4, 1e5, 1, 0)
+    two = BookVar("desk-b", at, 0.99, dates, np.linspace(-2e5, 2e5, 20), 9e4, 1e5, 1, 0)
+    for reports, says in (([one], "Historical one-day P&L of desk-a, 20 days"),
+                          ([one, two], "Historical one-day P&L by book, 20 days")):
+        fig = var_figure(reports)
+        assert fig._suptitle.get_text().startswith(says)  # type: ignore[union-attr]
+        plt.close(fig)
+

@@ -276,8 +276,9 @@ def var_figure(reports: Sequence[BookVar], title: str = "") -> Figure:
         axes[0][0].text(0.5, 0.5, "no books", ha="center", transform=axes[0][0].transAxes)
     first = reports[0] if reports else None
     if first is not None:
+        whose = f"of {first.book}" if len(reports) == 1 else "by book"
         fig.suptitle(title or (
-            f"Historical one-day P&L by book, {first.scenarios} days "
+            f"Historical one-day P&L {whose}, {first.scenarios} days "
             f"{first.dates[0]} to {first.dates[-1]}, as of {format_ts(first.as_of_us)}"),
             fontsize=10)
     fig.tight_layout()
