@@ -1,5 +1,6 @@
 """The dashboard's overview: per (book, underlying) the latest exposure with the limits in
-force and their use in %, the open breaches (first), P&L, worst scenario loss and
+force and their use in % (the Greeks', the liquidation distance's and the health
+factor's), the open breaches (first), P&L, worst scenario loss and
 liquidation distance; all from history, as of its last stored event."""
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ ByKey = dict[tuple[str, str], dict[str, Any]]  # (book, underlying) -> fields
 # exposure field, the limit on it, whether the limit is a maximum of |value|
 LIMITED = (("delta", "max_abs_delta", True), ("gamma", "max_abs_gamma", True),
            ("vega", "max_abs_vega", True), ("theta", "min_theta", False))
+# floors (a value must stay above them), the limit on each: the `breach` metric's name
+FLOORS = (("liq_distance", "min_liq_distance"), ("health_factor", "min_health_factor"))
+FLOOR_USE_CAP = 999.0  # at or past liquidation: shown as 999%, not an infinite use
 
 
 def limits_in_force(history: History, books: list[str], at: int) -> ByKey:
@@ -83,6 +87,35 @@ def use_pct(value: float | None, limit: float | None, is_max: bool) -> float | N
     return value / limit * 100.0
 
 
+def floor_use_pct(value: float | None, limit: float | None) -> float | None:
+    """How much of a floor a value uses, in %: limit/value, 100% at the floor and more
+    below it (a liquidation distance half the limit uses 200%), capped at FLOOR_USE_CAP."""
+    if value is None or limit is None or limit <= 0:
+        return None
+    if value <= 0:
+        return FLOOR_USE_CAP
+    return min(limit / value * 100.0, FLOOR_USE_CAP)
+
+
+def limit_use(exposure: dict[str, Any], limits: dict[str, Any], risk: dict[str, Any],
+              breaches: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Each limit's use, in %: the Greeks' from the exposure; the liquidation distance's
+    from the latest risk matrix (the nearer of its two moves); a floor without a current
+    value here (the health factor: the engine computes it from the loans, and only a
+    breach stores it) from its open breach, at the value that opened it."""
+    use = {f: use_pct(exposure.get(f), limits.get(name), is_max) for f, name, is_max in LIMITED}
+    moves = [abs(m) for m in (risk.get("liq_move_down"), risk.get("liq_move_up"))
+             if m is not None]
+    current = {"liq_distance": min(moves) if moves else None}
+    opened = {b["metric"]: b for b in breaches}
+    for metric, name in FLOORS:
+        value, limit = current.get(metric), limits.get(name)
+        if value is None and metric in opened:
+            value, limit = opened[metric]["value"], opened[metric]["limit"]
+        use[metric] = floor_use_pct(value, limit)
+    return use
+
+
 def overview(history: History, books: list[str]) -> dict[str, Any]:
     span = history_span(history)
     if span is None or not books:
@@ -97,16 +130,17 @@ def overview(history: History, books: list[str]) -> dict[str, Any]:
     for e in exposures:
         key = (e["book"], e["underlying"])
         lim = limits.get(key, {})
-        use = {f: use_pct(e.get(f), lim.get(name), is_max) for f, name, is_max in LIMITED}
+        opened = [b for b in breaches if (b["book"], b["underlying"]) == key]
+        use = limit_use(e, lim, risk.get(key, {}), opened)
         used = [u for u in use.values() if u is not None]
         rows.append({
             **{k: e.get(k) for k in ("book", "underlying", "delta", "delta_equity", "gamma",
                                      "vega", "theta", "delta_usd", "positions")},
             "ts": e.get("ts") or e.get("as_of"),
-            "limits": {name: lim.get(name) for _, name, _ in LIMITED},
+            "limits": {name: lim.get(name) for name in
+                       [*(n for _, n, _ in LIMITED), *(n for _, n in FLOORS)]},
             "use_pct": use, "max_use_pct": max(used) if used else None,
-            "open_breaches": [b["metric"] for b in breaches
-                              if (b["book"], b["underlying"]) == key],
+            "open_breaches": [b["metric"] for b in opened],
             "pnl": pnl.get(key), **risk.get(key, {}),
         })
     rows.sort(key=lambda r: (-len(r["open_breaches"]), -(r["max_use_pct"] or 0.0),

@@ -51,7 +51,8 @@ def test_every_panel_of_the_dashboard_has_data(demo_store: str, tmp_path: Path) 
         assert sign_in(page, TOKEN) == "1", page.dom()[-3000:]
         counts = _state(page, """{
             overview: [...document.querySelectorAll('#overview tbody tr')].map(
-                (tr) => [tr.className, tr.cells[0].textContent, tr.cells[11].textContent]),
+                (tr) => [tr.className, tr.cells[0].textContent, tr.cells[11].textContent,
+                         tr.cells[7].textContent]),
             headers: [...document.querySelectorAll('#overview th')].map((th) => th.textContent),
             open: +document.getElementById('open-breaches').dataset.rows,
             openFor: [...document.querySelectorAll('#open-breaches tbody tr')].map(
@@ -72,6 +73,10 @@ def test_every_panel_of_the_dashboard_has_data(demo_store: str, tmp_path: Path) 
         breached = [r[0] == "breached" for r in rows]
         assert any(breached) and breached == sorted(breached, reverse=True)
         assert counts["open"] > 0 and counts["top"] > 0
+        # limit use covers every limit: the treasury's health-factor breach read "3%" (its
+        # delta's use) beside the breach; it now reads the floor's use, over 100%
+        (hf_use,) = [r[3] for r in rows if "health_factor" in r[2]]
+        assert hf_use.endswith("%") and int(hf_use[:-1]) >= 100, rows
         assert all(re.fullmatch(r"\d+:\d\d:\d\d", t) for t in counts["openFor"])
         # the time series: every panel plotted, with limit lines and breach markers
         panels = counts["panels"]

@@ -1,0 +1,35 @@
+"""The overview's "limit use": every limit a desk sets, not the Greeks' alone."""
+
+from __future__ import annotations
+
+from greekstream.api.overview import FLOOR_USE_CAP, floor_use_pct, limit_use
+
+
+def test_a_floor_is_used_by_how_near_the_value_is_to_it() -> None:
+    assert floor_use_pct(0.24, 0.12) == 50.0  # twice the floor away
+    assert floor_use_pct(0.12, 0.12) == 100.0
+    assert floor_use_pct(0.06, 0.12) == 200.0  # half the floor: breached
+    assert floor_use_pct(0.0, 0.12) == FLOOR_USE_CAP and floor_use_pct(1e-9, 1.0) == FLOOR_USE_CAP
+    assert floor_use_pct(None, 0.12) is None and floor_use_pct(0.5, None) is None
+
+
+def test_a_health_factor_breach_uses_its_limit_and_not_three_percent() -> None:
+    """The treasury's ETH row had an open health-factor breach (1.2483 under 1.25) and a
+    delta 3% of its limit: "limit use" said 3%. The breach's floor counts, at the value
+    that opened it (the store keeps no other health factor)."""
+    exposure = {"delta": 750.0, "gamma": 0.0, "vega": 0.0, "theta": 0.0}
+    limits = {"max_abs_delta": 25_000.0, "min_health_factor": 1.25}
+    breach = {"metric": "health_factor", "value": 1.2483, "limit": 1.25}
+    use = limit_use(exposure, limits, {}, [breach])
+    assert use["delta"] == 3.0
+    assert use["health_factor"] is not None and 100.0 < use["health_factor"] < 100.2
+    assert limit_use(exposure, limits, {}, [])["health_factor"] is None  # nothing to say
+
+
+def test_the_liquidation_distance_uses_the_nearer_move_of_the_latest_matrix() -> None:
+    limits = {"min_liq_distance": 0.12}
+    risk = {"liq_move_down": -0.30, "liq_move_up": 0.08}
+    assert limit_use({}, limits, risk, [])["liq_distance"] == 150.0
+    assert limit_use({}, limits, {"liq_move_down": None, "liq_move_up": None},
+                     [])["liq_distance"] is None
+    assert limit_use({}, {}, risk, [])["liq_distance"] is None  # no floor set
