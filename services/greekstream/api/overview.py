@@ -97,13 +97,24 @@ def floor_use_pct(value: float | None, limit: float | None) -> float | None:
     return min(limit / value * 100.0, FLOOR_USE_CAP)
 
 
+def regime_factor(limits: dict[str, Any], regime: str | None) -> float:
+    """The factor on the max_abs_* limits in ``regime`` (the limits' ``regime_scale``, as
+    the engine applies it: core/engine.py ``regime_scale``); 1 without either."""
+    scale = limits.get("regime_scale") or {}
+    return float(scale.get(regime, 1.0)) if regime is not None else 1.0
+
+
 def limit_use(exposure: dict[str, Any], limits: dict[str, Any], risk: dict[str, Any],
-              breaches: list[dict[str, Any]]) -> dict[str, float | None]:
-    """Each limit's use, in %: the Greeks' from the exposure; the liquidation distance's
+              breaches: list[dict[str, Any]], regime: str | None = None,
+              ) -> dict[str, float | None]:
+    """Each limit's use, in %: the Greeks' from the exposure, a maximum scaled for the
+    underlying's volatility ``regime`` as the engine checks it; the liquidation distance's
     from the latest risk matrix (the nearer of its two moves); a floor without a current
     value here (the health factor: the engine computes it from the loans, and only a
     breach stores it) from its open breach, at the value that opened it."""
-    use = {f: use_pct(exposure.get(f), limits.get(name), is_max) for f, name, is_max in LIMITED}
+    k = regime_factor(limits, regime)
+    use = {f: use_pct(exposure.get(f), _times(limits.get(name), k if is_max else 1.0), is_max)
+           for f, name, is_max in LIMITED}
     moves = [abs(m) for m in (risk.get("liq_move_down"), risk.get("liq_move_up"))
              if m is not None]
     current = {"liq_distance": min(moves) if moves else None}
@@ -116,6 +127,22 @@ def limit_use(exposure: dict[str, Any], limits: dict[str, Any], risk: dict[str, 
     return use
 
 
+def _times(limit: float | None, k: float) -> float | None:
+    return None if limit is None else limit * k
+
+
+def regimes_in_force(history: History, at: int) -> dict[str, str]:
+    """Each underlying's volatility regime at ``at`` (its latest change), if any."""
+    if not history.rows("SELECT count() FROM system.tables WHERE database = currentDatabase() "
+                        "AND name = 'regimes'")[0][0]:
+        return {}
+    rows = history.rows(
+        "SELECT underlying, argMax(regime, ts) FROM regimes "
+        "WHERE ts <= fromUnixTimestamp64Micro({t:Int64}, 'UTC') GROUP BY underlying",
+        {"t": at})
+    return dict(rows)
+
+
 def overview(history: History, books: list[str]) -> dict[str, Any]:
     span = history_span(history)
     if span is None or not books:
@@ -126,12 +153,13 @@ def overview(history: History, books: list[str]) -> dict[str, Any]:
     risk = latest_risk(history, books, at)
     pnl = latest_pnl(history, books, at)
     breaches = open_breaches(history, books, at)
+    regimes = regimes_in_force(history, at)
     rows = []
     for e in exposures:
         key = (e["book"], e["underlying"])
         lim = limits.get(key, {})
         opened = [b for b in breaches if (b["book"], b["underlying"]) == key]
-        use = limit_use(e, lim, risk.get(key, {}), opened)
+        use = limit_use(e, lim, risk.get(key, {}), opened, regimes.get(e["underlying"]))
         used = [u for u in use.values() if u is not None]
         rows.append({
             **{k: e.get(k) for k in ("book", "underlying", "delta", "delta_equity", "gamma",

@@ -33,3 +33,17 @@ def test_the_liquidation_distance_uses_the_nearer_move_of_the_latest_matrix() ->
     assert limit_use({}, limits, {"liq_move_down": None, "liq_move_up": None},
                      [])["liq_distance"] is None
     assert limit_use({}, {}, risk, [])["liq_distance"] is None  # no floor set
+
+
+def test_a_maximum_is_scaled_for_the_regime_as_the_engine_checks_it() -> None:
+    """A desk halving its delta limit while the market is stressed: the engine breaches
+    at half the limit, and the overview's use doubles with it (theta's floor is not
+    scaled, as in the engine)."""
+    exposure = {"delta": 60.0, "theta": -50.0}
+    limits = {"max_abs_delta": 100.0, "min_theta": -100.0,
+              "regime_scale": {"stressed": 0.5, "calm": 1.5}}
+    assert limit_use(exposure, limits, {}, [])["delta"] == 60.0
+    assert limit_use(exposure, limits, {}, [], "normal")["delta"] == 60.0  # not listed
+    stressed = limit_use(exposure, limits, {}, [], "stressed")
+    assert stressed["delta"] == 120.0 and stressed["theta"] == 50.0
+    assert limit_use(exposure, limits, {}, [], "calm")["delta"] == 40.0
