@@ -126,9 +126,13 @@ class Transaction:
         s = self.settings
         if self.events >= s.batch_max_events:
             return True
-        if (self.clock() - self.started) * 1000 >= s.batch_max_ms:
+        if self.batch_timed_out():
             return True
         return not got  # caught up: commit now rather than wait (latency)
+
+    def batch_timed_out(self) -> bool:
+        """The batch has lasted ``batch_max_ms`` since its first record was applied."""
+        return (self.clock() - self.started) * 1000 >= self.settings.batch_max_ms
 
     def checkpoint_due(self) -> bool:
         s = self.settings

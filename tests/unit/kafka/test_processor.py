@@ -242,3 +242,30 @@ def test_records_fetched_before_a_rebalance_are_not_applied_after_it() -> None:
     proc.step()
     assert proc.epoch is not None and proc.epoch.released == 0 and proc.txn.events == 0
     assert kafka.txn_producer.steps() == [("init",)]
+
+
+def test_a_batch_stops_taking_records_once_it_has_lasted_batch_max_ms() -> None:
+    """Released records were applied up to batch_max_events (5,000) in one go and the
+    time limit looked at only after: a batch of slow records lasted 5,000 of them
+    (~0.5 s at the market profile's rate) against batch_max_ms of 50. With each record
+    taking 1 ms of the transaction's clock, the release stops at the first look past
+    50 ms, and the batch is due."""
+    from greekstream.kafka.processor import CLOCK_EVERY
+    from greekstream.settings import ProcessorSettings
+    from tests.unit.kafka.fakes import TOPICS as T
+
+    kafka = FakeKafka(1, **dict.fromkeys([*T.book_topics, T.checkpoints], 2))
+    proc = Processor(ProcessorSettings(instance_id="i1", batch_max_ms=50), clients=kafka)
+    proc.start()
+    assign(proc, kafka, [0, 1])
+    assert proc.epoch is not None
+    epoch = proc.epoch
+    proc.txn.clock = lambda: epoch.released * 0.001  # each record: 1 ms
+    gateway = Gateway(proc, kafka)
+    for _ in range(300):
+        gateway.publish(0)
+    commits = lambda: kafka.txn_producer.steps().count(("commit",))  # noqa: E731
+    proc.step()  # polls all 300, applies until the first look past 50 ms, commits them
+    assert epoch.released == CLOCK_EVERY < 300 and commits() == 1 and proc.txn.events == 0
+    proc.step()  # the next batch starts where that one stopped
+    assert epoch.released == 2 * CLOCK_EVERY and commits() == 2
