@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -275,3 +276,27 @@ def test_windows_per_book_a_book_record_closes_its_own_book_only() -> None:
                                                ("desk-a", "t-a2")]
     assert closes(engine.handle(late, "x")) == []
     assert closes(engine.handle(q2, "x")) == []  # the window is [100, 200) for all
+
+
+@pytest.mark.parametrize("per_book", [False, True])
+def test_a_book_with_only_a_margin_keeps_its_ids_across_a_restore(per_book: bool) -> None:
+    """A checkpoint kept the seen ids of books with a position or limits only: a margin
+    of a book with neither, redelivered after a restore, was applied again and emitted
+    the book's dirty key at once, an output a straight run never produces (helper 37)."""
+    margin = b.rec("margin", "pm1", 0.0, book="desk-z", underlying="BTC", equity=1e6,
+                   maintenance_margin=1e5)
+    stream = [margin, *SETUP, b.trade("t-z", 0.04, "C60", "buy", 1, book="desk-z"),
+              b.quote_opt("q1", 0.05, "C60", 61000, 0.6), margin, b.tick("end", 1.0)]
+    config = EngineConfig(emit_interval_ms=100, windows_per_book=per_book)
+
+    def outputs(restore_after: int | None) -> list[bytes]:
+        engine, out = Engine(config), []
+        for i, raw in enumerate(stream):
+            if i == restore_after:
+                restored = Engine(config)
+                restored.restore(engine.snapshot())
+                engine = restored
+            out += [encode(o) for o in engine.handle(raw, f"s:{i}")]
+        return out
+
+    assert outputs(restore_after=1) == outputs(restore_after=None)

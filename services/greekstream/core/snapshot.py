@@ -51,7 +51,11 @@ def dump(state: EngineState, book_filter: Callable[[str], bool] | None, market: 
             "bid_ask": {iid: list(q) for iid, q in state.bid_ask.items()},
         }
     books = [br for br in state.books.values() if keep(br.book)]
-    book_names = sorted({br.book for br in books} | {b for b, _ in state.limits if keep(b)})
+    # every book whose ids are kept: one with only a margin (or collateral) record has no
+    # position or limits, and its ids must still survive a restore (a redelivery is a
+    # duplicate after it as before it)
+    book_names = sorted({br.book for br in books} | {b for b, _ in state.limits if keep(b)}
+                        | {scope for scope in state.seen.ids if scope and keep(scope)})
     doc["books"] = [_dump_book(br, state.dirty.get(br.key)) for br in books]
     doc["book_windows"] = {b: w for b, w in sorted(state.book_windows.items()) if keep(b)}
     doc["limits"] = [
