@@ -48,6 +48,7 @@ from greekstream.core.decode import decode_event
 from greekstream.core.events import (
     BOOK_TYPES,
     ON_CHAIN_TYPES,
+    WINDOW_TICK,
     Breach,
     Collateral,
     DecodeError,
@@ -352,7 +353,10 @@ class Engine:
         closed = self._advance_window(event, scope) if self._window_us else []
         # intents due by this record's ts expire next, so its handler can hedge again
         # (a market record expires every book's, a book record only its own)
-        expired = self._expire_intents(event, None if scope == MARKET else scope)
+        if kind == "tick" and event.event_id.startswith(WINDOW_TICK):
+            expired = []  # the gateway's window tick closes the window only (core/events.py)
+        else:
+            expired = self._expire_intents(event, None if scope == MARKET else scope)
         try:
             outputs = self._handlers[kind](event)
         except Rejection:

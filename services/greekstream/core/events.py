@@ -256,9 +256,15 @@ class LpPosition(_OnChain):
 
 class Tick(_Event):
     """Event time moving on with no market data: changes no state, closes the emission
-    window its ts moves past (contract, part 2). Published by the gateway when its input is idle."""
+    window its ts moves past (contract, part 2). Published by the gateway when its input is
+    idle, and as a *window tick* (``event_id`` starting WINDOW_TICK) before a book record
+    that moves past the window: that one stands for the record after it, so it closes the
+    window and nothing else (no intent expires at it)."""
 
     type: Literal["tick"] = "tick"
+
+
+WINDOW_TICK = "gs-window-"  # the id prefix of the gateway's window ticks (kafka/gateway.py)
 
 
 InputEvent = Annotated[

@@ -28,6 +28,17 @@ from greekstream.kafka.merge import Position, Record, SeqMerge, Source
 _START: Position = (-1, -1, -1, -1)
 
 
+def at_position(rec: Record) -> Position:
+    """Where a record's outputs are, for a partition's progress: its merge position, but
+    one for all the copies of a record the gateway publishes to every partition (a reorg):
+    an instance applies the copy in the first partition it owns (the others are
+    duplicates), and that copy's position depends on what it owns; every copy's outputs
+    sit just before the first copy, (seq, rank, -1, -1), on every instance."""
+    if rec.copy:
+        return (rec.pos[0], rec.pos[1], -1, -1)
+    return rec.pos
+
+
 @dataclass
 class Emitted:
     output: Output
@@ -143,6 +154,7 @@ class Epoch:
             return []
         owner = rec.partition if in_book_topic else rec.partition % self.n_book
         quote_ts = rec.timestamp_ms if rec.topic.endswith(".quotes") else None
+        at = at_position(rec)
         emitted = []
         for out in outputs:
             book = getattr(out, "book", None)
@@ -150,10 +162,10 @@ class Epoch:
             if p not in self.suppress:
                 continue  # not ours (a market-data rejection another instance reports)
             done = self.suppress[p]
-            if done is not None and rec.pos <= done:
+            if done is not None and at <= done:
                 continue  # committed by this partition's previous owner
             key = book.encode() if book is not None else rec.key
-            emitted.append(Emitted(out, key, quote_ts, p, rec.pos))
+            emitted.append(Emitted(out, key, quote_ts, p, at))
         return emitted
 
     def poison(self, rec: Record, exc: Exception) -> list[Emitted]:
@@ -164,12 +176,13 @@ class Epoch:
         self.released += 1
         owner = rec.partition % self.n_book
         done = self.suppress.get(owner, _START)
-        if owner not in self.suppress or (done is not None and rec.pos <= done):
+        at = at_position(rec)
+        if owner not in self.suppress or (done is not None and at <= done):
             return []
         raw = (rec.value or b"").decode("utf-8", "replace")
         out = self.engine._rejected("internal_error", f"{exc.__class__.__name__}: {exc}"[:1000],
                                     f"{rec.topic}/{rec.partition}/{rec.offset}", raw, None)
-        return [Emitted(out, rec.key, None, owner, rec.pos)]
+        return [Emitted(out, rec.key, None, owner, at)]
 
     def already_visible(self, e: Emitted, topic: str, value: bytes) -> bool:
         """True (once per copy) if this output is already visible past the partition's

@@ -18,6 +18,15 @@ input (:meth:`Gateway.publish_live`, `greekstream produce -`) is also idle betwe
 lines: once no line has come for ``idle_tick_ms`` of wall time, it publishes one tick at
 the last event time + the wall time since that event came, and a mark, so a quiet market's
 last window closes without waiting for its next record.
+
+A book record reaches only the processors that own its book, so a window it closes in a
+file replay would close later, at the next market record, on the others (each closes it
+per book, docs/streaming.md). So before a book record whose ts is past the window of the
+largest event time published, the gateway publishes a ``tick`` at that ts on the index
+topic with the same ``gs-seq`` (the merge puts a market topic first): every processor
+closes the window there, as a file replay does at the book record. Its id starts with
+``gs-window-``: the engine lets it close the window and nothing else (no intent expires at
+it), so it is the book record's window crossing and no more.
 """
 
 from __future__ import annotations
@@ -29,9 +38,10 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaException, Producer
 
+from greekstream.core import guards
 from greekstream.core.decode import decode_event
 from greekstream.core.engine import output_id
-from greekstream.core.events import DecodeError, Rejected, encode
+from greekstream.core.events import BOOK_TYPES, WINDOW_TICK, DecodeError, Rejected, encode
 from greekstream.core.guards import clip_detail, clip_raw
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import KafkaError, UsageError
@@ -39,6 +49,9 @@ from greekstream.kafka.topics import ROUTES, Topics, partition_counts
 from greekstream.runtime.progress import Progress
 
 SEQ_HEADER = "gs-seq"
+# on each copy of a record published to every partition (a reorg): the processor gives
+# all copies one merge position, whichever it applies (kafka/epoch.py)
+COPY_HEADER = "gs-copy"
 MARK_KEY = b"gs-mark"  # the key of a mark (a key, so compacted topics accept it)
 
 
@@ -108,7 +121,7 @@ class Gateway:
         for seq, raw, source in records:
             self.publish_one(seq, raw, source)
             progress.advance()
-        self.idle()
+        self.idle(end=True)
         self.mark()
         self.flush()
         progress.done()
@@ -167,7 +180,7 @@ class Gateway:
                          f"restart the gateway with --first-seq {self.last_seq + 1}")
             progress.refresh()
         if lines.eof:
-            self.idle()
+            self.idle(end=True)
         self.mark()
         self.flush()
         progress.done()
@@ -180,15 +193,19 @@ class Gateway:
                 or self.clock() - self.marked_at >= self.mark_interval_s):
             self.mark()
 
-    def idle(self, idle_us: int | None = None) -> None:
+    def idle(self, idle_us: int | None = None, end: bool = False) -> None:
         """The input went quiet: a `tick` at the last event time + ``idle_us`` (default
         ``idle_tick_ms``; after the last record, in gs-seq order) closes the processors'
-        open window."""
+        open window. At the ``end`` of the input it stands for a file replay's end, which
+        closes the window and nothing else: a window tick (``gs-window-end-<seq>``; no
+        intent expires at it). An idle spell's (``gs-tick-<seq>``) is event time passing."""
         if self.last_ts is None or self.idle_tick_ms <= 0:
             return
         seq = self.last_seq + 1
         ts = self.last_ts + (self.idle_tick_ms * 1000 if idle_us is None else idle_us)
-        raw = b'{"type":"tick","event_id":"gs-tick-%d","ts":"%s"}' % (seq, format_ts(ts).encode())
+        prefix = (WINDOW_TICK + "end-" if end else "gs-tick-").encode()
+        raw = b'{"type":"tick","event_id":"%s%d","ts":"%s"}' % (prefix, seq,
+                                                                  format_ts(ts).encode())
         last_ts = self.last_ts
         self._publish_one(seq, raw, "gateway:idle")
         self.last_ts = last_ts  # the input's: the next tick counts from its events, not this
@@ -216,17 +233,42 @@ class Gateway:
         except DecodeError as exc:
             self._reject(exc, raw, source, headers)
             return
+        if event.type in BOOK_TYPES:
+            self._window_tick(event, headers)
         if self.last_ts is None or event.ts > self.last_ts:
             self.last_ts = event.ts
         suffix_key = ROUTES[event.type][1]
         key = str(getattr(event, suffix_key)).encode()
         topic = self.topics.for_input(event.type)
-        if event.type == "reorg":
+        if event.type == "reorg":  # every book partition's owner must see it: a copy each
+            copied = [*headers, (COPY_HEADER, b"1")]
             for partition in range(self.onchain_partitions):
-                self._produce(topic, raw, key, headers, partition)
+                self._produce(topic, raw, key, copied, partition)
         else:
             self._produce(topic, raw, key, headers)
         self.report.published += 1
+
+    def _window_tick(self, event: Any, headers: list[Any]) -> None:
+        """Before a book record: a tick at its ts with its gs-seq if that ts is past the
+        window (``idle_tick_ms``, the processors' emit_interval_ms) of the largest event
+        time published, or it is the first event (module docstring). Not before a record
+        the engine's range checks reject (it closes no window in a file replay either);
+        one a handler rejects (a trade of an unknown instrument) cannot be told here."""
+        window_us = self.idle_tick_ms * 1000
+        ts = event.ts
+        if window_us <= 0:
+            return
+        if self.last_ts is not None and ts < (self.last_ts // window_us + 1) * window_us:
+            return
+        try:
+            guards.check_event(event)
+        except guards.GuardError:
+            return
+        seq = headers[0][1]
+        event_id = WINDOW_TICK.encode() + seq
+        raw = b'{"type":"tick","event_id":"%s","ts":"%s"}' % (event_id, format_ts(ts).encode())
+        self._produce(self.topics.for_input("tick"), raw, event_id, headers)
+        self.report.ticks += 1
 
     def _reject(self, exc: DecodeError, raw: bytes, source: str, headers: list[Any]) -> None:
         text = raw.decode("utf-8", errors="replace")

@@ -36,6 +36,7 @@ class Record(NamedTuple):
     timestamp_ms: int
     is_mark: bool = False
     sequenced: bool = True  # False: no gateway gs-seq (:meth:`SeqMerge.push` places it)
+    copy: bool = False  # one of the gateway's copies of a record (a reorg, in every partition)
 
 
 # an unsequenced record sorts after every gateway record of the same seq

@@ -43,7 +43,7 @@ from greekstream.kafka.checkpoints import (
     scan_starts,
 )
 from greekstream.kafka.epoch import Emitted, Epoch
-from greekstream.kafka.gateway import SEQ_HEADER, is_mark
+from greekstream.kafka.gateway import COPY_HEADER, SEQ_HEADER, is_mark
 from greekstream.kafka.health import Lag, Liveness
 from greekstream.kafka.merge import Position, Record
 from greekstream.kafka.ops import Metrics
@@ -348,19 +348,20 @@ class Processor:
         return n
 
     def _record(self, msg: Message, topic: str, partition: int, offset: int) -> Record:
-        seq = None
+        seq, copy = None, False
         headers = msg.headers()  # a consumed record's: a list of (key, value) pairs, or None
         for k, v in headers if isinstance(headers, list) else ():
             if k == _SEQ:  # a null, non-integer or out-of-range value is no stamp
                 seq = _stamp(v)
-                break
+            elif k == COPY_HEADER:
+                copy = True
         ts = msg.timestamp()[1]
         # a null value (a tombstone) is an empty record: the engine rejects it (invalid_json)
         key, value = msg.key(), msg.value() or b""
         # no gateway stamp: the merge places it after its partition's records so far
         return Record((-1 if seq is None else seq, self.rank[topic], partition, offset),
                       value, key, topic, partition, offset, ts, is_mark(key, value),
-                      sequenced=seq is not None)
+                      sequenced=seq is not None, copy=copy and seq is not None)
 
     def _broker_trouble(self, text: str) -> None:
         self.liveness.trouble(text)

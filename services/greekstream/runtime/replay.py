@@ -16,7 +16,7 @@ import orjson
 from greekstream.core.books import ExposureValues
 from greekstream.core.decode import decode_event
 from greekstream.core.engine import Engine, EngineConfig, Output
-from greekstream.core.events import DecodeError, Rejected
+from greekstream.core.events import WINDOW_TICK, DecodeError, Rejected
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.runtime.progress import Progress
@@ -168,16 +168,18 @@ def replay(
 def closing_tick_record(engine: Engine, last_source: str | None,
                         as_of_us: int | None = None) -> Record | None:
     """The `tick` that closes the engine's open window (at its end), as a record whose
-    source follows the input's last one ("FILE:end"); None when nothing is waiting in
-    the window (no dirty key), there is no window (``emit_interval_ms`` 0) or its end
-    is past ``as_of_us`` (that replay ends with a flush, as one without history)."""
+    source follows the input's last one ("FILE:end"): a window tick (``gs-window-end:…``,
+    core/events.py), which closes the window and nothing else, as a flush does. None
+    when nothing is waiting in the window (no dirty key), there is no window
+    (``emit_interval_ms`` 0) or its end is past ``as_of_us`` (that replay ends with a
+    flush, as one without history)."""
     end = engine.state.window_end_us
     if end is None or not engine.state.dirty or last_source is None:
         return None
     if as_of_us is not None and end > as_of_us:
         return None
     stream = last_source.rsplit(":", 1)[0]
-    tick = {"type": "tick", "event_id": f"end-of-input:{stream}:{format_ts(end)}",
+    tick = {"type": "tick", "event_id": f"{WINDOW_TICK}end:{stream}:{format_ts(end)}",
             "ts": format_ts(end)}
     return orjson.dumps(tick), f"{stream}:end"
 

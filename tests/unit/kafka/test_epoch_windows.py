@@ -11,8 +11,10 @@ checkpoint is :meth:`Epoch.snapshots`.
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING
@@ -23,7 +25,10 @@ from greekstream.core.engine import BOOK_TYPES, Engine, EngineConfig
 from greekstream.core.events import encode
 from greekstream.kafka.checkpoints import Progress, Recovered, Snapshot
 from greekstream.kafka.epoch import Emitted, Epoch
+from greekstream.kafka.gateway import COPY_HEADER, MARK_KEY, SEQ_HEADER, Gateway
 from greekstream.kafka.merge import Record, Source
+from greekstream.kafka.topics import Topics
+from greekstream.runtime import progress as progress_bar
 from tests.unit import builders as b
 from tests.unit.test_emission_windows import SETUP, dense_streams
 
@@ -72,6 +77,7 @@ class Instance:
         self.fed = {src: (0 if off == OFFSET_BEGINNING else off)
                     for src, off in epoch.next_offsets.items()}
         self.emitted: list[Emitted] = []
+        self.book_topics = frozenset(BOOK_TOPICS)
 
     def run(self, upto_seq: int | None = None) -> Instance:
         epoch = self.epoch
@@ -86,7 +92,7 @@ class Instance:
             if rec.is_mark:
                 epoch.passed(rec)
             else:
-                self.emitted += epoch.apply(rec, frozenset(BOOK_TOPICS))
+                self.emitted += epoch.apply(rec, self.book_topics)
         return self
 
     def outputs(self) -> list[Out]:
@@ -225,3 +231,149 @@ def test_in_event_time_order_a_processor_emits_what_a_file_replay_emits(
         if e.output.type != "rejected":
             got[key(e.output)].append(encode(e.output))
     assert got == by_book
+
+
+# ------------------------------------------------------- what the real gateway publishes
+
+GW_TOPICS = Topics("x")
+GW_MARKET: list[Source] = [(t, 0) for t in GW_TOPICS.market_topics]
+GW_RANK = {t: i for i, t in enumerate([*GW_TOPICS.market_topics, *GW_TOPICS.book_topics])}
+
+
+class PartitionedProducer:
+    """The gateway's producer: each record into the log, in the partition the layout
+    gives it (a book's partition for a book-keyed record, 0 on a market topic)."""
+
+    def __init__(self) -> None:
+        self.log: Log = defaultdict(list)
+
+    def produce(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
+                headers: list[tuple[str, bytes]] | None = None, on_delivery: Any = None) -> None:
+        on_delivery(None, None)
+        if topic not in GW_RANK:
+            return  # the gateway's own rejections (an output topic)
+        if partition < 0:
+            partition = (PARTITION[key.decode()] if key and topic in GW_TOPICS.book_topics
+                         else 0)
+        stamps = dict(headers or [])
+        seq = int(stamps[SEQ_HEADER])
+        src = (topic, partition)
+        off = len(self.log[src])
+        self.log[src].append(Record((seq, GW_RANK[topic], partition, off), value, key, topic,
+                                    partition, off, 0, key == MARK_KEY,
+                                    copy=COPY_HEADER in stamps))
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        return 0
+
+
+def gateway_log(records: list[bytes]) -> Log:
+    """``greekstream produce`` of these lines (E = 100 ms), a mark after every record."""
+    producer = PartitionedProducer()
+    counts = {t: (N_BOOK if t in GW_TOPICS.book_topics else 1)
+              for t in [*GW_TOPICS.market_topics, *GW_TOPICS.book_topics]}
+    gw = Gateway({}, GW_TOPICS, mark_every=1, idle_tick_ms=100, clock=lambda: 0.0,
+                 producer=producer, partitions=counts)
+    gw.publish([(i, raw, f"f:{i}") for i, raw in enumerate(records, 1)],
+               progress_bar.Progress("produce", stream=io.StringIO(), enabled=False))
+    return producer.log
+
+
+def gateway_fresh(owned: list[int], log: Log) -> Instance:
+    recovered = {p: Recovered(None, None, 0) for p in owned}
+    epoch = Epoch.restore(CONFIG, owned, GW_TOPICS.book_topics, GW_MARKET, N_BOOK, recovered)
+    inst = Instance(epoch, log)
+    inst.book_topics = frozenset(GW_TOPICS.book_topics)
+    return inst
+
+
+@st.composite
+def jittered_streams(draw: st.DrawFn) -> list[bytes]:
+    """Dense streams with index prices a little out of event-time order: each one a few
+    ms before the record it follows (a feed's jitter), often right after a book record
+    that opened a later window."""
+    out: list[bytes] = []
+    for i, raw in enumerate(draw(dense_streams())):
+        if b'"instrument_id":"NOPE"' in raw:
+            continue  # (a book record only the engine's state rejects: docs/streaming.md)
+        out.append(raw)
+        if i >= len(SETUP) and draw(st.integers(0, 3)) == 0:
+            t = (b.parse(orjson.loads(raw)["ts"]) - b.parse(b.T0)) / 1e6 if raw.startswith(
+                b'{"type"') else 0.0
+            back = draw(st.sampled_from([0.0004, 0.003, 0.02]))
+            out.append(b.index(f"j{i}", max(t - back, 0.0), draw(st.floats(50000, 70000))))
+    return out
+
+
+def by_book(outputs: Iterable[Any]) -> dict[str, list[bytes]]:
+    books: dict[str, list[bytes]] = defaultdict(list)
+    for o in outputs:
+        if o.type != "rejected":  # (their source names the file or the topic)
+            books[getattr(o, "book", None) or ""].append(encode(o))
+    return dict(books)
+
+
+@PROPS
+@given(jittered_streams())
+def test_behind_the_gateway_each_instance_emits_what_a_file_replay_emits(
+        records: list[bytes]) -> None:
+    """The gateway ticks before a book record that closes a window, so every instance
+    closes it there, as a file replay does at that record: one instance owning every
+    partition, or each partition alone, emits each book's outputs of a file replay, in
+    order, even with index prices out of event-time order (without the tick, a book's
+    window closed at the next market record, and a late index price fell in the window
+    the file had closed: a close of the file's was missing)."""
+    engine = Engine(CONFIG)
+    replayed = [o for i, raw in enumerate(records) for o in engine.handle(raw, f"f:{i}")]
+    want = by_book([*replayed, *engine.flush()])
+    log = gateway_log(records)
+    assert by_book(e.output for e in gateway_fresh([0, 1], log).run().emitted) == want
+    alone: dict[str, list[bytes]] = {}
+    for p in (0, 1):
+        alone.update({book: values for book, values in by_book(
+            e.output for e in gateway_fresh([p], log).run().emitted
+            if e.partition == p).items() if book})
+    assert alone == {book: values for book, values in want.items() if book}
+
+
+def test_a_reorgs_copies_put_its_outputs_at_one_position_for_every_owner() -> None:
+    """A reorg is copied to every book partition and applied at the first copy an instance
+    owns: the window it closed (and its own outputs) landed at a position that depended on
+    what the instance owned. An instance owning both partitions committed desk-b's close
+    at the copy in partition 0; the next owner of partition 1 alone applied the copy in
+    partition 1, past that progress, and committed the close again (helper 37)."""
+    reorg = b.rec("reorg", "r1", 0.15, chain="eth", from_block=0)
+    stream = [*SETUP, b.quote_opt("q1", 0.05, "P55", 61000, 0.7),  # dirties desk-b
+              reorg, b.quote_opt("q2", 0.16, "P55", 61500, 0.7)]
+    log = gateway_log(stream)
+    onchain = GW_TOPICS.name("onchain")
+    seq = stream.index(reorg) + 1
+    (first_copy,) = [r for r in log[(onchain, 0)] if r.pos[0] == seq and not r.is_mark]
+    assert first_copy.copy
+    straight = per_partition(gateway_fresh([0, 1], log).run().outputs())
+
+    both = gateway_fresh([0, 1], log).run(seq - 1)
+    snapshots = both.epoch.snapshots()
+    for src, start in both.fed.items():  # everything read, applied up to the first copy
+        for rec in log[src][start:]:
+            both.epoch.push(rec)
+        both.fed[src] = len(log[src])
+    while (rec := both.epoch.next_record()) is not None:
+        if rec.is_mark:
+            both.epoch.passed(rec)
+        else:
+            both.emitted += both.epoch.apply(rec, both.book_topics)
+        if rec.pos == first_copy.pos:
+            break
+    progress = both.epoch.progress(1, {})
+    alone = Instance(Epoch.restore(CONFIG, [1], GW_TOPICS.book_topics, GW_MARKET, N_BOOK,
+                                   {1: Recovered(progress, snapshots[1], 1)}), log)
+    alone.book_topics = frozenset(GW_TOPICS.book_topics)
+    alone.run()
+    committed = [v for p, v in both.outputs() if p == 1] + [v for p, v in alone.outputs()
+                                                           if p == 1]
+    assert committed == straight[1]
+    assert any(b'"caused_by":"q1"' in v for v in committed)  # the close, once

@@ -136,3 +136,30 @@ def test_a_record_without_a_stamp_never_moves_progress_back() -> None:
     assert positions == sorted(positions), positions
     assert unsequenced(positions[3], after_seq=1_003)  # right after the seq before it
     assert proc.epoch is not None and proc.epoch.released == 6
+
+
+def test_a_copy_of_the_gateways_is_read_as_a_copy_and_anothers_header_is_not() -> None:
+    """The gateway marks each copy of a record it publishes to every partition (a reorg)
+    with gs-copy; the processor gives all copies one position (kafka/epoch.py
+    ``at_position``). Without a gateway stamp the header means nothing."""
+    from greekstream.kafka.epoch import at_position
+    from greekstream.kafka.gateway import COPY_HEADER, SEQ_HEADER
+
+    class Copied(FakeMessage):
+        def __init__(self, seq: int | None) -> None:
+            super().__init__(BOOK, 1, 4, b"eth", b"{}", seq)
+
+        def headers(self) -> list[tuple[str, bytes | None]]:
+            stamp = [] if self._seq is None else [(SEQ_HEADER, str(self._seq).encode())]
+            return [*stamp, (COPY_HEADER, b"1")]
+
+        def timestamp(self) -> tuple[int, int]:
+            return (1, 0)
+
+    proc, _kafka = processor()
+    rec = proc._record(Copied(9), BOOK, 1, 4)  # type: ignore[arg-type]
+    assert rec.copy and at_position(rec) == (9, rec.pos[1], -1, -1)
+    foreign_copy = proc._record(Copied(None), BOOK, 1, 4)  # type: ignore[arg-type]
+    assert not foreign_copy.copy and at_position(foreign_copy) == foreign_copy.pos
+    plain = proc._record(FakeMessage(BOOK, 1, 5, b"desk", b"{}", 10), BOOK, 1, 5)  # type: ignore[arg-type]
+    assert not plain.copy and at_position(plain) == plain.pos
