@@ -300,3 +300,46 @@ def test_a_book_with_only_a_margin_keeps_its_ids_across_a_restore(per_book: bool
         return out
 
     assert outputs(restore_after=1) == outputs(restore_after=None)
+
+
+# A late market record dirtying desk-a after desk-a's own trade opened [100, 200) ms while
+# the market's window is [0, 100): the cases that pin down the per-book rules (helper 37).
+PER_BOOK = EngineConfig(emit_interval_ms=100, windows_per_book=True)
+AHEAD = [*SETUP,
+         b.quote_opt("q1", 0.05, "C60", 61000, 0.6),  # the market's window ends at 100 ms
+         b.trade("t-a2", 0.15, "C60", "buy", 1, book="desk-a"),  # desk-a's ends at 200 ms
+         b.index("x-late", 0.06, 60500)]  # late: dirties desk-a, -b, -c
+
+
+def _closes(out: list[Any]) -> list[tuple[str, str]]:
+    return [(o.book, o.caused_by) for o in out if o.type == "exposure"]
+
+
+def test_a_books_own_window_survives_a_checkpoint() -> None:
+    """A restore between the late record and a market record inside desk-a's window: the
+    restored engine still holds desk-a's window open (its end is in the snapshot)."""
+    stream = [*AHEAD, b.quote_opt("q2", 0.12, "P55", 61000, 0.7), b.tick("k", 0.25)]
+    _engine, straight = run(stream, PER_BOOK)
+    first, _ = run(AHEAD, PER_BOOK)
+    restored = Engine(PER_BOOK)
+    restored.restore(first.snapshot())
+    by_q2 = restored.handle(stream[len(AHEAD)], "r:0")
+    assert _closes(by_q2) == [("desk-b", "x-late"), ("desk-c", "x-late")]  # desk-a held
+    rest = by_q2 + restored.handle(stream[-1], "r:1")
+    tail = straight[len(straight) - len(rest):]
+    assert [encode(o) for o in rest] == [encode(o) for o in tail]
+
+
+def test_a_market_record_past_a_books_own_window_closes_it() -> None:
+    engine, _ = run(AHEAD, PER_BOOK)
+    assert _closes(engine.handle(b.quote_opt("q3", 0.25, "P55", 61000, 0.7), "x")) == [
+        ("desk-a", "x-late"), ("desk-b", "x-late"), ("desk-c", "x-late")]
+
+
+def test_a_books_record_inside_its_own_window_closes_nothing() -> None:
+    engine, _ = run(AHEAD, PER_BOOK)
+    assert _closes(engine.handle(b.trade("t-a3", 0.16, "C60", "buy", 1, book="desk-a"),
+                                 "x")) == [("desk-a", "t-a3")]
+    # and a market record inside it closes the others, not desk-a
+    assert _closes(engine.handle(b.quote_opt("q2", 0.12, "P55", 61000, 0.7), "x")) == [
+        ("desk-b", "x-late"), ("desk-c", "x-late")]
