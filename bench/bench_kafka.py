@@ -134,16 +134,39 @@ def publish(bootstrap: str, prefix: str, records: list[tuple[int, bytes, str]]) 
 
 
 def high_watermarks(bootstrap: str, prefix: str) -> dict[tuple[str, int], int]:
-    from confluent_kafka import Consumer, TopicPartition
+    """Each input partition's end offset, found by reading it to its end. Tansu answers
+    ListOffsets (``get_watermark_offsets``) short right after the gateway's publish (every
+    partition read 1 after a 5,000-event publish), so a processor was "caught up" after
+    1,024 of 6,223 records; it went unseen while a release applied a whole poll batch at
+    once, past batch_max_ms (663c7f1)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    from confluent_kafka import KafkaError as RdKafkaError
 
     topics = Topics(prefix)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-hw"})
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-hw",
+                         "enable.partition.eof": True, "enable.auto.commit": False})
     meta = consumer.list_topics(timeout=10)
-    out = {}
-    for t in [*topics.market_topics, *topics.book_topics]:
-        for p in meta.topics[t].partitions:
-            out[(t, p)] = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+    parts = [(t, p) for t in [*topics.market_topics, *topics.book_topics]
+             for p in meta.topics[t].partitions]
+    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in parts])
+    out = dict.fromkeys(parts, 0)
+    pending = set(parts)
+    deadline = time.monotonic() + 120
+    while pending and time.monotonic() < deadline:
+        for msg in consumer.consume(10_000, 1.0):
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            if topic is None or partition is None:
+                continue
+            err = msg.error()
+            if err is not None:
+                if err.code() == RdKafkaError._PARTITION_EOF:
+                    pending.discard((topic, partition))
+                continue
+            if offset is not None:
+                out[(topic, partition)] = max(out[(topic, partition)], offset + 1)
     consumer.close()
+    if pending:
+        raise SystemExit(f"could not read to the end of {sorted(pending)[:3]} in 120 s")
     return out
 
 
