@@ -64,8 +64,7 @@ def latest_risk(history: History, books: list[str], at: int) -> ByKey:
 
 def latest_pnl(history: History, books: list[str], at: int) -> ByKey:
     """The latest `pnl` output per key (empty when the store has no P&L table or rows)."""
-    if not history.rows("SELECT count() FROM system.tables WHERE database = currentDatabase() "
-                        "AND name = 'pnl'")[0][0]:
+    if "pnl" not in history.tables():
         return {}
     fields = ("realized_usd", "unrealized_usd", "fees_usd", "funding_usd", "total_usd")
     rows = history.rows(
@@ -133,8 +132,7 @@ def _times(limit: float | None, k: float) -> float | None:
 
 def regimes_in_force(history: History, at: int) -> dict[str, str]:
     """Each underlying's volatility regime at ``at`` (its latest change), if any."""
-    if not history.rows("SELECT count() FROM system.tables WHERE database = currentDatabase() "
-                        "AND name = 'regimes'")[0][0]:
+    if "regimes" not in history.tables():
         return {}
     rows = history.rows(
         "SELECT underlying, argMax(regime, ts) FROM regimes "

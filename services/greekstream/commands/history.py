@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             print_json(sorted(known_books(history)))
             return 0
         span = history_span(history)
+        tables = history.tables()
         counts = {
             t: int(history.rows(f"SELECT count() FROM {t}")[0][0])
             for t in TABLES_WITH_TTL  # every event table
@@ -83,14 +84,15 @@ def run(args: argparse.Namespace) -> int:
             "last_event": stored_time(span[1]) if span else None,
             "rows": counts,
             # records the sink could not store as rows (docs/history.md#quarantine)
-            "quarantined_outputs": quarantined(history, "output_quarantine"),
-            "quarantined_inputs": quarantined(history, "input_quarantine"),
+            "quarantined_outputs": quarantined(history, "output_quarantine", tables),
+            "quarantined_inputs": quarantined(history, "input_quarantine", tables),
         })
     return 0
 
 
-def quarantined(history: History, table: str) -> int | None:
-    """Records in a quarantine table (each once); None on a store migrated before it."""
-    if table not in {r[0] for r in history.rows("SHOW TABLES")}:
+def quarantined(history: History, table: str, tables: set[str]) -> int | None:
+    """Records in a quarantine table (each once); None on a store migrated before it
+    (``tables``: the store's, :meth:`History.tables`)."""
+    if table not in tables:
         return None
     return int(history.rows(f"SELECT count() FROM {table} FINAL")[0][0])

@@ -102,6 +102,10 @@ class History:
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return list(self.query(sql, parameters).result_rows)
 
+    def tables(self) -> set[str]:
+        """The tables of this database (a store migrated before a table's migration lacks it)."""
+        return {r[0] for r in self.rows("SHOW TABLES")}
+
     def insert(
         self,
         table: str,

@@ -179,7 +179,7 @@ def set_ttl(history: History, days: int | None) -> None:
 
 def require_schema(history: History) -> None:
     """Raise a clear error when the database has no greekstream tables yet."""
-    tables = {r[0] for r in history.rows("SHOW TABLES")}
+    tables = history.tables()
     if "schema_migrations" not in tables or "raw_events" not in tables:
         raise HistoryError(
             f"{history.target} has no greekstream schema",

@@ -112,7 +112,7 @@ def build_report(history: History, day: str) -> dict[str, Any]:
         book(name)["exposures"].append({"underlying": und, "ts": format_ts(ts),
                                         **dict(zip(_EXPOSURE, values, strict=True)),
                                         "event_id": event_id})
-    has_pnl = "pnl" in {r[0] for r in history.rows("SHOW TABLES")}
+    has_pnl = "pnl" in history.tables()
     if has_pnl:
         _pnl(history, params, book)
     for row in history.rows(
@@ -178,7 +178,7 @@ def _pnl(history: History, params: dict[str, Any], book: Any) -> None:
 
 def _intents(history: History, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     status: dict[str, tuple[str, int]] = {}
-    if "intent_status" in {r[0] for r in history.rows("SHOW TABLES")}:
+    if "intent_status" in history.tables():
         for intent_id, state, ts in history.rows(
             "SELECT DISTINCT intent_id, state, toUnixTimestamp64Micro(ts) FROM intent_status"
         ):
