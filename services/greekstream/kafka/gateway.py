@@ -234,7 +234,7 @@ class Gateway:
             self._reject(exc, raw, source, headers)
             return
         if event.type in BOOK_TYPES:
-            self._window_tick(event, headers)
+            self._window_tick(event, seq, headers)
         if self.last_ts is None or event.ts > self.last_ts:
             self.last_ts = event.ts
         suffix_key = ROUTES[event.type][1]
@@ -248,7 +248,7 @@ class Gateway:
             self._produce(topic, raw, key, headers)
         self.report.published += 1
 
-    def _window_tick(self, event: Any, headers: list[Any]) -> None:
+    def _window_tick(self, event: Any, seq: int, headers: list[Any]) -> None:
         """Before a book record: a tick at its ts with its gs-seq if that ts is past the
         window (``idle_tick_ms``, the processors' emit_interval_ms) of the largest event
         time published, or it is the first event (module docstring). Not before a record
@@ -264,8 +264,7 @@ class Gateway:
             guards.check_event(event)
         except guards.GuardError:
             return
-        seq = headers[0][1]
-        event_id = WINDOW_TICK.encode() + seq
+        event_id = b"%s%d" % (WINDOW_TICK.encode(), seq)
         raw = b'{"type":"tick","event_id":"%s","ts":"%s"}' % (event_id, format_ts(ts).encode())
         self._produce(self.topics.for_input("tick"), raw, event_id, headers)
         self.report.ticks += 1
