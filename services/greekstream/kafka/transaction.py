@@ -44,6 +44,15 @@ log = logging.getLogger("greekstream.process")
 
 Offsets = list[tuple[str, int, int]]  # (topic, partition, next offset)
 
+# A batch lasts at least this many times as long as the last commit took (flush,
+# progress, offsets, commit; a checkpoint's snapshots not counted), however short
+# batch_max_ms is: under load, committing then takes at most a fifth of the processor's
+# time. With a fast broker batch_max_ms governs; with a slow one (a busy broker commits a
+# transaction in 10-100 ms) a batch of batch_max_ms would spend up to half its time
+# committing, and a processor behind its input would fall further behind. A processor
+# that has caught up commits at once, whatever the batch's age (batch_due).
+BATCH_PER_COMMIT = 4
+
 
 class ProducerWedged(Exception):
     """The transactional producer did not return from a call within its deadline."""
@@ -91,6 +100,7 @@ class Transaction:
         self.last_checkpoint = clock()
         self.since_checkpoint = 0  # records applied since the last checkpoint
         self.sent_offsets: Offsets = []  # the group offsets the last commit sent
+        self.commit_s = 0.0  # how long the last commit took (BATCH_PER_COMMIT)
 
     # ------------------------------------------------------------------ the batch
 
@@ -131,8 +141,11 @@ class Transaction:
         return not got  # caught up: commit now rather than wait (latency)
 
     def batch_timed_out(self) -> bool:
-        """The batch has lasted ``batch_max_ms`` since its first record was applied."""
-        return (self.clock() - self.started) * 1000 >= self.settings.batch_max_ms
+        """The batch has lasted ``batch_max_ms`` since its first record was applied, and
+        at least BATCH_PER_COMMIT times as long as the last commit took."""
+        age = self.clock() - self.started
+        return (age * 1000 >= self.settings.batch_max_ms
+                and age >= BATCH_PER_COMMIT * self.commit_s)
 
     def checkpoint_due(self) -> bool:
         s = self.settings
@@ -152,6 +165,7 @@ class Transaction:
         self.begin()
         if checkpoint:
             self._write_snapshots(epoch)
+        started = self.clock()
         # every output delivered before the progress that covers it: a broker that shows
         # an aborted transaction's records (Tansu) then never shows a progress whose
         # outputs are not all there
@@ -172,6 +186,7 @@ class Transaction:
         except (KafkaException, ProducerWedged) as exc:
             raise CommitFailed(exc) from exc
         self.sent_offsets = committed
+        self.commit_s = self.clock() - started
         done = self.emitted
         self.discard()
         if checkpoint:

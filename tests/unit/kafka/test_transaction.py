@@ -24,7 +24,12 @@ from greekstream.kafka.checkpoints import (
 from greekstream.kafka.epoch import Emitted, Epoch
 from greekstream.kafka.merge import Record
 from greekstream.kafka.topics import Topics
-from greekstream.kafka.transaction import CommitFailed, ProducerWedged, Transaction
+from greekstream.kafka.transaction import (
+    BATCH_PER_COMMIT,
+    CommitFailed,
+    ProducerWedged,
+    Transaction,
+)
 from greekstream.settings import ProcessorSettings
 from tests.unit.kafka.fakes import Clock, FakeProducer
 
@@ -284,6 +289,37 @@ def test_when_a_batch_and_a_checkpoint_are_due() -> None:
     assert not txn.checkpoint_due()
     clock.now += 10.0
     assert txn.checkpoint_due()  # checkpoint_interval_s
+
+
+def test_a_batch_lasts_at_least_batch_per_commit_times_the_last_commit() -> None:
+    """A broker slow to commit (30 ms here) stretches the next batch past batch_max_ms
+    (50) to BATCH_PER_COMMIT times the commit, so committing takes at most a fifth of
+    the time under load; a caught-up processor still commits at once; once commits are
+    fast again, batch_max_ms governs."""
+    txn, producer, clock = transaction(ProcessorSettings(batch_max_ms=50))
+    ep = epoch()
+    slow = [0.03]
+
+    def commit() -> None:
+        clock.now += slow[0]
+    producer.commit = commit  # type: ignore[method-assign]
+    applied(ep, txn, 0, 1)
+    clock.now += 0.051
+    assert txn.batch_due(got=1)  # no commit yet: batch_max_ms alone
+    txn.commit(ep, checkpoint=False, out_floor={})
+    assert txn.commit_s == pytest.approx(0.03)
+    applied(ep, txn, 0, 2)
+    clock.now += 0.06
+    assert not txn.batch_due(got=1) and txn.batch_due(got=0)
+    clock.now += BATCH_PER_COMMIT * 0.03 - 0.06 + 0.001
+    assert txn.batch_due(got=1)
+    slow[0] = 0.001
+    txn.commit(ep, checkpoint=False, out_floor={})
+    applied(ep, txn, 0, 3)
+    clock.now += 0.049
+    assert not txn.batch_due(got=1)
+    clock.now += 0.002
+    assert txn.batch_due(got=1)
 
 
 def test_a_batch_starts_at_its_first_record() -> None:
