@@ -175,12 +175,15 @@ class Transaction:
             self.producer.send(self.topics.checkpoints, epoch.progress(p, out_floor).encode(),
                                PROGRESS, p)
         committed = epoch.committed_offsets()
-        # the group offsets only when they moved: an idle checkpoint (snapshot + progress)
-        # leaves them as the last transaction committed them, and does not wait on the
-        # group coordinator (whose lookup can hang past its timeout after an outage,
-        # librdkafka #5456)
+        # the group offsets when they moved, or when the transaction holds outputs (a
+        # batch of market records only moves no group offset): the offsets carry the
+        # group's generation, so a broker that implements KIP-447 refuses a zombie's
+        # outputs (Tansu does not check it: docs/streaming.md). An idle checkpoint
+        # (snapshot + progress) leaves them as the last transaction committed them, and
+        # does not wait on the group coordinator (whose lookup can hang past its timeout
+        # after an outage, librdkafka #5456)
         try:
-            if committed != self.sent_offsets:
+            if committed != self.sent_offsets or self.emitted:
                 self.producer.send_offsets(committed)
             self.producer.commit()
         except (KafkaException, ProducerWedged) as exc:

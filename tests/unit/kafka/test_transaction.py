@@ -117,6 +117,22 @@ def test_group_offsets_are_sent_only_when_they_moved() -> None:
     assert ("send_offsets", [(BOOK, 0, 7)]) in producer.calls
 
 
+def test_a_transaction_with_outputs_sends_the_group_offsets_even_unmoved() -> None:
+    """Market records move no group offset, but their outputs must carry the group's
+    generation (a KIP-447 broker fences a zombie's transaction by it)."""
+    txn, producer, ep = one_batch_committed()
+    producer.calls.clear()
+    market = TOPICS.market_topics[0]
+    rec = Record((6, 0, 0, 3), b"{}", b"BTC", market, 0, 3, 0)
+    txn.starting()
+    emitted = ep.poison(rec, ValueError("bad"))
+    assert emitted
+    txn.produce(ep, emitted)
+    txn.applied(1)
+    txn.commit(ep, checkpoint=False, out_floor={})
+    assert ("send_offsets", [(BOOK, 0, 6)]) in producer.calls  # as the last commit sent
+
+
 def test_a_failed_commit_keeps_the_batch_until_it_is_aborted() -> None:
     txn, producer, ep = one_batch_committed()
     sent = txn.sent_offsets
