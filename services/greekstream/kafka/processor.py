@@ -68,11 +68,13 @@ class KafkaTxnProducer:
     transactional ``Producer``, with the retries and deadlines the broker needs."""
 
     def __init__(self, conf: dict[str, Any], group_metadata: Callable[[], Any],
-                 backoff: Callable[[float], Backoff], trouble: Callable[[str], None]) -> None:
+                 backoff: Callable[[float], Backoff], trouble: Callable[[str], None],
+                 stopping: Callable[[], bool] = lambda: False) -> None:
         self.conf = conf
         self.group_metadata = group_metadata  # the group consumer's, for send_offsets
         self.backoff = backoff
         self.trouble = trouble
+        self.stopping = stopping  # a stop request ends the commit's retries (commit)
         self.producer = Producer(conf)
 
     def init(self) -> None:
@@ -121,9 +123,13 @@ class KafkaTxnProducer:
             raise failure[0]
 
     def commit(self) -> None:
+        """commit_transaction, retried with backoff while its error is retriable (a broker
+        that answers slowly); a stop request (SIGTERM) ends the retries with the error,
+        and the caller aborts the transaction: the next owner re-applies its records
+        from the last progress, so nothing is lost or doubled."""
         def retriable(exc: Exception, _delay: float) -> None:
             err = exc.args[0]
-            if not err.retriable():
+            if not err.retriable() or self.stopping():
                 raise exc
             self.trouble(f"commit: {err}")
 
@@ -161,9 +167,9 @@ class KafkaClients:
         return Consumer(conf)
 
     def producer(self, conf: dict[str, Any], group_metadata: Callable[[], Any],
-                 backoff: Callable[[float], Backoff],
-                 trouble: Callable[[str], None]) -> KafkaTxnProducer:
-        return KafkaTxnProducer(conf, group_metadata, backoff, trouble)
+                 backoff: Callable[[float], Backoff], trouble: Callable[[str], None],
+                 stopping: Callable[[], bool]) -> KafkaTxnProducer:
+        return KafkaTxnProducer(conf, group_metadata, backoff, trouble, stopping)
 
     def reader(self, conf: dict[str, Any], topic: str) -> CheckpointReader:
         return CheckpointReader(conf, topic)
@@ -218,7 +224,8 @@ class Processor:
             "queue.buffering.max.messages": 1_000_000,
         }
         self.producer = clients.producer(producer_conf, self.books.consumer_group_metadata,
-                                         self._backoff, self._broker_trouble)
+                                         self._backoff, self._broker_trouble,
+                                         lambda: self.stopping)
         self.reader = clients.reader(conf, self.topics.checkpoints)
         # the output floor's watermarks in one ListOffsets request of an idle client: asked
         # through the group consumer, each waited behind its fetch long-poll (~0.3 s each

@@ -253,7 +253,8 @@ class FakeKafka(KafkaClients):
         return consumer
 
     def producer(self, conf: dict[str, Any], group_metadata: Callable[[], Any],
-                 backoff: Any, trouble: Callable[[str], None]) -> Any:
+                 backoff: Any, trouble: Callable[[str], None],
+                 stopping: Callable[[], bool]) -> Any:
         self.producer_conf = conf
         return self.txn_producer
 
