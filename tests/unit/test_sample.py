@@ -174,3 +174,20 @@ def test_sample_path_generates_once(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert first.parent == tmp_path and first.stat().st_size > 0
     assert sample_path("kafka-test") == first
     assert first.stat().st_mtime_ns == stamp
+
+
+def test_greekstream_sample_writes_the_market_profile(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`greekstream sample --profile market` (the bench's live stream) writes the bytes of
+    `python -m greekstream.sample --profile market`; --events stays bench/market only."""
+    from greekstream.cli import main as cli
+
+    ours, module = tmp_path / "cli.jsonl", tmp_path / "module.jsonl"
+    assert cli(["sample", "--profile", "market", "--events", "10000", "--quiet",
+                "--out", str(ours)]) == 0
+    assert main(["--profile", "market", "--events", "10000", "--out", str(module)]) == 0
+    assert ours.read_bytes() == module.read_bytes()
+    assert len(ours.read_bytes().splitlines()) >= 10_000
+    capsys.readouterr()
+    assert cli(["sample", "--profile", "small", "--events", "20000", "--out", str(ours)]) == 2
+    assert "--events is for --profile bench or market" in capsys.readouterr().err

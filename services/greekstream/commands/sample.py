@@ -12,6 +12,7 @@ HELP = "write a deterministic sample events file (a desk's trading day) to try t
 EXAMPLES = """  greekstream sample                    # events.jsonl: 2 h of 2026-03-02, ~5k events
   greekstream sample --profile day --out day.jsonl      # the demo's whole day, ~56k events
   greekstream sample --profile bench --events 20000 --out bench.jsonl
+  greekstream sample --profile market --events 60000 --out market.jsonl   # its opening books
   greekstream sample --with-bad --out bad.jsonl         # + bad records and a duplicate
   greekstream sample --profile loans --count 500 --asset ETH --out loans.jsonl
   greekstream sample --profile returns --out returns.csv   # a year of daily returns, for var
@@ -21,13 +22,18 @@ Profiles (all start 2026-03-02T00:00:00Z; the same profile and seed give the sam
          hedge policies, margin reports, loans, LP positions, a reorg  (the default)
   day    the same desk over 24 hours, ~56,000 events (what `make demo` replays)
   bench  a dense options market of --events N events (default 1,000,000), for bench/
+  market a live market, for bench/ and the Kafka runtime: BTC and ETH, ~1,500 options,
+         futures and perpetuals, 200 books of 50-500 positions (the first ~56,000
+         events), then 10,000 quotes/s of event time with index, trades, limits and
+         collateral; at least --events N (default 1,000,000; whole seconds of quotes),
+         written as it is generated
   loans  index prices and --count lending-market loans of --asset, for `cascade`
   returns  a CSV of 365 daily BTC/ETH/WBTC log returns and ATM-vol changes to 2026-03-01 (a
          sample with fat tails, not market data), for `var --returns`
 """
 
-PROFILES = {"small": "kafka-test", "day": "demo", "bench": "bench", "loans": "loans",
-            "returns": "returns"}
+PROFILES = {"small": "kafka-test", "day": "demo", "bench": "bench", "market": "market",
+            "loans": "loans", "returns": "returns"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the .jsonl file to write (default events.jsonl)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument("--events", type=int, metavar="N",
-                   help="bench: number of events (at least 10,000; default 1,000,000)")
+                   help="bench and market: number of events (at least 10,000; default "
+                        "1,000,000)")
     p.add_argument("--with-bad", action="store_true",
                    help="small/day: add bad records (each rejected with a reason) and a duplicate")
     p.add_argument("--count", type=int, default=5000, help="loans: number of loans (default 5000)")
@@ -76,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if args.events is not None and (args.profile != "bench" or args.events < 10_000):
-        raise UsageError("--events is for --profile bench, and at least 10000")
+    if args.events is not None and (args.profile not in ("bench", "market")
+                                    or args.events < 10_000):
+        raise UsageError("--events is for --profile bench or market, and at least 10000")
     if args.with_bad and args.profile not in ("small", "day"):
         raise UsageError("--with-bad is for --profile small or day")
     if args.count < 1:
