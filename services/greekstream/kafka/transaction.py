@@ -50,8 +50,11 @@ Offsets = list[tuple[str, int, int]]  # (topic, partition, next offset)
 # time. With a fast broker batch_max_ms governs; with a slow one (a busy broker commits a
 # transaction in 10-100 ms) a batch of batch_max_ms would spend up to half its time
 # committing, and a processor behind its input would fall further behind. A processor
-# that has caught up commits at once, whatever the batch's age (batch_due).
+# that has caught up commits at once, whatever the batch's age (batch_due). The stretch
+# is at most BATCH_STRETCH_MAX times batch_max_ms (500 ms by default): one commit slowed
+# by an outage must not hold the next batch's outputs for seconds.
 BATCH_PER_COMMIT = 4
+BATCH_STRETCH_MAX = 10
 
 
 class ProducerWedged(Exception):
@@ -142,10 +145,12 @@ class Transaction:
 
     def batch_timed_out(self) -> bool:
         """The batch has lasted ``batch_max_ms`` since its first record was applied, and
-        at least BATCH_PER_COMMIT times as long as the last commit took."""
-        age = self.clock() - self.started
-        return (age * 1000 >= self.settings.batch_max_ms
-                and age >= BATCH_PER_COMMIT * self.commit_s)
+        at least BATCH_PER_COMMIT times as long as the last commit took (at most
+        BATCH_STRETCH_MAX times ``batch_max_ms``)."""
+        age_ms = (self.clock() - self.started) * 1000
+        limit_ms = self.settings.batch_max_ms
+        stretched = min(BATCH_PER_COMMIT * self.commit_s * 1000, BATCH_STRETCH_MAX * limit_ms)
+        return age_ms >= limit_ms and age_ms >= stretched
 
     def checkpoint_due(self) -> bool:
         s = self.settings

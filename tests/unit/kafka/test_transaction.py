@@ -26,6 +26,7 @@ from greekstream.kafka.merge import Record
 from greekstream.kafka.topics import Topics
 from greekstream.kafka.transaction import (
     BATCH_PER_COMMIT,
+    BATCH_STRETCH_MAX,
     CommitFailed,
     ProducerWedged,
     Transaction,
@@ -311,7 +312,8 @@ def test_a_batch_lasts_at_least_batch_per_commit_times_the_last_commit() -> None
     """A broker slow to commit (30 ms here) stretches the next batch past batch_max_ms
     (50) to BATCH_PER_COMMIT times the commit, so committing takes at most a fifth of
     the time under load; a caught-up processor still commits at once; once commits are
-    fast again, batch_max_ms governs."""
+    fast again, batch_max_ms governs; an outage's 5 s commit stretches the next batch to
+    BATCH_STRETCH_MAX x batch_max_ms only."""
     txn, producer, clock = transaction(ProcessorSettings(batch_max_ms=50))
     ep = epoch()
     slow = [0.03]
@@ -333,6 +335,13 @@ def test_a_batch_lasts_at_least_batch_per_commit_times_the_last_commit() -> None
     txn.commit(ep, checkpoint=False, out_floor={})
     applied(ep, txn, 0, 3)
     clock.now += 0.049
+    assert not txn.batch_due(got=1)
+    clock.now += 0.002
+    assert txn.batch_due(got=1)
+    slow[0] = 5.0  # a commit slowed by an outage: the stretch stops at 10 x batch_max_ms
+    txn.commit(ep, checkpoint=False, out_floor={})
+    applied(ep, txn, 0, 4)
+    clock.now += BATCH_STRETCH_MAX * 0.05 - 0.001
     assert not txn.batch_due(got=1)
     clock.now += 0.002
     assert txn.batch_due(got=1)
