@@ -13,8 +13,9 @@ sent. :meth:`Transaction.commit` commits it in this order, all in one Kafka tran
                     that shows an aborted transaction's records, Tansu, then never shows a
                     progress whose outputs are not all there)
     4. progress     one record per owned partition: position, snapshot offset, output floor
-    5. offsets      the book topics' group offsets, only when they moved since the last
-                    commit (an idle checkpoint does not wait on the group coordinator)
+    5. offsets      the book topics' group offsets, when they moved since the last
+                    commit or the transaction holds outputs (an idle checkpoint does not
+                    wait on the group coordinator)
     6. commit
 
 A failure of 5 or 6 raises :class:`CommitFailed`: the caller aborts the transaction (or
@@ -44,15 +45,18 @@ log = logging.getLogger("greekstream.process")
 
 Offsets = list[tuple[str, int, int]]  # (topic, partition, next offset)
 
-# A batch lasts at least this many times as long as the last commit took (flush,
-# progress, offsets, commit; a checkpoint's snapshots not counted), however short
-# batch_max_ms is: under load, committing then takes at most a fifth of the processor's
-# time. With a fast broker batch_max_ms governs; with a slow one (a busy broker commits a
-# transaction in 10-100 ms) a batch of batch_max_ms would spend up to half its time
-# committing, and a processor behind its input would fall further behind. A processor
-# that has caught up commits at once, whatever the batch's age (batch_due). The stretch
-# is at most BATCH_STRETCH_MAX times batch_max_ms (500 ms by default): one commit slowed
-# by an outage must not hold the next batch's outputs for seconds.
+# A batch lasts at least this many times as long as the last commit took, however short
+# batch_max_ms is. The commit counted is progress, offsets and commit: the cost per
+# transaction, not the snapshots nor the wait for the outputs' delivery (which grows
+# with the batch, and would stretch it further). With a fast broker batch_max_ms
+# governs; with a slow one (a busy broker commits a transaction in 10-100 ms), batches
+# of batch_max_ms would spend up to half the time committing, and a processor behind
+# its input would fall further behind: stretched, committing takes at most a fifth of
+# it, while a commit takes under BATCH_STRETCH_MAX / BATCH_PER_COMMIT times
+# batch_max_ms (125 ms by default). The stretch stops at BATCH_STRETCH_MAX times
+# batch_max_ms (500 ms): one commit slowed by an outage must not hold the next batch's
+# outputs for seconds. A processor that has caught up commits at once, whatever the
+# batch's age (batch_due), and batch_max_events ends a batch in any case.
 BATCH_PER_COMMIT = 4
 BATCH_STRETCH_MAX = 10
 
@@ -170,12 +174,12 @@ class Transaction:
         self.begin()
         if checkpoint:
             self._write_snapshots(epoch)
-        started = self.clock()
         # every output delivered before the progress that covers it: a broker that shows
         # an aborted transaction's records (Tansu) then never shows a progress whose
         # outputs are not all there
         if self.producer.flush(30) > 0:
             raise KafkaError("outputs not delivered within 30 s")
+        started = self.clock()
         for p in epoch.owned:
             self.producer.send(self.topics.checkpoints, epoch.progress(p, out_floor).encode(),
                                PROGRESS, p)

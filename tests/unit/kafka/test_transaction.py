@@ -106,7 +106,7 @@ def test_a_batch_without_checkpoint_writes_no_snapshot_and_keeps_counting() -> N
     assert txn.since_checkpoint == 1 and txn.events == 0
 
 
-def test_group_offsets_are_sent_only_when_they_moved() -> None:
+def test_group_offsets_are_sent_when_they_moved_not_at_an_idle_checkpoint() -> None:
     txn, producer, ep = one_batch_committed()
     producer.calls.clear()
     txn.commit(ep, checkpoint=True, out_floor={})  # an idle checkpoint: nothing applied
@@ -345,6 +345,26 @@ def test_a_batch_lasts_at_least_batch_per_commit_times_the_last_commit() -> None
     assert not txn.batch_due(got=1)
     clock.now += 0.002
     assert txn.batch_due(got=1)
+
+
+def test_the_commit_counted_is_progress_offsets_and_commit_only() -> None:
+    """commit_s leaves out the snapshots and the wait for the outputs' delivery: that wait
+    grows with the batch, and counting it would stretch every batch to the cap."""
+    txn, producer, clock = transaction()
+    ep = epoch()
+
+    def flush(_timeout: float) -> int:
+        clock.now += 1.0  # a slow delivery (and, with a checkpoint, slow snapshots)
+        return 0
+
+    def commit() -> None:
+        clock.now += 0.02
+    producer.flush = flush  # type: ignore[method-assign]
+    producer.commit = commit  # type: ignore[method-assign]
+    for offset, checkpoint in ((1, False), (2, True)):
+        applied(ep, txn, 0, offset)
+        txn.commit(ep, checkpoint=checkpoint, out_floor={})
+        assert txn.commit_s == pytest.approx(0.02)
 
 
 def test_a_batch_starts_at_its_first_record() -> None:
