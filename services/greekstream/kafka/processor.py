@@ -55,6 +55,10 @@ from greekstream.settings import ProcessorSettings
 
 log = logging.getLogger("greekstream.process")
 SEND_OFFSETS_DEADLINE_S = 45.0  # the call's own timeout is 30 s
+# after a stop request, how long a commit that keeps failing (retriably) is still resumed
+# before the processor stops with it unfinished (KafkaTxnProducer.commit): with the
+# call's own 30 s, within the chart's 60 s grace period
+STOP_COMMIT_DEADLINE_S = 20.0
 # records applied between two looks at the clock while a batch is released (batch_max_ms):
 # at ~100 µs a record, ~6 ms apart, and a clock read is 1/1000 of the records' time
 CLOCK_EVERY = 64
@@ -123,14 +127,24 @@ class KafkaTxnProducer:
             raise failure[0]
 
     def commit(self) -> None:
-        """commit_transaction, retried with backoff while its error is retriable (a broker
-        that answers slowly); a stop request (SIGTERM) ends the retries with the error,
-        and the caller aborts the transaction: the next owner re-applies its records
-        from the last progress, so nothing is lost or doubled."""
+        """commit_transaction, resumed with backoff while its error is retriable (a broker
+        that answers slowly; librdkafka then allows no other call: not even an abort).
+        After a stop request (SIGTERM) it is resumed for STOP_COMMIT_DEADLINE_S more at
+        most, then :class:`ProducerWedged` is raised: the processor stops with the
+        transaction unfinished (Processor._commit), as if killed."""
+        stop_seen: list[float] = []
+
         def retriable(exc: Exception, _delay: float) -> None:
             err = exc.args[0]
-            if not err.retriable() or self.stopping():
+            if not err.retriable():
                 raise exc
+            if self.stopping():
+                now = time.monotonic()
+                stop_seen.append(now)
+                if now - stop_seen[0] >= STOP_COMMIT_DEADLINE_S:
+                    raise ProducerWedged(
+                        f"commit_transaction still failing {STOP_COMMIT_DEADLINE_S:g} s "
+                        f"after the stop request: {err}") from exc
             self.trouble(f"commit: {err}")
 
         self.backoff(0.05).retry(lambda: self.producer.commit_transaction(30),
@@ -420,7 +434,9 @@ class Processor:
         try:
             done = txn.commit(epoch, checkpoint, self.out_floor)
         except CommitFailed as failed:
-            if isinstance(failed.cause, ProducerWedged):
+            if isinstance(failed.cause, ProducerWedged) and self.stopping:
+                self._left_open(str(failed.cause))
+            elif isinstance(failed.cause, ProducerWedged):
                 self._replace_producer(str(failed.cause), restart)
             else:
                 self._failed(failed.cause, restart)
@@ -456,6 +472,19 @@ class Processor:
         self.metrics.transactions.labels("aborted").inc()
         self.producer.replace()
         self._abandon(restart)
+
+    def _left_open(self, why: str) -> None:
+        """Stopping, with a transaction that could be neither committed nor aborted (a
+        commit librdkafka still holds refuses an abort): the process ends with it open,
+        as a SIGKILL leaves one. The next producer with this transactional.id (this
+        instance restarted) aborts it; the partitions' next owner restores from their
+        checkpoints (docs/streaming.md, the SIGTERM and SIGKILL rows of its operations table)."""
+        log.warning("stopping with the transaction unfinished (%s): the next start of this "
+                    "instance aborts it; its partitions restore from their checkpoints",
+                    why, extra={"event": "transaction_left_open"})
+        self.metrics.transactions.labels("aborted").inc()
+        self.txn.discard()
+        self.epoch = None
 
     def _backoff(self, initial_s: float = 0.1) -> Backoff:
         return Backoff(initial_s, self.settings.backoff_max_s)
@@ -521,7 +550,7 @@ class Processor:
             try:
                 # the next owner restores from here, without replay
                 self._commit(checkpoint=True, restart=False)
-            except KafkaError as exc:
+            except (KafkaError, KafkaException) as exc:
                 log.warning("could not commit before the rebalance: %s", exc)
                 self.txn.abort()
         self.txn.discard()

@@ -213,6 +213,30 @@ def test_a_revoke_whose_commit_is_refused_aborts_once_and_does_not_restore(fatal
     assert kafka.market.assigned == {}
 
 
+def test_a_stop_whose_commit_cannot_finish_leaves_the_transaction_open_and_stops() -> None:
+    """SIGTERM's final commit, which the broker keeps failing (retriable) past
+    STOP_COMMIT_DEADLINE_S: KafkaTxnProducer.commit raises ProducerWedged. librdkafka
+    refuses an abort while it holds a commit, so the processor neither aborts nor replaces
+    its producer: it drops the batch and its epoch (nothing restored, nothing more
+    committed, not even at the revoke of the group's close), as a SIGKILL would leave it."""
+    from greekstream.kafka.transaction import ProducerWedged
+
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    producer.fail_commit = ProducerWedged("commit_transaction still failing after the stop")
+    producer.calls.clear()
+    proc.stopping = True
+    proc._commit(checkpoint=True)  # what run() does once stopping
+    calls = [c[0] for c in producer.calls]
+    assert calls.count("commit") == 1 and "abort" not in calls and "replace" not in calls
+    assert outcomes(proc) == {"aborted": 1.0}
+    assert proc.epoch is None and not proc.txn.open and proc.txn.events == 0
+    assert kafka.checkpoints.calls == [("latest_many", [0, 1])]  # no restore
+    producer.calls.clear()
+    revoke(kafka)  # the group consumer's close revokes: nothing left to commit
+    assert producer.calls == []
+
+
 def test_a_revoke_without_an_assignment_commits_nothing() -> None:
     proc, kafka = processor()
     revoke(kafka)

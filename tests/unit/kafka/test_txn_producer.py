@@ -1,6 +1,8 @@
-"""KafkaTxnProducer.commit (kafka/processor.py): retriable errors are retried with
-backoff, and a stop request (SIGTERM) ends the retries with the error, no broker: the
-confluent-kafka producer inside is replaced by a stub whose commit fails."""
+"""KafkaTxnProducer.commit (kafka/processor.py): a commit that fails with a retriable
+error is resumed with backoff (librdkafka allows nothing else then, not even an abort);
+after a stop request (SIGTERM) for STOP_COMMIT_DEADLINE_S at most, then it raises
+ProducerWedged. No broker: the confluent-kafka producer inside is replaced by a stub
+whose commit fails."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ import pytest
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException
 
+from greekstream.kafka import processor
 from greekstream.kafka.backoff import Backoff
 from greekstream.kafka.processor import KafkaTxnProducer
+from greekstream.kafka.transaction import ProducerWedged
 
 
 class _FailingCommits:
@@ -43,12 +47,19 @@ def test_a_retriable_commit_error_is_retried_until_the_commit_succeeds() -> None
     assert stub.calls == 4 and len(troubles) == 3 and "slow broker" in troubles[0]
 
 
-def test_a_stop_request_ends_the_commit_retries_with_the_error() -> None:
-    """Without the stop check a broker that keeps timing out held SIGTERM forever."""
-    producer, stub, troubles = _producer(failures=10_000, stop_after=2)
-    with pytest.raises(KafkaException, match="slow broker"):
+def test_after_a_stop_request_a_failing_commit_is_resumed_then_given_up(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the stop check a broker that kept failing the commit held SIGTERM until the
+    liveness probe killed the pod; a stop now bounds the retries, resuming the commit
+    (which may still succeed) until STOP_COMMIT_DEADLINE_S has passed."""
+    monkeypatch.setattr(processor, "STOP_COMMIT_DEADLINE_S", 0.05)
+    producer, stub, _ = _producer(failures=2_000, stop_after=2)
+    with pytest.raises(ProducerWedged, match=r"after the stop request.*slow broker"):
         producer.commit()
-    assert stub.calls == 2 and len(troubles) == 1
+    assert 3 <= stub.calls < 2_000  # resumed after the stop, then given up
+    producer, stub, _ = _producer(failures=4, stop_after=2)
+    producer.commit()  # a commit that succeeds when resumed after the stop is done
+    assert stub.calls == 5
 
 
 def test_a_non_retriable_commit_error_is_raised_at_once() -> None:
