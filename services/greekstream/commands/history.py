@@ -67,12 +67,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"history at {history.target}: schema version {version} ({done})")
         return 0
     with connect(args.dsn) as history:
-        require_schema(history)
+        tables = require_schema(history)
         if args.action == "books":
             print_json(sorted(known_books(history)))
             return 0
         span = history_span(history)
-        tables = history.tables()
         counts = {
             t: int(history.rows(f"SELECT count() FROM {t}")[0][0])
             for t in TABLES_WITH_TTL  # every event table

@@ -177,11 +177,13 @@ def set_ttl(history: History, days: int | None) -> None:
             )
 
 
-def require_schema(history: History) -> None:
-    """Raise a clear error when the database has no greekstream tables yet."""
+def require_schema(history: History) -> set[str]:
+    """Raise a clear error when the database has no greekstream tables yet; returns its
+    tables (:meth:`History.tables`)."""
     tables = history.tables()
     if "schema_migrations" not in tables or "raw_events" not in tables:
         raise HistoryError(
             f"{history.target} has no greekstream schema",
             hint=f"run `greekstream history migrate DSN` against {history.target} first",
         )
+    return tables

@@ -94,7 +94,7 @@ def chain_summary(links: Iterable[Link], start: int, end: int) -> list[dict[str,
 
 
 def build_report(history: History, day: str) -> dict[str, Any]:
-    require_schema(history)
+    tables = require_schema(history)
     start, end = day_bounds(day)
     params = {"start": start, "end": end}
     books: dict[str, dict[str, Any]] = {}
@@ -112,7 +112,7 @@ def build_report(history: History, day: str) -> dict[str, Any]:
         book(name)["exposures"].append({"underlying": und, "ts": format_ts(ts),
                                         **dict(zip(_EXPOSURE, values, strict=True)),
                                         "event_id": event_id})
-    has_pnl = "pnl" in history.tables()
+    has_pnl = "pnl" in tables
     if has_pnl:
         _pnl(history, params, book)
     for row in history.rows(
@@ -126,7 +126,7 @@ def build_report(history: History, day: str) -> dict[str, Any]:
             "breach_id": breach_id, "ts": format_ts(ts), "underlying": und, "metric": metric,
             "value": value, "limit": limit, "event_id": event_id,
         })
-    for name, intent in _intents(history, params):
+    for name, intent in _intents(history, params, tables):
         book(name)["intents"].append(intent)
     links = stored_links(history)
     market: list[dict[str, Any]] = []
@@ -176,9 +176,10 @@ def _pnl(history: History, params: dict[str, Any], book: Any) -> None:
                                   **dict(zip(values, row, strict=True))})
 
 
-def _intents(history: History, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _intents(history: History, params: dict[str, Any], tables: set[str]
+             ) -> list[tuple[str, dict[str, Any]]]:
     status: dict[str, tuple[str, int]] = {}
-    if "intent_status" in history.tables():
+    if "intent_status" in tables:
         for intent_id, state, ts in history.rows(
             "SELECT DISTINCT intent_id, state, toUnixTimestamp64Micro(ts) FROM intent_status"
         ):
