@@ -6,6 +6,9 @@ on fd 3 and writes replies and events on fd 4.
         page = browser.open(url)
         page.eval("document.title")
         page.wait_for("document.body.dataset.ready")
+
+A module's tests may share their browsers (``Windows``): each test opens its own tabs
+(fresh sessionStorage, as in a browser of its own) and they are closed when it ends.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import fcntl
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,7 @@ class Browser:
         self._buffer = b""
         self._next_id = 0
         self.events: list[dict[str, Any]] = []
+        self.tabs: list[str] = []  # the target of each open() not closed yet
 
     def __enter__(self) -> Browser:
         return self
@@ -119,12 +124,49 @@ class Browser:
         # machine, where a crash test's broker and processors share the cores
         target = self.send("Target.createTarget", {"url": "about:blank"},
                            timeout=90)["targetId"]
+        self.tabs.append(target)
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})
         page = Page(self, session["sessionId"])
         page.send("Page.enable")
         page.send("Runtime.enable")
         page.goto(url)
         return page
+
+
+    def close_tabs(self) -> None:
+        """Close the tabs open() opened (a page left open goes on refreshing itself)."""
+        while self.tabs:
+            self.send("Target.closeTarget", {"targetId": self.tabs.pop()})
+
+
+class Windows:
+    """Browsers shared by a module's tests: one per window size, launched on first use
+    with the flags a test's own ``Browser`` has; ``window(size)`` lends one to a test and
+    closes the tabs it opened when the test is done with it."""
+
+    def __init__(self, binary: str, folder: Path) -> None:
+        self._binary = binary
+        self._folder = folder
+        self._browsers: dict[tuple[int, int], Browser] = {}
+
+    @contextlib.contextmanager
+    def window(self, size: tuple[int, int] = (1280, 1500)) -> Iterator[Browser]:
+        browser = self._browsers.get(size)
+        if browser is None:
+            profile = self._folder / f"profile-{size[0]}x{size[1]}"
+            browser = self._browsers[size] = Browser(self._binary, profile, size)
+        try:
+            yield browser
+        finally:
+            try:
+                browser.close_tabs()
+            except (BrowserError, OSError):  # a browser that stopped answering: a new one
+                del self._browsers[size]
+                browser.close()
+
+    def close(self) -> None:
+        while self._browsers:
+            self._browsers.popitem()[1].close()
 
 
 class Page:

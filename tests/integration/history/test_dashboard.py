@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from tests.integration.history.browser import Browser
+from tests.integration.history.browser import Browser, Windows
 from tests.integration.history.conftest import _serving
 from tests.integration.history.test_page import ARTIFACTS, chromium, sign_in
 
@@ -38,15 +39,30 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"chdb://{folder / 'out' / 'chdb'}"
 
 
+@pytest.fixture(scope="module")
+def url(demo_store: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One service over the demo's store for the module's tests: they only read it (the
+    page's own fetches; a test's stubbed failures are in its page, not the service)."""
+    tokens = tmp_path_factory.mktemp("tokens") / "tokens.yaml"
+    tokens.write_text(f'"{TOKEN}": "*"\n')
+    with _serving(demo_store, tokens) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def windows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Windows]:
+    """Chromium per window size, shared by the module's tests (a tab per test)."""
+    shared = Windows(chromium(), tmp_path_factory.mktemp("chromium"))
+    yield shared
+    shared.close()
+
+
 def _state(page, expr: str):  # type: ignore[no-untyped-def]
     return orjson.loads(page.eval(f"JSON.stringify({expr})"))
 
 
-def test_every_panel_of_the_dashboard_has_data(demo_store: str, tmp_path: Path) -> None:
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(f'"{TOKEN}": "*"\n')
-    with _serving(demo_store, tokens) as url, \
-            Browser(chromium(), tmp_path / "profile", (1700, 2300)) as browser:
+def test_every_panel_of_the_dashboard_has_data(url: str, windows: Windows) -> None:
+    with windows.window((1700, 2300)) as browser:
         page = browser.open(f"{url}/#book=desk-b&bucket=1m")
         assert sign_in(page, TOKEN) == "1", page.dom()[-3000:]
         counts = _state(page, """{
@@ -127,16 +143,13 @@ def test_every_panel_of_the_dashboard_has_data(demo_store: str, tmp_path: Path) 
 
 @pytest.mark.parametrize("width", [1700, 1280, 1024])
 def test_every_column_of_every_card_shows_without_scrolling_sideways(
-        demo_store: str, tmp_path: Path, width: int) -> None:
+        url: str, windows: Windows, width: int) -> None:
     """At the screenshot's 1700 px, at a 1280 px laptop and in a 1024 px window, no card's
     table overflows its card (the hedge intents' "delta before → after" and "followed"
     columns were behind a scroll bar, squeezed beside the risk matrix; at 1024 px the
     overview's liquidation and open-breaches columns were), and the page itself does not
     scroll."""
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(f'"{TOKEN}": "*"\n')
-    with _serving(demo_store, tokens) as url, \
-            Browser(chromium(), tmp_path / "profile", (width, 2300)) as browser:
+    with windows.window((width, 2300)) as browser:
         page = browser.open(f"{url}/#book=treasury&bucket=1m")  # a book with hedge intents
         assert sign_in(page, TOKEN) == "1", page.dom()[-3000:]
         page.wait_for("+document.getElementById('intents').dataset.rows > 0")
@@ -167,7 +180,8 @@ def test_every_column_of_every_card_shows_without_scrolling_sideways(
     assert hidden == [], f"at {width} px these hedge-intent headers are cut off: {hidden}"
 
 
-def test_a_spike_is_clipped_and_marked_not_flattening_the_chart(tmp_path: Path) -> None:
+def test_a_spike_is_clipped_and_marked_not_flattening_the_chart(
+        tmp_path: Path, windows: Windows, demo_store: str) -> None:
     """One 5-second spike in delta_usd: the axis spans the 1st..99th percentile, the spike
     is drawn at the edge and counted."""
     from greekstream.history import write_replay
@@ -187,12 +201,13 @@ def test_a_spike_is_clipped_and_marked_not_flattening_the_chart(tmp_path: Path) 
         lines.append(rec("index", f"x{i}", 60 * (i + 1), underlying="BTC", price=price))
     events = tmp_path / "spike.jsonl"
     events.write_bytes(b"\n".join(lines) + b"\n")
-    dsn = f"chdb://{tmp_path / 'store'}"
+    # a database of its own in the demo's chDB directory: chDB runs one engine (one
+    # directory) per process, and the module's service holds the demo's store open
+    dsn = f"{demo_store}?database=spike"
     write_replay(dsn, read_records(events), replay(read_records(events)).outputs)
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text(f'"{TOKEN}": "*"\n')
-    with _serving(dsn, tokens) as url, \
-            Browser(chromium(), tmp_path / "profile") as browser:
+    with _serving(dsn, tokens) as url, windows.window() as browser:
         page = browser.open(f"{url}/#book=desk")
         assert sign_in(page, TOKEN) == "1"
         usd = _state(page, "(() => { const p = document.querySelector("
@@ -207,15 +222,12 @@ def _signed_in(url: str, browser: Browser, fragment: str):  # type: ignore[no-un
     return page
 
 
-def test_chart_axes_say_the_day_and_round_ticks_alike(demo_store: str, tmp_path: Path) -> None:
+def test_chart_axes_say_the_day_and_round_ticks_alike(url: str, windows: Windows) -> None:
     """The time axis said only hh:mm, so "00:00" stood at both ends of a day's chart and
     1-day buckets were labelled in hours; the y axis mixed "5,000" with "15k" and would
     have shown a 12,500 tick as "13k". Now the first tick, and each that starts another
     day, carries its date (mm-dd); and every tick of an axis has one format, exact."""
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(f'"{TOKEN}": "*"\n')
-    with _serving(demo_store, tokens) as url, \
-            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+    with windows.window((1440, 900)) as browser:
         page = _signed_in(url, browser, "book=desk-b&bucket=1m")
         axes = _state(page, "[...document.querySelectorAll('.panel')].map((p) => "
                             "[p.dataset.field, p.dataset.xticks, p.dataset.yticks])")
@@ -244,15 +256,12 @@ def test_chart_axes_say_the_day_and_round_ticks_alike(demo_store: str, tmp_path:
 
 
 def test_breach_values_carry_their_unit_and_differ_from_their_limit(
-        demo_store: str, tmp_path: Path) -> None:
+        url: str, windows: Windows) -> None:
     """Open breaches and the breach history showed value and limit without a unit (357
     what? -7,739 what?), and a health factor of 1.2483 breaching 1.25 read "1.25 / 1.25".
     The metric now names the unit of both (delta (coin), health_factor (ratio), ...) and
     the two numbers get the decimals it takes to tell them apart."""
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(f'"{TOKEN}": "*"\n')
-    with _serving(demo_store, tokens) as url, \
-            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+    with windows.window((1440, 900)) as browser:
         page = _signed_in(url, browser, "book=treasury&bucket=1m")
         rows = _state(page, """[
             ...[...document.querySelectorAll('#open-breaches tbody tr')].map((tr) => [2, 4, 5]
@@ -275,14 +284,11 @@ def test_breach_values_carry_their_unit_and_differ_from_their_limit(
 
 
 def test_an_equity_basis_hedge_intent_says_its_delta_includes_collateral(
-        demo_store: str, tmp_path: Path) -> None:
+        url: str, windows: Windows) -> None:
     """treasury hedges its delta with collateral (hedge_basis equity): its intents read
     10,036 -> 11,000 coin beside an overview delta of -714, with nothing saying which delta
     (the API did not return the basis). Each row of an equity-basis intent says so."""
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(f'"{TOKEN}": "*"\n')
-    with _serving(demo_store, tokens) as url, \
-            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+    with windows.window((1440, 900)) as browser:
         page = _signed_in(url, browser, "book=treasury&bucket=1m")
         page.wait_for("+document.getElementById('intents').dataset.rows > 0")
         cells = _state(page, """[...document.querySelectorAll('#intents tbody tr')]
@@ -293,18 +299,15 @@ def test_an_equity_basis_hedge_intent_says_its_delta_includes_collateral(
     assert cells and all(c.endswith(" (with collateral)") and " → " in c for c in cells), cells
 
 
-def test_the_cards_below_the_charts_name_their_book(demo_store: str, tmp_path: Path) -> None:
+def test_the_cards_below_the_charts_name_their_book(url: str, windows: Windows) -> None:
     """The risk matrix, hedge intents, VaR, P&L explain and breach history are one book's,
     but their titles did not say whose: scrolled past the charts, a risk manager read
     "Hedge intents" or "Breach history of the book" and had to scroll back up to the
     Book selector. Each title names the book, and follows a change of book."""
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(f'"{TOKEN}": "*"\n')
     titles = ("[...document.querySelectorAll('#matrix-card h2, #intents-card h2, #var-card h2,"
               " #explain-card h2, #breaches')].map((n) => (n.closest('.card') ?? n)"
               ".querySelector('h2').textContent)")
-    with _serving(demo_store, tokens) as url, \
-            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+    with windows.window((1440, 900)) as browser:
         page = _signed_in(url, browser, "book=desk-b&bucket=1m")
         shown = _state(page, titles)
         assert len(shown) == 5 and all(" of desk-b" in t for t in shown), shown
@@ -315,14 +318,11 @@ def test_the_cards_below_the_charts_name_their_book(demo_store: str, tmp_path: P
         assert all(" of treasury" in t and "desk-b" not in t for t in shown), shown
 
 
-def test_every_time_on_the_page_says_utc(demo_store: str, tmp_path: Path) -> None:
+def test_every_time_on_the_page_says_utc(url: str, windows: Windows) -> None:
     """The risk matrices' "as of 2026-03-02 23:59:00", the hedge intents' time and the
     breach history's opened/cleared columns gave no time zone (the overview and the
     regimes say UTC); a desk outside London read them as local time. Each says UTC."""
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(f'"{TOKEN}": "*"\n')
-    with _serving(demo_store, tokens) as url, \
-            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+    with windows.window((1440, 900)) as browser:
         page = _signed_in(url, browser, "book=treasury&bucket=1m")
         shown = _state(page, """{
             matrices: [...document.querySelectorAll('#matrix h3')].map((h) => h.textContent),
@@ -350,17 +350,14 @@ REDRAW = ("document.getElementById('status').textContent = '';"
           "document.getElementById('bucket').dispatchEvent(new Event('change')); true")
 
 
-def test_the_var_card_tells_none_stored_from_a_failure(demo_store: str, tmp_path: Path) -> None:
+def test_the_var_card_tells_none_stored_from_a_failure(url: str, windows: Windows) -> None:
     """The VaR card said "no VaR stored for this book (the processor emits it with a
     returns file)" for any failure (a 503 or 500 too), gave a newcomer nothing to do, and
     showed as_of raw (2026-03-02T01:00:00Z). The demo's store now holds each book's VaR
     (`make demo` replays its day with the returns it builds), and the card shows it; none
     stored says how to store one; another failure says what failed; as_of is UTC."""
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(f'"{TOKEN}": "*"\n')
     card = "[document.getElementById('var').className, document.getElementById('var').textContent]"
-    with _serving(demo_store, tokens) as url, \
-            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+    with windows.window((1440, 900)) as browser:
         page = _signed_in(url, browser, "book=desk-b&bucket=1m")
         page.wait_for("document.getElementById('var').textContent.startsWith('VaR ')")
         cls, text = _state(page, card)  # the demo's own VaR of desk-b, from its store
@@ -396,17 +393,14 @@ def test_the_var_card_tells_none_stored_from_a_failure(demo_store: str, tmp_path
 
 
 def test_a_service_that_does_not_answer_is_said_in_words_and_tried_again(
-        demo_store: str, tmp_path: Path) -> None:
+        url: str, windows: Windows) -> None:
     """When the service did not answer, the status read "error: Failed to fetch"; if that
     was the first load (serve restarting as the page opened) the page never tried again;
     and after a failed redraw the next good status stayed red. Now it says the service did
     not answer and that the page tries again, it does, and the red goes with the error."""
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(f'"{TOKEN}": "*"\n')
     status = "[document.getElementById('status').className, " \
              "document.getElementById('status').textContent]"
-    with _serving(demo_store, tokens) as url, \
-            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+    with windows.window((1440, 900)) as browser:
         page = browser.open("about:blank")
         page.send("Page.addScriptToEvaluateOnNewDocument", {"source": """
             window.failFetch = 1;  // the next this many fetches find no service
@@ -428,13 +422,10 @@ def test_a_service_that_does_not_answer_is_said_in_words_and_tried_again(
         assert _state(page, status)[0] == ""
 
 
-def test_a_book_that_never_breached_says_so(demo_store: str, tmp_path: Path) -> None:
+def test_a_book_that_never_breached_says_so(url: str, windows: Windows) -> None:
     """desk-a never breaches on the demo's day: its breach history was headers over
     nothing, which reads like a table that failed to load. It says none is stored."""
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(f'"{TOKEN}": "*"\n')
-    with _serving(demo_store, tokens) as url, \
-            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+    with windows.window((1440, 900)) as browser:
         page = _signed_in(url, browser, "book=desk-a&bucket=1m")
         assert page.eval("document.body.dataset.breaches") == "0"
         rows = _state(page, "[...document.getElementById('breaches').tBodies[0].rows]"
@@ -443,15 +434,12 @@ def test_a_book_that_never_breached_says_so(demo_store: str, tmp_path: Path) -> 
 
 
 def test_a_charts_note_gives_its_limit_and_its_legend_no_empty_entries(
-        demo_store: str, tmp_path: Path) -> None:
+        url: str, windows: Windows) -> None:
     """A chart's note said "dashed red: limit" without the limit (treasury's ETH delta
     limit is 25,000 coin, far from its -714), and every legend carried an "ETH clipped:"
     entry with a toggle even when no point was clipped. The note gives the limit with its
     unit; a clipped entry shows only when some point is clipped."""
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text(f'"{TOKEN}": "*"\n')
-    with _serving(demo_store, tokens) as url, \
-            Browser(chromium(), tmp_path / "profile", (1440, 900)) as browser:
+    with windows.window((1440, 900)) as browser:
         page = _signed_in(url, browser, "book=desk-b&bucket=1m")
         panels = _state(page, """[...document.querySelectorAll('.panel')].map((p) => ({
             field: p.dataset.field, limits: +p.dataset.limits, clipped: +p.dataset.clipped,
