@@ -55,9 +55,10 @@ from greekstream.settings import ProcessorSettings
 
 log = logging.getLogger("greekstream.process")
 SEND_OFFSETS_DEADLINE_S = 45.0  # the call's own timeout is 30 s
+COMMIT_TIMEOUT_S = 30.0  # one commit_transaction call
 # after a stop request, how long a commit that keeps failing (retriably) is still resumed
-# before the processor stops with it unfinished (KafkaTxnProducer.commit): with the
-# call's own 30 s, within the chart's 60 s grace period
+# before the processor stops with it unfinished (KafkaTxnProducer.commit): with the call
+# in flight at the stop (COMMIT_TIMEOUT_S), 50 s, within the chart's 60 s grace period
 STOP_COMMIT_DEADLINE_S = 20.0
 # records applied between two looks at the clock while a batch is released (batch_max_ms):
 # at ~100 µs a record, ~6 ms apart, and a clock read is 1/1000 of the records' time
@@ -129,10 +130,14 @@ class KafkaTxnProducer:
     def commit(self) -> None:
         """commit_transaction, resumed with backoff while its error is retriable (a broker
         that answers slowly; librdkafka then allows no other call: not even an abort).
-        After a stop request (SIGTERM) it is resumed for STOP_COMMIT_DEADLINE_S more at
-        most, then :class:`ProducerWedged` is raised: the processor stops with the
-        transaction unfinished (Processor._commit), as if killed."""
-        stop_seen: list[float] = []
+        Once a failure is seen while stopping (SIGTERM), the resumed calls get what is left
+        of STOP_COMMIT_DEADLINE_S, then :class:`ProducerWedged` is raised: the processor
+        stops with the transaction unfinished (Processor._commit), as if killed."""
+        deadline: list[float] = []  # set at the first failure seen while stopping
+
+        def call() -> None:
+            left = deadline[0] - time.monotonic() if deadline else COMMIT_TIMEOUT_S
+            self.producer.commit_transaction(max(0.1, min(left, COMMIT_TIMEOUT_S)))
 
         def retriable(exc: Exception, _delay: float) -> None:
             err = exc.args[0]
@@ -140,15 +145,15 @@ class KafkaTxnProducer:
                 raise exc
             if self.stopping():
                 now = time.monotonic()
-                stop_seen.append(now)
-                if now - stop_seen[0] >= STOP_COMMIT_DEADLINE_S:
+                if not deadline:
+                    deadline.append(now + STOP_COMMIT_DEADLINE_S)
+                elif now >= deadline[0]:
                     raise ProducerWedged(
                         f"commit_transaction still failing {STOP_COMMIT_DEADLINE_S:g} s "
                         f"after the stop request: {err}") from exc
             self.trouble(f"commit: {err}")
 
-        self.backoff(0.05).retry(lambda: self.producer.commit_transaction(30),
-                                 (KafkaException,), retriable)
+        self.backoff(0.05).retry(call, (KafkaException,), retriable)
 
     def abort(self) -> None:
         self.producer.abort_transaction(30)

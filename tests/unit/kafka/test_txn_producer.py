@@ -21,9 +21,11 @@ class _FailingCommits:
 
     def __init__(self, failures: int, retriable: bool = True) -> None:
         self.failures, self.retriable, self.calls = failures, retriable, 0
+        self.timeouts: list[float] = []
 
-    def commit_transaction(self, _timeout: float) -> None:
+    def commit_transaction(self, timeout: float) -> None:
         self.calls += 1
+        self.timeouts.append(timeout)
         if self.calls <= self.failures:
             raise KafkaException(RdKafkaError(RdKafkaError._TIMED_OUT, "slow broker",
                                               retriable=self.retriable))
@@ -57,6 +59,8 @@ def test_after_a_stop_request_a_failing_commit_is_resumed_then_given_up(
     with pytest.raises(ProducerWedged, match=r"after the stop request.*slow broker"):
         producer.commit()
     assert 3 <= stub.calls < 2_000  # resumed after the stop, then given up
+    # the calls after the stop get what is left of the deadline, not 30 s each
+    assert stub.timeouts[:2] == [30.0, 30.0] and max(stub.timeouts[2:]) <= 0.1
     producer, stub, _ = _producer(failures=4, stop_after=2)
     producer.commit()  # a commit that succeeds when resumed after the stop is done
     assert stub.calls == 5
