@@ -163,3 +163,30 @@ def service_url(stored: str, tokens_file: Path) -> Iterator[str]:
     """The base URL of a real `greekstream serve` (uvicorn) over the stored history."""
     with _serving(stored, tokens_file) as url:
         yield url
+
+
+# --------------------------------------------------- the same, once per test module
+# For the modules whose tests only read the stored replay (none writes, migrates or alters
+# the store): storing the sample's replay took ~12 s of each test's setup.
+
+
+@pytest.fixture(scope="module")
+def shared_stored(chdb_dir: Path, events_file: Path,
+                  events_outputs: tuple[object, ...]) -> str:
+    """``stored``, written once for the module's tests."""
+    from greekstream.history import write_replay
+    from greekstream.runtime.replay import read_records
+
+    dsn = f"chdb://{chdb_dir}?database=t{next(_counter)}"
+    write_replay(dsn, read_records(events_file), events_outputs)  # type: ignore[arg-type]
+    return dsn
+
+
+@pytest.fixture(scope="module")
+def shared_service_url(shared_stored: str,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``service_url``, one service over ``shared_stored`` for the module's tests."""
+    tokens = tmp_path_factory.mktemp("tokens") / "tokens.yaml"
+    tokens.write_text(f'"{DESK_A_TOKEN}": ["desk-a"]\n"{ALL_TOKEN}": "*"\n')
+    with _serving(shared_stored, tokens) as url:
+        yield url

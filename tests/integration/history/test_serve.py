@@ -24,8 +24,9 @@ HOUR = 3_600_000_000
 
 
 @pytest.fixture
-def client(service_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service_url, timeout=60) as c:
+def client(shared_service_url: str) -> Iterator[httpx.Client]:
+    """A client of the module's one service: its tests only read the store."""
+    with httpx.Client(base_url=shared_service_url, timeout=60) as c:
         yield c
 
 

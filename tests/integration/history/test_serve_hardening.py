@@ -26,8 +26,9 @@ ODD_BOOKS = ["fx/desk", 'quote"book', "crlf\r\nbook", "é/ü desk;x=1", "tex $\\
 
 
 @pytest.fixture
-def client(service_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service_url, timeout=60) as c:
+def client(shared_service_url: str) -> Iterator[httpx.Client]:
+    """A client of the module's one service: its tests only read the store."""
+    with httpx.Client(base_url=shared_service_url, timeout=60) as c:
         yield c
 
 
@@ -229,12 +230,12 @@ WHAT_IF = {"trades": [{"instrument_id": "BTC-PERPETUAL", "side": "sell", "quanti
 
 @pytest.mark.timeout(600)  # three replays of the sample day on 2 shared cores
 def test_replays_run_off_the_request_path_per_token_limited_and_timed_out(
-    stored: str, tokens_file: Path
+    shared_stored: str, tokens_file: Path
 ) -> None:
     """A replay holds no connection while the engine runs (in a worker process): other
     queries answer meanwhile; a token's second replay is 429; a slow one is 504."""
     settings = QuerySettings(connections=2, replay_workers=1, replay_per_token=1)
-    with serving_app(stored, tokens_file, settings) as (url, app), \
+    with serving_app(shared_stored, tokens_file, settings) as (url, app), \
             httpx.Client(base_url=url, timeout=120) as client:
         replays = app.state.service.replays
         at = {"at": "2026-03-02T01:00:00Z", "mode": "replay"}
@@ -278,7 +279,7 @@ def _name(token: str) -> str:
 
 @pytest.mark.timeout(600)
 def test_a_preview_of_the_same_history_restores_the_state_the_last_one_built(
-    stored: str, tokens_file: Path
+    shared_stored: str, tokens_file: Path
 ) -> None:
     """The first what-if replays the book's stored records; the next ones over the same
     records restore the state it built (a snapshot; restore = straight run) instead of
@@ -287,7 +288,7 @@ def test_a_preview_of_the_same_history_restores_the_state_the_last_one_built(
     from greekstream.history import connect
     from greekstream.history.replay_io import iter_raw
 
-    with serving_app(stored, tokens_file) as (url, app), \
+    with serving_app(shared_stored, tokens_file) as (url, app), \
             httpx.Client(base_url=url, timeout=300) as client:
         states = app.state.service.states
         path = "/v1/books/desk-a/what-if"
@@ -303,7 +304,7 @@ def test_a_preview_of_the_same_history_restores_the_state_the_last_one_built(
         delta = [u["change"]["delta"] for u in bought.json()["underlyings"]
                  if u["underlying"] == "BTC"]
         assert delta and delta[0] > 0  # the trade given, on the state restored
-    with connect(stored) as history:
+    with connect(shared_stored) as history:
         records = list(iter_raw(history, "desk-a"))
     one_more = (b'{"type":"tick","event_id":"later","ts":"2026-03-02T03:00:00Z"}', "inputs:0")
     assert StateCache.key("desk-a", records) != StateCache.key("desk-a", [*records, one_more])

@@ -29,11 +29,11 @@ def call(client: httpx.Client, path: str, token: str = ALL, **params: Any) -> ht
     return client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
 
 
-def test_pnl_vega_terms_and_explain_match_the_replay(service_url: str,
+def test_pnl_vega_terms_and_explain_match_the_replay(shared_service_url: str,
                                                      events_file: Path) -> None:
     moment = parse_ts(AT)
     engine = replay(read_records(events_file), as_of_us=moment, keep_outputs=False).engine
-    with httpx.Client(base_url=service_url, timeout=120) as client:
+    with httpx.Client(base_url=shared_service_url, timeout=120) as client:
         got = call(client, "/v1/books/desk-b/pnl", at=AT)
         assert got.status_code == 200, got.text
         want = [r for r in engine.exposures(moment) if r.book == "desk-b"]
@@ -65,7 +65,7 @@ def test_pnl_vega_terms_and_explain_match_the_replay(service_url: str,
 
 
 def test_pnl_routes_replay_within_the_tokens_slots_and_the_timeout(
-    stored: str, tokens_file: Path
+    shared_stored: str, tokens_file: Path
 ) -> None:
     """Each P&L route replays the book's stored history, so it runs as every replay of
     the service does (docs/history.md, "Concurrency"): 429 with Retry-After while the
@@ -75,7 +75,7 @@ def test_pnl_routes_replay_within_the_tokens_slots_and_the_timeout(
     routes = [("/v1/books/desk-b/pnl", {"at": AT}),
               ("/v1/books/desk-b/vega-by-expiry", {"at": AT}),
               ("/v1/books/desk-b/explain", {**window, "format": "png"})]
-    with serving_app(stored, tokens_file) as (url, app), \
+    with serving_app(shared_stored, tokens_file) as (url, app), \
             httpx.Client(base_url=url, timeout=120) as client:
         replays = app.state.service.replays
         with replays.slot(fingerprint(ALL)):  # the token's one replay runs

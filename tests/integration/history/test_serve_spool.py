@@ -25,7 +25,7 @@ AT = "2026-03-02T01:17:30.5Z"
 WHAT_IF = {"trades": [{"instrument_id": "BTC-PERPETUAL", "side": "sell", "quantity": 20000}]}
 
 
-def test_no_replay_route_leaves_its_spool_file(stored: str, tokens_file: Path,
+def test_no_replay_route_leaves_its_spool_file(shared_stored: str, tokens_file: Path,
                                                tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
@@ -36,7 +36,7 @@ def test_no_replay_route_leaves_its_spool_file(stored: str, tokens_file: Path,
             ("get", "/v1/exposures", {"at": AT, "mode": "replay", "book": "desk-b"}),
             ("post", "/v1/books/desk-a/what-if", {}),
             ("post", "/v1/books/desk-a/what-if", {})]  # the cached state: records not read
-    with serving_app(stored, tokens_file) as (url, app), \
+    with serving_app(shared_stored, tokens_file) as (url, app), \
             httpx.Client(base_url=url, timeout=120, headers=AUTH) as client:
         app.state.service.replays.spool_dir = spool_dir
         for method, path, params in asks:
@@ -50,7 +50,7 @@ def test_no_replay_route_leaves_its_spool_file(stored: str, tokens_file: Path,
 
 
 def test_a_slow_read_is_a_504_that_frees_its_connection_and_file(
-    stored: str, tokens_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shared_stored: str, tokens_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The records stream from the store at one every 20 ms (the sample day would take
     minutes): the read stops at the replay timeout, with the route's 504, and the one
@@ -71,7 +71,7 @@ def test_a_slow_read_is_a_504_that_frees_its_connection_and_file(
 
     monkeypatch.setattr(pnl_routes, "iter_raw", slow)
     settings = QuerySettings(connections=1, replay_timeout_s=1.0)
-    with serving_app(stored, tokens_file, settings) as (url, app), \
+    with serving_app(shared_stored, tokens_file, settings) as (url, app), \
             httpx.Client(base_url=url, timeout=60, headers=AUTH) as client:
         app.state.service.replays.spool_dir = spool_dir
         started = time.monotonic()
