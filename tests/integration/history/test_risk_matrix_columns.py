@@ -15,7 +15,7 @@ import orjson
 import pytest
 from tests.golden.test_v1_outputs import v1_risk_matrix
 from tests.integration.history.browser import Browser
-from tests.integration.history.conftest import _serving
+from tests.integration.history.conftest import ALL_TOKEN, DESK_A_TOKEN, _counter, _serving
 from tests.integration.history.test_page import chromium, sign_in
 
 from greekstream.core.events import RiskMatrixEvent, encode
@@ -31,7 +31,6 @@ from greekstream.runtime.replay import read_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-ALL_TOKEN = "z" * 32  # conftest's tokens_file
 BEFORE = 22  # the migration that added the arrays
 OLD_COLUMNS = ("event_id", "ts", "book", "underlying", "worst_loss", "json", "seq")
 
@@ -62,13 +61,14 @@ def matrices(events_outputs: tuple[Any, ...]) -> dict[str, RiskMatrixEvent]:
     return dict(sorted(last.items()))
 
 
-@pytest.fixture
-def mixed_store(dsn: str, tmp_path: Path, events_file: Path,
+@pytest.fixture(scope="module")
+def mixed_store(chdb_dir: Path, tmp_path_factory: pytest.TempPathFactory, events_file: Path,
                 events_outputs: tuple[Any, ...]) -> str:
     """A store migrated up to 0021 holding desk-a's BTC risk matrices in the old shape,
-    then the rest of the replay written by today's writer (which migrates on: 0022)."""
-    before = tmp_path / "before"
-    before.mkdir()
+    then the rest of the replay written by today's writer (which migrates on: 0022).
+    Built once for the module: its tests only read it."""
+    dsn = f"chdb://{chdb_dir}?database=t{next(_counter)}"  # a database no other test uses
+    before = tmp_path_factory.mktemp("before")
     for path in migrations_dir().glob("*.sql"):
         if int(path.name[:4]) < BEFORE:
             shutil.copy(path, before / path.name)
@@ -111,9 +111,11 @@ def test_the_migration_gives_old_rows_their_arrays_and_the_writer_fills_new_ones
     assert '"scenarios"' in old_text  # an old row's JSON is kept as it was stored
 
 
-@pytest.fixture
-def mixed_url(mixed_store: str, tokens_file: Path) -> Iterator[str]:
-    with _serving(mixed_store, tokens_file) as url:
+@pytest.fixture(scope="module")
+def mixed_url(mixed_store: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tokens = tmp_path_factory.mktemp("tokens") / "tokens.yaml"  # conftest's tokens_file
+    tokens.write_text(f'"{DESK_A_TOKEN}": ["desk-a"]\n"{ALL_TOKEN}": "*"\n')
+    with _serving(mixed_store, tokens) as url:
         yield url
 
 
