@@ -22,9 +22,9 @@ def encoded(outputs: list) -> list[bytes]:
     return [encode(o) for o in outputs]
 
 
-def test_replay_from_history_equals_replay_from_file(stored: str, events_file: Path) -> None:
+def test_replay_from_history_equals_replay_from_file(shared_stored: str, events_file: Path) -> None:
     from_file = replay(read_records(events_file))
-    from_history = replay(read_records_from_history(stored))
+    from_history = replay(read_records_from_history(shared_stored))
     assert from_file.outputs, "the sample must produce outputs"
     kinds = {o.type for o in from_file.outputs}
     assert {"exposure", "breach", "hedge_intent", "rejected"} <= kinds
@@ -45,10 +45,10 @@ def test_writing_the_same_replay_twice_stores_each_row_once(
     assert exp == (n_exposures, n_exposures)
 
 
-def test_book_filter_gives_that_books_outputs(stored: str, events_file: Path) -> None:
+def test_book_filter_gives_that_books_outputs(shared_stored: str, events_file: Path) -> None:
     full = replay(read_records(events_file))
     book = next(o.book for o in full.outputs if o.type == "hedge_intent")
-    only = replay(read_records_from_history(stored, book=book))
+    only = replay(read_records_from_history(shared_stored, book=book))
     wanted = [o for o in full.outputs if getattr(o, "book", None) == book]
     got = [o for o in only.outputs if getattr(o, "book", None) == book]
     assert encoded(got) == encoded(wanted)
@@ -56,13 +56,13 @@ def test_book_filter_gives_that_books_outputs(stored: str, events_file: Path) ->
 
 
 def test_exposure_command_matches_replay_as_of(
-    stored: str, events_file: Path, capsys: pytest.CaptureFixture[str]
+    shared_stored: str, events_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     as_of = "2026-03-02T01:17:30.5Z"
     for book_args in ([], ["--book", "desk-b"]):
         assert main(["replay", str(events_file), "--as-of", as_of, "--quiet"]) == 0
         expected = json.loads(capsys.readouterr().out)
-        assert main(["exposure", stored, "--as-of", as_of, *book_args]) == 0
+        assert main(["exposure", shared_stored, "--as-of", as_of, *book_args]) == 0
         got = json.loads(capsys.readouterr().out)
         if book_args:
             expected = [r for r in expected if r["book"] == "desk-b"]
@@ -70,7 +70,7 @@ def test_exposure_command_matches_replay_as_of(
     assert main(["replay", str(events_file), "--as-of", as_of, "--format", "table",
                  "--quiet"]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert main(["exposure", stored, "--as-of", as_of, "--format", "table"]) == 0
+    assert main(["exposure", shared_stored, "--as-of", as_of, "--format", "table"]) == 0
     from_history = capsys.readouterr().out.splitlines()
     assert from_history[0].startswith(table[0])  # "exposures as of TS" (+ the store)
     assert len(table) > 3 and from_history[1:] == table[1:]
@@ -143,14 +143,14 @@ def test_audit_over_a_window_only_compares_that_window(stored: str) -> None:
     ],
 )
 def test_exposure_errors_name_the_problem(
-    stored: str, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    shared_stored: str, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["exposure", stored, *args]) == 2
+    assert main(["exposure", shared_stored, *args]) == 2
     assert message in capsys.readouterr().err
 
 
-def test_inverted_range_is_refused(stored: str) -> None:
-    with connect(stored) as history, pytest.raises(HistoryQueryError, match="inverted"):
+def test_inverted_range_is_refused(shared_stored: str) -> None:
+    with connect(shared_stored) as history, pytest.raises(HistoryQueryError, match="inverted"):
         audit(history, t_from=parse_ts("2026-03-02T02:00:00Z"),
               t_to=parse_ts("2026-03-02T01:00:00Z"))
 
