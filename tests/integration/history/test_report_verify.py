@@ -7,10 +7,12 @@ not see), the report file, the signature.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import orjson
 import pytest
+from tests.integration.history.conftest import _counter
 
 from greekstream.cli import main
 from greekstream.core.chain import GENESIS, canonical_json, record_hash
@@ -40,6 +42,21 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("keys") / "report-key"
     assert main(["keygen", str(path)]) == 0
     return path
+
+
+@pytest.fixture(scope="module")
+def signed_store(chdb_dir: Path, small_events: Path, keys: Path,
+                 tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """The small events stored and the day's signed report, shared by the tests that
+    tamper with neither the store nor this report (a test altering the report alters a
+    copy)."""
+    dsn = f"chdb://{chdb_dir}?database=t{next(_counter)}"  # a database no other test uses
+    _store(dsn, small_events)
+    return dsn, _signed(dsn, keys, tmp_path_factory.mktemp("signed"))
+
+
+def _copy(report: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copy(report, tmp_path / report.name))
 
 
 def _signed(dsn: str, keys: Path, tmp_path: Path) -> Path:
@@ -82,10 +99,9 @@ def test_every_output_is_chained_per_book_and_replay_reproduces_the_hashes(
 
 
 def test_untouched_history_verifies(
-    dsn: str, small_events: Path, keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    signed_store: tuple[str, Path], keys: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _store(dsn, small_events)
-    report = _signed(dsn, keys, tmp_path)
+    dsn, report = signed_store
     doc = orjson.loads(report.read_bytes())["report"]
     assert doc["date"] == DAY and doc["books"]
     for book, entry in doc["books"].items():
@@ -197,10 +213,11 @@ def test_a_full_rewrite_is_caught_by_the_signed_chain_head(
 
 
 def test_a_tampered_report_file_is_named(
-    dsn: str, small_events: Path, keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    signed_store: tuple[str, Path], keys: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _store(dsn, small_events)
-    report = _signed(dsn, keys, tmp_path)
+    dsn, signed = signed_store
+    report = _copy(signed, tmp_path)
     doc = orjson.loads(report.read_bytes())
     book = sorted(doc["report"]["books"])[0]
     doc["report"]["books"][book]["exposures"][0]["delta"] += 1.0
@@ -213,10 +230,11 @@ def test_a_tampered_report_file_is_named(
 
 
 def test_a_tampered_signature_is_named(
-    dsn: str, small_events: Path, keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    signed_store: tuple[str, Path], keys: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _store(dsn, small_events)
-    report = _signed(dsn, keys, tmp_path)
+    dsn, signed = signed_store
+    report = _copy(signed, tmp_path)
     doc = orjson.loads(report.read_bytes())
     value = doc["signature"]["value"]
     doc["signature"]["value"] = ("0" if value[0] != "0" else "1") + value[1:]
@@ -228,10 +246,9 @@ def test_a_tampered_signature_is_named(
 
 
 def test_another_key_does_not_verify(
-    dsn: str, small_events: Path, keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    signed_store: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _store(dsn, small_events)
-    report = _signed(dsn, keys, tmp_path)
+    _dsn, report = signed_store
     other = tmp_path / "other"
     assert main(["keygen", str(other)]) == 0
     capsys.readouterr()
