@@ -12,7 +12,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from tests.integration.history.conftest import _counter
 
 from greekstream.cli import main
 from greekstream.core.chain import GENESIS, canonical_json, record_hash
@@ -50,7 +49,7 @@ def signed_store(chdb_dir: Path, small_events: Path, keys: Path,
     """The small events stored and the day's signed report, shared by the tests that
     tamper with neither the store nor this report (a test altering the report alters a
     copy)."""
-    dsn = f"chdb://{chdb_dir}?database=t{next(_counter)}"  # a database no other test uses
+    dsn = f"chdb://{chdb_dir}?database=report_verify"  # no other test's (those are t<n>)
     _store(dsn, small_events)
     return dsn, _signed(dsn, keys, tmp_path_factory.mktemp("signed"))
 

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from tests.golden.test_v1_outputs import v1_risk_matrix
 from tests.integration.history.browser import Browser
-from tests.integration.history.conftest import ALL_TOKEN, DESK_A_TOKEN, _counter, _serving
+from tests.integration.history.conftest import ALL_TOKEN, DESK_A_TOKEN, _serving
 from tests.integration.history.test_page import chromium, sign_in
 
 from greekstream.core.events import RiskMatrixEvent, encode
@@ -67,7 +67,7 @@ def mixed_store(chdb_dir: Path, tmp_path_factory: pytest.TempPathFactory, events
     """A store migrated up to 0021 holding desk-a's BTC risk matrices in the old shape,
     then the rest of the replay written by today's writer (which migrates on: 0022).
     Built once for the module: its tests only read it."""
-    dsn = f"chdb://{chdb_dir}?database=t{next(_counter)}"  # a database no other test uses
+    dsn = f"chdb://{chdb_dir}?database=risk_matrix_columns"  # no other test's (t<n>)
     before = tmp_path_factory.mktemp("before")
     for path in migrations_dir().glob("*.sql"):
         if int(path.name[:4]) < BEFORE:
