@@ -40,9 +40,23 @@ def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def dsn(chdb_dir: Path) -> str:
-    """A chDB DSN naming a database no other test uses."""
-    return f"chdb://{chdb_dir}?database=t{next(_counter)}"
+def dsn(chdb_dir: Path) -> Iterator[str]:
+    """A chDB DSN naming a database no other test uses (dropped when the test is done)."""
+    database = f"t{next(_counter)}"
+    yield f"chdb://{chdb_dir}?database={database}"
+    drop(chdb_dir, database)
+
+
+def drop(chdb_dir: Path, database: str) -> None:
+    """Drop a test's database and those it named after it (t5forged, not t50). The
+    session's one chDB engine kept every database a test made, each ~25 tables: by
+    the fortieth a migrate took twice as long, every query of the worker slowed, and
+    the tables' background work took CPU from the other worker."""
+    with connect(f"chdb://{chdb_dir}?database={database}", create=True) as history:
+        for (name,) in history.rows("SHOW DATABASES"):
+            rest = name[len(database):] if name.startswith(database) else None
+            if rest is not None and not rest[:1].isdigit():
+                history.command(f"DROP DATABASE IF EXISTS `{name}` SYNC")
 
 
 @pytest.fixture(scope="session")
@@ -172,14 +186,16 @@ def service_url(stored: str, tokens_file: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def shared_stored(chdb_dir: Path, events_file: Path,
-                  events_outputs: tuple[object, ...]) -> str:
+                  events_outputs: tuple[object, ...]) -> Iterator[str]:
     """``stored``, written once for the module's tests."""
     from greekstream.history import write_replay
     from greekstream.runtime.replay import read_records
 
-    dsn = f"chdb://{chdb_dir}?database=t{next(_counter)}"
+    database = f"t{next(_counter)}"
+    dsn = f"chdb://{chdb_dir}?database={database}"
     write_replay(dsn, read_records(events_file), events_outputs)  # type: ignore[arg-type]
-    return dsn
+    yield dsn
+    drop(chdb_dir, database)
 
 
 @pytest.fixture(scope="module")
