@@ -56,9 +56,12 @@ from greekstream.settings import ProcessorSettings
 log = logging.getLogger("greekstream.process")
 SEND_OFFSETS_DEADLINE_S = 45.0  # the call's own timeout is 30 s
 COMMIT_TIMEOUT_S = 30.0  # one commit_transaction call
+# the shortest call once stopping: a resumed commit whose first phase times out sooner
+# could take a late answer for its next phase's (librdkafka's current-call bookkeeping)
+COMMIT_FLOOR_S = 1.0
 # after a stop request, how long a commit that keeps failing (retriably) is still resumed
 # before the processor stops with it unfinished (KafkaTxnProducer.commit): with the call
-# in flight at the stop (COMMIT_TIMEOUT_S), 50 s, within the chart's 60 s grace period
+# in flight at the stop (COMMIT_TIMEOUT_S), about 50 s, inside the chart's 60 s grace
 STOP_COMMIT_DEADLINE_S = 20.0
 # records applied between two looks at the clock while a batch is released (batch_max_ms):
 # at ~100 µs a record, ~6 ms apart, and a clock read is 1/1000 of the records' time
@@ -130,27 +133,32 @@ class KafkaTxnProducer:
     def commit(self) -> None:
         """commit_transaction, resumed with backoff while its error is retriable (a broker
         that answers slowly; librdkafka then allows no other call: not even an abort).
-        Once a failure is seen while stopping (SIGTERM), the resumed calls get what is left
-        of STOP_COMMIT_DEADLINE_S, then :class:`ProducerWedged` is raised: the processor
-        stops with the transaction unfinished (Processor._commit), as if killed."""
-        deadline: list[float] = []  # set at the first failure seen while stopping
+        From the first look that finds the processor stopping (SIGTERM), the calls get
+        what is left of STOP_COMMIT_DEADLINE_S (at least COMMIT_FLOOR_S: a negative
+        timeout would wait forever), and no backoff sleeps past it; then
+        :class:`ProducerWedged` is raised: the processor stops with the transaction
+        unfinished (Processor._commit), as if killed."""
+        deadline: list[float] = []  # set at the first look that finds us stopping
+
+        def stop_deadline() -> float | None:
+            if not deadline and self.stopping():
+                deadline.append(time.monotonic() + STOP_COMMIT_DEADLINE_S)
+            return deadline[0] if deadline else None
 
         def call() -> None:
-            left = deadline[0] - time.monotonic() if deadline else COMMIT_TIMEOUT_S
-            self.producer.commit_transaction(max(0.1, min(left, COMMIT_TIMEOUT_S)))
+            end = stop_deadline()
+            left = COMMIT_TIMEOUT_S if end is None else end - time.monotonic()
+            self.producer.commit_transaction(max(COMMIT_FLOOR_S, min(left, COMMIT_TIMEOUT_S)))
 
-        def retriable(exc: Exception, _delay: float) -> None:
+        def retriable(exc: Exception, delay: float) -> None:
             err = exc.args[0]
             if not err.retriable():
                 raise exc
-            if self.stopping():
-                now = time.monotonic()
-                if not deadline:
-                    deadline.append(now + STOP_COMMIT_DEADLINE_S)
-                elif now >= deadline[0]:
-                    raise ProducerWedged(
-                        f"commit_transaction still failing {STOP_COMMIT_DEADLINE_S:g} s "
-                        f"after the stop request: {err}") from exc
+            end = stop_deadline()
+            if end is not None and time.monotonic() + delay >= end:
+                raise ProducerWedged(
+                    f"commit_transaction still failing {STOP_COMMIT_DEADLINE_S:g} s after "
+                    f"the stop request: {err}") from exc
             self.trouble(f"commit: {err}")
 
         self.backoff(0.05).retry(call, (KafkaException,), retriable)
@@ -170,7 +178,7 @@ class KafkaTxnProducer:
 
         # the broker may still be out of reach
         self.backoff(0.1).retry(lambda: self.producer.init_transactions(60), (KafkaException,),
-                                unready)
+                                unready, stop=self.stopping)
 
 
 class KafkaClients:
@@ -313,7 +321,12 @@ class Processor:
         try:
             while not self.stopping and not (until and until(self)):
                 self.step()
-            self._commit(checkpoint=True)  # the batch in flight, and a fresh checkpoint
+            try:
+                self._commit(checkpoint=True)  # the batch in flight, and a fresh checkpoint
+            except (KafkaError, KafkaException) as exc:
+                if not self.stopping:
+                    raise
+                self._left_open(str(exc))  # outputs undelivered, a snapshot refused, ...
             epoch = self.epoch
             log.info("stopped", extra={"event": "stopped", "position": epoch and epoch.pos,
                                        "partitions": epoch.owned if epoch else []})
@@ -480,14 +493,16 @@ class Processor:
 
     def _left_open(self, why: str) -> None:
         """Stopping, with a transaction that could be neither committed nor aborted (a
-        commit librdkafka still holds refuses an abort): the process ends with it open,
-        as a SIGKILL leaves one. The next producer with this transactional.id (this
-        instance restarted) aborts it; the partitions' next owner restores from their
+        commit or send_offsets librdkafka still holds refuses an abort): the process ends
+        with it unfinished, as a SIGKILL leaves one. The broker commits it if the commit
+        reached it; otherwise the next producer with this transactional.id (this instance
+        restarted) aborts it. The partitions' next owner restores from their
         checkpoints (docs/streaming.md, the SIGTERM and SIGKILL rows of its operations table)."""
-        log.warning("stopping with the transaction unfinished (%s): the next start of this "
-                    "instance aborts it; its partitions restore from their checkpoints",
+        log.warning("stopping with the transaction unfinished (%s): the broker commits it "
+                    "(if the commit reached it) or the next start of this instance aborts "
+                    "it; its partitions restore from their checkpoints",
                     why, extra={"event": "transaction_left_open"})
-        self.metrics.transactions.labels("aborted").inc()
+        self.metrics.transactions.labels("left_open").inc()
         self.txn.discard()
         self.epoch = None
 
@@ -557,7 +572,11 @@ class Processor:
                 self._commit(checkpoint=True, restart=False)
             except (KafkaError, KafkaException) as exc:
                 log.warning("could not commit before the rebalance: %s", exc)
-                self.txn.abort()
+                try:
+                    self.txn.abort()
+                except KafkaException as abort_exc:  # a commit librdkafka still holds
+                    log.warning("could not abort before the rebalance: %s", abort_exc)
+                    self.txn.discard()
         self.txn.discard()
         self.epoch = None
         self.market.unassign()

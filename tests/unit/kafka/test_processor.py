@@ -229,12 +229,60 @@ def test_a_stop_whose_commit_cannot_finish_leaves_the_transaction_open_and_stops
     proc._commit(checkpoint=True)  # what run() does once stopping
     calls = [c[0] for c in producer.calls]
     assert calls.count("commit") == 1 and "abort" not in calls and "replace" not in calls
-    assert outcomes(proc) == {"aborted": 1.0}
+    assert outcomes(proc) == {"left_open": 1.0}
     assert proc.epoch is None and not proc.txn.open and proc.txn.events == 0
     assert kafka.checkpoints.calls == [("latest_many", [0, 1])]  # no restore
     producer.calls.clear()
     revoke(kafka)  # the group consumer's close revokes: nothing left to commit
     assert producer.calls == []
+
+
+def test_a_wedged_commit_while_running_replaces_the_producer_and_restores() -> None:
+    from greekstream.kafka.transaction import ProducerWedged
+
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    producer.fail_commit = ProducerWedged("send_offsets_to_transaction did not return")
+    producer.calls.clear()
+    proc._commit(checkpoint=False)
+    calls = [c[0] for c in producer.calls]
+    assert "replace" in calls and "abort" not in calls
+    assert outcomes(proc) == {"aborted": 1.0}
+    # restored from the checkpoints: a new epoch, the batch dropped
+    assert kafka.checkpoints.calls == [("latest_many", [0, 1])] * 2
+    assert proc.epoch is not None and not proc.txn.open and proc.txn.events == 0
+
+
+def test_a_stop_whose_final_commit_fails_otherwise_leaves_it_open_and_stops() -> None:
+    """SIGTERM's final commit failing outside the commit call (the outputs not delivered
+    within 30 s): run() stops as with a commit it cannot finish, instead of raising out
+    of run() and retrying the whole checkpoint at the close's revoke."""
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    producer.undelivered = 1
+    producer.calls.clear()
+    proc.stop()
+    proc.run()  # joins (a no-op with the fakes), commits the batch in flight, closes
+    calls = [c[0] for c in producer.calls]
+    assert "commit" not in calls and "abort" not in calls
+    assert outcomes(proc) == {"left_open": 1.0}
+    assert proc.epoch is None and not proc.txn.open
+    assert ("close",) in kafka.books.calls and ("close",) in kafka.market.calls
+
+
+def test_a_revoke_whose_abort_is_refused_drops_the_batch() -> None:
+    """A failed revoke commit whose abort librdkafka refuses (a commit it still holds):
+    the batch is dropped and the rebalance goes on, nothing raised out of the callback."""
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    producer.undelivered = 1
+
+    def refused() -> None:
+        raise KafkaException(RdKafkaError(RdKafkaError._CONFLICT, "commit in progress"))
+    producer.abort = refused  # type: ignore[method-assign]
+    revoke(kafka)
+    assert proc.epoch is None and not proc.txn.open and proc.txn.emitted == []
+    assert kafka.market.assigned == {}
 
 
 def test_a_revoke_without_an_assignment_commits_nothing() -> None:

@@ -359,12 +359,25 @@ def test_the_commit_counted_is_progress_offsets_and_commit_only() -> None:
 
     def commit() -> None:
         clock.now += 0.02
+
+    def send_offsets(_offsets: object) -> None:
+        clock.now += 0.005
+    send = producer.send
+
+    def send_progress(topic: str, value: bytes, key: bytes | None, *args: object,
+                      **kwargs: object) -> None:
+        if key == PROGRESS:
+            clock.now += 0.001
+        send(topic, value, key, *args, **kwargs)  # type: ignore[arg-type]
     producer.flush = flush  # type: ignore[method-assign]
     producer.commit = commit  # type: ignore[method-assign]
+    producer.send_offsets = send_offsets  # type: ignore[method-assign]
+    producer.send = send_progress  # type: ignore[method-assign]
     for offset, checkpoint in ((1, False), (2, True)):
         applied(ep, txn, 0, offset)
         txn.commit(ep, checkpoint=checkpoint, out_floor={})
-        assert txn.commit_s == pytest.approx(0.02)
+        # two progress records (1 ms each), the offsets (5 ms), the commit (20 ms)
+        assert txn.commit_s == pytest.approx(0.027)
 
 
 def test_a_batch_starts_at_its_first_record() -> None:

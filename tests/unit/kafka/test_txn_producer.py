@@ -59,8 +59,10 @@ def test_after_a_stop_request_a_failing_commit_is_resumed_then_given_up(
     with pytest.raises(ProducerWedged, match=r"after the stop request.*slow broker"):
         producer.commit()
     assert 3 <= stub.calls < 2_000  # resumed after the stop, then given up
-    # the calls after the stop get what is left of the deadline, not 30 s each
-    assert stub.timeouts[:2] == [30.0, 30.0] and max(stub.timeouts[2:]) <= 0.1
+    # the calls after the stop get what is left of the deadline, not 30 s each, and never
+    # less than COMMIT_FLOOR_S (a negative timeout would wait for ever)
+    assert stub.timeouts[:2] == [30.0, 30.0]
+    assert set(stub.timeouts[2:]) == {processor.COMMIT_FLOOR_S}
     producer, stub, _ = _producer(failures=4, stop_after=2)
     producer.commit()  # a commit that succeeds when resumed after the stop is done
     assert stub.calls == 5
