@@ -576,8 +576,7 @@ class Processor:
                     self.txn.abort()
                 except KafkaException as abort_exc:  # a commit librdkafka still holds
                     log.warning("could not abort before the rebalance: %s", abort_exc)
-                    self.txn.discard()
-        self.txn.discard()
+        self.txn.discard()  # (the batch is dropped either way)
         self.epoch = None
         self.market.unassign()
 
