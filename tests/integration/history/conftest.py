@@ -108,11 +108,15 @@ def store_trades(dsn: str, folder: Path, trades: list[tuple[str, str, float]]) -
 @pytest.fixture
 def stored(dsn: str, events_file: Path, events_outputs: tuple[object, ...]) -> Iterator[str]:
     """A DSN holding a full replay of events_file (inputs and outputs)."""
+    _store(dsn, events_file, events_outputs)
+    yield dsn
+
+
+def _store(dsn: str, events_file: Path, events_outputs: tuple[object, ...]) -> None:
     from greekstream.history import write_replay
     from greekstream.runtime.replay import read_records
 
     write_replay(dsn, read_records(events_file), events_outputs)  # type: ignore[arg-type]
-    yield dsn
 
 
 # ----------------------------------------------------------------------------- Kafka
@@ -167,7 +171,11 @@ def serving_app(
 
 @pytest.fixture
 def tokens_file(tmp_path: Path) -> Path:
-    path = tmp_path / "tokens.yaml"
+    return _tokens(tmp_path / "tokens.yaml")
+
+
+def _tokens(path: Path) -> Path:
+    """A tokens file: DESK_A_TOKEN sees desk-a, ALL_TOKEN every book."""
     path.write_text(f'"{DESK_A_TOKEN}": ["desk-a"]\n"{ALL_TOKEN}": "*"\n')
     return path
 
@@ -188,12 +196,9 @@ def service_url(stored: str, tokens_file: Path) -> Iterator[str]:
 def shared_stored(chdb_dir: Path, events_file: Path,
                   events_outputs: tuple[object, ...]) -> Iterator[str]:
     """``stored``, written once for the module's tests."""
-    from greekstream.history import write_replay
-    from greekstream.runtime.replay import read_records
-
     database = f"t{next(_counter)}"
     dsn = f"chdb://{chdb_dir}?database={database}"
-    write_replay(dsn, read_records(events_file), events_outputs)  # type: ignore[arg-type]
+    _store(dsn, events_file, events_outputs)
     yield dsn
     drop(chdb_dir, database)
 
@@ -202,7 +207,6 @@ def shared_stored(chdb_dir: Path, events_file: Path,
 def shared_service_url(shared_stored: str,
                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``service_url``, one service over ``shared_stored`` for the module's tests."""
-    tokens = tmp_path_factory.mktemp("tokens") / "tokens.yaml"
-    tokens.write_text(f'"{DESK_A_TOKEN}": ["desk-a"]\n"{ALL_TOKEN}": "*"\n')
+    tokens = _tokens(tmp_path_factory.mktemp("tokens") / "tokens.yaml")
     with _serving(shared_stored, tokens) as url:
         yield url
