@@ -123,6 +123,9 @@ class EngineConfig:
     risk_change_threshold: float = 0.05
     # event ids are remembered this long in event time; older events are late (core/dedup.py)
     dedup_window_s: float = dedup.DEFAULT_WINDOW_S
+    # a record dated more than this past the market's clock is rejected (ts_ahead;
+    # core/guards.py); 0: no limit
+    max_ts_ahead_s: float = guards.MAX_TS_AHEAD_S
     default_grid: Grid = DEFAULT_GRID
     # per-underlying grids (a scenario file, greekstream.runtime.scenario_files.engine_config);
     # it must return the same Grid object for the same underlying (memoise it)
@@ -258,6 +261,9 @@ class Engine:
         self.state = EngineState(oracle=OracleState(OracleConfig.of(self.config)),
                                  seen=dedup.SeenIds(self.config.dedup_window_s))
         self._window_us = int(self.config.emit_interval_ms) * 1000
+        if self.config.max_ts_ahead_s < 0:
+            raise ValueError("max_ts_ahead_s must be 0 (no limit) or more")
+        self._ahead_us = round(self.config.max_ts_ahead_s * MICROS_PER_SECOND)
         self._oracle_memo: dict[tuple[str, int], OracleStatus] = {}  # valid until _index
         self._grid_reach: dict[str, tuple[float, float]] = {}  # largest |price|, |vol| shock
         self._journal = guards.Journal()
@@ -340,6 +346,11 @@ class Engine:
             raise Rejection("late_event", f"ts is more than dedup_window_s "
                             f"({self.config.dedup_window_s:g} s) before the engine clock "
                             f"{format_ts(clock or 0)}: too late to tell a duplicate")
+        state = self.state
+        if guards.too_far_ahead(event.ts, state.market_clock, self._ahead_us):
+            assert state.market_clock is not None
+            raise Rejection("ts_ahead", guards.ahead_detail(
+                event.ts, state.market_clock, self.config.max_ts_ahead_s))
         scope = scope_of(event)
         if kind == "quote":  # only the quotes in force: an older one moves nothing anyway
             if self.quote_ids.contains(event.instrument_id, event.event_id):
@@ -366,6 +377,8 @@ class Engine:
             outputs = [status for _, status in expired] + outputs
         if clock is None or event.ts > clock:
             self.clock = event.ts
+        if scope == MARKET and (state.market_clock is None or event.ts > state.market_clock):
+            state.market_clock = event.ts
         if kind == "quote":
             self.quote_ids.add(event.instrument_id, event.event_id, event.ts)
         elif kind != "tick":

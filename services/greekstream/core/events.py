@@ -457,6 +457,7 @@ RejectReason = Literal[
     "value_out_of_range",
     "non_finite_result",
     "late_event",
+    "ts_ahead",
     "stale_quote",
     "internal_error",
 ]

@@ -25,7 +25,7 @@ from typing import Any
 
 from msgspec.structs import astuple
 
-from greekstream.core.timeutil import parse_ts
+from greekstream.core.timeutil import format_ts, parse_ts
 
 # Event times the engine accepts: the ClickHouse DateTime64 range the history stores
 # (1970..2106) less a margin, and always formattable (RFC 3339 needs years 1..9999).
@@ -37,6 +37,13 @@ TS_RANGE_TEXT = "1970-01-01T00:00:00Z..2105-12-31T23:59:59.999999Z"
 # the Greeks, scenarios and loans take them, stay far inside the float range.
 MAX_MAGNITUDE = 1e15
 MIN_MAGNITUDE = 1e-12
+# How far past the market's clock (the largest ts of a market record applied) a record may
+# be dated (engine setting ``max_ts_ahead_s``; 0: no limit). One record dated years ahead
+# (a mistyped year, a broken clock) would otherwise move the engine's clock there: every
+# later record would be ``late_event`` and no emission window would close until then.
+# A year and a day: past any gap a hand-made scenario leaves (an option held to its
+# expiry a year out), short of the mistyped decade or century. docs/streaming.md.
+MAX_TS_AHEAD_S = 366 * 86_400.0
 # Thresholds compared with outputs, never multiplied: any non-negative size is fine.
 _THRESHOLD_PREFIXES = ("max_abs_", "min_")
 _TIME_FIELDS = ("ts", "expiry")
@@ -81,6 +88,23 @@ def check_event(event: Any) -> None:
         elif kind is int and name in _TIME_FIELDS and not ts_in_range(value):
             raise GuardError("ts_out_of_range",
                              f"{name} is outside the accepted range {TS_RANGE_TEXT}")
+
+
+def too_far_ahead(ts: int, market_clock: int | None, limit_us: int) -> bool:
+    """Whether ``ts`` is more than ``limit_us`` past the market's clock (``ts_ahead``);
+    never before the first market record, nor with no limit (0). The gateway asks too,
+    so that such a record opens no window there either (kafka/gateway.py)."""
+    return bool(limit_us) and market_clock is not None and ts - market_clock > limit_us
+
+
+def ahead_detail(ts: int, market_clock: int, limit_s: float) -> str:
+    """The ``detail`` of a ``ts_ahead`` rejection: what was compared and what to do."""
+    days = (ts - market_clock) / 86_400e6
+    return (f"ts {format_ts(ts)} is {days:,.1f} days past the market's clock "
+            f"{format_ts(market_clock)}, more than max_ts_ahead_s ({limit_s:,.0f} s = "
+            f"{limit_s / 86_400:,.4g} days): a mistyped "
+            "date would make every later record late; fix the record's ts, or raise "
+            "GREEKSTREAM_ENGINE__MAX_TS_AHEAD_S if the stream really jumped ahead")
 
 
 def first_non_finite(outputs: Iterable[Any]) -> str | None:

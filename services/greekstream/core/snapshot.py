@@ -30,6 +30,7 @@ def dump(state: EngineState, book_filter: Callable[[str], bool] | None, market: 
     if market:
         doc["market"] = {
             "clock": state.clock,
+            "market_clock": state.market_clock,
             "next_reval_us": state.next_reval_us,
             "next_risk_us": state.next_risk_us,
             "next_var_us": state.next_var_us,
@@ -151,6 +152,7 @@ def load(state: EngineState, blob: bytes) -> None:
 
 def _load_market(state: EngineState, market: dict[str, Any]) -> None:
     state.clock = market["clock"]
+    state.market_clock = market.get("market_clock")  # (absent before ts_ahead)
     state.next_reval_us = market["next_reval_us"]
     state.next_risk_us = market["next_risk_us"]
     state.next_var_us = market.get("next_var_us")

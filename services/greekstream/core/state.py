@@ -49,6 +49,9 @@ class EngineState:
     seen: SeenIds = field(default_factory=SeenIds)  # event ids, bounded (core/dedup.py)
     quote_ids: QuoteIds = field(default_factory=QuoteIds)
     clock: int | None = None
+    # the largest ts of a market record applied: how far ahead a record may be dated is
+    # counted from it (guards.too_far_ahead), alike on every processor instance
+    market_clock: int | None = None
     next_reval_us: int | None = None
     next_risk_us: int | None = None
     next_var_us: int | None = None

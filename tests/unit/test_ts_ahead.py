@@ -1,0 +1,157 @@
+"""A record dated far ahead of the market (core/guards.py ``too_far_ahead``, docs/streaming.md
+*A record dated far ahead*): rejected as ``ts_ahead``, changing nothing, so one mistyped year
+cannot make every later record ``late_event``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from greekstream.core.engine import Engine, EngineConfig
+from greekstream.core.events import BOOK_TYPES, DecodeError, decode_event, encode
+from greekstream.core.guards import MAX_TS_AHEAD_S, MAX_TS_US
+from greekstream.core.timeutil import format_ts, parse_ts
+from greekstream.runtime.replay import read_records
+from tests.unit import builders as b
+from tests.unit.test_dedup import CALL, HOUR, engine_with_market
+
+CASES = Path(__file__).resolve().parents[1] / "golden" / "cases"
+CASE_RECORDS = {p.stem: list(read_records(p)) for p in sorted(CASES.glob("*.jsonl"))}
+LIMIT_US = round(MAX_TS_AHEAD_S * 1e6)
+
+
+def run(records: list[tuple[bytes | str, str]], config: EngineConfig | None = None
+        ) -> list[bytes]:
+    engine = Engine(config or EngineConfig())
+    return [encode(o) for o in engine.apply_batch(records) + engine.flush()]
+
+
+def dated(raw: bytes | str, ts_us: int, event_id: str) -> bytes:
+    doc = orjson.loads(raw)
+    doc.update(ts=format_ts(ts_us), event_id=event_id)
+    return orjson.dumps(doc)
+
+
+def test_a_trade_dated_a_century_ahead_is_rejected_and_the_day_goes_on() -> None:
+    """The reported case: one trade dated 2100 in a day's stream. Before, every record
+    after it was rejected as late_event (and no window closed); now it alone is rejected
+    and every other output is the clean day's, byte for byte."""
+    records = CASE_RECORDS["linear_call"]
+    at = next(i for i, (raw, _) in enumerate(records) if orjson.loads(raw)["type"] == "trade")
+    bad = (dated(records[at][0], parse_ts("2100-01-01T00:00:00Z"), "typo"), "bad:1")
+    clean = run(records)
+    poisoned = run([*records[:at + 1], bad, *records[at + 1:]])
+    rejected = [orjson.loads(o) for o in poisoned if b'"rejected"' in o]
+    assert [(r["reason"], r["source"]) for r in rejected] == [("ts_ahead", "bad:1")]
+    assert "2100-01-01T00:00:00Z" in rejected[0]["detail"]
+    assert "MAX_TS_AHEAD_S" in rejected[0]["detail"]  # what to do if the jump is real
+    assert [o for o in poisoned if b'"rejected"' not in o] == clean
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=st.sampled_from(sorted(CASE_RECORDS)), data=st.data())
+def test_any_record_dated_past_the_limit_changes_no_output_but_its_rejection(
+        case: str, data: st.DataObject) -> None:
+    """Any input copied anywhere after the first market record, dated past the limit
+    (but inside the accepted range): one ts_ahead rejection, every other output as
+    without it."""
+    records = CASE_RECORDS[case]
+    docs = [orjson.loads(raw) for raw, _ in records]
+    # the default, or just above the case's own largest lead on the market (12.5 h in
+    # linear_call: hand-made cases leave long gaps, hence a default of a year and a day)
+    tight = math.ceil(largest_lead_us(docs) / 1e6) + 1
+    config = EngineConfig(max_ts_ahead_s=data.draw(st.sampled_from([tight, MAX_TS_AHEAD_S])))
+    limit_us = round(config.max_ts_ahead_s * 1e6)
+    first_market = next(i for i, d in enumerate(docs) if d["type"] not in BOOK_TYPES)
+    at = data.draw(st.integers(first_market, len(records) - 1), label="after record")
+    market_clock = max(parse_ts(d["ts"]) for d in docs[:at + 1] if d["type"] not in BOOK_TYPES)
+    ahead = data.draw(st.integers(limit_us + 1, MAX_TS_US - market_clock), label="ahead µs")
+    valid = [i for i, (raw, _) in enumerate(records) if decodes(raw)]
+    model = data.draw(st.sampled_from(valid), label="copy of record")
+    bad = (dated(records[model][0], market_clock + ahead, "dated-ahead"), "bad:1")
+    clean = run(records, config)
+    poisoned = run([*records[:at + 1], bad, *records[at + 1:]], config)
+    ahead = [o for o in poisoned if b'"ts_ahead"' in o]
+    assert [orjson.loads(o)["source"] for o in ahead] == ["bad:1"]
+    assert [o for o in poisoned if o not in ahead] == clean
+
+
+def decodes(raw: bytes | str) -> bool:
+    try:
+        decode_event(raw)
+    except DecodeError:
+        return False  # the case's own bad record: rejected for what it is
+    return True
+
+
+def largest_lead_us(docs: list[dict[str, str]]) -> int:
+    """How far past the market clock the case's own records go at most."""
+    market, lead = None, 0
+    for d in docs:
+        ts = parse_ts(d["ts"])
+        if market is not None:
+            lead = max(lead, ts - market)
+        if d["type"] not in BOOK_TYPES:
+            market = ts if market is None else max(market, ts)
+    return lead
+
+
+def test_the_limit_counts_from_the_market_clock_to_the_microsecond() -> None:
+    engine = engine_with_market(EngineConfig(max_ts_ahead_s=HOUR))
+    market = engine.state.market_clock  # the setup's last market record, at 2 s
+    assert market == b.parse(b.ts(2))
+    # a book record moves the engine's clock but not the market's
+    assert engine.handle(b.trade("t1", 2 + 0.9 * HOUR, CALL, "buy", 1), "s")[0].type != "rejected"
+    assert engine.state.market_clock == market and engine.clock == b.parse(b.ts(2 + 0.9 * HOUR))
+    (late,) = engine.handle(b.trade("t2", 2 + 1.5 * HOUR, CALL, "buy", 1), "s")
+    assert late.type == "rejected" and late.reason == "ts_ahead"
+    at_limit = dated(b.index("x-at", 0, 61000), market + round(HOUR * 1e6), "x-at")
+    past_limit = dated(at_limit, market + round(HOUR * 1e6) + 1, "x-past")
+    before = engine.snapshot()
+    (past,) = engine.handle(past_limit, "s")
+    assert past.reason == "ts_ahead"
+    assert b.unchanged_but_rejection_chain(before, engine.snapshot(), [past])
+    assert all(o.type != "rejected" for o in engine.handle(at_limit, "s"))
+    assert engine.state.market_clock == market + round(HOUR * 1e6)
+
+
+def test_no_limit_with_0_and_nothing_compared_before_the_first_market_record() -> None:
+    far = 30 * 24 * HOUR
+    engine = engine_with_market(EngineConfig(max_ts_ahead_s=0))
+    assert engine.handle(b.index("x-far", far, 61000), "s")[0].type != "rejected"
+    engine = Engine(EngineConfig(max_ts_ahead_s=HOUR))
+    for i, raw in enumerate([b.limits("l0", 0, max_abs_delta=1.0),
+                             b.limits("l1", far, max_abs_delta=2.0)]):  # no market clock yet
+        assert all(o.type != "rejected" for o in engine.handle(raw, f"s:{i}")), i
+    assert engine.state.market_clock is None and engine.clock == b.parse(b.ts(far))
+    engine.handle(b.option(CALL, 60000, at=far), "s:2")  # an instrument is market data
+    assert engine.state.market_clock == b.parse(b.ts(far))
+
+
+def test_the_market_clock_survives_a_restore_and_an_older_snapshot_loads() -> None:
+    engine = engine_with_market(EngineConfig(max_ts_ahead_s=HOUR))
+    blob = engine.snapshot()
+    restored = Engine(EngineConfig(max_ts_ahead_s=HOUR))
+    restored.restore(blob)
+    (rejected,) = restored.handle(b.trade("t-ahead", 2 + 2 * HOUR, CALL, "buy", 1), "s")
+    assert rejected.reason == "ts_ahead"
+    doc = orjson.loads(blob)
+    del doc["market"]["market_clock"]  # a checkpoint written before ts_ahead
+    older = Engine(EngineConfig(max_ts_ahead_s=HOUR))
+    older.restore(orjson.dumps(doc))
+    assert older.state.market_clock is None  # until the next market record
+    assert older.handle(b.trade("t-ahead", 2 + 2 * HOUR, CALL, "buy", 1), "s")[0].type != (
+        "rejected")
+
+
+def test_a_negative_limit_is_refused() -> None:
+    try:
+        Engine(EngineConfig(max_ts_ahead_s=-1))
+    except ValueError as exc:
+        assert "max_ts_ahead_s" in str(exc)
+    else:
+        raise AssertionError("a negative max_ts_ahead_s was accepted")
