@@ -22,6 +22,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from greekstream.core.guards import MAX_TS_AHEAD_S
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -72,6 +74,9 @@ class EngineSettings(_Section):
     # contract part 2: exposures of market data conflated per window of this many ms of event
     # time (docs/engine.md); 0 = v1, outputs after every record
     emit_interval_ms: int = Field(100, ge=0)
+    # a record dated more than this past the market's clock is rejected (ts_ahead), so one
+    # mistyped year cannot make every later record late (docs/streaming.md); 0 = no limit
+    max_ts_ahead_s: float = Field(MAX_TS_AHEAD_S, ge=0, allow_inf_nan=False)
     # A scenario file (YAML/JSON, docs/scenarios.md) for the streamed risk matrices:
     # grids per underlying and named stress sets. None or "": the default grid of docs/contract.md.
     scenarios_file: str | None = None

@@ -86,11 +86,15 @@ def run(args: argparse.Namespace) -> int:
     from greekstream.settings import EngineSettings
 
     # the processors' emission window (GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS): the end of
-    # the input is a tick that far past its last event, and so is a live input's idle spell
-    idle_ms = _emit_interval_ms(EngineSettings)
+    # the input is a tick that far past its last event, and so is a live input's idle spell;
+    # and how far ahead of the market a record may be dated (…__MAX_TS_AHEAD_S): one
+    # further ahead opens no window (the processors reject it)
+    idle_ms = int(_engine_setting(EngineSettings, "emit_interval_ms", int))
+    ahead_s = _engine_setting(EngineSettings, "max_ts_ahead_s", float)
     conf = {**kafka.client_config(), **reach.client_overrides(args)}
     reach.require_broker(conf, args.connect_timeout)
-    gateway = Gateway(conf, Topics(kafka.topic_prefix), idle_tick_ms=idle_ms)
+    gateway = Gateway(conf, Topics(kafka.topic_prefix), idle_tick_ms=idle_ms,
+                      max_ts_ahead_s=ahead_s)
     if live:
         stopped = _publish_live(gateway, quiet=args.quiet, first_seq=first_seq)
     else:
@@ -166,13 +170,22 @@ def _first_seq(given: int | None, live: bool) -> int:
     return given
 
 
-def _emit_interval_ms(settings: type[BaseModel]) -> int:
+def _engine_setting(settings: type[BaseModel], name: str,
+                    kind: type[int] | type[float]) -> float:
+    """A processor engine setting the gateway follows, from GREEKSTREAM_ENGINE__<NAME>
+    (the processors' environment), else its default; below 0 counts as 0."""
     import os
 
-    raw = os.environ.get("GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS")
-    default = int(settings.model_fields["emit_interval_ms"].default)
+    var = f"GREEKSTREAM_ENGINE__{name.upper()}"
+    raw = os.environ.get(var)
+    default = kind(settings.model_fields[name].default)
     try:
-        return max(int(raw), 0) if raw else default
+        value = kind(raw) if raw else default
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(raw)
+        return max(value, 0)
     except ValueError as exc:
-        raise UsageError(f"GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS={raw!r} is not a whole number",
-                         hint="set it to the processors' emit_interval_ms, e.g. 100") from exc
+        what = "a whole number" if kind is int else "a number"
+        raise UsageError(f"{var}={raw!r} is not {what}",
+                         hint=f"set it to the processors' {name}, e.g. {default:g} (the "
+                              "default)") from exc

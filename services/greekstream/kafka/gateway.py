@@ -83,13 +83,18 @@ class Gateway:
 
     def __init__(self, conf: dict[str, Any], topics: Topics, linger_ms: int = 5,
                  mark_every: int = 1000, mark_interval_ms: float = 5.0,
-                 idle_tick_ms: int = 100, *, clock: Callable[[], float] = time.monotonic,
+                 idle_tick_ms: int = 100, max_ts_ahead_s: float = guards.MAX_TS_AHEAD_S,
+                 *, clock: Callable[[], float] = time.monotonic,
                  producer: Any = None, partitions: dict[str, int] | None = None) -> None:
         """``clock`` (monotonic seconds), ``producer`` and ``partitions`` (per input topic,
         else asked of the broker) are for tests without a broker."""
         self.topics = topics
         self.idle_tick_ms = idle_tick_ms
         self.last_ts: int | None = None  # the largest event time published
+        # the processors' max_ts_ahead_s and market clock (the largest ts of a market
+        # record published): a record the engine rejects as ts_ahead opens no window here
+        self.ahead_us = round(max_ts_ahead_s * 1e6)
+        self.market_ts: int | None = None
         self.mark_every = mark_every
         self.mark_interval_s = mark_interval_ms / 1000
         self.last_seq = -1
@@ -233,10 +238,11 @@ class Gateway:
         except DecodeError as exc:
             self._reject(exc, raw, source, headers)
             return
-        if event.type in BOOK_TYPES:
-            self._window_tick(event, seq, headers)
-        if self.last_ts is None or event.ts > self.last_ts:
-            self.last_ts = event.ts
+        if self._applies(event):  # else the engine rejects it: it moves no clock
+            book = event.type in BOOK_TYPES
+            if book:
+                self._window_tick(event, seq, headers)
+            self._passed(event.ts, market=not book)
         suffix_key = ROUTES[event.type][1]
         key = str(getattr(event, suffix_key)).encode()
         topic = self.topics.for_input(event.type)
@@ -248,25 +254,38 @@ class Gateway:
             self._produce(topic, raw, key, headers)
         self.report.published += 1
 
+    def _applies(self, event: Any) -> bool:
+        """Whether the engine's door lets ``event`` in: its range checks, and not dated
+        more than max_ts_ahead_s past the market (core/guards.py). One that a handler
+        rejects (a trade of an unknown instrument) cannot be told here."""
+        try:
+            guards.check_event(event)
+        except guards.GuardError:
+            return False
+        return not guards.too_far_ahead(event.ts, self.market_ts, self.ahead_us)
+
+    def _passed(self, ts: int, market: bool) -> None:
+        if self.last_ts is None or ts > self.last_ts:
+            self.last_ts = ts
+        if market and (self.market_ts is None or ts > self.market_ts):
+            self.market_ts = ts
+
     def _window_tick(self, event: Any, seq: int, headers: list[Any]) -> None:
         """Before a book record: a tick at its ts with its gs-seq if that ts is past the
         window (``idle_tick_ms``, the processors' emit_interval_ms) of the largest event
         time published, or it is the first event (module docstring). Not before a record
-        the engine's range checks reject (it closes no window in a file replay either);
-        one a handler rejects (a trade of an unknown instrument) cannot be told here."""
+        the engine's door rejects (:meth:`_applies`: it closes no window in a file replay
+        either)."""
         window_us = self.idle_tick_ms * 1000
         ts = event.ts
         if window_us <= 0:
             return
         if self.last_ts is not None and ts < (self.last_ts // window_us + 1) * window_us:
             return
-        try:
-            guards.check_event(event)
-        except guards.GuardError:
-            return
         event_id = b"%s%d" % (WINDOW_TICK.encode(), seq)
         raw = b'{"type":"tick","event_id":"%s","ts":"%s"}' % (event_id, format_ts(ts).encode())
         self._produce(self.topics.for_input("tick"), raw, event_id, headers)
+        self._passed(ts, market=True)  # a market record: the processors' market clock
         self.report.ticks += 1
 
     def _reject(self, exc: DecodeError, raw: bytes, source: str, headers: list[Any]) -> None:

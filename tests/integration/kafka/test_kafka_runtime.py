@@ -53,6 +53,8 @@ POISON = [
     b'{"type":"trade","event_id":"poison-4","ts":"2026-03-02T00:30:00Z","book":"desk-a",'
     b'"instrument_id":"NO-SUCH","side":"buy","quantity":1,"price":1}',  # unknown instrument
     b"[1, 2, 3]",  # not an object
+    b'{"type":"trade","event_id":"poison-6","ts":"2100-03-02T00:30:00Z","book":"desk-a",'
+    b'"instrument_id":"BTC-PERPETUAL","side":"buy","quantity":1,"price":1}',  # a mistyped year
 ]
 
 
@@ -156,10 +158,12 @@ def test_poison_records_go_to_rejected_and_good_events_are_processed(
     path.write_bytes(b"\n".join([*lines[:mid], *POISON, *lines[mid:]]) + b"\n")
     expected = replay_outputs(path)
     assert {orjson.loads(r)["reason"] for r in expected["rejected"]} == {
-        "invalid_json", "unknown_type", "invalid_event", "unknown_instrument", "not_an_object"}
+        "invalid_json", "unknown_type", "invalid_event", "unknown_instrument", "not_an_object",
+        "ts_ahead"}
     got, metrics = process_poisoned(kafka_bootstrap, prefix, path, expected, tmp_path)
-    # the processor's own rejection (the gateway rejected the other four)
+    # the processor's own rejections (the gateway rejected the other four)
     assert 'greekstream_rejections_total{reason="unknown_instrument"} 1.0' in metrics
+    assert 'greekstream_rejections_total{reason="ts_ahead"} 1.0' in metrics
     rejected = [orjson.loads(r) for r in got["rejected"]]
     want = [orjson.loads(r) for r in expected["rejected"]]
     assert sorted((r["reason"], r["raw"]) for r in rejected) == sorted(

@@ -80,3 +80,26 @@ def test_a_window_tick_closes_the_window_and_expires_no_intent() -> None:
     assert ("intent_status", "gs-tick-9") in idle and ("exposure", "q1") in idle
     assert [o for o in window if o[0] == "intent_status"] == []
     assert ("exposure", "q1") in window
+
+
+def test_a_record_the_engine_rejects_as_dated_ahead_opens_no_window_and_moves_no_clock() -> None:
+    """A trade dated a century ahead (ts_ahead in the engine): no window tick before it,
+    and it does not move the gateway's clock, so the next book record past the window
+    still gets its tick and the end-of-input tick follows the real records."""
+    lines = [*SETUP,
+             b.trade("typo", 74 * 365 * 86_400.0, "BTC-PERPETUAL", "buy", 1),  # 2100
+             b.trade("t1", 0.15, "BTC-PERPETUAL", "buy", 1)]  # past [0, 100 ms): a tick
+    records = publish(lines)
+    assert kinds(records)[3:] == [
+        (4, "trade", "typo"), (5, "tick", "gs-window-5"), (5, "trade", "t1"),
+        (6, "tick", "gs-window-end-6")]
+    end = parse_ts(orjson.loads(records[-1]["value"])["ts"])
+    assert end == parse_ts(b.ts(0.15)) + 100_000  # the last real event + E
+    # the processors' engines agree: the typo is rejected, the rest applied, as a file
+    engine = Engine(EngineConfig())
+    reasons = [o.reason for r in records for o in engine.handle(r["value"], "t")
+               if o.type == "rejected"]
+    assert reasons == ["ts_ahead"]
+    # and a record before any market data is not compared (no market clock yet)
+    first = kinds(publish([b.trade("t0", 74 * 365 * 86_400.0, "BTC-PERPETUAL", "buy", 1)]))
+    assert first[:2] == [(1, "tick", "gs-window-1"), (1, "trade", "t0")]
