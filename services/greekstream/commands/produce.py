@@ -28,7 +28,8 @@ A live input (-) is published line by line; when it has been idle for the proces
 emission window (GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS, default 100 ms) the gateway publishes
 one tick, so a quiet market's last window still closes. Its gs-seqs start at --first-seq
 (default: the wall clock in microseconds, above any earlier run's); the closing line says
-where the next run of the same stream must start.
+where the next run of the same stream must start. A live record dated more than
+--max-ahead seconds (default 3600) past the wall clock is rejected as ts_ahead.
 exit status: 0 when every line was published, 1 when some lines were rejected
 (they are in <prefix>.rejected with their reason and FILE:LINE, or stdin:LINE), 2 on errors
 (an unreachable broker: one line after --connect-timeout seconds). SIGTERM or SIGINT stops
@@ -49,6 +50,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "runs of the gateway. A file's line L gets N + L - 1 (default N = 1: "
                         "the line number); a live input's records and ticks get N, N + 1, ... "
                         "(default: the wall clock in microseconds)")
+    p.add_argument("--max-ahead", type=float, metavar="SECONDS", default=None,
+                   help="a live input (-) only: reject (ts_ahead) a record dated more than "
+                        "this past the wall clock, as a Kafka broker bounds a timestamp "
+                        "(default 3600; 0 = no limit)")
     reach.add_arguments(p, connect_timeout_s=10.0)
 
 
@@ -76,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
                          hint="pass the path of a .jsonl file, or - to read a live feed from "
                               "stdin")
     first_seq = _first_seq(args.first_seq, live)
+    live_ahead_s = _max_ahead(args.max_ahead, live)
     settings = KafkaClientSettings()
     json_logging(settings.log_level)
     base = settings.kafka
@@ -94,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     conf = {**kafka.client_config(), **reach.client_overrides(args)}
     reach.require_broker(conf, args.connect_timeout)
     gateway = Gateway(conf, Topics(kafka.topic_prefix), idle_tick_ms=idle_ms,
-                      max_ts_ahead_s=ahead_s)
+                      max_ts_ahead_s=ahead_s, live_max_ahead_s=live_ahead_s)
     if live:
         stopped = _publish_live(gateway, quiet=args.quiet, first_seq=first_seq)
     else:
@@ -167,6 +173,22 @@ def _first_seq(given: int | None, live: bool) -> int:
         raise UsageError(f"--first-seq {given} is out of range",
                          hint=f"pass a whole number from 0 to {MAX_FIRST_SEQ} (2^62), above "
                               "the last run's last gs-seq (its closing line names it)")
+    return given
+
+
+def _max_ahead(given: float | None, live: bool) -> float:
+    """--max-ahead: a live input's bound on how far past the wall clock a record is dated."""
+    from greekstream.kafka.gateway import LIVE_MAX_AHEAD_S
+
+    if given is None:
+        return LIVE_MAX_AHEAD_S
+    if not live:
+        raise UsageError("--max-ahead applies to a live input (-) only",
+                         hint="a file is history: drop --max-ahead, or read it as a live "
+                              "input: cat FILE | greekstream produce - ...")
+    if not (given >= 0 and given != float("inf")):
+        raise UsageError(f"--max-ahead {given:g} is not a number of seconds",
+                         hint="pass 0 (no limit) or more, e.g. --max-ahead 3600")
     return given
 
 

@@ -55,6 +55,14 @@ COPY_HEADER = "gs-copy"
 MARK_KEY = b"gs-mark"  # the key of a mark (a key, so compacted topics accept it)
 
 
+# A live input's records may be dated at most this far past the wall clock (seconds;
+# `greekstream produce - --max-ahead`, 0 = no limit), as Kafka brokers bound a record's
+# timestamp (message.timestamp.after.max.ms, 1 hour): a feed dated ahead would hold the
+# processors' emission windows open and make the records after it late. A file is history:
+# only the engine's bound on the market's clock applies (core/guards.py, ts_ahead).
+LIVE_MAX_AHEAD_S = 3600.0
+
+
 def is_mark(key: bytes | None, value: bytes | None) -> bool:
     return key == MARK_KEY and not value
 
@@ -84,10 +92,13 @@ class Gateway:
     def __init__(self, conf: dict[str, Any], topics: Topics, linger_ms: int = 5,
                  mark_every: int = 1000, mark_interval_ms: float = 5.0,
                  idle_tick_ms: int = 100, max_ts_ahead_s: float = guards.MAX_TS_AHEAD_S,
+                 live_max_ahead_s: float = LIVE_MAX_AHEAD_S,
                  *, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time,
                  producer: Any = None, partitions: dict[str, int] | None = None) -> None:
-        """``clock`` (monotonic seconds), ``producer`` and ``partitions`` (per input topic,
-        else asked of the broker) are for tests without a broker."""
+        """``clock`` (monotonic seconds), ``wall`` (the epoch in seconds: how far ahead a
+        live record is dated), ``producer`` and ``partitions`` (per input topic, else asked
+        of the broker) are for tests without a broker."""
         self.topics = topics
         self.idle_tick_ms = idle_tick_ms
         self.last_ts: int | None = None  # the largest event time published
@@ -95,6 +106,8 @@ class Gateway:
         # record published): a record the engine rejects as ts_ahead opens no window here
         self.ahead_us = round(max_ts_ahead_s * 1e6)
         self.market_ts: int | None = None
+        self.live_ahead_s = live_max_ahead_s
+        self.wall = wall
         self.mark_every = mark_every
         self.mark_interval_s = mark_interval_ms / 1000
         self.last_seq = -1
@@ -163,7 +176,7 @@ class Gateway:
             now = self.clock()
             for raw, source in batch:
                 events = self.report.published
-                self.publish_one(self.last_seq + 1, raw, source)
+                self.publish_one(self.last_seq + 1, raw, source, live=True)
                 progress.advance()
                 if self.report.published > events:  # an event, not a rejected line
                     event_at, tick_due = now, idle_s > 0
@@ -190,9 +203,11 @@ class Gateway:
         self.flush()
         progress.done()
 
-    def publish_one(self, seq: int, raw: bytes, source: str) -> None:
-        """One record; seqs must increase from call to call (and across runs of a stream)."""
-        self._publish_one(seq, raw, source)
+    def publish_one(self, seq: int, raw: bytes, source: str, live: bool = False) -> None:
+        """One record; seqs must increase from call to call (and across runs of a stream).
+        A ``live`` one dated more than ``live_max_ahead_s`` past the wall clock is rejected
+        (``ts_ahead``)."""
+        self._publish_one(seq, raw, source, live)
         self.last_seq = seq
         if (seq - self.marked_seq >= self.mark_every
                 or self.clock() - self.marked_at >= self.mark_interval_s):
@@ -229,12 +244,14 @@ class Gateway:
         self.marked_seq = self.last_seq
         self.report.marks += 1
 
-    def _publish_one(self, seq: int, raw: bytes, source: str) -> None:
+    def _publish_one(self, seq: int, raw: bytes, source: str, live: bool = False) -> None:
         if self.report.first_seq is None:
             self.report.first_seq = seq
         headers = [(SEQ_HEADER, str(seq).encode())]
         try:
             event = decode_event(raw)
+            if live and self.live_ahead_s:
+                self._check_live_ts(event.ts)
         except DecodeError as exc:
             self._reject(exc, raw, source, headers)
             return
@@ -253,6 +270,17 @@ class Gateway:
         else:
             self._produce(topic, raw, key, headers)
         self.report.published += 1
+
+    def _check_live_ts(self, ts: int) -> None:
+        now = round(self.wall() * 1e6)
+        if ts - now > round(self.live_ahead_s * 1e6):
+            raise DecodeError(
+                "ts_ahead",
+                f"ts {format_ts(ts)} is {(ts - now) / 3.6e9:,.2f} h past this gateway's wall "
+                f"clock {format_ts(now)}, more than --max-ahead ({self.live_ahead_s:g} s): a "
+                "live record dated ahead would hold the processors' emission windows and make "
+                "the records after it late; fix the producer's clock or the record, or pass "
+                "--max-ahead 0 if the feed is dated ahead on purpose", ts)
 
     def _applies(self, event: Any) -> bool:
         """Whether the engine's door lets ``event`` in: its range checks, and not dated

@@ -157,18 +157,21 @@ class Producer:
         return [r for r in self.records() if r["value"].startswith(b'{"type":"tick"')]
 
 
-def gateway(clock: Clock, idle_tick_ms: int = E_MS) -> tuple[Gateway, Producer]:
+def gateway(clock: Clock, idle_tick_ms: int = E_MS, **options: Any) -> tuple[Gateway, Producer]:
+    """A gateway whose wall clock is the builders' T0 when the fake clock starts."""
     producer = Producer(clock)
     partitions = {TOPICS.name(suffix): 2 for suffix, _ in ROUTES.values()}
+    start = clock.now
     gw = Gateway({}, TOPICS, idle_tick_ms=idle_tick_ms, clock=clock, producer=producer,
-                 partitions=partitions)
+                 partitions=partitions, wall=lambda: parse_ts(b.T0) / 1e6 + clock.now - start,
+                 **options)
     return gw, producer
 
 
 def run(steps: list[tuple[float, list[bytes]]], first_seq: int = 7, idle_tick_ms: int = E_MS,
-        ) -> tuple[Gateway, Producer, Script]:
+        **options: Any) -> tuple[Gateway, Producer, Script]:
     clock = Clock()
-    gw, producer = gateway(clock, idle_tick_ms)
+    gw, producer = gateway(clock, idle_tick_ms, **options)
     script = Script(clock, steps)
     gw.publish_live(script, Progress("produce", stream=io.StringIO(), enabled=False), first_seq)
     return gw, producer, script
@@ -277,3 +280,41 @@ def test_first_seq_shifts_a_files_line_numbers_and_a_live_run_starts_at_the_wall
     assert before <= _first_seq(None, True) <= time.time_ns() // 1000  # above an earlier run
     with pytest.raises(UsageError, match="--first-seq -1 is out of range"):
         _first_seq(-1, True)
+
+
+def test_a_live_record_dated_more_than_max_ahead_past_the_wall_clock_is_rejected() -> None:
+    """As a Kafka broker bounds a timestamp (message.timestamp.after.max.ms, 1 h): a live
+    record dated further past the wall clock goes to .rejected (ts_ahead) and opens no
+    window; one inside the bound, and the same record from a file, are published."""
+    ahead = [b.quote_mark("q-ok", 3599.0, "BTC-PERPETUAL", 60010),  # 1 h less 1 s ahead
+             b.quote_mark("q-far", 7200.0, "BTC-PERPETUAL", 60020),  # 2 h ahead
+             b.quote_mark("q1", 1.0, "BTC-PERPETUAL", 60030)]
+    gw, producer, _ = run([(0.0, SETUP), (0.5, ahead)])
+    assert gw.report.rejected == 1 and gw.report.reasons == {"ts_ahead": 1}
+    (rejected,) = [orjson.loads(r["value"]) for r in producer.records()
+                   if r["topic"] == TOPICS.name("rejected")]
+    assert rejected["reason"] == "ts_ahead" and rejected["source"] == "stdin:5"
+    assert "--max-ahead" in rejected["detail"] and rejected["ts"] == b.ts(7200.0)
+    published = [orjson.loads(r["value"]).get("event_id") for r in producer.records()
+                 if r["topic"] != TOPICS.name("rejected")]
+    assert "q-ok" in published and "q1" in published and "q-far" not in published
+    gw, producer, _ = run([(0.0, SETUP), (0.5, ahead)], live_max_ahead_s=0)  # no limit
+    assert gw.report.rejected == 0
+    gw, producer = gateway(Clock(), live_max_ahead_s=60.0)  # a file: history, no wall bound
+    gw.publish([(i, raw, f"f:{i}") for i, raw in enumerate([*SETUP, *ahead], 1)],
+               Progress("produce", stream=io.StringIO(), enabled=False))
+    assert gw.report.rejected == 0
+
+
+def test_max_ahead_is_for_a_live_input_and_a_number_of_seconds() -> None:
+    from greekstream.commands.produce import _max_ahead
+    from greekstream.errors import UsageError
+    from greekstream.kafka.gateway import LIVE_MAX_AHEAD_S
+
+    assert _max_ahead(None, True) == _max_ahead(None, False) == LIVE_MAX_AHEAD_S == 3600.0
+    assert _max_ahead(0.0, True) == 0.0 and _max_ahead(90.0, True) == 90.0
+    with pytest.raises(UsageError, match="live input"):
+        _max_ahead(90.0, False)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(UsageError, match="not a number of seconds"):
+            _max_ahead(bad, True)
