@@ -74,8 +74,8 @@ class EngineSettings(_Section):
     # contract part 2: exposures of market data conflated per window of this many ms of event
     # time (docs/engine.md); 0 = v1, outputs after every record
     emit_interval_ms: int = Field(100, ge=0)
-    # a record dated more than this past the market's clock is rejected (ts_ahead), so one
-    # mistyped year cannot make every later record late (docs/streaming.md); 0 = no limit
+    # a book record dated more than this past the market's clock is rejected (ts_ahead), so
+    # one mistyped year cannot make every later record late (docs/streaming.md); 0 = no limit
     max_ts_ahead_s: float = Field(MAX_TS_AHEAD_S, ge=0, allow_inf_nan=False)
     # A scenario file (YAML/JSON, docs/scenarios.md) for the streamed risk matrices:
     # grids per underlying and named stress sets. None or "": the default grid of docs/contract.md.
@@ -135,6 +135,17 @@ class KafkaClientSettings(_Settings):
     """`greekstream topics` and `greekstream produce`: only the Kafka connection."""
 
     kafka: KafkaSettings = KafkaSettings()
+
+
+class EngineEnvSettings(_Settings):
+    """The engine section of a processor's settings alone (GREEKSTREAM_ENGINE__* and the
+    settings file's ``engine``): what replay, audit and verify re-derive its outputs with.
+    The other sections are not theirs to check."""
+
+    model_config = SettingsConfigDict(env_prefix="GREEKSTREAM_", env_nested_delimiter="__",
+                                      frozen=True, extra="ignore")
+
+    engine: EngineSettings = EngineSettings()
 
 
 class ProcessorSettings(_Settings):

@@ -1,6 +1,7 @@
-"""A record dated far ahead of the market (core/guards.py ``too_far_ahead``, docs/streaming.md
-*A record dated far ahead*): rejected as ``ts_ahead``, changing nothing, so one mistyped year
-cannot make every later record ``late_event``."""
+"""A book record dated far ahead of the market (core/guards.py ``too_far_ahead``,
+docs/streaming.md *A record dated far ahead*): rejected as ``ts_ahead``, changing nothing, so
+one mistyped year cannot make every later record ``late_event``. Market data is the clock:
+it is never compared, and after a gap it moves the clock on."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -54,10 +56,10 @@ def test_a_trade_dated_a_century_ahead_is_rejected_and_the_day_goes_on() -> None
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=st.sampled_from(sorted(CASE_RECORDS)), data=st.data())
-def test_any_record_dated_past_the_limit_changes_no_output_but_its_rejection(
+def test_any_book_record_dated_past_the_limit_changes_no_output_but_its_rejection(
         case: str, data: st.DataObject) -> None:
-    """Any input copied anywhere after the first market record, dated past the limit
-    (but inside the accepted range): one ts_ahead rejection, every other output as
+    """Any book record copied anywhere after the first market record, dated past the
+    limit (but inside the accepted range): one ts_ahead rejection, every other output as
     without it."""
     records = CASE_RECORDS[case]
     docs = [orjson.loads(raw) for raw, _ in records]
@@ -70,7 +72,8 @@ def test_any_record_dated_past_the_limit_changes_no_output_but_its_rejection(
     at = data.draw(st.integers(first_market, len(records) - 1), label="after record")
     market_clock = max(parse_ts(d["ts"]) for d in docs[:at + 1] if d["type"] not in BOOK_TYPES)
     ahead = data.draw(st.integers(limit_us + 1, MAX_TS_US - market_clock), label="ahead µs")
-    valid = [i for i, (raw, _) in enumerate(records) if decodes(raw)]
+    valid = [i for i, (raw, _) in enumerate(records)
+             if decodes(raw) and docs[i]["type"] in BOOK_TYPES]
     model = data.draw(st.sampled_from(valid), label="copy of record")
     bad = (dated(records[model][0], market_clock + ahead, "dated-ahead"), "bad:1")
     clean = run(records, config)
@@ -109,14 +112,48 @@ def test_the_limit_counts_from_the_market_clock_to_the_microsecond() -> None:
     assert engine.state.market_clock == market and engine.clock == b.parse(b.ts(2 + 0.9 * HOUR))
     (late,) = engine.handle(b.trade("t2", 2 + 1.5 * HOUR, CALL, "buy", 1), "s")
     assert late.type == "rejected" and late.reason == "ts_ahead"
-    at_limit = dated(b.index("x-at", 0, 61000), market + round(HOUR * 1e6), "x-at")
-    past_limit = dated(at_limit, market + round(HOUR * 1e6) + 1, "x-past")
+    limit = b.limits("l-past", 0, max_abs_delta=5.0)
+    past_limit = dated(limit, market + round(HOUR * 1e6) + 1, "l-past")
+    at_limit = dated(limit, market + round(HOUR * 1e6), "l-at")
     before = engine.snapshot()
     (past,) = engine.handle(past_limit, "s")
     assert past.reason == "ts_ahead"
+    assert "1 h" not in past.detail and "3,600 s" in past.detail  # short limits in seconds
     assert b.unchanged_but_rejection_chain(before, engine.snapshot(), [past])
     assert all(o.type != "rejected" for o in engine.handle(at_limit, "s"))
-    assert engine.state.market_clock == market + round(HOUR * 1e6)
+    assert engine.state.market_clock == market  # a book record is not market data
+
+
+def test_market_data_is_the_clock_and_moves_it_on_after_any_gap() -> None:
+    """Market data is never compared: after a gap longer than the limit (a state kept
+    from last year's demo day, then a live feed) it moves the clock on, and the books'
+    records after it are judged against it. Were it compared, nothing would ever move
+    the market's clock again and every record would be rejected."""
+    engine = engine_with_market(EngineConfig(max_ts_ahead_s=HOUR))
+    year = 400 * 24 * HOUR
+    for i, raw in enumerate([b.index("x-next-year", year, 61000),
+                             b.quote_mark("m-next-year", year + 1, "BTC-PERPETUAL", 61010),
+                             b.trade("t-next-year", year + 2, CALL, "buy", 1)]):
+        assert all(o.type != "rejected" for o in engine.handle(raw, f"s:{i}")), i
+    assert engine.state.market_clock == b.parse(b.ts(year + 1))
+
+
+def test_a_window_tick_dated_ahead_is_nothing_and_window_ticks_move_no_market_clock() -> None:
+    """The gateway's window tick stands for the book record after it (and its end tick
+    for the end of the input): it does not move the market's clock, which a file replay
+    (no such ticks) would not have either; one dated past the limit stands for a book
+    record rejected as ts_ahead and is ignored whole. An idle spell's tick is event time
+    passing, as market data."""
+    engine = engine_with_market(EngineConfig(max_ts_ahead_s=HOUR))
+    market = engine.state.market_clock
+    before = engine.snapshot()
+    assert engine.handle(b.tick("gs-window-9", 2 + 2 * HOUR), "s") == []
+    assert engine.handle(b.tick("gs-window-end-10", 2 + 2 * HOUR), "s") == []
+    assert engine.snapshot() == before  # not even a chain head moved
+    assert engine.handle(b.tick("gs-window-11", 2 + 0.5 * HOUR), "s") is not None
+    assert engine.state.market_clock == market and engine.clock == b.parse(b.ts(2 + 0.5 * HOUR))
+    engine.handle(b.tick("gs-tick-12", 2 + 0.7 * HOUR), "s")  # an idle spell's tick
+    assert engine.state.market_clock == b.parse(b.ts(2 + 0.7 * HOUR))
 
 
 def test_no_limit_with_0_and_nothing_compared_before_the_first_market_record() -> None:
@@ -148,10 +185,14 @@ def test_the_market_clock_survives_a_restore_and_an_older_snapshot_loads() -> No
         "rejected")
 
 
-def test_a_negative_limit_is_refused() -> None:
-    try:
-        Engine(EngineConfig(max_ts_ahead_s=-1))
-    except ValueError as exc:
-        assert "max_ts_ahead_s" in str(exc)
-    else:
-        raise AssertionError("a negative max_ts_ahead_s was accepted")
+def test_a_limit_is_0_or_a_number_of_seconds_and_never_no_limit_by_rounding() -> None:
+    for bad in (-1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="max_ts_ahead_s must be 0"):
+            Engine(EngineConfig(max_ts_ahead_s=bad))
+    engine = Engine(EngineConfig(max_ts_ahead_s=1e-9))  # one µs, not none
+    engine.handle(b.index("x0", 1, 61000), "s")
+    market = b.parse(b.ts(1))
+    limits = b.limits("l", 0, max_abs_delta=5.0)
+    assert all(o.type != "rejected" for o in engine.handle(dated(limits, market + 1, "l1"), "s"))
+    (rejected,) = engine.handle(dated(limits, market + 2, "l2"), "s")
+    assert rejected.reason == "ts_ahead"

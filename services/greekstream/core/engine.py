@@ -123,7 +123,7 @@ class EngineConfig:
     risk_change_threshold: float = 0.05
     # event ids are remembered this long in event time; older events are late (core/dedup.py)
     dedup_window_s: float = dedup.DEFAULT_WINDOW_S
-    # a record dated more than this past the market's clock is rejected (ts_ahead;
+    # a book record dated more than this past the market's clock is rejected (ts_ahead;
     # core/guards.py); 0: no limit
     max_ts_ahead_s: float = guards.MAX_TS_AHEAD_S
     default_grid: Grid = DEFAULT_GRID
@@ -261,9 +261,7 @@ class Engine:
         self.state = EngineState(oracle=OracleState(OracleConfig.of(self.config)),
                                  seen=dedup.SeenIds(self.config.dedup_window_s))
         self._window_us = int(self.config.emit_interval_ms) * 1000
-        if self.config.max_ts_ahead_s < 0:
-            raise ValueError("max_ts_ahead_s must be 0 (no limit) or more")
-        self._ahead_us = round(self.config.max_ts_ahead_s * MICROS_PER_SECOND)
+        self._ahead_us = guards.ahead_limit_us(self.config.max_ts_ahead_s)
         self._oracle_memo: dict[tuple[str, int], OracleStatus] = {}  # valid until _index
         self._grid_reach: dict[str, tuple[float, float]] = {}  # largest |price|, |vol| shock
         self._journal = guards.Journal()
@@ -347,11 +345,15 @@ class Engine:
                             f"({self.config.dedup_window_s:g} s) before the engine clock "
                             f"{format_ts(clock or 0)}: too late to tell a duplicate")
         state = self.state
-        if guards.too_far_ahead(event.ts, state.market_clock, self._ahead_us):
+        scope = scope_of(event)
+        window_tick = kind == "tick" and event.event_id.startswith(WINDOW_TICK)
+        if (scope != MARKET or window_tick) and guards.too_far_ahead(
+                event.ts, state.market_clock, self._ahead_us):
+            if window_tick:  # it stands for a book record rejected as ts_ahead: nothing
+                return []
             assert state.market_clock is not None
             raise Rejection("ts_ahead", guards.ahead_detail(
                 event.ts, state.market_clock, self.config.max_ts_ahead_s))
-        scope = scope_of(event)
         if kind == "quote":  # only the quotes in force: an older one moves nothing anyway
             if self.quote_ids.contains(event.instrument_id, event.event_id):
                 self.duplicates += 1
@@ -364,7 +366,7 @@ class Engine:
         closed = self._advance_window(event, scope) if self._window_us else []
         # intents due by this record's ts expire next, so its handler can hedge again
         # (a market record expires every book's, a book record only its own)
-        if kind == "tick" and event.event_id.startswith(WINDOW_TICK):
+        if window_tick:
             expired = []  # the gateway's window tick closes the window only (core/events.py)
         else:
             expired = self._expire_intents(event, None if scope == MARKET else scope)
@@ -377,8 +379,9 @@ class Engine:
             outputs = [status for _, status in expired] + outputs
         if clock is None or event.ts > clock:
             self.clock = event.ts
-        if scope == MARKET and (state.market_clock is None or event.ts > state.market_clock):
-            state.market_clock = event.ts
+        if scope == MARKET and not window_tick and (
+                state.market_clock is None or event.ts > state.market_clock):
+            state.market_clock = event.ts  # (a window tick stands for a book record)
         if kind == "quote":
             self.quote_ids.add(event.instrument_id, event.event_id, event.ts)
         elif kind != "tick":

@@ -37,10 +37,11 @@ TS_RANGE_TEXT = "1970-01-01T00:00:00Z..2105-12-31T23:59:59.999999Z"
 # the Greeks, scenarios and loans take them, stay far inside the float range.
 MAX_MAGNITUDE = 1e15
 MIN_MAGNITUDE = 1e-12
-# How far past the market's clock (the largest ts of a market record applied) a record may
-# be dated (engine setting ``max_ts_ahead_s``; 0: no limit). One record dated years ahead
-# (a mistyped year, a broken clock) would otherwise move the engine's clock there: every
-# later record would be ``late_event`` and no emission window would close until then.
+# How far past the market's clock (the largest ts of a market record applied) a book
+# record may be dated (engine setting ``max_ts_ahead_s``; 0: no limit). One trade dated
+# years ahead (a mistyped year) would otherwise move the engine's clock there: every later
+# record would be ``late_event`` and no emission window would close until then. Market
+# data is the clock itself and is not compared: after a gap it moves the clock on.
 # A year and a day: past any gap a hand-made scenario leaves (an option held to its
 # expiry a year out), short of the mistyped decade or century. docs/streaming.md.
 MAX_TS_AHEAD_S = 366 * 86_400.0
@@ -90,21 +91,34 @@ def check_event(event: Any) -> None:
                              f"{name} is outside the accepted range {TS_RANGE_TEXT}")
 
 
+def ahead_limit_us(seconds: float) -> int:
+    """max_ts_ahead_s in µs: 0 (no limit), or at least one µs (never no limit by rounding)."""
+    if not 0 <= seconds < math.inf:
+        raise ValueError(f"max_ts_ahead_s must be 0 (no limit) or a number of seconds, "
+                         f"not {seconds!r}")
+    return max(round(seconds * 1e6), 1) if seconds else 0
+
+
 def too_far_ahead(ts: int, market_clock: int | None, limit_us: int) -> bool:
-    """Whether ``ts`` is more than ``limit_us`` past the market's clock (``ts_ahead``);
-    never before the first market record, nor with no limit (0). The gateway asks too,
-    so that such a record opens no window there either (kafka/gateway.py)."""
+    """Whether ``ts`` (a book record's) is more than ``limit_us`` past the market's clock
+    (``ts_ahead``); never before the first market record, nor with no limit (0). The
+    gateway asks too, so that such a record opens no window there (kafka/gateway.py)."""
     return bool(limit_us) and market_clock is not None and ts - market_clock > limit_us
 
 
 def ahead_detail(ts: int, market_clock: int, limit_s: float) -> str:
     """The ``detail`` of a ``ts_ahead`` rejection: what was compared and what to do."""
-    days = (ts - market_clock) / 86_400e6
-    return (f"ts {format_ts(ts)} is {days:,.1f} days past the market's clock "
-            f"{format_ts(market_clock)}, more than max_ts_ahead_s ({limit_s:,.0f} s = "
-            f"{limit_s / 86_400:,.4g} days): a mistyped "
-            "date would make every later record late; fix the record's ts, or raise "
-            "GREEKSTREAM_ENGINE__MAX_TS_AHEAD_S if the stream really jumped ahead")
+    return (f"ts {format_ts(ts)} is {_span((ts - market_clock) / 1e6)} past the market's "
+            f"clock {format_ts(market_clock)} (the latest market data), more than "
+            f"max_ts_ahead_s ({_span(limit_s)}): a mistyped date would make every later "
+            "record late; fix the record's ts, or raise GREEKSTREAM_ENGINE__MAX_TS_AHEAD_S "
+            "if the book really is that far ahead of its market data")
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:,.1f} days"
+    return f"{seconds:,.6g} s"
 
 
 def first_non_finite(outputs: Iterable[Any]) -> str | None:

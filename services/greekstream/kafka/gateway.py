@@ -103,8 +103,8 @@ class Gateway:
         self.idle_tick_ms = idle_tick_ms
         self.last_ts: int | None = None  # the largest event time published
         # the processors' max_ts_ahead_s and market clock (the largest ts of a market
-        # record published): a record the engine rejects as ts_ahead opens no window here
-        self.ahead_us = round(max_ts_ahead_s * 1e6)
+        # record published): a book record the engine rejects as ts_ahead opens no window
+        self.ahead_us = guards.ahead_limit_us(max_ts_ahead_s)
         self.market_ts: int | None = None
         self.live_ahead_s = live_max_ahead_s
         self.wall = wall
@@ -255,11 +255,14 @@ class Gateway:
         except DecodeError as exc:
             self._reject(exc, raw, source, headers)
             return
-        if self._applies(event):  # else the engine rejects it: it moves no clock
-            book = event.type in BOOK_TYPES
+        book = event.type in BOOK_TYPES
+        if self._applies(event, book):  # else the engine rejects it: it moves no clock
             if book:
                 self._window_tick(event, seq, headers)
-            self._passed(event.ts, market=not book)
+            # (the end-of-input tick is a window tick: it stands for the end, as a book
+            # record's stands for it, and moves no market clock in the processors)
+            window = event.type == "tick" and event.event_id.startswith(WINDOW_TICK)
+            self._passed(event.ts, market=not book and not window)
         suffix_key = ROUTES[event.type][1]
         key = str(getattr(event, suffix_key)).encode()
         topic = self.topics.for_input(event.type)
@@ -282,15 +285,16 @@ class Gateway:
                 "the records after it late; fix the producer's clock or the record, or pass "
                 "--max-ahead 0 if the feed is dated ahead on purpose", ts)
 
-    def _applies(self, event: Any) -> bool:
-        """Whether the engine's door lets ``event`` in: its range checks, and not dated
-        more than max_ts_ahead_s past the market (core/guards.py). One that a handler
-        rejects (a trade of an unknown instrument) cannot be told here."""
+    def _applies(self, event: Any, book: bool) -> bool:
+        """Whether the engine's door lets ``event`` in: its range checks, and a book
+        record not dated more than max_ts_ahead_s past the market (core/guards.py). One
+        that a handler rejects (a trade of an unknown instrument, a quote of an instrument
+        not defined) or ignores (a duplicate) cannot be told here (docs/streaming.md)."""
         try:
             guards.check_event(event)
         except guards.GuardError:
             return False
-        return not guards.too_far_ahead(event.ts, self.market_ts, self.ahead_us)
+        return not (book and guards.too_far_ahead(event.ts, self.market_ts, self.ahead_us))
 
     def _passed(self, ts: int, market: bool) -> None:
         if self.last_ts is None or ts > self.last_ts:
@@ -313,7 +317,7 @@ class Gateway:
         event_id = b"%s%d" % (WINDOW_TICK.encode(), seq)
         raw = b'{"type":"tick","event_id":"%s","ts":"%s"}' % (event_id, format_ts(ts).encode())
         self._produce(self.topics.for_input("tick"), raw, event_id, headers)
-        self._passed(ts, market=True)  # a market record: the processors' market clock
+        self._passed(ts, market=False)  # it stands for the book record: no market clock
         self.report.ticks += 1
 
     def _reject(self, exc: DecodeError, raw: bytes, source: str, headers: list[Any]) -> None:
