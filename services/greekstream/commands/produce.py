@@ -195,7 +195,8 @@ def _max_ahead(given: float | None, live: bool) -> float:
 def _engine_setting(settings: type[BaseModel], name: str,
                     kind: type[int] | type[float]) -> float:
     """A processor engine setting the gateway follows, from GREEKSTREAM_ENGINE__<NAME>
-    (the processors' environment), else its default; below 0 counts as 0."""
+    (the processors' environment), else its default; as the processors, it must be 0 or
+    more (they refuse to start otherwise)."""
     import os
 
     var = f"GREEKSTREAM_ENGINE__{name.upper()}"
@@ -203,11 +204,11 @@ def _engine_setting(settings: type[BaseModel], name: str,
     default = kind(settings.model_fields[name].default)
     try:
         value = kind(raw) if raw else default
-        if value != value or value in (float("inf"), float("-inf")):
+        if not 0 <= value < float("inf"):
             raise ValueError(raw)
-        return max(value, 0)
+        return value
     except ValueError as exc:
         what = "a whole number" if kind is int else "a number"
-        raise UsageError(f"{var}={raw!r} is not {what}",
-                         hint=f"set it to the processors' {name}, e.g. {default:g} (the "
+        raise UsageError(f"{var}={raw!r} is not {what}, 0 or more",
+                         hint=f"set it to the processors' {name}, e.g. {default:.10g} (the "
                               "default)") from exc

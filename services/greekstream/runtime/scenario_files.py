@@ -307,11 +307,16 @@ def engine_config(engine: Any = None, scenarios_file: str | None = None,
 def engine_config_from_env(scenarios_file: str | None = None,
                            returns_file: str | None = None) -> EngineConfig:
     """What a processor would run with: the GREEKSTREAM_ENGINE__* settings (replay and
-    audit must re-derive its outputs), the files given over the env's."""
-    from greekstream.settings import EngineSettings, ProcessorSettings
+    audit must re-derive its outputs), the files given over the env's. A bad engine
+    setting is a ConfigError (not the defaults in its place); the processor's other
+    settings are not read."""
+    from pydantic import ValidationError
+
+    from greekstream.settings import EngineEnvSettings
 
     try:
-        engine = ProcessorSettings().engine
-    except ValueError:  # a processor setting that is not the engine's: not our business
-        engine = EngineSettings()
+        engine = EngineEnvSettings().engine
+    except ValidationError as exc:
+        raise ConfigError(f"bad engine settings (GREEKSTREAM_ENGINE__*, or the settings "
+                          f"file's engine section): {exc}") from exc
     return engine_config(engine, scenarios_file, returns_file)
