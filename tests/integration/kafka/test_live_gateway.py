@@ -55,11 +55,11 @@ def prefix(kafka_bootstrap: str) -> str:
     return name
 
 
-def live_gateway(bootstrap: str, prefix: str) -> subprocess.Popen[bytes]:
+def live_gateway(bootstrap: str, prefix: str, *extra: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREEKSTREAM_")}
     return subprocess.Popen(
         [sys.executable, "-m", "greekstream.cli", "produce", "-", "--bootstrap", bootstrap,
-         "--prefix", prefix, "--quiet"],
+         "--prefix", prefix, "--quiet", *extra],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0,
         env=env)
 
@@ -160,3 +160,23 @@ def test_a_processor_fed_by_an_idle_pipe_commits_the_dirty_keys_exposure_of_its_
                     gateway.kill()
     finally:
         assert stop(proc) == 0, log.read_text()[-3000:]
+
+
+def test_a_live_line_dated_past_max_ahead_is_rejected_and_the_rest_published(
+        kafka_bootstrap: str, prefix: str) -> None:
+    """A live line dated more than --max-ahead past the wall clock goes to .rejected as
+    ts_ahead (source stdin:LINE) and exit status 1; the lines around it are published."""
+    soon = b.rec("trade", "t-soon", 0.0, book="desk-a", instrument_id="C60", side="buy",
+                 quantity=1, price=1.0)
+    soon = soon.replace(b.ts(0.0).encode(), b"2100-01-01T00:00:00Z")
+    with live_gateway(kafka_bootstrap, prefix, "--max-ahead", "600") as gateway:
+        _out, err = gateway.communicate(b"\n".join([*SETUP, soon, *LATER]) + b"\n",
+                                        timeout=60)
+    assert gateway.returncode == 1, err.decode()[-2000:]
+    assert "1 rejected (ts_ahead: 1)" in err.decode()
+    (rejected,) = [orjson.loads(v) for _k, v, _h in read_topic(kafka_bootstrap,
+                                                                f"{prefix}.rejected")]
+    assert (rejected["reason"], rejected["source"]) == ("ts_ahead", f"stdin:{len(SETUP) + 1}")
+    assert "--max-ahead (600 s)" in rejected["detail"]
+    published = [r["value"] for r in inputs(kafka_bootstrap, prefix) if not r["tick"]]
+    assert sorted(published) == sorted([*SETUP, *LATER])
