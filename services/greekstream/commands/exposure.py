@@ -16,6 +16,7 @@ from greekstream.reports.tables import (
     print_pnl_table,
     print_table,
 )
+from greekstream.runtime.scenario_files import engine_config_from_env
 
 HELP = "exposures as of a time from ClickHouse history (same numbers as `replay --as-of`)"
 EXAMPLES = """  greekstream replay events.jsonl --history chdb://$PWD/gs --quiet >/dev/null
@@ -37,8 +38,12 @@ def run(args: argparse.Namespace) -> int:
     as_of = parse_time_arg(args.as_of, "--as-of")
     if as_of is None:
         raise UsageError("--as-of is required")
+    # the processors' engine settings, as `replay --as-of` (a record one of them rejects,
+    # as ts_ahead past a lowered max_ts_ahead_s, is not applied here either)
+    config = engine_config_from_env()
     with connect(args.dsn) as history:
-        rows = exposure_rows(exposures_as_of(history, as_of, book=args.book), None)
+        rows = exposure_rows(exposures_as_of(history, as_of, book=args.book, config=config),
+                             None)
     if args.format == "json":
         print_json(rows)
     else:

@@ -163,3 +163,21 @@ def test_unreachable_server_and_missing_history(dsn: str, chdb_dir: Path) -> Non
         pass
     with pytest.raises(HistoryError, match="database 'never_migrated' does not exist"):
         connect(f"chdb://{chdb_dir}?database=never_migrated")
+
+
+def test_exposure_command_replays_with_the_processors_engine_settings(
+    dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`exposure` replays history with GREEKSTREAM_ENGINE__* as `replay --as-of` does: with
+    a lowered max_ts_ahead_s, a trade 12.5 h past the market data is not applied by either
+    (it was with the defaults in `exposure` alone)."""
+    case = Path(__file__).resolve().parents[2] / "golden" / "cases" / "linear_call.jsonl"
+    assert main(["replay", str(case), "--history", dsn, "--quiet"]) == 0
+    capsys.readouterr()
+    as_of = "2026-03-01T18:00:00Z"
+    monkeypatch.setenv("GREEKSTREAM_ENGINE__MAX_TS_AHEAD_S", str(12.25 * 3600))
+    assert main(["replay", str(case), "--as-of", as_of, "--quiet"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    assert main(["exposure", dsn, "--as-of", as_of]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got == expected and {r["book"] for r in got} == {"desk-a"}  # desk-b's trade: ts_ahead
