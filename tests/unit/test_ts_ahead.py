@@ -148,8 +148,18 @@ def test_a_window_tick_dated_ahead_is_nothing_and_window_ticks_move_no_market_cl
     market = engine.state.market_clock
     before = engine.snapshot()
     assert engine.handle(b.tick("gs-window-9", 2 + 2 * HOUR), "s") == []
-    assert engine.handle(b.tick("gs-window-end-10", 2 + 2 * HOUR), "s") == []
     assert engine.snapshot() == before  # not even a chain head moved
+    late = engine.handle(b.tick("gs-window-10", -2 * 24 * HOUR), "s")  # a late one: nothing
+    assert late == [] and engine.snapshot() == before
+    # the end-of-input tick stands for the end of a file: past the limit, it still closes
+    # the open window as flush() does, moving no clock
+    twin = engine_with_market(EngineConfig(max_ts_ahead_s=HOUR))
+    for e in (engine, twin):
+        e.handle(b.quote_opt("q-dirty", 4, CALL, 61300, 0.62), "s")
+    closed = engine.handle(b.tick("gs-window-end-11", 2 + 2 * HOUR), "s")
+    assert [encode(o) for o in closed] == [encode(o) for o in twin.flush()] != []
+    assert (engine.clock, engine.state.market_clock) == (twin.clock, twin.state.market_clock)
+    market = engine.state.market_clock  # the quote's
     assert engine.handle(b.tick("gs-window-11", 2 + 0.5 * HOUR), "s") is not None
     assert engine.state.market_clock == market and engine.clock == b.parse(b.ts(2 + 0.5 * HOUR))
     engine.handle(b.tick("gs-tick-12", 2 + 0.7 * HOUR), "s")  # an idle spell's tick

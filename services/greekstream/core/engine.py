@@ -47,6 +47,7 @@ from greekstream.core.chain import Chains
 from greekstream.core.decode import decode_event
 from greekstream.core.events import (
     BOOK_TYPES,
+    END_TICK,
     ON_CHAIN_TYPES,
     WINDOW_TICK,
     Breach,
@@ -338,19 +339,22 @@ class Engine:
         return outputs
 
     def _apply(self, event: Any) -> list[Output]:
-        clock, seen, kind = self.clock, self.seen, event.type
+        clock, seen, kind, state = self.clock, self.seen, event.type, self.state
         cutoff = seen.cutoff(clock)
-        if cutoff is not None and event.ts < cutoff:
+        late = cutoff is not None and event.ts < cutoff
+        scope = scope_of(event)
+        window_tick = kind == "tick" and event.event_id.startswith(WINDOW_TICK)
+        ahead = (scope != MARKET or window_tick) and guards.too_far_ahead(
+            event.ts, state.market_clock, self._ahead_us)
+        if window_tick and (late or ahead):
+            # it stands for a book record (rejected as late or ts_ahead itself: nothing
+            # here) or for the end of the input (its close, as flush(), moving no clock)
+            return self.close_window() if event.event_id.startswith(END_TICK) else []
+        if late:
             raise Rejection("late_event", f"ts is more than dedup_window_s "
                             f"({self.config.dedup_window_s:g} s) before the engine clock "
                             f"{format_ts(clock or 0)}: too late to tell a duplicate")
-        state = self.state
-        scope = scope_of(event)
-        window_tick = kind == "tick" and event.event_id.startswith(WINDOW_TICK)
-        if (scope != MARKET or window_tick) and guards.too_far_ahead(
-                event.ts, state.market_clock, self._ahead_us):
-            if window_tick:  # it stands for a book record rejected as ts_ahead: nothing
-                return []
+        if ahead:
             assert state.market_clock is not None
             raise Rejection("ts_ahead", guards.ahead_detail(
                 event.ts, state.market_clock, self.config.max_ts_ahead_s))

@@ -265,6 +265,7 @@ class Tick(_Event):
 
 
 WINDOW_TICK = "gs-window-"  # the id prefix of the gateway's window ticks (kafka/gateway.py)
+END_TICK = WINDOW_TICK + "end-"  # its end-of-input tick's: it stands for a file's end
 
 
 InputEvent = Annotated[

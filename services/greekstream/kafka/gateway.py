@@ -41,7 +41,14 @@ from confluent_kafka import KafkaException, Producer
 from greekstream.core import guards
 from greekstream.core.decode import decode_event
 from greekstream.core.engine import output_id
-from greekstream.core.events import BOOK_TYPES, WINDOW_TICK, DecodeError, Rejected, encode
+from greekstream.core.events import (
+    BOOK_TYPES,
+    END_TICK,
+    WINDOW_TICK,
+    DecodeError,
+    Rejected,
+    encode,
+)
 from greekstream.core.guards import clip_detail, clip_raw
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import KafkaError, UsageError
@@ -223,7 +230,7 @@ class Gateway:
             return
         seq = self.last_seq + 1
         ts = self.last_ts + (self.idle_tick_ms * 1000 if idle_us is None else idle_us)
-        prefix = (WINDOW_TICK + "end-" if end else "gs-tick-").encode()
+        prefix = (END_TICK if end else "gs-tick-").encode()
         raw = b'{"type":"tick","event_id":"%s%d","ts":"%s"}' % (prefix, seq,
                                                                   format_ts(ts).encode())
         last_ts = self.last_ts
@@ -256,12 +263,12 @@ class Gateway:
             self._reject(exc, raw, source, headers)
             return
         book = event.type in BOOK_TYPES
-        if self._applies(event, book):  # else the engine rejects it: it moves no clock
+        # (a window tick stands for a book record or the end of the input: it moves no
+        # market clock in the processors, and one dated ahead moves no clock at all)
+        window = event.type == "tick" and event.event_id.startswith(WINDOW_TICK)
+        if self._applies(event, book or window):  # else the engine rejects it: no clock
             if book:
                 self._window_tick(event, seq, headers)
-            # (the end-of-input tick is a window tick: it stands for the end, as a book
-            # record's stands for it, and moves no market clock in the processors)
-            window = event.type == "tick" and event.event_id.startswith(WINDOW_TICK)
             self._passed(event.ts, market=not book and not window)
         suffix_key = ROUTES[event.type][1]
         key = str(getattr(event, suffix_key)).encode()
@@ -286,8 +293,9 @@ class Gateway:
                 "--max-ahead 0 if the feed is dated ahead on purpose", ts)
 
     def _applies(self, event: Any, book: bool) -> bool:
-        """Whether the engine's door lets ``event`` in: its range checks, and a book
-        record not dated more than max_ts_ahead_s past the market (core/guards.py). One
+        """Whether the engine's door lets ``event`` in: its range checks, and a ``book``
+        record (or a window tick) not dated more than max_ts_ahead_s past the market
+        (core/guards.py). One
         that a handler rejects (a trade of an unknown instrument, a quote of an instrument
         not defined) or ignores (a duplicate) cannot be told here (docs/streaming.md)."""
         try:
