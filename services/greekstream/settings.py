@@ -93,12 +93,12 @@ class HttpSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
 
 
-class _Settings(BaseSettings):
+class _Sources(BaseSettings):
+    """GREEKSTREAM_* variables over the settings file (GREEKSTREAM_SETTINGS_FILE)."""
+
     model_config = SettingsConfigDict(
         env_prefix="GREEKSTREAM_", env_nested_delimiter="__", frozen=True, extra="forbid"
     )
-
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod
     def settings_customise_sources(
@@ -110,6 +110,10 @@ class _Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _FileSource(settings_cls), file_secret_settings)
+
+
+class _Settings(_Sources):
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
 class _FileSource(PydanticBaseSettingsSource):
@@ -137,15 +141,30 @@ class KafkaClientSettings(_Settings):
     kafka: KafkaSettings = KafkaSettings()
 
 
-class EngineEnvSettings(_Settings):
+class EngineEnvSettings(_Sources):
     """The engine section of a processor's settings alone (GREEKSTREAM_ENGINE__* and the
-    settings file's ``engine``): what replay, audit and verify re-derive its outputs with.
-    The other sections are not theirs to check."""
+    settings file's ``engine``): what replay, audit, verify and exposure re-derive its
+    outputs with, and what the gateway follows. The rest is not theirs to check."""
 
     model_config = SettingsConfigDict(env_prefix="GREEKSTREAM_", env_nested_delimiter="__",
                                       frozen=True, extra="ignore")
 
     engine: EngineSettings = EngineSettings()
+
+
+def engine_settings() -> EngineSettings:
+    """The processors' engine settings from the environment and the settings file; a bad
+    value, or a settings file that cannot be read, is a ConfigError naming it."""
+    from pydantic import ValidationError
+
+    from greekstream.errors import ConfigError
+
+    try:
+        return EngineEnvSettings().engine
+    except (ValueError, yaml.YAMLError) as exc:  # (a ValidationError is a ValueError)
+        what = "bad engine settings" if isinstance(exc, ValidationError) else "settings"
+        raise ConfigError(f"{what} (GREEKSTREAM_ENGINE__*, or the engine section of "
+                          f"GREEKSTREAM_SETTINGS_FILE): {exc}") from exc
 
 
 class ProcessorSettings(_Settings):

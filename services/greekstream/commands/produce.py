@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
 from greekstream.errors import UsageError
 from greekstream.kafka import reach
 from greekstream.settings import KafkaClientSettings
@@ -89,18 +87,17 @@ def run(args: argparse.Namespace) -> int:
         k: v for k, v in (("bootstrap_servers", args.bootstrap), ("topic_prefix", args.prefix))
         if v
     })
-    from greekstream.settings import EngineSettings
+    from greekstream.settings import engine_settings
 
-    # the processors' emission window (GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS): the end of
-    # the input is a tick that far past its last event, and so is a live input's idle spell;
-    # and how far ahead of the market a record may be dated (…__MAX_TS_AHEAD_S): one
-    # further ahead opens no window (the processors reject it)
-    idle_ms = int(_engine_setting(EngineSettings, "emit_interval_ms", int))
-    ahead_s = _engine_setting(EngineSettings, "max_ts_ahead_s", float)
+    # the processors' engine settings (GREEKSTREAM_ENGINE__*, or the engine section of
+    # GREEKSTREAM_SETTINGS_FILE): the end of the input is a tick emit_interval_ms past its
+    # last event, and so is a live input's idle spell; a book record dated more than
+    # max_ts_ahead_s past the market opens no window (the processors reject it)
+    engine = engine_settings()
     conf = {**kafka.client_config(), **reach.client_overrides(args)}
     reach.require_broker(conf, args.connect_timeout)
-    gateway = Gateway(conf, Topics(kafka.topic_prefix), idle_tick_ms=idle_ms,
-                      max_ts_ahead_s=ahead_s, live_max_ahead_s=live_ahead_s)
+    gateway = Gateway(conf, Topics(kafka.topic_prefix), idle_tick_ms=engine.emit_interval_ms,
+                      max_ts_ahead_s=engine.max_ts_ahead_s, live_max_ahead_s=live_ahead_s)
     if live:
         stopped = _publish_live(gateway, quiet=args.quiet, first_seq=first_seq)
     else:
@@ -190,25 +187,3 @@ def _max_ahead(given: float | None, live: bool) -> float:
         raise UsageError(f"--max-ahead {given:g} is not a number of seconds",
                          hint="pass 0 (no limit) or more, e.g. --max-ahead 3600")
     return given
-
-
-def _engine_setting(settings: type[BaseModel], name: str,
-                    kind: type[int] | type[float]) -> float:
-    """A processor engine setting the gateway follows, from GREEKSTREAM_ENGINE__<NAME>
-    (the processors' environment), else its default; as the processors, it must be 0 or
-    more (they refuse to start otherwise)."""
-    import os
-
-    var = f"GREEKSTREAM_ENGINE__{name.upper()}"
-    raw = os.environ.get(var)
-    default = kind(settings.model_fields[name].default)
-    try:
-        value = kind(raw) if raw else default
-        if not 0 <= value < float("inf"):
-            raise ValueError(raw)
-        return value
-    except ValueError as exc:
-        what = "a whole number" if kind is int else "a number"
-        raise UsageError(f"{var}={raw!r} is not {what}, 0 or more",
-                         hint=f"set it to the processors' {name}, e.g. {default:.10g} (the "
-                              "default)") from exc

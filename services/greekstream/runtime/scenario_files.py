@@ -310,13 +310,6 @@ def engine_config_from_env(scenarios_file: str | None = None,
     audit must re-derive its outputs), the files given over the env's. A bad engine
     setting is a ConfigError (not the defaults in its place); the processor's other
     settings are not read."""
-    from pydantic import ValidationError
+    from greekstream.settings import engine_settings
 
-    from greekstream.settings import EngineEnvSettings
-
-    try:
-        engine = EngineEnvSettings().engine
-    except ValidationError as exc:
-        raise ConfigError(f"bad engine settings (GREEKSTREAM_ENGINE__*, or the settings "
-                          f"file's engine section): {exc}") from exc
-    return engine_config(engine, scenarios_file, returns_file)
+    return engine_config(engine_settings(), scenarios_file, returns_file)

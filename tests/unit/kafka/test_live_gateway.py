@@ -318,22 +318,3 @@ def test_max_ahead_is_for_a_live_input_and_a_number_of_seconds() -> None:
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(UsageError, match="not a number of seconds"):
             _max_ahead(bad, True)
-
-
-def test_the_gateway_follows_the_processors_engine_settings_and_refuses_bad_ones(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    from greekstream.commands.produce import _engine_setting
-    from greekstream.errors import UsageError
-    from greekstream.settings import EngineSettings
-
-    assert _engine_setting(EngineSettings, "max_ts_ahead_s", float) == 366 * 86_400.0
-    monkeypatch.setenv("GREEKSTREAM_ENGINE__MAX_TS_AHEAD_S", "3600")
-    assert _engine_setting(EngineSettings, "max_ts_ahead_s", float) == 3600.0
-    for bad in ("-1", "nan", "inf", "soon"):  # (-1 is not "no limit": the processors refuse it)
-        monkeypatch.setenv("GREEKSTREAM_ENGINE__MAX_TS_AHEAD_S", bad)
-        with pytest.raises(UsageError, match="0 or more") as err:
-            _engine_setting(EngineSettings, "max_ts_ahead_s", float)
-        assert "e.g. 31622400" in (err.value.hint or "")
-    monkeypatch.setenv("GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS", "-5")
-    with pytest.raises(UsageError, match="a whole number, 0 or more"):
-        _engine_setting(EngineSettings, "emit_interval_ms", int)
