@@ -168,6 +168,44 @@ def test_an_unexpected_failure_is_undone_and_reported(monkeypatch: pytest.Monkey
     assert engine.handle(b.trade("t-ok", 10, CALL, "buy", 7), "fuzz:3")[0].type == "exposure"
 
 
+def test_an_output_that_cannot_be_encoded_is_undone_with_its_input(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An output the wire cannot carry (a time past year 9999: it neither encodes nor
+    hashes) raised out of ``handle`` after its input had changed the state; now the
+    input is undone and rejected, and no chain head moves for the output."""
+    engine = setup_engine()
+    before = engine.snapshot()
+    real = engine._handlers["trade"]
+
+    def unencodable(ev: Any) -> Any:
+        outputs = real(ev)  # the state changes ...
+        bad = outputs[0].model_copy(update={"ts": 10**20, "event_id": "far"})
+        return [*outputs, bad]  # ... and one output cannot be encoded
+
+    monkeypatch.setitem(engine._handlers, "trade", unencodable)
+    heads = dict(engine.chains.heads)
+    (out,) = engine.handle(b.trade("t-far", 9, CALL, "buy", 7), "fuzz:2")
+    assert out.reason == "internal_error" and out.detail
+    assert b.unchanged_but_rejection_chain(before, engine.snapshot(), [out])
+    # the book's chain did not move for the exposure that was never sent
+    assert engine.chains.heads == {**heads, ("", "fuzz"): out.hash}
+
+
+def test_a_hedge_timeout_past_the_accepted_range_expires_at_its_end() -> None:
+    """hedge_timeout_s up to the door's 1e15 s: the intent's expires_at (ts + timeout)
+    was past year 9999 and raised out of ``handle`` when the trade that breached came
+    (the trade applied, its outputs lost); it now expires at the accepted range's end."""
+    from greekstream.core.guards import MAX_TS_US
+    from greekstream.core.timeutil import format_ts
+
+    engine = setup_engine()
+    check(engine, b.limits("lim-far", 9, max_abs_delta=1.0, hedge_instrument="BTC-PERPETUAL",
+                           hedge_band=0.5, hedge_timeout_s=1e15))
+    out = check(engine, b.trade("t-breach", 10, "BTC-PERPETUAL", "buy", 10_000))
+    (intent,) = [o for o in out if o.type == "hedge_intent"]
+    assert orjson.loads(encode(intent))["expires_at"] == format_ts(MAX_TS_US)
+
+
 def test_a_rollback_rebuilds_from_a_base_taken_mid_stream(monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
     """The journal's base is retaken as the stream goes on (here every 3 inputs); a failure

@@ -89,19 +89,22 @@ class Chains:
 
     def link(self, outputs: list[Any], source: str) -> list[Any]:
         """Set ``prev`` and ``hash`` on each output, in order (outputs are frozen models
-        built by the engine and not yet seen by anyone: set in place)."""
+        built by the engine and not yet seen by anyone: set in place). All or nothing: an
+        output that cannot be encoded raises before any head moves."""
         if not outputs:
             return outputs
         stream = source_stream(source)
         heads = self.heads
+        moved: dict[ChainKey, str] = {}
         for record in outputs:
             key = chain_key(record, stream)
-            prev = heads.get(key, GENESIS)
+            prev = moved.get(key) or heads.get(key, GENESIS)
             record.__dict__["prev"] = prev
             fields = wire_fields(record)
             digest = record_hash(prev, canonical_json(fields))
             record.__dict__["hash"] = digest
-            heads[key] = digest
+            moved[key] = digest
+        heads.update(moved)
         return outputs
 
     # ------------------------------------------------------------------ snapshots

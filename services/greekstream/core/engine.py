@@ -310,13 +310,13 @@ class Engine:
     def apply(self, event: Any, source: str, raw: bytes | str | None = None) -> list[Output]:
         """Apply one decoded input event; returns the outputs it caused, in order, each
         linked into its hash chain (core/chain.py) as it leaves the engine."""
-        outputs = self._guarded(event, source, raw)  # (a rollback replaces self.chains)
-        return self.chains.link(outputs, source)
+        return self._guarded(event, source, raw)
 
     def _guarded(self, event: Any, source: str, raw: bytes | str | None) -> list[Output]:
         """Validate first (the door, then each handler's checks, raising :class:`Rejection`
         before any change); anything that still fails is undone from the journal
-        (core/guards.py) and rejected."""
+        (core/guards.py) and rejected. The outputs are linked into their chains inside:
+        one that cannot be encoded (so neither sent nor stored) undoes its input too."""
         journal = self._journal
         if journal.due():
             journal.start(self.snapshot())
@@ -326,15 +326,19 @@ class Engine:
             bad = guards.first_non_finite(outputs)
             if bad is not None:
                 raise guards.GuardError("non_finite_result", f"{bad} would not be finite")
+            self.chains.link(outputs, source)  # all or none of the heads move
         except Rejection as exc:  # raised before any change
-            return [self._reject(event, source, raw, exc.reason, exc.detail)]
+            rejected = self._reject(event, source, raw, exc.reason, exc.detail)
+            return self.chains.link([rejected], source)
         except guards.GuardError as exc:
             if exc.reason == "non_finite_result":
-                self._rollback()
-            return [self._reject(event, source, raw, exc.reason, exc.detail)]
+                self._rollback()  # (it replaces self.chains)
+            rejected = self._reject(event, source, raw, exc.reason, exc.detail)
+            return self.chains.link([rejected], source)
         except Exception as exc:  # a bug: undo whatever it changed, report it, go on
             self._rollback()
-            return [self._reject(event, source, raw, "internal_error", guards.describe(exc))]
+            rejected = self._reject(event, source, raw, "internal_error", guards.describe(exc))
+            return self.chains.link([rejected], source)
         journal.entries.append((event, source, raw))
         return outputs
 
@@ -1012,9 +1016,12 @@ class Engine:
             "intent", br.book, br.underlying, limits.hedge_instrument, side, abs(contracts),
             ev.event_id,
         )
-        timeout_us = int(limits.hedge_timeout_s * MICROS_PER_SECOND)
-        br.pending = PendingIntent(intent_id, limits.hedge_instrument, ev.ts + timeout_us)
-        self.intents.opened(br.key, ev.ts + timeout_us)
+        # (a timeout past the end of the accepted range, up to 1e15 s by the door's
+        # magnitudes, is one that never comes: the intent expires at the range's end)
+        expires_us = min(ev.ts + int(limits.hedge_timeout_s * MICROS_PER_SECOND),
+                         guards.MAX_TS_US)
+        br.pending = PendingIntent(intent_id, limits.hedge_instrument, expires_us)
+        self.intents.opened(br.key, expires_us)
         inst = self.instruments[limits.hedge_instrument]
         price = price_intent(inst, self._value_per_coin(inst, ev.ts), side, contracts,
                              self.bid_ask.get(inst.instrument_id), limits.hedge_slippage_bps)
@@ -1035,7 +1042,7 @@ class Engine:
             reference_price=price.reference_price,
             limit_price=price.limit_price,
             est_cost_usd=price.est_cost_usd,
-            expires_at=ev.ts + timeout_us,
+            expires_at=expires_us,
         )
 
     def _value_per_coin(self, inst: InstrumentState, at_us: int) -> float | None:
