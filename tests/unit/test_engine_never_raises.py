@@ -35,7 +35,7 @@ VALID = [
           block_number=10),
     b.rec("reorg", "vr", 33, chain="eth", from_block=10),
     b.limits("vl", 34, max_abs_delta=1, hedge_instrument="BTC-PERPETUAL", hedge_band=0.5,
-             min_liq_distance=0.1),
+             min_liq_distance=0.1, hedge_timeout_s=30),
     b.rec("margin", "vmg", 35, book="desk-a", underlying="BTC", equity=1e5,
           maintenance_margin=2e4),
     b.rec("loan", "vln", 36, book="desk-a", position_id="p1", protocol="aave",
@@ -48,7 +48,8 @@ VALID = [
           option_type="put"),
 ]
 EXTREMES: list[Any] = [
-    1e308, -1e308, 1.7976931348623157e308, 5e-324, -5e-324, 1e-300, 1e16, -1e16, 0, 0.0, -1,
+    1e308, -1e308, 1.7976931348623157e308, 5e-324, -5e-324, 1e-300, 1e16, -1e16, 1e15, -1e15,
+    1e-12, 0, 0.0, -1,
     2**63, -(2**63), 10**400, True, None, "", "x" * 200, [], {}, {"a": 1}, ["trade"],
     "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "1969-12-31T23:59:59Z",
     "2106-01-01T00:00:00Z", "2105-12-31T23:59:59.999999Z", "1970-01-01T00:00:00Z",
@@ -56,6 +57,15 @@ EXTREMES: list[Any] = [
 ]
 
 
+# records after a mutated one: a breaching trade on the hedge instrument, market data, a
+# record past every intent's timeout, so a value the door let in is used downstream too
+AFTERWARDS = [
+    b.trade("after-t", 40, "BTC-PERPETUAL", "buy", 10_000),
+    b.quote_opt("after-q", 41, CALL, 62000, 0.65),
+    b.index("after-x", 42, 62000),
+    b.trade("after-t2", 43, CALL, "sell", 4, book="desk-b"),
+    b.index("after-x2", 4000, 61500),
+]
 _SETUP: list[bytes] = []
 
 
@@ -118,6 +128,8 @@ def test_mutated_valid_records_never_raise_and_rejections_change_nothing(
     engine = setup_engine()
     check(engine, json.dumps(record))  # json: big ints and 1e308 as written
     check(engine, raw)  # the engine still works afterwards
+    for later in AFTERWARDS:  # and what the mutated record left in the state is harmless
+        check(engine, later)
 
 
 @pytest.mark.parametrize(
