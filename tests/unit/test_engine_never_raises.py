@@ -203,6 +203,32 @@ def test_an_output_that_cannot_be_encoded_is_undone_with_its_input(
     assert engine.chains.heads == {**heads, ("", "fuzz"): out.hash}
 
 
+def test_flush_never_raises_and_undoes_a_close_that_fails(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The end of a file's input closes the open window outside any record's guard: a
+    close that fails (here an output that cannot be encoded) is undone and reported, and
+    the window is still open for a flush that works."""
+    engine = setup_engine()
+    engine.handle(b.quote_opt("q-dirty", 9, CALL, 61500, 0.63), "s:1")
+    before = engine.snapshot()
+    real = engine.close_window
+    armed = [True]
+
+    def unencodable(*args: Any) -> Any:
+        closed = real(*args)
+        if not armed:  # (the rollback re-applies records: their closes work)
+            return closed
+        armed.clear()
+        return [*closed, closed[0].model_copy(update={"ts": 10**20})]
+
+    monkeypatch.setattr(engine, "close_window", unencodable)
+    (out,) = engine.flush()
+    assert out.reason == "internal_error" and "end of the input" in out.detail
+    assert b.unchanged_but_rejection_chain(before, engine.snapshot(), [out])
+    monkeypatch.setattr(engine, "close_window", real)
+    assert "q-dirty" in [getattr(o, "caused_by", "") for o in engine.flush()]
+
+
 def test_a_hedge_timeout_past_the_accepted_range_expires_at_its_end() -> None:
     """hedge_timeout_s up to the door's 1e15 s: the intent's expires_at (ts + timeout)
     was past year 9999 and raised out of ``handle`` when the trade that breached came

@@ -484,7 +484,14 @@ class Engine:
         """The end of a finite input (a file, ``--to`` of a history replay): close the
         open window. Nothing to do with ``emit_interval_ms`` 0. Its outputs belong to books
         and are linked into their hash chains here (they leave the engine here)."""
-        return self.chains.link(self.close_window(), "")
+        try:
+            return self.chains.link(self.close_window(), "")
+        except Exception as exc:  # a bug: undo the close, report it (flush never raises)
+            if self._journal.base is not None:
+                self._rollback()
+            rejected = self._rejected("internal_error", "closing the open window at the end "
+                                      f"of the input: {guards.describe(exc)}", "", "", None)
+            return self.chains.link([rejected], "")
 
     def _market_report(self, keys: Iterable[Key], ev: Any, tag: str = "exp") -> list[Output]:
         """What a market record's keys emit: at once (E = 0), else they turn dirty."""
@@ -1008,7 +1015,12 @@ class Engine:
         per_contract = self.greeks.get(limits.hedge_instrument, UNVALUED)
         if not per_contract.valued or per_contract.delta == 0.0:
             return None
-        contracts = round_half_away(-gap / per_contract.delta)
+        wanted = -gap / per_contract.delta
+        if not abs(wanted) <= guards.MAX_MAGNITUDE:
+            # a hedge instrument with next to no delta (far out of the money, a tiny
+            # contract size) cannot hedge the gap: no intent for 1e40 contracts
+            return None
+        contracts = round_half_away(wanted)
         if contracts == 0:
             return None
         side = "buy" if contracts > 0 else "sell"
@@ -1279,6 +1291,7 @@ class Engine:
     def _rejected(
         self, reason: RejectReason, detail: str, source: str, raw: str, ts: int | None
     ) -> Rejected:
+        raw, detail, source = _utf8(raw), _utf8(detail), _utf8(source)
         return Rejected(
             event_id=output_id("rejected", source, raw),
             ts=ts if guards.ts_in_range(ts) else None,
@@ -1376,6 +1389,16 @@ def _scaled(limit: float | None, factor: float) -> float | None:
 
 def _text(raw: bytes | str) -> str:
     return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+
+
+def _utf8(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a lone surrogate (a ``str`` record can hold one;
+    bytes decode with replacement) becomes "?", so its rejection encodes and chains."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="replace").decode("utf-8")
+    return text
 
 
 __all__ = ["ON_CHAIN_TYPES", "Engine", "EngineConfig", "Output", "Rejection", "output_id"]

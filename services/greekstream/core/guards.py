@@ -72,23 +72,42 @@ def event_fields(event: Any) -> Iterable[tuple[str, Any]]:
     return fields.items()
 
 
+# Whole numbers (block numbers, log indices): what an Int64 column and a snapshot's JSON
+# hold (a larger one came back from a snapshot as a float, which a restore refused).
+MAX_INT = 2**63 - 1
+
+
 def check_event(event: Any) -> None:
     """Raise :class:`GuardError` if applying ``event`` could break the engine's range."""
     for name, value in event_fields(event):
         kind = type(value)
         if kind is float:
-            size = abs(value)
-            if size > MAX_MAGNITUDE or not math.isfinite(value):
+            _check_float(name, value)
+        elif kind is int:
+            if name in _TIME_FIELDS:
+                if not ts_in_range(value):
+                    raise GuardError("ts_out_of_range",
+                                     f"{name} is outside the accepted range {TS_RANGE_TEXT}")
+            elif not -MAX_INT <= value <= MAX_INT:
                 raise GuardError("value_out_of_range",
-                                 f"{name}={value!r}: |{name}| above {MAX_MAGNITUDE:g} would "
-                                 "make outputs non-finite")
-            if 0.0 < size < MIN_MAGNITUDE and not name.startswith(_THRESHOLD_PREFIXES):
-                raise GuardError("value_out_of_range",
-                                 f"{name}={value!r}: a non-zero size below {MIN_MAGNITUDE:g} "
-                                 "would make outputs non-finite")
-        elif kind is int and name in _TIME_FIELDS and not ts_in_range(value):
-            raise GuardError("ts_out_of_range",
-                             f"{name} is outside the accepted range {TS_RANGE_TEXT}")
+                                 f"{name}={value}: above {MAX_INT} (2^63 - 1) in size, more "
+                                 "than the history's Int64 columns hold")
+        elif kind is dict:  # (limits' regime_scale: a number per regime)
+            for key, item in value.items():
+                if type(item) is float:
+                    _check_float(f"{name}.{key}", item)
+
+
+def _check_float(name: str, value: float) -> None:
+    size = abs(value)
+    if size > MAX_MAGNITUDE or not math.isfinite(value):
+        raise GuardError("value_out_of_range",
+                         f"{name}={value!r}: |{name}| above {MAX_MAGNITUDE:g} would "
+                         "make outputs non-finite")
+    if 0.0 < size < MIN_MAGNITUDE and not name.startswith(_THRESHOLD_PREFIXES):
+        raise GuardError("value_out_of_range",
+                         f"{name}={value!r}: a non-zero size below {MIN_MAGNITUDE:g} "
+                         "would make outputs non-finite")
 
 
 def ahead_limit_us(seconds: float) -> int:

@@ -7,6 +7,7 @@ stopped. Sets are stored sorted so equal states give equal bytes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -121,7 +122,10 @@ def load(state: EngineState, blob: bytes) -> None:
         br.pending = None if b["pending"] is None else PendingIntent(*b["pending"])
         br.last_emitted = None if b["last_emitted"] is None else tuple(b["last_emitted"])
         br.risk_last = None if b["risk_last"] is None else tuple(b["risk_last"])
-        br.risk_drift = b["risk_drift"]
+        # (JSON has no inf: a drift that must re-run the matrix, an unpriced trade's, is
+        # written as null)
+        drift = b["risk_drift"]
+        br.risk_drift = math.inf if drift is None else drift
         br.risk_window_end = b["risk_window_end"]
         if b["dirty"] is not None:
             state.mark_dirty(br, Cause(*b["dirty"]))
