@@ -22,6 +22,7 @@ EXAMPLES = """  greekstream produce events.jsonl --bootstrap 127.0.0.1:9092
   greekstream produce events.jsonl --bootstrap kafka:9092 --prefix desk1 --quiet
   venue-adapter | greekstream produce - --bootstrap kafka:9092      # live: lines as they come
   tail -n +1 -f events.jsonl | greekstream produce - --bootstrap 127.0.0.1:9092
+  venue-adapter | greekstream produce - --bootstrap kafka:9092 --max-ahead 60   # tighter bound
 A live input (-) is published line by line; when it has been idle for the processors'
 emission window (GREEKSTREAM_ENGINE__EMIT_INTERVAL_MS, default 100 ms) the gateway publishes
 one tick, so a quiet market's last window still closes. Its gs-seqs start at --first-seq
