@@ -109,3 +109,87 @@ def test_a_text_record_with_a_lone_surrogate_is_rejected_not_raised(text: str) -
     engine = setup_engine()
     out = check(engine, text)
     assert [o.type for o in out] == ["rejected"]  # (check: it encodes and validates)
+
+
+def test_engine_intervals_are_a_microsecond_to_31700_years() -> None:
+    """An interval below a microsecond divided by zero on every market record; one of
+    1e14 s put a boundary past 2**63 µs and every snapshot (the journal's too) raised, out
+    of `handle`; inf overflowed. The settings refuse them and so does the engine."""
+    from pydantic import ValidationError
+
+    from greekstream.settings import EngineSettings
+
+    for bad in (1e-7, 1e14, float("inf"), float("nan")):
+        with pytest.raises(ValidationError):
+            EngineSettings(risk_interval_s=bad)
+        with pytest.raises(ValueError, match="risk_interval_s must be from"):
+            Engine(EngineConfig(risk_interval_s=bad))
+    with pytest.raises(ValidationError):
+        EngineSettings(emit_interval_ms=10**16)
+    Engine(EngineConfig(risk_interval_s=1e12, revaluation_interval_s=1e-6))  # (the bench's)
+
+
+def lp(eid: str, at: float, book: str, block: int) -> bytes:
+    return b.rec("lp_position", eid, at, book=book, position_id="lp1", pool="uni", base="BTC",
+                 liquidity=1e6, price_lower=50000, price_upper=70000, chain="eth",
+                 block_number=block)
+
+
+def test_a_position_id_is_each_books_own() -> None:
+    """Positions were keyed by position_id alone: desk-b's "lp1" took desk-a's away (a
+    processor owning desk-a alone never sees desk-b's record), and dropping desk-a (its
+    partition moving) deleted desk-b's position's history, so a checkpoint lost it."""
+    from tests.unit.kafka.test_ts_ahead_windows import assert_processors_replay
+    from tests.unit.test_emission_windows import SETUP
+
+    records = [*SETUP, lp("lp-a", 1, "desk-a", 100), lp("lp-b", 2, "desk-b", 101)]
+    engine = Engine(EngineConfig(emit_interval_ms=0))
+    run(engine, records)
+
+    def open_lps(e: Engine, book: str) -> list[str]:
+        return [p.event_id for p in e.chain.positions(book)]
+
+    assert (open_lps(engine, "desk-a"), open_lps(engine, "desk-b")) == (["lp-a"], ["lp-b"])
+    engine.drop_books(lambda book: book == "desk-a")
+    twin = Engine(EngineConfig(emit_interval_ms=0))
+    twin.restore(engine.snapshot())
+    assert open_lps(twin, "desk-b") == ["lp-b"] and open_lps(twin, "desk-a") == []
+    assert_processors_replay([*records, b.index("x1", 3, 61000)],
+                             EngineConfig(emit_interval_ms=100))
+
+
+def test_an_older_snapshots_positions_load_per_book() -> None:
+    """A checkpoint written before positions were per book ({position_id: events})."""
+    from tests.unit.test_emission_windows import SETUP
+
+    engine = Engine(EngineConfig(emit_interval_ms=0))
+    run(engine, [*SETUP, lp("lp-a", 1, "desk-a", 100)])
+    doc = orjson.loads(engine.snapshot())
+    ((_book, pid, events),) = doc["positions"]
+    doc["positions"] = {pid: events}
+    older = Engine(EngineConfig(emit_interval_ms=0))
+    older.restore(orjson.dumps(doc))
+    assert [p.event_id for p in older.chain.positions("desk-a")] == ["lp-a"]
+    assert older.snapshot() == engine.snapshot()
+
+
+def test_ticks_at_the_end_of_the_accepted_range_close_the_last_window() -> None:
+    """An input ending within a window of 2105-12-31T23:59:59.999999Z: the gateway's end
+    tick (last ts + E) and a history replay's closing tick (the window's end) were past the
+    range, rejected (ts_out_of_range), and the last window never closed behind them."""
+    from greekstream.core.guards import MAX_TS_US
+    from greekstream.core.timeutil import format_ts
+    from greekstream.runtime.replay import closing_tick_record
+    from tests.unit.kafka.test_ts_ahead_windows import assert_processors_replay
+    from tests.unit.test_emission_windows import SETUP
+
+    end = format_ts(MAX_TS_US - 50_000).encode()
+    last = b.index("x-end", 0, 60100).replace(b.ts(0).encode(), end)
+    replayed = assert_processors_replay([*SETUP, last], EngineConfig(emit_interval_ms=100))
+    assert "x-end" in {getattr(o, "caused_by", "") for o in replayed}
+    engine = Engine(EngineConfig(emit_interval_ms=100))
+    run(engine, [*SETUP, last])
+    tick = closing_tick_record(engine, "f.jsonl:9")
+    assert tick is not None and orjson.loads(tick[0])["ts"] == format_ts(MAX_TS_US)
+    closed = engine.handle(*tick)
+    assert closed and all(o.type != "rejected" for o in closed)

@@ -103,7 +103,9 @@ def summarise(positions: dict[str, Position]) -> BookPositions:
 @dataclass
 class ChainState:
     log: dict[str, list[OnChainEvent]] = field(default_factory=dict)
-    history: dict[str, list[Position]] = field(default_factory=dict)
+    # each position's events, keyed by (book, position_id): a book's position is its own,
+    # whatever another book calls one of its positions (a processor sees its books only)
+    history: dict[tuple[str, str], list[Position]] = field(default_factory=dict)
     open_by_book: dict[str, dict[str, Position]] = field(default_factory=dict)
     _summaries: dict[str, BookPositions] = field(default_factory=dict)
 
@@ -112,21 +114,23 @@ class ChainState:
             self.log.setdefault(ev.chain, []).append(ev)
 
     def set_position(self, ev: Position) -> None:
-        self.history.setdefault(ev.position_id, []).append(ev)
-        self._refresh(ev.position_id)
+        key = (ev.book, ev.position_id)
+        self.history.setdefault(key, []).append(ev)
+        self._refresh(key)
 
-    def _refresh(self, position_id: str) -> None:
-        events = self.history.get(position_id, [])
-        for book, book_positions in self.open_by_book.items():
-            if book_positions.pop(position_id, None) is not None:
-                self._summaries.pop(book, None)
+    def _refresh(self, key: tuple[str, str]) -> None:
+        book, position_id = key
+        events = self.history.get(key, [])
+        book_positions = self.open_by_book.get(book)
+        if book_positions is not None and book_positions.pop(position_id, None) is not None:
+            self._summaries.pop(book, None)
         if not events:
-            self.history.pop(position_id, None)
+            self.history.pop(key, None)
             return
         latest = events[-1]
         if is_open(latest):
-            self.open_by_book.setdefault(latest.book, {})[position_id] = latest
-            self._summaries.pop(latest.book, None)
+            self.open_by_book.setdefault(book, {})[position_id] = latest
+            self._summaries.pop(book, None)
 
     def retract(self, chain: str, from_block: int) -> list[OnChainEvent]:
         """Remove and return every recorded event of ``chain`` at or after ``from_block``."""
@@ -134,24 +138,24 @@ class ChainState:
         kept = [e for e in events if e.block_number is None or e.block_number < from_block]
         gone = [e for e in events if e.block_number is not None and e.block_number >= from_block]
         self.log[chain] = kept
-        touched: dict[str, None] = {}
+        touched: dict[tuple[str, str], None] = {}
         for old in gone:
             if isinstance(old, Loan | LpPosition):
-                history = self.history.get(old.position_id, [])
+                key = (old.book, old.position_id)
+                history = self.history.get(key, [])
                 # by event_id, not identity: after a snapshot restore the log and the
                 # history hold separately decoded copies of the same event
-                self.history[old.position_id] = [e for e in history
-                                                 if e.event_id != old.event_id]
-                touched[old.position_id] = None
-        for position_id in touched:
-            self._refresh(position_id)
+                self.history[key] = [e for e in history if e.event_id != old.event_id]
+                touched[key] = None
+        for key in touched:
+            self._refresh(key)
         return gone
 
     def drop_books(self, book_filter: Callable[[str], bool]) -> None:
         for chain, events in self.log.items():
             self.log[chain] = [e for e in events if not book_filter(e.book)]
-        for pid in [p for p, ev in self.history.items() if ev and book_filter(ev[0].book)]:
-            del self.history[pid]
+        for key in [k for k in self.history if book_filter(k[0])]:
+            del self.history[key]
         for book in [b for b in self.open_by_book if book_filter(b)]:
             del self.open_by_book[book]
             self._summaries.pop(book, None)

@@ -72,11 +72,11 @@ def dump(state: EngineState, book_filter: Callable[[str], bool] | None, market: 
         for chain, events in state.chain.log.items()
     }
     doc["chains"] = state.chains.dump(keep, market)
-    doc["positions"] = {
-        pid: [orjson.loads(encode_input(e)) for e in events]
-        for pid, events in state.chain.history.items()
-        if events and keep(events[0].book)
-    }
+    doc["positions"] = [  # [book, position_id, events], in that order
+        [book, pid, [orjson.loads(encode_input(e)) for e in events]]
+        for (book, pid), events in sorted(state.chain.history.items())
+        if events and keep(book)
+    ]
     return orjson.dumps(doc)
 
 
@@ -149,9 +149,16 @@ def load(state: EngineState, blob: bytes) -> None:
         log = state.chain.log.setdefault(chain, [])
         log.extend(decode_event(orjson.dumps(e)) for e in events)
     state.chains.load(doc["chains"])
-    for pid, events in doc["positions"].items():
-        state.chain.history[pid] = [decode_event(orjson.dumps(e)) for e in events]
-        state.chain._refresh(pid)
+    positions = doc["positions"]
+    if isinstance(positions, dict):  # (before positions were per book: {position_id: events})
+        positions = [[None, pid, events] for pid, events in positions.items()]
+    loaded: dict[tuple[str, str], list[Any]] = {}
+    for _book, pid, events in positions:
+        for event in (decode_event(orjson.dumps(e)) for e in events):
+            loaded.setdefault((event.book, pid), []).append(event)
+    for key, events in loaded.items():  # (they replace the same positions here)
+        state.chain.history[key] = events
+        state.chain._refresh(key)
 
 
 def _load_market(state: EngineState, market: dict[str, Any]) -> None:
