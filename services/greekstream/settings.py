@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -22,7 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from greekstream.core.guards import MAX_TS_AHEAD_S
+from greekstream.core.guards import MAX_INTERVAL_S, MAX_TS_AHEAD_S, MIN_INTERVAL_S
 
 
 class _Section(BaseModel):
@@ -64,16 +64,20 @@ class KafkaSettings(_Section):
         return conf
 
 
+# the engine's intervals: a microsecond (its clock's unit) to ~31,700 years (core/guards.py)
+Interval = Annotated[float, Field(ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S, allow_inf_nan=False)]
+
+
 class EngineSettings(_Section):
-    revaluation_interval_s: float = Field(60.0, gt=0)
-    oracle_tolerance: float = Field(0.01, gt=0)
-    oracle_max_age_s: float = Field(300.0, gt=0)
-    oracle_max_jump: float = Field(0.10, gt=0)
-    risk_interval_s: float = Field(60.0, gt=0)
-    risk_change_threshold: float = Field(0.05, ge=0)
+    revaluation_interval_s: Interval = 60.0
+    oracle_tolerance: float = Field(0.01, gt=0, allow_inf_nan=False)
+    oracle_max_age_s: Interval = 300.0
+    oracle_max_jump: float = Field(0.10, gt=0, allow_inf_nan=False)
+    risk_interval_s: Interval = 60.0
+    risk_change_threshold: float = Field(0.05, ge=0, allow_inf_nan=False)
     # contract part 2: exposures of market data conflated per window of this many ms of event
     # time (docs/engine.md); 0 = v1, outputs after every record
-    emit_interval_ms: int = Field(100, ge=0)
+    emit_interval_ms: int = Field(100, ge=0, le=int(MAX_INTERVAL_S * 1000))
     # a book record dated more than this past the market's clock is rejected (ts_ahead), so
     # one mistyped year cannot make every later record late (docs/streaming.md); 0 = no limit
     max_ts_ahead_s: float = Field(MAX_TS_AHEAD_S, ge=0, allow_inf_nan=False)
@@ -83,7 +87,7 @@ class EngineSettings(_Section):
     # A returns file (CSV, docs/var.md) for the streamed `var` outputs: each book's
     # historical VaR and ES every var_interval_s of event time. None or "": no `var`.
     returns_file: str | None = None
-    var_interval_s: float = Field(3600.0, gt=0)
+    var_interval_s: Interval = 3600.0
     var_confidence: float = Field(0.99, gt=0, lt=1)
 
 

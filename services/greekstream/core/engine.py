@@ -263,6 +263,7 @@ class Engine:
                                  seen=dedup.SeenIds(self.config.dedup_window_s))
         self._window_us = int(self.config.emit_interval_ms) * 1000
         self._ahead_us = guards.ahead_limit_us(self.config.max_ts_ahead_s)
+        _check_intervals(self.config)
         self._oracle_memo: dict[tuple[str, int], OracleStatus] = {}  # valid until _index
         self._grid_reach: dict[str, tuple[float, float]] = {}  # largest |price|, |vol| shock
         self._journal = guards.Journal()
@@ -372,6 +373,8 @@ class Engine:
         # a record of a later window closes the open one before it is applied (a record
         # that will be rejected closes nothing: a rejection changes no state)
         closed = self._advance_window(event, scope) if self._window_us else []
+        if window_tick and event.event_id.startswith(END_TICK):
+            closed += self.close_window()  # the end of the input: everything, as flush()
         # intents due by this record's ts expire next, so its handler can hedge again
         # (a market record expires every book's, a book record only its own)
         if window_tick:
@@ -1385,6 +1388,21 @@ def _tick(next_us: int | None, interval_s: float, ts: int) -> tuple[bool, int]:
 
 def _scaled(limit: float | None, factor: float) -> float | None:
     return None if limit is None else limit * factor
+
+
+_INTERVALS = ("revaluation_interval_s", "risk_interval_s", "var_interval_s",
+              "oracle_max_age_s", "dedup_window_s")
+
+
+def _check_intervals(config: EngineConfig) -> None:
+    for name in _INTERVALS:
+        value = getattr(config, name)
+        if not guards.MIN_INTERVAL_S <= value <= guards.MAX_INTERVAL_S:
+            raise ValueError(f"{name} must be from {guards.MIN_INTERVAL_S:g} to "
+                             f"{guards.MAX_INTERVAL_S:g} seconds, not {value!r}")
+    if not config.emit_interval_ms <= guards.MAX_INTERVAL_S * 1000:
+        raise ValueError(f"emit_interval_ms must be at most {guards.MAX_INTERVAL_S * 1000:g}, "
+                         f"not {config.emit_interval_ms!r}")
 
 
 def _text(raw: bytes | str) -> str:

@@ -265,7 +265,9 @@ class Tick(_Event):
 
 
 WINDOW_TICK = "gs-window-"  # the id prefix of the gateway's window ticks (kafka/gateway.py)
-END_TICK = WINDOW_TICK + "end-"  # its end-of-input tick's: it stands for a file's end
+# the prefix of an end-of-input tick's id (the gateway's gs-window-end-SEQ, a history
+# replay's gs-window-end:STREAM:TS): it stands for the end of a file, closing everything
+END_TICK = WINDOW_TICK + "end"
 
 
 InputEvent = Annotated[

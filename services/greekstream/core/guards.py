@@ -45,6 +45,10 @@ MIN_MAGNITUDE = 1e-12
 # A year and a day: past any gap a hand-made scenario leaves (an option held to its
 # expiry a year out), short of the mistyped decade or century. docs/streaming.md.
 MAX_TS_AHEAD_S = 366 * 86_400.0
+# Engine intervals (seconds: revaluation, risk, VaR, oracle age, dedup window; the emission
+# window in ms): at least a microsecond, the clock's unit (less divided by zero), and at
+# most ~31,700 years (a boundary past 2**63 µs broke snapshots). settings.py holds to them.
+MIN_INTERVAL_S, MAX_INTERVAL_S = 1e-6, 1e12
 # Thresholds compared with outputs, never multiplied: any non-negative size is fine.
 _THRESHOLD_PREFIXES = ("max_abs_", "min_")
 _TIME_FIELDS = ("ts", "expiry")

@@ -230,7 +230,8 @@ class Gateway:
             return
         seq = self.last_seq + 1
         ts = self.last_ts + (self.idle_tick_ms * 1000 if idle_us is None else idle_us)
-        prefix = (END_TICK if end else "gs-tick-").encode()
+        ts = min(ts, guards.MAX_TS_US)  # (an input ending at the accepted range's end)
+        prefix = (END_TICK + "-" if end else "gs-tick-").encode()
         raw = b'{"type":"tick","event_id":"%s%d","ts":"%s"}' % (prefix, seq,
                                                                   format_ts(ts).encode())
         last_ts = self.last_ts

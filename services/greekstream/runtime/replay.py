@@ -16,7 +16,8 @@ import orjson
 from greekstream.core.books import ExposureValues
 from greekstream.core.decode import decode_event
 from greekstream.core.engine import Engine, EngineConfig, Output
-from greekstream.core.events import WINDOW_TICK, DecodeError, Rejected
+from greekstream.core.events import END_TICK, DecodeError, Rejected
+from greekstream.core.guards import MAX_TS_US
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.runtime.progress import Progress
@@ -179,8 +180,9 @@ def closing_tick_record(engine: Engine, last_source: str | None,
     if as_of_us is not None and end > as_of_us:
         return None
     stream = last_source.rsplit(":", 1)[0]
-    tick = {"type": "tick", "event_id": f"{WINDOW_TICK}end:{stream}:{format_ts(end)}",
-            "ts": format_ts(end)}
+    at = min(end, MAX_TS_US)  # (a window ending past the accepted range: its last instant)
+    tick = {"type": "tick", "event_id": f"{END_TICK}:{stream}:{format_ts(at)}",
+            "ts": format_ts(at)}
     return orjson.dumps(tick), f"{stream}:end"
 
 
