@@ -86,7 +86,8 @@ def check_event(event: Any) -> None:
     for name, value in event_fields(event):
         kind = type(value)
         if kind is float:
-            _check_float(name, value)
+            if not MIN_MAGNITUDE <= abs(value) <= MAX_MAGNITUDE:  # (hot: the common case inline)
+                _check_float(name, value)  # zero, a threshold, or out of range
         elif kind is int:
             if name in _TIME_FIELDS:
                 if not ts_in_range(value):
