@@ -150,8 +150,7 @@ class EngineEnvSettings(_Sources):
     settings file's ``engine``): what replay, audit, verify and exposure re-derive its
     outputs with, and what the gateway follows. The rest is not theirs to check."""
 
-    model_config = SettingsConfigDict(env_prefix="GREEKSTREAM_", env_nested_delimiter="__",
-                                      frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore")  # (over _Sources' own)
 
     engine: EngineSettings = EngineSettings()
 

@@ -114,6 +114,7 @@ class Gateway:
         self.ahead_us = guards.ahead_limit_us(max_ts_ahead_s)
         self.market_ts: int | None = None
         self.live_ahead_s = live_max_ahead_s
+        self.live_ahead_us = guards.ahead_limit_us(live_max_ahead_s)  # (once, not per line)
         self.wall = wall
         self.mark_every = mark_every
         self.mark_interval_s = mark_interval_ms / 1000
@@ -258,7 +259,7 @@ class Gateway:
         headers = [(SEQ_HEADER, str(seq).encode())]
         try:
             event = decode_event(raw)
-            if live and self.live_ahead_s:
+            if live and self.live_ahead_us:
                 self._check_live_ts(event.ts)
         except DecodeError as exc:
             self._reject(exc, raw, source, headers)
@@ -284,7 +285,7 @@ class Gateway:
 
     def _check_live_ts(self, ts: int) -> None:
         now = round(self.wall() * 1e6)
-        if ts - now > round(self.live_ahead_s * 1e6):
+        if ts - now > self.live_ahead_us:
             raise DecodeError(
                 "ts_ahead",
                 f"ts {format_ts(ts)} is {(ts - now) / 3.6e9:,.2f} h past this gateway's wall "
