@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 
 from greekstream.core.engine import Engine, EngineConfig
-from greekstream.core.events import decode_event
+from greekstream.core.events import decode_event, encode
 from tests.unit import builders as b
 
 CALL = "C60"
@@ -52,12 +52,14 @@ def test_an_event_older_than_the_window_is_late_and_changes_nothing() -> None:
 
 def test_ids_older_than_the_window_are_forgotten_and_not_in_the_snapshot() -> None:
     engine = engine_with_market(EngineConfig(dedup_window_s=HOUR))
-    for i in range(50):
+    for i in range(50):  # (the window is counted from the market's clock: it moves too)
+        engine.handle(b.index(f"x{i}", 10 + i * 600, 61000), "s")
         engine.handle(b.trade(f"t{i}", 10 + i * 600, CALL, "buy", 1), "s")
     doc = orjson.loads(engine.snapshot())
     kept = doc["seen"]["desk-a"]
     assert 5 <= len(kept) <= 7  # one hour of trades every 10 minutes
-    assert engine.seen.size() <= 10
+    assert engine.seen.size() <= 2 * 7 + 2  # an hour of index ids and trade ids
+    assert len(doc["market"]["seen"]) <= 7 + 2
 
 
 def test_quotes_are_deduplicated_by_the_quote_in_force() -> None:
@@ -95,3 +97,84 @@ def test_a_quote_storm_leaves_the_snapshot_size_flat() -> None:
     large = len(engine.snapshot())
     print(f"snapshot bytes after 10k quotes {small}, after 100k {large}")
     assert abs(large - small) <= 0.01 * small
+
+
+DAY = 24 * HOUR
+
+
+def test_a_book_record_dated_days_ahead_makes_no_other_record_late() -> None:
+    """A mistyped day on a trade (inside max_ts_ahead_s, so applied): had it moved the
+    clock lateness is counted from, every later record, the market's included, would be
+    `late_event` for a day. Market records are judged against the market's clock, and a
+    book's records against it too (once there is one): the other records go on."""
+    engine = engine_with_market()
+    assert [o.type for o in engine.handle(b.trade("typo", 2 * DAY, CALL, "buy", 1), "s")
+            if o.type == "rejected"] == []
+    later = [b.index("x1", 20, 61000), b.quote_opt("q1", 21, CALL, 61300, 0.6),
+             b.trade("t-b", 22, CALL, "buy", 1, book="desk-b"),
+             b.trade("t-a", 23, CALL, "sell", 1)]  # the typo's own book, to reverse it
+    for raw in later:
+        assert [o.reason for o in engine.handle(raw, "s") if o.type == "rejected"] == []
+    doc = orjson.loads(engine.snapshot())
+    positions = {br["book"]: br["positions"] for br in doc["books"]}
+    assert positions == {"desk-a": {CALL: 2.0}, "desk-b": {CALL: 1.0}}
+    # still a day's window from the market's clock: a record 25 h behind it is late
+    engine.handle(b.index("x2", 25 * HOUR + 30, 61000), "s")
+    (late,) = engine.handle(b.trade("t-old", 24, CALL, "buy", 1, book="desk-b"), "s")
+    assert late.reason == "late_event" and "market" in late.detail
+
+
+def test_lateness_does_not_depend_on_the_other_books_an_engine_holds() -> None:
+    """A processor instance holds only its own books: whether a record is late (and so
+    its outputs) must not depend on which other books it holds. desk-a's records dated
+    30 h ahead leave desk-b's outputs the same with desk-a or without it, emission at
+    once (E = 0) and per window alike, and so are the snapshots of desk-b's ids."""
+    def book_b(with_a: bool, config: EngineConfig) -> tuple[list[object], list[object]]:
+        engine = engine_with_market(config)
+        records = [b.trade("a1", 30 * HOUR, CALL, "buy", 1),
+                   b.trade("b1", 40, CALL, "buy", 1, book="desk-b"),
+                   b.quote_opt("q1", 50, CALL, 61500, 0.61),
+                   b.trade("a2", 31 * HOUR, CALL, "buy", 1),
+                   b.trade("b2", 60, CALL, "sell", 2, book="desk-b"),
+                   b.trade("b1", 70, CALL, "buy", 1, book="desk-b")]  # a redelivery
+        outs = []
+        for raw in records:
+            if with_a or b'"desk-a"' not in raw:
+                outs += engine.handle(raw, "s")
+        outs += engine.flush()
+        mine: list[object] = [encode(o) for o in outs if getattr(o, "book", None) == "desk-b"]
+        mine += [(o.reason, o.raw) for o in outs if o.type == "rejected" and "desk-b" in o.raw]
+        seen = orjson.loads(engine.snapshot())["seen"]["desk-b"]
+        return mine, seen
+    # (a file replay's one window is the largest ts's, by the contract: a processor's
+    # windows are per book, docs/streaming.md)
+    for config in (EngineConfig(emit_interval_ms=0), EngineConfig(windows_per_book=True)):
+        assert book_b(True, config) == book_b(False, config)
+        assert len(book_b(True, config)[0]) >= 2
+
+
+def test_before_any_market_record_a_book_counts_lateness_from_its_own_records() -> None:
+    """No market clock yet: a book's records are judged against its own latest, the same
+    after a restore (the book's clock is in its part of the snapshot), and another
+    book's records are not."""
+    def straight_and_restored() -> list[list[tuple[str, str]]]:
+        runs = []
+        for restore in (False, True):
+            engine = Engine(EngineConfig(dedup_window_s=HOUR))
+            for raw in (deposit("a1", 10), deposit("a2", 10 + 2 * HOUR)):
+                assert all(o.type != "rejected" for o in engine.handle(raw, "s"))
+            if restore:
+                blob = engine.snapshot()
+                engine = Engine(EngineConfig(dedup_window_s=HOUR))
+                engine.restore(blob)
+            outs = [o for raw in (deposit("a1", 10), deposit("a3", 20),
+                                  deposit("b1", 20, "desk-b"))
+                    for o in engine.handle(raw, "s")]
+            runs.append([(o.reason, orjson.loads(o.raw)["event_id"]) for o in outs
+                         if o.type == "rejected"])
+        return runs
+    def deposit(eid: str, at: float, book: str = "desk-a") -> bytes:
+        return b.rec("collateral", eid, at, book=book, asset="BTC", amount=1.0)
+
+    straight, restored = straight_and_restored()
+    assert straight == restored == [("late_event", "a1"), ("late_event", "a3")]

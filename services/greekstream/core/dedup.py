@@ -5,7 +5,8 @@ every checkpoint) grow with history, so ids are kept for ``dedup_window_s`` of e
 time (default 24 h) per scope (a book, or the market):
 
 * an id applied at ts is remembered while ``ts >= clock - window`` (the clock is the
-  largest ts applied); older ids are forgotten, whenever they are physically removed
+  market's, or a book's own before any market record: EngineState.dedup_clock, never
+  another book's); older ids are forgotten, whenever they are physically removed
   (a heap), so the set of ids that count is the same live and after a restore;
 * an event with ``ts < clock - window`` is **late** and rejected (``late_event``) before
   the duplicate check: a duplicate older than the window is therefore reported as a

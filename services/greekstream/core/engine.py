@@ -345,9 +345,10 @@ class Engine:
 
     def _apply(self, event: Any) -> list[Output]:
         clock, seen, kind, state = self.clock, self.seen, event.type, self.state
-        cutoff = seen.cutoff(clock)
-        late = cutoff is not None and event.ts < cutoff
         scope = scope_of(event)
+        since = state.dedup_clock(scope)
+        cutoff = seen.cutoff(since)
+        late = cutoff is not None and event.ts < cutoff
         window_tick = kind == "tick" and event.event_id.startswith(WINDOW_TICK)
         ahead = (scope != MARKET or window_tick) and guards.too_far_ahead(
             event.ts, state.market_clock, self._ahead_us)
@@ -356,9 +357,12 @@ class Engine:
             # here) or for the end of the input (its close, as flush(), moving no clock)
             return self.close_window() if event.event_id.startswith(END_TICK) else []
         if late:
+            whose = "the market's clock" if scope == MARKET or (
+                state.market_clock is not None and since == state.market_clock) else (
+                "its book's clock (its records before any market record)")
             raise Rejection("late_event", f"ts is more than dedup_window_s "
-                            f"({self.config.dedup_window_s:g} s) before the engine clock "
-                            f"{format_ts(clock or 0)}: too late to tell a duplicate")
+                            f"({self.config.dedup_window_s:g} s) before {whose} "
+                            f"{format_ts(since or 0)}: too late to tell a duplicate")
         if ahead:
             assert state.market_clock is not None
             raise Rejection("ts_ahead", guards.ahead_detail(
@@ -367,7 +371,7 @@ class Engine:
             if self.quote_ids.contains(event.instrument_id, event.event_id):
                 self.duplicates += 1
                 return []
-        elif kind != "tick" and seen.contains(scope, event.event_id, clock):
+        elif kind != "tick" and seen.contains(scope, event.event_id, since):
             self.duplicates += 1  # (a repeated tick closes nothing: it is not kept)
             return []
         # a record of a later window closes the open one before it is applied (a record
@@ -390,13 +394,18 @@ class Engine:
             outputs = [status for _, status in expired] + outputs
         if clock is None or event.ts > clock:
             self.clock = event.ts
-        if scope == MARKET and not window_tick and (
-                state.market_clock is None or event.ts > state.market_clock):
-            state.market_clock = event.ts  # (a window tick stands for a book record)
+        if scope == MARKET:
+            if not window_tick and (state.market_clock is None
+                                    or event.ts > state.market_clock):
+                state.market_clock = event.ts  # (a window tick stands for a book record)
+        elif state.market_clock is None:  # (with one, the book's lateness is the market's)
+            own = state.book_clocks.get(scope)
+            if own is None or event.ts > own:
+                state.book_clocks[scope] = event.ts
         if kind == "quote":
             self.quote_ids.add(event.instrument_id, event.event_id, event.ts)
         elif kind != "tick":
-            seen.add(scope, event.event_id, event.ts, self.clock)
+            seen.add(scope, event.event_id, event.ts, state.dedup_clock(scope))
         return closed + outputs if closed else outputs
 
     # ------------------------------------------------------------------ emission windows

@@ -39,8 +39,8 @@ MAX_MAGNITUDE = 1e15
 MIN_MAGNITUDE = 1e-12
 # How far past the market's clock (the largest ts of a market record applied) a book
 # record may be dated (engine setting ``max_ts_ahead_s``; 0: no limit). One trade dated
-# years ahead (a mistyped year) would otherwise move the engine's clock there: every later
-# record would be ``late_event`` and no emission window would close until then. Market
+# years ahead (a mistyped year) would otherwise move the engine's clock there: no emission
+# window would close until then (lateness is the market's clock's: EngineState.dedup_clock). Market
 # data is the clock itself and is not compared: after a gap it moves the clock on.
 # A year and a day: past any gap a hand-made scenario leaves (an option held to its
 # expiry a year out), short of the mistyped decade or century. docs/streaming.md.

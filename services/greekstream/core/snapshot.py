@@ -45,7 +45,7 @@ def dump(state: EngineState, book_filter: Callable[[str], bool] | None, market: 
             "greeks": {iid: list(_greeks_tuple(g)) for iid, g in state.greeks.items()},
             "underlyings": list(state.underlyings),
             "index": state.index,
-            "seen": state.seen.dump("", state.clock),
+            "seen": state.seen.dump("", state.dedup_clock("")),
             "quote_ids": state.quote_ids.dump(),
             "oracle": state.oracle.to_dict(),
             "pnl": state.pnl.dump_market(),
@@ -66,7 +66,8 @@ def dump(state: EngineState, book_filter: Callable[[str], bool] | None, market: 
     doc["margins"] = [[k[0], k[1], v[0], v[1]] for k, v in state.margins.items() if keep(k[0])]
     doc["collateral"] = [[k[0], k[1], v] for k, v in state.collateral.items() if keep(k[0])]
     doc["pnl"] = state.pnl.dump_books(keep)
-    doc["seen"] = {b: state.seen.dump(b, state.clock) for b in book_names}
+    doc["seen"] = {b: state.seen.dump(b, state.dedup_clock(b)) for b in book_names}
+    doc["book_clocks"] = {b: t for b, t in sorted(state.book_clocks.items()) if keep(b)}
     doc["chain_log"] = {
         chain: [orjson.loads(encode_input(e)) for e in events if keep(e.book)]
         for chain, events in state.chain.log.items()
@@ -142,6 +143,7 @@ def load(state: EngineState, blob: bytes) -> None:
         state.collateral[(book, asset)] = amount
     # (absent from a snapshot written before the processor's windows were per book)
     state.book_windows.update(doc.get("book_windows", {}))
+    state.book_clocks.update(doc.get("book_clocks", {}))  # (absent before: none)
     state.pnl.load_books(doc["pnl"])
     for book, pairs in doc["seen"].items():
         state.seen.load(book, pairs)

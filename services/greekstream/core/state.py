@@ -52,6 +52,9 @@ class EngineState:
     # the largest ts of a market record applied: how far ahead a record may be dated is
     # counted from it (guards.too_far_ahead), alike on every processor instance
     market_clock: int | None = None
+    # per book, the largest ts of its records applied while there was no market clock:
+    # with the market's clock, what the book's lateness is counted from (dedup_clock)
+    book_clocks: dict[str, int] = field(default_factory=dict)
     next_reval_us: int | None = None
     next_risk_us: int | None = None
     next_var_us: int | None = None
@@ -85,6 +88,22 @@ class EngineState:
             self.dirty.own(br.totals.row, key)
             self.by_underlying.setdefault(underlying, {})[key] = None
         return br
+
+    def dedup_clock(self, scope: str) -> int | None:
+        """What lateness (``late_event``) and the dedup window of ``scope``'s ids are
+        counted from (core/dedup.py): the market's clock for market records; for a book's,
+        the later of it and the book's own records before any market record. Never
+        another book's records: a processor instance holds only its own books, so
+        whether a record is late must not depend on which others it holds, and a book
+        record dated days ahead (inside max_ts_ahead_s) must not make every other
+        record late (docs/streaming.md, *Bounded state*)."""
+        market = self.market_clock
+        if scope == MARKET:
+            return market
+        own = self.book_clocks.get(scope)
+        if own is None:
+            return market
+        return own if market is None or own > market else market
 
     def mark_dirty(self, br: BookRisk, cause: Cause) -> None:
         self.dirty[br.key] = cause
@@ -121,8 +140,9 @@ class EngineState:
             for iid in br.positions:
                 self.holders.get(iid, {}).pop(key, None)
         self.holder_cols.clear()
-        for book in [b for b in self.book_windows if book_filter(b)]:
-            del self.book_windows[book]
+        for by_book in (self.book_windows, self.book_clocks):
+            for book in [b for b in by_book if book_filter(b)]:
+                del by_book[book]
         for table in (self.limits, self.margins, self.collateral):
             for key in [k for k in table if book_filter(k[0])]:
                 del table[key]

@@ -184,3 +184,20 @@ def test_behind_the_gateway_a_book_record_dated_ahead_changes_nothing_else(
     at = data.draw(st.integers(len(SETUP), len(records)), label="at")
     replayed = assert_processors_replay([*records[:at], orjson.dumps(model), *records[at:]])
     assert "ts_ahead" in [o.reason for o in replayed if o.type == "rejected"]
+
+
+def test_a_trade_dated_two_days_ahead_inside_the_limit() -> None:
+    """A mistyped day (inside max_ts_ahead_s, so applied): the market's records and the
+    other books' after it are judged against the market's clock, not late, on every
+    instance as in the file. (The emission window is the largest ts's, by the contract:
+    the market's keys emit at the end of the input.)"""
+    records = [*SETUP,
+               b.trade("typo", 2 * DAY, "BTC-PERPETUAL", "buy", 1, book="desk-a"),
+               b.quote_opt("q1", 0.12, "C60", 60010, 0.6),
+               b.trade("t2", 0.25, "BTC-PERPETUAL", "buy", 1, book="desk-b"),
+               b.index("x1", 0.24, 60020),
+               b.trade("t3", 0.3, "BTC-PERPETUAL", "sell", 1, book="desk-a"),
+               b.quote_opt("q2", 0.31, "C60", 60030, 0.6)]
+    replayed = assert_processors_replay(records)
+    assert [o.reason for o in replayed if o.type == "rejected"] == []
+    assert {"typo", "t2", "t3"} <= caused(replayed)
