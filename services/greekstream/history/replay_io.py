@@ -14,10 +14,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from greekstream.core.events import WINDOW_TICK
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import HistoryQueryError, UnknownBookError
 from greekstream.history.client import History, connect, wrap
 from greekstream.history.migrate import migrate
+from greekstream.history.rows import MARKET_TYPES
 from greekstream.history.writer import HistoryWriter
 
 Record = tuple[bytes, str]
@@ -50,7 +52,8 @@ class HistoryStream:
         """How the file at ``path`` joins this store (see :class:`Append`); sets the
         arrival clock of its records after everything stored."""
         plan = plan_append(self.history, path)
-        self.writer.clock_floor = plan.clock_floor
+        self.writer.clocks.floor = plan.clock_floor
+        self.writer.clocks.market = plan.market_clock
         return plan
 
     def add_record(self, raw: bytes | str, source: str) -> None:
@@ -88,14 +91,17 @@ class Append:
     A store fed file after file must re-derive to what was stored (``audit``), so an
     append continues the engine from the stored inputs (``prior``: replayed first,
     silently), its records arrive after them (``clock_floor``, the ``arrival_ts``
-    replay order) and they are stored under a name no stored file has (``name``:
-    FILE, else FILE#2, FILE#3, ...). The same file again (same first and last record
+    replay order; ``market_clock``, the largest ts of the stored market records, is
+    what the arrival clock compares a record dated far ahead with: rows.ArrivalClocks)
+    and they are stored under a name no stored file has (``name``: FILE, else FILE#2,
+    FILE#3, ...). The same file again (same first and last record
     under its name) is ``already`` stored: nothing is added.
     """
 
     name: str
     stored: int  # input records in the store before this file
     clock_floor: int  # µs: arrival_ts of this file's records starts here
+    market_clock: int | None  # µs: the largest ts of a stored market record (None: none)
     already: bool
 
 
@@ -113,10 +119,15 @@ def _first_last(path: Path) -> tuple[int, tuple[int, bytes], tuple[int, bytes]]:
 
 
 def plan_append(history: History, path: Path) -> Append:
-    (stored, newest), = history.rows(
-        "SELECT count(), toUnixTimestamp64Micro(max(arrival_ts)) FROM raw_events")
+    market = ("decoded AND type IN {market:Array(String)} AND NOT (type = 'tick' AND "
+              "startsWith(event_id, {window:String}))")  # (rows.ArrivalClocks)
+    (stored, newest, markets, latest), = history.rows(
+        f"SELECT count(), toUnixTimestamp64Micro(max(arrival_ts)), countIf({market}), "
+        f"toUnixTimestamp64Micro(maxIf(ts, {market})) FROM raw_events",
+        {"market": sorted(MARKET_TYPES), "window": WINDOW_TICK})
     if not stored:
-        return Append(path.name, 0, 0, False)
+        return Append(path.name, 0, 0, None, False)
+    market_clock = int(latest) if markets else None
     count, first, last = _first_last(path)
     suffix = 1
     while True:
@@ -126,9 +137,9 @@ def plan_append(history: History, path: Path) -> Append:
             "FROM raw_events WHERE stream = {name:String}",
             {"name": name, "first": first[0], "last": last[0]})
         if not n:
-            return Append(name, int(stored), int(newest) + 1, False)
+            return Append(name, int(stored), int(newest) + 1, market_clock, False)
         if count and n >= count and head.encode() == first[1] and tail.encode() == last[1]:
-            return Append(name, int(stored), int(newest) + 1, True)
+            return Append(name, int(stored), int(newest) + 1, market_clock, True)
         suffix += 1
 
 

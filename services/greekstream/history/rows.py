@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from greekstream.core.books import EXPOSURE_FLAGS, EXPOSURE_METRICS
-from greekstream.core.events import OUTPUTS
-from greekstream.core.guards import ts_in_range
+from greekstream.core.events import BOOK_TYPES, INPUT_TYPES, OUTPUTS, WINDOW_TICK
+from greekstream.core.guards import MAX_TS_AHEAD_S, ahead_limit_us, too_far_ahead, ts_in_range
 from greekstream.core.timeutil import TimestampError, parse_ts
 
 Row = tuple[Any, ...]
@@ -134,11 +134,71 @@ def locate(source: str) -> Location:
     return Location(source, 0, 0)
 
 
-def raw_row(raw: bytes | str, source: str, clocks: dict[tuple[str, int], int],
-            floor: int = 0) -> Row:
-    """A raw_events row. ``clocks`` holds each stream's event-time clock (the running max
-    of ts, from ``floor``: an append starts after what is stored) and is advanced here; a
-    record without a ts takes the clock as its ts."""
+def input_micros(value: Any) -> int | None:
+    """An input record's ts as the contract takes it (an RFC 3339 string, core/events.py
+    ``Timestamp``) in the engine's range (core/guards.py: 1970..2105), else None. Not an
+    integer: the engine rejects a record whose ts is a number, so history treats it as
+    a record without a time (``to_micros`` takes one: it reads outputs)."""
+    if type(value) is not str:
+        return None
+    try:
+        ts = _parse_ts(value)
+    except TimestampError:
+        return None
+    return ts if ts_in_range(ts) else None
+
+
+# The record types whose ts moves the engine's market clock (core/engine.py: a record of
+# the market scope, not a book's, other than the gateway's window ticks).
+MARKET_TYPES = frozenset(INPUT_TYPES) - BOOK_TYPES
+
+
+class ArrivalClocks:
+    """The arrival clocks of the streams a writer stores (``raw_events.arrival_ts``, the
+    replay order: docs/history.md, *Order*).
+
+    A stream's clock is the running max of its records' ts, from ``floor`` (an append
+    starts after what is stored), except that a record dated more than
+    ``max_ts_ahead_s`` past the **market clock** moves no clock: the engine rejects
+    such a book record (``ts_ahead``, core/guards.py ``too_far_ahead``) and it must not
+    move every later record of its stream after the other streams' (one trade mistyped
+    as 2099 made every later record of its Kafka partition replay after all others, and
+    accepted trades became ``late_event`` in a history replay). The market clock mirrors
+    the engine's: the largest ts of the market records stored (any type not keyed by a
+    book, except the gateway's window ticks), across streams; market records are never
+    held back, so after a gap market data moves the clocks on, as in the engine. Every
+    other record (a book's, a window tick, one of an unknown type) is compared with it;
+    none is before the first market record (as the engine) or with no limit (0)."""
+
+    def __init__(self, max_ts_ahead_s: float = MAX_TS_AHEAD_S, floor: int = 0,
+                 market: int | None = None) -> None:
+        self.streams: dict[tuple[str, int], int] = {}
+        self.floor = floor
+        self.market = market
+        self.ahead_us = ahead_limit_us(max_ts_ahead_s)
+
+    def arrive(self, stream: tuple[str, int], ts: int | None, kind: Any,
+               event_id: Any) -> int:
+        """The clock of ``stream`` once a record (its ts, type and event id as read)
+        arrived on it; moves the clocks."""
+        clock = self.streams.get(stream, self.floor)
+        if ts is None:
+            return clock
+        if type(kind) is str and kind in MARKET_TYPES and not (
+                kind == "tick" and type(event_id) is str and event_id.startswith(WINDOW_TICK)):
+            if self.market is None or ts > self.market:
+                self.market = ts
+        elif too_far_ahead(ts, self.market, self.ahead_us):
+            return clock
+        if ts > clock:
+            clock = self.streams[stream] = ts
+        return clock
+
+
+def raw_row(raw: bytes | str, source: str, clocks: ArrivalClocks) -> Row:
+    """A raw_events row. ``clocks`` holds each stream's arrival clock (ArrivalClocks) and
+    is advanced here; a record without a ts (none the contract accepts) takes its
+    stream's clock as its ts."""
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     try:
         obj = orjson.loads(raw)
@@ -146,14 +206,11 @@ def raw_row(raw: bytes | str, source: str, clocks: dict[tuple[str, int], int],
         obj = None
     if not isinstance(obj, dict):
         obj = {}
-    ts = storable_micros(obj.get("ts"))
+    ts = input_micros(obj.get("ts"))
     kind = obj.get("type")
     decoded = ts is not None and isinstance(kind, str)
     where = locate(source)
-    stream = (where.stream, where.partition)
-    clock = clocks.get(stream, floor)
-    if ts is not None and ts > clock:
-        clock = clocks[stream] = ts
+    clock = clocks.arrive((where.stream, where.partition), ts, kind, obj.get("event_id"))
     return (
         source,
         _s(obj.get("event_id")),

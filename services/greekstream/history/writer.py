@@ -29,6 +29,7 @@ from greekstream.history.rows import (
     OUTPUT_TABLES,
     QUARANTINE,
     RAW,
+    ArrivalClocks,
     Malformed,
     Quarantined,
     Row,
@@ -120,14 +121,21 @@ class HistoryWriter:
     same way (``input_quarantine``). Quarantined records are reported once stored:
     :meth:`take_quarantined`."""
 
-    def __init__(self, history: History) -> None:
+    def __init__(self, history: History, max_ts_ahead_s: float | None = None) -> None:
+        """``max_ts_ahead_s``: the engine's (None: the processors' engine settings,
+        settings.engine_settings()); a record dated more than that past the market clock
+        moves no arrival clock (rows.ArrivalClocks)."""
+        if max_ts_ahead_s is None:
+            from greekstream.settings import engine_settings
+
+            max_ts_ahead_s = engine_settings().max_ts_ahead_s
         self.history = history
         self.buffers = {t.name: ColumnBuffer(len(t.columns)) for t in TABLES}
         self.json: dict[str, list[bytes]] = {t.name: [] for t in TABLES}
         self.json_origins: dict[str, list[Origin]] = {t.name: [] for t in TABLES}
         self._pending = 0
-        self.clocks: dict[tuple[str, int], int] = {}
-        self.clock_floor = 0  # arrival_ts of new streams starts here (HistoryStream.append)
+        # each stream's arrival clock; a new stream's starts at clocks.floor (an append)
+        self.clocks = ArrivalClocks(max_ts_ahead_s)
         self.flushes = 0
         # per quarantine table: its buffered entries, not yet stored
         self._held: dict[str, list[Quarantined]] = {t.name: [] for t in QUARANTINES}
@@ -145,7 +153,7 @@ class HistoryWriter:
     def add_record(self, raw: bytes | str, source: str, origin: Origin = None) -> None:
         """One input record as it arrived (valid or not); ``origin`` where in Kafka it was
         read (a row ClickHouse refuses is then quarantined, not raised)."""
-        row = raw_row(raw, source, self.clocks, self.clock_floor)
+        row = raw_row(raw, source, self.clocks)
         self.buffers[RAW.name].append(row, origin)
         self._pending += 1
 

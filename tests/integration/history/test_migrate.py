@@ -130,19 +130,19 @@ def test_a_ttl_that_would_wrap_past_2106_is_refused_and_nothing_changes(
 def test_status_describes_times_the_engine_could_not_have_written(
     dsn: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from greekstream.history.rows import RAW, raw_row
+    from greekstream.history.rows import RAW, ArrivalClocks, raw_row
 
     with connect(dsn, create=True) as history:
         migrate(history)
         good = b'{"type":"index","event_id":"e","ts":"2026-03-01T00:00:00Z","underlying":"BTC",' \
             b'"price":1}'
         late = good.replace(b"2026-03-01", b"2200-01-01").replace(b'"e"', b'"f"')
-        clocks: dict[tuple[str, int], int] = {}
+        clocks = ArrivalClocks()
         rows = [list(raw_row(good, "f.jsonl:1", clocks)), list(raw_row(late, "f.jsonl:2", clocks))]
         # a record the engine rejects for its time is stored at its stream's clock
         assert rows[1][3] == rows[0][3] and rows[1][13] is False
         for i, ts in enumerate((2**62, -(2**62))):  # as an older writer could have stored
-            row = list(raw_row(good, f"old.jsonl:{i}", {}))
+            row = list(raw_row(good, f"old.jsonl:{i}", ArrivalClocks()))
             row[3] = row[4] = ts
             rows.append(row)
         history.insert("raw_events", [list(c) for c in zip(*rows, strict=True)], RAW.columns)

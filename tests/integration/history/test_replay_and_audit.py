@@ -181,3 +181,76 @@ def test_exposure_command_replays_with_the_processors_engine_settings(
     assert main(["exposure", dsn, "--as-of", as_of]) == 0
     got = json.loads(capsys.readouterr().out)
     assert got == expected and {r["book"] for r in got} == {"desk-a"}  # desk-b's trade: ts_ahead
+
+
+def _rec(type_: str, event_id: str, ts: object, **fields: object) -> bytes:
+    return json.dumps({"type": type_, "event_id": event_id, "ts": ts, **fields}).encode()
+
+
+@pytest.mark.parametrize(("typo", "reason"), [("2099-03-01T00:00:04Z", "ts_ahead"),
+                                              (4076092804000000, "invalid_event")])
+def test_a_rejected_far_ahead_record_keeps_its_partitions_replay_order(
+    dsn: str, typo: object, reason: str
+) -> None:
+    """A trade mistyped as 2099 (the engine rejects it: ts_ahead), or dated 2099 by an
+    integer the contract does not take (invalid_event), moved its Kafka partition's
+    arrival clock to 2099, so every later record of that partition replayed from history
+    after all other partitions: an accepted trade became late_event. Now the replay from
+    history rejects and applies what the processor did."""
+    from greekstream.history.migrate import migrate
+    from greekstream.history.replay_io import iter_raw
+    from greekstream.history.writer import HistoryWriter
+
+    market, trades = "gs.market/0", "gs.trades/0"
+    trade = {"book": "b", "instrument_id": "P", "side": "buy", "price": 100.0}
+    live = [  # in the order the processor applied them
+        (_rec("instrument", "i", "2026-03-01T00:00:00Z", instrument_id="P", kind="perpetual",
+              underlying="BTC", settlement="linear", contract_size=1), f"{market}/0"),
+        (_rec("index", "x1", "2026-03-01T00:00:01Z", underlying="BTC", price=100.0),
+         f"{market}/1"),
+        (_rec("quote", "q1", "2026-03-01T00:00:02Z", instrument_id="P", mark_price=100.0),
+         f"{market}/2"),
+        (_rec("trade", "t1", "2026-03-01T00:00:03Z", quantity=1, **trade), f"{trades}/0"),
+        (_rec("trade", "typo", typo, quantity=1, **trade), f"{trades}/1"),
+        (_rec("trade", "t2", "2026-03-01T00:00:05Z", quantity=5, **trade), f"{trades}/2"),
+        (_rec("index", "x2", "2026-03-03T12:00:00Z", underlying="BTC", price=200.0),
+         f"{market}/3"),
+        (_rec("quote", "q2", "2026-03-03T12:00:00Z", instrument_id="P", mark_price=200.0),
+         f"{market}/4"),
+    ]
+    expected = replay(live)
+    assert [o.reason for o in expected.outputs if o.type == "rejected"] == [reason]
+    with connect(dsn, create=True) as history:
+        migrate(history)
+        writer = HistoryWriter(history)
+        for raw, source in live:
+            topic, partition, offset = source.rsplit("/", 2)
+            writer.add_record(raw, source, (topic, int(partition), int(offset), raw))
+        writer.flush("batch-1")
+        stored = list(iter_raw(history))
+    assert [source for _, source in stored] == [source for _, source in live]
+    assert encoded(replay(stored).outputs) == encoded(expected.outputs)
+
+
+def test_an_appended_file_compares_a_far_ahead_record_with_the_stored_market_clock(
+    dsn: str, tmp_path: Path
+) -> None:
+    """A file appended to a store starts from the stored market records' clock: its first
+    record, a trade mistyped as 2099 (ts_ahead for the engine, continued from the store),
+    does not move its arrival clock there."""
+    day1, day2 = tmp_path / "day1.jsonl", tmp_path / "day2.jsonl"
+    day1.write_bytes(b"\n".join([
+        _rec("instrument", "i", "2026-03-01T00:00:00Z", instrument_id="P", kind="perpetual",
+             underlying="BTC", settlement="linear", contract_size=1),
+        _rec("index", "x1", "2026-03-01T00:00:01Z", underlying="BTC", price=100.0)]) + b"\n")
+    trade = {"book": "b", "instrument_id": "P", "side": "buy", "price": 100.0, "quantity": 1}
+    day2.write_bytes(b"\n".join([
+        _rec("trade", "typo", "2099-03-01T00:00:04Z", **trade),
+        _rec("trade", "t2", "2026-03-01T00:00:05Z", **trade)]) + b"\n")
+    for path in (day1, day2):
+        assert main(["replay", str(path), "--history", dsn, "--quiet"]) == 0
+    with connect(dsn) as history:
+        rows = history.rows("SELECT event_id, toUnixTimestamp64Micro(arrival_ts) "
+                            "FROM raw_events WHERE stream = 'day2.jsonl' ORDER BY seq")
+    assert [e for e, _ in rows] == ["typo", "t2"]
+    assert rows[0][1] < rows[1][1] == parse_ts("2026-03-01T00:00:05Z")
