@@ -5,12 +5,15 @@ liquidation distance; all from history, as of its last stored event."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
 
+from greekstream.core import guards
+from greekstream.core.events import DecodeError, Limits, decode_event
 from greekstream.core.timeutil import format_ts
-from greekstream.history.asof import history_span, stored_exposures_as_of
+from greekstream.history.asof import ACCEPTED, history_span, stored_exposures_as_of
 from greekstream.history.client import History
 
 ByKey = dict[tuple[str, str], dict[str, Any]]  # (book, underlying) -> fields
@@ -24,13 +27,35 @@ FLOOR_USE_CAP = 999.0  # at or past liquidation: shown as 999%, not an infinite 
 
 
 def limits_in_force(history: History, books: list[str], at: int) -> ByKey:
-    """The latest `limits` input per (book, underlying) at or before ``at``."""
+    """The latest `limits` input the engine accepted per (book, underlying) at or before
+    ``at``: a rejected one (its source in ``rejections``: a wrong-typed or negative limit,
+    one dated far ahead) changed nothing in the engine and is not in force here either.
+    Each is read as the engine reads it (the `Limits` model and the guards); one that
+    does not pass (stored by an older engine, say) is left out, never half-used."""
     rows = history.rows(
         "SELECT book, underlying, argMax(raw, (ts, seq)) FROM raw_events "
-        "WHERE type = 'limits' AND decoded AND book IN {books:Array(String)} "
+        f"WHERE type = 'limits' AND {ACCEPTED} AND book IN {{books:Array(String)}} "
         "AND ts <= fromUnixTimestamp64Micro({t:Int64}, 'UTC') GROUP BY book, underlying",
         {"books": books, "t": at})
-    return {(b, u): orjson.loads(raw) for b, u, raw in rows}
+    out: ByKey = {}
+    for b, u, raw in rows:
+        limits = read_limits(raw)
+        if limits is not None:
+            out[(b, u)] = limits
+    return out
+
+
+def read_limits(raw: str | bytes) -> dict[str, Any] | None:
+    """A stored `limits` record's fields as the engine applies them (``ts`` in epoch µs),
+    or None when the engine would reject it."""
+    try:
+        event = decode_event(raw)
+        if not isinstance(event, Limits):
+            return None
+        guards.check_event(event)
+    except (DecodeError, guards.GuardError):
+        return None
+    return event.model_dump()
 
 
 def open_breaches(history: History, books: list[str], at: int) -> list[dict[str, Any]]:
@@ -99,8 +124,12 @@ def floor_use_pct(value: float | None, limit: float | None) -> float | None:
 def regime_factor(limits: dict[str, Any], regime: str | None) -> float:
     """The factor on the max_abs_* limits in ``regime`` (the limits' ``regime_scale``, as
     the engine applies it: core/engine.py ``regime_scale``); 1 without either."""
-    scale = limits.get("regime_scale") or {}
-    return float(scale.get(regime, 1.0)) if regime is not None else 1.0
+    scale = limits.get("regime_scale")
+    if regime is None or not isinstance(scale, dict):
+        return 1.0
+    factor = scale.get(regime, 1.0)  # (limits_in_force read it as the engine: > 0, finite)
+    ok = type(factor) in (int, float) and math.isfinite(factor) and factor > 0
+    return float(factor) if ok else 1.0
 
 
 def limit_use(exposure: dict[str, Any], limits: dict[str, Any], risk: dict[str, Any],

@@ -21,11 +21,18 @@ from greekstream.history.migrate import require_schema
 from greekstream.history.replay_io import iter_raw, require_book
 from greekstream.runtime.replay import Record, replay
 
+# The raw_events rows of input records the engine accepted: decoded, and not rejected
+# (a rejection's source is its record's: ``topic/partition/offset`` or ``file:line``)
+ACCEPTED = "decoded AND source NOT IN (SELECT source FROM rejections)"
+
 
 def history_span(history: History) -> tuple[int, int] | None:
+    """(first, last) ts of the input records the engine accepted, or None when there is
+    none: a record it rejected (a trade mistyped as 2099: ``ts_ahead``) changed nothing,
+    so history does not end there (the dashboard's as-of, ``history status``)."""
     rows = history.rows(
         "SELECT toUnixTimestamp64Micro(min(ts)), toUnixTimestamp64Micro(max(ts)), count() "
-        "FROM raw_events WHERE decoded"
+        f"FROM raw_events WHERE {ACCEPTED}"
     )
     if not rows or not rows[0][2]:
         return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from greekstream.api.overview import FLOOR_USE_CAP, floor_use_pct, limit_use
+import pytest
+
+from greekstream.api.overview import FLOOR_USE_CAP, floor_use_pct, limit_use, regime_factor
 
 
 def test_a_floor_is_used_by_how_near_the_value_is_to_it() -> None:
@@ -47,3 +49,11 @@ def test_a_maximum_is_scaled_for_the_regime_as_the_engine_checks_it() -> None:
     stressed = limit_use(exposure, limits, {}, [], "stressed")
     assert stressed["delta"] == 120.0 and stressed["theta"] == 50.0
     assert limit_use(exposure, limits, {}, [], "calm")["delta"] == 40.0
+
+
+@pytest.mark.parametrize("scale", [[1, 2], {"calm": "x"}, {"calm": float("nan")}, "x", None])
+def test_regime_factor_takes_no_scale_it_cannot_use(scale: object) -> None:
+    """A regime_scale the engine would not take (limits_in_force leaves such a record
+    out) is a factor of 1, never a crash of the overview."""
+    assert regime_factor({"regime_scale": scale}, "calm") == 1.0
+    assert regime_factor({"regime_scale": {"calm": 0.5}}, "calm") == 0.5
