@@ -132,13 +132,14 @@ def plan_append(history: History, path: Path) -> Append:
     suffix = 1
     while True:
         name = path.name if suffix == 1 else f"{path.name}#{suffix}"
-        (n, head, tail), = history.rows(
-            "SELECT count(), anyIf(raw, seq = {first:Int64}), anyIf(raw, seq = {last:Int64}) "
-            "FROM raw_events WHERE stream = {name:String}",
+        (n, head, tail), = history.rows(  # (in hex: a record need not be UTF-8)
+            "SELECT count(), hex(anyIf(raw, seq = {first:Int64})), "
+            "hex(anyIf(raw, seq = {last:Int64})) FROM raw_events WHERE stream = {name:String}",
             {"name": name, "first": first[0], "last": last[0]})
         if not n:
             return Append(name, int(stored), int(newest) + 1, market_clock, False)
-        if count and n >= count and head.encode() == first[1] and tail.encode() == last[1]:
+        if (count and n >= count and bytes.fromhex(head) == first[1]
+                and bytes.fromhex(tail) == last[1]):
             return Append(name, int(stored), int(newest) + 1, market_clock, True)
         suffix += 1
 
@@ -216,7 +217,10 @@ def iter_raw(
     )
     with (
         wrap(f"reading raw events from {history.target} failed"),
-        history.client.query_rows_stream(sql, parameters=params, settings=settings) as stream,
+        # ``raw`` as its bytes: decoded, a record that is not UTF-8 would come back as
+        # its hex (clickhouse-connect's fallback), not as what the engine saw
+        history.client.query_rows_stream(sql, parameters=params, settings=settings,
+                                         column_formats={"raw": "bytes"}) as stream,
     ):
         finished = False
         try:

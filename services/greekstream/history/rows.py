@@ -198,8 +198,11 @@ class ArrivalClocks:
 def raw_row(raw: bytes | str, source: str, clocks: ArrivalClocks) -> Row:
     """A raw_events row. ``clocks`` holds each stream's arrival clock (ArrivalClocks) and
     is advanced here; a record without a ts (none the contract accepts) takes its
-    stream's clock as its ts."""
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    stream's clock as its ts. ``raw`` is stored as its bytes, whatever they hold (a
+    String column holds bytes): a record that is not UTF-8 comes back as the engine saw
+    it, not made valid JSON by replacing its bad bytes (the engine rejected it live; a
+    replay from history accepted it)."""
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -220,7 +223,7 @@ def raw_row(raw: bytes | str, source: str, clocks: ArrivalClocks) -> Row:
         _s(obj.get("book")),
         _s(obj.get("underlying") or obj.get("base")),
         _s(obj.get("instrument_id")),
-        text,
+        data,
         source,
         where.stream,
         where.partition,

@@ -254,3 +254,64 @@ def test_an_appended_file_compares_a_far_ahead_record_with_the_stored_market_clo
                             "FROM raw_events WHERE stream = 'day2.jsonl' ORDER BY seq")
     assert [e for e, _ in rows] == ["typo", "t2"]
     assert rows[0][1] < rows[1][1] == parse_ts("2026-03-01T00:00:05Z")
+
+
+def _not_utf8_lines() -> list[bytes]:
+    """A market, then a trade whose event_id holds a byte that is not UTF-8 (a producer's
+    Latin-1 "é": the engine rejects it, invalid_json), then a good trade."""
+    trade = {"book": "b", "instrument_id": "P", "side": "buy", "price": 100.0}
+    return [
+        _rec("trade", "t0-XX", "2026-03-01T00:00:00Z", quantity=5, **trade).replace(
+            b"XX", b"caf\xe9"),  # the first line too: an append compares it
+        _rec("instrument", "i", "2026-03-01T00:00:00Z", instrument_id="P", kind="perpetual",
+             underlying="BTC", settlement="linear", contract_size=1),
+        _rec("index", "x1", "2026-03-01T00:00:01Z", underlying="BTC", price=100.0),
+        _rec("quote", "q1", "2026-03-01T00:00:02Z", instrument_id="P", mark_price=100.0),
+        _rec("trade", "t1", "2026-03-01T00:00:03Z", quantity=1, **trade),
+        _rec("trade", "t2-XX", "2026-03-01T00:00:04Z", quantity=5, **trade).replace(
+            b"XX", b"caf\xe9"),
+    ]
+
+
+def test_a_record_that_is_not_utf8_is_stored_byte_for_byte(dsn: str) -> None:
+    """Its bytes were stored decoded with U+FFFD in place of the bad byte: valid JSON, so
+    a replay from history accepted the trade the processor had rejected."""
+    from greekstream.history.migrate import migrate
+    from greekstream.history.replay_io import iter_raw
+    from greekstream.history.writer import HistoryWriter
+
+    live = [(raw, f"gs.trades/0/{offset}") for offset, raw in enumerate(_not_utf8_lines())]
+    expected = replay(live)
+    assert [o.reason for o in expected.outputs if o.type == "rejected"] == ["invalid_json"] * 2
+    with connect(dsn, create=True) as history:
+        migrate(history)
+        writer = HistoryWriter(history)
+        for raw, source in live:
+            writer.add_record(raw, source, ("gs.trades", 0, int(source.rsplit("/", 1)[1]), raw))
+        writer.flush("batch-1")
+        stored = list(iter_raw(history))
+    assert stored == live
+    assert encoded(replay(stored).outputs) == encoded(expected.outputs)
+
+
+def test_a_file_that_is_not_utf8_replays_from_history_as_from_the_file(
+    dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`replay FILE --history`, then `replay --from-history`: the same outputs, byte for
+    byte; the same file again is stored already (its first line is compared as bytes)."""
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b"\n".join(_not_utf8_lines()) + b"\n")
+    for out in ("from-file", "again"):
+        assert main(["replay", str(path), "--history", dsn, "--out", str(tmp_path / out),
+                     "--quiet"]) == 0
+    assert "already" in capsys.readouterr().err
+    assert main(["replay", "--from-history", dsn, "--out", str(tmp_path / "from-history"),
+                 "--quiet"]) == 0
+    files = sorted(p.name for p in (tmp_path / "from-file").iterdir())
+    assert "rejected.jsonl" in files
+    for name in files:
+        assert ((tmp_path / "from-history" / name).read_bytes()
+                == (tmp_path / "from-file" / name).read_bytes()), name
+    with connect(dsn) as history:
+        assert history.rows("SELECT count() FROM raw_events") == [(6,)]
+        assert audit(history) == []

@@ -81,7 +81,7 @@ def test_raw_rows_carry_each_streams_arrival_clock() -> None:
     assert late["ts"] == 1772409601000000 and late["arrival_ts"] == first["ts"]
     bad = row(b"{oops", "f.jsonl:3")
     assert bad["ts"] == bad["arrival_ts"] == first["ts"] and not bad["decoded"]
-    assert bad["raw"] == "{oops" and bad["record_key"] == "f.jsonl:3"
+    assert bad["raw"] == b"{oops" and bad["record_key"] == "f.jsonl:3"
     other = row(_index("2026-03-02T00:00:00Z"), "g.jsonl:1")
     assert other["arrival_ts"] == other["ts"]  # another stream has its own clock
 
