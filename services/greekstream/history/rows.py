@@ -390,6 +390,8 @@ QUARANTINE_REASONS: dict[str, str] = {
     "wrong_type": "a field's JSON type does not fit its column",
     "bad_time": "a time is not an RFC 3339 time in 1970..2105",
     "out_of_range": "an integer does not fit its column (Int64)",
+    "bad_value": "a value its output cannot hold (a VaR's confidence outside (0, 1), no "
+                 "scenario P&L, `scenarios` not the number of P&Ls, an amount over 1e300)",
     "unknown_type": "a JSON object whose `type` is no output type history stores",
     "duplicate_key": "a key is written twice in the record's object (parsers disagree on "
                      "which value holds: orjson takes the last, ClickHouse the first)",
@@ -421,8 +423,9 @@ class Quarantined(NamedTuple):
 
 # What each column a row builder fills from a field needs (the column's type in
 # schemas/clickhouse): S String, F Float64, I Int64, B Bool, T DateTime64 (an RFC 3339
-# string), A Array(Float64), N Array(Nullable(String)). Lower case: the field may be
-# absent or null (a Nullable column, or one the builder defaults).
+# string), A Array(Float64), N Array(Nullable(String)), L a list of strings (in a stored
+# output's JSON). Lower case: the field may be absent or null (a Nullable column, or one
+# the builder defaults).
 _FIELDS: dict[str, str] = {
     "exposure": "event_id:S ts:T book:S underlying:S delta:F delta_equity:F gamma:F vega:F "
                 "theta:F delta_usd:f positions:I caused_by:S stale:b oracle_divergence:b",
@@ -436,7 +439,9 @@ _FIELDS: dict[str, str] = {
                    "time_shift_h:a names:n pnl:a",
     "pnl": "event_id:S ts:T book:S underlying:S realized_usd:F unrealized_usd:F fees_usd:F "
            "funding_usd:F total_usd:F caused_by:S",
-    "var": "event_id:S ts:T book:s var:F es:F",
+    # the whole `var` output (schemas/output/var.json): the API draws its P&Ls (png)
+    "var": "event_id:S ts:T book:S var:F es:F as_of:T confidence:F scenarios:I "
+           "worst_date:S worst_pnl:F first_date:S last_date:S pnl:A unshocked:L caused_by:S",
     "intent_status": "event_id:S ts:T intent_id:S book:S underlying:S instrument_id:S "
                      "state:S caused_by:S",
     "regime": "event_id:S ts:T underlying:S regime:S previous:s realized_vol:F implied_vol:f "
@@ -446,11 +451,11 @@ _NONE = type(None)
 _TYPES: dict[str, frozenset[type]] = {
     "S": frozenset((str,)), "F": frozenset((int, float)), "I": frozenset((int,)),
     "B": frozenset((bool,)), "T": frozenset((str,)), "A": frozenset((list,)),
-    "N": frozenset((list,)),
+    "N": frozenset((list,)), "L": frozenset((list,)),
 }
 _WHAT = {"S": "a string", "F": "a number", "I": "an integer", "B": "true or false",
          "T": "an RFC 3339 time string", "A": "a list of numbers",
-         "N": "a list of strings or nulls"}
+         "N": "a list of strings or nulls", "L": "a list of strings"}
 INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -488,7 +493,8 @@ class _Check:
         self.last_shape: tuple[type, ...] = ()
         self.times = tuple(n for n, c, _ in self.spec if c == "T")
         self.ints = tuple(n for n, c, _ in self.spec if c == "I")
-        self.arrays = tuple((n, c) for n, c, _ in self.spec if c in "AN")
+        self.arrays = tuple((n, c) for n, c, _ in self.spec if c in "ANL")
+        self.values = _VALUES.get(kind)
 
     def __call__(self, obj: Mapping[str, Any]) -> Malformed | None:
         try:
@@ -521,7 +527,7 @@ class _Check:
             if bad_item is not None:
                 return Malformed("wrong_type", f"`{name}` must be {_WHAT[code]}: "
                                  f"an element is {bad_item}")
-        return None
+        return self.values(obj) if self.values is not None else None
 
     def diagnose(self, obj: Mapping[str, Any]) -> Malformed | None:
         """The first field absent, null or of the wrong type, in the table's order."""
@@ -541,11 +547,43 @@ class _Check:
 def _bad_element(value: Any, code: str) -> str | None:
     if not isinstance(value, list):
         return None
-    allowed = _TYPES["F"] if code == "A" else frozenset((str, _NONE))
+    allowed = _TYPES["F"] if code == "A" else _TYPES["S"] if code == "L" else frozenset(
+        (str, _NONE))
     for item in value:
         if type(item) not in allowed:
             return _json_type(item) if item is not None else "null"
     return None
+
+
+# A VaR's money (USD): finite in JSON, and kept far from the float range's end, so that
+# differences of its P&Ls stay finite too (a histogram of [1e308, -1e308] spans inf). The
+# engine's are far smaller (its inputs are at most 1e15 in size: core/guards.py).
+VAR_MAX_USD = 1e300
+
+
+def _var_values(e: Mapping[str, Any]) -> Malformed | None:
+    """A `var` output's values (its fields' types are checked): what the engine computes
+    always satisfies them (core/var.py), and the API draws the P&Ls."""
+    confidence, pnl = e["confidence"], e["pnl"]
+    if not 0.0 < confidence < 1.0:
+        return Malformed("bad_value", f"`confidence` {confidence!r} is not strictly "
+                         "between 0 and 1")
+    if not pnl:
+        return Malformed("bad_value", "`pnl` is empty: a VaR needs at least one scenario")
+    if e["scenarios"] != len(pnl):
+        return Malformed("bad_value", f"`scenarios` {e['scenarios']} is not the number of "
+                         f"P&Ls in `pnl` ({len(pnl)})")
+    for name in ("var", "es", "worst_pnl"):
+        if abs(e[name]) > VAR_MAX_USD:
+            return Malformed("bad_value", f"`{name}` {e[name]!r} is over {VAR_MAX_USD:g} "
+                             "USD in size")
+    if max(map(abs, pnl)) > VAR_MAX_USD:
+        return Malformed("bad_value", f"a P&L in `pnl` is over {VAR_MAX_USD:g} USD in size")
+    return None
+
+
+# output type -> what its values must satisfy beyond their types (the last check)
+_VALUES: dict[str, Callable[[Mapping[str, Any]], Malformed | None]] = {"var": _var_values}
 
 
 # output type -> its check: None when the row of an output of that type can be built from
