@@ -14,6 +14,7 @@ import errno
 import hashlib
 import io
 import logging
+import math
 import re
 import threading
 import time
@@ -27,6 +28,8 @@ from urllib.parse import quote
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -288,6 +291,38 @@ def book_access(request: Request, book: str, who: Scope) -> None:
         raise HTTPException(403, f"this token may not read book {book!r}")
 
 
+def _reads_book(request: Request, book: str, who: Auth) -> Scope:
+    """``who``, once it may read the path's book (403 otherwise). As a dependency it runs
+    before the request body is validated: a book the token may not see is a 403 whatever
+    the body holds (only a body that is not JSON at all is answered first, a 422)."""
+    book_access(request, book, who)
+    return who
+
+
+ReadsBook = Annotated[Scope, Depends(_reads_book)]
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float as the JSON literal it stands for, as a
+    string ("Infinity", "-Infinity", "NaN"): strict JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 (``{"detail": [{type, loc, msg, input, ctx}, ...]}``), but one
+    that can always be written: Python's json reads 1e400, NaN or Infinity in a body
+    as a float, pydantic refuses it (finite_number) and echoes it in ``input``, and
+    FastAPI's own handler then failed to write the error (a 500)."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, 422)
+
+
 def create_app(history: History, tokens: Tokens,
                settings: QuerySettings | None = None) -> FastAPI:
     require_schema(history)
@@ -310,6 +345,7 @@ def create_app(history: History, tokens: Tokens,
         redoc_url=None,
     )
     app.state.service = service
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)  # the last added runs first: on the 413 too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -393,7 +429,7 @@ def _routes(app: FastAPI, service: Service) -> None:
     @app.post("/v1/books/{book:book}/what-if",
               summary="Preview hypothetical trades: Greeks, worst loss, liquidation distance, "
                       "breaches and intents they would cause (no state changes)")
-    def what_if(request: Request, book: str, who: Auth, body: WhatIfRequest) -> Response:
+    def what_if(request: Request, book: str, who: ReadsBook, body: WhatIfRequest) -> Response:
         """The book's state is re-derived from its stored records, off the request path
         (a worker process, the token's replay slots: 429, and the replay timeout: 504)."""
         from greekstream.core.whatif import WhatIfError

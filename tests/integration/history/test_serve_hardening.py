@@ -3,6 +3,7 @@ parameter validation, RFC 6266 downloads, and book names that need percent-encod
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from greekstream.settings import QuerySettings
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ALL = "z" * 32
+DESK_A = "a" * 32  # sees desk-a only
 AUTH = {"Authorization": f"Bearer {ALL}"}
 ODD_BOOKS = ["fx/desk", 'quote"book', "crlf\r\nbook", "é/ü desk;x=1", "tex $\\nosuchcmd$"]
 
@@ -145,6 +147,48 @@ def test_a_request_body_over_the_limit_is_refused_before_it_is_read(
             assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
     within = client.post(path, content=orjson.dumps({"trades": []}), headers=json_type)
     assert within.status_code == 401  # read, then the token is asked for
+
+
+def test_a_non_finite_number_in_a_body_is_a_422_naming_the_field(
+    client: httpx.Client, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Python's json reads 1e400, NaN and ±Infinity in a body as floats; pydantic refuses
+    them (finite_number) and FastAPI's own 422 handler, echoing them in `input`, could not
+    write its answer: a 500 and a traceback. Now the 422 names the field, the value as a
+    string, as for 0; and a token that may not see the book gets its 403 whatever the
+    body holds (the body used to be validated first)."""
+    path = "/v1/books/desk-a/what-if"
+    json_type = {"Content-Type": "application/json", **AUTH}
+    trade = b'{"instrument_id":"BTC-PERPETUAL","side":"buy","quantity":%s%s}'
+    shown = {b"1e400": "Infinity", b"-1e400": "-Infinity", b"NaN": "NaN",
+             b"Infinity": "Infinity", b"-Infinity": "-Infinity"}
+    with caplog.at_level(logging.ERROR, logger="greekstream.serve"):
+        for literal, text in shown.items():
+            for field, body in (("quantity", trade % (literal, b"")),
+                                ("price", trade % (b"1", b',"price":' + literal))):
+                r = client.post(path, content=b'{"trades":[%s]}' % body, headers=json_type)
+                assert r.status_code == 422, (literal, field, r.status_code, r.text)
+                assert r.json() == {"detail": [{
+                    "type": "finite_number", "loc": ["body", "trades", 0, field],
+                    "msg": "Input should be a finite number", "input": text}]}
+                assert r.headers["cache-control"] == "no-store"
+        # another error echoing a whole trade that holds non-finite numbers
+        r = client.post(path, headers=json_type,
+                        content=b'{"trades":[{"side":"buy","quantity":NaN,"x":[-1e400]}]}')
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"] == ["body", "trades", 0, "instrument_id"]
+        assert r.json()["detail"][0]["input"] == {"side": "buy", "quantity": "NaN",
+                                                  "x": ["-Infinity"]}
+        zero = client.post(path, content=b'{"trades":[%s]}' % (trade % (b"0", b"")),
+                           headers=json_type)
+        assert zero.status_code == 422 and zero.json()["detail"][0]["input"] == 0
+        desk_a = {"Content-Type": "application/json", "Authorization": f"Bearer {DESK_A}"}
+        for body in (trade % (b"NaN", b""), trade % (b"0", b""),
+                     b'{"instrument_id":"BTC-PERPETUAL","side":"short","quantity":1}'):
+            r = client.post("/v1/books/desk-b/what-if", headers=desk_a,
+                            content=b'{"trades":[%s]}' % body)
+            assert r.status_code == 403, (body, r.status_code, r.text)
+    assert "internal error" not in caplog.text
 
 
 def test_a_range_with_more_rows_than_an_answer_may_hold_is_a_clear_400(
