@@ -1,7 +1,10 @@
 """Bearer tokens scoped to sets of books, from a file or an env var — never from code.
 
 File (YAML or JSON) or ``GREEKSTREAM_TOKENS_JSON``: ``{TOKEN: [book, ...] | "*"}``; a key
-``sha256:HEX`` is the SHA-256 of a token, so the file need not hold the token itself.
+``sha256:HEX`` is the SHA-256 of a token, so the file need not hold the token itself. The
+prefix and the 64 hex digits may be in either case (PowerShell's Get-FileHash prints them
+upper case); any other key starting with ``sha256:`` is refused at load, never taken as a
+token (its text would then be a working token, in the file meant to hold none).
 Only digests are kept in memory, and a presented token is compared with every digest in
 constant time (``hmac.compare_digest``), so timing tells nothing about which is near.
 Error messages name a token by its fingerprint, never by its text.
@@ -37,7 +40,8 @@ class Scope:
         return [b for b in books if self.allows(b)]
 
 
-_HASHED = re.compile(r"^sha256:([0-9a-f]{64})$")
+HASHED_PREFIX = "sha256:"
+_HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def digest(token: str) -> bytes:
@@ -73,13 +77,15 @@ class Tokens:
 def parse_tokens(data: Any, origin: str) -> dict[bytes, Scope]:
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"{origin}: tokens must be a non-empty mapping {{token: [books] or '*'}}")
-    scopes = {}
-    for token, books in data.items():
-        if not isinstance(token, str) or len(token) < 16:
+    scopes: dict[bytes, Scope] = {}
+    for number, (token, books) in enumerate(data.items(), 1):
+        if not isinstance(token, str):
             raise ConfigError(f"{origin}: every token must be a string of at least 16 characters")
-        hashed = _HASHED.match(token)
-        key = bytes.fromhex(hashed[1]) if hashed else digest(token)
+        key = _key(token, number, origin)
         name = _fingerprint(key)
+        if key in scopes:  # the same token twice (its text and its digest, or two cases)
+            raise ConfigError(f"{origin}: token {name} is given twice (key {number})",
+                              hint="keep one entry per token, with all its books")
         if books == ALL_BOOKS:
             scopes[key] = Scope(name, None)
         elif isinstance(books, list) and all(isinstance(b, str) and b for b in books):
@@ -87,6 +93,34 @@ def parse_tokens(data: Any, origin: str) -> dict[bytes, Scope]:
         else:
             raise ConfigError(f"{origin}: token {name} must map to a list of books or '*'")
     return scopes
+
+
+def _key(token: str, number: int, origin: str) -> bytes:
+    """The digest a key stands for: ``sha256:`` and 64 hex digits in any case, or a
+    token's text of at least 16 characters; any other key starting with ``sha256:`` (any
+    case) is an error, which names the key by its place, not its text."""
+    if token[:len(HASHED_PREFIX)].lower() != HASHED_PREFIX:
+        if len(token) < 16:
+            raise ConfigError(
+                f"{origin}: every token must be a string of at least 16 characters")
+        return digest(token)
+    hexdigits = token[len(HASHED_PREFIX):]
+    if _HEX_DIGEST.fullmatch(hexdigits):
+        return bytes.fromhex(hexdigits)
+    if _HEX_DIGEST.fullmatch(hexdigits.strip()):
+        wrong = "spaces or line breaks around the digits"
+    elif len(hexdigits) != 64:
+        wrong = f"{len(hexdigits)} characters after {HASHED_PREFIX}"
+    else:
+        wrong = "a character that is not a hex digit"
+    raise ConfigError(
+        f"{origin}: key {number} starts with {HASHED_PREFIX} (in any case) but is not "
+        f"{HASHED_PREFIX} and 64 hex digits: it has {wrong}. It is refused, not taken "
+        "as a token's text",
+        hint="write the token's SHA-256 there, e.g. sha256:$(printf %s \"$TOKEN\" | "
+        "sha256sum | cut -c1-64), with no spaces or line breaks; or, for a token whose "
+        "text starts with sha256:, list its SHA-256 instead",
+    )
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

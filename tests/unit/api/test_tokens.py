@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import orjson
 import pytest
 
 from greekstream.api import tokens as tokens_module
@@ -57,3 +58,49 @@ def test_a_yaml_error_never_prints_a_token(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError) as inline:
         load_tokens(None, text)
     assert SECRET not in str(inline.value) and "s3cr3t" not in str(inline.value)
+
+
+def test_a_sha256_key_is_read_in_any_case_and_never_taken_as_a_token() -> None:
+    """``sha256:`` and its hex digits in upper case (PowerShell's Get-FileHash prints
+    them so) or mixed case are the digest; before, such a key failed the lower-case
+    pattern and was taken as a plain token: the real token was refused and the digest
+    text, in the file meant to hold no token, was accepted as one."""
+    hashed = hashlib.sha256(SECRET.encode()).hexdigest()
+    for key in (f"sha256:{hashed.upper()}", f"SHA256:{hashed}", f"Sha256:{hashed.upper()}"):
+        table = load_tokens(None, f'{{"{key}": ["desk-a"]}}')
+        scope = table.scope(SECRET)
+        assert scope is not None and scope.allows("desk-a"), key
+        assert scope.name == fingerprint(SECRET)
+        assert table.scope(key) is None and table.scope(key.lower()) is None
+
+
+@pytest.mark.parametrize(("key", "problem"), [
+    ("sha256:" + "A" * 63, "63 characters after sha256:"),
+    ("SHA256:" + "0" * 65, "65 characters after sha256:"),
+    ("sha256:" + "0" * 63 + "g", "a character that is not a hex digit"),
+    ("sha256:" + "0" * 64 + "\n", "spaces or line breaks around the digits"),
+    ("sha256: " + "0" * 64, "spaces or line breaks around the digits"),
+    ("sha256:my-token-that-looks-hashed", "26 characters after sha256:"),
+])
+def test_a_malformed_sha256_key_is_refused_at_load(
+    tmp_path: Path, key: str, problem: str
+) -> None:
+    path = tmp_path / "tokens.json"
+    path.write_text(orjson.dumps({OTHER: "*", key: ["desk-a"]}).decode())
+    with pytest.raises(ConfigError) as caught:
+        load_tokens(str(path), None)
+    message = str(caught.value)
+    assert f"{path}: key 2 starts with sha256:" in message and problem in message
+    assert "sha256sum" in (caught.value.hint or "")
+    assert key.strip() not in message and OTHER not in message
+
+
+def test_the_same_token_twice_is_refused() -> None:
+    """Its text and its digest, or its digest in two cases: one would silently win."""
+    hashed = hashlib.sha256(SECRET.encode()).hexdigest()
+    for first, second in ((SECRET, f"sha256:{hashed}"),
+                          (f"sha256:{hashed}", f"SHA256:{hashed.upper()}")):
+        text = orjson.dumps({first: ["desk-a"], second: "*"}).decode()
+        with pytest.raises(ConfigError, match="given twice") as caught:
+            load_tokens(None, text)
+        assert fingerprint(SECRET) in str(caught.value) and SECRET not in str(caught.value)
