@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
+from greekstream.core import guards
 from greekstream.runtime.replay import read_records, replay
 from tests.cli import run
 from tests.unit import builders as b
@@ -43,3 +45,27 @@ def test_a_utf8_bom_on_the_first_line_is_not_a_rejection(tmp_path: Path) -> None
     rows = orjson.loads(out)
     assert rows and rows == orjson.loads(run("replay", str(plain))[1])
     assert rows[0]["positions"] == 1
+
+
+def test_a_time_flag_outside_the_engines_range_is_a_usage_error(tmp_path: Path) -> None:
+    """--as-of past 2105-12-31T23:59:59.999999Z or before 1970 parsed, and the table's
+    title (format_ts) overflowed past year 9999: a traceback. It is refused up front
+    (exit 2, the range and a hint), before --out is created."""
+    from greekstream.commands._common import parse_time_arg
+    from greekstream.errors import UsageError
+
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(market()) + b"\n")
+    out = tmp_path / "out"
+    for at in ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00Z",
+               "0001-01-01T00:00:00+01:00", "2106-01-01T00:00:00Z",
+               "1969-12-31T23:59:59.999999Z"):
+        code, _, err = run("replay", str(path), "--as-of", at, "--format", "table",
+                           "--out", str(out), "--quiet")
+        assert code == 2, (at, err)
+        assert "out of the range the engine accepts" in err and "hint: " in err, err
+        assert not out.exists()
+        with pytest.raises(UsageError, match="out of the range"):
+            parse_time_arg(at, "--to")
+    assert parse_time_arg("1970-01-01T00:00:00Z", "--from") == 0
+    assert parse_time_arg("2105-12-31T23:59:59.999999Z", "--to") == guards.MAX_TS_US

@@ -15,6 +15,7 @@ from typing import TypeVar
 import orjson
 from pydantic import ValidationError
 
+from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
 from greekstream.core.timeutil import TimestampError, parse_ts
 from greekstream.errors import ConfigError, UsageError
 from greekstream.settings import ProcessorSettings, SinkSettings
@@ -51,15 +52,23 @@ def consumer_settings(cls: type[S], what: str, args: argparse.Namespace,
 
 
 def parse_time_arg(value: str | None, flag: str) -> int | None:
+    """A time flag in epoch µs: an RFC 3339 timestamp inside the range the engine accepts
+    (guards.ts_in_range), so that every later use (format_ts, ClickHouse) can hold it."""
     if value is None:
         return None
     try:
-        return parse_ts(value)
-    except TimestampError as exc:
+        moment = parse_ts(value)
+    except (TimestampError, OverflowError) as exc:
         raise UsageError(
             f"bad {flag} {value!r}: not an RFC 3339 timestamp",
             hint=f"write it like {flag} 2026-03-01T14:05:00Z",
         ) from exc
+    if not ts_in_range(moment):
+        raise UsageError(
+            f"bad {flag} {value!r}: out of the range the engine accepts ({TS_RANGE_TEXT})",
+            hint=f"give a time inside it, like {flag} 2026-03-01T14:05:00Z",
+        )
+    return moment
 
 
 def print_json(obj: object) -> None:

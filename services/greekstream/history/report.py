@@ -42,15 +42,23 @@ _EXPOSURE = ("delta", "delta_equity", "gamma", "vega", "theta", "delta_usd", "po
 
 
 def day_bounds(day: str) -> tuple[int, int]:
-    """[start, end] of a UTC date "YYYY-MM-DD" in epoch µs (end inclusive)."""
+    """[start, end] of a UTC date "YYYY-MM-DD" in epoch µs (end inclusive), a day inside
+    the range the engine accepts (guards.ts_in_range: what history holds and format_ts
+    can write)."""
+    from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
     from greekstream.core.timeutil import TimestampError, parse_ts
 
     try:
         start = parse_ts(f"{day}T00:00:00Z")
-    except TimestampError as exc:
+    except (TimestampError, OverflowError) as exc:
         raise HistoryQueryError(f"bad date {day!r}", hint="write it as --date 2026-03-01"
                                 ) from exc
-    return start, start + DAY_US - 1
+    end = start + DAY_US - 1
+    if not (ts_in_range(start) and ts_in_range(end)):
+        raise HistoryQueryError(
+            f"bad date {day!r}: out of the range the engine accepts ({TS_RANGE_TEXT})",
+            hint="give a day inside it, like --date 2026-03-01")
+    return start, end
 
 
 def hour_ends(start: int) -> list[int]:
