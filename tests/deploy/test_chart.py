@@ -212,12 +212,13 @@ def test_bad_values_are_rejected(case: str) -> None:
     ("scenarios", "scenarios.yaml", "GREEKSTREAM_ENGINE__SCENARIOS_FILE"),
     ("returns", "returns.csv", "GREEKSTREAM_ENGINE__RETURNS_FILE"),
 ])
-def test_a_file_in_values_reaches_the_processor(
+def test_a_file_in_values_reaches_the_processor_and_serve(
     rendered_all_settings: Rendered, rendered_default: Rendered, tmp_path: Path,
     name: str, key: str, env_name: str,
 ) -> None:
     """processor.scenarios (a scenario file) and processor.returns (a returns CSV): a
-    ConfigMap, mounted read-only, named by the engine setting; absent by default."""
+    ConfigMap, mounted read-only, named by the engine setting; absent by default. serve
+    mounts it too: its what-if and as-of replays re-derive the processors' numbers."""
     from greekstream.runtime.returns_file import load_returns
     from greekstream.runtime.scenario_files import load
 
@@ -231,16 +232,18 @@ def test_a_file_in_values_reaches_the_processor(
         assert load(path).named, "the shipped stress library, rendered intact"
     else:
         assert len(load_returns(path)) == 3, "the returns file, rendered intact"
-    (proc,) = [d for d in rendered_all_settings.docs if d["kind"] == "Deployment"
-               and d["metadata"]["name"].endswith("-processor")]
-    pod = proc["spec"]["template"]["spec"]
-    (volume,) = [v for v in pod["volumes"] if v["name"] == name]
-    assert volume["configMap"]["name"] == cm["metadata"]["name"]
-    (container,) = pod["containers"]
-    (mount,) = [m for m in container["volumeMounts"] if m["name"] == name]
     configmaps = {d["metadata"]["name"]: d["data"] for d in rendered_all_settings.docs
                   if d["kind"] == "ConfigMap"}
-    env = {}
-    for source in container.get("envFrom", []):
-        env.update(configmaps[source["configMapRef"]["name"]])
-    assert env[env_name] == f"{mount['mountPath']}/{key}"
+    for component in ("processor", "serve"):
+        (deployment,) = [d for d in rendered_all_settings.docs if d["kind"] == "Deployment"
+                         and d["metadata"]["name"].endswith(f"-{component}")]
+        pod = deployment["spec"]["template"]["spec"]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == name]
+        assert volume["configMap"]["name"] == cm["metadata"]["name"]
+        (container,) = pod["containers"]
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == name]
+        assert mount["readOnly"] is True
+        env = {}
+        for source in container.get("envFrom", []):
+            env.update(configmaps[source["configMapRef"]["name"]])
+        assert env[env_name] == f"{mount['mountPath']}/{key}", component

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 
 from greekstream.settings import (
+    EngineEnvSettings,
     KafkaClientSettings,
     ProcessorSettings,
     ServeSettings,
@@ -36,6 +37,9 @@ MODELS: dict[str, type[BaseSettings] | None] = {
     "produce": KafkaClientSettings,
     "history": None,  # its DSN is an argument: history migrate $(GREEKSTREAM_CLICKHOUSE_DSN)
 }
+# the processors' engine section, which these commands read too (settings.engine_settings():
+# the sink's arrival clocks, serve's replays), set to the processors' values (tested below)
+ENGINE_READERS = ("sink", "serve")
 # env vars that are not model fields but the settings loader itself reads
 LOADER_VARS = {"GREEKSTREAM_SETTINGS_FILE"}
 SECRET_PLACEHOLDER = {
@@ -93,11 +97,38 @@ def check_container(where: str, args: list[str], env: dict[str, str],
         assert set(ours) <= {"GREEKSTREAM_CLICKHOUSE_DSN"}, where
         assert all(f"$({k})" in args for k in ours), f"{where}: {ours} unused"
         return None
-    unknown = set(ours) - env_names(model) - LOADER_VARS
+    engine = env_names(EngineEnvSettings) if command in ENGINE_READERS else set()
+    unknown = set(ours) - env_names(model) - engine - LOADER_VARS
     assert not unknown, f"{where}: {sorted(unknown)} are not fields of {model.__name__}"
-    loaded = load(model, ours, monkeypatch)  # types and bounds hold
-    assert loaded is not None
+    loaded = load(model, {k: v for k, v in ours.items() if k not in engine}, monkeypatch)
+    assert loaded is not None  # types and bounds hold
+    if engine:
+        assert load(EngineEnvSettings, {k: v for k, v in ours.items() if k in engine},
+                    monkeypatch) is not None
     return model
+
+
+def assert_engine_env_is_the_processors(
+        where: str, containers: list[tuple[str, list[str], dict[str, str]]]) -> None:
+    """The sink and serve get every engine setting the processors get, with the same
+    value: a desk that sets one for its processors sets it for them."""
+    engines = {}
+    for name, args, env in containers:
+        if args[0] in ("process", *ENGINE_READERS):
+            engine = {k: v for k, v in env.items() if k.startswith("GREEKSTREAM_ENGINE__")}
+            engines.setdefault(args[0], []).append((name, engine))
+    assert set(engines) == {"process", *ENGINE_READERS}, f"{where}: {sorted(engines)}"
+    (_, want), *_ = engines["process"]
+    assert want, f"{where}: the processor has no engine settings"
+    for command in ENGINE_READERS:
+        for name, got in engines[command]:
+            got = {k: v for k, v in got.items() if not (command == "sink" and k in FILES)}
+            mine = {k: v for k, v in want.items() if not (command == "sink" and k in FILES)}
+            assert got == mine, f"{where} {name}: engine settings differ from the processor's"
+
+
+# the engine's files: the sink reads no scenario or returns file (it need not mount them)
+FILES = {"GREEKSTREAM_ENGINE__SCENARIOS_FILE", "GREEKSTREAM_ENGINE__RETURNS_FILE"}
 
 
 # --- the chart ---------------------------------------------------------------------------
@@ -125,6 +156,8 @@ def test_chart_sets_only_known_settings_and_reaches_every_field(
     containers = [c for rendered in (rendered_default, rendered_production, rendered_all_settings)
                   for c in chart_containers(rendered)]
     assert_every_field_reached("chart", containers, monkeypatch)
+    for rendered in (rendered_default, rendered_production, rendered_all_settings):
+        assert_engine_env_is_the_processors("chart", chart_containers(rendered))
 
 
 def assert_every_field_reached(where: str, containers: list[tuple[str, list[str], dict[str, str]]],
@@ -217,6 +250,8 @@ def test_compose_sets_only_known_settings_and_reaches_every_field(
     containers = [c for config in (compose_config, compose_override_config)
                   for c in compose_containers(config)]
     assert_every_field_reached("compose", containers, monkeypatch)
+    for config in (compose_config, compose_override_config):
+        assert_engine_env_is_the_processors("compose", compose_containers(config))
 
 
 def test_env_names_catch_an_unknown_variable(monkeypatch: pytest.MonkeyPatch) -> None:

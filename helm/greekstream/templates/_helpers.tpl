@@ -95,10 +95,15 @@ GREEKSTREAM_KAFKA__SSL_KEY_LOCATION: {{ printf "/etc/greekstream/kafka-tls/%s" .
 {{- if has .component (list "processor" "sink" "serve" "topics") }}
 {{- include "greekstream.settingsEnv" (dict "prefix" "GREEKSTREAM_" "values" (get $root.Values .component).settings) }}
 {{- end }}
-{{- if and (eq .component "processor") $root.Values.processor.scenarios }}
+{{- /* the sink (its arrival clocks: max_ts_ahead_s) and serve (its replays) follow the
+     processors' engine settings, from the one place they are set */}}
+{{- if has .component (list "sink" "serve") }}
+{{- include "greekstream.settingsEnv" (dict "prefix" "GREEKSTREAM_ENGINE__" "values" $root.Values.processor.settings.engine) }}
+{{- end }}
+{{- if and (has .component (list "processor" "serve")) $root.Values.processor.scenarios }}
 GREEKSTREAM_ENGINE__SCENARIOS_FILE: "/etc/greekstream/scenarios/scenarios.yaml"
 {{- end }}
-{{- if and (eq .component "processor") $root.Values.processor.returns }}
+{{- if and (has .component (list "processor" "serve")) $root.Values.processor.returns }}
 GREEKSTREAM_ENGINE__RETURNS_FILE: "/etc/greekstream/returns/returns.csv"
 {{- end }}
 {{- if and (eq .component "serve") $root.Values.serve.tokens.fileKey }}
@@ -154,13 +159,13 @@ replays' records there: serve.tmpSizeLimit) and secrets as files. */}}
     secretName: {{ .root.Values.kafka.tls.existingSecret | quote }}
     defaultMode: 0440
 {{- end }}
-{{- if and (eq .component "processor") .root.Values.processor.scenarios }}
+{{- if and (has .component (list "processor" "serve")) .root.Values.processor.scenarios }}
 - name: scenarios
   configMap:
     name: {{ include "greekstream.fullname" .root }}-scenarios
     defaultMode: 0444
 {{- end }}
-{{- if and (eq .component "processor") .root.Values.processor.returns }}
+{{- if and (has .component (list "processor" "serve")) .root.Values.processor.returns }}
 - name: returns
   configMap:
     name: {{ include "greekstream.fullname" .root }}-returns
@@ -181,10 +186,10 @@ replays' records there: serve.tmpSizeLimit) and secrets as files. */}}
 {{- if and (has .component (list "processor" "sink" "topics")) .root.Values.kafka.tls.existingSecret }}
 - {name: kafka-tls, mountPath: /etc/greekstream/kafka-tls, readOnly: true}
 {{- end }}
-{{- if and (eq .component "processor") .root.Values.processor.scenarios }}
+{{- if and (has .component (list "processor" "serve")) .root.Values.processor.scenarios }}
 - {name: scenarios, mountPath: /etc/greekstream/scenarios, readOnly: true}
 {{- end }}
-{{- if and (eq .component "processor") .root.Values.processor.returns }}
+{{- if and (has .component (list "processor" "serve")) .root.Values.processor.returns }}
 - {name: returns, mountPath: /etc/greekstream/returns, readOnly: true}
 {{- end }}
 {{- if and (eq .component "serve") .root.Values.serve.tokens.fileKey }}

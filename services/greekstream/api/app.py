@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import functools
 import hashlib
 import io
 import logging
@@ -42,6 +43,7 @@ from greekstream.api import queries
 from greekstream.api.overview import overview
 from greekstream.api.pool import Busy, HistoryPool, PoolTimeout, Replays, SpoolsFull
 from greekstream.api.tokens import Scope, Tokens
+from greekstream.core.engine import EngineConfig
 from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
 from greekstream.core.timeutil import TimestampError, format_ts, parse_ts
 from greekstream.errors import HistoryError, HistoryQueryError, UnknownBookError
@@ -58,7 +60,7 @@ from greekstream.history.spool import (
 )
 from greekstream.reports.tables import csv_cell
 from greekstream.runtime.whatif_trade import WhatIfTrade
-from greekstream.settings import QuerySettings
+from greekstream.settings import EngineSettings, QuerySettings
 
 log = logging.getLogger("greekstream.serve")
 STATIC = Path(__file__).parent / "static"
@@ -235,9 +237,13 @@ class Service:
     """The app's state: a pool of history connections and the replay workers (api/pool.py).
     No lock is held across requests: a query waits only when every connection is busy."""
 
-    def __init__(self, history: History, tokens: Tokens, settings: QuerySettings) -> None:
+    def __init__(self, history: History, tokens: Tokens, settings: QuerySettings,
+                 engine: EngineSettings) -> None:
         self.tokens = tokens
         self.settings = settings
+        # the processors' engine settings, as JSON for the replay workers (worker_config):
+        # an as-of, P&L or what-if replay must re-derive what the processors derived
+        self.engine = engine.model_dump_json()
         self.pool = HistoryPool(history, settings.connections)
         self.replays = Replays(settings.replay_workers, settings.replay_per_token,
                                settings.replay_timeout_s, settings.replay_spool_mb << 20,
@@ -323,10 +329,15 @@ async def invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, 422)
 
 
-def create_app(history: History, tokens: Tokens,
-               settings: QuerySettings | None = None) -> FastAPI:
+def create_app(history: History, tokens: Tokens, settings: QuerySettings | None = None,
+               engine: EngineSettings | None = None) -> FastAPI:
+    """``engine``: the processors' engine settings (`serve` reads them as the processors
+    do, ``engine_settings()``); the replays run with them. A scenario or returns file
+    they name that cannot be read is a ConfigError here, not at the first replay."""
     require_schema(history)
-    service = Service(history, tokens, settings or QuerySettings())
+    engine = engine or EngineSettings()
+    worker_config(engine.model_dump_json())
+    service = Service(history, tokens, settings or QuerySettings(), engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -543,7 +554,8 @@ class WhatIfRequest(BaseModel):
 
 
 def what_if_on_records(records: Iterable[Record], book: str, trades: list[Any],
-                       state: bytes | None = None) -> dict[str, Any]:
+                       state: bytes | None = None, *,
+                       config: EngineConfig | None = None) -> dict[str, Any]:
     """What-if on the state the records build (run in a replay worker process), or on
     ``state``, a snapshot of it a former preview returned (the records are not read);
     a fresh state is returned with the result (``state``), for the next preview of the
@@ -553,10 +565,10 @@ def what_if_on_records(records: Iterable[Record], book: str, trades: list[Any],
     from greekstream.runtime.replay import replay
 
     if state is None:
-        engine = replay(records, keep_outputs=False).engine
+        engine = replay(records, config=config, keep_outputs=False).engine
         fresh: bytes | None = engine.snapshot()
     else:
-        engine, fresh = Engine(), None
+        engine, fresh = Engine(config), None
         engine.restore(state)
     result = preview(engine, book, trades)
     if fresh is not None:
@@ -599,6 +611,22 @@ class StateCache:
 
 
 Reader = Callable[[History, float], Iterator[Record]]
+
+
+def configured(records: Iterable[Record], work: Callable[..., Any], engine: str,
+               *args: Any) -> Any:
+    """In a replay worker: ``work(records, *args, config=...)`` with the engine
+    configuration of ``engine`` (EngineSettings as JSON), the processors' own."""
+    return work(records, *args, config=worker_config(engine))
+
+
+@functools.lru_cache(maxsize=4)
+def worker_config(engine: str) -> EngineConfig:
+    """The EngineConfig of EngineSettings ``engine`` (JSON): its scenario and returns files
+    read once per process, not per replay."""
+    from greekstream.runtime.scenario_files import engine_config
+
+    return engine_config(EngineSettings.model_validate_json(engine))
 OFFLINE_REPLAY = ("Replay them offline instead: "
                   "greekstream replay --from-history DSN --book BOOK --to T")
 
@@ -626,7 +654,8 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
                 call = prepare(read_spool(spooled.path)) if prepare is not None else args
                 if time.monotonic() >= deadline:  # prepare is a pass over the file too
                     raise SpoolTimeout("no time left to replay the records")
-                future = replays.submit(handed, work, spooled, *call)
+                future = replays.submit(handed, configured, spooled, work, service.engine,
+                                        *call)
                 return future.result(timeout=max(0.0, deadline - time.monotonic()))
             except (FutureTimeout, SpoolTimeout):
                 raise timeout from None

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from greekstream.api.app import Auth, Format, Service, _in_replay_slot, _render, _time
 from greekstream.api.tokens import Scope
+from greekstream.core.engine import EngineConfig
 from greekstream.core.term_structure import vega_by_expiry
 from greekstream.history.asof import check_as_of
 from greekstream.history.client import History
@@ -31,9 +32,10 @@ from greekstream.runtime.replay import replay
 Records = Iterable[Record]  # read once, as they come (a replay worker's spool file)
 
 
-def pnl_rows(records: Records, book: str, moment: int, at: str) -> list[dict[str, Any]]:
+def pnl_rows(records: Records, book: str, moment: int, at: str,
+             config: EngineConfig | None = None) -> list[dict[str, Any]]:
     """The book's P&L per underlying as of ``moment`` (run in a replay worker)."""
-    engine = replay(records, as_of_us=moment, keep_outputs=False).engine
+    engine = replay(records, as_of_us=moment, config=config, keep_outputs=False).engine
     return [{"book": r.book, "underlying": r.underlying, "as_of": at,
              **{k: (r.pnl or {}).get(k, 0.0) for k in PNL_FIELDS},
              "funding_usd_per_day": r.funding_usd_per_day, "vanna": r.vanna,
@@ -41,9 +43,10 @@ def pnl_rows(records: Records, book: str, moment: int, at: str) -> list[dict[str
             for r in engine.exposures(moment) if r.book == book]
 
 
-def vega_rows(records: Records, book: str, moment: int) -> list[dict[str, Any]]:
+def vega_rows(records: Records, book: str, moment: int,
+              config: EngineConfig | None = None) -> list[dict[str, Any]]:
     """The book's vega per underlying and expiry at ``moment`` (run in a replay worker)."""
-    engine = replay(records, as_of_us=moment, keep_outputs=False).engine
+    engine = replay(records, as_of_us=moment, config=config, keep_outputs=False).engine
     return [t for t in vega_by_expiry(engine, moment) if t["book"] == book]
 
 

@@ -102,13 +102,15 @@ def _serve(args: argparse.Namespace, started: list[bool]) -> int:
 
     from greekstream.api.app import create_app
     from greekstream.kafka.ops import json_logging
+    from greekstream.settings import engine_settings
 
     settings = settings_from(args)
+    engine = engine_settings()  # the processors' (GREEKSTREAM_ENGINE__*): replays use them
     json_logging(settings.log_level)
     inline = settings.tokens_json.get_secret_value() if settings.tokens_json else None
     scopes = load_tokens(settings.tokens_file, inline)
     with connect(settings.clickhouse_dsn.get_secret_value()) as history:
-        app = create_app(history, scopes, settings.queries)
+        app = create_app(history, scopes, settings.queries, engine)
         # bound here, so the address printed is the one listened on (--port 0: a free one)
         sock = listen(settings.http.host, settings.http.port)
         bound = sock.getsockname()[1]

@@ -19,7 +19,7 @@ from greekstream.api.app import create_app
 from greekstream.api.tokens import load_tokens
 from greekstream.history import connect
 from greekstream.sample.generate import write_sample
-from greekstream.settings import QuerySettings
+from greekstream.settings import EngineSettings, QuerySettings
 
 DESK_A_TOKEN = "a" * 32  # sees desk-a only
 ALL_TOKEN = "z" * 32  # sees every book
@@ -141,12 +141,14 @@ def _serving(dsn: str, tokens_file: Path) -> Iterator[str]:
 
 @contextmanager
 def serving_app(
-    dsn: str, tokens_file: Path, settings: QuerySettings | None = None
+    dsn: str, tokens_file: Path, settings: QuerySettings | None = None,
+    engine: EngineSettings | None = None,
 ) -> Iterator[tuple[str, FastAPI]]:
-    """Yield the base URL and the app of a running `greekstream serve` over ``dsn``."""
+    """Yield the base URL and the app of a running `greekstream serve` over ``dsn``
+    (``engine``: the processors' engine settings it replays with)."""
     port = free_port()
     history = connect(dsn)
-    app = create_app(history, load_tokens(str(tokens_file), None), settings)
+    app = create_app(history, load_tokens(str(tokens_file), None), settings, engine)
     # log_config=None: uvicorn does not reconfigure this process's logging (dictConfig) for
     # each server the tests start; its errors (an exception after a response began, which
     # the client sees only as a closed connection) reach pytest's log capture by the root
