@@ -69,3 +69,67 @@ def test_a_time_flag_outside_the_engines_range_is_a_usage_error(tmp_path: Path) 
             parse_time_arg(at, "--to")
     assert parse_time_arg("1970-01-01T00:00:00Z", "--from") == 0
     assert parse_time_arg("2105-12-31T23:59:59.999999Z", "--to") == guards.MAX_TS_US
+
+
+def _events(tmp_path: Path) -> Path:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join([*market(), b.trade("t1", 4, CALL, "buy", 10)]) + b"\n")
+    return path
+
+
+def test_an_out_that_is_a_file_or_under_one_is_a_usage_error(tmp_path: Path) -> None:
+    events, plain = _events(tmp_path), tmp_path / "plain"
+    plain.write_bytes(b"keep")
+    for out, reason in ((plain, "not a directory"), (plain / "sub", "Not a directory")):
+        code, _, err = run("replay", str(events), "--out", str(out), "--quiet")
+        assert code == 2, err
+        assert f"{out}" in err and reason in err and "hint: " in err, err
+    assert plain.read_bytes() == b"keep"
+
+
+def test_an_output_file_name_taken_by_a_directory_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """exposures.jsonl a directory: IsADirectoryError with a traceback, after an earlier
+    replay's files in --out were truncated. Now a UsageError, and nothing there changed."""
+    events, out = _events(tmp_path), tmp_path / "out"
+    assert run("replay", str(events), "--out", str(out), "--quiet")[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "exposures.jsonl").unlink()
+    (out / "exposures.jsonl").mkdir()
+    code, _, err = run("replay", str(events), "--out", str(out), "--quiet")
+    assert code == 2 and "exposures.jsonl" in err and "hint: " in err, err
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == {k: v for k, v in before.items() if k != "exposures.jsonl"}
+
+
+def test_a_failing_write_is_a_usage_error_and_leaves_no_files_or_directories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A write the system refuses mid-replay (here: a full disk) named the file and the
+    reason only in a traceback; now a UsageError, and the directories --out made are gone."""
+    import errno
+    import io
+    import os
+    from typing import BinaryIO, cast
+
+    from greekstream.commands.replay import OUTPUT_FILES, OutputFiles
+
+    class FullDisk(io.BytesIO):
+        def write(self, data: object) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def full_disk(self: OutputFiles, kind: str) -> BinaryIO:
+        if kind != "pnl":
+            return real_open(self, kind)
+        (self.directory / OUTPUT_FILES[kind]).touch()
+        self.handles[kind] = cast(BinaryIO, FullDisk())
+        return self.handles[kind]
+
+    real_open = OutputFiles._open
+    monkeypatch.setattr(OutputFiles, "_open", full_disk)
+    events, out = _events(tmp_path), tmp_path / "new" / "out"
+    code, _, err = run("replay", str(events), "--out", str(out), "--quiet")
+    assert code == 2, err
+    assert "pnl.jsonl" in err and "No space left on device" in err and "hint: " in err, err
+    assert not (tmp_path / "new").exists()

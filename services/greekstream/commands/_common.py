@@ -81,7 +81,9 @@ def ensure_dir(path: str) -> Path:
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create output directory {p}: {exc.strerror}") from exc
+        raise UsageError(f"cannot create output directory {p}: {exc.strerror}",
+                         hint="give a path that is neither a file nor under one, in a "
+                              "directory you can write to") from exc
     return p
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -238,17 +238,44 @@ def dsn_label(dsn: str) -> str:
 class OutputFiles:
     """One JSONL file per output type in a directory, written as outputs arrive. The
     registry's ``file_always`` files are written even when empty (exposures.jsonl, ...);
-    the others (risk_matrices.jsonl, var.jsonl, ...) only when the engine emitted one."""
+    the others (risk_matrices.jsonl, var.jsonl, ...) only when the engine emitted one.
+
+    A directory or file that cannot be created or written (``--out`` is a file or under
+    one, an output's name is a directory, no permission, a full disk) is a
+    :class:`UsageError` naming the path and the system's reason; the files and
+    directories this made are removed again."""
 
     def __init__(self, out: str) -> None:
-        self.created = not Path(out).exists()  # an error must leave no directory behind
-        self.directory = ensure_dir(out)
+        self.directory = Path(out)
         self.handles: dict[str, BinaryIO] = {}
-        for kind, t in OUTPUTS.items():
-            if t.file_always:
-                self._open(kind)
-            else:  # not one of an earlier replay's files left in place
-                (self.directory / t.file).unlink(missing_ok=True)
+        # the outermost directory this creates: an error must leave none of them behind
+        self.created: Path | None = None
+        try:
+            self.created = _first_missing(self.directory)
+            self._check()  # before anything is created, truncated or removed
+            ensure_dir(out)
+            for kind, t in OUTPUTS.items():
+                if t.file_always:
+                    self._open(kind)
+                else:  # not one of an earlier replay's files left in place
+                    (self.directory / t.file).unlink(missing_ok=True)
+        except OSError as exc:
+            self._discard()
+            raise _cannot_write(exc, self.directory) from exc
+        except BaseException:
+            self._discard()
+            raise
+
+    def _check(self) -> None:
+        """Refuse, before writing, an output path that is there and not a file."""
+        if self.directory.exists() and not self.directory.is_dir():
+            raise UsageError(f"cannot write --out {self.directory}: it is not a directory",
+                             hint=_OUT_HINT)
+        for t in OUTPUTS.values():
+            path = self.directory / t.file
+            if path.exists() and not path.is_file():
+                raise UsageError(f"cannot write {path}: it is there and not a file",
+                                 hint=_OUT_HINT)
 
     def _open(self, kind: str) -> BinaryIO:
         name = OUTPUT_FILES[kind]
@@ -256,23 +283,69 @@ class OutputFiles:
         return handle
 
     def write(self, event: Output) -> None:
-        handle = self.handles.get(event.type) or self._open(event.type)
-        handle.write(encode(event) + b"\n")
+        try:
+            handle = self.handles.get(event.type) or self._open(event.type)
+            handle.write(encode(event) + b"\n")
+        except OSError as exc:
+            raise _cannot_write(exc, self.directory / OUTPUT_FILES[event.type]) from exc
 
     def close(self) -> None:
-        for handle in self.handles.values():
-            handle.close()
+        """Close every file; the first that could not be written out is raised (after the
+        others are closed)."""
+        failed: tuple[OSError, Path] | None = None
+        for kind, handle in self.handles.items():
+            try:
+                handle.close()
+            except OSError as exc:
+                failed = failed or (exc, self.directory / OUTPUT_FILES[kind])
+        if failed is not None:
+            raise _cannot_write(*failed) from failed[0]
+
+    def _discard(self) -> None:
+        """Remove this replay's files, and the directories it created if they are empty."""
+        with suppress(UsageError):
+            self.close()
+        for kind in self.handles:
+            with suppress(OSError):
+                (self.directory / OUTPUT_FILES[kind]).unlink(missing_ok=True)
+        if self.created is None:
+            return
+        for directory in (self.directory, *self.directory.parents):
+            with suppress(OSError):
+                directory.rmdir()  # (only an empty one)
+            if directory == self.created:
+                break
 
     def __enter__(self) -> OutputFiles:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        self.close()
         if exc_type is not None:  # a replay that failed wrote no result: remove its files
-            for kind in self.handles:
-                (self.directory / OUTPUT_FILES[kind]).unlink(missing_ok=True)
-            if self.created and not any(self.directory.iterdir()):
-                self.directory.rmdir()
+            self._discard()
+            return
+        try:
+            self.close()
+        except UsageError:
+            self._discard()
+            raise
+
+
+_OUT_HINT = "give --out a directory to write into (a new path, or an earlier --out DIR)"
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist (None: it does)."""
+    missing = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def _cannot_write(exc: OSError, path: Path) -> UsageError:
+    where = exc.filename if exc.filename is not None else path
+    return UsageError(f"cannot write {where}: {exc.strerror or exc}", hint=_OUT_HINT)
 
 
 def write_outputs(result: ReplayResult, out: str) -> None:
