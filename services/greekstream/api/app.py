@@ -202,6 +202,22 @@ def _render(rows: list[dict[str, Any]], fmt: Format, name: str) -> Response:
                     headers={"Content-Disposition": attachment(f"{name}.csv")})
 
 
+def scenario_rows(book: str, matrices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The matrices of ``risk_matrix`` as one row per (underlying, scenario), in the grid's
+    order: a spreadsheet's long table (a matrix's columns zipped, docs/contract.md)."""
+    rows = []
+    for m in matrices:
+        cells = m["matrix"]
+        columns = zip(cells["price_shocks"], cells["vol_shocks"], cells["time_shift_h"],
+                      cells["names"], cells["pnl"], strict=True)
+        for price, vol, hours, name, pnl in columns:
+            rows.append({"book": book, "underlying": m["underlying"], "ts": m["ts"],
+                         "price_shock": price, "vol_shock": vol, "time_shift_h": hours,
+                         "scenario": name or "", "pnl_usd": pnl,
+                         "worst_loss_usd": m["worst_loss"]})
+    return rows
+
+
 def attachment(filename: str) -> str:
     """RFC 6266: an ASCII fallback ``filename`` and the exact name in ``filename*``
     (RFC 8187 UTF-8 percent-encoding), so quotes, CR/LF or non-ASCII cannot break it."""
@@ -483,10 +499,15 @@ def _routes(app: FastAPI, service: Service) -> None:
         return _render(rows, format, "regimes")
 
     @app.get("/v1/books/{book:book}/risk-matrix", summary="Latest (or as-of) scenario risk matrix")
-    def risk(request: Request, book: str, who: Auth, at: str | None = None) -> Response:
+    def risk(request: Request, book: str, who: Auth, at: str | None = None,
+             format: Format = "json") -> Response:
+        """json: per underlying its `risk_matrix` event; csv: one row per scenario."""
         known(request, book, who)
         with service.db() as h:
-            return _render(queries.risk_matrix(h, book, _time(at, "at")), "json", "risk")
+            matrices = queries.risk_matrix(h, book, _time(at, "at"))
+        if format == "json":
+            return _render(matrices, "json", "risk")
+        return _render(scenario_rows(book, matrices), "csv", f"{book}-risk-matrix")
 
     @app.get("/v1/books/{book:book}/var",
              summary="Latest (or as-of) historical VaR and ES of a book (json or png)")

@@ -178,6 +178,28 @@ def test_risk_matrix_latest_and_as_of(client: httpx.Client, outputs: list[Any]) 
     assert refused.status_code == 403
 
 
+def test_risk_matrix_as_csv_is_one_row_per_scenario(client: httpx.Client,
+                                                     outputs: list[Any]) -> None:
+    """?format=csv: the matrices' columns zipped, one row per (underlying, scenario), in
+    the grid's order, the same floats as the JSON."""
+    r = client.get("/v1/books/desk-a/risk-matrix", params={"format": "csv"},
+                   headers={"Authorization": f"Bearer {DESK_A}"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), r.text
+    assert "desk-a-risk-matrix.csv" in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    want = _latest_matrices(outputs, "desk-a", None)
+    expected = [
+        (u, format_ts(m.ts), p, v, h, n or "", pnl)
+        for u, m in sorted(want.items())
+        for p, v, h, n, pnl in zip(m.price_shocks, m.vol_shocks, m.time_shift_h, m.names,
+                                   m.pnl, strict=True)]
+    assert len(expected) > 2 * 20
+    assert [(row["underlying"], row["ts"], float(row["price_shock"]), float(row["vol_shock"]),
+             float(row["time_shift_h"]), row["scenario"], float(row["pnl_usd"]))
+            for row in rows] == expected
+    assert {row["book"] for row in rows} == {"desk-a"}
+
+
 def test_openapi_and_clear_errors(client: httpx.Client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/books/{book}/timeseries", "/v1/top", "/v1/exposures"} <= set(paths)
