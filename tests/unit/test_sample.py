@@ -191,3 +191,33 @@ def test_greekstream_sample_writes_the_market_profile(tmp_path: Path,
     capsys.readouterr()
     assert cli(["sample", "--profile", "small", "--events", "20000", "--out", str(ours)]) == 2
     assert "--events is for --profile bench or market" in capsys.readouterr().err
+
+
+def test_greekstream_sample_refuses_bad_flags_before_writing(tmp_path: Path) -> None:
+    """A negative --seed (numpy's ValueError), --out "" or "." (an empty file name) were
+    tracebacks; a --count or --events of 1e14 ran out of memory or divided by zero. Each
+    is a UsageError with a hint, and nothing is written."""
+    from tests.cli import run
+
+    out = str(tmp_path / "s.jsonl")
+    for args, says in (
+        (["--seed", "-1", "--out", out], "--seed -1 is negative"),
+        (["--profile", "loans", "--seed", "-3", "--out", out], "--seed -3 is negative"),
+        (["--profile", "returns", "--seed", "-1", "--out", out], "--seed -1 is negative"),
+        (["--out", ""], "names no file"),
+        (["--out", "."], "names no file"),
+        (["--profile", "loans", "--out", ""], "names no file"),
+        (["--out", str(tmp_path)], "is a directory"),
+        (["--profile", "loans", "--count", "1000001", "--out", out],
+         "--count 1,000,001 is out of range"),
+        (["--profile", "loans", "--count", "100000000000000", "--out", out], "out of range"),
+        (["--profile", "bench", "--events", "10000001", "--out", out], "too many"),
+        (["--profile", "market", "--events", "100000000000000", "--out", out], "too many"),
+    ):
+        code, _, err = run("sample", "--quiet", *args)
+        assert code == 2, (args, err)
+        assert says in err and "hint: " in err, (args, err)
+    assert list(tmp_path.iterdir()) == []
+    from greekstream.commands.sample import MAX_EVENTS, MAX_LOANS
+
+    assert MAX_EVENTS >= 1_000_000 and MAX_LOANS >= 100_000  # the bench's runs stay valid

@@ -36,18 +36,26 @@ PROFILES = {"small": "kafka-test", "day": "demo", "bench": "bench", "market": "m
             "loans": "loans", "returns": "returns"}
 
 
+# The largest --events and --count: ten times the largest run the docs and bench/ make
+# (1,000,000 bench or market events, BENCH_EVENTS; 100,000 loans, bench/bench_cascade.py), so
+# that a mistyped size is refused at once, not after hours of writing or out of memory.
+MAX_EVENTS = 10_000_000
+MAX_LOANS = 1_000_000
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=tuple(PROFILES), default="small",
                    help="what to generate (default small; see below)")
     p.add_argument("--out", default="events.jsonl", metavar="FILE",
                    help="the .jsonl file to write (default events.jsonl)")
-    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--seed", type=int, default=7, help="random seed, 0 or more (default 7)")
     p.add_argument("--events", type=int, metavar="N",
-                   help="bench and market: number of events (at least 10,000; default "
-                        "1,000,000)")
+                   help=f"bench and market: number of events (10,000 to {MAX_EVENTS:,}; "
+                        "default 1,000,000)")
     p.add_argument("--with-bad", action="store_true",
                    help="small/day: add bad records (each rejected with a reason) and a duplicate")
-    p.add_argument("--count", type=int, default=5000, help="loans: number of loans (default 5000)")
+    p.add_argument("--count", type=int, default=5000,
+                   help=f"loans: number of loans (1 to {MAX_LOANS:,}; default 5000)")
     p.add_argument("--asset", default="ETH", help="loans: collateral asset (default ETH)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -83,10 +91,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> None:
+    """Refuse bad flags before anything is generated or written."""
     if args.events is not None and (args.profile not in ("bench", "market")
                                     or args.events < 10_000):
         raise UsageError("--events is for --profile bench or market, and at least 10000")
+    if args.events is not None and args.events > MAX_EVENTS:
+        raise UsageError(f"--events {args.events:,} is too many: at most {MAX_EVENTS:,}",
+                         hint="the benchmarks use --events 1000000 (the default)")
     if args.with_bad and args.profile not in ("small", "day"):
         raise UsageError("--with-bad is for --profile small or day")
-    if args.count < 1:
-        raise UsageError("--count must be a positive number of loans")
+    if not 1 <= args.count <= MAX_LOANS:
+        raise UsageError(f"--count {args.count:,} is out of range: a number of loans "
+                         f"from 1 to {MAX_LOANS:,}", hint="e.g. --count 5000 (the default)")
+    if args.seed < 0:
+        raise UsageError(f"--seed {args.seed} is negative: a seed is 0 or more",
+                         hint="e.g. --seed 7 (the default)")
+    out = Path(args.out)
+    if not out.name or out.is_dir():
+        what = "is a directory" if out.name else "names no file"
+        raise UsageError(f"--out {args.out!r} {what}",
+                         hint="name the file to write, e.g. --out events.jsonl")
