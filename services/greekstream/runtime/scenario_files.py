@@ -21,23 +21,28 @@ A file is one of two shapes (YAML is a superset of JSON, so both parse alike):
             BTC: {price_shock: -0.50, vol_shock: 0.60, time_shift_h: 24}
 
 Every problem is a :class:`~greekstream.errors.ConfigError` naming the file and
-the field: a file that does not parse, a price shock at or below −100 %, an empty
-grid, a negative time shift, an underlying the events never mention.
+the field: a file that does not parse (or nests too deeply), a price shock at or below
+−100 % or above +1000 %, a vol shock beyond ±5, a time shift outside 0 to 87,600 h (ten
+years), a shock written as text or true/false, an empty grid, a grid of more than
+100,000 scenarios, an underlying the events never mention.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -52,16 +57,38 @@ PM_PATH = Path(__file__).parents[1] / "data" / "pm.yaml"
 # names `--scenarios` accepts for the shipped files (a file of that name wins)
 PRESETS = {"library": LIBRARY_PATH, "pm": PM_PATH}
 DEFAULT_KEY = "default"
-MAX_SCENARIOS = 100_000
+MAX_SCENARIOS = 100_000  # per grid, named scenarios included
+MAX_PRICE_SHOCK = 10.0  # +1000 %
+MAX_VOL_SHOCK = 5.0  # absolute, either way (500 vol points)
+MAX_TIME_SHIFT_H = 87_600.0  # ten years
 
-Shock = Annotated[float, Field(allow_inf_nan=False)]
-Hours = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+def _number(value: Any) -> Any:
+    """A shock is a number as written: true/false or a quoted "0.1" is refused, not read
+    as 1.0 or 0.1 (pydantic's lax float would)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is not a number")
+    if isinstance(value, str):
+        raise ValueError(f"{value!r} is text, not a number (write the number unquoted)")
+    return value
+
+
+# strict: an int is taken, nothing else but a float
+Number = Annotated[float, BeforeValidator(_number), Field(strict=True, allow_inf_nan=False)]
+VolShock = Annotated[Number, Field(ge=-MAX_VOL_SHOCK, le=MAX_VOL_SHOCK)]
+Hours = Annotated[Number, Field(ge=0, le=MAX_TIME_SHIFT_H)]
 
 
 def _check_price_shock(value: float) -> float:
     if value <= -1.0:
         raise ValueError(f"price shock {value} is at or below -100% (a price cannot reach 0)")
+    if value > MAX_PRICE_SHOCK:
+        raise ValueError(f"price shock {value} is above +{MAX_PRICE_SHOCK:.0%} "
+                         f"(at most {MAX_PRICE_SHOCK:g}: shocks are relative, 0.1 = +10%)")
     return value
+
+
+PriceShock = Annotated[Number, AfterValidator(_check_price_shock)]
 
 
 class _Strict(BaseModel):
@@ -69,17 +96,12 @@ class _Strict(BaseModel):
 
 
 class Shocks(_Strict):
-    price_shock: Shock
-    vol_shock: Shock = 0.0
+    price_shock: PriceShock
+    vol_shock: VolShock = 0.0
     time_shift_h: Hours = 0.0
 
-    @field_validator("price_shock")
-    @classmethod
-    def _price(cls, value: float) -> float:
-        return _check_price_shock(value)
 
-
-Power = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
+Power = Annotated[Number, Field(ge=0, le=2)]
 
 
 class TenorPower(_Strict):
@@ -90,17 +112,12 @@ class TenorPower(_Strict):
 
 
 class GridSpec(_Strict):
-    price_shocks: list[Shock] = Field(min_length=1)
-    vol_shocks: list[Shock] = Field(default=[0.0], min_length=1)
+    price_shocks: list[PriceShock] = Field(min_length=1)
+    vol_shocks: list[VolShock] = Field(default=[0.0], min_length=1)
     time_shift_h: list[Hours] = Field(default=[0.0], min_length=1)
     tenor_power: TenorPower | None = None
     # cells outside the product (a venue's "extended table" of large moves)
     extended: list[Shocks] = Field(default_factory=list)
-
-    @field_validator("price_shocks")
-    @classmethod
-    def _prices(cls, values: list[float]) -> list[float]:
-        return [_check_price_shock(v) for v in values]
 
     def grid(self) -> Grid:
         power = None if self.tenor_power is None else (self.tenor_power.up,
@@ -221,7 +238,7 @@ def load(path: str | Path) -> ScenarioConfig:
         else:
             doc = ScenarioDocument.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{p}: {_explain(exc)}", hint=_SHAPE_HINT) from exc
+        raise ConfigError(f"{p}: {_explain(exc)}", hint=f"{_SHAPE_HINT}; {_LIMITS}") from exc
     if not doc.grids and not doc.scenarios:
         raise ConfigError(f"{p}: an empty scenario file (no grids, no scenarios)",
                           hint=_SHAPE_HINT)
@@ -231,18 +248,34 @@ def load(path: str | Path) -> ScenarioConfig:
         raise ConfigError(
             f"{p}: grids for {', '.join(stable)}: a stablecoin is never shocked by a price "
             "grid", hint="shock it in a named depeg scenario (docs/scenarios.md)")
+    _check_size(p, doc)  # before a grid is built: its product may be far too large
     grids = {k: g.grid() for k, g in doc.grids.items()} or {DEFAULT_KEY: DEFAULT_GRID}
-    config = ScenarioConfig(
+    return ScenarioConfig(
         grids=grids,
         named=tuple(doc.scenarios),
         source=str(p),
     )
-    _check_size(p, config, doc)
-    return config
 
 
+_LIMITS = (f"numbers unquoted: a price shock above -1 and at most {MAX_PRICE_SHOCK:g} "
+           f"(relative: 0.1 = +10%), a vol shock from -{MAX_VOL_SHOCK:g} to "
+           f"{MAX_VOL_SHOCK:g} (absolute: 0.2 = +20 vol points), time_shift_h from 0 to "
+           f"{MAX_TIME_SHIFT_H:,.0f} (hours)")
 _SHAPE_HINT = ('write {"price_shocks": [...], "vol_shocks": [...], "time_shift_h": [...]} '
                "or a mapping with `grids` and/or `scenarios`; see docs/scenarios.md")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, reading a number with an exponent and no point (``1e-3``, as
+    JSON writes it) as a float, not as text (YAML 1.1 asks for ``1.0e-3``): shocks are
+    strict numbers."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _parse(p: Path) -> Any:
@@ -253,10 +286,13 @@ def _parse(p: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read scenario file {p}: {exc}") from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: does not parse as YAML or JSON: {exc}",
                           hint=_SHAPE_HINT) from exc
+    except RecursionError as exc:  # the parser recurses per level of nesting
+        raise ConfigError(f"{p}: nested too deeply to parse (lists or mappings inside "
+                          "each other hundreds of levels deep)", hint=_SHAPE_HINT) from exc
 
 
 def _explain(exc: ValidationError) -> str:
@@ -269,18 +305,34 @@ def _explain(exc: ValidationError) -> str:
 
 
 def _check_names(p: Path, doc: ScenarioDocument) -> None:
-    names = [ns.name for ns in doc.scenarios]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    counts = Counter(ns.name for ns in doc.scenarios)  # (names.count per name: quadratic)
+    dupes = sorted(n for n, k in counts.items() if k > 1)
     if dupes:
         raise ConfigError(f"{p}: scenario names repeat: {', '.join(dupes)}")
 
 
-def _check_size(p: Path, config: ScenarioConfig, doc: ScenarioDocument) -> None:
-    for key, grid in config.grids.items():
-        size = len(grid) + len(doc.scenarios)
+def _check_size(p: Path, doc: ScenarioDocument) -> None:
+    """Each grid's scenarios (the product of its axes' lengths, its extended cells and
+    the named scenarios) counted from the lengths alone, before anything is built."""
+    named = len(doc.scenarios)
+    if not doc.grids and len(DEFAULT_GRID) + named > MAX_SCENARIOS:
+        raise ConfigError(f"{p}: scenarios: {named:,} named scenarios and the default "
+                          f"grid's {len(DEFAULT_GRID)} cells make more than "
+                          f"{MAX_SCENARIOS:,} scenarios", hint=_SIZE_HINT)
+    for key, g in doc.grids.items():
+        axes = (len(g.price_shocks), len(g.vol_shocks), len(g.time_shift_h))
+        size = axes[0] * axes[1] * axes[2] + len(g.extended) + named
         if size > MAX_SCENARIOS:
-            raise ConfigError(f"{p}: grid {key!r} has {size:,} scenarios (at most "
-                              f"{MAX_SCENARIOS:,})")
+            raise ConfigError(
+                f"{p}: grids.{key}: {size:,} scenarios ({axes[0]:,} price_shocks x "
+                f"{axes[1]:,} vol_shocks x {axes[2]:,} time_shift_h, + {len(g.extended):,} "
+                f"extended + {named:,} named), more than {MAX_SCENARIOS:,}",
+                hint=_SIZE_HINT)
+
+
+_SIZE_HINT = (f"at most {MAX_SCENARIOS:,} scenarios per grid (the product of its axes' "
+              "lengths, its extended cells and the named scenarios): use fewer shocks per "
+              "axis, or split the file and run each part")
 
 
 def engine_config(engine: Any = None, scenarios_file: str | None = None,
