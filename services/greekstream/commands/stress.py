@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,7 +189,7 @@ def table_text(reports: list[BookScenarioRisk], as_of_us: int) -> str:
 
 def _total_table(t: BookTotal) -> str:
     lines = [f"{t.book} ALL underlyings together: named scenarios (joint), worst loss "
-             f"{t.worst_loss:,.0f} USD at {t.names[t.worst_index]}"]
+             f"{_money(t.worst_loss)} USD at {t.names[t.worst_index]}"]
     for i, (name, total, by) in enumerate(zip(t.names, t.pnl, t.by_underlying, strict=True)):
         mark = "*" if i == t.worst_index else " "
         detail = ", ".join(f"{u} {_money(x)}" for u, x in sorted(by.items()))
@@ -202,7 +203,7 @@ def _book_table(r: BookScenarioRisk, as_of_us: int) -> str:
     spot = f"{r.index_price:,.2f}" if r.index_price is not None else "n/a"
     lines = [
         f"{m.book} {m.underlying}  as of {format_ts(as_of_us)}  index {spot}",
-        f"worst loss {m.worst_loss:,.0f} USD at "
+        f"worst loss {_money(m.worst_loss)} USD at "
         + _describe(sc.price_shock, sc.vol_shock, sc.time_shift_h, sc.name),
         _liq_line(r),
     ]
@@ -238,6 +239,9 @@ def _align(table: list[list[str]]) -> list[str]:
 
 
 def _money(x: float) -> str:
+    """A whole number of USD; "n/a" for NaN or ±inf (round() of one raises)."""
+    if not math.isfinite(x):
+        return "n/a"
     return "0" if round(x) == 0 else f"{x:,.0f}"
 
 

@@ -205,3 +205,19 @@ def test_bad_scenario_file_writes_nothing(events_file: Path, tmp_path: Path,
     code, out, err = _run(capsys, str(events_file), "--scenarios", str(bad), "--out", str(target))
     assert code == 2 and out == "" and not target.exists()
     assert "-100%" in err
+
+
+def test_table_prints_non_finite_pnl_as_na() -> None:
+    # round() of NaN or inf raised (a ValueError/OverflowError traceback for the table)
+    import numpy as np
+
+    from greekstream.commands.stress import table_text
+    from greekstream.core.scenarios import BookScenarioRisk, Grid, RiskMatrix, Scenario
+
+    grid = Grid.of([Scenario(-0.1), Scenario(0.1), Scenario(-0.5, 0.2, 0.0, "crash")])
+    pnl = np.array([float("nan"), float("inf"), float("-inf")])
+    m = RiskMatrix("desk-a", "BTC", 0, grid, pnl, float("inf"), 2)
+    text = table_text([BookScenarioRisk(m, None, None)], 0)
+    assert "worst loss n/a USD" in text
+    assert text.count("n/a") >= 4  # the index, the two cells, the named scenario
+    assert "nan" not in text and "inf" not in text
