@@ -31,3 +31,13 @@ def test_a_directory_as_path_says_so(tmp_path: Path) -> None:
     code, _, err = run("keygen", str(tmp_path), "--force")
     assert code == 2
     assert "is a directory: give PATH a file name in it" in err
+
+
+def test_a_file_name_too_long_is_a_usage_error_and_writes_nothing(tmp_path: Path) -> None:
+    """A 300-character name (or one whose .pub is past the limit) was OSError
+    ENAMETOOLONG with a traceback; now a UsageError with a hint, and neither file."""
+    for name in ("k" * 300, "k" * 253):
+        code, _, err = run("keygen", str(tmp_path / name))
+        assert code == 2, err
+        assert "File name too long" in err and "hint: choose a shorter PATH" in err, err
+    assert list(tmp_path.iterdir()) == []
