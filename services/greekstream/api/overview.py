@@ -29,13 +29,19 @@ FLOOR_USE_CAP = 999.0  # at or past liquidation: shown as 999%, not an infinite 
 def limits_in_force(history: History, books: list[str], at: int) -> ByKey:
     """The latest `limits` input the engine accepted per (book, underlying) at or before
     ``at``: a rejected one (its source in ``rejections``: a wrong-typed or negative limit,
-    one dated far ahead) changed nothing in the engine and is not in force here either.
+    one dated far ahead) changed nothing in the engine and is not in force here either,
+    nor is a repeat of a book's event id (the engine drops it as a duplicate: the first
+    in replay order is the one applied).
     Each is read as the engine reads it (the `Limits` model and the guards); one that
     does not pass (stored by an older engine, say) is left out, never half-used."""
+    first = "(arrival_ts, stream, partition, seq)"  # replay order: the one applied
     rows = history.rows(
-        "SELECT book, underlying, argMax(raw, (ts, seq)) FROM raw_events "
+        "SELECT book, u, argMax(r, (t, s)) FROM ("  # (no alias may shadow a column)
+        f"SELECT book, argMin(underlying, {first}) AS u, argMin(raw, {first}) AS r,"
+        f" argMin(ts, {first}) AS t, argMin(seq, {first}) AS s FROM raw_events "
         f"WHERE type = 'limits' AND {ACCEPTED} AND book IN {{books:Array(String)}} "
-        "AND ts <= fromUnixTimestamp64Micro({t:Int64}, 'UTC') GROUP BY book, underlying",
+        "AND ts <= fromUnixTimestamp64Micro({t:Int64}, 'UTC') GROUP BY book, event_id) "
+        "GROUP BY book, u",
         {"books": books, "t": at})
     out: ByKey = {}
     for b, u, raw in rows:

@@ -8,6 +8,7 @@ import orjson
 
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import HistoryQueryError, UnknownBookError
+from greekstream.history.asof import ACCEPTED
 from greekstream.history.client import History
 from greekstream.history.replay_io import time_filter
 from greekstream.history.rows import columnar_matrix
@@ -30,9 +31,11 @@ def _at_most(rows: list[Any], what: str, narrower: str = "narrow from/to") -> li
 
 
 def books(history: History) -> list[str]:
+    """The books of the outputs and of the input records the engine accepted: a record it
+    rejected (a mistyped book on a trade of an unknown instrument) made no book."""
     rows = history.rows(
         "SELECT DISTINCT book FROM (SELECT DISTINCT book FROM exposures UNION ALL "
-        "SELECT DISTINCT book FROM raw_events WHERE book != '') ORDER BY book"
+        f"SELECT DISTINCT book FROM raw_events WHERE book != '' AND {ACCEPTED}) ORDER BY book"
     )
     return [r[0] for r in rows]
 

@@ -56,6 +56,30 @@ def test_a_rejected_limits_record_is_not_in_force(
     assert [(r["limits"]["max_abs_delta"], r["use_pct"]["delta"]) for r in rows] == [(10.0, 10.0)]
 
 
+def test_a_repeated_limits_id_is_a_duplicate_not_in_force(dsn: str, tmp_path: Path) -> None:
+    """The engine drops a record whose event id its book already had (a duplicate: no
+    rejection, nothing applied); the overview showed the repeat's limit in force."""
+    repeat = rec("limits", "l-good", 5, book="desk-a", underlying="BTC", max_abs_delta=1.0)
+    assert store(dsn, tmp_path, repeat) == []
+    engine = replay(read_records(tmp_path / "events.jsonl")).engine
+    assert engine.duplicates == 1
+    with connect(dsn) as history:
+        rows = overview(history, ["desk-a"])["rows"]
+    assert [(r["limits"]["max_abs_delta"], r["use_pct"]["delta"]) for r in rows] == [(10.0, 10.0)]
+
+
+def test_a_book_only_a_rejected_record_names_is_not_a_book(dsn: str, tmp_path: Path) -> None:
+    """/v1/books (and the page's book list) lists the books the engine knows: not one
+    that only a rejected trade (an unknown instrument, a book mistyped) named."""
+    from greekstream.api.queries import books
+
+    typo = rec("trade", "t2", 5, book="desk-typo", instrument_id="NOPE", side="buy",
+               quantity=1, price=100.0)
+    assert store(dsn, tmp_path, typo) == ["unknown_instrument"]
+    with connect(dsn) as history:
+        assert books(history) == ["desk-a"]
+
+
 def test_a_rejected_record_dated_far_ahead_does_not_move_the_as_of(
     dsn: str, tmp_path: Path
 ) -> None:
