@@ -4,6 +4,7 @@ named scenarios drawn (the worst boxed), an empty cascade that says so."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from greekstream.reports.plots import (
     explain_waterfalls,
     risk_figure,
     risk_heatmaps,
+    var_distributions,
     var_figure,
 )
 from greekstream.runtime.scenario_files import load
@@ -195,3 +197,44 @@ def test_the_var_title_names_the_book_when_it_shows_one() -> None:
         assert fig._suptitle.get_text().startswith(says)  # type: ignore[union-attr]
         plt.close(fig)
 
+
+
+def _savers() -> list[tuple[str, Callable[[Path], Path]]]:
+    engine, at = _engine()
+    reports = stress_reports(engine, at)
+    none = np.zeros(0)
+    empty = CascadeResult(asset="WBTC", shock=-0.1, depth=1e6, initial_price=90_000.0,
+                          final_price=81_000.0, rounds=(), coll_end=none, debt_end=none,
+                          seized=none, loan_pnl=none)
+    dates = tuple(f"2025-06-{1 + i:02d}" for i in range(20))
+    var = BookVar("desk-a", at, 0.99, dates, np.linspace(-1e5, 1e5, 20), 9e4, 1e5, 1, 0)
+    return [
+        ("risk_heatmaps", lambda p: risk_heatmaps(reports, p, as_of_us=at)),
+        ("cascade_rounds", lambda p: cascade_rounds(empty, p)),
+        ("var_distributions", lambda p: var_distributions([var], p)),
+        ("explain_waterfalls", lambda p: explain_waterfalls([], p, at, at + 1)),
+    ]
+
+
+@pytest.mark.parametrize("name", ["out.pdf", "out.xyz", "out"])
+def test_every_picture_is_a_png_at_the_exact_path_whatever_its_suffix(
+        tmp_path: Path, name: str) -> None:
+    """savefig chose the format by the suffix: .pdf wrote a PDF, .xyz or .txt raised
+    ValueError (a traceback), a name without one got ".png" added (the command then
+    printed a path that did not exist)."""
+    for what, save in _savers():
+        folder = tmp_path / what
+        folder.mkdir()
+        assert save(folder / name) == folder / name
+        assert [p.name for p in folder.iterdir()] == [name], what
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", what
+
+
+def test_a_picture_that_cannot_be_written_is_an_oserror_leaving_no_figure_open(
+        tmp_path: Path) -> None:
+    for what, save in _savers():
+        before = plt.get_fignums()
+        with pytest.raises(OSError):
+            save(tmp_path / "missing" / f"{what}.png")
+        assert plt.get_fignums() == before, what
+    assert not (tmp_path / "missing").exists()

@@ -68,13 +68,14 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         emit(table_text(report).encode(), args.out)
     else:
-        from greekstream.reports.plots import cascade_rounds
+        from greekstream.reports.plots import OUT_HINT, cascade_rounds
 
         out = Path(args.out or "cascade.png")
         try:
             cascade_rounds(report.result, out, title=_title(report))
         except OSError as exc:
-            raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}",
+                             hint=OUT_HINT) from exc
         print(out)
     return 0
 

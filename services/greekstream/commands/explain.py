@@ -64,13 +64,14 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         emit(table_text(rows, t0, t1).encode(), args.out)
     else:
-        from greekstream.reports.plots import explain_waterfalls
+        from greekstream.reports.plots import OUT_HINT, explain_waterfalls
 
         out = Path(args.out or "explain.png")
         try:
             explain_waterfalls(rows, out, t0, t1)
         except OSError as exc:
-            raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}",
+                             hint=OUT_HINT) from exc
         print(out)
     return 0
 

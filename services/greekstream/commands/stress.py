@@ -59,14 +59,15 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         _emit(table_text(reports, result.as_of_us).encode(), args.out)
     else:
-        from greekstream.reports.plots import risk_heatmaps
+        from greekstream.reports.plots import OUT_HINT, risk_heatmaps
 
         out = Path(args.out or "stress.png")
         try:
             risk_heatmaps(reports, out, as_of_us=result.as_of_us,
                           title=f"Scenario P&L ({Path(config.source).name or 'default grid'})")
         except OSError as exc:
-            raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}",
+                             hint=OUT_HINT) from exc
         print(out)
     return 0
 

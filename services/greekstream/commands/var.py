@@ -63,13 +63,14 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         _emit(table_text(reports, result.as_of_us).encode(), args.out)
     else:
-        from greekstream.reports.plots import var_distributions
+        from greekstream.reports.plots import OUT_HINT, var_distributions
 
         out = Path(args.out or "var.png")
         try:
             var_distributions(reports, out)
         except OSError as exc:
-            raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}",
+                             hint=OUT_HINT) from exc
         print(out)
     return 0
 

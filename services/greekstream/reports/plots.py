@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -38,14 +39,31 @@ PNL_CMAP = "RdBu"
 GAIN, LOSS, TOTAL, RESIDUAL = "#2166ac", "#b2182b", "#374151", "#9e9e9e"
 
 
+# the hint of a command's UsageError when its --out PNG cannot be written
+OUT_HINT = ("--out is the PNG file to write (always a PNG, whatever its suffix): give a "
+            "file name in a directory that exists and that you can write to")
+
+
+def save_png(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` as a PNG whatever the name's suffix (savefig picks the
+    format by it: PDF for .pdf, a ValueError for .xyz, ".png" added to a name without
+    one). The picture is made in memory first, so a figure that fails to draw leaves no
+    file; an OSError writing it (a missing directory, no permission) is the caller's to
+    report. The figure is closed either way."""
+    out = Path(path)
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    out.write_bytes(buffer.getvalue())
+    return out
+
+
 def risk_heatmaps(reports: Sequence[BookScenarioRisk], path: str | Path, title: str = "",
                   as_of_us: int | None = None) -> Path:
     """Write :func:`risk_figure` as a PNG."""
-    fig = risk_figure(reports, title, as_of_us)
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_png(risk_figure(reports, title, as_of_us), path)
 
 
 def risk_figure(reports: Sequence[BookScenarioRisk], title: str = "",
@@ -209,11 +227,7 @@ def _liq_text(r: BookScenarioRisk) -> str:
 
 def cascade_rounds(result: CascadeResult, path: str | Path, title: str = "") -> Path:
     """Write :func:`cascade_figure` as a PNG."""
-    fig = cascade_figure(result, title)
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_png(cascade_figure(result, title), path)
 
 
 def cascade_figure(result: CascadeResult, title: str = "") -> Figure:
@@ -254,11 +268,7 @@ def cascade_figure(result: CascadeResult, title: str = "") -> Figure:
 def var_distributions(reports: Sequence[BookVar], path: str | Path, title: str = "") -> Path:
     """Historical one-day P&L distribution per book (one panel each), with the VaR and
     ES losses marked as vertical lines and the worst day named."""
-    fig = var_figure(reports, title)
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_png(var_figure(reports, title), path)
 
 
 def var_figure(reports: Sequence[BookVar], title: str = "") -> Figure:
@@ -369,10 +379,7 @@ def explain_waterfalls(rows: Sequence[Mapping[str, object]], path: str | Path, t
         axes[0][0].text(0.5, 0.5, "no positions or trades in the window", ha="center")
     fig.suptitle(f"P&L explain {format_ts(t0_us)} .. {format_ts(t1_us)}")
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_png(fig, path)
 
 
 def _amount(row: Mapping[str, object], key: str) -> float:

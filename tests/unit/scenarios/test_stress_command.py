@@ -221,3 +221,21 @@ def test_table_prints_non_finite_pnl_as_na() -> None:
     assert "worst loss n/a USD" in text
     assert text.count("n/a") >= 4  # the index, the two cells, the named scenario
     assert "nan" not in text and "inf" not in text
+
+
+def test_png_out_with_another_suffix_is_still_a_png(
+        events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "risk.xyz"  # matplotlib: ValueError Format 'xyz' is not supported
+    code, out, err = _run(capsys, str(events_file), "--format", "png", "--out", str(out_file))
+    assert (code, out.strip(), err) == (0, str(out_file), "")
+    assert out_file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_png_out_in_a_missing_directory_is_a_usage_error(
+        events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "missing" / "risk.png"
+    code, out, err = _run(capsys, str(events_file), "--format", "png", "--out", str(target))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert f"cannot write {target}: No such file or directory" in err
+    assert "hint: --out is the PNG file to write" in err
+    assert not target.parent.exists()
