@@ -9,9 +9,13 @@ index) and optionally ``<U>_vol`` (the daily change of its ATM implied vol, abso
     2026-01-03,0.0154,-0.004,0.0188,-0.006
 
 Dates are ISO (YYYY-MM-DD), each once, in any order (``worst_date`` reports the date as
-written). Every cell must be a finite number:
-an empty cell is a gap in the history and an error, not a zero. Every problem is a
-:class:`~greekstream.errors.ConfigError` naming the file, the line and the column.
+written). Every cell must be a finite number, a log return at most 5 in size (a day's
+move by a factor of 148) and a vol change too (500 vol points): beyond, it is a data
+error (often a percent written for a fraction: -5 for -5 %). An empty cell is a gap in
+the history and an error, not a zero. Every problem is a
+:class:`~greekstream.errors.ConfigError` naming the file, the line and the column: a
+file the CSV reader refuses (a field past its size limit), a NUL byte, a value out of
+range.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from greekstream.core.var import Returns
 from greekstream.errors import ConfigError
 
 VOL_SUFFIX = "_vol"
+# a day's |log return| beyond it (a move by e^5, 148x) is a data error; the same bound
+# for a vol change (absolute: 5 is 500 vol points), as a scenario file's vol shock
+MAX_LOG_RETURN = 5.0
+MAX_VOL_CHANGE = 5.0
 _HINT = ("a returns file is CSV: `date,BTC,BTC_vol,ETH,...` then one row per day; "
          "`greekstream returns DSN --underlyings BTC,ETH --out FILE` writes one from history")
 
@@ -48,24 +56,23 @@ def load_returns(path: str | Path) -> Returns:
 
 
 def parse_returns(text: str, name: str = "returns") -> Returns:
-    # newline="": a quoted cell may hold a line break (the writer quotes what needs it)
-    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if any(c.strip() for c in r)]
+    rows = _rows(text, name)
     if not rows:
         raise ConfigError(f"{name}: an empty returns file", hint=_HINT)
-    header = [c.strip() for c in rows[0]]
+    header = [c.strip() for c in rows[0][1]]
     underlyings = _check_header(header, name)
     if len(rows) < 2:
         raise ConfigError(f"{name}: a header and no rows", hint=_HINT)
     dates: list[str] = []
     seen: set[str] = set()
     values = np.empty((len(rows) - 1, len(header) - 1), dtype=np.float64)
-    for i, row in enumerate(rows[1:]):
-        line = i + 2
+    for i, (line, row) in enumerate(rows[1:]):
         if len(row) != len(header):
             raise ConfigError(f"{name}:{line}: {len(row)} cells for {len(header)} columns")
-        dates.append(_date(row[0].strip(), name, line, seen))
+        day = _date(row[0].strip(), name, line, seen)
+        dates.append(day)
         for j, cell in enumerate(row[1:]):
-            values[i, j] = _number(cell.strip(), name, line, header[j + 1])
+            values[i, j] = _number(cell.strip(), name, line, header[j + 1], day)
     column = {h: values[:, j].copy() for j, h in enumerate(header[1:])}
     return Returns(
         dates=tuple(dates),
@@ -73,6 +80,30 @@ def parse_returns(text: str, name: str = "returns") -> Returns:
         vol_changes={u: column[u + VOL_SUFFIX] for u in underlyings
                      if u + VOL_SUFFIX in column},
     )
+
+
+def _rows(text: str, name: str) -> list[tuple[int, list[str]]]:
+    """The rows that are not blank, each with the line it starts on (a blank line or a
+    quoted line break moves the next rows' lines); a row the CSV reader refuses (a
+    field past csv.field_size_limit) or one holding a NUL byte is a ConfigError."""
+    # newline="": a quoted cell may hold a line break (the writer quotes what needs it)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error as exc:
+            raise ConfigError(f"{name}:{reader.line_num}: not readable as CSV: {exc}",
+                              hint=_HINT) from exc
+        if any("\x00" in c for c in row):
+            raise ConfigError(f"{name}:{start}: a NUL byte (a binary file, or a broken "
+                              "export?)", hint=_HINT)
+        if any(c.strip() for c in row):
+            rows.append((start, row))
+        start = reader.line_num + 1
 
 
 def _check_header(header: list[str], name: str) -> list[str]:
@@ -107,17 +138,39 @@ def _date(cell: str, name: str, line: int, seen: set[str]) -> str:
     return cell
 
 
-def _number(cell: str, name: str, line: int, column: str) -> float:
+def _number(cell: str, name: str, line: int, column: str, day: str) -> float:
     if not cell:
         raise ConfigError(f"{name}:{line}: no value for {column} (a gap in the history)",
                           hint="fill the day from the source or drop the row")
     try:
         value = float(cell)
     except ValueError as exc:
-        raise ConfigError(f"{name}:{line}: {column} = {cell!r} is not a number") from exc
+        raise ConfigError(f"{name}:{line}: {column} = {cell!r} is not a number",
+                          hint=_RANGE_HINT) from exc
     if not math.isfinite(value):
-        raise ConfigError(f"{name}:{line}: {column} = {cell!r} is not finite")
+        raise ConfigError(f"{name}:{line}: {column} = {cell!r} is not finite",
+                          hint=_RANGE_HINT)
+    problem = _out_of_range(column, value)
+    if problem:
+        raise ConfigError(f"{name}:{line}: {column} = {cell} on {day}: {problem}",
+                          hint=_RANGE_HINT)
     return value
+
+
+def _out_of_range(column: str, value: float) -> str | None:
+    if column.endswith(VOL_SUFFIX):
+        if abs(value) > MAX_VOL_CHANGE:
+            return (f"a daily vol change beyond ±{MAX_VOL_CHANGE:g} (absolute: "
+                    f"{MAX_VOL_CHANGE:g} is {MAX_VOL_CHANGE:.0%} vol) is a data error")
+    elif abs(value) > MAX_LOG_RETURN:
+        return (f"a daily log return beyond ±{MAX_LOG_RETURN:g} (a move by a factor of "
+                f"{math.exp(MAX_LOG_RETURN):.0f}) is a data error")
+    return None
+
+
+_RANGE_HINT = ("check the source for that day; a log return is ln(close / previous close), "
+               "e.g. -0.0513 for a 5% fall (not -5), and a vol change is absolute, "
+               "e.g. 0.05 for five vol points")
 
 
 def write_returns(path: str | Path, returns: Returns) -> None:
@@ -128,7 +181,8 @@ def write_returns(path: str | Path, returns: Returns) -> None:
     file back, and a quote before a negative return or an underlying would change it.
     An underlying the format cannot name (empty, whitespace at either end, which a
     header cell loses, or ending in ``_vol``, the vol columns' suffix) is a ConfigError,
-    not a file that reads back as something else."""
+    not a file that reads back as something else; so is a value :func:`load_returns`
+    would refuse (a log return or vol change beyond ±5), and nothing is written."""
     header = ["date"]
     for u in returns.underlyings:
         if not u or u != u.strip() or u.endswith(VOL_SUFFIX):
@@ -140,6 +194,12 @@ def write_returns(path: str | Path, returns: Returns) -> None:
         header.append(u)
         if u in returns.vol_changes:
             header.append(u + VOL_SUFFIX)
+    for column, values in _columns(returns):
+        for j, value in enumerate(values.tolist()):
+            problem = _out_of_range(column, value)
+            if problem:
+                raise ConfigError(f"{column} = {value!r} on {returns.dates[j]}: {problem}; "
+                                  "no returns file written", hint=_RANGE_HINT)
     buffer = io.StringIO()
     # CRLF (RFC 4180): the csv module quotes a cell holding a character of the line
     # terminator, so with "\n" alone a lone CR went unquoted and split its row
@@ -153,3 +213,8 @@ def write_returns(path: str | Path, returns: Returns) -> None:
                 cells.append(repr(float(returns.vol_changes[u][j])))
         writer.writerow(cells)
     Path(path).write_text(buffer.getvalue(), encoding="utf-8", newline="")
+
+
+def _columns(returns: Returns) -> list[tuple[str, np.ndarray]]:
+    return [*returns.log_returns.items(),
+            *((u + VOL_SUFFIX, v) for u, v in returns.vol_changes.items())]
