@@ -18,10 +18,12 @@ from greekstream.core.cascade import (
     run_cascade,
 )
 from greekstream.core.engine import Engine
+from greekstream.core.guards import MAX_MAGNITUDE, MIN_MAGNITUDE
 from greekstream.core.onchain import UnknownAssetError
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.runtime.replay import read_records, replay
+from greekstream.runtime.scenario_files import MAX_PRICE_SHOCK
 
 HELP = "liquidation cascade: shock an asset, liquidate loans round by round, books' P&L"
 EXAMPLES = """  greekstream cascade events.jsonl --asset ETH --shock -0.2 --depth 2000000
@@ -38,9 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("events", help="a .jsonl file of input events")
     p.add_argument("--asset", required=True, help="the collateral asset to shock, e.g. ETH")
     p.add_argument("--shock", required=True, type=float,
-                   help="price shock as a fraction, above -1 (e.g. -0.2 for -20%%)")
+                   help="price shock as a fraction, above -1 and at most 10 (e.g. -0.2 for "
+                        "-20%%)")
     p.add_argument("--depth", required=True, type=float, metavar="USD_PER_1PCT",
-                   help="market depth: USD of selling that moves the price down 1%%")
+                   help="market depth: USD of selling that moves the price down 1%% "
+                        "(1e-12 to 1e15)")
     p.add_argument("--as-of", help="RFC 3339 time (default: the last event's time)")
     p.add_argument("--format", choices=("json", "table", "png"), default="json")
     p.add_argument("--out", metavar="FILE",
@@ -81,12 +85,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_numbers(shock: float, depth: float) -> None:
-    if not shock > -1.0 or shock != shock or abs(shock) == float("inf"):
-        raise UsageError(f"bad --shock {shock}: a price shock must be a number above -1",
-                         hint="-0.2 is a 20% fall; -1 would take the price to zero")
-    if not depth > 0.0 or depth == float("inf"):
-        raise UsageError(f"bad --depth {depth}: the market depth must be a positive number",
-                         hint="USD of selling that moves the price down 1%, e.g. 2000000")
+    """--shock in (-1, 10] (a scenario file's price-shock range: +1000 % at most), --depth
+    from 1e-12 to 1e15 USD per 1% (the range of a number the engine takes in); NaN and
+    ±inf fail both. Beyond, the prices and P&Ls overflowed to inf/NaN (a shock of 1e300
+    printed 300-digit P&Ls)."""
+    if not -1.0 < shock <= MAX_PRICE_SHOCK:
+        raise UsageError(
+            f"bad --shock {shock}: a price shock is a fraction above -1 and at most "
+            f"{MAX_PRICE_SHOCK:g} (+{MAX_PRICE_SHOCK:.0%})",
+            hint="-0.2 is a 20% fall, 0.5 a 50% rise; -1 would take the price to zero")
+    if not MIN_MAGNITUDE <= depth <= MAX_MAGNITUDE:
+        raise UsageError(
+            f"bad --depth {depth}: the market depth is a number of USD from "
+            f"{MIN_MAGNITUDE:g} to {MAX_MAGNITUDE:g}",
+            hint="USD of selling that moves the price down 1%, e.g. 2000000")
 
 
 def cascade_report(engine: Engine, as_of_us: int, asset: str, shock: float,

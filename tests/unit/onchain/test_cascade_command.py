@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import orjson
@@ -94,6 +95,18 @@ def test_table_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     (["--asset", "ETH", "--shock", "-1", "--depth", "5"], "bad --shock"),
     (["--asset", "ETH", "--shock", "-0.2", "--depth", "0"], "bad --depth"),
     (["--asset", "ETH", "--shock", "-0.2", "--depth", "-3"], "bad --depth"),
+    # bounded: a shock past +1000 % or a depth past 1e15 overflowed prices and P&Ls
+    (["--asset", "ETH", "--shock", "10.01", "--depth", "5"], "bad --shock 10.01: a price "
+                                                            "shock is a fraction above -1 "
+                                                            "and at most 10 (+1000%)"),
+    (["--asset", "ETH", "--shock", "1e300", "--depth", "5"], "bad --shock"),
+    (["--asset", "ETH", "--shock", "nan", "--depth", "5"], "bad --shock"),
+    (["--asset", "ETH", "--shock=-inf", "--depth", "5"], "bad --shock"),
+    (["--asset", "ETH", "--shock", "-0.2", "--depth", "1.1e15"],
+     "bad --depth 1100000000000000.0: the market depth is a number of USD from 1e-12 to 1e+15"),
+    (["--asset", "ETH", "--shock", "-0.2", "--depth", "1e-13"], "bad --depth"),
+    (["--asset", "ETH", "--shock", "-0.2", "--depth", "inf"], "bad --depth"),
+    (["--asset", "ETH", "--shock", "-0.2", "--depth", "nan"], "bad --depth"),
 ])
 def test_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                       message: str) -> None:
@@ -105,3 +118,12 @@ def test_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: 
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(cascade(tmp_path / "nope.jsonl")) == 2
     assert "no such events file" in capsys.readouterr().err
+
+
+def test_the_ends_of_the_ranges_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = events(tmp_path)
+    for shock, depth in (("10", "1e15"), ("-0.999999", "1e-12")):
+        assert main(["cascade", str(path), "--asset", "ETH", "--shock", shock, "--depth",
+                     depth]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert math.isfinite(doc["final_price"]), (shock, depth)
