@@ -238,3 +238,23 @@ def test_a_picture_that_cannot_be_written_is_an_oserror_leaving_no_figure_open(
             save(tmp_path / "missing" / f"{what}.png")
         assert plt.get_fignums() == before, what
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("pnl", [
+    [1.0, 1.0000000000000002] * 10,  # numpy: "Too many bins for data range"
+    [-2.5e6] * 20,  # every day the same loss
+    [1e299, 1e299 * (1 + 2e-16)] * 10,
+])
+def test_a_var_picture_of_pnls_that_all_agree_is_drawn(pnl: list[float]) -> None:
+    """A book whose every day has (nearly) the same P&L made var_figure raise (numpy could
+    not cut the range into finite bins): GET /v1/books/{b}/var?format=png answered 500.
+    The bars cover a readable width around the value, and every day is counted."""
+    values = np.asarray(pnl)
+    dates = tuple(f"2025-06-{1 + i:02d}" for i in range(len(values)))
+    report = BookVar("desk-a", parse_ts("2026-03-02T01:00:00Z"), 0.99, dates, values,
+                     float(-values.min()), float(-values.min()), 1, 0)
+    fig = var_figure([report])
+    fig.canvas.draw()
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    plt.close(fig)
+    assert sum(heights) == len(values)

@@ -297,6 +297,8 @@ def var_figure(reports: Sequence[BookVar], title: str = "") -> Figure:
 
 def _usd(x: float, _pos: object = None) -> str:
     size = abs(x)
+    if size >= 1e15:  # "1e+299", not three hundred digits that push the axes off the page
+        return f"{x:.3g}"
     if size >= 1e9:
         return f"{x / 1e9:,.1f}B"
     if size >= 1e6:
@@ -310,10 +312,20 @@ def _pct(confidence: float) -> str:
     return f"{confidence * 100:g}%"
 
 
+def _histogram(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.histogram, but P&Ls that (nearly) all agree are drawn in one bar of a readable
+    width: numpy cannot cut [1.0, 1.0000000000000002] into finite bins (ValueError)."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    half = max(0.5, 1e-6 * max(abs(lo), abs(hi)))  # USD: narrower is one value to a reader
+    if hi - lo >= 2 * half:
+        return np.histogram(values, bins=bins)
+    mid = lo / 2 + hi / 2
+    return np.histogram(values, bins=bins, range=(mid - half, mid + half))
+
+
 def _var_panel(ax: Axes, r: BookVar) -> None:
     values = r.pnl
-    bins = min(60, max(10, len(values) // 4))
-    counts, edges = np.histogram(values, bins=bins)
+    counts, edges = _histogram(values, min(60, max(10, len(values) // 4)))
     tail = -r.var
     colors = ["tab:red" if hi <= tail + 1e-9 * max(abs(tail), 1.0) else "tab:blue"
               for hi in edges[1:]]
