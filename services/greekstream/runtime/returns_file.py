@@ -131,10 +131,11 @@ def _date(cell: str, name: str, line: int, seen: set[str]) -> str:
         date.fromisoformat(cell[:10])
     except ValueError as exc:
         raise ConfigError(f"{name}:{line}: date {cell!r} is not YYYY-MM-DD") from exc
-    if cell in seen:
-        raise ConfigError(f"{name}:{line}: date {cell} appears twice",
+    day = cell[:10]  # "2026-01-01" and "2026-01-01T00:00Z" are the same day
+    if day in seen:
+        raise ConfigError(f"{name}:{line}: date {cell} appears twice (day {day})",
                           hint="one row per day")
-    seen.add(cell)
+    seen.add(day)
     return cell
 
 

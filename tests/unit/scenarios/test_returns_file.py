@@ -94,6 +94,9 @@ def test_a_name_the_format_cannot_hold_is_refused(name: str, tmp_path: Path) -> 
     # lines are the file's: a blank line or a quoted line break counts
     ("date,BTC\n\n2026-01-01,0.1\n\n2026-01-02,abc\n", r"^r.csv:5: BTC = 'abc'"),
     ('date,"B\nTC"\n2026-01-01,x\n', r"^r.csv:3: B\nTC = 'x'"),
+    # one day written twice, once with a suffix: it passed the once-per-day check
+    ("date,BTC\n2026-01-01,0.1\n2026-01-01T00:00:00Z,0.2\n",
+     r"^r.csv:3: date 2026-01-01T00:00:00Z appears twice \(day 2026-01-01\)"),
 ])
 def test_bad_cells_and_unreadable_csv_are_config_errors_naming_the_line(
     text: str, message: str
