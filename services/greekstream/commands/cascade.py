@@ -23,7 +23,7 @@ from greekstream.core.onchain import UnknownAssetError
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.runtime.replay import read_records, replay
-from greekstream.runtime.scenario_files import MAX_PRICE_SHOCK
+from greekstream.runtime.scenario_files import MAX_PRICE_SHOCK, engine_config_from_env
 
 HELP = "liquidation cascade: shock an asset, liquidate loans round by round, books' P&L"
 EXAMPLES = """  greekstream cascade events.jsonl --asset ETH --shock -0.2 --depth 2000000
@@ -62,7 +62,9 @@ class CascadeReport:
 def run(args: argparse.Namespace) -> int:
     _check_numbers(args.shock, args.depth)
     as_of = parse_time_arg(args.as_of, "--as-of")
-    result = replay(read_records(args.events), as_of, keep_outputs=False)
+    # the state the processors derived: their engine settings (GREEKSTREAM_ENGINE__*)
+    result = replay(read_records(args.events), as_of, config=engine_config_from_env(),
+                    keep_outputs=False)
     if result.as_of_us is None:
         raise UsageError(f"{args.events}: no events to evaluate")
     report = cascade_report(result.engine, result.as_of_us, args.asset, args.shock, args.depth)

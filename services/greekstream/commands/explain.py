@@ -14,6 +14,7 @@ from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.runtime.explain import explain_window
 from greekstream.runtime.replay import Record, read_records
+from greekstream.runtime.scenario_files import engine_config_from_env
 
 HELP = "explain a window's P&L by delta, gamma, vega, theta, vanna, volga, funding, trades"
 EXAMPLES = """  greekstream explain events.jsonl --from 2026-03-02T01:00:00Z \\
@@ -54,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
     if t1 <= t0:
         raise UsageError("--to must be after --from",
                          hint="e.g. --from 2026-03-02T10:00:00Z --to 2026-03-02T11:00:00Z")
+    config = engine_config_from_env()  # the processors' settings: the state they derived
     if args.events:
-        rows = explain_window(read_records(args.events), t0, t1, args.book)
+        rows = explain_window(read_records(args.events), t0, t1, args.book, config)
     else:
         rows = explain_window(_history_records(args.from_history, args.book, t1), t0, t1,
-                              args.book)
+                              args.book, config)
     if args.format == "json":
         emit(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n", args.out)
     elif args.format == "table":

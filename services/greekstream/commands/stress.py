@@ -17,7 +17,12 @@ from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
 from greekstream.reports.tables import liquidation_parts
 from greekstream.runtime.replay import read_records, replay
-from greekstream.runtime.scenario_files import DEFAULT_CONFIG, ScenarioConfig, load
+from greekstream.runtime.scenario_files import (
+    DEFAULT_CONFIG,
+    ScenarioConfig,
+    engine_config_from_env,
+    load,
+)
 
 TOTAL = "ALL"  # the `underlying` of a book's total row
 HELP = "full-revaluation scenario P&L, worst loss and liquidation distance per book"
@@ -49,7 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     as_of = parse_time_arg(args.as_of, "--as-of")
     config = load(args.scenarios) if args.scenarios else DEFAULT_CONFIG
-    result = replay(read_records(args.events), as_of, keep_outputs=False)
+    # the state the processors derived: their engine settings (GREEKSTREAM_ENGINE__*)
+    result = replay(read_records(args.events), as_of, config=engine_config_from_env(),
+                    keep_outputs=False)
     if result.as_of_us is None:
         raise UsageError(f"{args.events}: no events to evaluate")
     reports = stress_reports(result.engine, result.as_of_us, config, args.book)

@@ -16,6 +16,7 @@ from greekstream.core.var import DEFAULT_CONFIDENCE, BookVar, MissingReturns, Re
 from greekstream.errors import UsageError
 from greekstream.runtime.replay import ReplayResult, read_records, replay
 from greekstream.runtime.returns_file import load_returns
+from greekstream.runtime.scenario_files import engine_config_from_env
 
 HELP = "historical VaR and expected shortfall per book: every underlying moved jointly"
 EXAMPLES = """  greekstream sample --profile returns --out returns.csv --quiet   # a sample year
@@ -76,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace, as_of: int | None) -> ReplayResult:
+    config = engine_config_from_env()  # the processors' settings: the state they derived
     if args.events:
-        return replay(read_records(args.events), as_of, keep_outputs=False)
+        return replay(read_records(args.events), as_of, config=config, keep_outputs=False)
     from greekstream.history.asof import check_as_of
     from greekstream.history.client import connect
     from greekstream.history.migrate import require_schema
@@ -87,7 +89,8 @@ def _replay(args: argparse.Namespace, as_of: int | None) -> ReplayResult:
         require_schema(history)
         if as_of is not None:
             check_as_of(history, as_of)
-        return replay(iter_raw(history, t_to=as_of), as_of, keep_outputs=False)
+        return replay(iter_raw(history, t_to=as_of), as_of, config=config,
+                      keep_outputs=False)
 
 
 def var_reports(engine: Engine, as_of_us: int, returns: Returns,
