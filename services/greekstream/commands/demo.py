@@ -32,7 +32,7 @@ from greekstream.runtime.replay import ReplayResult, read_records, replay
 HELP = "replay the bundled sample day through the engine into embedded ClickHouse; summarise"
 EXAMPLES = """  greekstream demo                 # the bundled day into demo-out/ (a few minutes)
   greekstream demo --events events.jsonl --out small-demo/   # your file instead
-  greekstream demo --events events.jsonl --history chdb://$PWD/gs --out d2/
+  greekstream demo --events events.jsonl --history chdb://$PWD/gs-demo --out d2/  # a new store
 then serve the store it made (the command the demo prints at its end):
   greekstream serve --dsn chdb://$PWD/demo-out/chdb --host 127.0.0.1 --new-token demo-out/token
 """
@@ -42,8 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="demo-out", metavar="DIR",
                    help="directory for output events, the chDB store and plots (default demo-out)")
     p.add_argument("--history", metavar="DSN",
-                   help="ClickHouse DSN to write to (default: chdb:///<out>/chdb, the "
-                        "demo's own store, rebuilt on every run)")
+                   help="ClickHouse DSN to write to, a store holding no input records yet "
+                        "(default: chdb:///<out>/chdb, the demo's own store, rebuilt on "
+                        "every run)")
     p.add_argument("--events", metavar="FILE",
                    help="replay this file instead of the bundled sample")
 
@@ -56,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     dsn = args.history or f"chdb://{(out / 'chdb').resolve()}"
     require_engine(dsn)  # first: chDB is the optional extra `embedded` (pyproject.toml)
+    if args.events and not Path(args.events).is_file():
+        raise UsageError(f"no such events file: {args.events}",
+                         hint="write one with `greekstream sample`")
+    if args.history is not None:  # before anything is written
+        _require_fresh_store(args.history, Path(args.events) if args.events else _sample())
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / ".writable").touch()
@@ -66,9 +72,6 @@ def run(args: argparse.Namespace) -> int:
                               "(e.g. --out /tmp/demo-out on a read-only root)") from exc
     if args.history is None:
         _fresh_store(out / "chdb")
-    if args.events and not Path(args.events).is_file():
-        raise UsageError(f"no such events file: {args.events}",
-                         hint="write one with `greekstream sample`")
     events = Path(args.events) if args.events else _sample()
     print(f"== greekstream demo: {events}", file=sys.stderr)
     # the returns first: the day's replay then emits each book's `var` every
@@ -255,6 +258,36 @@ def _fresh_store(path: Path) -> None:
     if (path / "metadata").is_dir():
         print(f"== rebuilding the demo's store {path}/", file=sys.stderr)
         shutil.rmtree(path)
+
+
+def _require_fresh_store(dsn: str, events: Path) -> None:
+    """Refuse a --history store that holds input records: the demo replays its file from
+    a fresh engine and stores every record and output, so the same file again (an earlier
+    demo, or `replay FILE --history` into it: replay_io.plan_append finds it) would store
+    its outputs twice, and after other files its outputs would not follow theirs; either
+    way the demo's hash chain breaks, after the rows are written."""
+    from greekstream.history.client import connect
+    from greekstream.history.replay_io import plan_append
+
+    target = require_engine(dsn)
+    if target.embedded and not (Path(target.location) / "metadata").is_dir():
+        return  # no store there yet: the demo makes it
+    with connect(dsn, create=True) as history:  # (a server: the database the demo makes)
+        if "raw_events" not in history.tables():
+            return
+        plan = plan_append(history, events)
+    if not plan.stored:
+        return
+    hint = ("give --history a new store (e.g. chdb://$PWD/gs-demo-2), or leave it out for "
+            "the demo's own, rebuilt on every run")
+    if plan.already:
+        raise UsageError(f"{target} holds {events} already (as {plan.name}): the demo would "
+                         "store its outputs a second time; nothing written", hint=hint)
+    raise UsageError(f"{target} holds {plan.stored:,} input records already: the demo "
+                     f"replays {events.name} from a fresh engine, so its outputs would not "
+                     "follow them; nothing written",
+                     hint=f"{hint}; `greekstream replay {events} --history DSN` adds the "
+                          "file to a store, continuing from its records")
 
 
 def _history(dsn: str, events: Path, result: ReplayResult) -> None:
