@@ -60,6 +60,11 @@ def test_table_shows_a_small_gamma_with_its_own_digits(events_file: Path,
     ({"book": "desk-a", "instrument_id": "C60", "side": "buy", "quantity": "5x"},
      'trade 1 has a "quantity" that is not a number: "5x"'),
     ("buy", 'trade 1 is not a JSON object but "buy"'),
+    # an empty book was previewed as a book named "", which no input event can name
+    ({"book": "", "instrument_id": "C60", "side": "buy", "quantity": 5},
+     'trade 1 has a bad "book" "": String should have at least 1 character'),
+    ({"book": "b" * 129, "instrument_id": "C60", "side": "buy", "quantity": 5},
+     f'trade 1 has a bad "book" "{"b" * 79}: String should have at most 128 characters'),
 ])
 def test_a_bad_trade_is_named_in_plain_words(events_file: Path, tmp_path: Path, item: object,
                                              message: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from greekstream.commands._common import print_json
+from greekstream.core.events import Name
 from greekstream.core.timeutil import format_ts
 from greekstream.core.whatif import HypotheticalTrade, WhatIfError, what_if
 from greekstream.errors import UsageError
@@ -59,9 +60,10 @@ def parse_trades(body: bytes, default_book: str | None = None
 
 
 class FileTrade(WhatIfTrade):
-    """A line of the trades file: a trade and its book (the API's URL names the book)."""
+    """A line of the trades file: a trade and its book (the API's URL names the book), a
+    name as an input event's (``Name``: 1 to 128 characters)."""
 
-    book: str
+    book: Name
 
 
 TRADE_HINT = ('each line of the trades file is one trade, {"book", "instrument_id", '
