@@ -196,7 +196,7 @@ def test_greekstream_sample_writes_the_market_profile(tmp_path: Path,
 def test_greekstream_sample_refuses_bad_flags_before_writing(tmp_path: Path) -> None:
     """A negative --seed (numpy's ValueError), --out "" or "." (an empty file name) were
     tracebacks; a --count or --events of 1e14 ran out of memory or divided by zero. Each
-    is a UsageError with a hint, and nothing is written."""
+    is a UsageError with a hint (a file name too long too), and nothing is written."""
     from tests.cli import run
 
     out = str(tmp_path / "s.jsonl")
@@ -208,6 +208,7 @@ def test_greekstream_sample_refuses_bad_flags_before_writing(tmp_path: Path) -> 
         (["--out", "."], "names no file"),
         (["--profile", "loans", "--out", ""], "names no file"),
         (["--out", str(tmp_path)], "is a directory"),
+        (["--out", str(tmp_path / ("k" * 300))], "File name too long"),
         (["--profile", "loans", "--count", "1000001", "--out", out],
          "--count 1,000,001 is out of range"),
         (["--profile", "loans", "--count", "100000000000000", "--out", out], "out of range"),

@@ -36,6 +36,8 @@ PROFILES = {"small": "kafka-test", "day": "demo", "bench": "bench", "market": "m
             "loans": "loans", "returns": "returns"}
 
 
+OUT_HINT = "choose a writable place with --out FILE"
+
 # The largest --events and --count: ten times the largest run the docs and bench/ make
 # (1,000,000 bench or market events, BENCH_EVENTS; 100,000 loans, bench/bench_cascade.py), so
 # that a mistyped size is refused at once, not after hours of writing or out of memory.
@@ -82,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
             n = write_sample(out, PROFILES[args.profile], args.seed, args.with_bad, args.events,
                              show_progress=not args.quiet)
     except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}",
-                         hint="choose a writable place with --out FILE") from exc
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}", hint=OUT_HINT) from exc
     print(f"wrote {n:,} events to {out}", file=sys.stderr)
     if not args.quiet:
         print(f"next: greekstream replay {out} --format table", file=sys.stderr)
@@ -107,7 +108,11 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--seed {args.seed} is negative: a seed is 0 or more",
                          hint="e.g. --seed 7 (the default)")
     out = Path(args.out)
-    if not out.name or out.is_dir():
+    try:
+        directory = out.is_dir()
+    except OSError as exc:  # a name too long, ...
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}", hint=OUT_HINT) from exc
+    if not out.name or directory:
         what = "is a directory" if out.name else "names no file"
         raise UsageError(f"--out {args.out!r} {what}",
                          hint="name the file to write, e.g. --out events.jsonl")
