@@ -270,7 +270,13 @@ def _require_fresh_store(dsn: str, events: Path) -> None:
     from greekstream.history.replay_io import plan_append
 
     target = require_engine(dsn)
-    if target.embedded and not (Path(target.location) / "metadata").is_dir():
+    try:
+        new = target.embedded and not (Path(target.location) / "metadata").is_dir()
+    except OSError as exc:  # a name too long, ...
+        raise UsageError(f"cannot open {target}: {exc.strerror or exc}",
+                         hint="give --history a chdb:///DIR the demo can make or open"
+                         ) from exc
+    if new:
         return  # no store there yet: the demo makes it
     with connect(dsn, create=True) as history:  # (a server: the database the demo makes)
         if "raw_events" not in history.tables():

@@ -51,3 +51,13 @@ def test_a_store_holding_the_file_or_other_records_is_refused_before_writing(
     from greekstream.commands.demo import _require_fresh_store
 
     _require_fresh_store(f"{dsn}fresh", events)  # a new database: the demo may write it
+
+
+def test_a_store_path_the_system_cannot_look_up_is_a_usage_error(tmp_path: Path) -> None:
+    """A 300-character directory name: the store check's is_dir raised ENAMETOOLONG."""
+    from greekstream.commands.demo import _require_fresh_store
+    from greekstream.errors import UsageError
+
+    events = _file(tmp_path / "events.jsonl")
+    with pytest.raises(UsageError, match="File name too long"):
+        _require_fresh_store(f"chdb://{tmp_path / ('k' * 300)}", events)
