@@ -222,3 +222,23 @@ def test_greekstream_sample_refuses_bad_flags_before_writing(tmp_path: Path) -> 
     from greekstream.commands.sample import MAX_EVENTS, MAX_LOANS
 
     assert MAX_EVENTS >= 1_000_000 and MAX_LOANS >= 100_000  # the bench's runs stay valid
+
+
+@pytest.mark.parametrize("argv", [
+    ["--seed", "-1"],  # numpy: "Seed must be between 0 and 2**32 - 1", a traceback
+    ["loans", "--seed", "-3"],
+    ["history", "--seed", "-1"],
+    ["loans", "--count", "2000000"],
+    ["--profile", "market", "--events", "20000000"],
+    ["history", "--days", "99999999"],
+])
+def test_python_m_sample_holds_the_bounds_of_greekstream_sample(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`python -m greekstream.sample` (bench/ runs it) refuses what `greekstream sample`
+    refuses, with a usage error and no file."""
+    out = tmp_path / "x.jsonl"
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--out", str(out)])
+    assert exit_.value.code == 2 and "error:" in capsys.readouterr().err
+    assert not out.exists()

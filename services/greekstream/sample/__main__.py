@@ -94,8 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         parser = _history_parser()
         args = parser.parse_args(args_list[1:])
-        if args.days < 2:
-            parser.error("--days must be at least 2")
+        if not 2 <= args.days <= MAX_DAYS:
+            parser.error(f"--days must be from 2 to {MAX_DAYS:,}")
+        _check_bounds(parser, args)
         try:
             n = write_history(args.out, args.days, args.seed)
         except OSError as exc:
@@ -105,12 +106,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     loans = args_list[:1] == ["loans"]
     parser = _loans_parser() if loans else _events_parser()
     args = parser.parse_args(args_list[1:] if loans else args_list)
+    _check_bounds(parser, args)
     try:
         n = _run_loans(parser, args) if loans else _run_events(parser, args)
     except OSError as exc:
         parser.error(f"cannot write {args.out}: {exc.strerror or exc}")
     print(f"wrote {n:,} events to {args.out}", file=sys.stderr)
     return 0
+
+
+MAX_DAYS = 36_600  # a century of daily closes
+
+
+def _check_bounds(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The bounds `greekstream sample` holds to (commands/sample.py): numpy takes no
+    negative seed, and a count past the caps would run for hours."""
+    from greekstream.commands.sample import MAX_EVENTS, MAX_LOANS
+
+    if args.seed < 0:
+        parser.error(f"--seed {args.seed} is negative: a seed is 0 or more")
+    if getattr(args, "events", None) is not None and args.events > MAX_EVENTS:
+        parser.error(f"--events {args.events:,} is too many: at most {MAX_EVENTS:,}")
+    if getattr(args, "count", 1) > MAX_LOANS:
+        parser.error(f"--count {args.count:,} is too many: at most {MAX_LOANS:,}")
 
 
 def _run_loans(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
