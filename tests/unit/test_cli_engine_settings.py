@@ -99,3 +99,24 @@ def test_var_and_cascade_replay_with_the_processors_engine_settings(
         argv = ["cascade", every, "--asset", "BTC", "--shock", "-0.2", "--depth", "1e6"]
     main([*argv, "--out", str(tmp_path / "out.json")])
     assert seen and seen[0] is not None and seen[0].max_ts_ahead_s == 60.0
+
+
+def test_whatif_previews_on_the_state_of_the_processors_engine_settings(
+    files: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    every, _kept = files
+    trades = tmp_path / "trades.jsonl"
+    trades.write_text('{"book": "desk-a", "instrument_id": "BTC-PERPETUAL", "side": "sell", '
+                      '"quantity": 1}\n')
+
+    def before() -> float:
+        capsysbinary.readouterr()
+        assert main(["whatif", every, "--trades", str(trades), "--format", "json"]) == 0
+        (preview,) = orjson.loads(capsysbinary.readouterr().out)
+        (btc,) = preview["underlyings"]
+        return float(btc["before"]["delta"])
+
+    assert before() == pytest.approx(7.0)  # 2 + the late 5
+    monkeypatch.setenv("GREEKSTREAM_ENGINE__MAX_TS_AHEAD_S", "60")
+    assert before() == pytest.approx(2.0)  # the late trade: rejected (ts_ahead)

@@ -16,6 +16,7 @@ from greekstream.core.whatif import HypotheticalTrade, WhatIfError, what_if
 from greekstream.errors import UsageError
 from greekstream.reports.tables import fmt_row, print_table
 from greekstream.runtime.replay import read_records, replay
+from greekstream.runtime.scenario_files import engine_config_from_env
 from greekstream.runtime.whatif_trade import BadTrade, WhatIfTrade, read_trade
 
 HELP = ("preview hypothetical trades on the state after EVENTS: change in each Greek, worst "
@@ -77,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot read trades file {args.trades}: {exc.strerror}") from exc
     trades = parse_trades(body)
-    engine = replay(read_records(args.events), keep_outputs=False).engine
+    # the state the processors derived: their engine settings (GREEKSTREAM_ENGINE__*)
+    engine = replay(read_records(args.events), config=engine_config_from_env(),
+                    keep_outputs=False).engine
     previews = []
     for book, items in trades.items():
         try:
