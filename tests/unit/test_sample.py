@@ -219,7 +219,7 @@ def test_greekstream_sample_refuses_bad_flags_before_writing(tmp_path: Path) -> 
         assert code == 2, (args, err)
         assert says in err and "hint: " in err, (args, err)
     assert list(tmp_path.iterdir()) == []
-    from greekstream.commands.sample import MAX_EVENTS, MAX_LOANS
+    from greekstream.sample import MAX_EVENTS, MAX_LOANS
 
     assert MAX_EVENTS >= 1_000_000 and MAX_LOANS >= 100_000  # the bench's runs stay valid
 

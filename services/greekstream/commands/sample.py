@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from greekstream.errors import UsageError
+from greekstream.sample import MAX_EVENTS, MAX_LOANS
 
 HELP = "write a deterministic sample events file (a desk's trading day) to try the commands on"
 EXAMPLES = """  greekstream sample                    # events.jsonl: 2 h of 2026-03-02, ~5k events
@@ -38,11 +39,6 @@ PROFILES = {"small": "kafka-test", "day": "demo", "bench": "bench", "market": "m
 
 OUT_HINT = "choose a writable place with --out FILE"
 
-# The largest --events and --count: ten times the largest run the docs and bench/ make
-# (1,000,000 bench or market events, BENCH_EVENTS; 100,000 loans, bench/bench_cascade.py), so
-# that a mistyped size is refused at once, not after hours of writing or out of memory.
-MAX_EVENTS = 10_000_000
-MAX_LOANS = 1_000_000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -18,7 +18,13 @@ from pathlib import Path
 from greekstream.sample.generate import PROFILES, profile, write_sample
 
 DEFAULT_SEED = 7
-__all__ = ["DEFAULT_SEED", "PROFILES", "cache_dir", "profile", "sample_path", "write_sample"]
+# The largest --events and --count: ten times the largest run the docs and bench/ make
+# (1,000,000 bench or market events, BENCH_EVENTS; 100,000 loans, bench/bench_cascade.py), so
+# that a mistyped size is refused at once, not after hours of writing or out of memory.
+MAX_EVENTS = 10_000_000
+MAX_LOANS = 1_000_000
+__all__ = ["DEFAULT_SEED", "MAX_EVENTS", "MAX_LOANS", "PROFILES", "cache_dir", "profile",
+           "sample_path", "write_sample"]
 
 
 def cache_dir() -> Path:

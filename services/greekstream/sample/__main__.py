@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from greekstream.sample import DEFAULT_SEED
+from greekstream.sample import DEFAULT_SEED, MAX_EVENTS, MAX_LOANS
 from greekstream.sample.generate import PROFILES, write_sample
 from greekstream.sample.loans import ASSETS, write_loans
 
@@ -121,8 +121,6 @@ MAX_DAYS = 36_600  # a century of daily closes
 def _check_bounds(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The bounds `greekstream sample` holds to (commands/sample.py): numpy takes no
     negative seed, and a count past the caps would run for hours."""
-    from greekstream.commands.sample import MAX_EVENTS, MAX_LOANS
-
     if args.seed < 0:
         parser.error(f"--seed {args.seed} is negative: a seed is 0 or more")
     if getattr(args, "events", None) is not None and args.events > MAX_EVENTS:
