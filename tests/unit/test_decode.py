@@ -190,3 +190,32 @@ def test_timestamp_memo_stays_bounded() -> None:
         text = f"2026-03-01T00:00:00.{n:06d}Z"
         assert memo(text) == parse_ts(text)
     assert 0 < len(memo.table) <= decode._TS_CACHE_SIZE == memo.size
+
+
+@pytest.mark.parametrize("text", [
+    "2026-W09-1T00:00:00Z",  # an ISO 8601 week date
+    "2026-03-01T12:00:00+0100", "2026-03-01T12:00:00+01",  # offsets RFC 3339 does not write
+    "2026-03-01T12:00:00,5Z",  # a comma before the fraction
+    "2026-03-01T12:00:00.1234567Z",  # a seventh digit: it was dropped without a word
+    "2026-03-01T12:00:00.5+01:00:30",  # seconds in the offset
+    "2026-03-01T12:00:00 Z",
+    "\u0662\u0660\u0662\u0666-03-01T12:00:00Z",  # digits of another script
+])
+def test_a_ts_that_is_not_rfc_3339_is_rejected_by_both_decoders(text: str) -> None:
+    """The contract's ts is RFC 3339 with at most microseconds (docs/contract.md);
+    datetime.fromisoformat alone took these (ISO 8601's other forms) as times."""
+    raw = b.rec("index", "i", 0, underlying="BTC", price=1.0).replace(
+        b'"2026-03-01T00:00:00Z"', orjson.dumps(text))
+    assert_same(raw)
+    with pytest.raises(DecodeError) as caught:
+        decode.decode_event(raw)
+    assert caught.value.reason == "invalid_event" and "RFC 3339" in caught.value.detail
+
+
+@pytest.mark.parametrize(("text", "micros"), [
+    ("2026-03-01t12:00:00z", 1772366400000000),  # RFC 3339 5.6: T and Z may be lower case
+    ("2026-03-01T12:00:00.123456-05:30", 1772386200123456),
+    ("2026-03-01T12:00:00.5+00:00", 1772366400500000),
+])
+def test_rfc_3339_in_any_of_its_forms_is_read(text: str, micros: int) -> None:
+    assert parse_ts(text) == micros
