@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -242,3 +243,20 @@ def test_python_m_sample_holds_the_bounds_of_greekstream_sample(
         main([*argv, "--out", str(out)])
     assert exit_.value.code == 2 and "error:" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_sample_write_that_fails_leaves_no_temporary_file(
+    failure: BaseException, tmp_path: Path,
+) -> None:
+    """atomic_write wrote .NAME.PID.tmp and renamed it; a write that failed (a full disk,
+    Ctrl-C) left the temporary file next to the target, one per attempt."""
+    from greekstream.sample.writer import atomic_write
+
+    def lines() -> Iterator[bytes]:
+        yield b'{"a": 1}'
+        raise failure
+
+    with pytest.raises(type(failure)):
+        atomic_write(tmp_path / "x.jsonl", lines(), 2, "sample", False)
+    assert list(tmp_path.iterdir()) == []

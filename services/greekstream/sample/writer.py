@@ -113,10 +113,15 @@ def write_lines(lines: Iterator[bytes], out: BinaryIO, total: int, label: str,
 
 def atomic_write(path: Path, lines: Iterator[bytes], total: int, label: str,
                  show_progress: bool) -> int:
-    """Write to a temporary sibling and rename, so readers never see half a file."""
+    """Write to a temporary sibling and rename, so readers never see half a file; a write
+    or rename that fails (a full disk, Ctrl-C) leaves no temporary file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as out:
-        count = write_lines(lines, out, total, label, show_progress)
-    tmp.replace(path)
+    try:
+        with tmp.open("wb") as out:
+            count = write_lines(lines, out, total, label, show_progress)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return count
