@@ -179,6 +179,9 @@ class ScenarioConfig:
     grids: dict[str, Grid]
     named: tuple[NamedScenario, ...] = ()
     source: str = "the default grid"
+    # a shipped preset (library, pm) names the market's usual underlyings: one the events
+    # do not hold simply does not apply; a desk's own file naming one is a typo to report
+    preset: bool = False
 
     def underlyings(self) -> set[str]:
         named = {u for ns in self.named for u in ns.shocks}
@@ -186,7 +189,7 @@ class ScenarioConfig:
 
     def check_underlyings(self, known: set[str]) -> None:
         unknown = sorted(self.underlyings() - known - STABLECOINS)
-        if unknown:
+        if unknown and not self.preset:
             raise ConfigError(
                 f"{self.source}: unknown underlying {', '.join(map(repr, unknown))}: "
                 f"no instrument or index of it in the events",
@@ -254,6 +257,7 @@ def load(path: str | Path) -> ScenarioConfig:
         grids=grids,
         named=tuple(doc.scenarios),
         source=str(p),
+        preset=p in PRESETS.values(),
     )
 
 

@@ -151,12 +151,29 @@ def test_table_marks_the_worst_cell(events_file: Path, capsys: pytest.CaptureFix
 def test_named_scenarios_from_the_library(
     events_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from greekstream.runtime.scenario_files import LIBRARY_PATH
+    # The library names ETH too and this file knows only BTC: a shipped preset names the
+    # market's usual underlyings, so its BTC scenarios apply and the ETH ones do not (it
+    # was a refusal: a BTC-only desk could not use the library, and `demo --events` of
+    # such a file stopped there with its store written). A desk's own file naming an
+    # underlying the events lack is still refused (a typo; test_scenario_files.py).
+    from greekstream.runtime.scenario_files import LIBRARY_PATH, load
 
-    # The library names ETH too; this file knows only BTC: a clear error, no output.
-    code, out, err = _run(capsys, str(events_file), "--scenarios", str(LIBRARY_PATH))
-    assert code == 2 and out == ""
-    assert "unknown underlying 'ETH'" in err
+    library = load(LIBRARY_PATH)
+    assert library.preset and "ETH" in library.underlyings()
+    for preset in (str(LIBRARY_PATH), "library"):
+        code, out, err = _run(capsys, str(events_file), "--scenarios", preset)
+        assert code == 0, err
+        rows = json.loads(out)
+        assert {r["underlying"] for r in rows} == {"BTC", "ALL"}
+        named = {s.get("name") for r in rows if r["underlying"] == "BTC"
+                 for s in r["scenarios"]} - {None}
+        btc = {ns.name for ns in library.named if {"BTC", "default"} & set(ns.shocks)}
+        assert named == btc and len(btc) >= 3
+    copy = LIBRARY_PATH.read_bytes()
+    mine = events_file.parent / "my_library.yaml"
+    mine.write_bytes(copy)  # the same scenarios in a desk's own file: ETH is unknown
+    code, out, err = _run(capsys, str(events_file), "--scenarios", str(mine))
+    assert code == 2 and out == "" and "unknown underlying 'ETH'" in err
 
 
 def test_named_scenario_pnl(events_file: Path, tmp_path: Path,
