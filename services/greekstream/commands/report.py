@@ -10,7 +10,7 @@ import orjson
 
 from greekstream.errors import UsageError
 from greekstream.history.client import connect
-from greekstream.history.report import build_report
+from greekstream.history.report import build_report, day_bounds
 from greekstream.reports.signing import load_private, sign
 
 HELP = ("write the signed (Ed25519) end-of-day report of a UTC day from history: per book "
@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    day_bounds(args.date)  # a bad day is refused before the key or the store is opened
     key = load_private(args.key)
     with connect(args.dsn) as history:
         report = build_report(history, args.date)
