@@ -296,6 +296,9 @@ def _scope(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Scope:
     tokens: Tokens = request.app.state.service.tokens
+    if len(request.headers.getlist("authorization")) > 1:  # which one is meant? (the
+        # first was taken: a proxy that adds its own could grant the client's, or not)
+        raise HTTPException(400, "more than one Authorization header: send one bearer token")
     scope = tokens.scope(creds.credentials) if creds is not None else None
     if scope is None:
         raise HTTPException(401, "missing or unknown bearer token",

@@ -353,3 +353,16 @@ def test_a_preview_of_the_same_history_restores_the_state_the_last_one_built(
     one_more = (b'{"type":"tick","event_id":"later","ts":"2026-03-02T03:00:00Z"}', "inputs:0")
     assert StateCache.key("desk-a", records) != StateCache.key("desk-a", [*records, one_more])
     assert StateCache.key("desk-a", records) != StateCache.key("desk-b", records)
+
+
+def test_two_authorization_headers_are_a_400_whichever_comes_first(
+    client: httpx.Client,
+) -> None:
+    """Two Authorization headers: the first was taken, so a request carrying a token of
+    every book and one of desk-a read as whichever a proxy put first. Neither is taken."""
+    desk_a = f"Bearer {'a' * 32}"
+    for pair in ((AUTH["Authorization"], desk_a), (desk_a, AUTH["Authorization"])):
+        headers = httpx.Headers([("Authorization", pair[0]), ("Authorization", pair[1])])
+        r = client.get("/v1/books", headers=headers)
+        assert r.status_code == 400 and "more than one Authorization" in r.text, r.text
+    assert client.get("/v1/books", headers=AUTH).status_code == 200
