@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 from fastapi import HTTPException
 
-from greekstream.api.app import _in_replay_slot
+from greekstream.api.app import _in_replay_slot, configured
 from greekstream.api.pool import HistoryPool, Replays, _on_spool
+from greekstream.core.engine import EngineConfig
 from greekstream.errors import HistoryError
+from greekstream.settings import EngineSettings
 
 RECORD_BYTES = 4 << 20
 RECORDS = 32  # 128 MiB in all: a list of them is far over the peak allowed below
@@ -56,6 +58,7 @@ class FakeService:
         self.replays._pool = lambda: executor  # type: ignore[method-assign]
         self.connections = 0  # taken and not given back
         self.pool = pool  # a real pool of fake connections, or one that is never busy
+        self.engine = EngineSettings(max_ts_ahead_s=60).model_dump_json()  # the processors'
 
     @contextmanager
     def db(self, timeout: float | None = None) -> Iterator[object]:
@@ -83,7 +86,10 @@ def big_records(closed: list[bool] | None = None) -> Iterator[tuple[bytes, str]]
             closed.append(True)
 
 
-def tally(records: Any, label: str) -> tuple[str, int, int]:
+def tally(records: Any, label: str, config: EngineConfig | None = None,
+          ) -> tuple[str, int, int]:
+    """The worker's work: it is handed the engine configuration of the service's settings."""
+    assert config is not None and config.max_ts_ahead_s == 60
     count = total = 0
     for raw, _source in records:
         count += 1
@@ -104,7 +110,8 @@ def test_the_records_are_streamed_to_the_worker_through_a_file(tmp_path: Path) -
     assert got == ("mine", RECORDS, RECORDS * RECORD_BYTES)
     assert peak < 8 * RECORD_BYTES, f"peak {peak >> 20} MiB: the records were held"
     (call,) = executor.calls  # the worker is given a path, never the records
-    assert call[:2] == (_on_spool, tally) and call[3:] == ("mine",)
+    # the worker runs configured(records, tally, the service's engine settings, "mine")
+    assert call[:2] == (_on_spool, configured) and call[3:] == (tally, service.engine, "mine")
     assert isinstance(call[2], str) and Path(call[2]).parent == tmp_path
     assert list(tmp_path.iterdir()) == []  # removed when the request ends
     assert service.connections == 0 and service.replays.running("desk") == 0
@@ -176,7 +183,7 @@ def test_after_a_504_the_file_stays_until_the_worker_is_done(tmp_path: Path) -> 
 
 
 def test_a_failed_worker_or_read_leaves_no_file(tmp_path: Path) -> None:
-    def broken(records: Any) -> None:
+    def broken(records: Any, config: Any = None) -> None:
         raise ValueError("a bug in the worker")
 
     def refused(h: object, s: float) -> Iterator[tuple[bytes, str]]:

@@ -23,7 +23,7 @@ from fastapi import HTTPException
 from greekstream.api.app import Service, _in_replay_slot
 from greekstream.api.pool import SWEEP_GRACE_S, Replays
 from greekstream.api.tokens import Tokens
-from greekstream.settings import QuerySettings
+from greekstream.settings import EngineSettings, QuerySettings
 from tests.unit.api.test_replay_spool import (
     WHO,
     FakeService,
@@ -146,15 +146,15 @@ def test_the_file_is_held_while_its_request_runs_then_gone_with_its_descriptor(
     file is locked while it exists and no descriptor is left open after, over many."""
     seen: list[bool] = []
 
-    def checked(records: Any, label: str) -> tuple[str, int, int]:
+    def checked(records: Any, label: str, config: Any = None) -> tuple[str, int, int]:
         (path,) = tmp_path.iterdir()
         os.utime(path, (OLD, OLD))
         seen.append(held(path))
         assert replays_in(tmp_path).sweep() == 0 and path.exists()  # another serve's sweep
-        return tally(records, label)
+        return tally(records, label, config)
 
-    def broken(records: Any) -> None:
-        checked(records, "x")
+    def broken(records: Any, config: Any = None) -> None:
+        checked(records, "x", config)
         raise ValueError("a bug in the worker")
 
     def refused(h: object, s: float) -> Any:
@@ -198,7 +198,8 @@ def test_serve_sweeps_its_spool_directory_at_startup(
     """``Service`` (built by create_app when ``serve`` starts) sweeps TMPDIR."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     left = stale(tmp_path, "killed", b"k" * 10)
-    service = Service(object(), Tokens({}), QuerySettings(connections=1))  # type: ignore[arg-type]
+    service = Service(object(), Tokens({}), QuerySettings(connections=1),  # type: ignore[arg-type]
+                      EngineSettings())
     try:
         assert not left.exists()
     finally:
