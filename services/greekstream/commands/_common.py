@@ -87,6 +87,21 @@ def ensure_dir(path: str) -> Path:
     return p
 
 
+# the hint of a command's UsageError when its --out PNG cannot be written
+PNG_HINT = ("--out is the PNG file to write (always a PNG, whatever its suffix): give a "
+            "file name in a directory that exists and that you can write to")
+
+
+def write_png(draw: Callable[[Path], object], out: Path) -> None:
+    """``draw(out)`` (one of reports.plots' PNG writers), then the path on stdout; an
+    OSError writing it (a missing directory, no permission) is a UsageError naming it."""
+    try:
+        draw(out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}", hint=PNG_HINT) from exc
+    print(out)
+
+
 def emit(data: bytes, out: str | None) -> None:
     """Bytes to stdout, or to the file ``out``."""
     if out is None:

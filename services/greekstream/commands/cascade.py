@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from greekstream.commands._common import emit, parse_time_arg
+from greekstream.commands._common import emit, parse_time_arg, write_png
 from greekstream.core.cascade import (
     MAX_ROUNDS,
     CascadeResult,
@@ -74,15 +74,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         emit(table_text(report).encode(), args.out)
     else:
-        from greekstream.reports.plots import OUT_HINT, cascade_rounds
+        from greekstream.reports.plots import cascade_rounds
 
-        out = Path(args.out or "cascade.png")
-        try:
-            cascade_rounds(report.result, out, title=_title(report))
-        except OSError as exc:
-            raise UsageError(f"cannot write {out}: {exc.strerror or exc}",
-                             hint=OUT_HINT) from exc
-        print(out)
+        write_png(lambda out: cascade_rounds(report.result, out, title=_title(report)),
+                  Path(args.out or "cascade.png"))
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from greekstream.commands._common import emit, parse_time_arg
+from greekstream.commands._common import emit, parse_time_arg, write_png
 from greekstream.core.explain import COMPONENTS
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
@@ -66,15 +66,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         emit(table_text(rows, t0, t1).encode(), args.out)
     else:
-        from greekstream.reports.plots import OUT_HINT, explain_waterfalls
+        from greekstream.reports.plots import explain_waterfalls
 
-        out = Path(args.out or "explain.png")
-        try:
-            explain_waterfalls(rows, out, t0, t1)
-        except OSError as exc:
-            raise UsageError(f"cannot write {out}: {exc.strerror or exc}",
-                             hint=OUT_HINT) from exc
-        print(out)
+        write_png(lambda out: explain_waterfalls(rows, out, t0, t1),
+                  Path(args.out or "explain.png"))
     return 0
 
 

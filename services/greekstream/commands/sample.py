@@ -40,7 +40,6 @@ PROFILES = {"small": "kafka-test", "day": "demo", "bench": "bench", "market": "m
 OUT_HINT = "choose a writable place with --out FILE"
 
 
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=tuple(PROFILES), default="small",
                    help="what to generate (default small; see below)")

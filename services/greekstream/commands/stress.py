@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 
 from greekstream.commands._common import emit as _emit
-from greekstream.commands._common import parse_time_arg
+from greekstream.commands._common import parse_time_arg, write_png
 from greekstream.core.engine import Engine
 from greekstream.core.scenarios import BookScenarioRisk, book_scenario_risk
 from greekstream.core.timeutil import format_ts
@@ -66,16 +66,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         _emit(table_text(reports, result.as_of_us).encode(), args.out)
     else:
-        from greekstream.reports.plots import OUT_HINT, risk_heatmaps
+        from greekstream.reports.plots import risk_heatmaps
 
-        out = Path(args.out or "stress.png")
-        try:
-            risk_heatmaps(reports, out, as_of_us=result.as_of_us,
-                          title=f"Scenario P&L ({Path(config.source).name or 'default grid'})")
-        except OSError as exc:
-            raise UsageError(f"cannot write {out}: {exc.strerror or exc}",
-                             hint=OUT_HINT) from exc
-        print(out)
+        title = f"Scenario P&L ({Path(config.source).name or 'default grid'})"
+        write_png(lambda out: risk_heatmaps(reports, out, as_of_us=result.as_of_us,
+                                            title=title), Path(args.out or "stress.png"))
     return 0
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from greekstream.commands._common import emit as _emit
-from greekstream.commands._common import parse_time_arg
+from greekstream.commands._common import parse_time_arg, write_png
 from greekstream.core.engine import Engine
 from greekstream.core.timeutil import format_ts
 from greekstream.core.var import DEFAULT_CONFIDENCE, BookVar, MissingReturns, Returns, portfolio_var
@@ -64,15 +64,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         _emit(table_text(reports, result.as_of_us).encode(), args.out)
     else:
-        from greekstream.reports.plots import OUT_HINT, var_distributions
+        from greekstream.reports.plots import var_distributions
 
-        out = Path(args.out or "var.png")
-        try:
-            var_distributions(reports, out)
-        except OSError as exc:
-            raise UsageError(f"cannot write {out}: {exc.strerror or exc}",
-                             hint=OUT_HINT) from exc
-        print(out)
+        write_png(lambda out: var_distributions(reports, out), Path(args.out or "var.png"))
     return 0
 
 

@@ -39,11 +39,6 @@ PNL_CMAP = "RdBu"
 GAIN, LOSS, TOTAL, RESIDUAL = "#2166ac", "#b2182b", "#374151", "#9e9e9e"
 
 
-# the hint of a command's UsageError when its --out PNG cannot be written
-OUT_HINT = ("--out is the PNG file to write (always a PNG, whatever its suffix): give a "
-            "file name in a directory that exists and that you can write to")
-
-
 def save_png(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` to ``path`` as a PNG whatever the name's suffix (savefig picks the
     format by it: PDF for .pdf, a ValueError for .xyz, ".png" added to a name without
