@@ -651,6 +651,8 @@ def worker_config(engine: str) -> EngineConfig:
     from greekstream.runtime.scenario_files import engine_config
 
     return engine_config(EngineSettings.model_validate_json(engine))
+
+
 OFFLINE_REPLAY = ("Replay them offline instead: "
                   "greekstream replay --from-history DSN --book BOOK --to T")
 

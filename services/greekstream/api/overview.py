@@ -15,6 +15,7 @@ from greekstream.core.events import DecodeError, Limits, decode_event
 from greekstream.core.timeutil import format_ts
 from greekstream.history.asof import ACCEPTED, history_span, stored_exposures_as_of
 from greekstream.history.client import History
+from greekstream.history.replay_io import REPLAY_ORDER
 
 ByKey = dict[tuple[str, str], dict[str, Any]]  # (book, underlying) -> fields
 
@@ -34,7 +35,7 @@ def limits_in_force(history: History, books: list[str], at: int) -> ByKey:
     in replay order is the one applied).
     Each is read as the engine reads it (the `Limits` model and the guards); one that
     does not pass (stored by an older engine, say) is left out, never half-used."""
-    first = "(arrival_ts, stream, partition, seq)"  # replay order: the one applied
+    first = f"({REPLAY_ORDER})"  # the first in replay order is the one applied
     rows = history.rows(
         "SELECT book, u, argMax(r, (t, s)) FROM ("  # (no alias may shadow a column)
         f"SELECT book, argMin(underlying, {first}) AS u, argMin(raw, {first}) AS r,"

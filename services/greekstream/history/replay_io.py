@@ -196,6 +196,10 @@ def require_book(history: History, book: str | None) -> None:
         )
 
 
+# the order a replay applies stored input records in (docs/history.md *Order*)
+REPLAY_ORDER = "arrival_ts, stream, partition, seq, record_key"
+
+
 def iter_raw(
     history: History,
     book: str | None = None,
@@ -213,7 +217,7 @@ def iter_raw(
     settings = {"max_execution_time": max_seconds} if max_seconds is not None else None
     sql = (
         f"SELECT raw, source FROM raw_events WHERE {where} "
-        "ORDER BY arrival_ts, stream, partition, seq, record_key LIMIT 1 BY record_key"
+        f"ORDER BY {REPLAY_ORDER} LIMIT 1 BY record_key"
     )
     with (
         wrap(f"reading raw events from {history.target} failed"),
