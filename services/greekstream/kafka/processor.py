@@ -14,12 +14,13 @@ epoch.py; /healthz and the lag metrics: health.py; Kafka is reached through the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from confluent_kafka import (
@@ -71,6 +72,18 @@ CLOCK_EVERY = 64
 _SEQ = SEQ_HEADER
 
 
+@contextlib.contextmanager
+def _client_call(name: str) -> Iterator[None]:
+    """A SystemError out of confluent-kafka's C layer (an exception state it could not
+    restore: seen from ``flush`` after a wedged producer was replaced under load) is a
+    producer that can no longer be trusted: :class:`ProducerWedged`, which replaces it,
+    rather than an exception that ends the process."""
+    try:
+        yield
+    except SystemError as exc:
+        raise ProducerWedged(f"{name} failed inside confluent-kafka: {exc!r}") from exc
+
+
 class KafkaTxnProducer:
     """The :class:`~greekstream.kafka.transaction.TxnProducer` seam over confluent-kafka's
     transactional ``Producer``, with the retries and deadlines the broker needs."""
@@ -89,23 +102,26 @@ class KafkaTxnProducer:
         self.producer.init_transactions(60)
 
     def begin(self) -> None:
-        self.producer.begin_transaction()
+        with _client_call("begin_transaction"):
+            self.producer.begin_transaction()
 
     def send(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
              on_delivery: Any = None, headers: list[tuple[str, bytes]] | None = None) -> None:
-        while True:
-            try:
-                # the stubs ask headers as an invariant list[tuple[str, str | bytes | None]]
-                # (arg-type): a list[tuple[str, bytes]] is one
-                self.producer.produce(topic, value, key, partition=partition,
-                                      on_delivery=on_delivery,
-                                      headers=headers)  # type: ignore[arg-type]
-                return
-            except BufferError:
-                self.producer.poll(0.01)
+        with _client_call("produce"):
+            while True:
+                try:
+                    # the stubs ask headers as an invariant list[tuple[str, str | bytes |
+                    # None]] (arg-type): a list[tuple[str, bytes]] is one
+                    self.producer.produce(topic, value, key, partition=partition,
+                                          on_delivery=on_delivery,
+                                          headers=headers)  # type: ignore[arg-type]
+                    return
+                except BufferError:
+                    self.producer.poll(0.01)
 
     def flush(self, timeout_s: float) -> int:
-        return self.producer.flush(timeout_s)
+        with _client_call("flush"):
+            return self.producer.flush(timeout_s)
 
     def send_offsets(self, offsets: Offsets) -> None:
         """send_offsets_to_transaction, abandoned after SEND_OFFSETS_DEADLINE_S: after a
@@ -128,7 +144,8 @@ class KafkaTxnProducer:
             raise ProducerWedged(f"send_offsets_to_transaction did not return within "
                                  f"{SEND_OFFSETS_DEADLINE_S:g} s")
         if failure:
-            raise failure[0]
+            with _client_call("send_offsets_to_transaction"):
+                raise failure[0]
 
     def commit(self) -> None:
         """commit_transaction, resumed with backoff while its error is retriable (a broker
@@ -148,7 +165,9 @@ class KafkaTxnProducer:
         def call() -> None:
             end = stop_deadline()
             left = COMMIT_TIMEOUT_S if end is None else end - time.monotonic()
-            self.producer.commit_transaction(max(COMMIT_FLOOR_S, min(left, COMMIT_TIMEOUT_S)))
+            with _client_call("commit_transaction"):
+                self.producer.commit_transaction(
+                    max(COMMIT_FLOOR_S, min(left, COMMIT_TIMEOUT_S)))
 
         def retriable(exc: Exception, delay: float) -> None:
             err = exc.args[0]
@@ -164,11 +183,15 @@ class KafkaTxnProducer:
         self.backoff(0.05).retry(call, (KafkaException,), retriable)
 
     def abort(self) -> None:
-        self.producer.abort_transaction(30)
+        with _client_call("abort_transaction"):
+            self.producer.abort_transaction(30)
 
     def replace(self) -> None:
         """A new producer with the same transactional.id: it fences the wedged one (whose
-        open transaction the coordinator aborts)."""
+        open transaction the coordinator aborts). What the old one still queues is purged
+        first: its records must not reach the broker after the restore looked for them."""
+        with contextlib.suppress(KafkaException, SystemError):  # nothing more to lose
+            self.producer.purge(in_queue=True, in_flight=True, blocking=False)
         self.producer = Producer(self.conf)
 
         def unready(exc: Exception, delay: float) -> None:
@@ -323,10 +346,10 @@ class Processor:
                 self.step()
             try:
                 self._commit(checkpoint=True)  # the batch in flight, and a fresh checkpoint
-            except (KafkaError, KafkaException) as exc:
+            except KafkaError as exc:
                 if not self.stopping:
                     raise
-                self._left_open(str(exc))  # outputs undelivered, a snapshot refused, ...
+                self._left_open(str(exc))  # fenced, or the broker gone for the replacement
             epoch = self.epoch
             log.info("stopped", extra={"event": "stopped", "position": epoch and epoch.pos,
                                        "partitions": epoch.owned if epoch else []})
@@ -403,6 +426,9 @@ class Processor:
                       sequenced=seq is not None, copy=copy and seq is not None)
 
     def _broker_trouble(self, text: str) -> None:
+        """A broker problem being waited out (with backoff, a deadline): the process is
+        alive, not stuck, and /healthz says so while it waits."""
+        self.liveness.beat()
         self.liveness.trouble(text)
 
     # ------------------------------------------------------------------ applying
@@ -430,7 +456,14 @@ class Processor:
                 emitted = epoch.poison(rec, exc)
             n += 1
             if emitted:
-                txn.produce(epoch, emitted)
+                try:
+                    txn.produce(epoch, emitted)
+                except (KafkaException, ProducerWedged) as exc:
+                    # the transaction cannot take them (a delivery failed in it, the
+                    # producer broken): it is aborted and the epoch restored, as after a
+                    # failed commit; what this loop applied is replayed by the new epoch
+                    self._producer_failed(exc, restart=True)
+                    return
             if not n % CLOCK_EVERY and txn.batch_timed_out():
                 break  # batch_max_ms: commit what the batch holds (its outputs' latency)
         if epoch.newly_caught_up():
@@ -452,12 +485,7 @@ class Processor:
         try:
             done = txn.commit(epoch, checkpoint, self.out_floor)
         except CommitFailed as failed:
-            if isinstance(failed.cause, ProducerWedged) and self.stopping:
-                self._left_open(str(failed.cause))
-            elif isinstance(failed.cause, ProducerWedged):
-                self._replace_producer(str(failed.cause), restart)
-            else:
-                self._failed(failed.cause, restart)
+            self._producer_failed(failed.cause, restart)
             return
         self._committed(done)
         if self.hold_until is not None and epoch.pos is not None and epoch.pos >= self.hold_until:
@@ -489,6 +517,7 @@ class Processor:
                     "checkpoints", why, extra={"event": "producer_replaced"})
         self.metrics.transactions.labels("aborted").inc()
         self.producer.replace()
+        self.txn.producer_replaced()
         self._abandon(restart)
 
     def _left_open(self, why: str) -> None:
@@ -528,17 +557,43 @@ class Processor:
             m.rejections.labels(reason).inc(n)
         m.checkpoint_age.set(time.monotonic() - self.txn.last_checkpoint)
 
+    def _producer_failed(self, cause: Exception, restart: bool) -> None:
+        """The transaction in flight failed (``cause``: a KafkaException, Undelivered or
+        ProducerWedged, transaction.py): abort it, or replace a producer that cannot be
+        trusted with an abort, and with ``restart`` restore from the checkpoints. Stopping,
+        a transaction that cannot end here is left open (:meth:`_left_open`). Only a
+        fatal error (this instance's transactional.id taken by a newer one) ends the
+        process: another instance owns its work now."""
+        if self.stopping and not isinstance(cause, KafkaException):
+            # a wedged call or undelivered records: an abort would wait on the same broker
+            self._left_open(str(cause))
+        elif isinstance(cause, ProducerWedged):
+            self._replace_producer(str(cause), restart)
+        elif isinstance(cause, KafkaException) and cause.args[0].fatal():
+            self.metrics.transactions.labels("aborted").inc()
+            raise KafkaError(f"transactional producer failed: {cause.args[0]}") from cause
+        else:
+            self._failed(cause, restart)
+
     def _failed(self, exc: Exception, restart: bool) -> None:
-        err = exc.args[0]
-        self.metrics.transactions.labels("aborted").inc()
-        if err.fatal():
-            raise KafkaError(f"transactional producer failed: {err}") from exc
-        log.warning("transaction aborted, restoring from checkpoints: %s", err,
+        """Abort the transaction (librdkafka purges what is still queued) and restore; an
+        abort that fails too (the broker still out of reach, a call librdkafka still holds)
+        replaces the producer instead, whose successor fences the transaction. During a
+        rebalance (no ``restart``) the partitions are going: the abort's failure is only
+        logged, and their next owner's recovery waits for the transaction to end."""
+        log.warning("transaction aborted, restoring from checkpoints: %s", exc,
                     extra={"event": "abort"})
         try:
-            self.producer.abort()
-        except KafkaException as abort_exc:
-            raise KafkaError(f"cannot abort the transaction: {abort_exc}") from abort_exc
+            self.txn.abort(force=True)
+        except (KafkaException, ProducerWedged) as abort_exc:
+            if not restart:
+                self.metrics.transactions.labels("aborted").inc()
+                log.warning("could not abort before the rebalance: %s", abort_exc)
+                self._abandon(restart)
+                return
+            self._replace_producer(f"cannot abort the transaction: {abort_exc}", restart)
+            return
+        self.metrics.transactions.labels("aborted").inc()
         self._abandon(restart)
 
     def _abandon(self, restart: bool) -> None:
@@ -568,20 +623,31 @@ class Processor:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self.epoch is not None:
             try:
-                # the next owner restores from here, without replay
+                # the next owner restores from here, without replay; a failed commit is
+                # aborted (_producer_failed), an abort that fails too is only logged
                 self._commit(checkpoint=True, restart=False)
-            except (KafkaError, KafkaException) as exc:
+            except KafkaError as exc:  # fatal: fenced by a newer incarnation of this id
                 log.warning("could not commit before the rebalance: %s", exc)
                 try:
                     self.txn.abort()
-                except KafkaException as abort_exc:  # a commit librdkafka still holds
+                except (KafkaException, ProducerWedged) as abort_exc:
                     log.warning("could not abort before the rebalance: %s", abort_exc)
         self.txn.discard()  # (the batch is dropped either way)
         self.epoch = None
         self.market.unassign()
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.txn.abort()
+        """The assignment is lost (the session timed out in an outage): another instance
+        may own the partitions, so nothing in flight may commit. An abort the broker
+        cannot take yet is resumed before the next transaction begins (Transaction.begin);
+        it used to raise out of the callback, leaving the batch in flight."""
+        log.warning("assignment lost: the batch in flight is aborted",
+                    extra={"event": "lost", "partitions": self.epoch.owned if self.epoch else []})
+        try:
+            self.txn.abort()
+        except (KafkaException, ProducerWedged) as exc:
+            log.warning("could not abort the transaction of a lost assignment (resumed "
+                        "before the next one): %s", exc, extra={"event": "abort"})
         self.epoch = None
         self.market.unassign()
 

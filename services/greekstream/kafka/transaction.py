@@ -18,9 +18,12 @@ sent. :meth:`Transaction.commit` commits it in this order, all in one Kafka tran
                     wait on the group coordinator)
     6. commit
 
-A failure of 5 or 6 raises :class:`CommitFailed`: the caller aborts the transaction (or
-replaces a wedged producer), :meth:`discard`\\ s the batch and restores the epoch from
-the committed checkpoints. Kafka is reached only through :class:`TxnProducer`, the seam
+A failure of any step raises :class:`CommitFailed`, the batch still in flight: a
+broker's error (a KafkaException), records not delivered within DELIVERY_DEADLINE_S
+(:class:`Undelivered`), or a producer that can no longer be trusted
+(:class:`ProducerWedged`). The caller aborts the transaction (or replaces the producer),
+:meth:`discard`\\ s the batch and restores the epoch from the committed checkpoints
+(processor.py ``_producer_failed``). Kafka is reached only through :class:`TxnProducer`, the seam
 the processor implements over confluent-kafka and unit tests implement with a fake.
 """
 
@@ -35,7 +38,6 @@ import orjson
 from confluent_kafka import KafkaException
 
 from greekstream.core.events import encode
-from greekstream.errors import KafkaError
 from greekstream.kafka.checkpoints import PART_HEADER, POS_HEADER, PROGRESS, snapshot_records
 from greekstream.kafka.epoch import Emitted, Epoch
 from greekstream.kafka.topics import Topics
@@ -59,17 +61,28 @@ Offsets = list[tuple[str, int, int]]  # (topic, partition, next offset)
 # batch's age (batch_due), and batch_max_events ends a batch in any case.
 BATCH_PER_COMMIT = 4
 BATCH_STRETCH_MAX = 10
+# how long a commit waits for its outputs (and a checkpoint for its snapshots) to be
+# delivered before it gives up on the transaction (an abort purges what is still queued)
+DELIVERY_DEADLINE_S = 30.0
 
 
 class ProducerWedged(Exception):
-    """The transactional producer did not return from a call within its deadline."""
+    """The transactional producer can no longer be trusted with the transaction: a call
+    did not return within its deadline, or failed inside the client library (a
+    SystemError out of confluent-kafka's C layer). It is replaced, not aborted."""
+
+
+class Undelivered(Exception):
+    """Records of the transaction were not delivered within DELIVERY_DEADLINE_S (a broker
+    out of reach): no progress may follow them, so the transaction is aborted."""
 
 
 class CommitFailed(Exception):
-    """Sending the group offsets or the commit failed: the transaction must be aborted.
-    ``cause`` is the producer's error (a KafkaException, or :class:`ProducerWedged`)."""
+    """A step of the commit failed: the transaction must be aborted (or its producer
+    replaced). ``cause`` is the producer's error: a KafkaException, :class:`Undelivered`
+    or :class:`ProducerWedged`."""
 
-    def __init__(self, cause: KafkaException | ProducerWedged) -> None:
+    def __init__(self, cause: KafkaException | Undelivered | ProducerWedged) -> None:
         super().__init__(str(cause))
         self.cause = cause
 
@@ -101,7 +114,9 @@ class Transaction:
         self.settings = settings
         self.clock = clock
         self.open = False  # begin_transaction called, not yet committed or aborted
+        self.unfinished = False  # an abort failed: the producer may still hold a transaction
         self.emitted: list[Emitted] = []  # the outputs produced in it
+        self.failed: list[Any] = []  # the delivery errors of its outputs (a timeout, ...)
         self.events = 0  # records applied in it
         self.started = 0.0  # when its first record was applied
         self.last_checkpoint = clock()
@@ -113,6 +128,8 @@ class Transaction:
 
     def begin(self) -> None:
         if not self.open:
+            if self.unfinished:  # an abort that failed: resumed before anything else
+                self.abort(force=True)
             self.producer.begin()
             self.open = True
 
@@ -136,8 +153,15 @@ class Transaction:
                 continue  # shown already by a transaction that did not commit (Tansu)
             headers = [(PART_HEADER, str(e.partition).encode()),
                        (POS_HEADER, orjson.dumps(e.pos))]
-            self.producer.send(topic, value, e.key, headers=headers)
+            self.producer.send(topic, value, e.key, on_delivery=self._delivered,
+                               headers=headers)
             self.emitted.append(e)
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        """An output's delivery report: a failure (its message timeout passed while the
+        broker was away) leaves it out of the transaction, though no longer queued."""
+        if err is not None:
+            self.failed.append(err)
 
     def batch_due(self, got: int) -> bool:
         s = self.settings
@@ -170,15 +194,34 @@ class Transaction:
 
     def commit(self, epoch: Epoch, checkpoint: bool, out_floor: dict[str, int]) -> list[Emitted]:
         """Steps 2-6 (module docstring); returns the outputs now committed. Raises
-        :class:`CommitFailed` if step 5 or 6 fails, leaving the batch in flight."""
+        :class:`CommitFailed` if a step fails, leaving the batch in flight."""
+        try:
+            self._commit(epoch, checkpoint, out_floor)
+        except (KafkaException, Undelivered, ProducerWedged) as exc:
+            raise CommitFailed(exc) from exc
+        done = self.emitted
+        self.discard()
+        if checkpoint:
+            self.last_checkpoint = self.clock()
+            self.since_checkpoint = 0
+        return done
+
+    def _commit(self, epoch: Epoch, checkpoint: bool, out_floor: dict[str, int]) -> None:
         self.begin()
         if checkpoint:
             self._write_snapshots(epoch)
         # every output delivered before the progress that covers it: a broker that shows
         # an aborted transaction's records (Tansu) then never shows a progress whose
         # outputs are not all there
-        if self.producer.flush(30) > 0:
-            raise KafkaError("outputs not delivered within 30 s")
+        left = self.producer.flush(DELIVERY_DEADLINE_S)
+        if left > 0:
+            raise Undelivered(f"{left} outputs not delivered within {DELIVERY_DEADLINE_S:g} s")
+        # a failed delivery is no longer queued: flush counts it as done. Its progress must
+        # not follow either (a broker that shows aborted records, Tansu, showed the
+        # progress of such a transaction once it was aborted, and the restore skipped its
+        # outputs, which never reached the broker: lost)
+        if self.failed:
+            raise Undelivered(f"{len(self.failed)} outputs failed delivery: {self.failed[0]}")
         started = self.clock()
         for p in epoch.owned:
             self.producer.send(self.topics.checkpoints, epoch.progress(p, out_floor).encode(),
@@ -191,20 +234,11 @@ class Transaction:
         # (snapshot + progress) leaves them as the last transaction committed them, and
         # does not wait on the group coordinator (whose lookup can hang past its timeout
         # after an outage, librdkafka #5456)
-        try:
-            if committed != self.sent_offsets or self.emitted:
-                self.producer.send_offsets(committed)
-            self.producer.commit()
-        except (KafkaException, ProducerWedged) as exc:
-            raise CommitFailed(exc) from exc
+        if committed != self.sent_offsets or self.emitted:
+            self.producer.send_offsets(committed)
+        self.producer.commit()
         self.sent_offsets = committed
         self.commit_s = self.clock() - started
-        done = self.emitted
-        self.discard()
-        if checkpoint:
-            self.last_checkpoint = self.clock()
-            self.since_checkpoint = 0
-        return done
 
     def _write_snapshots(self, epoch: Epoch) -> None:
         """Each owned partition's snapshot, as one record or as consecutive chunks
@@ -225,10 +259,10 @@ class Transaction:
             records[p] = len(parts)
             for key, value, headers in parts:
                 self.producer.send(self.topics.checkpoints, value, key, p, delivered, headers)
-        self.producer.flush(30)
+        self.producer.flush(DELIVERY_DEADLINE_S)
         missing = [p for p in epoch.owned if delivered_n.get(p, 0) < records.get(p, 1)]
         if missing:
-            raise KafkaError(f"checkpoint not delivered for partitions {sorted(missing)}")
+            raise Undelivered(f"checkpoint not delivered for partitions {sorted(missing)}")
         epoch.snapshots_written(offsets)
         log.info("checkpoint", extra={"event": "checkpoint", "position": epoch.pos,
                                       "partitions": epoch.owned})
@@ -239,12 +273,27 @@ class Transaction:
         """The transaction is over (committed, aborted, or fenced with its producer)."""
         self.open = False
         self.emitted = []
+        self.failed = []
         self.events = 0
 
-    def abort(self) -> None:
-        """Abort the open transaction, if any, and drop what it held."""
-        if self.open:
-            self.producer.abort()
+    def abort(self, force: bool = False) -> None:
+        """Abort the open transaction (``force``: whatever the producer holds), and drop
+        what it held. An abort that fails is raised, what it held dropped all the same;
+        it is resumed before the next transaction begins (:meth:`begin`), unless the
+        producer is replaced first (:meth:`producer_replaced`)."""
+        try:
+            if self.open or self.unfinished or force:
+                self.producer.abort()
+            self.unfinished = False
+        except BaseException:
+            self.unfinished = True
+            raise
+        finally:
+            self.discard()
+
+    def producer_replaced(self) -> None:
+        """A new producer fenced the old one's transaction: nothing is left to end."""
+        self.unfinished = False
         self.discard()
 
     def restarted(self) -> None:
@@ -255,4 +304,5 @@ class Transaction:
         self.since_checkpoint = 0
 
 
-__all__ = ["CommitFailed", "ProducerWedged", "Transaction", "TxnProducer"]
+__all__ = ["DELIVERY_DEADLINE_S", "CommitFailed", "ProducerWedged", "Transaction",
+           "TxnProducer", "Undelivered"]

@@ -43,6 +43,8 @@ class FakeProducer:
         self.undelivered_keys: set[bytes | None] = set()  # records of these keys are lost
         self.fail_commit: Exception | None = None
         self.fail_offsets: Exception | None = None
+        self.fail_send: Exception | None = None  # raised by the next send
+        self.fail_delivery: Any = None  # the error every delivery report gives, if any
 
     def init(self) -> None:
         self.calls.append(("init",))
@@ -53,12 +55,15 @@ class FakeProducer:
     def send(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
              on_delivery: Any = None, headers: list[tuple[str, bytes]] | None = None) -> None:
         self.calls.append(("send", topic, key, partition, value))
+        if self.fail_send is not None:
+            failure, self.fail_send = self.fail_send, None
+            raise failure
         offset = self.next_offset[(topic, partition)]
         self.next_offset[(topic, partition)] += 1
         snapshot = key is not None and key.startswith(SNAPSHOT)  # whole or a chunk
         if (on_delivery is not None and (self.deliver_snapshots or not snapshot)
                 and key not in self.undelivered_keys):
-            on_delivery(None, Delivered(partition, 100 + offset))
+            on_delivery(self.fail_delivery, Delivered(partition, 100 + offset))
 
     def flush(self, timeout_s: float) -> int:
         self.calls.append(("flush",))

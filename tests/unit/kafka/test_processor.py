@@ -253,6 +253,94 @@ def test_a_wedged_commit_while_running_replaces_the_producer_and_restores() -> N
     assert proc.epoch is not None and not proc.txn.open and proc.txn.events == 0
 
 
+def restored_after(proc: Processor, kafka: FakeKafka) -> None:
+    """The batch was dropped and the epoch restored from the checkpoints: a second read of
+    them, the book partitions sought back to where they say."""
+    assert kafka.checkpoints.calls == [("latest_many", [0, 1])] * 2
+    assert proc.epoch is not None and not proc.txn.open and proc.txn.events == 0
+    assert ("seek", BOOK, 0, OFFSET_BEGINNING) in kafka.books.calls  # no checkpoint yet
+
+
+def test_outputs_not_delivered_while_running_abort_the_transaction_and_restore() -> None:
+    """The broker out of reach past DELIVERY_DEADLINE_S while a batch commits: no progress
+    may follow outputs not delivered, so the transaction is aborted (librdkafka purges what
+    is still queued) and the epoch restored, as after a failed commit. The process goes on:
+    it used to end with a KafkaError ("outputs not delivered within 30 s")."""
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    producer.undelivered = 1
+    producer.calls.clear()
+    proc._commit(checkpoint=False)
+    calls = [c[0] for c in producer.calls]
+    assert "abort" in calls and "commit" not in calls and "replace" not in calls
+    assert outcomes(proc) == {"aborted": 1.0}
+    restored_after(proc, kafka)
+
+
+def test_a_snapshot_not_delivered_while_running_aborts_the_checkpoint_and_restores() -> None:
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    producer.deliver_snapshots = False
+    producer.calls.clear()
+    proc._commit(checkpoint=True)
+    calls = [c[0] for c in producer.calls]
+    assert "abort" in calls and "commit" not in calls
+    assert outcomes(proc) == {"aborted": 1.0}
+    restored_after(proc, kafka)
+
+
+def test_a_failed_transaction_whose_abort_fails_too_replaces_the_producer() -> None:
+    """The broker still out of reach when the abort is tried: the abort times out too (it
+    ended the process before). The producer is replaced instead: its successor, with the
+    same transactional.id, fences the transaction once the broker answers."""
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    producer.undelivered = 1
+
+    def timed_out() -> None:
+        producer.calls.append(("abort",))
+        raise KafkaException(RdKafkaError(RdKafkaError._TIMED_OUT, "abort timed out"))
+    producer.abort = timed_out  # type: ignore[method-assign]
+    producer.calls.clear()
+    proc._commit(checkpoint=False)
+    calls = [c[0] for c in producer.calls]
+    assert calls.index("abort") < calls.index("replace")
+    assert outcomes(proc) == {"aborted": 1.0}
+    restored_after(proc, kafka)
+
+
+def test_a_record_the_transaction_cannot_take_aborts_it_and_restores() -> None:
+    """A produce refused mid-batch (the transaction in an abortable error after a delivery
+    failed): the batch is aborted and the epoch restored, instead of the KafkaException
+    ending the process out of step()."""
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    producer.fail_send = KafkaException(RdKafkaError(RdKafkaError._STATE, "abortable error"))
+    Gateway(proc, kafka).publish(1)
+    producer.calls.clear()
+    proc.step()
+    calls = [c[0] for c in producer.calls]
+    assert calls[:2] == ["send", "abort"] and "commit" not in calls
+    assert outcomes(proc) == {"aborted": 1.0}
+    restored_after(proc, kafka)
+
+
+def test_a_fatal_commit_error_while_running_ends_the_process() -> None:
+    """Fenced by a newer incarnation of the instance id: that one owns the work now; the
+    process ends (KafkaError) without an abort, which a fenced producer refuses."""
+    from greekstream.errors import KafkaError
+
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    producer.fail_commit = KafkaException(RdKafkaError(RdKafkaError._FENCED, "fenced",
+                                                       fatal=True))
+    producer.calls.clear()
+    with pytest.raises(KafkaError, match="transactional producer failed"):
+        proc._commit(checkpoint=False)
+    assert "abort" not in [c[0] for c in producer.calls]
+    assert outcomes(proc) == {"aborted": 1.0}
+
+
 def test_a_stop_whose_final_commit_fails_otherwise_leaves_it_open_and_stops() -> None:
     """SIGTERM's final commit failing outside the commit call (the outputs not delivered
     within 30 s): run() stops as with a commit it cannot finish, instead of raising out
@@ -304,6 +392,32 @@ def test_lost_partitions_abort_the_batch_in_flight_and_commit_nothing() -> None:
     assert producer.calls == [("abort",)]
 
 
+def test_a_lost_assignment_whose_abort_fails_resumes_it_before_the_next_transaction(
+) -> None:
+    """The assignment lost in an outage, the abort timing out too: it used to raise out of
+    the callback with the batch still in flight. Now the batch is dropped, and the abort
+    is resumed before the next transaction begins."""
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    failures = [KafkaException(RdKafkaError(RdKafkaError._TIMED_OUT, "abort timed out"))]
+
+    def abort() -> None:
+        producer.calls.append(("abort",))
+        if failures:
+            raise failures.pop()
+    producer.abort = abort  # type: ignore[method-assign]
+    producer.calls.clear()
+    lose(kafka)
+    assert producer.calls == [("abort",)]
+    assert proc.epoch is None and not proc.txn.open and proc.txn.emitted == []
+    assert kafka.market.assigned == {}
+    assign(proc, kafka, [0, 1])
+    Gateway(proc, kafka).publish(1)
+    proc.step()
+    assert producer.steps()[:3] == [("abort",), ("abort",), ("begin",)]
+    assert proc.txn.open and proc.txn.events == 1
+
+
 def test_records_fetched_before_a_rebalance_are_not_applied_after_it() -> None:
     proc, kafka = processor()
     assign(proc, kafka, [0, 1])
@@ -341,3 +455,16 @@ def test_a_batch_stops_taking_records_once_it_has_lasted_batch_max_ms() -> None:
     assert epoch.released == CLOCK_EVERY < 300 and commits() == 1 and proc.txn.events == 0
     proc.step()  # the next batch starts where that one stopped
     assert epoch.released == 2 * CLOCK_EVERY and commits() == 2
+
+
+def test_a_broker_problem_being_waited_out_keeps_the_process_healthy() -> None:
+    """A replacement waiting for the old producer, init_transactions retried, a restore
+    retried: each reports the trouble and is alive, so /healthz does not ask for a
+    restart (which would not bring the broker back) while the loop waits."""
+    proc, _ = processor()
+    proc.liveness.last_loop -= 3600  # the loop last turned an hour ago
+    assert proc.health()["status"] == "unhealthy"
+    proc._broker_trouble("init_transactions: broker unreachable; retrying in 1.0 s")
+    assert proc.health() == {"status": "ok", "instance": "i1",
+                             "last_error": "init_transactions: broker unreachable; "
+                                           "retrying in 1.0 s"}

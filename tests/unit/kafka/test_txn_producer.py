@@ -73,3 +73,53 @@ def test_a_non_retriable_commit_error_is_raised_at_once() -> None:
     with pytest.raises(KafkaException, match="slow broker"):
         producer.commit()
     assert stub.calls == 1 and troubles == []
+
+
+class _BrokenClient:
+    """A confluent-kafka producer whose C layer fails every call with the SystemError seen
+    in CI (an exception state it could not restore), and records a purge."""
+
+    def __init__(self) -> None:
+        self.purged: list[dict[str, bool]] = []
+
+    def _broken(self, *args: object, **kwargs: object) -> None:
+        raise SystemError("_PyErr_SetObject: exception <class 'str'> is not a "
+                          "BaseException subclass")
+
+    flush = produce = begin_transaction = commit_transaction = abort_transaction = _broken
+
+    def purge(self, in_queue: bool, in_flight: bool, blocking: bool) -> None:
+        self.purged.append({"in_queue": in_queue, "in_flight": in_flight,
+                            "blocking": blocking})
+
+
+@pytest.mark.parametrize("call", ["flush", "send", "begin", "commit", "abort"])
+def test_a_system_error_inside_the_client_is_a_producer_to_replace(call: str) -> None:
+    """The processor exited 1 with this SystemError out of Producer.flush at an idle
+    checkpoint after an outage; it is now ProducerWedged, which replaces the producer and
+    restores (test_processor.py), instead of an exception that ends the process."""
+    producer, _, _ = _producer(failures=0, stop_after=None)
+    producer.producer = _BrokenClient()  # type: ignore[assignment]
+    args: dict[str, tuple[object, ...]] = {"flush": (30,), "send": ("t", b"v", b"k")}
+    with pytest.raises(ProducerWedged, match=r"failed inside confluent-kafka.*SystemError"):
+        getattr(producer, call)(*args.get(call, ()))
+
+
+def test_a_replaced_producer_has_what_it_still_queues_purged_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its records must not reach the broker after the restore looked for them."""
+    old = _BrokenClient()
+    producer, _, _ = _producer(failures=0, stop_after=None)
+    producer.producer = old  # type: ignore[assignment]
+
+    class Fresh:
+        def __init__(self, conf: dict[str, object]) -> None:
+            self.inits = 0
+
+        def init_transactions(self, timeout: float) -> None:
+            self.inits += 1
+
+    monkeypatch.setattr(processor, "Producer", Fresh)
+    producer.replace()
+    assert old.purged == [{"in_queue": True, "in_flight": True, "blocking": False}]
+    assert getattr(producer.producer, "inits", None) == 1
