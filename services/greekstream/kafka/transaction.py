@@ -23,8 +23,9 @@ broker's error (a KafkaException), records not delivered within DELIVERY_DEADLIN
 (:class:`Undelivered`), or a producer that can no longer be trusted
 (:class:`ProducerWedged`). The caller aborts the transaction (or replaces the producer),
 :meth:`discard`\\ s the batch and restores the epoch from the committed checkpoints
-(processor.py ``_producer_failed``). Kafka is reached only through :class:`TxnProducer`, the seam
-the processor implements over confluent-kafka and unit tests implement with a fake.
+(processor.py ``_producer_failed``). Kafka is reached only through :class:`TxnProducer`,
+the seam the processor implements over confluent-kafka and unit tests implement with a
+fake.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ class Transaction:
         self.open = False  # begin_transaction called, not yet committed or aborted
         self.unfinished = False  # an abort failed: the producer may still hold a transaction
         self.emitted: list[Emitted] = []  # the outputs produced in it
-        self.failed: list[Any] = []  # the delivery errors of its outputs (a timeout, ...)
+        self.failed = 0  # its outputs whose delivery failed (a timeout, ...)
+        self.first_failure: Any = None  # the first of their errors
         self.events = 0  # records applied in it
         self.started = 0.0  # when its first record was applied
         self.last_checkpoint = clock()
@@ -161,7 +163,9 @@ class Transaction:
         """An output's delivery report: a failure (its message timeout passed while the
         broker was away) leaves it out of the transaction, though no longer queued."""
         if err is not None:
-            self.failed.append(err)
+            self.failed += 1
+            if self.first_failure is None:
+                self.first_failure = err
 
     def batch_due(self, got: int) -> bool:
         s = self.settings
@@ -221,7 +225,7 @@ class Transaction:
         # progress of such a transaction once it was aborted, and the restore skipped its
         # outputs, which never reached the broker: lost)
         if self.failed:
-            raise Undelivered(f"{len(self.failed)} outputs failed delivery: {self.failed[0]}")
+            raise Undelivered(f"{self.failed} outputs failed delivery: {self.first_failure}")
         started = self.clock()
         for p in epoch.owned:
             self.producer.send(self.topics.checkpoints, epoch.progress(p, out_floor).encode(),
@@ -273,7 +277,7 @@ class Transaction:
         """The transaction is over (committed, aborted, or fenced with its producer)."""
         self.open = False
         self.emitted = []
-        self.failed = []
+        self.failed, self.first_failure = 0, None
         self.events = 0
 
     def abort(self, force: bool = False) -> None:
