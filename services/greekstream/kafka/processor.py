@@ -293,6 +293,7 @@ class Processor:
         self.hold_until: Position | None = None
         self.txn = Transaction(self.producer, self.topics, s)  # the batch in flight
         self.stopping = False
+        self.failed_in_a_row = 0  # transactions that failed since the last commit
 
     def _layout(self, conf: dict[str, Any]) -> tuple[int, list[tuple[str, int]]]:
         outputs = sorted({self.topics.for_output(t) for t in OUTPUT_ROUTES})
@@ -539,6 +540,7 @@ class Processor:
         return Backoff(initial_s, self.settings.backoff_max_s)
 
     def _committed(self, done: list[Emitted]) -> None:
+        self.failed_in_a_row = 0
         now = time.time()
         m = self.metrics
         m.transactions.labels("committed").inc()
@@ -564,6 +566,7 @@ class Processor:
         a transaction that cannot end here is left open (:meth:`_left_open`). Only a
         fatal error (this instance's transactional.id taken by a newer one) ends the
         process: another instance owns its work now."""
+        self.failed_in_a_row += 1
         if self.stopping and not isinstance(cause, KafkaException):
             # a wedged call or undelivered records: an abort would wait on the same broker
             self._left_open(str(cause))
@@ -574,6 +577,20 @@ class Processor:
             raise KafkaError(f"transactional producer failed: {cause.args[0]}") from cause
         else:
             self._failed(cause, restart)
+        if restart and self.failed_in_a_row > 1:
+            self._pause_after_failures(cause)
+
+    def _pause_after_failures(self, cause: Exception) -> None:
+        """Transactions failing one after another (the broker still away, or an error
+        that repeats: a record the broker refuses) are retried with a growing pause, up to
+        ``backoff_max_s``, not at once: the process neither spins nor exits."""
+        n = self.failed_in_a_row
+        delay = min(0.1 * 2 ** (n - 2), self.settings.backoff_max_s)
+        self._broker_trouble(f"{n} transactions failed in a row (last: {cause}); next "
+                             f"attempt in {delay:.1f} s")
+        end = time.monotonic() + delay
+        while not self.stopping and time.monotonic() < end:
+            time.sleep(min(0.1, max(0.0, end - time.monotonic())))
 
     def _failed(self, exc: Exception, restart: bool) -> None:
         """Abort the transaction (librdkafka purges what is still queued) and restore; an

@@ -38,7 +38,7 @@ from greekstream.kafka.backoff import Backoff
 from greekstream.kafka.checkpoints import CheckpointReader, Progress, Snapshot
 from greekstream.kafka.processor import KafkaTxnProducer
 from greekstream.kafka.topics import Topics
-from greekstream.kafka.transaction import Transaction
+from greekstream.kafka.transaction import CommitFailed, Transaction
 from greekstream.sample.generate import write_sample
 from greekstream.settings import ProcessorSettings
 
@@ -483,8 +483,9 @@ def test_a_market_sized_checkpoint_passes_the_broker_at_the_default_chunk_size(
     default = ProcessorSettings()
     # (the setting refuses a chunk over 900,000 bytes: the copy skips that check)
     whole = default.model_copy(update={"checkpoint_chunk_bytes": 16 * 1024 * 1024})
-    with pytest.raises(KafkaException, match="MSG_SIZE_TOO_LARGE"):
+    with pytest.raises(CommitFailed, match="MSG_SIZE_TOO_LARGE") as refused:
         commit(whole, f"{prefix}-whole")
+    assert isinstance(refused.value.cause, KafkaException)  # the broker's, not ours
     assert default.checkpoint_chunk_bytes < len(state.books[0]) // 6
     commit(default, f"{prefix}-chunked")
     reader = CheckpointReader({"bootstrap.servers": kafka_bootstrap}, topics.checkpoints)

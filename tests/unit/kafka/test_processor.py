@@ -468,3 +468,37 @@ def test_a_broker_problem_being_waited_out_keeps_the_process_healthy() -> None:
     assert proc.health() == {"status": "ok", "instance": "i1",
                              "last_error": "init_transactions: broker unreachable; "
                                            "retrying in 1.0 s"}
+
+
+def test_transactions_failing_in_a_row_are_retried_with_a_growing_pause(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error that repeats (a record the broker refuses, a broker still away) made the
+    process exit; now it is retried, the first at once, then with a pause that doubles up
+    to backoff_max_s; a commit resets it."""
+    from greekstream.kafka import processor as module
+
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    pauses: list[float] = []
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        pauses.append(s)
+        now[0] += s
+    monkeypatch.setattr(module.time, "sleep", sleep)
+    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
+    producer.undelivered = 1
+    slept = []
+    for _ in range(8):
+        proc.txn.begin()
+        before = now[0]
+        proc._commit(checkpoint=False)
+        slept.append(round(now[0] - before, 3))
+    assert slept == [0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0]  # backoff_max_s 5
+    assert proc.failed_in_a_row == 8 and "8 transactions failed in a row" in \
+        proc.health()["last_error"]
+    producer.undelivered = 0
+    Gateway(proc, kafka).publish(0)
+    proc.step()
+    proc._commit(checkpoint=False)
+    assert proc.failed_in_a_row == 0
