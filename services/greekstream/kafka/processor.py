@@ -585,7 +585,7 @@ class Processor:
         that repeats: a record the broker refuses) are retried with a growing pause, up to
         ``backoff_max_s``, not at once: the process neither spins nor exits."""
         n = self.failed_in_a_row
-        delay = min(0.1 * 2 ** (n - 2), self.settings.backoff_max_s)
+        delay = min(0.1 * 2 ** min(n - 2, 30), self.settings.backoff_max_s)  # (no overflow)
         self._broker_trouble(f"{n} transactions failed in a row (last: {cause}); next "
                              f"attempt in {delay:.1f} s")
         end = time.monotonic() + delay

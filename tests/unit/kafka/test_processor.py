@@ -497,6 +497,11 @@ def test_transactions_failing_in_a_row_are_retried_with_a_growing_pause(
     assert slept == [0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0]  # backoff_max_s 5
     assert proc.failed_in_a_row == 8 and "8 transactions failed in a row" in \
         proc.health()["last_error"]
+    proc.failed_in_a_row = 5_000  # days of an outage: the pause stays at its cap
+    proc.txn.begin()
+    before = now[0]
+    proc._commit(checkpoint=False)
+    assert now[0] - before == 5.0
     producer.undelivered = 0
     Gateway(proc, kafka).publish(0)
     proc.step()
