@@ -294,6 +294,7 @@ class Processor:
         self.txn = Transaction(self.producer, self.topics, s)  # the batch in flight
         self.stopping = False
         self.failed_in_a_row = 0  # transactions that failed since the last commit
+        self.failure_pause = self._backoff()  # the pause before retrying after the first
 
     def _layout(self, conf: dict[str, Any]) -> tuple[int, list[tuple[str, int]]]:
         outputs = sorted({self.topics.for_output(t) for t in OUTPUT_ROUTES})
@@ -541,6 +542,7 @@ class Processor:
 
     def _committed(self, done: list[Emitted]) -> None:
         self.failed_in_a_row = 0
+        self.failure_pause.reset()
         now = time.time()
         m = self.metrics
         m.transactions.labels("committed").inc()
@@ -582,12 +584,12 @@ class Processor:
 
     def _pause_after_failures(self, cause: Exception) -> None:
         """Transactions failing one after another (the broker still away, or an error
-        that repeats: a record the broker refuses) are retried with a growing pause, up to
-        ``backoff_max_s``, not at once: the process neither spins nor exits."""
-        n = self.failed_in_a_row
-        delay = min(0.1 * 2 ** min(n - 2, 30), self.settings.backoff_max_s)  # (no overflow)
-        self._broker_trouble(f"{n} transactions failed in a row (last: {cause}); next "
-                             f"attempt in {delay:.1f} s")
+        that repeats: a record the broker refuses) are retried with a growing pause (the
+        processor's backoff: 0.1 s doubled up to ``backoff_max_s``), not at once: the
+        process neither spins nor exits. A stop ends the pause."""
+        delay = self.failure_pause.next()
+        self._broker_trouble(f"{self.failed_in_a_row} transactions failed in a row (last: "
+                             f"{cause}); next attempt in {delay:.1f} s")
         end = time.monotonic() + delay
         while not self.stopping and time.monotonic() < end:
             time.sleep(min(0.1, max(0.0, end - time.monotonic())))
@@ -603,13 +605,10 @@ class Processor:
         try:
             self.txn.abort(force=True)
         except (KafkaException, ProducerWedged) as abort_exc:
-            if not restart:
-                self.metrics.transactions.labels("aborted").inc()
-                log.warning("could not abort before the rebalance: %s", abort_exc)
-                self._abandon(restart)
+            if restart:
+                self._replace_producer(f"cannot abort the transaction: {abort_exc}", restart)
                 return
-            self._replace_producer(f"cannot abort the transaction: {abort_exc}", restart)
-            return
+            log.warning("could not abort before the rebalance: %s", abort_exc)
         self.metrics.transactions.labels("aborted").inc()
         self._abandon(restart)
 

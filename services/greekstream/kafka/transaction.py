@@ -131,7 +131,7 @@ class Transaction:
     def begin(self) -> None:
         if not self.open:
             if self.unfinished:  # an abort that failed: resumed before anything else
-                self.abort(force=True)
+                self.abort()
             self.producer.begin()
             self.open = True
 
