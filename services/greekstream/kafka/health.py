@@ -3,9 +3,10 @@ one of each): what ``/healthz`` answers, and the lag and checkpoint-age metrics.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from confluent_kafka import KafkaException, TopicPartition
@@ -21,7 +22,13 @@ Clock = Callable[[], float]
 class Liveness:
     """``/healthz``: unhealthy once the loop has not turned for ``stuck_after_s``; the last
     broker trouble seen, logged once per distinct message (a broker that stays away does
-    not flood the log)."""
+    not flood the log).
+
+    A client call that blocks for a bounded time (a flush, an abort, ``init_transactions``:
+    up to 60 s each, and a failing commit chains several) is declared with
+    :meth:`waiting`: the loop counts as turning for that bound more, so a broker outage
+    ridden out inside the commit path does not turn the pod unhealthy (the chart kills it
+    after 60 s of 503s, mid-wait), while a call wedged past its own bound still does."""
 
     def __init__(self, instance: str, stuck_after_s: float = 60.0,
                  clock: Clock = time.monotonic) -> None:
@@ -30,11 +37,26 @@ class Liveness:
         self.clock = clock
         self.last_loop = clock()  # when the loop last turned
         self.last_error = ""
+        self.allowance = 0.0  # the bound of the call the loop is blocked in (waiting)
 
     def beat(self) -> float:
         """The loop turns now; returns the time."""
         self.last_loop = now = self.clock()
         return now
+
+    @contextlib.contextmanager
+    def waiting(self, bound_s: float) -> Iterator[None]:
+        """The loop is blocked in a call that returns within ``bound_s``: it beats on
+        entry and on exit, and is not stuck until ``bound_s`` + ``stuck_after_s`` after
+        the entry."""
+        outer = self.allowance
+        self.beat()
+        self.allowance = max(outer, bound_s)
+        try:
+            yield
+        finally:
+            self.allowance = outer
+            self.beat()
 
     def trouble(self, text: str) -> None:
         if text != self.last_error:
@@ -42,7 +64,7 @@ class Liveness:
             self.last_error = text
 
     def report(self) -> dict[str, Any]:
-        stuck = self.clock() - self.last_loop > self.stuck_after_s
+        stuck = self.clock() - self.last_loop > self.stuck_after_s + self.allowance
         return {"status": "unhealthy" if stuck else "ok", "instance": self.instance,
                 "last_error": self.last_error}
 

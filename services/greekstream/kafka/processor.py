@@ -57,6 +57,11 @@ from greekstream.settings import ProcessorSettings
 log = logging.getLogger("greekstream.process")
 SEND_OFFSETS_DEADLINE_S = 45.0  # the call's own timeout is 30 s
 COMMIT_TIMEOUT_S = 30.0  # one commit_transaction call
+ABORT_TIMEOUT_S = 30.0  # one abort_transaction call
+INIT_TIMEOUT_S = 60.0  # one init_transactions call
+
+# Liveness.waiting: a context in which the loop is blocked for at most that many seconds
+Waiting = Callable[[float], contextlib.AbstractContextManager[None]]
 # the shortest call once stopping: a resumed commit whose first phase times out sooner
 # could take a late answer for its next phase's (librdkafka's current-call bookkeeping)
 COMMIT_FLOOR_S = 1.0
@@ -90,16 +95,21 @@ class KafkaTxnProducer:
 
     def __init__(self, conf: dict[str, Any], group_metadata: Callable[[], Any],
                  backoff: Callable[[float], Backoff], trouble: Callable[[str], None],
-                 stopping: Callable[[], bool] = lambda: False) -> None:
+                 stopping: Callable[[], bool] = lambda: False,
+                 waiting: Waiting = lambda _s: contextlib.nullcontext()) -> None:
         self.conf = conf
         self.group_metadata = group_metadata  # the group consumer's, for send_offsets
         self.backoff = backoff
         self.trouble = trouble
         self.stopping = stopping  # a stop request ends the commit's retries (commit)
+        # each blocking call is declared with its bound (Liveness.waiting: /healthz stays
+        # alive through it, and turns unhealthy if the call overruns its bound)
+        self.waiting = waiting
         self.producer = Producer(conf)
 
     def init(self) -> None:
-        self.producer.init_transactions(60)
+        with self.waiting(INIT_TIMEOUT_S):
+            self.producer.init_transactions(INIT_TIMEOUT_S)
 
     def begin(self) -> None:
         with _client_call("begin_transaction"):
@@ -120,7 +130,7 @@ class KafkaTxnProducer:
                     self.producer.poll(0.01)
 
     def flush(self, timeout_s: float) -> int:
-        with _client_call("flush"):
+        with _client_call("flush"), self.waiting(timeout_s):
             return self.producer.flush(timeout_s)
 
     def send_offsets(self, offsets: Offsets) -> None:
@@ -139,8 +149,10 @@ class KafkaTxnProducer:
             finally:
                 done.set()
 
-        threading.Thread(target=call, name="send-offsets", daemon=True).start()
-        if not done.wait(SEND_OFFSETS_DEADLINE_S):
+        with self.waiting(SEND_OFFSETS_DEADLINE_S):
+            threading.Thread(target=call, name="send-offsets", daemon=True).start()
+            returned = done.wait(SEND_OFFSETS_DEADLINE_S)
+        if not returned:
             raise ProducerWedged(f"send_offsets_to_transaction did not return within "
                                  f"{SEND_OFFSETS_DEADLINE_S:g} s")
         if failure:
@@ -165,9 +177,9 @@ class KafkaTxnProducer:
         def call() -> None:
             end = stop_deadline()
             left = COMMIT_TIMEOUT_S if end is None else end - time.monotonic()
-            with _client_call("commit_transaction"):
-                self.producer.commit_transaction(
-                    max(COMMIT_FLOOR_S, min(left, COMMIT_TIMEOUT_S)))
+            timeout = max(COMMIT_FLOOR_S, min(left, COMMIT_TIMEOUT_S))
+            with _client_call("commit_transaction"), self.waiting(timeout):
+                self.producer.commit_transaction(timeout)
 
         def retriable(exc: Exception, delay: float) -> None:
             err = exc.args[0]
@@ -183,8 +195,8 @@ class KafkaTxnProducer:
         self.backoff(0.05).retry(call, (KafkaException,), retriable)
 
     def abort(self) -> None:
-        with _client_call("abort_transaction"):
-            self.producer.abort_transaction(30)
+        with _client_call("abort_transaction"), self.waiting(ABORT_TIMEOUT_S):
+            self.producer.abort_transaction(ABORT_TIMEOUT_S)
 
     def replace(self) -> None:
         """A new producer with the same transactional.id: it fences the wedged one (whose
@@ -200,8 +212,7 @@ class KafkaTxnProducer:
             self.trouble(f"init_transactions: {exc}; retrying in {delay:.1f} s")
 
         # the broker may still be out of reach
-        self.backoff(0.1).retry(lambda: self.producer.init_transactions(60), (KafkaException,),
-                                unready, stop=self.stopping)
+        self.backoff(0.1).retry(self.init, (KafkaException,), unready, stop=self.stopping)
 
 
 class KafkaClients:
@@ -218,8 +229,8 @@ class KafkaClients:
 
     def producer(self, conf: dict[str, Any], group_metadata: Callable[[], Any],
                  backoff: Callable[[float], Backoff], trouble: Callable[[str], None],
-                 stopping: Callable[[], bool]) -> KafkaTxnProducer:
-        return KafkaTxnProducer(conf, group_metadata, backoff, trouble, stopping)
+                 stopping: Callable[[], bool], waiting: Waiting) -> KafkaTxnProducer:
+        return KafkaTxnProducer(conf, group_metadata, backoff, trouble, stopping, waiting)
 
     def reader(self, conf: dict[str, Any], topic: str) -> CheckpointReader:
         return CheckpointReader(conf, topic)
@@ -275,7 +286,7 @@ class Processor:
         }
         self.producer = clients.producer(producer_conf, self.books.consumer_group_metadata,
                                          self._backoff, self._broker_trouble,
-                                         lambda: self.stopping)
+                                         lambda: self.stopping, self.liveness.waiting)
         self.reader = clients.reader(conf, self.topics.checkpoints)
         # the output floor's watermarks in one ListOffsets request of an idle client: asked
         # through the group consumer, each waited behind its fetch long-poll (~0.3 s each

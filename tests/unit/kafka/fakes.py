@@ -259,8 +259,9 @@ class FakeKafka(KafkaClients):
 
     def producer(self, conf: dict[str, Any], group_metadata: Callable[[], Any],
                  backoff: Any, trouble: Callable[[str], None],
-                 stopping: Callable[[], bool]) -> Any:
+                 stopping: Callable[[], bool], waiting: Any) -> Any:
         self.producer_conf = conf
+        self.producer_waiting = waiting
         return self.txn_producer
 
     def reader(self, conf: dict[str, Any], topic: str) -> Any:

@@ -32,6 +32,31 @@ def test_liveness_is_unhealthy_once_the_loop_stops_turning_for_a_minute() -> Non
     assert live.report()["status"] == "ok"
 
 
+def test_a_declared_blocking_call_keeps_the_loop_alive_for_its_bound_only() -> None:
+    """Liveness.waiting: a client call bounded at 45 s (send_offsets) leaves /healthz ok
+    for 45 s + the 60 s stuck limit after it began; past that the call is wedged beyond
+    its own bound and the loop is stuck. The allowance ends with the call (nested calls
+    keep the larger), and both ends beat."""
+    clock = Clock()
+    live = Liveness("i1", clock=clock)
+    clock.now += 50.0
+    with live.waiting(45.0):
+        assert live.last_loop == clock.now  # the entry beats
+        clock.now += 105.0
+        assert live.report()["status"] == "ok"
+        with live.waiting(10.0):
+            assert live.allowance == 45.0
+        assert live.allowance == 45.0
+        clock.now += 105.1
+        assert live.report()["status"] == "unhealthy"
+    assert live.report()["status"] == "ok" and live.allowance == 0.0  # the exit beats
+    clock.now += 60.1
+    assert live.report()["status"] == "unhealthy"  # no allowance once the call returned
+    with pytest.raises(RuntimeError), live.waiting(30.0):
+        raise RuntimeError("the call failed")
+    assert live.allowance == 0.0
+
+
 def test_broker_trouble_is_kept_and_logged_once_per_message(
         caplog: pytest.LogCaptureFixture) -> None:
     live = Liveness("i1", clock=Clock())
@@ -72,3 +97,8 @@ def test_the_processor_reports_lag_checkpoint_age_and_health() -> None:
     assert gauge(m, "greekstream_consumer_lag", topic=market[0], partition="0") == 3.0
     proc._broker_trouble("broker gone")
     assert proc.health()["last_error"] == "broker gone"
+
+
+def test_the_processor_declares_its_producers_blocking_calls_to_its_liveness() -> None:
+    proc, kafka = processor()
+    assert kafka.producer_waiting == proc.liveness.waiting

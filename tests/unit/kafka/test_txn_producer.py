@@ -12,6 +12,7 @@ from confluent_kafka import KafkaException
 
 from greekstream.kafka import processor
 from greekstream.kafka.backoff import Backoff
+from greekstream.kafka.health import Liveness
 from greekstream.kafka.processor import KafkaTxnProducer
 from greekstream.kafka.transaction import ProducerWedged
 
@@ -123,3 +124,55 @@ def test_a_replaced_producer_has_what_it_still_queues_purged_first(
     producer.replace()
     assert old.purged == [{"in_queue": True, "in_flight": True, "blocking": False}]
     assert getattr(producer.producer, "inits", None) == 1
+
+
+class _Blocking:
+    """A confluent-kafka producer whose blocking calls record the liveness allowance in
+    force while they run (what /healthz would grant a loop blocked in them)."""
+
+    def __init__(self, live: Liveness) -> None:
+        self.live = live
+        self.seen: dict[str, float] = {}
+
+    def _note(self, name: str) -> None:
+        self.seen[name] = self.live.allowance
+
+    def flush(self, timeout: float) -> int:
+        self._note("flush")
+        return 0
+
+    def send_offsets_to_transaction(self, partitions: object, metadata: object,
+                                    timeout: float) -> None:
+        self._note("send_offsets")
+
+    def commit_transaction(self, timeout: float) -> None:
+        self._note("commit")
+
+    def abort_transaction(self, timeout: float) -> None:
+        self._note("abort")
+
+    def init_transactions(self, timeout: float) -> None:
+        self._note("init")
+
+
+def test_each_blocking_client_call_is_declared_to_liveness_with_its_bound() -> None:
+    """A commit during an outage could block in flush (30 s), send_offsets (45 s), an
+    abort (30 s) and a replacement's init_transactions (60 s) in a row without a beat:
+    /healthz turned 503 after 60 s and the chart's probe killed the pod mid-wait. Each
+    call now declares its bound (Liveness.waiting), and the allowance ends with it."""
+    live = Liveness("i1")
+    producer = KafkaTxnProducer({"bootstrap.servers": "127.0.0.1:1", "transactional.id": "t"},
+                                lambda: None, lambda s: Backoff(s / 1000, 0.001),
+                                lambda _t: None, waiting=live.waiting)
+    stub = _Blocking(live)
+    producer.producer = stub  # type: ignore[assignment]
+    producer.init()
+    producer.flush(30)
+    producer.send_offsets([("t", 0, 1)])
+    producer.commit()
+    producer.abort()
+    assert stub.seen == {"init": processor.INIT_TIMEOUT_S, "flush": 30,
+                         "send_offsets": processor.SEND_OFFSETS_DEADLINE_S,
+                         "commit": processor.COMMIT_TIMEOUT_S,
+                         "abort": processor.ABORT_TIMEOUT_S}
+    assert live.allowance == 0.0
