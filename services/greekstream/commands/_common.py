@@ -7,6 +7,8 @@ The tables they print are in :mod:`greekstream.reports.tables`.
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -103,12 +105,27 @@ def write_png(draw: Callable[[Path], object], out: Path) -> None:
 
 
 def emit(data: bytes, out: str | None) -> None:
-    """Bytes to stdout, or to the file ``out``."""
+    """Bytes to stdout, or to the file ``out``: whole or not at all. A regular file (or a
+    new one) is written to a temporary sibling and renamed over it, so a write that fails
+    partway (a full disk) leaves the file as it was and no temporary behind; anything else
+    (``/dev/stdout``, a pipe) is written in place."""
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
+    target = Path(out)
     try:
-        Path(out).write_bytes(data)
+        regular = stat.S_ISREG(target.stat().st_mode)
+    except FileNotFoundError:
+        regular = True
     except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp") if regular else target
+    try:
+        tmp.write_bytes(data)
+        if tmp != target:
+            tmp.replace(target)
+    except OSError as exc:
+        if tmp != target:
+            tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
