@@ -610,7 +610,8 @@ class Processor:
         abort that fails too (the broker still out of reach, a call librdkafka still holds)
         replaces the producer instead, whose successor fences the transaction. During a
         rebalance (no ``restart``) the partitions are going: the abort's failure is only
-        logged, and their next owner's recovery waits for the transaction to end."""
+        logged, and resumed before this instance's next restore (:meth:`_end_unfinished`);
+        their next owner's recovery waits for the transaction to end."""
         log.warning("transaction aborted, restoring from checkpoints: %s", exc,
                     extra={"event": "abort"})
         try:
@@ -666,7 +667,7 @@ class Processor:
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """The assignment is lost (the session timed out in an outage): another instance
         may own the partitions, so nothing in flight may commit. An abort the broker
-        cannot take yet is resumed before the next transaction begins (Transaction.begin);
+        cannot take yet is resumed before the next restore (:meth:`_end_unfinished`);
         it used to raise out of the callback, leaving the batch in flight."""
         log.warning("assignment lost: the batch in flight is aborted",
                     extra={"event": "lost", "partitions": self.epoch.owned if self.epoch else []})
@@ -674,7 +675,7 @@ class Processor:
             self.txn.abort()
         except (KafkaException, ProducerWedged) as exc:
             log.warning("could not abort the transaction of a lost assignment (resumed "
-                        "before the next one): %s", exc, extra={"event": "abort"})
+                        "before the next restore): %s", exc, extra={"event": "abort"})
         self.epoch = None
         self.market.unassign()
 
@@ -682,9 +683,28 @@ class Processor:
         """Restore the owned partitions from their checkpoints (:meth:`_start_epoch`),
         retrying with backoff while the broker cannot be read (an outage is ridden out,
         not a crash); a stop request ends the wait with no epoch (nothing to commit)."""
+        self._end_unfinished()
         return self._backoff().retry(lambda: self._start_epoch(owned, seek),
                                      (KafkaError, KafkaException), self._restore_trouble,
                                      stop=lambda: self.stopping)
+
+    def _end_unfinished(self) -> None:
+        """A transaction whose abort failed (a lost assignment, a revoke, in an outage) is
+        ended before a restore looks at the checkpoint and output partitions: the restore
+        waits for the transactions open on them to end, this one too, which only this
+        producer's abort or its successor ends on a broker that never times one out
+        (Tansu). Resumed at the next begin only, after the restore: open on the
+        checkpoints, the restore was retried for ever; open on the outputs, it went on
+        after its limit without them, produced them again, and the late abort showed the
+        first copies (Tansu shows aborted records). An abort that fails again replaces
+        the producer, whose successor fences the transaction."""
+        if not self.txn.unfinished:
+            return
+        try:
+            self.txn.abort()
+        except (KafkaException, ProducerWedged) as exc:
+            self._replace_producer(f"cannot abort the transaction left unfinished: {exc}",
+                                   restart=False)
 
     def _waiting(self) -> bool:
         """A long wait inside a rebalance callback is alive (/healthz), and ends on a stop."""

@@ -283,8 +283,9 @@ class Transaction:
     def abort(self, force: bool = False) -> None:
         """Abort the open transaction (``force``: whatever the producer holds), and drop
         what it held. An abort that fails is raised, what it held dropped all the same;
-        it is resumed before the next transaction begins (:meth:`begin`), unless the
-        producer is replaced first (:meth:`producer_replaced`)."""
+        it is resumed before the next transaction begins (:meth:`begin`; the processor
+        resumes it sooner, before its next restore), unless the producer is replaced
+        first (:meth:`producer_replaced`)."""
         try:
             if self.open or self.unfinished or force:
                 self.producer.abort()

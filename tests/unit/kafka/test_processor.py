@@ -6,6 +6,7 @@ before the partitions go, and that a lost assignment commits nothing."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, KafkaException
@@ -416,6 +417,89 @@ def test_a_lost_assignment_whose_abort_fails_resumes_it_before_the_next_transact
     proc.step()
     assert producer.steps()[:3] == [("abort",), ("abort",), ("begin",)]
     assert proc.txn.open and proc.txn.events == 1
+
+
+def left_unfinished(path: str) -> tuple[Processor, FakeKafka, list[bool]]:
+    """A transaction whose abort timed out (the broker away), left open on the broker
+    until an abort reaches it: a revoke whose commit was refused after its snapshots and
+    progress were written (open on the checkpoint partitions), or a lost assignment
+    (outputs only: open on the output partitions). The next abort succeeds (the broker
+    back). The reader and the admin client note, at each request of a restore, whether
+    it is still open; the reader refuses to read checkpoints past it (as it does past
+    any open transaction: StillOpen), and a stop ends the restore's retries."""
+    from greekstream.errors import KafkaError as StillOpen
+
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    on_broker = [True]  # the transaction is open on the broker
+    timeouts = [KafkaException(RdKafkaError(RdKafkaError._TIMED_OUT, "abort timed out"))]
+
+    def abort() -> None:
+        producer.calls.append(("abort",))
+        if timeouts:
+            raise timeouts.pop()
+        on_broker.clear()
+    producer.abort = abort  # type: ignore[method-assign]
+    seen: list[bool] = []  # at each request of a restore: the transaction still open
+    reader, admin = kafka.checkpoints, kafka.admin_client
+    latest_many, list_offsets = reader.latest_many, admin.list_offsets
+
+    def read(partitions: list[int], **kwargs: Any) -> Any:
+        seen.append(bool(on_broker))
+        if on_broker and path == "revoke":
+            if len(seen) >= 3:
+                proc.stop()  # (the test's end: it waited for ever)
+            raise StillOpen(f"checkpoint partitions {partitions}: a transaction stayed open")
+        return latest_many(partitions, **kwargs)
+
+    def ends(request: Any, **kwargs: Any) -> Any:
+        seen.append(bool(on_broker))
+        return list_offsets(request, **kwargs)
+    reader.latest_many = read  # type: ignore[method-assign]
+    admin.list_offsets = ends  # type: ignore[method-assign]
+    if path == "revoke":
+        producer.fail_commit = KafkaException(RdKafkaError(RdKafkaError._STATE, "abortable"))
+        revoke(kafka)
+    else:
+        lose(kafka)
+    assert proc.epoch is None and proc.txn.unfinished and seen == []
+    return proc, kafka, seen
+
+
+@pytest.mark.parametrize("path", ["revoke", "lost"])
+def test_a_transaction_left_unfinished_is_ended_before_the_next_restore_waits_for_it(
+        path: str) -> None:
+    """Its abort was resumed before the next transaction began, after the restore of the
+    next assignment, which waits for the transactions open on the checkpoint and output
+    partitions to end: for this one too, which only that abort ends on a broker that
+    never times one out (Tansu). Open on the checkpoints, the restore was retried for
+    ever; open on the outputs, it went on after its limit without seeing them and
+    produced them again, and the late abort showed the first copies (Tansu shows an
+    aborted transaction's records): doubled. The restore now ends it first."""
+    proc, kafka, seen = left_unfinished(path)
+    producer = kafka.txn_producer
+    producer.calls.clear()
+    assign(proc, kafka, [0, 1])
+    assert proc.epoch is not None and not proc.txn.unfinished  # restored
+    assert seen and not any(seen)  # nothing read while it was open
+    assert producer.calls[:1] == [("abort",)]
+
+
+def test_a_transaction_left_unfinished_whose_abort_fails_again_is_fenced_before_the_restore(
+) -> None:
+    """The broker still away at the next assignment: the replacement's init_transactions
+    (retried until the broker answers) fences the transaction before the restore."""
+    proc, kafka, _ = left_unfinished("lost")
+    producer = kafka.txn_producer
+
+    def timed_out() -> None:
+        producer.calls.append(("abort",))
+        raise KafkaException(RdKafkaError(RdKafkaError._TIMED_OUT, "abort timed out"))
+    producer.abort = timed_out  # type: ignore[method-assign]
+    producer.calls.clear()
+    assign(proc, kafka, [0, 1])
+    assert producer.calls == [("abort",), ("replace",)]
+    assert proc.epoch is not None and not proc.txn.unfinished
 
 
 def test_records_fetched_before_a_rebalance_are_not_applied_after_it() -> None:
