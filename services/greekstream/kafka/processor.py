@@ -585,13 +585,21 @@ class Processor:
             self._left_open(str(cause))
         elif isinstance(cause, ProducerWedged):
             self._replace_producer(str(cause), restart)
-        elif isinstance(cause, KafkaException) and cause.args[0].fatal():
-            self.metrics.transactions.labels("aborted").inc()
-            raise KafkaError(f"transactional producer failed: {cause.args[0]}") from cause
         else:
+            self._end_if_fatal(cause)
             self._failed(cause, restart)
         if restart and self.failed_in_a_row > 1:
             self._pause_after_failures(cause)
+
+    def _end_if_fatal(self, exc: Exception) -> None:
+        """A fatal error (this instance's transactional.id taken by a newer incarnation)
+        ends the process, whichever call met it (a commit's step, or the abort after a
+        failure that was not fatal itself: outputs the fenced producer could not deliver):
+        a replacement producer would take the id back and fence the newer incarnation,
+        and both would go on with the same work."""
+        if isinstance(exc, KafkaException) and exc.args[0].fatal():
+            self.metrics.transactions.labels("aborted").inc()
+            raise KafkaError(f"transactional producer failed: {exc.args[0]}") from exc
 
     def _pause_after_failures(self, cause: Exception) -> None:
         """Transactions failing one after another (the broker still away, or an error
@@ -608,16 +616,18 @@ class Processor:
     def _failed(self, exc: Exception, restart: bool) -> None:
         """Abort the transaction (librdkafka purges what is still queued) and restore; an
         abort that fails too (the broker still out of reach, a call librdkafka still holds)
-        replaces the producer instead, whose successor fences the transaction. During a
-        rebalance (no ``restart``) the partitions are going: the abort's failure is only
-        logged, and resumed before this instance's next restore (:meth:`_end_unfinished`);
-        their next owner's recovery waits for the transaction to end."""
+        replaces the producer instead, whose successor fences the transaction, unless its
+        error is fatal (:meth:`_end_if_fatal`). During a rebalance (no ``restart``) the
+        partitions are going: the abort's failure is only logged, and resumed before this
+        instance's next restore (:meth:`_end_unfinished`); their next owner's recovery
+        waits for the transaction to end."""
         log.warning("transaction aborted, restoring from checkpoints: %s", exc,
                     extra={"event": "abort"})
         try:
             self.txn.abort(force=True)
         except (KafkaException, ProducerWedged) as abort_exc:
             if restart:
+                self._end_if_fatal(abort_exc)
                 self._replace_producer(f"cannot abort the transaction: {abort_exc}", restart)
                 return
             log.warning("could not abort before the rebalance: %s", abort_exc)
@@ -697,12 +707,13 @@ class Processor:
         checkpoints, the restore was retried for ever; open on the outputs, it went on
         after its limit without them, produced them again, and the late abort showed the
         first copies (Tansu shows aborted records). An abort that fails again replaces
-        the producer, whose successor fences the transaction."""
+        the producer, whose successor fences the transaction (unless fatal)."""
         if not self.txn.unfinished:
             return
         try:
             self.txn.abort()
         except (KafkaException, ProducerWedged) as exc:
+            self._end_if_fatal(exc)
             self._replace_producer(f"cannot abort the transaction left unfinished: {exc}",
                                    restart=False)
 

@@ -19,6 +19,7 @@ from tests.unit.kafka.fakes import (
     OUT,
     TOPICS,
     FakeKafka,
+    FakeProducer,
     Gateway,
     assign,
     lose,
@@ -500,6 +501,49 @@ def test_a_transaction_left_unfinished_whose_abort_fails_again_is_fenced_before_
     assign(proc, kafka, [0, 1])
     assert producer.calls == [("abort",), ("replace",)]
     assert proc.epoch is not None and not proc.txn.unfinished
+
+
+def abort_fenced(producer: FakeProducer) -> None:
+    """Its aborts from now on are refused: a newer incarnation of the instance id took
+    the transactional.id (a fatal error)."""
+    def fenced() -> None:
+        producer.calls.append(("abort",))
+        raise KafkaException(RdKafkaError(RdKafkaError._FENCED, "fenced", fatal=True))
+    producer.abort = fenced  # type: ignore[method-assign]
+    producer.calls.clear()
+
+
+@pytest.mark.parametrize("failure", ["undelivered", "offsets"])
+def test_a_failed_transaction_whose_abort_is_fenced_ends_the_process(failure: str) -> None:
+    """A newer incarnation of the instance id took the transactional.id while a batch was
+    in flight: the commit fails otherwise than with the fatal error (its outputs not
+    delivered, send_offsets refused), and the abort is refused with it. The producer was
+    replaced: its init_transactions took the id back, fencing the newer incarnation, and
+    both went on with the same work. Now the process ends, as on a fatal commit."""
+    from greekstream.errors import KafkaError
+
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+    if failure == "undelivered":
+        producer.undelivered = 1
+    else:
+        producer.fail_offsets = KafkaException(RdKafkaError(RdKafkaError._TIMED_OUT,
+                                                            retriable=True))
+    abort_fenced(producer)
+    with pytest.raises(KafkaError, match=r"transactional producer failed.*fenced"):
+        proc._commit(checkpoint=False)
+    assert "replace" not in [c[0] for c in producer.calls]
+
+
+def test_a_transaction_left_unfinished_whose_abort_is_fenced_ends_the_process() -> None:
+    from greekstream.errors import KafkaError
+
+    proc, kafka, _ = left_unfinished("lost")
+    producer = kafka.txn_producer
+    abort_fenced(producer)
+    with pytest.raises(KafkaError, match=r"transactional producer failed.*fenced"):
+        assign(proc, kafka, [0, 1])
+    assert producer.calls == [("abort",)]  # not replaced
 
 
 def test_records_fetched_before_a_rebalance_are_not_applied_after_it() -> None:
