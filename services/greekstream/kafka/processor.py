@@ -304,7 +304,8 @@ class Processor:
         self.hold_until: Position | None = None
         self.txn = Transaction(self.producer, self.topics, s)  # the batch in flight
         self.stopping = False
-        self.failed_in_a_row = 0  # transactions that failed since the last commit
+        self.failed_in_a_row = 0  # transactions that failed since a commit passed them
+        self.failed_at: Position | None = None  # the farthest position they had reached
         self.failure_pause = self._backoff()  # the pause before retrying after the first
 
     def _layout(self, conf: dict[str, Any]) -> tuple[int, list[tuple[str, int]]]:
@@ -500,7 +501,7 @@ class Processor:
         except CommitFailed as failed:
             self._producer_failed(failed.cause, restart)
             return
-        self._committed(done)
+        self._committed(done, epoch.pos)
         if self.hold_until is not None and epoch.pos is not None and epoch.pos >= self.hold_until:
             self.floor_hold, self.hold_until = {}, None  # committed past them: not needed
         if checkpoint:
@@ -551,9 +552,14 @@ class Processor:
     def _backoff(self, initial_s: float = 0.1) -> Backoff:
         return Backoff(initial_s, self.settings.backoff_max_s)
 
-    def _committed(self, done: list[Emitted]) -> None:
-        self.failed_in_a_row = 0
-        self.failure_pause.reset()
+    def _committed(self, done: list[Emitted], pos: Position | None) -> None:
+        """A commit up to ``pos``. It ends a run of failed transactions only once it
+        reaches where they failed: what came before a record that fails every time (an
+        output the broker refuses) is applied again and committed first after each
+        restore, and reset the run each time (the record retried at once, for ever)."""
+        if self.failed_at is None or (pos is not None and pos >= self.failed_at):
+            self.failed_in_a_row, self.failed_at = 0, None
+            self.failure_pause.reset()
         now = time.time()
         m = self.metrics
         m.transactions.labels("committed").inc()
@@ -580,6 +586,9 @@ class Processor:
         fatal error (this instance's transactional.id taken by a newer one) ends the
         process: another instance owns its work now."""
         self.failed_in_a_row += 1
+        pos = self.epoch.pos if self.epoch is not None else None
+        if pos is not None and (self.failed_at is None or pos > self.failed_at):
+            self.failed_at = pos
         if self.stopping and not isinstance(cause, KafkaException):
             # a wedged call or undelivered records: an abort would wait on the same broker
             self._left_open(str(cause))
@@ -605,7 +614,8 @@ class Processor:
         """Transactions failing one after another (the broker still away, or an error
         that repeats: a record the broker refuses) are retried with a growing pause (the
         processor's backoff: 0.1 s doubled up to ``backoff_max_s``), not at once: the
-        process neither spins nor exits. A stop ends the pause."""
+        process neither spins nor exits. A stop ends the pause; a commit that reaches
+        where they failed resets it (:meth:`_committed`)."""
         delay = self.failure_pause.next()
         self._broker_trouble(f"{self.failed_in_a_row} transactions failed in a row (last: "
                              f"{cause}); next attempt in {delay:.1f} s")

@@ -635,3 +635,53 @@ def test_transactions_failing_in_a_row_are_retried_with_a_growing_pause(
     proc.step()
     proc._commit(checkpoint=False)
     assert proc.failed_in_a_row == 0
+
+
+def test_a_record_refused_every_time_is_retried_with_a_growing_pause_past_a_replay_commit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record whose output the broker refuses (too large) fails its transaction every
+    time it is applied again; what comes before it since the checkpoint is applied again
+    first and committed (the batch timed out, or caught up). Any commit reset the count
+    of failures in a row, so that one did each time: the record was retried at once, for
+    ever, with a restore each time. Only a commit that reaches where the failures
+    happened (its record committed) resets it now."""
+    from greekstream.kafka import processor as module
+
+    proc, kafka = processor()
+    assign(proc, kafka, [0, 1])
+    producer = kafka.txn_producer
+    send = producer.send
+
+    def refusing(topic: str, value: bytes, key: bytes | None, *args: Any, **kwargs: Any
+                 ) -> None:
+        if b"too large" in value:
+            raise KafkaException(RdKafkaError(RdKafkaError.MSG_SIZE_TOO_LARGE))
+        send(topic, value, key, *args, **kwargs)
+    producer.send = refusing  # type: ignore[method-assign]
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+    monkeypatch.setattr(module.time, "sleep", sleep)
+    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
+    paused = []
+    for _ in range(4):
+        # the epoch restored from the beginning (no checkpoint yet) reads it all again
+        gateway = Gateway(proc, kafka)
+        gateway.publish(0)
+        proc.step()
+        proc._commit(checkpoint=False)  # what comes before it commits
+        assert not proc.txn.events
+        gateway.publish(0, b'"too large"')
+        before = now[0]
+        proc.step()  # its output refused: aborted, restored, and the pause
+        paused.append(round(now[0] - before, 3))
+    assert outcomes(proc) == {"committed": 4.0, "aborted": 4.0}
+    assert paused == [0.0, 0.1, 0.2, 0.4]
+    gateway = Gateway(proc, kafka)  # the broker takes it now
+    producer.send = send  # type: ignore[method-assign]
+    gateway.publish(0)
+    gateway.publish(0, b'"too large"')
+    proc.step()
+    proc._commit(checkpoint=False)
+    assert proc.failed_in_a_row == 0
