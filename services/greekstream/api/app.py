@@ -327,15 +327,23 @@ def _reads_book(request: Request, book: str, who: Auth) -> Scope:
 ReadsBook = Annotated[Scope, Depends(_reads_book)]
 
 
-def _json_safe(value: Any) -> Any:
+ECHO_DEPTH = 32  # levels of lists and objects a 422 echoes of what it refused
+
+
+def _json_safe(value: Any, depth: int = ECHO_DEPTH) -> Any:
     """``value`` with every non-finite float as the JSON literal it stands for, as a
-    string ("Infinity", "-Infinity", "NaN"): strict JSON has no such numbers."""
+    string ("Infinity", "-Infinity", "NaN"): strict JSON has no such numbers; and its
+    lists and objects ``depth`` levels down as "...": a body nested hundreds of levels
+    (Python's json reads them; 1 MiB holds 500,000) echoed whole overflowed the
+    recursion limit here, a 500 and a traceback of a thousand frames."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict | list) and depth <= 0:
+        return "..."
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: _json_safe(v, depth - 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_json_safe(v) for v in value]
+        return [_json_safe(v, depth - 1) for v in value]
     return value
 
 
@@ -343,9 +351,10 @@ async def invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 (``{"detail": [{type, loc, msg, input, ctx}, ...]}``), but one
     that can always be written: Python's json reads 1e400, NaN or Infinity in a body
     as a float, pydantic refuses it (finite_number) and echoes it in ``input``, and
-    FastAPI's own handler then failed to write the error (a 500)."""
+    FastAPI's own handler then failed to write the error (a 500). The echo is cut at
+    :data:`ECHO_DEPTH` levels before it is encoded (jsonable_encoder recurses too)."""
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, 422)
+    return JSONResponse({"detail": jsonable_encoder(_json_safe(list(exc.errors())))}, 422)
 
 
 def create_app(history: History, tokens: Tokens, settings: QuerySettings | None = None,
