@@ -374,7 +374,10 @@ class Processor:
         self.books.close()  # leaves the group: the revoke callback commits nothing new
         self.market.close()
         self.reader.close()
-        self.producer.flush(10)
+        # a producer wedged inside confluent-kafka (its transaction left open) has nothing
+        # more to deliver: its error ended a stop with exit 1, or hid the one ending run()
+        with contextlib.suppress(ProducerWedged):
+            self.producer.flush(10)
 
     def step(self) -> None:
         now = self.liveness.beat()

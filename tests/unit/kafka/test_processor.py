@@ -685,3 +685,25 @@ def test_a_record_refused_every_time_is_retried_with_a_growing_pause_past_a_repl
     proc.step()
     proc._commit(checkpoint=False)
     assert proc.failed_in_a_row == 0
+
+
+def test_a_stop_with_a_producer_wedged_inside_confluent_kafka_exits_cleanly() -> None:
+    """SIGTERM with the producer failing every call inside confluent-kafka's C layer (a
+    SystemError: ProducerWedged): the final commit leaves the transaction open, as it
+    should, and then the close's flush of that producer raised ProducerWedged out of
+    run(): exit 1 with a traceback instead of the clean stop (exit 0)."""
+    from greekstream.kafka.transaction import ProducerWedged
+
+    proc, kafka, _ = in_flight()
+    producer = kafka.txn_producer
+
+    def wedged(timeout_s: float) -> int:
+        producer.calls.append(("flush",))
+        raise ProducerWedged("flush failed inside confluent-kafka: SystemError(...)")
+    producer.flush = wedged  # type: ignore[method-assign]
+    producer.calls.clear()
+    proc.stop()
+    proc.run()
+    assert outcomes(proc) == {"left_open": 1.0}
+    assert [c[0] for c in producer.calls].count("flush") == 2  # the commit's, the close's
+    assert ("close",) in kafka.books.calls and ("close",) in kafka.market.calls
