@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -671,11 +672,12 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
                     prepare: Callable[[Iterable[Record]], tuple[Any, ...]] | None = None,
                     ) -> Any:
     """``work(records, *args)`` in a worker process, within the token's replay slots (429)
-    and the timeout (504), which the reading counts against too. ``read(history,
-    seconds)``: the stored records, within ``seconds``; only it holds a connection. They
-    are spooled to a file as they stream (history/spool.py) and the worker reads them
-    from it, so neither process holds them. With ``prepare``, ``work(records,
-    *prepare(records))`` instead (``prepare`` reads the spooled records, not a list)."""
+    and the timeout (504), which the reading counts against too; a worker that died
+    meanwhile (killed) is a 503. ``read(history, seconds)``: the stored records, within
+    ``seconds``; only it holds a connection. They are spooled to a file as they stream
+    (history/spool.py) and the worker reads them from it, so neither process holds them.
+    With ``prepare``, ``work(records, *prepare(records))`` instead (``prepare`` reads the
+    spooled records, not a list)."""
     replays = service.replays
     timeout = HTTPException(
         504, f"the replay took longer than {replays.timeout_s:g} s; {hint}")
@@ -694,6 +696,13 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
                 return future.result(timeout=max(0.0, deadline - time.monotonic()))
             except (FutureTimeout, SpoolTimeout):
                 raise timeout from None
+            except BrokenProcessPool as exc:  # its worker was killed (out of memory?); the
+                # next replay starts new workers (Replays.submit)
+                log.error("a replay worker ended abruptly (killed: out of memory?): %s", exc)
+                raise HTTPException(
+                    503, "the replay's worker process ended abruptly (out of memory?); "
+                    f"retry shortly. {offline}",
+                    headers={"Retry-After": "5"}) from None
             except SpoolTooLarge as exc:  # a capacity of this service: not the request's fault
                 raise HTTPException(
                     507, f"the stored records this replay reads are over the "

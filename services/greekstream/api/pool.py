@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -245,11 +246,26 @@ class Replays:
         """``work(records, *args)`` in a worker, the records read from the spool file
         ``spooled``. This process removes the file (and lets its lock go) when the future
         is done (a result, an error, cancelled, or the worker died), not before: it
-        outlives a 504."""
-        future = self._pool().submit(_on_spool, work, str(spooled.path), *args)
+        outlives a 504. After a worker died, on new workers (:meth:`_renew`)."""
+        executor = self._pool()
+        try:
+            future = executor.submit(_on_spool, work, str(spooled.path), *args)
+        except BrokenProcessPool:  # a worker died: new workers take this replay
+            self._renew(executor)
+            future = self._pool().submit(_on_spool, work, str(spooled.path), *args)
         future.add_done_callback(lambda _f: spooled.remove())
         handed.append(future)
         return future
+
+    def _renew(self, broken: ProcessPoolExecutor) -> None:
+        """Let the next :meth:`_pool` start new workers instead of ``broken``: once one of
+        its workers died (the OOM killer, a signal) an executor refuses all work for good,
+        and every replay after it failed until serve was restarted (/readyz still ready).
+        Only ``broken`` is replaced: a request that saw it late keeps a newer one."""
+        with self._lock:
+            if self._executor is broken:
+                self._executor = None
+        broken.shutdown(wait=False, cancel_futures=True)
 
     def running(self, who: str) -> int:
         with self._lock:
