@@ -196,8 +196,14 @@ class ArrivalClocks:
 
 
 def raw_row(raw: bytes | str, source: str, clocks: ArrivalClocks) -> Row:
-    """A raw_events row. ``clocks`` holds each stream's arrival clock (ArrivalClocks) and
-    is advanced here; a record without a ts (none the contract accepts) takes its
+    """A raw_events row (:func:`timed_raw_row`)."""
+    return timed_raw_row(raw, source, clocks)[0]
+
+
+def timed_raw_row(raw: bytes | str, source: str, clocks: ArrivalClocks) -> tuple[Row, bool]:
+    """A raw_events row, and whether its ``ts`` is the record's own (False: its stream's
+    clock stands in for it). ``clocks`` holds each stream's arrival clock (ArrivalClocks)
+    and is advanced here; a record without a ts (none the contract accepts) takes its
     stream's clock as its ts. ``raw`` is stored as its bytes, whatever they hold (a
     String column holds bytes): a record that is not UTF-8 comes back as the engine saw
     it, not made valid JSON by replacing its bad bytes (the engine rejected it live; a
@@ -214,7 +220,7 @@ def raw_row(raw: bytes | str, source: str, clocks: ArrivalClocks) -> Row:
     decoded = ts is not None and isinstance(kind, str)
     where = locate(source)
     clock = clocks.arrive((where.stream, where.partition), ts, kind, obj.get("event_id"))
-    return (
+    return ((
         source,
         _s(obj.get("event_id")),
         kind if isinstance(kind, str) else "",
@@ -229,7 +235,7 @@ def raw_row(raw: bytes | str, source: str, clocks: ArrivalClocks) -> Row:
         where.partition,
         where.seq,
         decoded,
-    )
+    ), ts is not None)
 
 
 def _s(value: Any) -> str:

@@ -229,16 +229,22 @@ class Sink:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Store what we hold before losing the partitions; if we cannot, drop it:
-        nothing was committed, so the next owner re-reads it."""
-        if self.writer is None or not self.writer.pending:
+        nothing was committed, so the next owner re-reads it. The arrival clocks of the
+        partitions lost are read from the store again if they come back (another sink
+        may store their records meanwhile: HistoryWriter.forget)."""
+        if self.writer is None:
             return
-        try:
-            self._store_and_commit()
-        except (HistoryError, KafkaError) as exc:
-            log.warning("dropping an unstored batch at rebalance (it will be re-read): %s", exc)
-            self.writer = HistoryWriter(self.writer.history)
-            self.offsets.clear()
-            self.starts.clear()
+        if self.writer.pending:
+            try:
+                self._store_and_commit()
+            except (HistoryError, KafkaError) as exc:
+                log.warning("dropping an unstored batch at rebalance (it will be re-read): %s",
+                            exc)
+                self.writer = HistoryWriter(self.writer.history, resume_streams=True)
+                self.offsets.clear()
+                self.starts.clear()
+                return
+        self.writer.forget([(tp.topic, tp.partition) for tp in partitions])
 
     # ------------------------------------------------------------------ ClickHouse
 
@@ -251,7 +257,8 @@ class Sink:
     def _connect(self) -> None:
         self.history = connect(self.dsn, create=True)
         if self.writer is None:
-            self.writer = HistoryWriter(self.history)
+            # each partition's arrival clock continues the stored one (HistoryWriter._resume)
+            self.writer = HistoryWriter(self.history, resume_streams=True)
         else:
             self.writer.history = self.history
 

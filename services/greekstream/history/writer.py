@@ -36,9 +36,9 @@ from greekstream.history.rows import (
     Table,
     chain_row,
     output_row,
-    raw_row,
     read_malformed,
     repeated_key,
+    timed_raw_row,
     why_not_output,
 )
 
@@ -121,10 +121,13 @@ class HistoryWriter:
     same way (``input_quarantine``). Quarantined records are reported once stored:
     :meth:`take_quarantined`."""
 
-    def __init__(self, history: History, max_ts_ahead_s: float | None = None) -> None:
+    def __init__(self, history: History, max_ts_ahead_s: float | None = None,
+                 resume_streams: bool = False) -> None:
         """``max_ts_ahead_s``: the engine's (None: the processors' engine settings,
         settings.engine_settings()); a record dated more than that past the market clock
-        moves no arrival clock (rows.ArrivalClocks)."""
+        moves no arrival clock (rows.ArrivalClocks). ``resume_streams``: each stream's
+        arrival clock continues the one stored before its first record (the sink:
+        :meth:`_resume`)."""
         if max_ts_ahead_s is None:
             from greekstream.settings import engine_settings
 
@@ -140,6 +143,11 @@ class HistoryWriter:
         # per quarantine table: its buffered entries, not yet stored
         self._held: dict[str, list[Quarantined]] = {t.name: [] for t in QUARANTINES}
         self._stored: list[Quarantined] = []  # stored, not yet taken
+        self.resume_streams = resume_streams
+        self._resumed: set[tuple[str, int]] = set()  # streams whose clock was read
+        # per stream not resumed yet: the seq of its first buffered record, and each of
+        # its RAW rows (row number, whether its ts is its own)
+        self._unresumed: dict[tuple[str, int], tuple[int, list[tuple[int, bool]]]] = {}
 
     @property
     def pending(self) -> int:
@@ -153,8 +161,14 @@ class HistoryWriter:
     def add_record(self, raw: bytes | str, source: str, origin: Origin = None) -> None:
         """One input record as it arrived (valid or not); ``origin`` where in Kafka it was
         read (a row ClickHouse refuses is then quarantined, not raised)."""
-        row = raw_row(raw, source, self.clocks)
-        self.buffers[RAW.name].append(row, origin)
+        row, timed = timed_raw_row(raw, source, self.clocks)
+        buffer = self.buffers[RAW.name]
+        if self.resume_streams:
+            stream = (row[_STREAM], row[_PARTITION])
+            if stream not in self._resumed:
+                self._unresumed.setdefault(stream, (row[_SEQ], []))[1].append(
+                    (buffer.rows, timed))
+        buffer.append(row, origin)
         self._pending += 1
 
     def add_output(self, event: BaseModel, seq: int) -> None:
@@ -245,7 +259,50 @@ class HistoryWriter:
         self.flushes += 1
         return written
 
+    def forget(self, streams: list[tuple[str, int]]) -> None:
+        """Read the clocks of ``streams`` from the store again when they come back (the
+        sink: partitions revoked, whose records another sink may store meanwhile). None
+        of their rows may be buffered."""
+        for stream in streams:
+            self._resumed.discard(stream)
+            self.clocks.streams.pop(stream, None)
+
+    def _resume(self) -> None:
+        """Continue the arrival clock of each stream met since it was last read from the
+        store (``resume_streams``): the clock before its first buffered record is the
+        largest ``arrival_ts`` stored of its earlier records, and its buffered rows are
+        moved up to it (a clock is a running max, so starting it there gives each row
+        ``max(stored clock, the row's value)``: its ``arrival_ts``, and its ``ts`` when
+        the clock stands in for it). A new writer (a sink started again, or after a
+        rebalance) started every clock at 0: a record read again after a crash before
+        the commit was stored again under another key (``arrival_ts`` is in
+        ``raw_events``' key, so the copies never collapse) and replayed at its earlier
+        place, before records the processor read first; a late record or one that does
+        not decode, first after a restart, was stored before the records preceding it
+        (the one that does not decode in 1970). One query (a scan of ``raw_events``) for
+        the batch that meets new streams; when it fails nothing is changed and the flush
+        fails, to be retried as any other."""
+        if not self._unresumed:
+            return
+        firsts = {stream: first for stream, (first, _) in self._unresumed.items()}
+        stored = stored_clocks(self.history, firsts)
+        columns = self.buffers[RAW.name].columns
+        ts, arrival = columns[_TS], columns[_ARRIVAL]
+        for stream, (_, rows) in self._unresumed.items():
+            clock = stored.get(stream)
+            if clock is None:
+                continue
+            for r, timed in rows:
+                arrival[r] = max(arrival[r], clock)
+                if not timed:
+                    ts[r] = max(ts[r], clock)
+            self.clocks.streams[stream] = max(
+                self.clocks.streams.get(stream, self.clocks.floor), clock)
+        self._resumed.update(self._unresumed)
+        self._unresumed.clear()
+
     def _insert_all(self, token: str | None) -> None:
+        self._resume()
         for table in TABLES:
             buffer = self.buffers[table.name]
             if buffer.rows:
@@ -327,6 +384,26 @@ class HistoryWriter:
                 self._pending -= len(origins) - len(pairs)
                 self.json[name] = [line for line, _ in pairs]
                 self.json_origins[name] = [o for _, o in pairs]
+
+
+_TS, _ARRIVAL, _STREAM, _PARTITION, _SEQ = map(
+    RAW.columns.index, ("ts", "arrival_ts", "stream", "partition", "seq"))
+
+
+def stored_clocks(history: History, firsts: dict[tuple[str, int], int]
+                  ) -> dict[tuple[str, int], int]:
+    """Each stream's arrival clock stored before its record at seq ``firsts[stream]``:
+    the largest ``arrival_ts`` of its stored records before it (a stream with none is
+    left out)."""
+    where, params = [], {}
+    for n, ((stream, partition), first) in enumerate(sorted(firsts.items())):
+        where.append(f"(stream = {{s{n}:String}} AND partition = {{p{n}:Int32}} "
+                     f"AND seq < {{q{n}:Int64}})")
+        params.update({f"s{n}": stream, f"p{n}": partition, f"q{n}": first})
+    rows = history.rows(
+        "SELECT stream, partition, toUnixTimestamp64Micro(max(arrival_ts)) FROM raw_events "
+        f"WHERE {' OR '.join(where)} GROUP BY stream, partition", params)
+    return {(str(stream), int(partition)): int(clock) for stream, partition, clock in rows}
 
 
 def _bisect(insert: Callable[[int, int, str | None], None], lo: int, hi: int,
