@@ -166,6 +166,8 @@ class Sink:
         while True:
             try:
                 self._store_and_commit()
+            except KafkaError as exc:  # the rows are stored: only the commit failed
+                self._uncommitted(exc)
             except HistoryError as exc:
                 if not paused:
                     self.consumer.pause(self.consumer.assignment())
@@ -215,6 +217,19 @@ class Sink:
                 extra={"event": f"{what}_quarantined", "topic": q.topic,
                        "partition": q.partition, "offset": q.offset, "reason": q.reason,
                        "detail": q.message, "event_id": q.event_id, "type": q.type})
+
+    def _uncommitted(self, exc: KafkaError) -> None:
+        """A commit refused after its batch was stored (the group rebalancing, a session
+        that timed out, the coordinator moving): the offsets are kept and go with the
+        next commit; if the partitions went to another member meanwhile, it reads the
+        batch again and its rows collapse (docs/history.md, *Duplicates*). It used to
+        leave the loop, and `greekstream sink` exited at a routine rebalance. A fatal
+        error still stops the sink."""
+        cause = exc.__cause__
+        error = cause.args[0] if isinstance(cause, KafkaException) and cause.args else None
+        if not isinstance(error, RdKafkaError) or error.fatal():
+            raise exc
+        log.warning("%s; the offsets go with the next commit (the rows are stored)", exc)
 
     def _commit(self) -> None:
         if not self.offsets:

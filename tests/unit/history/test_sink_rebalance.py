@@ -202,3 +202,43 @@ def test_a_transient_consumer_error_is_logged_a_fatal_one_stops_the_sink(
                                 events={1: Event(RdKafkaError._FATAL, fatal=True)})
     with pytest.raises(KafkaError, match="sink consumer error"):
         sink_over(fatal, CountingHistory(), rows=4).step()
+
+
+class CommitRefusedOnce(RebalancingConsumer):
+    """Refuses the first commit outside any revoke, as the coordinator does while the
+    group rebalances (REBALANCE_IN_PROGRESS) or after a session that timed out."""
+
+    def __init__(self, total: int, code: int, fatal: bool = False) -> None:
+        super().__init__(total, rebalance_at=0)
+        self.refusal: RdKafkaError | None = RdKafkaError(code, fatal=fatal)
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        refusal, self.refusal = self.refusal, None
+        if refusal is not None:
+            raise KafkaException(refusal)
+        super().commit(offsets, asynchronous)
+
+
+def test_a_refused_commit_after_the_rows_are_stored_does_not_stop_the_sink(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The batch is stored; only its offsets are not committed: they go with the next
+    commit (or the partition's next owner reads the batch again, and it collapses). The
+    refusal left the loop, and `greekstream sink` exited at a routine rebalance."""
+    history = CountingHistory()
+    consumer = CommitRefusedOnce(total=6, code=RdKafkaError.REBALANCE_IN_PROGRESS)
+    sink = sink_over(consumer, history, rows=3)
+    sink.step()  # records 0-2 stored, their commit refused
+    assert consumer.committed == 0 and stored_offsets(history) == {0, 1, 2}
+    assert "offset commit" in caplog.text
+    sink.step()
+    assert consumer.committed == 6 and stored_offsets(history) == set(range(6))
+    assert sink.health.healthy
+
+
+def test_a_fatal_commit_error_still_stops_the_sink() -> None:
+    from greekstream.errors import KafkaError
+
+    consumer = CommitRefusedOnce(total=3, code=RdKafkaError._FATAL, fatal=True)
+    sink = sink_over(consumer, CountingHistory(), rows=3)
+    with pytest.raises(KafkaError, match="offset commit failed"):
+        sink.step()
