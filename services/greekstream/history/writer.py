@@ -390,19 +390,46 @@ _TS, _ARRIVAL, _STREAM, _PARTITION, _SEQ = map(
     RAW.columns.index, ("ts", "arrival_ts", "stream", "partition", "seq"))
 
 
+# the first look for a stream's stored clock: the day of records before the latest stored
+# (raw_events is partitioned by day of arrival_ts, so this reads a day or two, not the
+# history); a stream with nothing stored in it is then looked for in the whole table
+RESUME_WINDOW_US = 86_400 * 1_000_000
+
+
 def stored_clocks(history: History, firsts: dict[tuple[str, int], int]
                   ) -> dict[tuple[str, int], int]:
     """Each stream's arrival clock stored before its record at seq ``firsts[stream]``:
     the largest ``arrival_ts`` of its stored records before it (a stream with none is
-    left out)."""
+    left out). Looked for first within RESUME_WINDOW_US of the latest ``arrival_ts``
+    stored (the clock is a running max, so a stream with a record there has its largest
+    there), then, for the streams not found, in the whole table: the sink meets new
+    streams at every start and rebalance, and a scan of a long history each time would
+    hold it up."""
+    latest = history.rows("SELECT toUnixTimestamp64Micro(max(arrival_ts)), count() > 0 "
+                          "FROM raw_events")
+    if not latest or not latest[0][1]:
+        return {}
+    found = _stored_clocks(history, firsts, int(latest[0][0]) - RESUME_WINDOW_US)
+    rest = {stream: first for stream, first in firsts.items() if stream not in found}
+    if rest:
+        found.update(_stored_clocks(history, rest, None))
+    return found
+
+
+def _stored_clocks(history: History, firsts: dict[tuple[str, int], int], since_us: int | None
+                   ) -> dict[tuple[str, int], int]:
     where, params = [], {}
     for n, ((stream, partition), first) in enumerate(sorted(firsts.items())):
         where.append(f"(stream = {{s{n}:String}} AND partition = {{p{n}:Int32}} "
                      f"AND seq < {{q{n}:Int64}})")
         params.update({f"s{n}": stream, f"p{n}": partition, f"q{n}": first})
+    bound = ""
+    if since_us is not None:
+        bound = "arrival_ts >= fromUnixTimestamp64Micro({since:Int64}, 'UTC') AND "
+        params["since"] = since_us
     rows = history.rows(
         "SELECT stream, partition, toUnixTimestamp64Micro(max(arrival_ts)) FROM raw_events "
-        f"WHERE {' OR '.join(where)} GROUP BY stream, partition", params)
+        f"WHERE {bound}({' OR '.join(where)}) GROUP BY stream, partition", params)
     return {(str(stream), int(partition)): int(clock) for stream, partition, clock in rows}
 
 

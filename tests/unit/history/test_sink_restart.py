@@ -151,3 +151,39 @@ def test_a_writer_not_told_to_resume_starts_from_its_floor(store: History) -> No
     writer = HistoryWriter(store)
     writer.add_record(b"not json", "file.jsonl:1")
     assert writer.buffers["raw_events"].columns[4] == [0]
+
+
+class Recording:
+    """The store, with the SQL of every query it is asked."""
+
+    def __init__(self, history: History) -> None:
+        self.history, self.queries = history, []  # type: ignore[var-annotated]
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[Any]:
+        self.queries.append(sql)
+        return self.history.rows(sql, parameters)
+
+    def __getattr__(self, name: str) -> Any:  # inserts and the rest: the store's own
+        return getattr(self.history, name)
+
+
+def test_a_clock_is_looked_for_in_the_last_day_first_then_in_the_whole_history(
+        store: History) -> None:
+    """The sink meets new streams at every start and rebalance: its first look is bounded
+    to the day before the latest arrival stored (raw_events is partitioned by day), not a
+    scan of the whole history. A stream idle for longer is then looked for everywhere and
+    still continues its clock."""
+    first = HistoryWriter(store, resume_streams=True)
+    first.add_record(trade(10, "2026-03-01T10:00:00Z"), f"{TOPIC}/5/0")
+    first.add_record(trade(11, "2026-03-09T10:00:00Z"), f"{TOPIC}/6/0")  # 8 days later
+    first.flush()
+    again = Recording(store)
+    writer = HistoryWriter(again, resume_streams=True)  # type: ignore[arg-type]
+    writer.add_record(trade(12, "2026-03-01T09:59:00Z"), f"{TOPIC}/5/1")  # late
+    writer.add_record(trade(13, "2026-03-09T09:59:00Z"), f"{TOPIC}/6/1")  # late
+    writer.flush()
+    clock_queries = [q for q in again.queries if "GROUP BY stream, partition" in q]
+    assert len(clock_queries) == 2  # the day (finds partition 6), then everywhere (5)
+    assert "arrival_ts >=" in clock_queries[0] and "arrival_ts >=" not in clock_queries[1]
+    for partition, day in ((5, "01"), (6, "09")):
+        assert [r[2] for r in rows(store, partition)] == [f"2026-03-{day} 10:00:00.000000"] * 2
