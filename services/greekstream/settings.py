@@ -221,6 +221,12 @@ class QuerySettings(_Section):
     # by one after a 504), then 503: with replay_spool_mb, the most replays take of TMPDIR
     # (6 x 128 MiB of the chart's 1 GiB serve.tmpSizeLimit)
     replay_spools: int = Field(6, ge=1, le=1024)
+    # a request waits this long for a pooled connection, then 503 with Retry-After (the
+    # store is busy): never without bound behind `connections` slow queries
+    connection_wait_s: float = Field(5.0, gt=0, le=300)
+    # ClickHouse stops an ordinary query past this (max_execution_time), then 504; a
+    # replay's read is given the time left of replay_timeout_s instead
+    query_timeout_s: float = Field(30.0, gt=0, le=3600)
 
 
 class ServeSettings(_Settings):

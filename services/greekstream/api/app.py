@@ -42,14 +42,21 @@ from starlette.types import Scope as AsgiScope
 
 from greekstream.api import queries
 from greekstream.api.overview import overview
-from greekstream.api.pool import Busy, HistoryPool, PoolTimeout, Replays, SpoolsFull
+from greekstream.api.pool import (
+    Busy,
+    HistoryPool,
+    PoolTimeout,
+    ReadyCheck,
+    Replays,
+    SpoolsFull,
+)
 from greekstream.api.tokens import Scope, Tokens
 from greekstream.core.engine import EngineConfig
 from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
 from greekstream.core.timeutil import TimestampError, format_ts, parse_ts
 from greekstream.errors import HistoryError, HistoryQueryError, UnknownBookError
 from greekstream.history.asof import check_as_of, replay_exposures, stored_exposures_as_of
-from greekstream.history.client import History
+from greekstream.history.client import History, connect, timed_out
 from greekstream.history.migrate import require_schema
 from greekstream.history.replay_io import Record, iter_raw
 from greekstream.history.spool import (
@@ -250,9 +257,38 @@ def var_png(event: dict[str, Any]) -> bytes:
         return path.read_bytes()
 
 
+# /readyz answers within this (the chart's probe gives up after its timeoutSeconds, 3)
+READY_WAIT_S = 1.0
+BUSY_RETRY_AFTER_S = 2  # a connection is free again as soon as one query ends
+
+
+class CodedError(HTTPException):
+    """An HTTPException whose JSON carries a stable ``error`` code beside its ``detail``
+    (and ``retry_after_s`` with its Retry-After), for a client to act on without
+    reading the words (:func:`coded_error`)."""
+
+    def __init__(self, status: int, error: str, detail: str,
+                 retry_after_s: int | None = None) -> None:
+        headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
+        super().__init__(status, detail, headers=headers)
+        self.error = error
+        self.retry_after_s = retry_after_s
+
+
+async def coded_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CodedError)
+    body: dict[str, Any] = {"error": exc.error, "detail": exc.detail}
+    if exc.retry_after_s is not None:
+        body["retry_after_s"] = exc.retry_after_s
+    return JSONResponse(body, exc.status_code, headers=exc.headers)
+
+
 class Service:
     """The app's state: a pool of history connections and the replay workers (api/pool.py).
-    No lock is held across requests: a query waits only when every connection is busy."""
+    No lock is held across requests: a query waits only when every connection is busy,
+    and then at most ``queries.connection_wait_s``; ClickHouse stops a query past
+    ``queries.query_timeout_s`` (its ``max_execution_time``), so eight slow queries
+    cannot hold every other request, nor /readyz, without bound."""
 
     def __init__(self, history: History, tokens: Tokens, settings: QuerySettings,
                  engine: EngineSettings) -> None:
@@ -261,7 +297,9 @@ class Service:
         # the processors' engine settings, as JSON for the replay workers (worker_config):
         # an as-of, P&L or what-if replay must re-derive what the processors derived
         self.engine = engine.model_dump_json()
-        self.pool = HistoryPool(history, settings.connections)
+        self.pool = HistoryPool(history, settings.connections,
+                                {"max_execution_time": settings.query_timeout_s})
+        self.ready = ReadyCheck(lambda: connect(history.target.dsn), READY_WAIT_S)
         self.replays = Replays(settings.replay_workers, settings.replay_per_token,
                                settings.replay_timeout_s, settings.replay_spool_mb << 20,
                                settings.replay_spools)
@@ -270,22 +308,49 @@ class Service:
 
     def close(self) -> None:
         self.replays.close()
+        self.ready.close()
         self.pool.close()
 
     @contextmanager
     def db(self, timeout: float | None = None) -> Iterator[History]:
-        """A pooled connection (waiting at most ``timeout`` s for one: PoolTimeout)."""
-        with self.pool.take(timeout) as history:
-            try:
-                yield history
-            except HistoryQueryError as exc:  # its first line, not naming the store (a
-                # chDB directory, or a server's host and database: the operator's business)
-                where = str(history.target)
-                detail = str(exc).split("\n")[0].replace(where, "the history store")
-                raise HTTPException(_status(exc), detail) from exc
-            except HistoryError as exc:
-                log.error("history query failed: %s", exc)
-                raise HTTPException(503, "history store unavailable") from exc
+        """A pooled connection, waiting at most ``queries.connection_wait_s`` for one (then
+        a 503 with Retry-After: the store is busy), or at most ``timeout`` s when given
+        (then PoolTimeout: the replays count the wait against their own deadline). A
+        query ClickHouse stopped at ``queries.query_timeout_s`` is a 504."""
+        wait = self.settings.connection_wait_s if timeout is None else timeout
+        try:
+            history = self.pool.get(wait)
+        except PoolTimeout:
+            if timeout is not None:
+                raise
+            log.warning("no ClickHouse connection free within %g s (all %d in use): 503",
+                        wait, self.pool.size)
+            raise CodedError(
+                503, "history_busy", "the history store is busy: all "
+                f"{self.pool.size} of this service's ClickHouse connections stayed in use "
+                f"for {wait:g} s (queries.connection_wait_s); retry after a few seconds, or "
+                "narrow from/to if you asked for a long range",
+                retry_after_s=BUSY_RETRY_AFTER_S) from None
+        try:
+            yield history
+        except HistoryQueryError as exc:  # its first line, not naming the store (a
+            # chDB directory, or a server's host and database: the operator's business)
+            where = str(history.target)
+            detail = str(exc).split("\n")[0].replace(where, "the history store")
+            raise HTTPException(_status(exc), detail) from exc
+        except HistoryError as exc:
+            if timed_out(exc):  # no SQL, no store in the answer; the log has ClickHouse's
+                limit = self.settings.query_timeout_s
+                log.warning("a query was stopped at max_execution_time (%g s, "
+                            "queries.query_timeout_s): %s", limit, exc)
+                raise CodedError(
+                    504, "query_timeout", f"the query took longer than {limit:g} s "
+                    "(queries.query_timeout_s), so ClickHouse stopped it; narrow from/to, "
+                    "ask for one book, or retry later") from exc
+            log.error("history query failed: %s", exc)
+            raise HTTPException(503, "history store unavailable") from exc
+        finally:
+            self.pool.put(history)
 
 
 def _status(exc: HistoryQueryError) -> int:
@@ -386,6 +451,7 @@ def create_app(history: History, tokens: Tokens, settings: QuerySettings | None 
     )
     app.state.service = service
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(CodedError, coded_error)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)  # the last added runs first: on the 413 too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -400,13 +466,16 @@ def _routes(app: FastAPI, service: Service) -> None:
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
-        """Ready while ClickHouse answers (a load balancer stops sending queries otherwise)."""
-        try:
-            with service.db() as h:
-                h.rows("SELECT 1")
-        except HTTPException as exc:
-            return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        """Ready while ClickHouse answers (a load balancer stops sending queries otherwise),
+        said within READY_WAIT_S (api/pool.py ReadyCheck). Every pooled connection in use
+        is load, not an outage: still ready (those requests get a 503 busy and
+        Retry-After), with the free connections shown; unready would send this pod's
+        load to the other replicas, which the same queries then saturate in turn."""
+        why = service.ready()
+        if why is not None:
+            return JSONResponse({"status": "unavailable", "detail": why}, status_code=503)
+        return JSONResponse({"status": "ready", "connections": service.pool.size,
+                             "connections_free": service.pool.free})
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

@@ -2,7 +2,11 @@
 
 * :class:`HistoryPool`: a fixed set of connections; a query takes one, so queries run side
   by side (over HTTP, one client each; embedded, chDB serves several clients of its one
-  engine at once: see docs/history.md, "Concurrency", for the measured figures).
+  engine at once: see docs/history.md, "Concurrency", for the measured figures). Each
+  runs its queries with the pool's ClickHouse settings (``max_execution_time``), so a
+  slow query gives its connection back in bounded time.
+* :class:`ReadyCheck`: /readyz's ``SELECT 1``, on a connection of its own and within a
+  bound, so the probe never queues behind the pool's queries.
 * :class:`Replays`: ``/v1/exposures?mode=replay`` re-derives exposures through the engine.
   That is CPU-bound Python, so it runs in worker *processes* (spawned: a fork of a process
   running chDB is not safe), never holding a connection while it computes. Each token may
@@ -27,13 +31,15 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from greekstream.history.client import History, connect
+from greekstream.errors import HistoryError
+from greekstream.history.client import History, connect, wrap
 from greekstream.history.spool import read_spool
 
 log = logging.getLogger("greekstream.serve")
@@ -54,32 +60,95 @@ class PoolTimeout(Exception):
 
 
 class HistoryPool:
-    def __init__(self, first: History, size: int) -> None:
+    def __init__(self, first: History, size: int,
+                 settings: dict[str, Any] | None = None) -> None:
+        """``settings``: ClickHouse settings every connection's queries run with (a
+        query's own, such as a replay read's ``max_execution_time``, win)."""
         self._idle: queue.Queue[History] = queue.Queue()
-        self._idle.put(first)
         self._opened = [connect(first.target.dsn) for _ in range(size - 1)]
-        for history in self._opened:
+        for history in (first, *self._opened):
+            for name, value in (settings or {}).items():
+                with wrap(f"cannot set ClickHouse setting {name}={value}"):
+                    history.client.set_client_setting(name, value)
             self._idle.put(history)
         self.size = size
 
-    @contextmanager
-    def take(self, timeout: float | None = None) -> Iterator[History]:
+    @property
+    def free(self) -> int:
+        """Connections not in use now."""
+        return self._idle.qsize()
+
+    def get(self, timeout: float | None = None) -> History:
         """A connection, waiting for one to be free; at most ``timeout`` seconds
-        (:class:`PoolTimeout`), or as long as it takes."""
+        (:class:`PoolTimeout`), or as long as it takes. Give it back with :meth:`put`."""
         try:
-            history = self._idle.get(timeout=timeout)
+            return self._idle.get(timeout=timeout)
         except queue.Empty:
             raise PoolTimeout(f"no ClickHouse connection was free within {timeout:g} s "
                               f"(all {self.size} in use)") from None
+
+    def put(self, history: History) -> None:
+        self._idle.put(history)
+
+    @contextmanager
+    def take(self, timeout: float | None = None) -> Iterator[History]:
+        """:meth:`get`, given back at the block's end."""
+        history = self.get(timeout)
         try:
             yield history
         finally:
-            self._idle.put(history)
+            self.put(history)
 
     def close(self) -> None:
         """Close the connections this pool opened (the first belongs to the caller)."""
         for history in self._opened:
             history.close()
+
+
+class ReadyCheck:
+    """/readyz's check that ClickHouse answers: ``SELECT 1`` on a connection of its own
+    (opened by the first check, and again after one failed), so it never waits for the
+    pool's connections; run in a thread of its own, so that the probe is answered within
+    ``bound_s`` whatever ClickHouse does (a hung server holds that thread, not the probe).
+    One check at a time: a probe that finds one still running waits for that one."""
+
+    def __init__(self, open_history: Callable[[], History], bound_s: float) -> None:
+        self._open = open_history
+        self.bound_s = bound_s
+        self._history: History | None = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="readyz")
+        self._running: Future[None] | None = None
+        self._lock = threading.Lock()
+
+    def _select_one(self) -> None:
+        if self._history is None:
+            self._history = self._open()
+        try:
+            self._history.rows("SELECT 1")
+        except HistoryError:
+            self._history.close()
+            self._history = None
+            raise
+
+    def __call__(self) -> str | None:
+        """None when ClickHouse answered within ``bound_s``; else why not, in words."""
+        with self._lock:
+            if self._running is None or self._running.done():
+                self._running = self._executor.submit(self._select_one)
+            running = self._running
+        try:
+            running.result(timeout=self.bound_s)
+        except FutureTimeout:
+            return f"ClickHouse did not answer SELECT 1 within {self.bound_s:g} s"
+        except HistoryError as exc:
+            log.error("readiness check failed: %s", exc)
+            return "history store unavailable"
+        return None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._history is not None:
+            self._history.close()
 
 
 def _on_spool(work: Callable[..., Any], path: str, *args: Any) -> Any:

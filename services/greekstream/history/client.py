@@ -210,6 +210,18 @@ def too_many_partitions(exc: BaseException) -> bool:
     return cause is not None and "Too many partitions for single INSERT block" in str(cause)
 
 
+# TIMEOUT_EXCEEDED (159): past max_execution_time; TOO_SLOW (160): ClickHouse estimated,
+# once timeout_before_checking_execution_speed had passed, that it would be
+TIMEOUT_CODES = frozenset((159, 160))
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether ClickHouse stopped a query for its ``max_execution_time``."""
+    cause = _cause(exc)
+    return cause is not None and bool({int(c) for c in _CODE.findall(str(cause))}
+                                      & TIMEOUT_CODES)
+
+
 def _first_line(exc: BaseException) -> str:
     """The error's first line; for a value clickhouse-connect could not serialize, with
     its cause (e.g. ``struct.error: argument out of range``), which it would only have

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -198,7 +199,8 @@ def test_serve_sweeps_its_spool_directory_at_startup(
     """``Service`` (built by create_app when ``serve`` starts) sweeps TMPDIR."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     left = stale(tmp_path, "killed", b"k" * 10)
-    service = Service(object(), Tokens({}), QuerySettings(connections=1),  # type: ignore[arg-type]
+    history = SimpleNamespace(client=SimpleNamespace(set_client_setting=lambda *_: None))
+    service = Service(history, Tokens({}), QuerySettings(connections=1),  # type: ignore[arg-type]
                       EngineSettings())
     try:
         assert not left.exists()
