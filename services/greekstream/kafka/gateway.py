@@ -95,6 +95,7 @@ class GatewayReport:
 
 class Gateway:
     LIVE_WAIT_S = 0.25  # a live input's longest wait: delivery callbacks, a stop request
+    FLUSH_S = 60.0  # the longest wait for the broker to take what is queued
 
     def __init__(self, conf: dict[str, Any], topics: Topics, linger_ms: int = 5,
                  mark_every: int = 1000, mark_interval_ms: float = 5.0,
@@ -200,8 +201,13 @@ class Gateway:
                 tick_due = False
             self.producer.poll(0)  # delivery callbacks
             if self.report.delivery_errors:
+                # the records queued behind the failed ones are lines read from the input:
+                # marked and delivered before the process ends, which would drop them
+                self.mark()
+                left = self.producer.flush(self.FLUSH_S)
                 raise KafkaError(
-                    f"records not delivered: {self.report.delivery_errors[:3]}",
+                    f"records not delivered: {self.report.delivery_errors[:3]}"
+                    + (f"; {left} more not delivered in {self.FLUSH_S:g} s" if left else ""),
                     hint="check that the broker is reachable and the topics exist, then "
                          f"restart the gateway with --first-seq {self.last_seq + 1}")
             progress.refresh()
@@ -356,7 +362,7 @@ class Gateway:
         if err is not None and len(self.report.delivery_errors) < 10:
             self.report.delivery_errors.append(str(err))
 
-    def flush(self, timeout_s: float = 60.0) -> None:
+    def flush(self, timeout_s: float = FLUSH_S) -> None:
         left = self.producer.flush(timeout_s)
         if left or self.report.delivery_errors:
             raise KafkaError(

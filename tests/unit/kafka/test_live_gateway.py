@@ -318,3 +318,54 @@ def test_max_ahead_is_for_a_live_input_and_a_number_of_seconds() -> None:
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(UsageError, match="not a number of seconds"):
             _max_ahead(bad, True)
+
+
+class BackFromAnOutage(Producer):
+    """A broker back from an outage: the oldest record timed out in the local queue (its
+    delivery report an error); what was produced after it is still queued, delivered by
+    a flush. What a process leaves queued when it ends is lost."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self.queued: list[tuple[dict[str, Any], Any]] = []
+        self.failed: list[dict[str, Any]] = []
+        self.delivered: list[dict[str, Any]] = []
+
+    def produce(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
+                headers: list[tuple[str, bytes]] | None = None, on_delivery: Any = None) -> None:
+        super().produce(topic, value, key, partition, headers, lambda *_: None)
+        self.queued.append((self.sent[-1], on_delivery))
+
+    def poll(self, timeout: float) -> int:
+        if not self.queued:
+            return 0
+        record, report = self.queued.pop(0)
+        self.failed.append(record)
+        report("Local: Message timed out", None)
+        return 1
+
+    def flush(self, timeout: float) -> int:
+        for record, report in self.queued:
+            self.delivered.append(record)
+            report(None, None)
+        self.queued.clear()
+        return 0
+
+
+def test_a_delivery_failure_ends_the_gateway_after_what_it_queued_is_delivered() -> None:
+    """The gateway stops at the first delivery failure, telling where a next run starts
+    (--first-seq last + 1): the lines it read up to there are delivered but the failed ones
+    (named). It raised at once, leaving the records queued behind the failed one in the
+    producer, lost when the process ended though the broker was back."""
+    from greekstream.errors import KafkaError
+
+    clock = Clock()
+    gw, _ = gateway(clock)
+    producer = gw.producer = BackFromAnOutage(clock)
+    script = Script(clock, [(0.0, SETUP), (0.5, [b.index("x1", 0.5, 60000)])])
+    with pytest.raises(KafkaError, match="timed out") as info:
+        gw.publish_live(script, Progress("produce", stream=io.StringIO(), enabled=False), 7)
+    assert info.value.hint is not None and "--first-seq 10" in info.value.hint
+    assert [r["seq"] for r in producer.failed] == [7]
+    assert not producer.queued  # nothing left to be lost
+    assert {r["seq"] for r in producer.delivered if r["key"] != MARK_KEY} == {8, 9}
