@@ -290,11 +290,16 @@ class Gateway:
         self.report.published += 1
 
     def _check_live_ts(self, ts: int) -> None:
+        """A live record dated more than ``live_max_ahead_s`` past the wall clock is
+        rejected. A ts past the accepted range is named by that range's end: one past
+        year 9999 cannot be formatted (the detail raised, which stopped the gateway)."""
         now = round(self.wall() * 1e6)
         if ts - now > self.live_ahead_us:
+            when = format_ts(ts) if ts <= guards.MAX_TS_US else (
+                f"past {format_ts(guards.MAX_TS_US)}")
             raise DecodeError(
                 "ts_ahead",
-                f"ts {format_ts(ts)} is {(ts - now) / 3.6e9:,.2f} h past this gateway's wall "
+                f"ts {when} is {(ts - now) / 3.6e9:,.2f} h past this gateway's wall "
                 f"clock {format_ts(now)}, more than --max-ahead ({self.live_ahead_s:g} s): a "
                 "live record dated ahead would hold the processors' emission windows and make "
                 "the records after it late; fix the producer's clock or the record, or pass "
@@ -337,9 +342,13 @@ class Gateway:
         self.report.ticks += 1
 
     def _reject(self, exc: DecodeError, raw: bytes, source: str, headers: list[Any]) -> None:
+        """The rejection carries the line's ts only inside the accepted range, as the
+        engine's (``Engine._rejected``): one past year 9999 (``...T23:59:59-23:59``)
+        cannot be encoded, and raised out of the gateway at that line on every run."""
         text = raw.decode("utf-8", errors="replace")
+        ts = exc.ts if guards.ts_in_range(exc.ts) else None
         rejected = Rejected(
-            event_id=output_id("rejected", source, text), ts=exc.ts, reason=exc.reason,
+            event_id=output_id("rejected", source, text), ts=ts, reason=exc.reason,
             detail=clip_detail(exc.detail), source=source, raw=clip_raw(text),
         )
         self._produce(self.topics.for_output("rejected"), encode(rejected), None, headers)
