@@ -89,7 +89,8 @@ class GatewayReport:
     reasons: dict[str, int] = field(default_factory=dict)
     marks: int = 0
     ticks: int = 0
-    delivery_errors: list[str] = field(default_factory=list)
+    delivery_errors: list[str] = field(default_factory=list)  # the first ten
+    undelivered: int = 0  # records whose delivery failed
     first_seq: int | None = None  # the gs-seq of the first record published (None: none)
 
 
@@ -206,8 +207,7 @@ class Gateway:
                 self.mark()
                 left = self.producer.flush(self.FLUSH_S)
                 raise KafkaError(
-                    f"records not delivered: {self.report.delivery_errors[:3]}"
-                    + (f"; {left} more not delivered in {self.FLUSH_S:g} s" if left else ""),
+                    self._undelivered(left),
                     hint="check that the broker is reachable and the topics exist, then "
                          f"restart the gateway with --first-seq {self.last_seq + 1}")
             progress.refresh()
@@ -368,13 +368,21 @@ class Gateway:
                 raise KafkaError(f"cannot publish to {topic}: {exc}") from exc
 
     def _delivered(self, err: Any, _msg: Any) -> None:
-        if err is not None and len(self.report.delivery_errors) < 10:
-            self.report.delivery_errors.append(str(err))
+        if err is not None:
+            self.report.undelivered += 1
+            if len(self.report.delivery_errors) < 10:
+                self.report.delivery_errors.append(str(err))
+
+    def _undelivered(self, left: int) -> str:
+        """How many records are lost, those the broker refused (only the first ten errors
+        are kept) and the ``left`` a flush could not deliver in time, and the first errors."""
+        return (f"{self.report.undelivered + left} records not delivered; errors: "
+                f"{self.report.delivery_errors[:3]}")
 
     def flush(self, timeout_s: float = FLUSH_S) -> None:
         left = self.producer.flush(timeout_s)
         if left or self.report.delivery_errors:
             raise KafkaError(
-                f"{left} records not delivered; errors: {self.report.delivery_errors[:3]}",
+                self._undelivered(left),
                 hint="check that the broker is reachable and the topics exist",
             )

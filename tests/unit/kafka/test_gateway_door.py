@@ -4,8 +4,10 @@ to ``.rejected`` and the lines after it are published, whatever it holds."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import orjson
+import pytest
 
 from greekstream.runtime.progress import Progress
 from tests.unit import builders as b
@@ -44,3 +46,25 @@ def test_a_record_dated_past_what_a_date_can_hold_is_rejected_and_the_next_publi
               if r["topic"] == TOPICS.name("rejected")]
     assert out["source"] == "stdin:4" and out["ts"] is None and "--max-ahead" in out["detail"]
     assert gw.report.published == 4
+
+
+def test_the_end_of_a_file_counts_the_records_the_broker_refused() -> None:
+    """A file's records whose delivery failed (a broker away longer than the delivery
+    timeout) are reported at the end: the error said "0 records not delivered" (what was
+    left in the queue), with at most ten of the errors, however many were lost."""
+    from greekstream.errors import KafkaError
+
+    lines = [*SETUP, *(b.quote_mark(f"lost{i}", i / 10, "BTC-PERPETUAL", 60000 + i)
+                       for i in range(1, 21))]
+    gw, producer = gateway(Clock())
+    refuse = producer.produce
+
+    def produce(*args: Any, on_delivery: Any = None, **kwargs: Any) -> None:
+        refused = b'"lost' in args[1]  # 20 quotes; the rest, marks and ticks delivered
+        refuse(*args, on_delivery=lambda err, msg: on_delivery(
+            "Local: Message timed out" if refused else err, msg), **kwargs)
+
+    producer.produce = produce  # type: ignore[method-assign]
+    with pytest.raises(KafkaError, match=r"^20 records not delivered"):
+        gw.publish([(i, raw, f"f:{i}") for i, raw in enumerate(lines, 1)],
+                   Progress("produce", stream=io.StringIO(), enabled=False))
