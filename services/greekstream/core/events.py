@@ -686,6 +686,15 @@ def decode_event(raw: bytes | str) -> Any:
     too_long = record_too_long(raw)
     if too_long is not None:
         raise too_long
+    return decode_stored(raw)
+
+
+def decode_stored(raw: bytes | str) -> Any:
+    """Decode an input event the engine wrote back itself with :func:`encode_input` (a
+    snapshot's limits and on-chain events): :func:`decode_event` without the wire's size
+    limit. Re-encoded, a record accepted at MAX_RECORD_BYTES can come out a few bytes longer
+    (an integer ``1`` is written ``1.0``), and refusing it then made its checkpoint
+    impossible to restore."""
     try:
         return _INPUT_ADAPTER.validate_json(raw)
     except ValidationError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from greekstream.core.books import BookRisk, Cause, OpenBreach, PendingIntent
-from greekstream.core.events import Limits, decode_event, encode_input
+from greekstream.core.events import Limits, decode_stored, encode_input
 from greekstream.core.oracle import OracleState
 from greekstream.core.regime import VolState
 from greekstream.core.state import EngineState
@@ -134,7 +134,7 @@ def load(state: EngineState, blob: bytes) -> None:
             state.holders.setdefault(iid, {})[br.key] = None
             state.holding_changed(iid)
     for raw in doc["limits"]:
-        ev = decode_event(orjson.dumps(raw))
+        ev = decode_stored(orjson.dumps(raw))
         assert isinstance(ev, Limits)
         state.limits[(ev.book, ev.underlying)] = ev
     for book, und, equity, mm in doc["margins"]:
@@ -149,14 +149,14 @@ def load(state: EngineState, blob: bytes) -> None:
         state.seen.load(book, pairs)
     for chain, events in doc["chain_log"].items():
         log = state.chain.log.setdefault(chain, [])
-        log.extend(decode_event(orjson.dumps(e)) for e in events)
+        log.extend(decode_stored(orjson.dumps(e)) for e in events)
     state.chains.load(doc["chains"])
     positions = doc["positions"]
     if isinstance(positions, dict):  # (before positions were per book: {position_id: events})
         positions = [[None, pid, events] for pid, events in positions.items()]
     loaded: dict[tuple[str, str], list[Any]] = {}
     for _book, pid, events in positions:
-        for event in (decode_event(orjson.dumps(e)) for e in events):
+        for event in (decode_stored(orjson.dumps(e)) for e in events):
             loaded.setdefault((event.book, pid), []).append(event)
     for key, events in loaded.items():  # (they replace the same positions here)
         state.chain.history[key] = events
