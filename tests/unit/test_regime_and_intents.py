@@ -141,6 +141,25 @@ def test_intent_prices_from_the_spread_and_from_the_mark() -> None:
     assert intent.est_cost_usd == pytest.approx(61010.0 * 20e-4 * intent.quantity * 10 / 61010)
 
 
+
+def test_a_slippage_of_100_percent_or_more_is_refused_at_the_door() -> None:
+    """reference × (1 − slippage) is a sell intent's limit price: at 10,000 bps or more it
+    was zero or negative, an intent no venue takes. Such limits are now an invalid_event
+    naming the field, and change nothing; just under it the sell limit stays positive."""
+    from greekstream.core.events import Rejected
+
+    engine = base_engine()
+    out = run(engine, b.limits("l1", 4, hedge_slippage_bps=10_000, **HEDGE),
+              b.trade("t1", 5, CALL, "buy", 10))
+    (rejected,) = of(Rejected, out)
+    assert rejected.reason == "invalid_event" and "hedge_slippage_bps" in rejected.detail
+    assert of(HedgeIntent, out) == []  # no limits in force: nothing to hedge
+    engine = base_engine()
+    out = run(engine, b.limits("l1", 4, hedge_slippage_bps=9_999, **HEDGE),
+              b.trade("t1", 5, CALL, "buy", 10))
+    (intent,) = of(HedgeIntent, out)
+    assert intent.side == "sell" and intent.limit_price == pytest.approx(61010.0 * 1e-4)
+
 def _statuses(out: list) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for s in of(IntentStatus, out):

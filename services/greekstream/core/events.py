@@ -212,7 +212,9 @@ class Limits(_Event):
     breach_hysteresis: Annotated[float, Field(ge=0, lt=1)] = 0.02
     # contract part 2: multiplies every max_abs_* limit and the hedge band while a regime holds
     regime_scale: dict[Literal["calm", "normal", "stressed"], Positive] | None = None
-    hedge_slippage_bps: NonNegative = 10.0
+    # below 10,000 bps (100%): a sell intent's limit price, reference × (1 − slippage),
+    # would be zero or negative, a price no venue takes
+    hedge_slippage_bps: Annotated[float, Field(ge=0, lt=10_000)] = 10.0
 
 
 class Margin(_Event):
