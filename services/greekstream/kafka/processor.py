@@ -86,7 +86,11 @@ def _client_call(name: str) -> Iterator[None]:
     try:
         yield
     except SystemError as exc:
-        raise ProducerWedged(f"{name} failed inside confluent-kafka: {exc!r}") from exc
+        raise _wedged(name, exc) from exc
+
+
+def _wedged(name: str, exc: SystemError) -> ProducerWedged:
+    return ProducerWedged(f"{name} failed inside confluent-kafka: {exc!r}")
 
 
 class KafkaTxnProducer:
@@ -117,7 +121,9 @@ class KafkaTxnProducer:
 
     def send(self, topic: str, value: bytes, key: bytes | None, partition: int = -1,
              on_delivery: Any = None, headers: list[tuple[str, bytes]] | None = None) -> None:
-        with _client_call("produce"):
+        # hot (every output): _client_call's rule inline, as a try (free unless it raises)
+        # rather than a generator context manager (~1.5 µs per output)
+        try:
             while True:
                 try:
                     # the stubs ask headers as an invariant list[tuple[str, str | bytes |
@@ -128,6 +134,8 @@ class KafkaTxnProducer:
                     return
                 except BufferError:
                     self.producer.poll(0.01)
+        except SystemError as exc:
+            raise _wedged("produce", exc) from exc
 
     def flush(self, timeout_s: float) -> int:
         with _client_call("flush"), self.waiting(timeout_s):
