@@ -219,7 +219,10 @@ def test_openapi_and_clear_errors(client: httpx.Client) -> None:
 def test_health_and_readiness_need_no_token(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    # with the pool's size and its free connections (a saturated pool is still ready:
+    # docs/history.md, "Concurrency"); idle here, so all of them free
+    assert ready.status_code == 200 and ready.json() == {
+        "status": "ready", "connections": 8, "connections_free": 8}
 
 
 def test_what_if_previews_trades_like_a_copy_of_the_engine(
