@@ -45,8 +45,10 @@ def test_a_write_that_succeeds_replaces_the_file_and_a_new_file_is_created(
         tmp_path: Path) -> None:
     out = tmp_path / "stress.json"
     out.write_bytes(b"the previous report\n")
+    out.chmod(0o640)
     assert _emit(str(out)).returncode == 0
     assert out.read_bytes() == b"x" * 100_000
+    assert out.stat().st_mode & 0o777 == 0o640  # the replaced file's permissions kept
     new = tmp_path / "new.json"
     assert _emit(str(new)).returncode == 0 and new.read_bytes() == b"x" * 100_000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json", "stress.json"]
@@ -56,3 +58,15 @@ def test_a_device_or_pipe_is_written_in_place() -> None:
     """/dev/stdout is not renamed over (as root, a rename would replace the device link)."""
     done = _emit("/dev/stdout")
     assert done.returncode == 0 and done.stdout == b"x" * 100_000, done.stderr
+
+
+def test_a_symlink_keeps_pointing_at_its_file_which_gets_the_report(tmp_path: Path) -> None:
+    """The rename replaces the file the link names, not the link."""
+    (tmp_path / "reports").mkdir()
+    real = tmp_path / "reports" / "latest.json"
+    real.write_bytes(b"the previous report\n")
+    link = tmp_path / "stress.json"
+    link.symlink_to(real)
+    assert _emit(str(link)).returncode == 0
+    assert link.is_symlink() and real.read_bytes() == b"x" * 100_000
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["latest.json"]

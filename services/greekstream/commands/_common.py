@@ -114,16 +114,22 @@ def emit(data: bytes, out: str | None) -> None:
         sys.stdout.flush()
         return
     target = Path(out)
+    mode = None  # an existing file's permissions, which the new file keeps
     try:
-        regular = stat.S_ISREG(target.stat().st_mode)
+        st = target.stat()  # (through a link)
+        regular, mode = stat.S_ISREG(st.st_mode), stat.S_IMODE(st.st_mode)
     except FileNotFoundError:
         regular = True
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
+    if regular and target.is_symlink():  # the file it names is replaced, not the link
+        target = Path(os.path.realpath(out))
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp") if regular else target
     try:
         tmp.write_bytes(data)
         if tmp != target:
+            if mode is not None:
+                tmp.chmod(mode)
             tmp.replace(target)
     except OSError as exc:
         if tmp != target:
