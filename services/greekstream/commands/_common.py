@@ -7,8 +7,6 @@ The tables they print are in :mod:`greekstream.reports.tables`.
 from __future__ import annotations
 
 import argparse
-import os
-import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +18,7 @@ from pydantic import ValidationError
 from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
 from greekstream.core.timeutil import TimestampError, parse_ts
 from greekstream.errors import ConfigError, UsageError
+from greekstream.runtime.whole_file import write_whole
 from greekstream.settings import ProcessorSettings, SinkSettings
 
 S = TypeVar("S", ProcessorSettings, SinkSettings)
@@ -105,33 +104,14 @@ def write_png(draw: Callable[[Path], object], out: Path) -> None:
 
 
 def emit(data: bytes, out: str | None) -> None:
-    """Bytes to stdout, or to the file ``out``: whole or not at all. A regular file (or a
-    new one) is written to a temporary sibling and renamed over it, so a write that fails
-    partway (a full disk) leaves the file as it was and no temporary behind; anything else
-    (``/dev/stdout``, a pipe) is written in place."""
+    """Bytes to stdout, or to the file ``out``, whole or not at all
+    (:mod:`greekstream.runtime.whole_file`: a write that fails partway, a full disk or
+    Ctrl-C, leaves the file as it was and no temporary behind)."""
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
-    target = Path(out)
-    mode = None  # an existing file's permissions, which the new file keeps
     try:
-        st = target.stat()  # (through a link)
-        regular, mode = stat.S_ISREG(st.st_mode), stat.S_IMODE(st.st_mode)
-    except FileNotFoundError:
-        regular = True
+        write_whole(out, data)
     except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
-    if regular and target.is_symlink():  # the file it names is replaced, not the link
-        target = Path(os.path.realpath(out))
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp") if regular else target
-    try:
-        tmp.write_bytes(data)
-        if tmp != target:
-            if mode is not None:
-                tmp.chmod(mode)
-            tmp.replace(target)
-    except OSError as exc:
-        if tmp != target:
-            tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write {out}: {exc.strerror}") from exc

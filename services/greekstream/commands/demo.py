@@ -28,6 +28,7 @@ from greekstream.reports.tables import (
 )
 from greekstream.runtime.progress import Progress
 from greekstream.runtime.replay import ReplayResult, read_records, replay
+from greekstream.runtime.whole_file import write_whole
 
 HELP = "replay the bundled sample day through the engine into embedded ClickHouse; summarise"
 EXAMPLES = """  greekstream demo                 # the bundled day into demo-out/ (a few minutes)
@@ -234,7 +235,7 @@ def _signed_report(dsn: str, out: Path, result: ReplayResult) -> None:
     with connect(dsn) as history:
         doc = sign(build_report(history, day), load_private(key))
         path = out / f"report-{day}.json"
-        path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        write_whole(path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
         problem = signature_problem(orjson.loads(path.read_bytes()), load_public(pub))
         findings = verify_history(history, doc["report"], recomputed=result.outputs)
     heads = {b: e["chain"]["head"][:16] for b, e in doc["report"]["books"].items()

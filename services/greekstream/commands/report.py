@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import orjson
 
@@ -12,6 +11,7 @@ from greekstream.errors import UsageError
 from greekstream.history.client import connect
 from greekstream.history.report import build_report, day_bounds
 from greekstream.reports.signing import load_private, sign
+from greekstream.runtime.whole_file import write_whole
 
 HELP = ("write the signed (Ed25519) end-of-day report of a UTC day from history: per book "
         "exposures and P&L at the end of the day, breaches, hedge intents, hash-chain head")
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(body)
         return 0
     try:
-        Path(args.out).write_bytes(body)
+        write_whole(args.out, body)
     except OSError as exc:
         raise UsageError(f"cannot write {args.out}: {exc.strerror}") from exc
     books = ", ".join(report["books"]) or "no books"

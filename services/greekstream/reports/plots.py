@@ -25,6 +25,7 @@ from greekstream.core.scenarios import BookScenarioRisk
 from greekstream.core.timeutil import format_ts
 from greekstream.core.var import BookVar
 from greekstream.reports.tables import liquidation_parts
+from greekstream.runtime.whole_file import write_whole
 
 # Names come from desks' data (books, underlyings, named scenarios): drawn as they are,
 # never as mathtext, which reads what lies between two "$" as TeX (a book named
@@ -43,15 +44,16 @@ def save_png(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` to ``path`` as a PNG whatever the name's suffix (savefig picks the
     format by it: PDF for .pdf, a ValueError for .xyz, ".png" added to a name without
     one). The picture is made in memory first, so a figure that fails to draw leaves no
-    file; an OSError writing it (a missing directory, no permission) is the caller's to
-    report. The figure is closed either way."""
+    file, and written whole or not at all (:mod:`greekstream.runtime.whole_file`); an
+    OSError writing it (a missing directory, no permission, a full disk) is the caller's
+    to report. The figure is closed either way."""
     out = Path(path)
     buffer = io.BytesIO()
     try:
         fig.savefig(buffer, format="png", dpi=110)
     finally:
         plt.close(fig)
-    out.write_bytes(buffer.getvalue())
+    write_whole(out, buffer.getvalue())
     return out
 
 

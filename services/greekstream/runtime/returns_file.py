@@ -30,6 +30,7 @@ import numpy as np
 
 from greekstream.core.var import Returns
 from greekstream.errors import ConfigError
+from greekstream.runtime.whole_file import write_whole
 
 VOL_SUFFIX = "_vol"
 # a day's |log return| beyond it (a move by e^5, 148x) is a data error; the same bound
@@ -213,7 +214,7 @@ def write_returns(path: str | Path, returns: Returns) -> None:
             if u in returns.vol_changes:
                 cells.append(repr(float(returns.vol_changes[u][j])))
         writer.writerow(cells)
-    Path(path).write_text(buffer.getvalue(), encoding="utf-8", newline="")
+    write_whole(path, buffer.getvalue().encode("utf-8"))
 
 
 def _columns(returns: Returns) -> list[tuple[str, np.ndarray]]:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from greekstream.runtime.whole_file import write_whole
 from greekstream.sample.market import START
 
 SPECS = {"BTC": (87_250.0, 0.55, 1.0), "ETH": (2_140.0, 0.70, 1.2)}  # spot, vol, crash beta
@@ -98,5 +99,5 @@ def history_lines(days: int = DEFAULT_DAYS, seed: int = 7) -> list[bytes]:
 def write_history(path: str | Path, days: int = DEFAULT_DAYS, seed: int = 7) -> int:
     """Write the history as JSONL (events in time order); returns the number of lines."""
     data = history_lines(days, seed)
-    Path(path).write_bytes(b"\n".join(data) + b"\n")
+    write_whole(path, b"\n".join(data) + b"\n")
     return len(data)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from greekstream.runtime.whole_file import write_whole
+
 UNDERLYINGS = ("BTC", "ETH", "WBTC")
 LAST_DAY = date(2026, 3, 1)
 
@@ -33,5 +35,5 @@ def write_sample_returns(path: Path, days: int = 365, seed: int = 7) -> int:
         day = (first + timedelta(days=j)).isoformat()
         lines.append(f"{day},{btc[j]:.6f},{btc_vol[j]:.6f},{eth[j]:.6f},{eth_vol[j]:.6f},"
                      f"{wbtc[j]:.6f}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_whole(path, ("\n".join(lines) + "\n").encode("utf-8"))
     return days

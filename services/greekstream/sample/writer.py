@@ -8,7 +8,6 @@ each event a sequential ``event_id`` and writes one compact JSON object per line
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy.typing as npt
 import orjson
 
 from greekstream.runtime.progress import Progress
+from greekstream.runtime.whole_file import replacing
 
 # Within one timestamp: definitions first, then prices, then what depends on them.
 PRIORITY = {
@@ -113,15 +113,8 @@ def write_lines(lines: Iterator[bytes], out: BinaryIO, total: int, label: str,
 
 def atomic_write(path: Path, lines: Iterator[bytes], total: int, label: str,
                  show_progress: bool) -> int:
-    """Write to a temporary sibling and rename, so readers never see half a file; a write
-    or rename that fails (a full disk, Ctrl-C) leaves no temporary file behind."""
+    """Write the lines to ``path`` (its directory made if missing), whole or not at all
+    (:mod:`greekstream.runtime.whole_file`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as out:
-            count = write_lines(lines, out, total, label, show_progress)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return count
+    with replacing(path) as out:
+        return write_lines(lines, out, total, label, show_progress)
