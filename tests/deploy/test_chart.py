@@ -247,3 +247,23 @@ def test_a_file_in_values_reaches_the_processor_and_serve(
         for source in container.get("envFrom", []):
             env.update(configmaps[source["configMapRef"]["name"]])
         assert env[env_name] == f"{mount['mountPath']}/{key}", component
+
+
+@pytest.mark.parametrize("name", ["scenarios", "returns"])
+def test_a_changed_file_in_values_rolls_the_pods_that_read_it(name: str, tmp_path: Path) -> None:
+    """processor.scenarios / processor.returns are read once, at start, by the processor
+    and serve. A `helm upgrade` that changes the file's text must change their pod
+    templates (a rollout); it used to change only the ConfigMap, so the running pods kept
+    the old file and any pod restarted later read the new one: replicas on two different
+    scenario grids or returns histories."""
+    def templates(text: str) -> dict[str, dict[str, Any]]:
+        path = tmp_path / f"{name}.txt"
+        path.write_text(text)
+        rendered = helm_template("--set-file", f"processor.{name}={path}")
+        return {d["metadata"]["name"]: d["spec"]["template"] for d in rendered.kind("Deployment")}
+
+    before = templates("date,BTC\n2026-01-01,0.01\n")
+    after = templates("date,BTC\n2026-01-01,0.02\n")
+    for component in ("processor", "serve"):
+        assert before[f"{FULL}-{component}"] != after[f"{FULL}-{component}"], component
+    assert before[f"{FULL}-sink"] == after[f"{FULL}-sink"]  # it reads neither file

@@ -33,6 +33,10 @@ spec:
         {{- end }}
       annotations:
         checksum/config: {{ include "greekstream.configData" $ctx | sha256sum }}
+        {{- if has .component (list "processor" "serve") }}
+        {{- /* the scenario and returns files are read at start: a changed file rolls the pods */}}
+        checksum/files: {{ list $root.Values.processor.scenarios $root.Values.processor.returns | toJson | sha256sum }}
+        {{- end }}
         {{- if eq .component "processor" }}
         prometheus.io/scrape: "true"
         prometheus.io/port: {{ $port | quote }}
