@@ -35,8 +35,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel, Field
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
@@ -140,7 +142,8 @@ class SecurityHeaders:
             if started:
                 raise
             log.exception("internal error: %s %s", scope.get("method"), scope.get("path"))
-            await JSONResponse({"detail": "internal error; the server log has the details"},
+            await JSONResponse({"error": error_code(500),
+                                "detail": "internal error; the server log has the details"},
                                500)(scope, receive, send_with_headers)
 
 
@@ -166,7 +169,8 @@ class BodyLimit:
             return
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_bytes:
-            await JSONResponse({"detail": self._detail()}, 413)(scope, receive, send)
+            await JSONResponse({"error": error_code(413), "detail": self._detail()},
+                               413)(scope, receive, send)
             return
         received = 0
 
@@ -260,6 +264,21 @@ def var_png(event: dict[str, Any]) -> bytes:
 # /readyz answers within this (the chart's probe gives up after its timeoutSeconds, 3)
 READY_WAIT_S = 1.0
 BUSY_RETRY_AFTER_S = 2  # a connection is free again as soon as one query ends
+REPLAY_RETRY_AFTER_S = 5  # a replay slot, a worker or a spool file: a replay's seconds
+
+
+# The ``error`` code of an answer of this status that names none of its own (every error
+# answer carries one, beside its ``detail``: docs/history.md, "Error answers")
+ERROR_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 413: "body_too_large", 422: "invalid_request",
+    429: "too_many_requests", 500: "internal_error", 503: "unavailable", 504: "timeout",
+    507: "insufficient_storage",
+}
+
+
+def error_code(status: int) -> str:
+    return ERROR_CODES.get(status, f"http_{status}")
 
 
 class CodedError(HTTPException):
@@ -275,12 +294,20 @@ class CodedError(HTTPException):
         self.retry_after_s = retry_after_s
 
 
-async def coded_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, CodedError)
-    body: dict[str, Any] = {"error": exc.error, "detail": exc.detail}
-    if exc.retry_after_s is not None:
-        body["retry_after_s"] = exc.retry_after_s
-    return JSONResponse(body, exc.status_code, headers=exc.headers)
+async def coded_error(_request: Request, exc: Exception) -> Response:
+    """Every HTTPException's answer (Starlette's own too: an unknown route or static
+    file, a method not allowed): ``{"error", "detail"}``, the code of a
+    :class:`CodedError` or else the status's (:data:`ERROR_CODES`)."""
+    assert isinstance(exc, StarletteHTTPException)
+    headers = getattr(exc, "headers", None)
+    if not is_body_allowed_for_status_code(exc.status_code):
+        return Response(status_code=exc.status_code, headers=headers)
+    body: dict[str, Any] = {"error": getattr(exc, "error", None) or error_code(exc.status_code),
+                            "detail": exc.detail}
+    retry_after_s = getattr(exc, "retry_after_s", None)
+    if retry_after_s is not None:
+        body["retry_after_s"] = retry_after_s
+    return JSONResponse(body, exc.status_code, headers=headers)
 
 
 class Service:
@@ -337,7 +364,9 @@ class Service:
             # chDB directory, or a server's host and database: the operator's business)
             where = str(history.target)
             detail = str(exc).split("\n")[0].replace(where, "the history store")
-            raise HTTPException(_status(exc), detail) from exc
+            if isinstance(exc, UnknownBookError):
+                raise CodedError(404, "unknown_book", detail) from exc
+            raise HTTPException(400, detail) from exc
         except HistoryError as exc:
             if timed_out(exc):  # no SQL, no store in the answer; the log has ClickHouse's
                 limit = self.settings.query_timeout_s
@@ -348,13 +377,9 @@ class Service:
                     "(queries.query_timeout_s), so ClickHouse stopped it; narrow from/to, "
                     "ask for one book, or retry later") from exc
             log.error("history query failed: %s", exc)
-            raise HTTPException(503, "history store unavailable") from exc
+            raise CodedError(503, "history_unavailable", "history store unavailable") from exc
         finally:
             self.pool.put(history)
-
-
-def _status(exc: HistoryQueryError) -> int:
-    return 404 if isinstance(exc, UnknownBookError) else 400
 
 
 def _scope(
@@ -420,7 +445,8 @@ async def invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     FastAPI's own handler then failed to write the error (a 500). The echo is cut at
     :data:`ECHO_DEPTH` levels before it is encoded (jsonable_encoder recurses too)."""
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": jsonable_encoder(_json_safe(list(exc.errors())))}, 422)
+    return JSONResponse({"error": error_code(422),
+                         "detail": jsonable_encoder(_json_safe(list(exc.errors())))}, 422)
 
 
 def create_app(history: History, tokens: Tokens, settings: QuerySettings | None = None,
@@ -451,7 +477,7 @@ def create_app(history: History, tokens: Tokens, settings: QuerySettings | None 
     )
     app.state.service = service
     app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_exception_handler(CodedError, coded_error)
+    app.add_exception_handler(StarletteHTTPException, coded_error)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)  # the last added runs first: on the 413 too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -473,7 +499,8 @@ def _routes(app: FastAPI, service: Service) -> None:
         load to the other replicas, which the same queries then saturate in turn."""
         why = service.ready()
         if why is not None:
-            return JSONResponse({"status": "unavailable", "detail": why}, status_code=503)
+            return JSONResponse({"status": "unavailable", "error": "history_unavailable",
+                                 "detail": why}, status_code=503)
         return JSONResponse({"status": "ready", "connections": service.pool.size,
                              "connections_free": service.pool.free})
 
@@ -748,8 +775,8 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
     With ``prepare``, ``work(records, *prepare(records))`` instead (``prepare`` reads the
     spooled records, not a list)."""
     replays = service.replays
-    timeout = HTTPException(
-        504, f"the replay took longer than {replays.timeout_s:g} s; {hint}")
+    timeout = CodedError(
+        504, "replay_timeout", f"the replay took longer than {replays.timeout_s:g} s; {hint}")
     try:
         with replays.slot(who.name) as handed:
             deadline = time.monotonic() + replays.timeout_s
@@ -768,33 +795,33 @@ def _in_replay_slot(service: Service, who: Scope, read: Reader, work: Any, *args
             except BrokenProcessPool as exc:  # its worker was killed (out of memory?); the
                 # next replay starts new workers (Replays.submit)
                 log.error("a replay worker ended abruptly (killed: out of memory?): %s", exc)
-                raise HTTPException(
-                    503, "the replay's worker process ended abruptly (out of memory?); "
-                    f"retry shortly. {offline}",
-                    headers={"Retry-After": "5"}) from None
+                raise CodedError(
+                    503, "replay_worker_died", "the replay's worker process ended abruptly "
+                    f"(out of memory?); retry shortly. {offline}",
+                    retry_after_s=REPLAY_RETRY_AFTER_S) from None
             except SpoolTooLarge as exc:  # a capacity of this service: not the request's fault
-                raise HTTPException(
-                    507, f"the stored records this replay reads are over the "
+                raise CodedError(
+                    507, "replay_too_large", "the stored records this replay reads are over the "
                     f"{exc.max_bytes >> 20} MiB an on-demand replay may spool "
                     f"(queries.replay_spool_mb): {hint}. {offline}") from None
             except SpoolDiskFull as exc:
                 log.error("replay spool: %s (%s, queries.replay_spools x replay_spool_mb "
                           "must fit in it)", exc, spooled.path.parent)
-                raise HTTPException(
-                    507, "the disk this service spools replays to is full; retry later. "
-                    f"{offline}") from None
+                raise CodedError(
+                    507, "spool_disk_full", "the disk this service spools replays to is full; "
+                    f"retry later. {offline}") from None
             finally:  # else the worker still reads it: its future removes it when done
                 if future is None or future.done():
                     spooled.remove()
     except Busy:
-        raise HTTPException(
-            429, f"this token already runs {replays.per_token} replay(s); wait for it"
-            + busy_hint, headers={"Retry-After": "5"}) from None
+        raise CodedError(
+            429, "replay_busy", f"this token already runs {replays.per_token} replay(s); "
+            "wait for it" + busy_hint, retry_after_s=REPLAY_RETRY_AFTER_S) from None
     except SpoolsFull:
-        raise HTTPException(
-            503, f"this service already runs {replays.max_spools} replay(s), its most at "
-            "once (queries.replay_spools); retry shortly" + busy_hint,
-            headers={"Retry-After": "5"}) from None
+        raise CodedError(
+            503, "replays_full", f"this service already runs {replays.max_spools} replay(s), "
+            "its most at once (queries.replay_spools); retry shortly" + busy_hint,
+            retry_after_s=REPLAY_RETRY_AFTER_S) from None
 
 
 class SpoolDiskFull(Exception):

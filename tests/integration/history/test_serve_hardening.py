@@ -168,7 +168,7 @@ def test_a_non_finite_number_in_a_body_is_a_422_naming_the_field(
                                 ("price", trade % (b"1", b',"price":' + literal))):
                 r = client.post(path, content=b'{"trades":[%s]}' % body, headers=json_type)
                 assert r.status_code == 422, (literal, field, r.status_code, r.text)
-                assert r.json() == {"detail": [{
+                assert r.json() == {"error": "invalid_request", "detail": [{
                     "type": "finite_number", "loc": ["body", "trades", 0, field],
                     "msg": "Input should be a finite number", "input": text}]}
                 assert r.headers["cache-control"] == "no-store"
@@ -231,7 +231,8 @@ def test_an_error_body_does_not_name_the_store(dsn: str, tokens_file: Path) -> N
                              ("/v1/top", {"at": "2026-03-02T01:00:00Z"})):
             r = client.get(path, headers=AUTH, params=params)
             assert r.status_code == 400, r.text
-            assert r.json() == {"detail": "no input events stored in the history store"}
+            assert r.json() == {"error": "bad_request",
+                                "detail": "no input events stored in the history store"}
             assert store.location not in r.text and store.database not in r.text
 
 

@@ -51,7 +51,8 @@ def test_an_unhandled_error_is_a_json_500_with_the_security_headers(
     with caplog.at_level(logging.ERROR, logger="greekstream.serve"):
         r = _get("/boom")
     assert r.status_code == 500
-    assert r.json() == {"detail": "internal error; the server log has the details"}
+    assert r.json() == {"error": "internal_error",
+                        "detail": "internal error; the server log has the details"}
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["cache-control"] == "no-store"
