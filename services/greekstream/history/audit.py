@@ -55,7 +55,11 @@ def rederived_rows(
 
 def stored_rows(
     history: History, table: Table, t_from: int | None, t_to: int | None
-) -> dict[str, Row]:
+) -> dict[str, list[Row]]:
+    """Every distinct stored row per event_id. A table's ReplacingMergeTree keeps several
+    rows of one key until a merge: a second, different row of an output (a rewrite, an
+    edit) is there for every reader until then, so each is compared, not the one that
+    happened to come last."""
     where, params = time_filter(t_from, t_to)
     if table.name == "rejections" and t_from is None:
         where = f"({where}) OR NOT has_ts"
@@ -64,29 +68,34 @@ def stored_rows(
         f"SELECT DISTINCT {columns} FROM (SELECT * FROM {table.name} WHERE {where})",
         params,
     )
-    found: dict[str, Row] = {}
+    found: dict[str, list[Row]] = {}
     for row in rows:
         if table.name == "rejections" and not row[2]:
             row = (row[0], 0, *row[2:])
-        found[row[0]] = tuple(row)
+        versions = found.setdefault(row[0], [])
+        if tuple(row) not in versions:
+            versions.append(tuple(row))
     return found
 
 
-def compare(kind: str, table: Table, derived: dict[str, Row], stored: dict[str, Row]
+def compare(kind: str, table: Table, derived: dict[str, Row], stored: dict[str, list[Row]]
             ) -> Iterator[Divergence]:
     for event_id in sorted(derived.keys() - stored.keys()):
         yield Divergence("missing", kind, event_id, "re-derived but not in history")
     for event_id in sorted(stored.keys() - derived.keys()):
         yield Divergence("unexpected", kind, event_id, "in history but not re-derived")
     for event_id in sorted(derived.keys() & stored.keys()):
-        a, b = derived[event_id], stored[event_id]
-        diffs = [
-            f"{name}: stored {sv!r} != re-derived {dv!r}"
-            for name, dv, sv in zip(table.compared, a, b, strict=True)
-            if dv != sv
-        ]
-        if diffs:
-            yield Divergence("differs", kind, event_id, "; ".join(diffs))
+        a, versions = derived[event_id], stored[event_id]
+        for b in sorted(versions, key=repr):
+            diffs = [
+                f"{name}: stored {sv!r} != re-derived {dv!r}"
+                for name, dv, sv in zip(table.compared, a, b, strict=True)
+                if dv != sv
+            ]
+            if diffs:
+                if len(versions) > 1:
+                    diffs.append(f"one of {len(versions)} different rows stored for it")
+                yield Divergence("differs", kind, event_id, "; ".join(diffs))
 
 
 def audit(

@@ -100,6 +100,27 @@ def test_audit_is_clean_then_finds_injected_divergences(
     assert changed in out and dropped in out
 
 
+def test_audit_finds_a_second_different_row_of_an_output_before_a_merge(
+    stored: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ReplacingMergeTree keeps every inserted row of a key until a merge: a rewritten
+    exposure inserted next to the original is read by every query until then. The audit
+    kept one row per event_id (whichever came last) and said "no divergence" when that
+    was the original; each stored row is compared now."""
+    with connect(stored) as history:
+        changed = history.rows("SELECT event_id FROM exposures ORDER BY ts, event_id LIMIT 1 "
+                               "OFFSET 100")[0][0]
+        history.command("INSERT INTO exposures SELECT * REPLACE (delta + 1000 AS delta) "
+                        f"FROM exposures WHERE event_id = '{changed}'")
+        assert history.rows(  # both rows are there (no merge yet)
+            f"SELECT count() FROM exposures WHERE event_id = '{changed}'")[0][0] == 2
+        found = audit(history)
+    assert [(d.kind, d.type, d.event_id) for d in found] == [("differs", "exposure", changed)]
+    assert "one of 2 different rows" in found[0].detail
+    assert main(["audit", stored]) == 1
+    assert changed in capsys.readouterr().out
+
+
 def test_a_store_fed_file_after_file_audits_clean_and_re_derives_the_straight_run(
     dsn: str, events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
