@@ -267,3 +267,39 @@ def test_a_changed_file_in_values_rolls_the_pods_that_read_it(name: str, tmp_pat
     for component in ("processor", "serve"):
         assert before[f"{FULL}-{component}"] != after[f"{FULL}-{component}"], component
     assert before[f"{FULL}-sink"] == after[f"{FULL}-sink"]  # it reads neither file
+
+
+KEDA = ["--set", "processor.keda.enabled=true", "--set", "kafka.tls.existingSecret=kafka-tls"]
+
+
+@pytest.mark.parametrize(("values", "params"), [
+    # mutual TLS: the scaler must present the client certificate the brokers ask for
+    (["--set", "kafka.settings.security_protocol=SSL", "--set", "kafka.tls.caKey=",
+      "--set", "kafka.tls.certificateKey=tls.crt", "--set", "kafka.tls.keyKey=tls.key",
+      "--set", "kafka.tls.keyPasswordKey=key-password"],
+     {"cert": "tls.crt", "key": "tls.key", "keyPassword": "key-password"}),
+    (["--set", "kafka.settings.security_protocol=SSL", "--set", "kafka.tls.caKey=ca.crt",
+      "--set", "kafka.tls.certificateKey=tls.crt", "--set", "kafka.tls.keyKey=tls.key"],
+     {"ca": "ca.crt", "cert": "tls.crt", "key": "tls.key"}),
+    # one-way TLS with the system CA store: nothing to authenticate with
+    (["--set", "kafka.settings.security_protocol=SSL", "--set", "kafka.tls.caKey="], {}),
+], ids=["mtls", "mtls-private-ca", "system-ca"])
+def test_keda_scaler_authenticates_as_the_processors_do(values: list[str],
+                                                        params: dict[str, str]) -> None:
+    """The KEDA scaler reads the group's lag from the same brokers: it gets every TLS file
+    the processors get (keda's kafka scaler: ca, cert, key, keyPassword). With mutual TLS
+    it used to get none (a TriggerAuthentication with no secretTargetRef), and brokers
+    that require a client certificate refused it: no lag, no scaling."""
+    rendered = helm_template(*KEDA, *values)
+    scaled = rendered.get("ScaledObject", f"{FULL}-processor")
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["metadata"]["tls"] == "enable"
+    auths = rendered.kind("TriggerAuthentication")
+    if not params:
+        assert not auths and "authenticationRef" not in trigger
+        return
+    (auth,) = auths
+    assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
+    assert {p: r["key"] for p, r in refs.items()} == params
+    assert {r["name"] for r in refs.values()} == {"kafka-tls"}
