@@ -68,7 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("json", "table"), default="json")
     p.add_argument("--by", choices=("key", "expiry"), default="key",
                    help="table: `expiry` adds vega by expiry (the term structure) per key")
-    p.add_argument("--out", metavar="DIR", help="write every output event, in order, here")
+    p.add_argument("--out", metavar="DIR",
+                   help="write every output event, in order, here (each file as NAME.partial, "
+                        "renamed when the replay has finished)")
     p.add_argument("--history", metavar="DSN",
                    help="also store every input record and output in ClickHouse "
                         "(chdb:///DIR or http(s)://USER:PASS@HOST:8123/DB; migrates first)")
@@ -240,6 +242,12 @@ class OutputFiles:
     registry's ``file_always`` files are written even when empty (exposures.jsonl, ...);
     the others (risk_matrices.jsonl, var.jsonl, ...) only when the engine emitted one.
 
+    Each file is written as ``NAME.partial`` and renamed to its name when the replay has
+    finished (``close``): a file named ``exposures.jsonl`` is always a whole replay's, never
+    the start of one that failed or was killed, and an earlier replay's files in the
+    directory stay as they were until this one is complete (then an earlier file of a
+    type this replay did not emit is removed: the directory holds one replay's outputs).
+
     A directory or file that cannot be created or written (``--out`` is a file or under
     one, an output's name is a directory, no permission, a full disk) is a
     :class:`UsageError` naming the path and the system's reason; the files and
@@ -250,15 +258,17 @@ class OutputFiles:
         self.handles: dict[str, BinaryIO] = {}
         # the outermost directory this creates: an error must leave none of them behind
         self.created: Path | None = None
+        # the output files there before this replay (an error leaves them as they were)
+        self.existing: set[str] = set()
         try:
             self.created = _first_missing(self.directory)
             self._check()  # before anything is created, truncated or removed
+            self.existing = {t.file for t in OUTPUTS.values()
+                             if (self.directory / t.file).exists()}
             ensure_dir(out)
             for kind, t in OUTPUTS.items():
                 if t.file_always:
                     self._open(kind)
-                else:  # not one of an earlier replay's files left in place
-                    (self.directory / t.file).unlink(missing_ok=True)
         except OSError as exc:
             self._discard()
             raise _cannot_write(exc, self.directory) from exc
@@ -272,14 +282,16 @@ class OutputFiles:
             raise UsageError(f"cannot write --out {self.directory}: it is not a directory",
                              hint=_OUT_HINT)
         for t in OUTPUTS.values():
-            path = self.directory / t.file
-            if path.exists() and not path.is_file():
-                raise UsageError(f"cannot write {path}: it is there and not a file",
-                                 hint=_OUT_HINT)
+            for path in (self.directory / t.file, self.directory / f"{t.file}{PARTIAL}"):
+                if path.exists() and not path.is_file():
+                    raise UsageError(f"cannot write {path}: it is there and not a file",
+                                     hint=_OUT_HINT)
+
+    def _partial(self, kind: str) -> Path:
+        return self.directory / f"{OUTPUT_FILES[kind]}{PARTIAL}"
 
     def _open(self, kind: str) -> BinaryIO:
-        name = OUTPUT_FILES[kind]
-        handle = self.handles[kind] = (self.directory / name).open("wb", buffering=1 << 20)
+        handle = self.handles[kind] = self._partial(kind).open("wb", buffering=1 << 20)
         return handle
 
     def write(self, event: Output) -> None:
@@ -287,9 +299,9 @@ class OutputFiles:
             handle = self.handles.get(event.type) or self._open(event.type)
             handle.write(encode(event) + b"\n")
         except OSError as exc:
-            raise _cannot_write(exc, self.directory / OUTPUT_FILES[event.type]) from exc
+            raise _cannot_write(exc, self._partial(event.type)) from exc
 
-    def close(self) -> None:
+    def _close_handles(self) -> None:
         """Close every file; the first that could not be written out is raised (after the
         others are closed)."""
         failed: tuple[OSError, Path] | None = None
@@ -297,17 +309,35 @@ class OutputFiles:
             try:
                 handle.close()
             except OSError as exc:
-                failed = failed or (exc, self.directory / OUTPUT_FILES[kind])
+                failed = failed or (exc, self._partial(kind))
         if failed is not None:
             raise _cannot_write(*failed) from failed[0]
 
+    def close(self) -> None:
+        """Close every file, then give each its name (an earlier replay's file of a type
+        this one did not emit is removed)."""
+        self._close_handles()
+        try:
+            for kind in self.handles:
+                self._partial(kind).replace(self.directory / OUTPUT_FILES[kind])
+            for kind, t in OUTPUTS.items():
+                if kind not in self.handles:  # (and a killed replay's partial file)
+                    (self.directory / t.file).unlink(missing_ok=True)
+                    self._partial(kind).unlink(missing_ok=True)
+        except OSError as exc:
+            raise _cannot_write(exc, self.directory) from exc
+
     def _discard(self) -> None:
-        """Remove this replay's files, and the directories it created if they are empty."""
+        """Remove this replay's files, and the directories it created if they are empty;
+        an earlier replay's files stay."""
         with suppress(UsageError):
-            self.close()
+            self._close_handles()
         for kind in self.handles:
             with suppress(OSError):
-                (self.directory / OUTPUT_FILES[kind]).unlink(missing_ok=True)
+                self._partial(kind).unlink(missing_ok=True)
+            if OUTPUT_FILES[kind] not in self.existing:
+                with suppress(OSError):
+                    (self.directory / OUTPUT_FILES[kind]).unlink(missing_ok=True)
         if self.created is None:
             return
         for directory in (self.directory, *self.directory.parents):
@@ -330,6 +360,7 @@ class OutputFiles:
             raise
 
 
+PARTIAL = ".partial"  # the suffix of an output file until its replay has finished
 _OUT_HINT = "give --out a directory to write into (a new path, or an earlier --out DIR)"
 
 
