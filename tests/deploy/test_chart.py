@@ -303,3 +303,45 @@ def test_keda_scaler_authenticates_as_the_processors_do(values: list[str],
     refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
     assert {p: r["key"] for p, r in refs.items()} == params
     assert {r["name"] for r in refs.values()} == {"kafka-tls"}
+
+
+def _startup_bounds() -> dict[str, float]:
+    """How long each long-running command may wait, before it listens, for what it needs:
+    the processor and the sink for the broker (their --connect-timeout default), serve
+    for ClickHouse (one request's send_receive_timeout, history/client.py)."""
+    import argparse
+    from types import SimpleNamespace
+
+    from greekstream.commands import process, sink
+    from greekstream.history import client
+
+    bounds = {}
+    for name, command in (("processor", process), ("sink", sink)):
+        parser = argparse.ArgumentParser()
+        command.add_arguments(parser)
+        bounds[name] = parser.parse_args([]).connect_timeout
+    seen: dict[str, Any] = {}
+    fake = SimpleNamespace(get_client=lambda **kw: seen.update(kw))
+    client._client(fake, client.parse_dsn("http://u:p@ch:8123/greekstream"), None)
+    bounds["serve"] = float(seen["send_receive_timeout"])
+    return bounds
+
+
+def test_liveness_cannot_end_a_startup_wait_the_command_bounds(
+        rendered_default: Rendered) -> None:
+    """A liveness probe that fails from the container's start kills it after about
+    initialDelaySeconds + periodSeconds x (failureThreshold - 1) (50 s here). The sink
+    listens only after the broker answered (up to 60 s) and serve only after ClickHouse did
+    (a request may take 60 s): without a startup probe a slow broker or a waking ClickHouse
+    Cloud service had the pod killed mid-wait, in a loop, with no error of its own logged."""
+    for component, bound in _startup_bounds().items():
+        dep = rendered_default.get("Deployment", f"{FULL}-{component}")
+        (container,) = dep["spec"]["template"]["spec"]["containers"]
+        startup = container.get("startupProbe")
+        if startup:
+            window = startup["periodSeconds"] * startup["failureThreshold"]
+        else:
+            live = container["livenessProbe"]
+            window = live.get("initialDelaySeconds", 0) + live.get("periodSeconds", 10) * (
+                live.get("failureThreshold", 3) - 1)
+        assert window > bound, f"{component}: killable after {window} s, waits up to {bound} s"
