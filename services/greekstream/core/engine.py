@@ -1042,7 +1042,8 @@ class Engine:
         )
         # (a timeout past the end of the accepted range, up to 1e15 s by the door's
         # magnitudes, is one that never comes: the intent expires at the range's end)
-        expires_us = min(ev.ts + int(limits.hedge_timeout_s * MICROS_PER_SECOND),
+        # (rounded: 8.2 s is 8,200,000 µs, though 8.2 * 1e6 is 8199999.999999999)
+        expires_us = min(ev.ts + round(limits.hedge_timeout_s * MICROS_PER_SECOND),
                          guards.MAX_TS_US)
         br.pending = PendingIntent(intent_id, limits.hedge_instrument, expires_us)
         self.intents.opened(br.key, expires_us)
