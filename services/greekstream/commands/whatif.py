@@ -15,7 +15,7 @@ from greekstream.core.timeutil import format_ts
 from greekstream.core.whatif import HypotheticalTrade, WhatIfError, what_if
 from greekstream.errors import UsageError
 from greekstream.reports.tables import fmt_row, print_table
-from greekstream.runtime.replay import read_records, replay
+from greekstream.runtime.replay import BOM, read_records, replay
 from greekstream.runtime.scenario_files import engine_config_from_env
 from greekstream.runtime.whatif_trade import BadTrade, WhatIfTrade, read_trade
 
@@ -38,22 +38,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def parse_trades(body: bytes, default_book: str | None = None
                  ) -> dict[str, list[HypotheticalTrade]]:
-    """Trades per book from JSON lines or a JSON array; raises UsageError naming the bad one."""
-    text = body.strip()
+    """Trades per book from JSON lines or a JSON array; raises UsageError naming the bad one
+    (and, in JSON lines, its line). A leading UTF-8 BOM (Windows editors write one) is not
+    part of the JSON."""
+    body = body.removeprefix(BOM)
+    items: list[tuple[object, int]] = []  # (trade, its line in JSON lines; 0 in an array)
+    lineno = 0
     try:
-        items = orjson.loads(text) if text.startswith(b"[") else [
-            orjson.loads(line) for line in text.splitlines() if line.strip()]
+        if body.lstrip().startswith(b"["):
+            items = [(x, 0) for x in orjson.loads(body)]
+        else:
+            for lineno, line in enumerate(body.splitlines(), start=1):
+                if line.strip():
+                    items.append((orjson.loads(line), lineno))
     except orjson.JSONDecodeError as exc:
-        raise UsageError(f"trades are not JSON: {exc}",
+        # a line is parsed alone: orjson's "line 1" would be that of every line
+        where = f"line {lineno}: {exc.msg} (column {exc.colno})" if lineno else str(exc)
+        raise UsageError(f"trades are not JSON: {where}",
                          hint='one {"book", "instrument_id", "side", "quantity"} per line') from exc
     books: dict[str, list[HypotheticalTrade]] = {}
-    for i, item in enumerate(items, start=1):
+    for i, (item, line_of) in enumerate(items, start=1):
         if default_book is not None and isinstance(item, dict):
             item = {"book": default_book, **item}
         try:
             trade = read_trade(item, FileTrade)
         except BadTrade as exc:
-            raise UsageError(f"trade {i} {exc}", hint=TRADE_HINT) from None
+            at = f" (line {line_of})" if line_of not in (0, i) else ""
+            raise UsageError(f"trade {i}{at} {exc}", hint=TRADE_HINT) from None
         books.setdefault(trade.book, []).append(trade.hypothetical())
     if not books:
         raise UsageError("no trades given", hint="put one trade per line in the trades file")
