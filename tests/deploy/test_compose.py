@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.deploy.conftest import COMPOSE, OVERRIDE, OVERRIDE_ENV, run, tool
+from tests.deploy.conftest import COMPOSE, OVERRIDE, OVERRIDE_ENV, REPO, run, tool
 
 OURS = ("topics", "history-migrate", "processor-1", "processor-2", "sink", "serve", "producer")
 
@@ -85,3 +85,33 @@ def test_page_and_ports_only_on_localhost(compose_config: dict[str, Any]) -> Non
             assert spec.startswith("127.0.0.1:"), (name, spec)
             published[name] = spec
     assert published["serve"].startswith("127.0.0.1:8000:8000")
+
+
+def _seconds(duration: str) -> float:
+    """A compose duration ("60s", "1m30s", "1m")."""
+    import re
+
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", duration)
+    assert parts and duration, duration
+    h, m, s = (float(g or 0) for g in parts.groups())
+    return h * 3600 + m * 60 + s
+
+
+def test_stop_grace_lets_a_processor_finish_its_transaction(
+        compose_config: dict[str, Any]) -> None:
+    """On SIGTERM a processor commits the batch in flight with a checkpoint, resuming a
+    commit the broker keeps failing for STOP_COMMIT_DEADLINE_S (docs/streaming.md, the
+    SIGTERM row); the chart gives it 60 s. Compose's default is 10 s, after which the
+    container is SIGKILLed mid-transaction: the stop the docs describe could not happen."""
+    import yaml
+
+    from greekstream.kafka.processor import COMMIT_TIMEOUT_S, STOP_COMMIT_DEADLINE_S
+
+    values = yaml.safe_load((REPO / "helm" / "greekstream" / "values.yaml").read_text())
+    services = compose_config["services"]
+    for name in ("processor-1", "processor-2"):
+        grace = _seconds(services[name].get("stop_grace_period", "10s"))
+        assert grace > STOP_COMMIT_DEADLINE_S + COMMIT_TIMEOUT_S, name
+        assert grace >= values["processor"]["terminationGracePeriodSeconds"], name
+    sink = _seconds(services["sink"].get("stop_grace_period", "10s"))
+    assert sink >= values["sink"]["terminationGracePeriodSeconds"]
