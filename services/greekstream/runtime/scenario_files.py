@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -272,7 +273,26 @@ _SHAPE_HINT = ('write {"price_shocks": [...], "vol_shocks": [...], "time_shift_h
 class _Loader(yaml.SafeLoader):
     """YAML's safe loader, reading a number with an exponent and no point (``1e-3``, as
     JSON writes it) as a float, not as text (YAML 1.1 asks for ``1.0e-3``): shocks are
-    strict numbers."""
+    strict numbers. A key written twice in one mapping (two ``ETH:`` grids, ``BTC`` twice
+    in a scenario's shocks) is an error: PyYAML would keep the last and drop the first
+    without a word (a ``<<`` merge's keys may still be overridden)."""
+
+    def construct_mapping(self, node: yaml.MappingNode,
+                          deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[Hashable] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # (the base class says so)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"the key {key!r} appears twice (write each key once)",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 _Loader.add_implicit_resolver(
