@@ -13,6 +13,8 @@ from greekstream.kafka.topics import (
 )
 from greekstream.settings import KafkaClientSettings
 
+MAX_PARTITIONS = 2**31 - 1  # a topic's partition count is an int32 in Kafka's protocol
+
 HELP = "create the greekstream Kafka topics (inputs, outputs, checkpoints)"
 EXAMPLES = """  greekstream topics create --bootstrap 127.0.0.1:9092
   greekstream topics create --bootstrap kafka:9092 --partitions 12 --market-partitions 3
@@ -36,8 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from greekstream.errors import UsageError
 
-    if args.partitions < 1 or args.market_partitions < 1:
-        raise UsageError("partition counts must be at least 1")
+    for flag, count in (("--partitions", args.partitions),
+                        ("--market-partitions", args.market_partitions)):
+        if not 1 <= count <= MAX_PARTITIONS:
+            raise UsageError(f"bad {flag} {count}: a partition count is from 1 to "
+                             f"{MAX_PARTITIONS:,} (Kafka's int32)",
+                             hint=f"e.g. {flag} 12 (one processor per partition at most)")
     base = KafkaClientSettings().kafka
     kafka = base.model_copy(update={
         k: v for k, v in (("bootstrap_servers", args.bootstrap), ("topic_prefix", args.prefix))
