@@ -36,3 +36,49 @@ def test_the_poison_record_runbook_does_not_skip_by_resetting_the_group() -> Non
     runbook = _section("Poison record")
     assert "--reset-offsets" not in runbook
     assert "checkpoints" in runbook  # says where the processor resumes instead
+
+
+def _murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (the gateway's murmur2_random partitioner, the Java clients' default)."""
+    m, r, mask = 0x5BD1E995, 24, 0xFFFFFFFF
+    h = (0x9747B28C ^ len(data)) & mask
+    whole = len(data) - len(data) % 4
+    for i in range(0, whole, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * m) & mask
+        k ^= k >> r
+        k = (k * m) & mask
+        h = ((h * m) & mask) ^ k
+    tail = data[whole:]
+    if len(tail) >= 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h ^= tail[0]
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def _partition(book: str, partitions: int) -> int:
+    return (_murmur2(book.encode()) & 0x7FFFFFFF) % partitions
+
+
+def test_the_scaling_guide_does_not_add_partitions_in_place() -> None:
+    """A book's records go to murmur2(book) mod the partition count, and its engine state
+    is in the checkpoint of that partition. `kafka-topics --alter` to more partitions sends
+    a book's new records to another partition than its history and its state: two owners
+    each hold part of the book, and its exposures are wrong. The guide said to do exactly
+    that ("their checkpoints restore")."""
+    # Kafka's own vectors (UtilsTest.testMurmur2)
+    assert _murmur2(b"21") == -973932308 and _murmur2(b"foobar") == -790332482
+    books = [f"desk-{c}" for c in "abcdefghij"]
+    moved = [b for b in books if _partition(b, 6) != _partition(b, 12)]
+    assert moved, "some books change partition when 6 partitions become 12"
+
+    scaling = re.findall(r"^## 3\. Scaling\n(.*?)(?=^## )", DEPLOY, re.S | re.M)[0]
+    assert "--alter" not in scaling and "checkpoints restore" not in scaling
+    assert "not supported" in scaling
