@@ -39,3 +39,36 @@ def test_expires_at_is_ts_plus_the_timeout_to_the_microsecond(timeout_s: float) 
     out = run(engine, at(b.quote_mark("m1", 0, "BTC-PERPETUAL", 61010), intent.expires_at))
     (status,) = of(IntentStatus, out)
     assert (status.state, status.ts, status.caused_by) == ("expired", intent.expires_at, "m1")
+
+
+def test_a_hedge_on_another_underlyings_instrument_is_filled_by_the_books_trade() -> None:
+    """SPEC: an intent is ``filled`` when a trade of the book on the (hedge) instrument
+    arrives. A (book, WBTC) hedged with the BTC perpetual: the book's trade on the
+    perpetual belongs to its BTC key, and it still fills the WBTC key's intent (it was
+    left pending and reported ``expired`` 30 s later, after the order had been done)."""
+    engine = base_engine()
+    out = run(
+        engine,
+        b.rec("instrument", "def-W", 0, instrument_id="WBTC-SPOT", kind="spot",
+              underlying="WBTC", settlement="linear", contract_size=1.0),
+        b.index("xw", 3, 61000, underlying="WBTC"),
+        b.quote_mark("qw", 3, "WBTC-SPOT", 61000),
+        b.rec("limits", "l1", 4, book="desk-a", underlying="WBTC", **HEDGE),
+        b.trade("t1", 5, "WBTC-SPOT", "buy", 10, price=61000),
+    )
+    (intent,) = of(HedgeIntent, out)
+    assert (intent.underlying, intent.instrument_id) == ("WBTC", "BTC-PERPETUAL")
+    # another book's trade on it fills nothing
+    out = run(engine, b.trade("o1", 6, "BTC-PERPETUAL", intent.side, 5, book="desk-z",
+                              price=61000))
+    assert of(IntentStatus, out) == []
+    out = run(engine, b.trade("h1", 7, "BTC-PERPETUAL", intent.side, intent.quantity,
+                              price=61000))
+    (status,) = of(IntentStatus, out)
+    assert (status.intent_id, status.state, status.caused_by) == (intent.intent_id, "filled",
+                                                                  "h1")
+    assert out.index(status) == 0  # before the trade's own exposure, as on its own key
+    assert engine.books[("desk-a", "WBTC")].pending is None
+    # closed once: nothing expires later
+    out = run(engine, b.quote_mark("m9", 60, "BTC-PERPETUAL", 61010))
+    assert of(IntentStatus, out) == []

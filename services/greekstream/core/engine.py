@@ -721,9 +721,7 @@ class Engine:
         self.state.holding_changed(iid)
         br.totals.add(signed, g.delta, g.gamma, g.vega, g.theta, g.vanna, g.volga)
         self.pnl.on_trade(br.key, inst, signed, ev.price, ev.fee or 0.0)
-        outputs: list[Output] = []
-        if br.pending is not None and br.pending.instrument_id == iid:
-            outputs.append(self._close_intent(br, "filled", ev.ts, ev))
+        outputs = self._fill_intents(ev, iid)
         outputs.extend(self._report([br.key], ev))
         br.risk_drift += self._trade_risk_estimate(inst, g, signed)
         if br.risk_last is None or br.risk_drift > self.config.risk_change_threshold * max(
@@ -1097,6 +1095,15 @@ class Engine:
             state=state,
             caused_by=ev.event_id,
         )
+
+    def _fill_intents(self, ev: Trade, iid: str) -> list[Output]:
+        """A trade of the book on an instrument fills every pending intent of that book on
+        it (in key order): its own key's, and that of another underlying hedged with it
+        (a (book, WBTC) hedged with the BTC perpetual)."""
+        books, book = self.books, ev.book
+        keys = sorted(k for k in self.intents.expiries if k[0] == book)
+        return [self._close_intent(books[k], "filled", ev.ts, ev) for k in keys
+                if (pending := books[k].pending) is not None and pending.instrument_id == iid]
 
     def _expire_intents(self, ev: Any, book: str | None
                         ) -> list[tuple[PendingIntent, IntentStatus]]:
