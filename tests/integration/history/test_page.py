@@ -183,3 +183,59 @@ def test_an_empty_store_says_so_and_where_exposures_come_from(
     assert shown[0].startswith("no exposures stored for the books this token may read: "), shown
     assert "--history" in shown[0] and shown[1:] == ["no exposures stored",
                                                      "no books visible to this token"], shown
+
+
+HOLD_BOOK_A = """(() => {
+    // desk-a's answers are held until window.release(); every fetch is counted in flight
+    window.inflight = 0;
+    window.held = [];
+    window.holding = true;
+    window.release = () => {
+        window.holding = false;
+        for (const go of window.held.splice(0)) go();
+        return true;
+    };
+    const realFetch = window.fetch.bind(window);
+    window.fetch = (path, init) => {
+        window.inflight += 1;
+        const answer = realFetch(path, init);
+        const held = window.holding && String(path).startsWith('/v1/books/desk-a/')
+            ? answer.then((res) => new Promise((go) => window.held.push(() => go(res))))
+            : answer;
+        return held.finally(() => { window.inflight -= 1; });
+    };
+    return true; })()"""
+
+
+def test_a_late_answer_for_the_book_left_does_not_replace_the_book_chosen(
+    dsn: str, tokens_file: Path, browser: Browser, tmp_path: Path
+) -> None:
+    """A refresh of desk-a still waiting for its answers when the user picks desk-b: the
+    late answers were drawn over desk-b's, so the page said desk-b in the book box and
+    showed desk-a's charts, breaches, intents and status. A superseded draw is dropped."""
+    import time
+
+    from tests.integration.history.conftest import store_trades
+
+    store_trades(dsn, tmp_path, [("desk-a", "buy", 100.0), ("desk-a", "buy", 101.0),
+                                 ("desk-b", "sell", 100.0)])
+    with _serving(dsn, tokens_file) as url:
+        page = browser.open(f"{url}/#book=desk-a&bucket=1m")
+        assert sign_in(page, ALL_TOKEN) == "1"
+        assert page.eval("document.getElementById('status').textContent").startswith("desk-a:")
+        page.eval("document.getElementById('refresh').checked = false;" + HOLD_BOOK_A)
+        page.eval("document.getElementById('bucket').dispatchEvent(new Event('change')); true")
+        page.wait_for("window.held.length === 4")  # desk-a's series, breaches, intents, matrix
+        page.eval("const b = document.getElementById('book'); b.value = 'desk-b';"
+                  "b.dispatchEvent(new Event('change')); true")
+        page.wait_for("document.getElementById('status').textContent.startsWith('desk-b:')")
+        page.eval("window.release()")
+        page.wait_for("window.inflight === 0 && window.held.length === 0")
+        time.sleep(1.0)  # desk-a's draw, had it gone on, ends with its VaR and status
+        page.wait_for("window.inflight === 0 && window.held.length === 0")
+        shown = page.eval("[document.getElementById('book').value,"
+                          " document.getElementById('status').textContent,"
+                          " document.getElementById('book-title').textContent,"
+                          " document.body.dataset.points]")
+    assert shown[0] == "desk-b"
+    assert shown[1].startswith("desk-b: ") and shown[2].startswith("desk-b "), shown

@@ -467,8 +467,9 @@ function renderMatrices(items) {
 // ------------------------------------------------------------------ VaR
 
 /** The latest stored `var` output (streamed with a returns file) and its distribution;
- * the PNG needs the bearer token, so it is fetched and shown as a data: URL (CSP). */
-async function showVar(book) {
+ * the PNG needs the bearer token, so it is fetched and shown as a data: URL (CSP).
+ * ``current()``: false once another draw of the book cards began (then nothing is shown). */
+async function showVar(book, current = () => true) {
   const text = $("var");
   const plot = $("var-plot");
   plot.replaceChildren();
@@ -476,6 +477,7 @@ async function showVar(book) {
   try {
     v = await api(bookPath(book, "var"));
   } catch (err) {
+    if (!current()) return;
     if (err instanceof Unauthorized) throw err;
     // none stored (404) is the usual answer without a returns file: say how to get one;
     // any other failure is not "none stored" and is shown as it is
@@ -487,6 +489,7 @@ async function showVar(book) {
       : `VaR could not be loaded: ${err.message}`;
     return;
   }
+  if (!current()) return;
   text.className = "";
   text.textContent = `VaR ${num(v.var, 0)} USD, ES ${num(v.es, 0)} USD at ${v.confidence * 100}% ` +
     `over ${v.scenarios} days (worst ${v.worst_date}: ${num(v.worst_pnl, 0)} USD), ` +
@@ -495,6 +498,7 @@ async function showVar(book) {
   try {
     src = await pngSource(bookPath(book, "var", { format: "png" }));
   } catch (err) {
+    if (!current()) return;
     if (err instanceof Unauthorized) throw err;
     plot.replaceChildren(el("p", { class: "error" }, `the distribution could not be drawn: ${err.message}`));
     return;
@@ -502,6 +506,7 @@ async function showVar(book) {
   const img = el("img", { id: "var-png", alt: "one-day P&L distribution, VaR and ES marked" });
   img.src = src;
   await img.decode();
+  if (!current()) return;
   plot.replaceChildren(img);
   document.body.dataset.var = "1";
 }
@@ -550,6 +555,10 @@ async function showExplain() {
   const img = el("img", { id: "explain-png", alt: `P&L explain waterfall of ${book}, last hour` });
   img.src = src;
   await img.decode();
+  if ($("book").value !== book) {  // another book was chosen meanwhile: not its waterfall
+    note.textContent = "re-derived from the stored inputs on request (takes seconds)";
+    return;
+  }
   $("explain-plot").replaceChildren(img);
   note.textContent = `${book}: P&L of the positions held at ${time(iso(from))} explained by Greeks ` +
     `up to ${time(iso(to))} UTC (USD; residual last)`;
@@ -573,7 +582,14 @@ function seriesQuery(bucket) {
   return { bucket, from: iso(from) };
 }
 
+// Each draw of the book's cards takes a number: one that a later draw (another book, bucket
+// or underlying chosen, or the next refresh) began after it is dropped when its answers
+// come, else a late answer drew the book left over the book chosen.
+let draws = 0;
+
 async function renderBook() {
+  const draw = ++draws;
+  const current = () => draw === draws;
   const book = $("book").value;
   const bucket = $("bucket").value;
   const status = $("status");
@@ -585,12 +601,20 @@ async function renderBook() {
   }
   const query = seriesQuery(bucket);
   document.body.dataset.seriesFrom = query.from ?? "";
-  const [rows, breaches, intents, matrices] = await Promise.all([
-    api(bookPath(book, "timeseries", query)),
-    api(bookPath(book, "breaches")),
-    api(bookPath(book, "hedge-intents")),
-    api(bookPath(book, "risk-matrix")),
-  ]);
+  let answers;
+  try {
+    answers = await Promise.all([
+      api(bookPath(book, "timeseries", query)),
+      api(bookPath(book, "breaches")),
+      api(bookPath(book, "hedge-intents")),
+      api(bookPath(book, "risk-matrix")),
+    ]);
+  } catch (err) {
+    if (current()) throw err;
+    return;  // superseded: its failure is not the page's state either
+  }
+  if (!current()) return;
+  const [rows, breaches, intents, matrices] = answers;
   // one underlying at a time: a coin delta of BTC and one of ETH share no axis
   const mine = (overviewCache?.rows ?? []).filter((r) => r.book === book);
   const unders = [...new Set(rows.map((r) => r.underlying))];
@@ -642,7 +666,8 @@ async function renderBook() {
     return tr;
   }));
   if (!history.length) emptyRow($("breaches"), `no breach of ${book}'s limits stored`);
-  await showVar(book);
+  await showVar(book, current);
+  if (!current()) return;
   status.className = "";  // an earlier failure's red is over
   status.textContent = `${book}: ${rows.length} points, ${breaches.length} breaches, ${intents.length} hedge intents`;
   document.body.dataset.points = String(rows.length);
