@@ -345,3 +345,18 @@ def test_liveness_cannot_end_a_startup_wait_the_command_bounds(
             window = live.get("initialDelaySeconds", 0) + live.get("periodSeconds", 10) * (
                 live.get("failureThreshold", 3) - 1)
         assert window > bound, f"{component}: killable after {window} s, waits up to {bound} s"
+
+
+@pytest.mark.parametrize("which", ["default", "production"])
+def test_the_processor_rolls_one_pod_at_a_time(
+        which: str, rendered_default: Rendered, rendered_production: Rendered) -> None:
+    """docs/deploy.md: "the processor rolls one pod at a time". A PodDisruptionBudget does
+    not govern a rollout: the Deployment's strategy does, and its default (25 % surge, 25 %
+    unavailable) replaced up to 6 of 12 processors at once, each a rebalance of the group
+    with restores, and took pods down before their replacements had restored."""
+    rendered = {"default": rendered_default, "production": rendered_production}[which]
+    dep = rendered.get("Deployment", f"{FULL}-processor")
+    strategy = dep["spec"].get("strategy", {})
+    assert strategy.get("type", "RollingUpdate") == "RollingUpdate"
+    rolling = strategy.get("rollingUpdate", {})
+    assert rolling.get("maxSurge", "25%") == 1 and rolling.get("maxUnavailable", "25%") == 0

@@ -21,6 +21,13 @@ spec:
   replicas: {{ $c.replicaCount }}
   {{- end }}
   revisionHistoryLimit: 5
+  {{- if eq .component "processor" }}
+  # one processor at a time: each change is a rebalance of the group, and an old pod stops
+  # only once its replacement has restored (ready)
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}
+  {{- end }}
   selector:
     matchLabels:
       {{- include "greekstream.selectorLabels" $ctx | nindent 6 }}
