@@ -82,3 +82,15 @@ def test_the_scaling_guide_does_not_add_partitions_in_place() -> None:
     scaling = re.findall(r"^## 3\. Scaling\n(.*?)(?=^## )", DEPLOY, re.S | re.M)[0]
     assert "--alter" not in scaling and "checkpoints restore" not in scaling
     assert "not supported" in scaling
+
+
+def test_each_runbook_is_one_numbered_list() -> None:
+    """Every runbook's steps are numbered 1..n under its own heading: the ClickHouse
+    outage's steps 2-4 sat under the next runbook (serve's 503/504), cut off from step 1."""
+    runbooks = re.findall(r"^## 5\. Runbooks\n(.*?)(?=^## )", DEPLOY, re.S | re.M)[0]
+    sections = re.split(r"^### ", runbooks, flags=re.M)[1:]
+    assert len(sections) >= 4
+    for section in sections:
+        title = section.splitlines()[0]
+        steps = [int(n) for n in re.findall(r"^(\d+)\. ", section, re.M)]
+        assert steps == list(range(1, len(steps) + 1)), (title, steps)
