@@ -53,9 +53,14 @@ window needs) up to --to; --out keeps the outputs with ts in [--from, --to]. --b
 that book's records plus market data and reorgs. With --as-of, only events at or before
 it are applied (and, with --history, stored).
 
-exit status: 0 when the input was replayed, rejected lines included (a rejection is an
-output like any other: each is in rejected.jsonl with --out, and counted on stderr);
-2 when it could not be (a missing file, a bad option, an unreachable store).
+A replay that rejected input records says so on stderr, even with --quiet, in one line:
+"replay: N input record(s) rejected: ..." (each is in rejected.jsonl with --out, and in
+the store's rejections with --history).
+
+exit status: 0 when the input was replayed, rejected records included (a rejection is an
+output like any other); with --strict, 1 when some records were rejected (the outputs are
+written and stored all the same); 2 when it could not be replayed (a missing file, a bad
+option, an unreachable store).
 """
 
 # output type -> its file in --out (the names are the registry's, core/events.py OUTPUTS)
@@ -89,7 +94,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="returns file for the `var` outputs, one per book every "
                         "var_interval_s (default: GREEKSTREAM_ENGINE__RETURNS_FILE, else no "
                         "`var`), as the processor uses it")
-    p.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress or summary on stderr (rejections are still counted)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when any input record was rejected (for scripts: a replay "
+                        "that dropped input is not a clean one)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,7 +139,24 @@ def run(args: argparse.Namespace) -> int:
     show(result, args.format, args.book, args.by)
     if not args.quiet:
         summary(result)
-    return 0
+    return rejections(result, args)
+
+
+def rejections(result: ReplayResult, args: argparse.Namespace) -> int:
+    """A line on stderr, even with --quiet, when the replay rejected input records (without
+    --out, nothing else showed them: they were dropped silently); the exit status: 1 for
+    that with --strict, else 0."""
+    rejected = result.counts.get("rejected", 0)
+    if not rejected:
+        return 0
+    where = [f"{Path(args.out) / OUTPUT_FILES['rejected']}"] if args.out else []
+    if args.history:
+        where.append(f"the rejections table of {dsn_label(args.history)}")
+    kept = (f"each with its reason and source in {' and '.join(where)}" if where
+            else "rerun with --out DIR to keep each with its reason and source "
+                 "(DIR/rejected.jsonl)")
+    print(f"replay: {rejected:,} input record(s) rejected: {kept}", file=sys.stderr)
+    return 1 if args.strict else 0
 
 
 def fan_out(*sinks: OutputSink | None) -> OutputSink | None:

@@ -83,3 +83,27 @@ def test_a_finished_replay_replaces_every_file_and_removes_partial_and_stale_one
     assert run("replay", str(events), "--out", str(out), "--quiet")[0] == 0
     assert _files(out) == expected
     assert not any(name.endswith(".partial") for name in expected)
+
+
+def test_rejected_records_are_counted_on_stderr_even_quiet_and_strict_exits_1(
+    tmp_path: Path,
+) -> None:
+    """`replay FILE --quiet` that rejected records said nothing at all (exit 0, no
+    stderr): without --out they were dropped silently. Now one line counts them, and
+    --strict makes it exit 1."""
+    clean = _events(tmp_path)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(clean.read_bytes() + b'{"type":"trade"\n'
+                    + b.trade("t-x", 9, "NO-SUCH", "buy", 1) + b"\n")
+    code, out, err = run("replay", str(bad), "--quiet")
+    assert code == 0 and out
+    assert err == ("replay: 2 input record(s) rejected: rerun with --out DIR to keep each "
+                   "with its reason and source (DIR/rejected.jsonl)\n"), err
+    code, _, err = run("replay", str(bad), "--quiet", "--strict", "--out", str(tmp_path / "o"))
+    assert code == 1
+    assert f"2 input record(s) rejected: each with its reason and source in {tmp_path}/o/" \
+           "rejected.jsonl" in err, err
+    assert len((tmp_path / "o" / "rejected.jsonl").read_bytes().splitlines()) == 2
+    assert (tmp_path / "o" / "exposures.jsonl").read_bytes()  # written all the same
+    assert run("replay", str(clean), "--quiet", "--strict") [0] == 0
+    assert run("replay", str(clean), "--quiet")[2] == ""
