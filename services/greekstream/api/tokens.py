@@ -123,6 +123,45 @@ def _key(token: str, number: int, origin: str) -> bytes:
     )
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A mapping with the same key twice: PyYAML keeps the last silently, so a token
+    listed again further down (with "*", say) quietly had the later entry's books."""
+
+    def __init__(self, first: Any, again: Any) -> None:
+        super().__init__("a key is given twice")
+        self.lines = (first.line + 1, again.line + 1)
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that holds a key twice (:class:`DuplicateKey`)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)
+            seen: dict[Any, Any] = {}
+            for key_node, _value in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # not hashable: PyYAML's own error says so below
+                    continue
+                if first is not key_node.start_mark:
+                    raise DuplicateKey(first, key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def _read(text: str, origin: str) -> Any:
+    """``text`` as YAML (JSON is YAML), a key given twice being a ConfigError naming its
+    lines, never its text."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeys)  # a SafeLoader
+    except DuplicateKey as exc:
+        raise ConfigError(
+            f"{origin}: the same key is given twice (lines {exc.lines[0]} and "
+            f"{exc.lines[1]}); one entry would silently replace the other",
+            hint="keep one entry per token, with all its books") from None
+
+
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     """Where and what, without PyYAML's snippet of the offending line (a token's text)."""
     mark = getattr(exc, "problem_mark", None)
@@ -140,14 +179,15 @@ def load_tokens(tokens_file: str | None, tokens_json: str | None) -> Tokens:
         except OSError as exc:
             raise ConfigError(f"cannot read tokens file {tokens_file}: {exc.strerror}") from exc
         try:
-            scopes.update(parse_tokens(yaml.safe_load(text), tokens_file))
+            scopes.update(parse_tokens(_read(text, tokens_file), tokens_file))
         except yaml.YAMLError as exc:
             raise ConfigError(
                 f"tokens file {tokens_file} is not YAML/JSON: {_yaml_problem(exc)}"
             ) from None  # the parser's message quotes the line: a token
     if tokens_json:
         try:
-            scopes.update(parse_tokens(yaml.safe_load(tokens_json), "GREEKSTREAM_TOKENS_JSON"))
+            scopes.update(parse_tokens(_read(tokens_json, "GREEKSTREAM_TOKENS_JSON"),
+                                       "GREEKSTREAM_TOKENS_JSON"))
         except yaml.YAMLError as exc:
             raise ConfigError(
                 f"GREEKSTREAM_TOKENS_JSON is not JSON: {_yaml_problem(exc)}"

@@ -104,3 +104,22 @@ def test_the_same_token_twice_is_refused() -> None:
         with pytest.raises(ConfigError, match="given twice") as caught:
             load_tokens(None, text)
         assert fingerprint(SECRET) in str(caught.value) and SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize("text", [
+    f"{SECRET}: [desk-a]\n{OTHER}: [desk-b]\n{SECRET}: '*'\n",  # YAML
+    f'{{"{SECRET}": ["desk-a"],\n "{SECRET}": "*"}}',  # JSON
+])
+def test_a_token_given_twice_in_one_mapping_is_refused_by_its_lines(
+        tmp_path: Path, text: str) -> None:
+    """PyYAML keeps a repeated key's last value silently: a token meant for desk-a and
+    listed again further down with "*" read every book. Refused, naming the lines only."""
+    path = tmp_path / "tokens.yaml"
+    path.write_text(text)
+    for file, inline in ((str(path), None), (None, text)):
+        with pytest.raises(ConfigError, match="given twice") as caught:
+            load_tokens(file, inline)
+        message = str(caught.value) + str(caught.value.hint or "")
+        assert "lines 1 and " in message, message
+        assert SECRET not in message and "s3cr3t" not in message
+    assert len(load_tokens(None, f"{SECRET}: [desk-a]\n{OTHER}: '*'\n")) == 2
