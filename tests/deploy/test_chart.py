@@ -360,3 +360,21 @@ def test_the_processor_rolls_one_pod_at_a_time(
     assert strategy.get("type", "RollingUpdate") == "RollingUpdate"
     rolling = strategy.get("rollingUpdate", {})
     assert rolling.get("maxSurge", "25%") == 1 and rolling.get("maxUnavailable", "25%") == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["--set", "serve.settings.queries.replay_spool_mb=512"],  # 6 x 512 MiB in a 1 GiB /tmp
+    ["--set", "serve.tmpSizeLimit=512Mi"],  # 6 x 128 MiB in 512 MiB
+    ["--set", "serve.tmpSizeLimit=786432Ki"],  # exactly 768 MiB: no room left
+], ids=["spool-mb", "size-limit", "equal"])
+def test_replay_spools_must_fit_serves_tmp(args: list[str]) -> None:
+    """serve spools replays under /tmp, at most replay_spools x replay_spool_mb, to answer
+    a 507/503 rather than fill it; an emptyDir past its sizeLimit gets the pod evicted
+    (every request on it lost). The chart accepted a /tmp smaller than that bound, which
+    values.yaml and docs/history.md say to avoid; it is now refused at install."""
+    out = run([tool("helm"), "template", RELEASE, str(CHART), *args], check=False)
+    assert out.returncode != 0, "accepted"
+    assert "tmpSizeLimit" in out.stderr and "replay_spool_mb" in out.stderr, out.stderr
+    fits = helm_template("--set", "serve.tmpSizeLimit=2Gi",
+                         "--set", "serve.settings.queries.replay_spool_mb=256")
+    assert fits.get("Deployment", f"{FULL}-serve")

@@ -251,4 +251,14 @@ checkov.io/skip2: CKV_K8S_43=image tag pinned to the chart appVersion; set image
 {{- if and (gt (int .Values.sink.replicaCount) $parts) -}}
 {{- fail (printf "sink.replicaCount (%d) > topics.partitions (%d)" (int .Values.sink.replicaCount) $parts) -}}
 {{- end -}}
+{{- /* serve's replays spool under /tmp, at most replay_spools x replay_spool_mb (the
+     settings' defaults when null): past tmpSizeLimit the kubelet evicts the pod */ -}}
+{{- $q := .Values.serve.settings.queries | default dict -}}
+{{- $spoolMiB := mul (int ($q.replay_spools | default 6)) (int ($q.replay_spool_mb | default 128)) -}}
+{{- $limit := .Values.serve.tmpSizeLimit | default "1Gi" -}}
+{{- $n := regexFind "^[0-9]+" $limit | int64 -}}
+{{- $unit := get (dict "Ki" 1 "Mi" 1024 "Gi" 1048576 "Ti" 1073741824) (trimPrefix (toString $n) $limit) | int64 -}}
+{{- if ge (mul $spoolMiB 1024) (mul $n $unit) -}}
+{{- fail (printf "serve.settings.queries: replay_spools x replay_spool_mb (%d MiB) must be below serve.tmpSizeLimit (%s): the pod is evicted when /tmp outgrows it" $spoolMiB $limit) -}}
+{{- end -}}
 {{- end -}}
