@@ -92,6 +92,12 @@ def run(args: argparse.Namespace) -> int:
     # the state the processors derived: their engine settings (GREEKSTREAM_ENGINE__*)
     engine = replay(read_records(args.events), config=engine_config_from_env(),
                     keep_outputs=False).engine
+    known = sorted({key[0] for key in engine.books})
+    for book in trades:  # (a preview of an empty book: "no breach" for a typo's sake)
+        if book not in known:
+            raise UsageError(f"unknown book {book!r}: no event of {args.events} has it",
+                             hint=f"known books: {', '.join(known) or 'none'}; fix the "
+                                  "trades file's \"book\"")
     previews = []
     for book, items in trades.items():
         try:
