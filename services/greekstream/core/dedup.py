@@ -31,7 +31,7 @@ class SeenIds:
     """Event ids per scope with their event time; ids older than the window do not count."""
 
     def __init__(self, window_s: float = DEFAULT_WINDOW_S) -> None:
-        self.window_us = int(window_s * MICROS_PER_SECOND)
+        self.window_us = round(window_s * MICROS_PER_SECOND)  # (8.2 * 1e6 is 8199999.99...)
         self.ids: dict[str, dict[str, int]] = {}  # scope -> {event_id: ts}
         self._heaps: dict[str, list[tuple[int, str]]] = {}
 

@@ -1397,7 +1397,7 @@ class Engine:
 def _tick(next_us: int | None, interval_s: float, ts: int) -> tuple[bool, int]:
     """An event-time interval aligned to the epoch: (is a tick due at ``ts``, the next
     boundary). The first event only sets the boundary; an event past it is the tick."""
-    interval = int(interval_s * MICROS_PER_SECOND)
+    interval = round(interval_s * MICROS_PER_SECOND)  # 8.2 s: 8,200,000 µs, not 8199999
     if next_us is not None and ts < next_us:
         return False, next_us
     return next_us is not None, (ts // interval + 1) * interval

@@ -47,7 +47,7 @@ class OracleConfig:
 
     @property
     def max_age_us(self) -> int:
-        return int(self.max_age_s * MICROS_PER_SECOND)
+        return round(self.max_age_s * MICROS_PER_SECOND)  # (8.2 * 1e6 is 8199999.99...)
 
 
 @dataclass(frozen=True)
