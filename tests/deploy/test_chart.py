@@ -378,3 +378,27 @@ def test_replay_spools_must_fit_serves_tmp(args: list[str]) -> None:
     fits = helm_template("--set", "serve.tmpSizeLimit=2Gi",
                          "--set", "serve.settings.queries.replay_spool_mb=256")
     assert fits.get("Deployment", f"{FULL}-serve")
+
+
+@pytest.mark.parametrize("which", ["default", "production"])
+def test_serve_stops_after_its_longest_request(
+        which: str, rendered_default: Rendered, rendered_production: Rendered) -> None:
+    """On SIGTERM serve stops accepting and waits for the requests in flight (uvicorn's
+    graceful shutdown): a replay answers within queries.replay_timeout_s (120 s, then 504),
+    a query waits connection_wait_s for a connection and runs up to query_timeout_s. The
+    chart's 30 s grace SIGKILLed them mid-answer at every rollout or drain: the client got
+    a reset connection, not the answer or the documented 504."""
+    rendered = {"default": rendered_default, "production": rendered_production}[which]
+    config = rendered.get("ConfigMap", f"{FULL}-serve")["data"]
+    longest = max(float(config["GREEKSTREAM_QUERIES__REPLAY_TIMEOUT_S"]),
+                  float(config["GREEKSTREAM_QUERIES__CONNECTION_WAIT_S"])
+                  + float(config["GREEKSTREAM_QUERIES__QUERY_TIMEOUT_S"]))
+    pod = rendered.get("Deployment", f"{FULL}-serve")["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > longest
+
+
+def test_a_serve_grace_shorter_than_its_requests_is_refused() -> None:
+    out = run([tool("helm"), "template", RELEASE, str(CHART),
+               "--set", "serve.settings.queries.replay_timeout_s=600"], check=False)
+    assert out.returncode != 0, "accepted"
+    assert "terminationGracePeriodSeconds" in out.stderr and "replay_timeout_s" in out.stderr

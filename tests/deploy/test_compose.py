@@ -115,3 +115,15 @@ def test_stop_grace_lets_a_processor_finish_its_transaction(
         assert grace >= values["processor"]["terminationGracePeriodSeconds"], name
     sink = _seconds(services["sink"].get("stop_grace_period", "10s"))
     assert sink >= values["sink"]["terminationGracePeriodSeconds"]
+
+
+def test_stop_grace_lets_serve_answer_the_requests_in_flight(
+        compose_config: dict[str, Any]) -> None:
+    """serve's SIGTERM waits for the requests in flight, a replay up to its
+    REPLAY_TIMEOUT_S: compose's default 10 s cut them (the chart gives 150 s)."""
+    serve = compose_config["services"]["serve"]
+    env = serve["environment"]
+    longest = max(float(env["GREEKSTREAM_QUERIES__REPLAY_TIMEOUT_S"]),
+                  float(env["GREEKSTREAM_QUERIES__CONNECTION_WAIT_S"])
+                  + float(env["GREEKSTREAM_QUERIES__QUERY_TIMEOUT_S"]))
+    assert _seconds(serve.get("stop_grace_period", "10s")) > longest
