@@ -118,7 +118,7 @@ def table_text(reports: list[BookVar], as_of_us: int) -> str:
         return f"no books as of {format_ts(as_of_us)}\n"
     r0 = reports[0]
     lines = [f"historical VaR and ES as of {format_ts(as_of_us)}: {r0.scenarios} days "
-             f"({r0.dates[0]} .. {r0.dates[-1]}), confidence {r0.confidence:g}, "
+             f"({r0.dates[0]} .. {r0.dates[-1]}), confidence {float(r0.confidence)!r}, "
              f"tail of {r0.tail} day(s)"]
     rows = [["book", "VaR (USD)", "ES (USD)", "worst day", "worst P&L (USD)"]]
     for r in reports:
