@@ -166,6 +166,17 @@ def _times(limit: float | None, k: float) -> float | None:
     return None if limit is None else limit * k
 
 
+def limits_now(limits: dict[str, Any], regime: str | None) -> dict[str, float | None]:
+    """The limits the engine checks in ``regime``: each maximum scaled by the limits'
+    ``regime_scale`` (core/engine.py ``_check_limits``), the floors as they are; the
+    page's limit lines (a line at the unscaled maximum stood above the breaches a
+    stressed regime's halved limit opened)."""
+    k = regime_factor(limits, regime)
+    now = {name: _times(limits.get(name), k if is_max else 1.0) for _, name, is_max in LIMITED}
+    now.update({name: limits.get(name) for _, name in FLOORS})
+    return now
+
+
 def regimes_in_force(history: History, at: int) -> dict[str, str]:
     """Each underlying's volatility regime at ``at`` (its latest change), if any."""
     if "regimes" not in history.tables():
@@ -195,12 +206,15 @@ def overview(history: History, books: list[str]) -> dict[str, Any]:
         opened = [b for b in breaches if (b["book"], b["underlying"]) == key]
         use = limit_use(e, lim, risk.get(key, {}), opened, regimes.get(e["underlying"]))
         used = [u for u in use.values() if u is not None]
+        regime = regimes.get(e["underlying"])
         rows.append({
             **{k: e.get(k) for k in ("book", "underlying", "delta", "delta_equity", "gamma",
                                      "vega", "theta", "delta_usd", "positions")},
             "ts": e.get("ts") or e.get("as_of"),
             "limits": {name: lim.get(name) for name in
                        [*(n for _, n, _ in LIMITED), *(n for _, n in FLOORS)]},
+            # the underlying's volatility regime and the limits the engine checks in it
+            "regime": regime, "limits_in_force": limits_now(lim, regime),
             "use_pct": use, "max_use_pct": max(used) if used else None,
             "open_breaches": [b["metric"] for b in opened],
             "pnl": pnl.get(key), **risk.get(key, {}),

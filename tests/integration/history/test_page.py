@@ -239,3 +239,43 @@ def test_a_late_answer_for_the_book_left_does_not_replace_the_book_chosen(
                           " document.body.dataset.points]")
     assert shown[0] == "desk-b"
     assert shown[1].startswith("desk-b: ") and shown[2].startswith("desk-b "), shown
+
+
+SCALED_LIMIT = """(() => {
+    // desk-a's BTC delta limit as set 4 coin, halved in force while BTC is stressed
+    const realFetch = window.fetch.bind(window);
+    window.fetch = async (path, init) => {
+        const res = await realFetch(path, init);
+        if (!String(path).startsWith('/v1/overview')) return res;
+        const ov = await res.json();
+        for (const r of ov.rows) {
+            r.limits = {...r.limits, max_abs_delta: 4};
+            r.limits_in_force = {...r.limits, max_abs_delta: 2};
+            r.regime = 'stressed';
+        }
+        return new Response(JSON.stringify(ov), {status: 200,
+            headers: {'content-type': 'application/json'}});
+    };
+    return true; })()"""
+
+
+def test_a_charts_limit_line_is_the_limit_in_force_in_the_regime(
+    dsn: str, tokens_file: Path, browser: Browser, tmp_path: Path
+) -> None:
+    """A maximum scaled for the volatility regime (regime_scale): the engine breaches at
+    the scaled limit, and the delta chart's dashed line stood at the limit as set, above
+    the breaches it marked. It is drawn at the limit in force, and its note says so."""
+    from tests.integration.history.conftest import store_trades
+
+    store_trades(dsn, tmp_path, [("desk-a", "buy", 100.0)])
+    with _serving(dsn, tokens_file) as url:
+        page = browser.open("about:blank")
+        page.send("Page.addScriptToEvaluateOnNewDocument", {"source": SCALED_LIMIT})
+        page.goto(f"{url}/#book=desk-a&bucket=1m")
+        assert sign_in(page, ALL_TOKEN) == "1"
+        panel = page.eval("(() => { const p = document.querySelector("
+                          "'.panel[data-field=\"delta\"]');"
+                          " return [p.dataset.limits, p.querySelector('.note').textContent]; })()")
+    assert panel[0] == "2", panel  # ±2: two lines
+    assert panel[1].startswith("dashed red: limit ±2.00 coin (±4.00 as set, scaled for the "
+                               "stressed regime)"), panel

@@ -57,3 +57,35 @@ def test_regime_factor_takes_no_scale_it_cannot_use(scale: object) -> None:
     out) is a factor of 1, never a crash of the overview."""
     assert regime_factor({"regime_scale": scale}, "calm") == 1.0
     assert regime_factor({"regime_scale": {"calm": 0.5}}, "calm") == 0.5
+
+
+def test_the_overview_gives_the_limits_in_force_in_the_regime(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A delta limit of 100 halved while BTC is stressed: the engine breaches at 50, and
+    the page drew its limit line at 100, above the breach it marked (the overview gave
+    the limits as set only). Each row now has its regime and the limits in force."""
+    from greekstream.api import overview as module
+
+    at = 1_772_323_200_000_000
+    limits = {"max_abs_delta": 100.0, "max_abs_vega": 1000.0, "min_theta": -100.0,
+              "min_liq_distance": 0.1, "regime_scale": {"stressed": 0.5}}
+    exposure = {"book": "desk-a", "underlying": "BTC", "delta": 60.0, "delta_equity": 60.0,
+                "gamma": 0.0, "vega": 0.0, "theta": -50.0, "delta_usd": 6e6,
+                "positions": 1, "ts": "2026-03-01T00:00:00Z"}
+    monkeypatch.setattr(module, "history_span", lambda _h: (at - 1, at))
+    monkeypatch.setattr(module, "stored_exposures_as_of", lambda *_a: [
+        exposure, {**exposure, "book": "desk-b"}])
+    monkeypatch.setattr(module, "limits_in_force", lambda *_a: {
+        ("desk-a", "BTC"): limits, ("desk-b", "BTC"): {"max_abs_delta": 100.0}})
+    monkeypatch.setattr(module, "latest_risk", lambda *_a: {})
+    monkeypatch.setattr(module, "latest_pnl", lambda *_a: {})
+    monkeypatch.setattr(module, "open_breaches", lambda *_a: [])
+    monkeypatch.setattr(module, "regimes_in_force", lambda *_a: {"BTC": "stressed"})
+    rows = {r["book"]: r for r in module.overview(object(), ["desk-a", "desk-b"])["rows"]}  # type: ignore[arg-type]
+    a = rows["desk-a"]
+    assert a["regime"] == "stressed" and a["limits"]["max_abs_delta"] == 100.0
+    assert a["limits_in_force"] == {"max_abs_delta": 50.0, "max_abs_gamma": None,
+                                    "max_abs_vega": 500.0, "min_theta": -100.0,
+                                    "min_liq_distance": 0.1, "min_health_factor": None}
+    assert a["use_pct"]["delta"] == 120.0  # against the limit in force, as before
+    assert rows["desk-b"]["limits_in_force"]["max_abs_delta"] == 100.0  # no regime_scale

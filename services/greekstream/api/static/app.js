@@ -291,7 +291,10 @@ function limitLines(panel, limits) {
   return [...new Set(out)];
 }
 
-function chart(panel, series, limits, breaches, width) {
+/** ``limits``: per underlying the limits in force (a maximum scaled for the volatility
+ * regime, as the engine checks it); ``scaling``: per underlying the limits as set and the
+ * regime, to say when the line is not the limit as set. */
+function chart(panel, series, limits, breaches, width, scaling = {}) {
   const box = el("div", { class: "panel", "data-field": panel.field });
   box.appendChild(el("h3", {}, panel.title));
   const unders = Object.keys(series);
@@ -380,8 +383,16 @@ function chart(panel, series, limits, breaches, width) {
   const limitValues = [...new Set(Object.values(limits).map((lim) => lim?.[panel.limit])
     .filter((v) => v !== null && v !== undefined))];
   if (lines.length) {
-    notes.push("dashed red: limit " + limitValues.map((v) => `${panel.max ? "±" : ""}${num(v)}`).join(", ") +
-      ` ${panel.unit}`);
+    const shown = (vs) => vs.map((v) => `${panel.max ? "±" : ""}${num(v)}`).join(", ");
+    let note = `dashed red: limit ${shown(limitValues)} ${panel.unit}`;
+    const set = [...new Set(Object.entries(limits).map(([u, lim]) => {
+      const v = lim?.[panel.limit];
+      const raw = scaling[u]?.limits?.[panel.limit];
+      return v === null || v === undefined || raw === undefined || raw === v ? null
+        : `${shown([raw])} as set, scaled for the ${scaling[u].regime} regime`;
+    }).filter((t) => t !== null))];
+    if (set.length) note += ` (${set.join("; ")})`;
+    notes.push(note);
   }
   if (marks.length) notes.push(`▼ ${marks.length} breach opening${marks.length > 1 ? "s" : ""}`);
   if (nClipped) notes.push(`${nClipped} point${nClipped > 1 ? "s" : ""} beyond the 1st–99th percentile drawn at the edge (○)`);
@@ -635,9 +646,15 @@ async function renderBook() {
   const series = {};
   for (const r of rows) if (r.underlying === und) (series[r.underlying] ||= []).push({ ...r, t: Date.parse(r.bucket) });
   const limits = {};
-  for (const r of mine) if (r.underlying === und) limits[r.underlying] = r.limits;
+  const scaling = {};
+  for (const r of mine) {
+    if (r.underlying !== und) continue;
+    // the limits the engine checks now (a maximum scaled for the regime), not as set
+    limits[r.underlying] = r.limits_in_force ?? r.limits;
+    scaling[r.underlying] = { limits: r.limits, regime: r.regime };
+  }
   const shown = breaches.filter((b) => b.underlying === und);
-  const panels = PANELS.map((p) => chart(p, series, limits, shown, 480));
+  const panels = PANELS.map((p) => chart(p, series, limits, shown, 480, scaling));
   $("charts").replaceChildren(...panels);
   for (const p of panels) p.plot?.setSize({ width: Math.max(300, p.clientWidth - 24), height: 210 });
   $("legend").replaceChildren(...Object.keys(series).map(
