@@ -127,3 +127,19 @@ def test_stop_grace_lets_serve_answer_the_requests_in_flight(
                   float(env["GREEKSTREAM_QUERIES__CONNECTION_WAIT_S"])
                   + float(env["GREEKSTREAM_QUERIES__QUERY_TIMEOUT_S"]))
     assert _seconds(serve.get("stop_grace_period", "10s")) > longest
+
+
+def test_the_override_never_sends_the_demo_day_to_the_external_cluster(
+        compose_config: dict[str, Any], compose_override_config: dict[str, Any]) -> None:
+    """`producer` replays the bundled demo day. compose.override.example.yml pointed it at
+    the external (production) Kafka, so a plain `docker compose up -d`, the quick start's
+    command, or `docker compose run --rm producer` with the override in place published
+    the demo desks' trades into the production topics. It keeps the bundled broker."""
+    bundled = compose_config["services"]["producer"]["environment"]
+    producer = compose_override_config["services"]["producer"]
+    env = producer["environment"]
+    assert producer["command"][:2] == ["produce", "/opt/greekstream/share/demo.jsonl"]
+    assert env["GREEKSTREAM_KAFKA__BOOTSTRAP_SERVERS"] == bundled[
+        "GREEKSTREAM_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert OVERRIDE_ENV["KAFKA_BOOTSTRAP"] not in str(producer)
+    assert OVERRIDE_ENV["KAFKA_PASSWORD"] not in str(producer)
