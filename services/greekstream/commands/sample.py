@@ -38,6 +38,7 @@ PROFILES = {"small": "kafka-test", "day": "demo", "bench": "bench", "market": "m
 
 
 OUT_HINT = "choose a writable place with --out FILE"
+LOANS, LOANS_ASSET = 5000, "ETH"  # --profile loans: --count and --asset by default
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,9 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default 1,000,000)")
     p.add_argument("--with-bad", action="store_true",
                    help="small/day: add bad records (each rejected with a reason) and a duplicate")
-    p.add_argument("--count", type=int, default=5000,
-                   help=f"loans: number of loans (1 to {MAX_LOANS:,}; default 5000)")
-    p.add_argument("--asset", default="ETH", help="loans: collateral asset (default ETH)")
+    p.add_argument("--count", type=int,
+                   help=f"loans: number of loans (1 to {MAX_LOANS:,}; default {LOANS})")
+    p.add_argument("--asset", help=f"loans: collateral asset (default {LOANS_ASSET})")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -71,10 +72,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {n:,} days of returns to {out}", file=sys.stderr)
             return 0
         if args.profile == "loans":
-            if args.asset not in ASSETS:
-                raise UsageError(f"unknown --asset {args.asset!r}",
+            asset = LOANS_ASSET if args.asset is None else args.asset
+            if asset not in ASSETS:
+                raise UsageError(f"unknown --asset {asset!r}",
                                  hint=f"choose one of {', '.join(ASSETS)}")
-            n = write_loans(out, args.count, args.asset, args.seed)
+            n = write_loans(out, LOANS if args.count is None else args.count, asset, args.seed)
         else:
             n = write_sample(out, PROFILES[args.profile], args.seed, args.with_bad, args.events,
                              show_progress=not args.quiet)
@@ -96,7 +98,11 @@ def _check(args: argparse.Namespace) -> None:
                          hint="the benchmarks use --events 1000000 (the default)")
     if args.with_bad and args.profile not in ("small", "day"):
         raise UsageError("--with-bad is for --profile small or day")
-    if not 1 <= args.count <= MAX_LOANS:
+    for flag, value in (("--count", args.count), ("--asset", args.asset)):
+        if value is not None and args.profile != "loans":  # (it made the profile's file)
+            raise UsageError(f"{flag} is for --profile loans",
+                             hint=f"add --profile loans, or drop {flag}")
+    if args.count is not None and not 1 <= args.count <= MAX_LOANS:
         raise UsageError(f"--count {args.count:,} is out of range: a number of loans "
                          f"from 1 to {MAX_LOANS:,}", hint="e.g. --count 5000 (the default)")
     if args.seed < 0:
