@@ -95,12 +95,14 @@ def latest_risk(history: History, books: list[str], at: int) -> ByKey:
 
 
 def latest_pnl(history: History, books: list[str], at: int) -> ByKey:
-    """The latest `pnl` output per key (empty when the store has no P&L table or rows)."""
+    """The latest `pnl` output per key (empty when the store has no P&L table or rows): the
+    last by (ts, emission order), as the exposure beside it (two at one ts, events of one
+    microsecond, gave either)."""
     if "pnl" not in history.tables():
         return {}
     fields = ("realized_usd", "unrealized_usd", "fees_usd", "funding_usd", "total_usd")
     rows = history.rows(
-        f"SELECT book, underlying, argMax(({', '.join(fields)}), ts) FROM pnl "
+        f"SELECT book, underlying, argMax(({', '.join(fields)}), (ts, seq)) FROM pnl "
         "WHERE book IN {books:Array(String)} AND ts <= fromUnixTimestamp64Micro({t:Int64}, 'UTC') "
         "GROUP BY book, underlying", {"books": books, "t": at})
     return {(b, u): dict(zip(fields, v, strict=True)) for b, u, v in rows}
