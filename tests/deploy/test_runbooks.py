@@ -94,3 +94,27 @@ def test_each_runbook_is_one_numbered_list() -> None:
         title = section.splitlines()[0]
         steps = [int(n) for n in re.findall(r"^(\d+)\. ", section, re.M)]
         assert steps == list(range(1, len(steps) + 1)), (title, steps)
+
+
+def test_the_guide_says_to_percent_encode_the_dsn_password() -> None:
+    """The DSN is a URL: a password with `@`, `#`, `/` or `:` as typed sent the client to
+    another host (below: host `ss`, password `p`) or made the DSN malformed, and the guide
+    showed PASSWORD verbatim. Percent-encoded, it reaches ClickHouse as typed."""
+    from types import SimpleNamespace
+
+    from greekstream.history import client
+
+    def target(dsn: str) -> tuple[str, str]:
+        seen: dict[str, str] = {}
+        client._client(SimpleNamespace(get_client=lambda **kw: seen.update(kw)),
+                       client.parse_dsn(dsn), None)
+        return seen["host"], seen["password"]
+
+    host = "abc123.eu-west-1.aws.clickhouse.cloud"
+    assert target(f"https://greekstream:p@ss#w0rd@{host}:8443/greekstream") == ("ss", "p")
+    assert target(f"https://greekstream:p%40ss%23w0rd@{host}:8443/greekstream") == (
+        host, "p@ss#w0rd")
+    managed = DEPLOY[DEPLOY.index("### Managed Kafka"):DEPLOY.index("3. Secrets")]
+    assert "percent-encode" in managed
+    laptop = DEPLOY[DEPLOY.index("## 1. Quick start"):DEPLOY.index("## 2. Kubernetes")]
+    assert "letters and digits" in laptop  # compose puts CLICKHOUSE_PASSWORD in its DSN as is
