@@ -279,3 +279,20 @@ def test_a_charts_limit_line_is_the_limit_in_force_in_the_regime(
     assert panel[0] == "2", panel  # ±2: two lines
     assert panel[1].startswith("dashed red: limit ±2.00 coin (±4.00 as set, scaled for the "
                                "stressed regime)"), panel
+
+
+def test_a_bookmark_with_a_bucket_the_page_does_not_offer_keeps_the_default(
+    dsn: str, tokens_file: Path, browser: Browser, tmp_path: Path
+) -> None:
+    """`#bucket=5m` emptied the bucket box: every series request was `bucket=` (a 422)
+    and the page showed that error, no chart, until another bucket was picked."""
+    from tests.integration.history.conftest import store_trades
+
+    store_trades(dsn, tmp_path, [("desk-a", "buy", 100.0)])
+    with _serving(dsn, tokens_file) as url:
+        page = browser.open(f"{url}/#book=desk-a&bucket=5m")
+        assert sign_in(page, ALL_TOKEN) == "1", page.eval(
+            "document.getElementById('status').textContent")
+        shown = page.eval("[document.getElementById('bucket').value,"
+                          " document.getElementById('status').textContent]")
+    assert shown[0] == "1m" and shown[1].startswith("desk-a: "), shown

@@ -733,7 +733,10 @@ async function loadBooks() {
   select.replaceChildren(...books.map((b) => new Option(b, b)));
   const want = wanted();
   if (want.get("book") && books.includes(want.get("book"))) select.value = want.get("book");
-  if (want.get("bucket")) $("bucket").value = want.get("bucket");
+  // a bucket the page does not offer (#bucket=5m) keeps the default: set, it emptied the
+  // box, and every series request was refused (422) until another was picked
+  const bucket = want.get("bucket");
+  if ([...$("bucket").options].some((o) => o.value === bucket)) $("bucket").value = bucket;
   booksLoaded = true;
 }
 
