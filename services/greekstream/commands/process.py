@@ -36,7 +36,14 @@ def settings_from(args: argparse.Namespace) -> ProcessorSettings:
             out["instance_id"] = args.instance
         return out
 
-    return consumer_settings(ProcessorSettings, "processor", args, changes)
+    import yaml
+
+    from greekstream.errors import ConfigError
+
+    try:
+        return consumer_settings(ProcessorSettings, "processor", args, changes)
+    except (ValueError, yaml.YAMLError) as exc:  # the settings file: missing, not YAML
+        raise ConfigError(f"bad processor settings (GREEKSTREAM_SETTINGS_FILE): {exc}") from exc
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from greekstream.errors import UsageError
 from greekstream.kafka import reach
-from greekstream.settings import KafkaClientSettings
 
 if TYPE_CHECKING:
     from greekstream.kafka.gateway import Gateway
@@ -81,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
                               "stdin")
     first_seq = _first_seq(args.first_seq, live)
     live_ahead_s = _max_ahead(args.max_ahead, live)
-    settings = KafkaClientSettings()
+    from greekstream.commands.topics import kafka_client_settings
+
+    settings = kafka_client_settings()
     json_logging(settings.log_level)
     base = settings.kafka
     kafka = base.model_copy(update={

@@ -35,6 +35,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     reach.add_arguments(p, connect_timeout_s=10.0)
 
 
+def kafka_client_settings() -> KafkaClientSettings:
+    """The Kafka connection's settings (topics, produce); a bad GREEKSTREAM_KAFKA__* value
+    or settings file is a ConfigError naming it (it was a pydantic traceback)."""
+    import yaml
+
+    from greekstream.errors import ConfigError
+
+    try:
+        return KafkaClientSettings()
+    except (ValueError, yaml.YAMLError) as exc:  # (a ValidationError is a ValueError)
+        raise ConfigError(f"bad Kafka settings (GREEKSTREAM_KAFKA__*, or "
+                          f"GREEKSTREAM_SETTINGS_FILE): {exc}") from exc
+
+
 def run(args: argparse.Namespace) -> int:
     from greekstream.errors import UsageError
 
@@ -44,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"bad {flag} {count}: a partition count is from 1 to "
                              f"{MAX_PARTITIONS:,} (Kafka's int32)",
                              hint=f"e.g. {flag} 12 (one processor per partition at most)")
-    base = KafkaClientSettings().kafka
+    base = kafka_client_settings().kafka
     kafka = base.model_copy(update={
         k: v for k, v in (("bootstrap_servers", args.bootstrap), ("topic_prefix", args.prefix))
         if v
