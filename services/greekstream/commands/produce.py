@@ -75,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     if live:
         _require_stdin()
     elif not path.is_file():
-        raise UsageError(f"no such events file: {path}",
+        said = (f"{path} is a directory, not an events file" if path.is_dir()
+                else f"no such events file: {path}")
+        raise UsageError(said,
                          hint="pass the path of a .jsonl file, or - to read a live feed from "
                               "stdin")
     first_seq = _first_seq(args.first_seq, live)
