@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import math
 
+import orjson
 import pytest
 import QuantLib as ql
 
 from greekstream.core.explain import COMPONENTS, Held, Mark, WindowTrade, explain_key
+from greekstream.core.timeutil import format_ts
 from greekstream.core.valuation import InstrumentState
 
 pytestmark = pytest.mark.timeout(60)
@@ -72,3 +74,44 @@ def test_components_by_hand() -> None:
     # the inverse perpetual's delta term is its USD P&L exactly (linear in the mark)
     assert perp_delta == pytest.approx(
         q_perp * 10.0 * ((1 / avg_perp - 1 / m1) * m1 - (1 / avg_perp - 1 / m0) * m0), rel=1e-12)
+
+
+def _total_at(sourced: list[tuple[bytes, str]], at_us: int) -> float:
+    """The (desk-a, BTC) total P&L as of ``at_us``: only the records at or before it."""
+    from greekstream.core.engine import Engine
+
+    engine = Engine()
+    for raw, source in sourced:
+        if orjson.loads(raw)["ts"] <= format_ts(at_us):
+            engine.handle(raw, source)
+    return engine.pnl_as_of(("desk-a", "BTC"), at_us).total_usd
+
+
+def test_an_expired_position_without_a_quote_before_expiry_explains_nothing() -> None:
+    """SPEC: an expired option is valued at intrinsic against the last forward *before*
+    expiry (docs/pnl.md: quotes at or after expiry do not move it; without one the position
+    is held at cost). Explain valued it on a forward quoted after expiry: `actual` 5,000
+    while the book's P&L did not move (docs/pnl.md: for linear contracts `actual` is the
+    change of total_usd)."""
+    from greekstream.runtime.explain import explain_window
+    from tests.unit import builders as b
+
+    records = [b.option("C", 60000, settlement="linear", expiry=b.ts(100), size=1.0),
+               b.index("x0", 1, 60000),
+               b.trade("t1", 2, "C", "buy", 1, price=500.0),
+               b.quote_opt("q1", 150, "C", 70000, 0.5),  # its first quote: after expiry
+               b.quote_opt("q2", 250, "C", 75000, 0.5)]
+    sourced = [(raw, f"f:{i}") for i, raw in enumerate(records)]
+    t0, t1 = b.parse(b.ts(200)), b.parse(b.ts(300))
+    (row,) = explain_window(sourced, t0, t1)
+    assert _total_at(sourced, t1) - _total_at(sourced, t0) == 0.0
+    assert row["actual"] == 0.0 and row["residual"] == 0.0
+    # with a quote before expiry, the last one before it settles the option: intrinsic
+    # on 61,000 (not on 75,000), U = 1,000 − 500 at T1
+    records.insert(3, b.quote_opt("q0", 50, "C", 61000, 0.5))
+    sourced = [(raw, f"f:{i}") for i, raw in enumerate(records)]
+    t0 = b.parse(b.ts(60))
+    (row,) = explain_window(sourced, t0, t1)
+    assert _total_at(sourced, t1) == 1000.0 - 500.0
+    moved = _total_at(sourced, t1) - _total_at(sourced, t0)
+    assert row["actual"] == pytest.approx(moved, rel=1e-12)

@@ -64,12 +64,14 @@ class WindowTrade:
 
 def price_at(inst: InstrumentState, mark: Mark, at_us: int) -> float | None:
     """USD per coin at ``at_us`` (an option's Black-76 value, else the mark); None when
-    unknown. Past expiry: intrinsic on the last forward (options) or the last mark."""
+    unknown. Past expiry: intrinsic on the last forward before expiry (options) or the last
+    mark before expiry, as the P&L (core/pnl.price_for_pnl): quotes at or after expiry do
+    not move it, and without one before expiry the position is held at cost (None)."""
     expired = inst.expiry_us is not None and inst.expiry_us <= at_us
     if inst.is_option:
         assert inst.strike is not None and inst.expiry_us is not None
         if expired:
-            f = mark.settle if mark.settle is not None else mark.forward
+            f = mark.settle
             if f is None:
                 return None
             return max(f - inst.strike if inst.is_call else inst.strike - f, 0.0)
@@ -78,7 +80,7 @@ def price_at(inst: InstrumentState, mark: Mark, at_us: int) -> float | None:
         return black76_scalar(mark.forward, inst.strike, year_fraction(at_us, inst.expiry_us),
                               mark.vol, inst.is_call).value
     if expired:
-        return mark.settle if mark.settle is not None else mark.mark
+        return mark.settle
     return mark.mark
 
 
