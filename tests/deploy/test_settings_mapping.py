@@ -73,6 +73,15 @@ def test_models_match_the_commands(monkeypatch: pytest.MonkeyPatch) -> None:
             got = consumer_settings(model, command, argparse.Namespace(group=None, port=None),
                                     lambda _base: {})
             assert type(got) is model and got.group_id == f"from-env-{command}", command
+        elif model is KafkaClientSettings and "kafka_client_settings()" in source:
+            # topics and produce read theirs through topics.kafka_client_settings: it must
+            # build that model from the environment, as the chart and compose set it
+            from greekstream.commands.topics import kafka_client_settings
+
+            monkeypatch.setenv("GREEKSTREAM_KAFKA__TOPIC_PREFIX", f"from-env-{command}")
+            got_kafka = kafka_client_settings()
+            assert type(got_kafka) is model, command
+            assert got_kafka.kafka.topic_prefix == f"from-env-{command}", command
         else:
             assert f"{model.__name__}()" in source, f"{command} reads {model.__name__}"
 
