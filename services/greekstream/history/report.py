@@ -302,7 +302,8 @@ def _compare_report(report: dict[str, Any], outputs: list[Any]) -> list[Finding]
             (f["hash"], f["prev"], f.get("ts"), f["event_id"]))
         events[f["hash"]] = out
     findings = []
-    for name, entry in report.get("books", {}).items():
+    signed_books = report.get("books", {})
+    for name, entry in signed_books.items():
         signed = entry.get("chain")
         if signed is None:
             continue
@@ -310,6 +311,37 @@ def _compare_report(report: dict[str, Any], outputs: list[Any]) -> list[Finding]
         mine = chains[0] if len(chains) == 1 else None
         if mine is None or mine["head"] != signed.get("head"):
             findings.append(_localise(name, signed, mine, by_book.get(name, []), start))
+    # a book the report has no chain of, whose chain history has by the end of the day:
+    # inputs of that day stored after the report was signed (or a book added to history)
+    for name in sorted(set(by_book) - {""}):
+        entry = signed_books.get(name)
+        if isinstance(entry, dict) and entry.get("chain") is not None:
+            continue
+        chains = chain_summary(by_book[name], start, end)
+        if chains:
+            findings.append(Finding(
+                "chain", f"book {name}",
+                f"the chain recomputed from the stored inputs has {chains[0]['outputs']} "
+                f"output(s) by {format_ts(end)} (head {chains[0]['head']}, first output "
+                f"{chains[0]['first']}) but the signed report has no chain of this book: "
+                f"history holds inputs the report did not (stored after it was signed?)"))
+    signed_market = report.get("market_chains")
+    if isinstance(signed_market, list):
+        mine_market = chain_summary(by_book.get("", []), start, end)
+        ours = {(c["first"], c["head"]) for c in mine_market}
+        theirs = {(c.get("first"), c.get("head")) for c in signed_market
+                  if isinstance(c, dict)}
+        for first, head in sorted(theirs - ours, key=str):
+            findings.append(Finding(
+                "chain", f"market chain from {first}",
+                f"the signed report's head {head} is not the head of a chain recomputed "
+                f"from the stored inputs (rejections, regimes): stored inputs were "
+                f"rewritten, removed or added after the report was signed"))
+        for first, head in sorted(ours - theirs, key=str):
+            findings.append(Finding(
+                "chain", f"market chain from {first}",
+                f"recomputed from the stored inputs to head {head}, which the signed "
+                f"report does not have: history holds inputs the report did not"))
     return findings
 
 

@@ -253,3 +253,29 @@ def test_another_key_does_not_verify(
     capsys.readouterr()
     assert main(["verify", str(report), "--pubkey", f"{other}.pub"]) == 1
     assert "FAIL signature" in capsys.readouterr().out
+
+
+def test_inputs_of_the_day_stored_after_the_report_was_signed_are_named(
+    dsn: str, small_events: Path, keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trade of a new book and a bad record dated on the report's day, stored after the
+    report was signed: history now holds that day's chain of a book the report has none
+    of, and a rejection chain the report does not list. `verify --dsn` compared only the
+    books the report lists, so it said OK; it names both now."""
+    _store(dsn, small_events)
+    report = _signed(dsn, keys, tmp_path)
+    assert _verify(report, keys, dsn, capsys)[0] == 0
+    lines = small_events.read_bytes().splitlines()
+    good = [orjson.loads(ln) for ln in lines
+            if ln.startswith(b'{"type":') and b'"bad-' not in ln]
+    trade = next(r for r in good if r["type"] == "trade")
+    last = max(r["ts"] for r in good)
+    late = tmp_path / "late.jsonl"
+    late.write_bytes(orjson.dumps({**trade, "event_id": "late-1", "book": "desk-late",
+                                   "ts": last}) + b"\n" + orjson.dumps(
+        {**trade, "event_id": "late-bad", "instrument_id": "NO-SUCH", "ts": last}) + b"\n")
+    assert main(["replay", str(late), "--history", dsn, "--quiet"]) == 0
+    code, out = _verify(report, keys, dsn, capsys)
+    assert code == 1, out
+    assert "FAIL chain      book desk-late" in out and "has no chain of this book" in out
+    assert "FAIL chain      market chain from " in out, out
