@@ -10,6 +10,7 @@ import ast
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from contextlib import suppress
@@ -98,7 +99,10 @@ def _main(argv: Sequence[str] | None) -> int:
     collector.tune()
     _quiet_libraries()
     try:
-        return int(args._run(args))
+        code = int(args._run(args))
+        if sys.stdout is not None:
+            sys.stdout.flush()  # (what print() left in the buffer: its errors are ours)
+        return code
     except GreekstreamError as exc:
         print(f"greekstream {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -108,6 +112,22 @@ def _main(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         sys.stderr.close()
         return 0
+    except OSError as exc:  # where the output goes (`> FILE` on a full disk, ...): not a bug
+        _drop_stdout()
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"greekstream {args.command}: error: {exc.strerror or exc}{where}\n  hint: "
+              "check the disk its output goes to (> FILE): free space, permissions; then "
+              "run it again", file=sys.stderr)
+        return 2
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so what is left in its buffer does not fail again when
+    Python flushes it at exit (a second message, exit status 120)."""
+    with suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 # libraries whose log lines would reach a terminal before our own error says the same
