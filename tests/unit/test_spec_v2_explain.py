@@ -115,3 +115,29 @@ def test_an_expired_position_without_a_quote_before_expiry_explains_nothing() ->
     assert _total_at(sourced, t1) == 1000.0 - 500.0
     moved = _total_at(sourced, t1) - _total_at(sourced, t0)
     assert row["actual"] == pytest.approx(moved, rel=1e-12)
+
+
+def test_a_position_first_valued_in_the_window_explains_its_pnl() -> None:
+    """A position held at cost at T0 (never quoted yet: U = 0 in the book's P&L) and valued
+    in the window: explain left it out (`actual` 0) while total_usd moved by its whole
+    unrealized P&L (docs/pnl.md: for linear contracts `actual` is the change of total_usd).
+    It has no T0 Greeks, so all of it is residual."""
+    from greekstream.runtime.explain import explain_window
+    from tests.unit import builders as b
+
+    records = [b.option("C", 60000, settlement="linear", size=1.0),
+               b.perp("P", settlement="linear", size=0.01),
+               b.index("x0", 1, 60000),
+               b.trade("t1", 2, "C", "buy", 1, price=500.0),
+               b.trade("t2", 3, "P", "sell", 100, price=60000.0),
+               b.quote_opt("q1", 150, "C", 61000, 0.5),  # first quotes: in the window
+               b.quote_mark("m1", 160, "P", 60500.0)]
+    sourced = [(raw, f"f:{i}") for i, raw in enumerate(records)]
+    t0, t1 = b.parse(b.ts(100)), b.parse(b.ts(200))
+    (row,) = explain_window(sourced, t0, t1)
+    assert _total_at(sourced, t0) == 0.0
+    moved = _total_at(sourced, t1) - _total_at(sourced, t0)
+    assert moved > 1000.0  # the call gained more than the short perpetual lost (500)
+    assert row["actual"] == pytest.approx(moved, rel=1e-12)
+    assert row["residual"] == row["actual"]
+    assert all(row[c] == 0.0 for c in COMPONENTS[:-1])

@@ -130,8 +130,13 @@ def explain_key(
         iid = h.inst.instrument_id
         m0, m1 = marks0.get(iid, Mark()), marks1.get(iid, Mark())
         p0, p1 = price_at(h.inst, m0, t0), price_at(h.inst, m1, t1)
-        if p0 is None or p1 is None:
-            continue  # held at cost at one end: no P&L to explain
+        if p1 is None:
+            continue  # still held at cost at T1 (and so at T0): no P&L to explain
+        if p0 is None:
+            # held at cost at T0 (U = 0, as the P&L holds a position with no valuation yet)
+            # and first valued in the window: its whole P&L is the residual's, no T0 Greeks
+            revaluation += position_value(h.inst, h.qty, h.avg, p1)
+            continue
         revaluation += position_value(h.inst, h.qty, h.avg, p1) - position_value(
             h.inst, h.qty, h.avg, p0)
         for name, value in _taylor(h, m0, m1, t0, t1).items():
