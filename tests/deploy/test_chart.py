@@ -402,3 +402,25 @@ def test_a_serve_grace_shorter_than_its_requests_is_refused() -> None:
                "--set", "serve.settings.queries.replay_timeout_s=600"], check=False)
     assert out.returncode != 0, "accepted"
     assert "terminationGracePeriodSeconds" in out.stderr and "replay_timeout_s" in out.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["--set", "fullnameOverride=" + "f" * 63],
+    ["--set", "nameOverride=" + "n" * 20],
+], ids=["fullname-63", "name-override"])
+def test_long_release_names_give_valid_object_names(args: list[str]) -> None:
+    """Helm allows release names of 53 characters. The chart truncated its full name to 63
+    and then appended `-processor-metrics`: a long release name rendered names of up to 81
+    characters, and a Service's name (or a Job's, in its job-name label) is a DNS label of
+    at most 63, so the install was refused. Every name now fits 63."""
+    release = "r" * 53
+    out = run([tool("helm"), "template", release, str(CHART), "--namespace", "risk", *args])
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    for rendered in (docs, [d for d in yaml.safe_load_all(run(
+            [tool("helm"), "template", release, str(CHART)]).stdout) if d]):
+        names = [(d["kind"], d["metadata"]["name"]) for d in rendered]
+        too_long = [n for n in names if len(n[1]) > 63]
+        assert not too_long, too_long
+        assert len(names) == len(set(names))
