@@ -296,3 +296,44 @@ def test_a_bookmark_with_a_bucket_the_page_does_not_offer_keeps_the_default(
         shown = page.eval("[document.getElementById('bucket').value,"
                           " document.getElementById('status').textContent]")
     assert shown[0] == "1m" and shown[1].startswith("desk-a: "), shown
+
+
+SLOW_OVERVIEW = """(() => {
+    // refresh ticks 100 times as often; each overview answer waits 3 s; counted at once
+    const realInterval = window.setInterval.bind(window);
+    window.setInterval = (f, ms) => realInterval(f, ms / 100);
+    window.overviews = 0;
+    window.mostOverviews = 0;
+    const realFetch = window.fetch.bind(window);
+    window.fetch = async (path, init) => {
+        if (!String(path).startsWith('/v1/overview')) return realFetch(path, init);
+        window.overviews += 1;
+        window.mostOverviews = Math.max(window.mostOverviews, window.overviews);
+        try {
+            await new Promise((go) => setTimeout(go, 3000));
+            return await realFetch(path, init);
+        } finally { window.overviews -= 1; }
+    };
+    return true; })()"""
+
+
+def test_a_refresh_does_not_pile_on_a_load_still_waiting(
+    dsn: str, tokens_file: Path, browser: Browser, tmp_path: Path
+) -> None:
+    """Each refresh tick started a load whether the last had its answers or not: over a
+    service slow to answer, a page sent ever more requests at once, adding to the load
+    that made it slow. A tick while a load waits is skipped."""
+    import time
+
+    from tests.integration.history.conftest import store_trades
+
+    store_trades(dsn, tmp_path, [("desk-a", "buy", 100.0)])
+    with _serving(dsn, tokens_file) as url:
+        page = browser.open("about:blank")
+        page.send("Page.addScriptToEvaluateOnNewDocument", {"source": SLOW_OVERVIEW})
+        page.goto(f"{url}/#book=desk-a&bucket=1m")
+        assert sign_in(page, ALL_TOKEN) == "1"
+        time.sleep(4.0)  # ~25 ticks of 150 ms, the next loads' overviews waiting 3 s
+        most = page.eval("window.mostOverviews")
+        assert int(page.eval("document.body.dataset.refreshed")) >= 1
+    assert most == 1, most

@@ -750,6 +750,16 @@ async function load() {
   }
 }
 
+let loading = null;
+
+/** One load at a time: a refresh tick while the last load still waits for its answers (a
+ * slow or busy service) is skipped; ticks used to start a load each 15 s whatever, so
+ * a service slow to answer got more and more of them at once from every open page. */
+function loadOnce() {
+  loading ??= load().catch(fail).finally(() => { loading = null; });
+  return loading;
+}
+
 async function start() {
   if (!session.token()) { showLogin(); return; }
   $("login").hidden = true;
@@ -758,8 +768,8 @@ async function start() {
   // the timer runs from the start: a first load that failed (the service restarting as
   // the page opened) is tried again like a refresh, not left as an error for good
   clearInterval(timer);
-  timer = setInterval(() => { if ($("refresh").checked) load().catch(fail); }, REFRESH_MS);
-  await load().catch(fail);
+  timer = setInterval(() => { if ($("refresh").checked) loadOnce(); }, REFRESH_MS);
+  await loadOnce();
 }
 
 function wire() {
