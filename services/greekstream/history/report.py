@@ -293,7 +293,15 @@ def _compare_report(report: dict[str, Any], outputs: list[Any]) -> list[Finding]
     day = report.get("date")
     if not isinstance(day, str):
         return [Finding("report", "date", "the report has no date")]
-    start, end = day_bounds(day)
+    try:
+        start, end = day_bounds(day)
+    except HistoryQueryError:
+        return [Finding("report", "date", f"{day!r} is not a UTC date YYYY-MM-DD the engine "
+                                          f"accepts: not as `greekstream report` writes it")]
+    signed_books = report.get("books", {})
+    if not isinstance(signed_books, dict):
+        return [Finding("report", "books", "not an object of books: not as "
+                                           "`greekstream report` writes it")]
     by_book: dict[str, list[Link]] = {}
     events: dict[str, Any] = {}
     for out in outputs:
@@ -302,10 +310,13 @@ def _compare_report(report: dict[str, Any], outputs: list[Any]) -> list[Finding]
             (f["hash"], f["prev"], f.get("ts"), f["event_id"]))
         events[f["hash"]] = out
     findings = []
-    signed_books = report.get("books", {})
     for name, entry in signed_books.items():
-        signed = entry.get("chain")
+        signed = entry.get("chain") if isinstance(entry, dict) else entry
         if signed is None:
+            continue
+        if not isinstance(signed, dict):
+            findings.append(Finding("report", f"books.{name}", "its chain is not an object: "
+                                    "not as `greekstream report` writes it"))
             continue
         chains = chain_summary(by_book.get(name, []), start, end)
         mine = chains[0] if len(chains) == 1 else None
@@ -349,9 +360,11 @@ def _localise(name: str, signed: dict[str, Any], mine: dict[str, Any] | None,
               links: list[Link], start: int) -> Finding:
     """The first hour whose signed head differs from the recomputed one, and the first
     recomputed output of the book in that hour."""
-    marks = signed.get("marks", {})
+    marks = signed.get("marks")
+    marks = marks if isinstance(marks, dict) else {}
     mine_marks = (mine or {}).get("marks", {})
-    hour = next((h for h in sorted(marks) if marks[h] != mine_marks.get(h)), None)
+    hour = next((h for h in sorted(marks, key=str) if marks[h] != mine_marks.get(h)
+                 and isinstance(h, str) and h.isdigit() and int(h) < 24), None)
     detail = (f"the chain recomputed from the stored inputs ends at "
               f"{(mine or {}).get('head', 'nothing')} but the signed report says "
               f"{signed.get('head')}: stored inputs and outputs were rewritten together, or "

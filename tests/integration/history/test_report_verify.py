@@ -279,3 +279,32 @@ def test_inputs_of_the_day_stored_after_the_report_was_signed_are_named(
     assert code == 1, out
     assert "FAIL chain      book desk-late" in out and "has no chain of this book" in out
     assert "FAIL chain      market chain from " in out, out
+
+
+@pytest.mark.parametrize(("path", "value", "named"), [
+    (("books",), [], "FAIL report     books  not an object of books"),
+    (("date",), "garbage", "FAIL report     date  'garbage' is not a UTC date"),
+    (("books", 0, "chain"), "x", "its chain is not an object"),
+    (("books", 0, "chain", "marks"), ["00"], "FAIL chain      book"),
+])
+def test_a_report_altered_out_of_shape_is_a_finding_not_a_traceback(
+    signed_store: tuple[str, Path], keys: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], path: tuple[object, ...], value: object, named: str,
+) -> None:
+    """A report altered so that `books` is a list or a book's chain a string: `verify
+    --dsn` died with an AttributeError traceback (exit 1 of an uncaught exception, no
+    FAIL line); a date that is not one was "error: bad date ... hint: --date" (exit 2,
+    and verify has no --date). Each is a FAIL line now, after FAIL signature."""
+    dsn, signed = signed_store
+    report = _copy(signed, tmp_path)
+    doc = orjson.loads(report.read_bytes())
+    node = doc["report"]
+    for key in path[:-1]:
+        node = node[sorted(node)[key]] if isinstance(key, int) else node[key]
+    node[path[-1]] = value
+    if path[-1] == "marks":
+        node["head"] = "0" * 64
+    report.write_bytes(orjson.dumps(doc))
+    code, out = _verify(report, keys, dsn, capsys)
+    assert code == 1, out
+    assert out.startswith("FAIL signature") and named in out, out
