@@ -188,9 +188,10 @@ def _intents(history: History, params: dict[str, Any], tables: set[str]
              ) -> list[tuple[str, dict[str, Any]]]:
     status: dict[str, tuple[str, int]] = {}
     if "intent_status" in tables:
-        for intent_id, state, ts in history.rows(
-            "SELECT DISTINCT intent_id, state, toUnixTimestamp64Micro(ts) FROM intent_status"
-        ):
+        for intent_id, state, ts in history.rows(  # as at the end of D: one closed later
+            "SELECT DISTINCT intent_id, state, toUnixTimestamp64Micro(ts) FROM intent_status "
+            "WHERE ts <= fromUnixTimestamp64Micro({end:Int64}, 'UTC')", params,
+        ):  # was pending then (the report must not depend on when it is built)
             status[intent_id] = (state, ts)
     out = []
     for row in history.rows(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from tests.unit import builders as b
 
 from greekstream.cli import main
 from greekstream.core.chain import GENESIS, canonical_json, record_hash
@@ -308,3 +309,33 @@ def test_a_report_altered_out_of_shape_is_a_finding_not_a_traceback(
     code, out = _verify(report, keys, dsn, capsys)
     assert code == 1, out
     assert out.startswith("FAIL signature") and named in out, out
+
+
+def test_a_days_report_does_not_depend_on_what_history_holds_after_that_day(
+    dsn: str, tmp_path: Path,
+) -> None:
+    """An intent emitted at 23:59:50 that expired at 00:00:20 the next day: built at the
+    end of the day the report said `pending`, built once the next day's data was stored
+    `expired` with a closed_at of the next day (intent_status was read whatever its
+    ts), so the same day's report changed after it was signed. As of the end of D now."""
+    from greekstream.history.report import build_report
+
+    perp = "BTC-PERPETUAL"
+    lines = [b.perp(perp, "linear", 1.0), b.index("x0", 1, 60000),
+             b.quote_mark("q0", 2, perp, 60000),
+             b.limits("l0", 3, hedge_instrument=perp, hedge_band=0.5),
+             b.trade("t1", 86_390, perp, "buy", 5)]  # 2026-03-01T23:59:50Z
+    day, later = tmp_path / "day.jsonl", tmp_path / "next.jsonl"
+    day.write_bytes(b"\n".join(lines) + b"\n")
+    later.write_bytes(b.quote_mark("q1", 86_460, perp, 60010) + b"\n")  # 00:01 next day
+    assert main(["replay", str(day), "--history", dsn, "--quiet"]) == 0
+    with connect(dsn) as history:
+        at_end_of_day = build_report(history, "2026-03-01")
+    assert main(["replay", str(later), "--history", dsn, "--quiet"]) == 0
+    with connect(dsn) as history:
+        states = history.rows("SELECT state, toString(ts) FROM intent_status")
+        next_day = build_report(history, "2026-03-01")
+    assert states == [("expired", "2026-03-02 00:00:20.000000")]
+    intents = next_day["books"]["desk-a"]["intents"]
+    assert [(i["status"], i["closed_at"]) for i in intents] == [("pending", None)]
+    assert next_day == at_end_of_day
