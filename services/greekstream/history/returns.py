@@ -31,14 +31,17 @@ from greekstream.core.events import DecodeError, decode_event
 from greekstream.core.timeutil import MICROS_PER_SECOND
 from greekstream.core.var import Returns
 from greekstream.errors import HistoryQueryError
+from greekstream.history.asof import ACCEPTED
 from greekstream.history.client import History
 
 DAY_US = 86_400 * MICROS_PER_SECOND
 TARGET_DAYS = 30.0
+# only the records the engine accepted: one it rejected (a price of -5, a quote of an
+# unknown instrument) is stored too, and moved no close (asof.ACCEPTED)
 _LAST_OF_DAY = (
     "SELECT {key}, toUInt32(toDate(ts)) AS day, argMax(raw, (ts, arrival_ts, seq)) "
-    "FROM raw_events WHERE decoded AND type = {{kind:String}} AND {key} IN {{names:Array(String)}} "
-    "GROUP BY {key}, day ORDER BY {key}, day"
+    f"FROM raw_events WHERE {ACCEPTED} AND type = {{{{kind:String}}}} "
+    "AND {key} IN {{names:Array(String)}} GROUP BY {key}, day ORDER BY {key}, day"
 )
 
 
@@ -107,7 +110,8 @@ def _atm_vols(history: History, underlyings: Sequence[str],
               window: list[date]) -> dict[str, np.ndarray]:
     options: dict[str, _Option] = {}
     for (raw,) in history.rows("SELECT argMax(raw, (ts, arrival_ts, seq)) FROM raw_events "
-                               "WHERE decoded AND type = 'instrument' GROUP BY instrument_id"):
+                               f"WHERE {ACCEPTED} AND type = 'instrument' "
+                               "GROUP BY instrument_id"):
         ev = _decode(raw)
         if ev.kind == "option" and ev.underlying in underlyings:
             options[ev.instrument_id] = _Option(ev.underlying, ev.expiry, ev.strike)

@@ -101,3 +101,27 @@ def test_a_vol_gap_is_an_error(dsn: str, tmp_path: Path,
                  "--out", out]) == 0
     assert main(["returns", dsn, "--underlyings", "SOL", "--days", "2", "--out", out]) == 2
     assert "no stored index event of SOL" in capsys.readouterr().err
+
+
+def test_records_the_engine_rejected_are_no_close_and_no_vol(
+    dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An index of price -5 and an option quote of mark_iv -0.1, the last of Jan 4, are
+    stored (every input is) and were rejected by the engine (invalid_event). The builder
+    read every decoded record, took them as the day's close and vol, and failed the
+    whole command ("a stored event does not decode"); only accepted records count now."""
+    bad = [rec("index", "i-bad", "2026-01-04T23:30:00Z", underlying="BTC", price=-5.0),
+           rec("quote", "q-bad", "2026-01-04T21:00:00Z", instrument_id="A",
+               underlying_price=99.0, mark_iv=-0.1)]
+    events = tmp_path / "hand.jsonl"
+    events.write_bytes(b"\n".join([*store(), *bad]) + b"\n")
+    assert main(["replay", str(events), "--history", dsn, "--quiet"]) == 0
+    assert "2 input record(s) rejected" in capsys.readouterr().err
+    out = tmp_path / "r.csv"
+    assert main(["returns", dsn, "--underlyings", "BTC", "--days", "3", "--out",
+                 str(out)]) == 0, capsys.readouterr().err
+    r = load_returns(out)
+    assert r.dates == ("2026-01-02", "2026-01-03", "2026-01-04")
+    want = [math.log(110 / 100), math.log(99 / 110), 0.0]
+    assert r.log_returns["BTC"].tolist() == pytest.approx(want, rel=1e-15, abs=1e-15)
+    assert r.vol_changes["BTC"][-1] == pytest.approx(0.0, abs=1e-15)  # A: 0.52 both days
