@@ -92,6 +92,9 @@ class BookConvertor(Convertor[str]):
 
 register_url_convertor("book", BookConvertor())
 MAX_WITHIN_S = 366 * 86_400.0  # a hedge follow-up window longer than a year means nothing
+# ?last=N: only the last N rows of a list (breaches, hedge intents), oldest first; the page
+# asks for them, so that a book with more than queries.MAX_ROWS still shows its latest
+Last = Annotated[int | None, Query(gt=0, le=queries.MAX_ROWS)]
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -541,10 +544,12 @@ def _routes(app: FastAPI, service: Service) -> None:
         request: Request, book: str, who: Auth,
         t_from: Annotated[str | None, Query(alias="from")] = None,
         t_to: Annotated[str | None, Query(alias="to")] = None, format: Format = "json",
+        last: Last = None,
     ) -> Response:
         known(request, book, who)
         with service.db() as h:
-            rows = queries.breach_history(h, book, _time(t_from, "from"), _time(t_to, "to"))
+            rows = queries.breach_history(h, book, _time(t_from, "from"), _time(t_to, "to"),
+                                          last)
         return _render(rows, format, f"{book}-breaches")
 
     @app.get("/v1/books/{book:book}/hedge-intents",
@@ -554,12 +559,12 @@ def _routes(app: FastAPI, service: Service) -> None:
         t_from: Annotated[str | None, Query(alias="from")] = None,
         t_to: Annotated[str | None, Query(alias="to")] = None,
         within_s: Annotated[float, Query(gt=0, le=MAX_WITHIN_S, allow_inf_nan=False)] = 30.0,
-        format: Format = "json",
+        format: Format = "json", last: Last = None,
     ) -> Response:
         known(request, book, who)
         with service.db() as h:
             rows = queries.hedge_intents(h, book, _time(t_from, "from"), _time(t_to, "to"),
-                                         within_s)
+                                         within_s, last)
         return _render(rows, format, f"{book}-hedge-intents")
 
     @app.post("/v1/books/{book:book}/what-if",

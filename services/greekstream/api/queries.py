@@ -30,6 +30,23 @@ def _at_most(rows: list[Any], what: str, narrower: str = "narrow from/to") -> li
     return rows
 
 
+def _order(columns: str, last: int | None) -> str:
+    """ORDER BY ``columns`` and the LIMIT of a list: oldest first, at most one more than
+    MAX_ROWS (to know there were more); with ``last``, newest first and at most ``last``
+    (the caller reverses it: the last N, oldest first)."""
+    if last is None:
+        return f"ORDER BY {columns} LIMIT {MAX_ROWS + 1}"
+    desc = ", ".join(f"{c.strip()} DESC" for c in columns.split(","))
+    return f"ORDER BY {desc} LIMIT {int(last)}"
+
+
+def _last(rows: list[Any], what: str, last: int | None) -> list[Any]:
+    """``rows`` oldest first: a ``last`` query's reversed, any other's within MAX_ROWS."""
+    if last is not None:
+        return rows[::-1]
+    return _at_most(rows, what, "narrow from/to, or ask for the last N (last=N)")
+
+
 def books(history: History) -> list[str]:
     """The books of the outputs and of the input records the engine accepted: a record it
     rejected (a mistyped book on a trade of an unknown instrument) made no book."""
@@ -90,9 +107,11 @@ def top_books(
 
 
 def breach_history(
-    history: History, book: str, t_from: int | None, t_to: int | None
+    history: History, book: str, t_from: int | None, t_to: int | None,
+    last: int | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per breach: when it opened, when (if) it cleared, how long it lasted."""
+    """One row per breach: when it opened, when (if) it cleared, how long it lasted; with
+    ``last``, only the last that many (by opening), still oldest first."""
     where, params = time_filter(t_from, t_to)
     params["book"] = book
     sql = (
@@ -101,10 +120,10 @@ def breach_history(
         "toUnixTimestamp64Micro(minIf(ts, state = 'cleared')), countIf(state = 'cleared') > 0, "
         "anyIf(value, state = 'open'), anyIf(`limit`, state = 'open') "
         f"FROM breaches WHERE book = {{book:String}} AND {where} "
-        f"GROUP BY breach_id ORDER BY 4, breach_id LIMIT {MAX_ROWS + 1}"
+        f"GROUP BY breach_id {_order('4, breach_id', last)}"
     )
     out = []
-    found = _at_most(history.rows(sql, params), "breaches")
+    found = _last(history.rows(sql, params), "breaches", last)
     for bid, und, metric, opened, cleared, has_clear, value, limit in found:
         has_open = opened and opened > 0
         out.append({
@@ -134,10 +153,12 @@ def regimes(history: History, t_from: int | None, t_to: int | None) -> list[dict
 
 
 def hedge_intents(
-    history: History, book: str, t_from: int | None, t_to: int | None, within_s: float
+    history: History, book: str, t_from: int | None, t_to: int | None, within_s: float,
+    last: int | None = None,
 ) -> list[dict[str, Any]]:
     """Each intent with the first accepted trade of the book on the hedge instrument at or
-    after it; ``followed`` when that trade came within ``within_s``."""
+    after it; ``followed`` when that trade came within ``within_s``. With ``last``, only
+    the last that many, still oldest first."""
     where, params = time_filter(t_from, t_to, column="i.ts")
     params.update(book=book, within=int(within_s * 1_000_000))
     sql = (
@@ -150,10 +171,10 @@ def hedge_intents(
         "WHERE type = 'trade' AND book = {book:String} "
         "AND source NOT IN (SELECT source FROM rejections)) AS t "
         "ON i.book = t.book AND i.instrument_id = t.instrument_id AND t.ts >= i.ts "
-        f"WHERE {where} ORDER BY i.ts, i.intent_id LIMIT {MAX_ROWS + 1}"
+        f"WHERE {where} {_order('i.ts, i.intent_id', last)}"
     )
     out = []
-    for row in _at_most(history.rows(sql, params), "hedge intents"):
+    for row in _last(history.rows(sql, params), "hedge intents", last):
         iid, und, inst, side, qty, before, after, basis, ts, trade_id, trade_ts = row
         followed = bool(trade_id) and trade_ts - ts <= params["within"]
         out.append({

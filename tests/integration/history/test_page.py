@@ -337,3 +337,35 @@ def test_a_refresh_does_not_pile_on_a_load_still_waiting(
         most = page.eval("window.mostOverviews")
         assert int(page.eval("document.body.dataset.refreshed")) >= 1
     assert most == 1, most
+
+
+def test_a_book_with_more_intents_than_an_answer_holds_still_shows_its_latest(
+    service_url: str, browser: Browser, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page asked for a book's whole breach and intent lists: past what an answer may
+    hold (queries.MAX_ROWS, lowered here) that was a 400, and the book had no charts,
+    matrix or cards at all, only the error. It asks for the latest (?last=N)."""
+    import httpx
+
+    from greekstream.api import queries
+
+    auth = {"Authorization": f"Bearer {ALL_TOKEN}"}
+    with httpx.Client(base_url=service_url, timeout=60, headers=auth) as client:
+        books = client.get("/v1/books").json()
+        intents = {b: client.get(f"/v1/books/{b}/hedge-intents").json() for b in books}
+        book = max(intents, key=lambda b: len(intents[b]))
+        others = [len(client.get(path).json()) for path in (
+            f"/v1/books/{book}/timeseries?bucket=1d", f"/v1/books/{book}/breaches",
+            "/v1/regimes")]
+    cap = max(others)
+    assert len(intents[book]) > cap, (book, len(intents[book]), others)
+    monkeypatch.setattr(queries, "MAX_ROWS", cap)
+    page = browser.open(f"{service_url}/#book={_fragment(book)}&bucket=1d")
+    assert sign_in(page, ALL_TOKEN) == "1", page.eval(
+        "document.getElementById('status').textContent")
+    shown = page.eval("[document.getElementById('status').textContent,"
+                      " [...document.getElementById('intents').tBodies[0].rows].length,"
+                      " document.getElementById('intents').tBodies[0].rows[0].cells[0]"
+                      ".textContent]")
+    assert shown[0].startswith(f"{book}: ") and shown[1] == 15, shown
+    assert shown[2] == intents[book][-1]["ts"][:19].replace("T", " "), shown  # the latest

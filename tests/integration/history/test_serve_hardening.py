@@ -217,6 +217,36 @@ def test_a_range_with_more_rows_than_an_answer_may_hold_is_a_clear_400(
                                           params={"bucket": "1m"}).text
 
 
+def test_the_last_n_breaches_or_intents_are_served_past_the_row_cap(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`?last=N`: the last N rows, oldest first, the tail of the whole list; a book with
+    more rows than an answer may hold (a 400 asked whole) still has its latest (the page
+    asks for them: it had no charts at all for such a book)."""
+    from greekstream.api import queries
+
+    books = client.get("/v1/books", headers=AUTH).json()
+    for what in ("breaches", "hedge-intents"):  # of the book with the most
+        lists = {f"/v1/books/{b}/{what}": client.get(f"/v1/books/{b}/{what}",
+                                                     headers=AUTH).json() for b in books}
+        path, whole = max(lists.items(), key=lambda kv: len(kv[1]))
+        assert len(whole) >= 3, (path, len(whole))
+        for n in (1, 2, len(whole), len(whole) + 5):
+            r = client.get(path, headers=AUTH, params={"last": n})
+            assert r.status_code == 200, r.text
+            assert r.json() == whole[-n:], (path, n)
+        csv = client.get(path, headers=AUTH, params={"last": 2, "format": "csv"})
+        assert len(csv.text.splitlines()) == 3
+        monkeypatch.setattr(queries, "MAX_ROWS", len(whole) - 1)
+        r = client.get(path, headers=AUTH)
+        assert r.status_code == 400 and "ask for the last N (last=N)" in r.text, r.text
+        assert client.get(path, headers=AUTH, params={"last": 2}).json() == whole[-2:]
+        monkeypatch.undo()
+        for bad in ("0", "-1", "100001", "x"):
+            r = client.get(path, headers=AUTH, params={"last": bad})
+            assert r.status_code == 422 and r.json()["error"] == "invalid_request", r.text
+
+
 def test_an_error_body_does_not_name_the_store(dsn: str, tokens_file: Path) -> None:
     """A query the store cannot answer is a 400 that says why, without the chDB directory
     or the server's host and database the message had for the CLI."""

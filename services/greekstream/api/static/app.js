@@ -584,6 +584,10 @@ let overviewCache = null;
 // service answers a series of at most 100,000 rows (a 400 past it), and a month of
 // 1-minute buckets of a few underlyings is past it. The API serves any range (from/to).
 export const SERIES_DAYS = { "1m": 7, "1h": 365, "1d": null };
+// The book's breaches and hedge intents: the latest this many (?last=N). Asked whole, a
+// book with more than the service answers (100,000, a 400) had no cards, no charts.
+export const LIST_LAST = 1000;
+const counted = (n, what) => (n >= LIST_LAST ? `the latest ${n} ${what}` : `${n} ${what}`);
 
 function seriesQuery(bucket) {
   const days = SERIES_DAYS[bucket];
@@ -616,8 +620,8 @@ async function renderBook() {
   try {
     answers = await Promise.all([
       api(bookPath(book, "timeseries", query)),
-      api(bookPath(book, "breaches")),
-      api(bookPath(book, "hedge-intents")),
+      api(bookPath(book, "breaches", { last: LIST_LAST })),
+      api(bookPath(book, "hedge-intents", { last: LIST_LAST })),
       api(bookPath(book, "risk-matrix")),
     ]);
   } catch (err) {
@@ -686,7 +690,8 @@ async function renderBook() {
   await showVar(book, current);
   if (!current()) return;
   status.className = "";  // an earlier failure's red is over
-  status.textContent = `${book}: ${rows.length} points, ${breaches.length} breaches, ${intents.length} hedge intents`;
+  status.textContent = `${book}: ${rows.length} points, ${counted(breaches.length, "breaches")}, ` +
+    counted(intents.length, "hedge intents");
   document.body.dataset.points = String(rows.length);
   document.body.dataset.breaches = String(breaches.length);
 }
