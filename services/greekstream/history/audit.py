@@ -105,11 +105,22 @@ def audit(
     config: EngineConfig | None = None,
 ) -> list[Divergence]:
     """Every divergence between stored outputs and outputs re-derived from raw events in
-    [t_from, t_to]. The replay always starts at the beginning of history (state)."""
+    [t_from, t_to]. The replay always starts at the beginning of history (state) and
+    goes through all of it, as the engine did: a record dated before ``t_to`` may have
+    arrived after records dated past it (a late trade), and its outputs, in the window,
+    were computed with those (cutting the replay at ``t_to`` by ts re-derived them
+    without: false divergences on a clean store). Only the window's outputs are kept."""
     require_schema(history)
     time_filter(t_from, t_to)  # validates the range
-    result = replay(iter_raw(history, t_to=t_to), as_of_us=None, config=config)
-    return audit_outputs(history, result.outputs, t_from, t_to)
+    kept: list[BaseModel] = []
+
+    def keep(event: BaseModel) -> None:
+        if in_range(getattr(event, "ts", None), t_from, t_to):
+            kept.append(event)
+
+    replay(iter_raw(history), as_of_us=None, config=config, keep_outputs=False,
+           on_output=keep)
+    return audit_outputs(history, kept, t_from, t_to)
 
 
 def audit_outputs(

@@ -121,6 +121,38 @@ def test_audit_finds_a_second_different_row_of_an_output_before_a_merge(
     assert changed in capsys.readouterr().out
 
 
+def test_audit_up_to_a_time_is_clean_when_a_late_record_arrived_after_later_ones(
+    dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trade dated 00:00:15 arrived after an index dated 00:00:20: the engine valued it
+    at the 00:00:20 index. `audit --to 00:00:17` replayed only the records dated up to
+    its --to, so it re-derived that trade's exposure, P&L and risk matrix at the older
+    index and reported three divergences on a clean store. The whole history is
+    replayed now (in arrival order) and only the window's outputs compared."""
+    from tests.unit import builders as b
+
+    perp = "BTC-PERPETUAL"
+    lines = [b.perp(perp, "linear", 1.0), b.index("x0", 1, 60000),
+             b.quote_mark("q0", 2, perp, 60000), b.trade("t1", 10, perp, "buy", 5),
+             b.index("x1", 20, 70000), b.quote_mark("q1", 20, perp, 70000),
+             b.trade("t2", 15, perp, "buy", 3), b.index("x2", 30, 71000)]
+    events = tmp_path / "late.jsonl"
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["replay", str(events), "--history", dsn, "--quiet"]) == 0
+    with connect(dsn) as history:
+        stored = history.rows("SELECT delta_usd FROM exposures "
+                              "WHERE event_id = 'exp:t2:desk-a:BTC'")
+        assert stored == [(8 * 70000.0,)]  # valued at the index that came before it
+        assert audit(history) == []
+        for t_from, t_to in ((None, "00:00:17"), ("00:00:12", "00:00:17"),
+                             ("00:00:15", "00:00:15")):
+            window = (None if t_from is None else parse_ts(f"2026-03-01T{t_from}Z"),
+                      parse_ts(f"2026-03-01T{t_to}Z"))
+            assert audit(history, *window) == [], window
+    assert main(["audit", dsn, "--to", "2026-03-01T00:00:17Z"]) == 0
+    assert "no divergence" in capsys.readouterr().err
+
+
 def test_a_store_fed_file_after_file_audits_clean_and_re_derives_the_straight_run(
     dsn: str, events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
