@@ -15,6 +15,7 @@ EVENTS = b"""\
 {"type":"index","event_id":"x1","ts":"2026-03-02T00:00:00.000Z","underlying":"BTC","price":87250.0}
 {"type":"quote","event_id":"q1","ts":"2026-03-02T00:00:00.000Z","instrument_id":"BTC-PERPETUAL","mark_price":87232.0,"bid":87231.0,"ask":87233.0}
 {"type":"trade","event_id":"t1","ts":"2026-03-02T00:01:00.000Z","book":"desk-a","instrument_id":"BTC-PERPETUAL","side":"buy","quantity":100.0,"price":87232.0}
+{"type":"limits","event_id":"l1","ts":"2026-03-02T00:02:00.000Z","book":"desk-new","underlying":"BTC","max_abs_delta":0.001}
 """
 
 
@@ -34,10 +35,20 @@ def test_a_book_no_event_has_is_a_usage_error(
     assert out.out == ""
     first, hint = out.err.splitlines()
     assert first.startswith("greekstream whatif: error: unknown book 'desk_a'")
-    assert "known books: desk-a;" in hint
+    assert "known books: desk-a, desk-new;" in hint
 
 
 def test_a_known_book_is_previewed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     events, trades = _files(tmp_path, "desk-a")
     assert main(["whatif", events, "--trades", trades, "--format", "json"]) == 0
     assert '"book": "desk-a"' in capsys.readouterr().out
+
+
+def test_a_book_with_limits_and_no_position_yet_is_previewed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # its first trade against its limits is the question a what-if answers
+    events, trades = _files(tmp_path, "desk-new")
+    assert main(["whatif", events, "--trades", trades, "--format", "json"]) == 0
+    (preview,) = orjson.loads(capsys.readouterr().out)
+    assert preview["book"] == "desk-new"
+    assert [b["metric"] for b in preview["breaches_opened"]] == ["delta"]
