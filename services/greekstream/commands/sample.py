@@ -38,6 +38,7 @@ PROFILES = {"small": "kafka-test", "day": "demo", "bench": "bench", "market": "m
 
 
 OUT_HINT = "choose a writable place with --out FILE"
+MAX_SEED = 2**64 - 1
 LOANS, LOANS_ASSET = 5000, "ETH"  # --profile loans: --count and --asset by default
 
 
@@ -46,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="what to generate (default small; see below)")
     p.add_argument("--out", default="events.jsonl", metavar="FILE",
                    help="the .jsonl file to write (default events.jsonl)")
-    p.add_argument("--seed", type=int, default=7, help="random seed, 0 or more (default 7)")
+    p.add_argument("--seed", type=int, default=7, help="random seed, 0 to 2^64 - 1 (default 7)")
     p.add_argument("--events", type=int, metavar="N",
                    help=f"bench and market: number of events (10,000 to {MAX_EVENTS:,}; "
                         "default 1,000,000)")
@@ -108,6 +109,9 @@ def _check(args: argparse.Namespace) -> None:
     if args.seed < 0:
         raise UsageError(f"--seed {args.seed} is negative: a seed is 0 or more",
                          hint="e.g. --seed 7 (the default)")
+    if args.seed > MAX_SEED:  # (it is in every event_id: past 128 characters all rejected)
+        raise UsageError(f"--seed {args.seed} is too large: a seed is 0 to {MAX_SEED} "
+                         "(2^64 - 1)", hint="e.g. --seed 7 (the default)")
     out = Path(args.out)
     try:
         directory = out.is_dir()
