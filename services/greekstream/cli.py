@@ -89,6 +89,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     wanted = next((a for a in args_list if not a.startswith("-")), None)
     only = wanted if wanted in SUBCOMMANDS else None
+    if args_list[:1] in (["-h"], ["--help"]):  # `greekstream --help stress`: the overview
+        only = None
     if only is None and args_list and not any(a in ("-h", "--help") for a in args_list[:1]):
         build_parser(only="__none__").parse_args(args_list)  # prints the usage error
     parser = build_parser(only=only) if only else _overview_parser()
