@@ -71,17 +71,23 @@ class HistoryStream:
         if self.writer.pending >= self.batch_rows:
             self.writer.flush()
 
-    def close(self) -> None:
+    def close(self, store: bool = True) -> None:
+        """Store the rows still held (unless ``store`` is false) and close the store."""
         try:
-            self.writer.flush()
+            if store:
+                self.writer.flush()
         finally:
             self.history.close()
 
     def __enter__(self) -> HistoryStream:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        # a replay that failed or was interrupted stores nothing more: the rows held are
+        # input records part of whose outputs never came (a chunk's records are added
+        # before its outputs), so storing them left a file half stored, which a re-run
+        # then stored again beside it (FILE#2) continuing from the half: outputs lost
+        self.close(store=exc_type is None)
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,45 @@ def test_audit_up_to_a_time_is_clean_when_a_late_record_arrived_after_later_ones
     assert "no divergence" in capsys.readouterr().err
 
 
+def test_an_interrupted_replay_into_history_stores_nothing_and_a_re_run_stores_it_once(
+    dsn: str, events_file: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C during `replay FILE --history DSN`: closing the store flushed the rows held,
+    the records of the chunks read so far and only part of their outputs. The re-run
+    found the file not stored whole, stored it again as FILE#2 continuing from the half
+    (its records were duplicates: their outputs never came) and `audit` found thousands
+    of divergences. Now an interrupted replay stores nothing it held."""
+    from greekstream.commands import replay as command
+
+    real = command.replay
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        sink = kwargs["on_output"]
+        seen = [0]
+
+        def on_output(event: object) -> None:
+            sink(event)  # type: ignore[operator]
+            seen[0] += 1
+            if seen[0] == 3000:
+                raise KeyboardInterrupt
+        kwargs["on_output"] = on_output
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(command, "replay", interrupted)
+    assert main(["replay", str(events_file), "--history", dsn, "--quiet"]) == 130
+    with connect(dsn) as history:
+        assert history.rows("SELECT count() FROM raw_events")[0][0] == 0
+        assert history.rows("SELECT count() FROM exposures")[0][0] == 0
+    monkeypatch.setattr(command, "replay", real)
+    assert main(["replay", str(events_file), "--history", dsn, "--quiet"]) == 0
+    capsys.readouterr()
+    with connect(dsn) as history:
+        streams = {s for (s,) in history.rows("SELECT DISTINCT stream FROM raw_events")}
+        assert audit(history) == []
+    assert streams <= {events_file.name, f"{events_file.name}:end"}, streams
+
+
 def test_a_store_fed_file_after_file_audits_clean_and_re_derives_the_straight_run(
     dsn: str, events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
