@@ -369,3 +369,32 @@ def test_a_book_with_more_intents_than_an_answer_holds_still_shows_its_latest(
                       ".textContent]")
     assert shown[0].startswith(f"{book}: ") and shown[1] == 15, shown
     assert shown[2] == intents[book][-1]["ts"][:19].replace("T", " "), shown  # the latest
+
+
+def test_a_second_click_on_explain_while_one_runs_starts_no_second(
+    dsn: str, tokens_file: Path, browser: Browser, tmp_path: Path
+) -> None:
+    """Each click on "Explain the last hour" sent its own request: a second click while
+    the first replay ran was another replay of the window, or the token's 429 shown as
+    "explain failed" over a waterfall still on its way. The button waits for the first."""
+    from tests.integration.history.conftest import store_trades
+
+    store_trades(dsn, tmp_path, [("desk-a", "buy", 100.0), ("desk-a", "sell", 101.0)])
+    with _serving(dsn, tokens_file) as url:
+        page = browser.open("about:blank")
+        page.send("Page.addScriptToEvaluateOnNewDocument", {"source": """
+            window.explains = 0;
+            const realFetch = window.fetch.bind(window);
+            window.fetch = async (path, init) => {
+                if (!String(path).includes('/explain')) return realFetch(path, init);
+                window.explains += 1;
+                await new Promise((go) => setTimeout(go, 1000));
+                return realFetch(path, init);
+            };"""})
+        page.goto(f"{url}/#book=desk-a&bucket=1m")
+        assert sign_in(page, ALL_TOKEN) == "1"
+        page.eval("const b = document.getElementById('explain-run'); b.click(); b.click(); true")
+        page.wait_for("document.body.dataset.explain === 'desk-a'")
+        shown = page.eval("[window.explains, document.getElementById('explain-note').textContent,"
+                          " document.getElementById('explain-run').disabled]")
+    assert shown[0] == 1 and shown[1].startswith("desk-a: P&L") and shown[2] is False, shown

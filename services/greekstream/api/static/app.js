@@ -785,10 +785,16 @@ function wire() {
     start();
   });
   $("logout").addEventListener("click", () => { clearInterval(timer); session.clear(); showLogin(); });
-  $("explain-run").addEventListener("click", () => showExplain().catch((err) => {
-    if (err instanceof Unauthorized) { fail(err); return; }
-    $("explain-note").textContent = "explain failed: " + err.message;
-  }));
+  $("explain-run").addEventListener("click", () => {
+    // one explain at a time: a second click replayed the window again, or was the token's
+    // 429 ("explain failed") while the first was still running
+    const button = $("explain-run");
+    button.disabled = true;
+    showExplain().catch((err) => {
+      if (err instanceof Unauthorized) { fail(err); return; }
+      $("explain-note").textContent = "explain failed: " + err.message;
+    }).finally(() => { button.disabled = false; });
+  });
   for (const id of ["book", "bucket", "underlying"]) $(id).addEventListener("change", () => renderBook().catch(fail));
 }
 
