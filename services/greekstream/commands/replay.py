@@ -150,8 +150,8 @@ def rejections(result: ReplayResult, args: argparse.Namespace) -> int:
     if not rejected:
         return 0
     where = [f"{Path(args.out) / OUTPUT_FILES['rejected']}"] if args.out else []
-    if args.history:
-        where.append(f"the rejections table of {dsn_label(args.history)}")
+    if args.history or args.from_history:
+        where.append(f"the rejections table of {dsn_label(args.history or args.from_history)}")
     kept = (f"each with its reason and source in {' and '.join(where)}" if where
             else "rerun with --out DIR to keep each with its reason and source "
                  "(DIR/rejected.jsonl)")
