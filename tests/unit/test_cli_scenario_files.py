@@ -41,3 +41,17 @@ def test_a_merge_key_may_still_be_overridden(tmp_path: Path) -> None:
 def test_the_shipped_presets_still_load() -> None:
     for name in ("pm", "library"):
         assert load(name).grids
+
+
+def test_a_file_that_cannot_be_read_is_said_in_words(tmp_path: Path) -> None:
+    # it said "[Errno 21] Is a directory: '...'" and "'utf-8' codec can't decode byte ..."
+    with pytest.raises(ConfigError) as said:
+        load(tmp_path)
+    assert str(said.value).splitlines()[0] == (
+        f"cannot read scenario file {tmp_path}: Is a directory")
+    binary = tmp_path / "grid.yaml"
+    binary.write_bytes(b"\xff\xfeprice_shocks: [0.1]")
+    with pytest.raises(ConfigError) as said:
+        load(binary)
+    assert str(said.value).splitlines()[0] == (
+        f"cannot read scenario file {binary}: not UTF-8 text (invalid start byte at byte 0)")

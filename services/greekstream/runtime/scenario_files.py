@@ -307,8 +307,13 @@ def _parse(p: Path) -> Any:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"no such scenario file: {p}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read scenario file {p}: {exc}") from exc
+    except OSError as exc:  # a directory, no permission (one line, not "[Errno 21] ...")
+        raise ConfigError(f"cannot read scenario file {p}: {exc.strerror or exc}",
+                          hint="give a YAML or JSON file you can read, or a preset: pm, "
+                               "library") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read scenario file {p}: not UTF-8 text ({exc.reason} at "
+                          f"byte {exc.start})", hint=_SHAPE_HINT) from exc
     try:
         return yaml.load(text, Loader=_Loader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
