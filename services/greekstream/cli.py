@@ -78,6 +78,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if sys.stderr is None:  # started with stderr closed (`2>&-`): progress and errors
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - go nowhere
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C before the command runs: importing it takes a second
