@@ -22,6 +22,7 @@ from greekstream.api.app import Auth, Format, Service, _in_replay_slot, _render,
 from greekstream.api.tokens import Scope
 from greekstream.core.engine import EngineConfig
 from greekstream.core.term_structure import vega_by_expiry
+from greekstream.core.timeutil import format_ts
 from greekstream.history.asof import check_as_of
 from greekstream.history.client import History
 from greekstream.history.replay_io import Record, iter_raw
@@ -74,7 +75,9 @@ def add_pnl_routes(app: FastAPI, service: Service,
             ) -> Response:
         moment = _time(at, "at")
         assert moment is not None
-        rows = replayed(request, book, who, moment, "as-of", pnl_rows, book, moment, at)
+        # as_of in RFC 3339 UTC, as every time the service answers, not `at` as typed
+        rows = replayed(request, book, who, moment, "as-of", pnl_rows, book, moment,
+                        format_ts(moment))
         return _render(rows, format, f"{book}-pnl")
 
     @app.get("/v1/books/{book:book}/vega-by-expiry",

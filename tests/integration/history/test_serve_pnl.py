@@ -41,6 +41,10 @@ def test_pnl_vega_terms_and_explain_match_the_replay(shared_service_url: str,
                 for g in got.json()] == [(r.underlying, *(r.pnl[k] for k in PNL_FIELDS),
                                           r.funding_usd_per_day) for r in want if r.pnl]
         assert any(g["total_usd"] != 0.0 for g in got.json())
+        assert {g["as_of"] for g in got.json()} == {"2026-03-02T01:17:30.500Z"}
+        # the same moment with an offset: the same rows, as_of in UTC (it echoed the text)
+        offset = call(client, "/v1/books/desk-b/pnl", at="2026-03-02T02:47:30.5+01:30")
+        assert offset.json() == got.json(), offset.text
 
         terms = call(client, "/v1/books/desk-b/vega-by-expiry", at=AT)
         assert terms.status_code == 200, terms.text
