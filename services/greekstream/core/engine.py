@@ -79,7 +79,7 @@ from greekstream.core.events import (
 from greekstream.core.greeks import black76_scalar
 from greekstream.core.intents import IntentTracker, policy, price_intent
 from greekstream.core.onchain import lowest_health_factor
-from greekstream.core.oracle import OracleConfig, OracleState, OracleStatus
+from greekstream.core.oracle import DEFAULT_SOURCE, OracleConfig, OracleState, OracleStatus
 from greekstream.core.pnl import PnlLedger, PnlValues
 from greekstream.core.portfolio import PortfolioSlice
 from greekstream.core.regime import VolState, atm_option, next_regime
@@ -632,7 +632,7 @@ class Engine:
         self.underlyings.setdefault(ev.underlying, None)
         keys = sorted(self.by_underlying.get(ev.underlying, ()))  # canonical: restore-proof
         outputs = self._market_report(keys, ev)
-        outputs.extend(self._regime(ev, keys))
+        outputs.extend(self._regime(ev, keys, observed.trusted))
         outputs.extend(self._maybe_full_revaluation(ev))
         outputs.extend(self._maybe_risk_tick(ev))
         outputs.extend(self._maybe_var_tick(ev))
@@ -1126,17 +1126,21 @@ class Engine:
 
     # ------------------------------------------------------------------ volatility regimes
 
-    def _regime(self, ev: Index, keys: list[tuple[str, str]]) -> list[Output]:
-        """Fold the index in force into the underlying's realized vol; on a regime change
-        emit `regime` and re-check the limits its `regime_scale` moves."""
-        price = self.index.get(ev.underlying)
-        if price is None:
-            return []
+    def _regime(self, ev: Index, keys: list[tuple[str, str]], accepted: bool) -> list[Output]:
+        """Fold the index into the underlying's realized vol, against its own source's
+        previous price (core/regime.py: the basis between sources is not a return; a price
+        the oracle guard held is not folded); on a regime change emit `regime` and re-check
+        the limits its `regime_scale` moves."""
+        source = ev.source or DEFAULT_SOURCE
+        price = ev.price if accepted else None
         state = self.regimes.get(ev.underlying)
         if state is None:
-            self.regimes[ev.underlying] = VolState(price, ev.ts, first_ts=ev.ts)
+            if price is not None:
+                self.regimes[ev.underlying] = VolState(
+                    price, ev.ts, first_ts=ev.ts, sources={source: (price, ev.ts)})
             return []
-        update_vol(state, price, ev.ts, self.config.regime_half_life_h)
+        if not update_vol(state, price, ev.ts, self.config.regime_half_life_h, source):
+            return []
         new = next_regime(state, self.config.regime_bounds)
         if new == state.regime:
             return []

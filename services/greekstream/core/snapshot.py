@@ -22,6 +22,8 @@ from greekstream.core.valuation import ContractGreeks, InstrumentState
 
 VERSION = 6  # 3: P&L ledger, vanna/volga; 4: the open emission window; 5: seen ids with
 # their ts (the dedup window), quote ids (core/dedup.py); 6: hash chains, regimes, bid/ask
+# (6 grows by addition: a field or row element absent from an older 6 loads as before it
+# was added, e.g. a regimes row of six without its per-source prices)
 _INSTRUMENT_FIELDS = InstrumentState.__slots__
 
 
@@ -184,5 +186,7 @@ def _load_market(state: EngineState, market: dict[str, Any]) -> None:
     state.quote_ids.load(market.get("quote_ids", {}))
     state.oracle = OracleState.from_dict(market["oracle"], state.oracle.config)
     state.pnl.load_market(market["pnl"])
-    state.regimes = {u: VolState(*row) for u, row in market["regimes"].items()}
+    # (a row of six, written before the estimator kept its sources: core/regime.py)
+    state.regimes = {u: VolState.from_list(row, state.oracle.latest.get(u, {}))
+                     for u, row in market["regimes"].items()}
     state.bid_ask = {iid: (q[0], q[1]) for iid, q in market["bid_ask"].items()}
