@@ -14,10 +14,12 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -68,6 +70,10 @@ class KafkaSettings(_Section):
 Interval = Annotated[float, Field(ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S, allow_inf_nan=False)]
 
 
+# a regime bound: an annualised realized vol (0.40 = 40%), finite and positive
+RegimeBound = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
 class EngineSettings(_Section):
     revaluation_interval_s: Interval = 60.0
     oracle_tolerance: float = Field(0.01, gt=0, allow_inf_nan=False)
@@ -89,6 +95,33 @@ class EngineSettings(_Section):
     returns_file: str | None = None
     var_interval_s: Interval = 3600.0
     var_confidence: float = Field(0.99, gt=0, lt=1)
+    # volatility regimes (docs/regimes.md): the realized vol's EWMA half-life in hours of
+    # event time, and the calm/normal and normal/stressed bounds on it (annualised, as a
+    # fraction: 0.40 = 40%), two increasing numbers (in an env var JSON, "[0.4, 0.8]", or
+    # "0.4,0.8")
+    regime_half_life_h: float = Field(24.0, gt=0, allow_inf_nan=False)
+    regime_bounds: Annotated[tuple[RegimeBound, RegimeBound], NoDecode] = (0.40, 0.80)
+
+    @field_validator("regime_bounds", mode="before")
+    @classmethod
+    def _two_numbers(cls, value: Any) -> Any:
+        """From an env var: JSON ("[0.4, 0.8]") or two numbers with a comma ("0.4,0.8");
+        whatever it is, the model says what is wrong with it (a ConfigError, never a
+        settings-source error without the field's name)."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return [part.strip() for part in value.strip().strip("[]()").split(",")]
+
+    @field_validator("regime_bounds")
+    @classmethod
+    def _increasing(cls, bounds: tuple[float, float]) -> tuple[float, float]:
+        if not bounds[0] < bounds[1]:
+            raise ValueError(f"the calm/normal bound {bounds[0]} must be below the "
+                             f"normal/stressed bound {bounds[1]}")
+        return bounds
 
 
 class HttpSettings(_Section):

@@ -53,6 +53,7 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 Settings -> environment. A `settings` block (the settings model's fields, snake_case) becomes
 GREEKSTREAM_<FIELD>, nested sections GREEKSTREAM_<SECTION>__<FIELD>; nulls are left out.
 Helm reads numbers from values files as float64: whole numbers are printed as integers.
+A list (e.g. engine.regime_bounds) is printed as JSON, which is how the settings read it.
 Call with (dict "prefix" "GREEKSTREAM_" "values" $settings); renders `NAME: "value"` lines.
 */}}
 {{- define "greekstream.settingsEnv" -}}
@@ -63,6 +64,8 @@ Call with (dict "prefix" "GREEKSTREAM_" "values" $settings); renders `NAME: "val
 {{- else if not (kindIs "invalid" $value) }}
 {{- if and (kindIs "float64" $value) (eq $value (floor $value)) }}
 {{ printf "%s%s" $prefix (upper $key) }}: {{ $value | int64 | toString | quote }}
+{{- else if kindIs "slice" $value }}
+{{ printf "%s%s" $prefix (upper $key) }}: {{ $value | toJson | quote }}
 {{- else }}
 {{ printf "%s%s" $prefix (upper $key) }}: {{ $value | toString | quote }}
 {{- end }}
