@@ -186,12 +186,19 @@ def load_tokens(tokens_file: str | None, tokens_json: str | None) -> Tokens:
             ) from None  # the parser's message quotes the line: a token
     if tokens_json:
         try:
-            scopes.update(parse_tokens(_read(tokens_json, "GREEKSTREAM_TOKENS_JSON"),
-                                       "GREEKSTREAM_TOKENS_JSON"))
+            inline = parse_tokens(_read(tokens_json, "GREEKSTREAM_TOKENS_JSON"),
+                                  "GREEKSTREAM_TOKENS_JSON")
         except yaml.YAMLError as exc:
             raise ConfigError(
                 f"GREEKSTREAM_TOKENS_JSON is not JSON: {_yaml_problem(exc)}"
             ) from None
+        both = sorted(scopes[key].name for key in inline.keys() & scopes.keys())
+        if both:  # the env's books silently replaced the file's
+            raise ConfigError(
+                f"token {', '.join(both)} is in both {tokens_file} and "
+                "GREEKSTREAM_TOKENS_JSON: which books it reads would depend on the order",
+                hint="list each token in one of them, with all its books")
+        scopes.update(inline)
     if not scopes:
         raise ConfigError(
             "the query service needs bearer tokens",

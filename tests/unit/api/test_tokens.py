@@ -123,3 +123,16 @@ def test_a_token_given_twice_in_one_mapping_is_refused_by_its_lines(
         assert "lines 1 and " in message, message
         assert SECRET not in message and "s3cr3t" not in message
     assert len(load_tokens(None, f"{SECRET}: [desk-a]\n{OTHER}: '*'\n")) == 2
+
+
+def test_a_token_in_both_the_file_and_the_env_is_refused(tmp_path: Path) -> None:
+    """The env's entry silently replaced the file's: a token the file gives desk-a read
+    every book because GREEKSTREAM_TOKENS_JSON also listed it with "*"."""
+    path = tmp_path / "tokens.yaml"
+    path.write_text(f"{SECRET}: [desk-a]\n")
+    hashed = hashlib.sha256(SECRET.encode()).hexdigest()
+    for inline in (f'{{"{SECRET}": "*"}}', f'{{"sha256:{hashed}": ["desk-a"]}}'):
+        with pytest.raises(ConfigError, match="in both") as caught:
+            load_tokens(str(path), inline)
+        assert fingerprint(SECRET) in str(caught.value) and SECRET not in str(caught.value)
+    assert len(load_tokens(str(path), f'{{"{OTHER}": "*"}}')) == 2
