@@ -192,8 +192,10 @@ def regimes_in_force(history: History, at: int) -> dict[str, str]:
 
 def overview(history: History, books: list[str]) -> dict[str, Any]:
     span = history_span(history)
-    if span is None or not books:
-        return {"as_of": None, "rows": [], "open_breaches": [], "top": []}
+    if span is None or not books:  # as of the last stored event all the same: a token
+        # that sees no book yet read "no events stored" over a store holding them
+        return {"as_of": None if span is None else format_ts(span[1]), "rows": [],
+                "open_breaches": [], "top": []}
     at = span[1]
     exposures = stored_exposures_as_of(history, at, books)
     limits = limits_in_force(history, books, at)

@@ -89,3 +89,16 @@ def test_the_overview_gives_the_limits_in_force_in_the_regime(
                                     "min_liq_distance": 0.1, "min_health_factor": None}
     assert a["use_pct"]["delta"] == 120.0  # against the limit in force, as before
     assert rows["desk-b"]["limits_in_force"]["max_abs_delta"] == 100.0  # no regime_scale
+
+
+def test_a_token_that_sees_no_book_is_told_the_store_holds_events(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The overview of no books had as_of null, which the page shows as "no events
+    stored", over a store holding them (a new desk's token before its first trade)."""
+    from greekstream.api import overview as module
+
+    monkeypatch.setattr(module, "history_span", lambda _h: (1, 1_772_323_200_000_000))
+    assert module.overview(object(), []) == {  # type: ignore[arg-type]
+        "as_of": "2026-03-01T00:00:00Z", "rows": [], "open_breaches": [], "top": []}
+    monkeypatch.setattr(module, "history_span", lambda _h: None)
+    assert module.overview(object(), [])["as_of"] is None  # type: ignore[arg-type]
