@@ -339,21 +339,42 @@ def _compare_report(report: dict[str, Any], outputs: list[Any]) -> list[Finding]
                 f"history holds inputs the report did not (stored after it was signed?)"))
     signed_market = report.get("market_chains")
     if isinstance(signed_market, list):
-        mine_market = chain_summary(by_book.get("", []), start, end)
-        ours = {(c["first"], c["head"]) for c in mine_market}
-        theirs = {(c.get("first"), c.get("head")) for c in signed_market
-                  if isinstance(c, dict)}
-        for first, head in sorted(theirs - ours, key=str):
+        findings.extend(_compare_market(signed_market, by_book.get("", []), end))
+    return findings
+
+
+def _compare_market(signed: list[Any], links: list[Link], end: int) -> list[Finding]:
+    """The report's market chains (rejections per stream, regimes) against the recomputed
+    ones. Each signed head must still be in history (a hash commits to every record
+    before it: one no longer recomputed was rewritten or removed). A recomputed chain
+    whose head at the end of D is not a signed one is named when a record after the
+    signed head (all of it, for a chain the report has not) is dated at or before the
+    end of D: history holds inputs of D the report did not. Records with no ts (the
+    rejection of a line that is not JSON) count at every end (heads_at), so one stored
+    after the report was signed moves the head without being of D: not a finding."""
+    signed_heads = {c.get("head"): c.get("first") for c in signed if isinstance(c, dict)}
+    chains = walk(links)
+    known = {x[0] for chain in chains for x in chain}
+    findings = [
+        Finding("chain", f"market chain from {first}",
+                f"the signed report's head {head} is not in any chain recomputed from the "
+                f"stored inputs (rejections, regimes): stored inputs were rewritten or "
+                f"removed after the report was signed")
+        for head, first in sorted(signed_heads.items(), key=str) if head not in known]
+    for chain in chains:
+        head = heads_at(chain, [end])[0]
+        if head is None or head in signed_heads:
+            continue
+        hashes = [x[0] for x in chain]
+        upto = hashes.index(head)
+        after = next((i for i in range(upto, -1, -1) if hashes[i] in signed_heads), -1)
+        dated = [x for x in chain[after + 1:upto + 1] if x[2] is not None and x[2] <= end]
+        if dated:
             findings.append(Finding(
-                "chain", f"market chain from {first}",
-                f"the signed report's head {head} is not the head of a chain recomputed "
-                f"from the stored inputs (rejections, regimes): stored inputs were "
-                f"rewritten, removed or added after the report was signed"))
-        for first, head in sorted(ours - theirs, key=str):
-            findings.append(Finding(
-                "chain", f"market chain from {first}",
-                f"recomputed from the stored inputs to head {head}, which the signed "
-                f"report does not have: history holds inputs the report did not"))
+                "chain", f"market chain from {chain[0][3]}",
+                f"recomputed from the stored inputs to head {head}, which the signed report "
+                f"does not have: history holds inputs of the day the report did not "
+                f"(first: output {dated[0][3]}, {format_ts(dated[0][2] or 0)})"))
     return findings
 
 

@@ -339,3 +339,26 @@ def test_a_days_report_does_not_depend_on_what_history_holds_after_that_day(
     intents = next_day["books"]["desk-a"]["intents"]
     assert [(i["status"], i["closed_at"]) for i in intents] == [("pending", None)]
     assert next_day == at_end_of_day
+
+
+def test_an_undated_rejection_stored_after_the_report_was_signed_is_not_of_that_day(
+    dsn: str, small_events: Path, keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A line that is not JSON, stored after the report was signed: its rejection has no
+    ts, which counts at every end of day, so the market chains compared as sets said
+    "history holds inputs the report did not" of a record of no day. A market chain is
+    named only for records after the signed head dated by the end of the day, or a
+    signed head no longer in history."""
+    _store(dsn, small_events)
+    report = _signed(dsn, keys, tmp_path)
+    junk = tmp_path / "junk.jsonl"
+    junk.write_bytes(b'{"type":"trade"\n')
+    assert main(["replay", str(junk), "--history", dsn, "--quiet"]) == 0
+    code, out = _verify(report, keys, dsn, capsys)
+    assert code == 0 and out.startswith("OK"), out
+    doc = orjson.loads(report.read_bytes())  # a signed head no longer in history
+    doc["report"]["market_chains"][0]["head"] = "f" * 64
+    forged = tmp_path / "forged.json"
+    forged.write_bytes(orjson.dumps(doc))
+    code, out = _verify(forged, keys, dsn, capsys)
+    assert code == 1 and f"head {'f' * 64} is not in any chain recomputed" in out, out
