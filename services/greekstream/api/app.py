@@ -490,17 +490,20 @@ def create_app(history: History, tokens: Tokens, settings: QuerySettings | None 
 
 def _routes(app: FastAPI, service: Service) -> None:
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> JSONResponse:
+    async def healthz() -> JSONResponse:
+        """(Both probes are async routes: a sync one waits for a thread of the request
+        pool, 40, which slow requests can all hold: the probe then timed out, and the
+        pod was made unready and restarted for load.)"""
         return JSONResponse({"status": "ok"})
 
     @app.get("/readyz", include_in_schema=False)
-    def readyz() -> JSONResponse:
+    async def readyz() -> JSONResponse:
         """Ready while ClickHouse answers (a load balancer stops sending queries otherwise),
         said within READY_WAIT_S (api/pool.py ReadyCheck). Every pooled connection in use
         is load, not an outage: still ready (those requests get a 503 busy and
         Retry-After), with the free connections shown; unready would send this pod's
         load to the other replicas, which the same queries then saturate in turn."""
-        why = service.ready()
+        why = await service.ready.check()
         if why is not None:
             return JSONResponse({"status": "unavailable", "error": "history_unavailable",
                                  "detail": why}, status_code=503)

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import multiprocessing
@@ -32,7 +33,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -130,15 +130,22 @@ class ReadyCheck:
             self._history = None
             raise
 
-    def __call__(self) -> str | None:
-        """None when ClickHouse answered within ``bound_s``; else why not, in words."""
+    def _start(self) -> Future[None]:
         with self._lock:
             if self._running is None or self._running.done():
                 self._running = self._executor.submit(self._select_one)
-            running = self._running
-        try:
-            running.result(timeout=self.bound_s)
-        except FutureTimeout:
+            return self._running
+
+    async def check(self) -> str | None:
+        """None when ClickHouse answered within ``bound_s``; else why not, in words.
+        Awaited, so that no thread of the request pool waits for it (/readyz is an async
+        route: it is answered when every request thread is busy)."""
+        running = asyncio.wrap_future(self._start())
+        # (a check that ends after the wait has its error read, not logged as never read)
+        running.add_done_callback(lambda f: f.cancelled() or f.exception())
+        try:  # (shielded: a check that is late goes on, and the next probe waits for it)
+            await asyncio.wait_for(asyncio.shield(running), self.bound_s)
+        except TimeoutError:
             return f"ClickHouse did not answer SELECT 1 within {self.bound_s:g} s"
         except HistoryError as exc:
             log.error("readiness check failed: %s", exc)
