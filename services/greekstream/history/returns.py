@@ -66,6 +66,14 @@ def build_returns(history: History, underlyings: Sequence[str], days: int,
             raise HistoryQueryError(f"no stored index event of {u}",
                                     hint="is the underlying spelled as in the index events?")
     end = to or min(max(by_day) for by_day in closes.values())
+    try:
+        first = end - timedelta(days=days)
+    except OverflowError:  # (before year 1)
+        first = date.min
+    if first < _EPOCH:  # no stored event can be older (and a date before year 1 overflows)
+        raise HistoryQueryError(
+            f"{days} returns ending {end.isoformat()} start before 1970-01-01, before any "
+            f"stored event", hint="give fewer --days, or a later --to")
     window = [end - timedelta(days=days - k) for k in range(days + 1)]
     log_returns = {u: _log_returns(u, closes[u], window) for u in underlyings}
     vols = _atm_vols(history, underlyings, window) if with_vol else {}
@@ -74,6 +82,9 @@ def build_returns(history: History, underlyings: Sequence[str], days: int,
         log_returns=log_returns,
         vol_changes={u: np.diff(v) for u, v in vols.items()},
     )
+
+
+_EPOCH = date(1970, 1, 1)
 
 
 def _day(value: Any) -> date:
