@@ -140,7 +140,11 @@ def pnl(
     if inv.n.size:
         f = inv.mark[:, None]
         f_new = f * growth[None, :]
-        total += (inv.n * inv.contract_size) @ ((1.0 / f - 1.0 / f_new) * f_new)
+        # USD per coin (1/F − 1/F')·F' = F'/F − 1: at a price of zero (a cascade sold to
+        # nothing, p = −1) its limit −1, where the formula is inf·0 (nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            move = (1.0 / f - 1.0 / f_new) * f_new
+        total += (inv.n * inv.contract_size) @ np.where(f_new == 0.0, -1.0, move)
         if inv.funding_per_h.size and inv.funding_per_h.any() and h.any():
             total -= h * float((inv.n * inv.contract_size * inv.funding_per_h).sum())
     if s.index_price is not None:
@@ -292,7 +296,8 @@ def shocked_values(
                   * np.sqrt(np.where(live, t, 1.0)))
     if which is not None:
         sig_sqrt_t = sig_sqrt_t[:, which]
-    x = np.log(forward / strike)[:, None] + np.log(growth)[None, :]
+    with np.errstate(divide="ignore"):  # p = −1 (a price of zero): x = −inf, the limits
+        x = np.log(forward / strike)[:, None] + np.log(growth)[None, :]
     x /= sig_sqrt_t
     sig_sqrt_t *= 0.5
     d1 = x + sig_sqrt_t
