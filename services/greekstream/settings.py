@@ -163,12 +163,21 @@ class _FileSource(PydanticBaseSettingsSource):
         path = os.environ.get("GREEKSTREAM_SETTINGS_FILE")
         if not path:
             return {}
+        from greekstream.errors import ConfigError
+
+        hint = ("point GREEKSTREAM_SETTINGS_FILE at a readable YAML or JSON file of settings "
+                "(a mapping: kafka:, engine:, ...), or unset it")
         try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except OSError as exc:
-            raise ValueError(f"cannot read settings file {path}: {exc}") from exc
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(f"bad settings: cannot read settings file {path}: {why}",
+                              hint=hint) from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"bad settings: settings file {path} is not YAML: {exc}",
+                              hint=hint) from exc
         if not isinstance(loaded, dict):
-            raise ValueError(f"settings file {path} must hold a mapping")
+            raise ConfigError(f"bad settings: settings file {path} must hold a mapping", hint=hint)
         return loaded
 
 

@@ -50,7 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> ServeSettings:
     try:
         base = ServeSettings()
-    except ValidationError as exc:
+    except ValueError as exc:  # a ValidationError, or a variable that does not parse
         raise ConfigError(f"bad serve settings: {exc}") from exc
     changes: dict[str, object] = {}
     if args.dsn:
