@@ -66,8 +66,9 @@ Waiting = Callable[[float], contextlib.AbstractContextManager[None]]
 # could take a late answer for its next phase's (librdkafka's current-call bookkeeping)
 COMMIT_FLOOR_S = 1.0
 # after a stop request, how long a commit that keeps failing (retriably) is still resumed
-# before the processor stops with it unfinished (KafkaTxnProducer.commit): with the call
-# in flight at the stop (COMMIT_TIMEOUT_S), about 50 s, inside the chart's 60 s grace
+# before the processor stops with it unfinished (KafkaTxnProducer.commit). The final
+# commit's delivery and send_offsets keep their own bounds, so a stop against a slow broker
+# can outlast the chart's 60 s grace; its SIGKILL is then safe (docs/streaming.md, SIGTERM)
 STOP_COMMIT_DEADLINE_S = 20.0
 # records applied between two looks at the clock while a batch is released (batch_max_ms):
 # at ~100 µs a record, ~6 ms apart, and a clock read is 1/1000 of the records' time
