@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import errno
 import importlib
 import importlib.util
+import io
 import logging
 import os
 import sys
@@ -77,9 +79,30 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class _ClosedStdout(io.RawIOBase):
+    """Standard output when the process started with it closed (`>&-`, sys.stdout None):
+    what a command prints fails as an OSError, which says so (an AttributeError traceback
+    on ``None`` before); ``greekstream --help`` still prints (argparse falls back to
+    stderr when sys.stdout is None, as it stays for a help)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, _data: object) -> int:
+        raise OSError(errno.EBADF, CLOSED_STDOUT)
+
+
+CLOSED_STDOUT = "standard output is closed (>&-)"
+_closed_stdout: io.TextIOWrapper | None = None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if sys.stderr is None:  # started with stderr closed (`2>&-`): progress and errors
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - go nowhere
+    if sys.stdout is None and not any(a in ("-h", "--help") for a in (argv or sys.argv[1:])):
+        global _closed_stdout
+        sys.stdout = _closed_stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedStdout()),
+                                                       encoding="utf-8")
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C before the command runs: importing it takes a second
@@ -119,9 +142,12 @@ def _main(argv: Sequence[str] | None) -> int:
     except OSError as exc:  # where the output goes (`> FILE` on a full disk, ...): not a bug
         _drop_stdout()
         where = f": {exc.filename}" if exc.filename else ""
+        hint = ("give it somewhere to write: > FILE, or --out FILE where the command has it"
+                if exc.strerror == CLOSED_STDOUT else
+                "check the disk its output goes to (> FILE): free space, permissions; then "
+                "run it again")
         print(f"greekstream {args.command}: error: {exc.strerror or exc}{where}\n  hint: "
-              "check the disk its output goes to (> FILE): free space, permissions; then "
-              "run it again", file=sys.stderr)
+              f"{hint}", file=sys.stderr)
         return 2
 
 
@@ -129,6 +155,9 @@ def _drop_stdout() -> None:
     """Point stdout at /dev/null, so what is left in its buffer does not fail again when
     Python flushes it at exit (a second message, exit status 120)."""
     with suppress(OSError, ValueError, AttributeError):
+        if sys.stdout is _closed_stdout:  # nothing to dup2 onto: /dev/null instead
+            sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+            return
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
