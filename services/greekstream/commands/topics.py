@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from greekstream.kafka import reach
 from greekstream.kafka.topics import (
@@ -10,6 +11,7 @@ from greekstream.kafka.topics import (
     DEFAULT_MARKET_PARTITIONS,
     Topics,
     create_topics,
+    partition_counts,
 )
 from greekstream.settings import KafkaClientSettings
 
@@ -65,11 +67,24 @@ def run(args: argparse.Namespace) -> int:
     })
     specs = Topics(kafka.topic_prefix).specs(args.partitions, args.market_partitions)
     status = {s.name: "" for s in specs}
+    actual = {s.name: s.partitions for s in specs}
     if args.action == "create":
         conf = {**kafka.client_config(), **reach.client_overrides(args)}
         reach.require_broker(conf, args.connect_timeout)
         status = create_topics(conf, specs)
+        existing = [s.name for s in specs if status[s.name] == "exists"]
+        if existing:  # as they are: `create` never alters a topic
+            actual.update(partition_counts(conf, existing))
+    differ = [s for s in specs if actual[s.name] != s.partitions]
     for spec in specs:
         config = ",".join(f"{k}={v}" for k, v in spec.config.items())
-        print(f"{spec.name:32} {spec.partitions:3d} partitions  {config:28} {status[spec.name]}")
+        note = f" (asked for {spec.partitions}: not changed)" if spec in differ else ""
+        print(f"{spec.name:32} {actual[spec.name]:3d} partitions  {config:28} "
+              f"{status[spec.name]}{note}")
+    if differ:
+        print(f"greekstream topics: warning: {len(differ)} existing topic(s) have another "
+              "partition count than asked, and keep it: `topics create` never alters a "
+              "topic, and adding partitions in place is not supported (a book's new records "
+              "would go to another partition than its state; docs/deploy.md, 3. Scaling)",
+              file=sys.stderr)
     return 0
