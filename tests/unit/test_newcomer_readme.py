@@ -42,3 +42,12 @@ def test_the_readme_says_how_to_sign_in_to_the_compose_page() -> None:
     (line,) = [ln for ln in README.splitlines() if ln.startswith("docker compose up")]
     assert "http://localhost:8000" in line
     assert default in line, f"the README's compose line does not say to sign in with {default}"
+
+
+def test_the_readme_links_every_docs_page() -> None:
+    """The README is where a newcomer finds the docs: each docs/*.md page is linked there
+    (docs/pnl.md, regimes, execution, reporting and engine were reachable only from other
+    pages)."""
+    linked = set(re.findall(r"\]\((docs/[\w-]+\.md)\)", README))
+    pages = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert sorted(pages - linked) == []
