@@ -51,3 +51,10 @@ def test_the_readme_links_every_docs_page() -> None:
     linked = set(re.findall(r"\]\((docs/[\w-]+\.md)\)", README))
     pages = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
     assert sorted(pages - linked) == []
+
+
+def test_the_readme_says_how_to_serve_on_another_port() -> None:
+    """`make serve` fails when port 8000 is taken, and its hint names `--port`, which a
+    make user cannot pass: the README names the Makefile's variable instead."""
+    (var,) = re.findall(r"--port \$\((\w+)\)", _serve_recipe())
+    assert re.search(rf"make serve {var}=\d+", README)
