@@ -259,6 +259,16 @@ SCALED_LIMIT = """(() => {
     return true; })()"""
 
 
+def _desk_a_with(browser: Browser, url: str, script: str) -> Page:
+    """The page on desk-a (1m buckets), signed in, with ``script`` run before the page's
+    own (a fetch shim that holds, counts or rewrites answers)."""
+    page = browser.open("about:blank")
+    page.send("Page.addScriptToEvaluateOnNewDocument", {"source": script})
+    page.goto(f"{url}/#book=desk-a&bucket=1m")
+    assert sign_in(page, ALL_TOKEN) == "1"
+    return page
+
+
 def test_a_charts_limit_line_is_the_limit_in_force_in_the_regime(
     dsn: str, tokens_file: Path, browser: Browser, tmp_path: Path
 ) -> None:
@@ -269,10 +279,7 @@ def test_a_charts_limit_line_is_the_limit_in_force_in_the_regime(
 
     store_trades(dsn, tmp_path, [("desk-a", "buy", 100.0)])
     with _serving(dsn, tokens_file) as url:
-        page = browser.open("about:blank")
-        page.send("Page.addScriptToEvaluateOnNewDocument", {"source": SCALED_LIMIT})
-        page.goto(f"{url}/#book=desk-a&bucket=1m")
-        assert sign_in(page, ALL_TOKEN) == "1"
+        page = _desk_a_with(browser, url, SCALED_LIMIT)
         panel = page.eval("(() => { const p = document.querySelector("
                           "'.panel[data-field=\"delta\"]');"
                           " return [p.dataset.limits, p.querySelector('.note').textContent]; })()")
@@ -329,10 +336,7 @@ def test_a_refresh_does_not_pile_on_a_load_still_waiting(
 
     store_trades(dsn, tmp_path, [("desk-a", "buy", 100.0)])
     with _serving(dsn, tokens_file) as url:
-        page = browser.open("about:blank")
-        page.send("Page.addScriptToEvaluateOnNewDocument", {"source": SLOW_OVERVIEW})
-        page.goto(f"{url}/#book=desk-a&bucket=1m")
-        assert sign_in(page, ALL_TOKEN) == "1"
+        page = _desk_a_with(browser, url, SLOW_OVERVIEW)
         time.sleep(4.0)  # ~25 ticks of 150 ms, the next loads' overviews waiting 3 s
         most = page.eval("window.mostOverviews")
         assert int(page.eval("document.body.dataset.refreshed")) >= 1
@@ -381,8 +385,7 @@ def test_a_second_click_on_explain_while_one_runs_starts_no_second(
 
     store_trades(dsn, tmp_path, [("desk-a", "buy", 100.0), ("desk-a", "sell", 101.0)])
     with _serving(dsn, tokens_file) as url:
-        page = browser.open("about:blank")
-        page.send("Page.addScriptToEvaluateOnNewDocument", {"source": """
+        page = _desk_a_with(browser, url, """
             window.explains = 0;
             const realFetch = window.fetch.bind(window);
             window.fetch = async (path, init) => {
@@ -390,9 +393,7 @@ def test_a_second_click_on_explain_while_one_runs_starts_no_second(
                 window.explains += 1;
                 await new Promise((go) => setTimeout(go, 1000));
                 return realFetch(path, init);
-            };"""})
-        page.goto(f"{url}/#book=desk-a&bucket=1m")
-        assert sign_in(page, ALL_TOKEN) == "1"
+            };""")
         page.eval("const b = document.getElementById('explain-run'); b.click(); b.click(); true")
         page.wait_for("document.body.dataset.explain === 'desk-a'")
         shown = page.eval("[window.explains, document.getElementById('explain-note').textContent,"
