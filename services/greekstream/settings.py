@@ -206,7 +206,8 @@ def engine_settings() -> EngineSettings:
 
     try:
         return EngineEnvSettings().engine
-    except (ValueError, yaml.YAMLError) as exc:  # (a ValidationError is a ValueError)
+    except ValueError as exc:  # (a ValidationError is one; a file that cannot be read is
+        # the file source's ConfigError already)
         what = "bad engine settings" if isinstance(exc, ValidationError) else "settings"
         raise ConfigError(f"{what} (GREEKSTREAM_ENGINE__*, or the engine section of "
                           f"GREEKSTREAM_SETTINGS_FILE): {exc}") from exc

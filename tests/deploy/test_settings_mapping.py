@@ -82,6 +82,13 @@ def test_models_match_the_commands(monkeypatch: pytest.MonkeyPatch) -> None:
             got_kafka = kafka_client_settings()
             assert type(got_kafka) is model, command
             assert got_kafka.kafka.topic_prefix == f"from-env-{command}", command
+        elif f"load_settings({model.__name__}," in source:
+            # serve reads its model through the one settings helper (_common.load_settings)
+            from greekstream.commands._common import load_settings
+
+            monkeypatch.setenv("GREEKSTREAM_LOG_LEVEL", "DEBUG")
+            got_model = load_settings(model, command)
+            assert type(got_model) is model and got_model.log_level == "DEBUG", command
         else:
             assert f"{model.__name__}()" in source, f"{command} reads {model.__name__}"
 

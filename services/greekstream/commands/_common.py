@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
 from greekstream.core.timeutil import TimestampError, parse_ts
@@ -22,6 +22,7 @@ from greekstream.runtime.whole_file import write_whole
 from greekstream.settings import ProcessorSettings, SinkSettings
 
 S = TypeVar("S", ProcessorSettings, SinkSettings)
+T = TypeVar("T", bound=BaseSettings)
 
 
 def port(value: str) -> int:
@@ -35,15 +36,25 @@ def port(value: str) -> int:
     return number
 
 
+def load_settings(cls: type[T], what: str) -> T:
+    """A command's settings model from GREEKSTREAM_* variables and the settings file
+    (``cls()``): a value that does not parse or validate (a ValidationError, or pydantic-
+    settings' error for a variable that is not JSON) is a :class:`ConfigError` naming
+    ``what``. A settings file that cannot be read is the file source's ConfigError
+    (settings._FileSource). Every command that reads a settings model reads it here."""
+    try:
+        return cls()
+    except ValueError as exc:  # (a ValidationError and a SettingsError are ValueErrors)
+        raise ConfigError(f"bad {what} settings (GREEKSTREAM_* variables, or "
+                          f"GREEKSTREAM_SETTINGS_FILE): {exc}") from exc
+
+
 def consumer_settings(cls: type[S], what: str, args: argparse.Namespace,
                       changes: Callable[[S], dict[str, object]]) -> S:
-    """A consumer command's settings (process, sink): the environment's (``cls()``; a bad
-    one is a :class:`ConfigError`), then its own flags (``changes(base)``), then the
-    ``--group`` and ``--port`` both have."""
-    try:
-        base = cls()
-    except ValidationError as exc:
-        raise ConfigError(f"bad {what} settings: {exc}") from exc
+    """A consumer command's settings (process, sink): the environment's
+    (:func:`load_settings`), then its own flags (``changes(base)``), then the ``--group``
+    and ``--port`` both have."""
+    base = load_settings(cls, what)
     update = changes(base)
     if args.group:
         update["group_id"] = args.group

@@ -36,14 +36,7 @@ def settings_from(args: argparse.Namespace) -> ProcessorSettings:
             out["instance_id"] = args.instance
         return out
 
-    import yaml
-
-    from greekstream.errors import ConfigError
-
-    try:
-        return consumer_settings(ProcessorSettings, "processor", args, changes)
-    except (ValueError, yaml.YAMLError) as exc:  # the settings file: missing, not YAML
-        raise ConfigError(f"bad processor settings (GREEKSTREAM_SETTINGS_FILE): {exc}") from exc
+    return consumer_settings(ProcessorSettings, "processor", args, changes)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import SecretStr, ValidationError
 
 from greekstream.api.tokens import load_tokens
-from greekstream.commands._common import port
+from greekstream.commands._common import load_settings, port
 from greekstream.errors import ConfigError
 from greekstream.history.client import connect
 from greekstream.runtime.private_file import ensure_writable, write_private
@@ -48,10 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> ServeSettings:
-    try:
-        base = ServeSettings()
-    except ValueError as exc:  # a ValidationError, or a variable that does not parse
-        raise ConfigError(f"bad serve settings: {exc}") from exc
+    base = load_settings(ServeSettings, "serve")
     changes: dict[str, object] = {}
     if args.dsn:
         changes["clickhouse_dsn"] = SecretStr(args.dsn)

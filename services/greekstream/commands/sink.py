@@ -39,14 +39,7 @@ def settings_from(args: argparse.Namespace) -> SinkSettings:
             out["clickhouse_dsn"] = SecretStr(args.dsn)
         return out
 
-    import yaml
-
-    from greekstream.errors import ConfigError
-
-    try:
-        return consumer_settings(SinkSettings, "sink", args, changes)
-    except (ValueError, yaml.YAMLError) as exc:  # the settings file: missing, not YAML
-        raise ConfigError(f"bad sink settings (GREEKSTREAM_SETTINGS_FILE): {exc}") from exc
+    return consumer_settings(SinkSettings, "sink", args, changes)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,15 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def kafka_client_settings() -> KafkaClientSettings:
     """The Kafka connection's settings (topics, produce); a bad GREEKSTREAM_KAFKA__* value
     or settings file is a ConfigError naming it (it was a pydantic traceback)."""
-    import yaml
+    from greekstream.commands._common import load_settings
 
-    from greekstream.errors import ConfigError
-
-    try:
-        return KafkaClientSettings()
-    except (ValueError, yaml.YAMLError) as exc:  # (a ValidationError is a ValueError)
-        raise ConfigError(f"bad Kafka settings (GREEKSTREAM_KAFKA__*, or "
-                          f"GREEKSTREAM_SETTINGS_FILE): {exc}") from exc
+    return load_settings(KafkaClientSettings, "Kafka")
 
 
 def run(args: argparse.Namespace) -> int:
