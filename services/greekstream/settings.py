@@ -23,6 +23,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from yaml.constructor import ConstructorError
 
 from greekstream.core.guards import MAX_INTERVAL_S, MAX_TS_AHEAD_S, MIN_INTERVAL_S
 
@@ -130,6 +131,45 @@ class HttpSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
 
 
+# YAML (JSON is YAML) as every file a desk writes by hand is read: this settings file, the
+# tokens file and GREEKSTREAM_TOKENS_JSON (api/tokens.py), scenario files
+# (runtime/scenario_files.py). PyYAML keeps the last of a key written twice in one mapping
+# and drops the first without a word (JSON readers do the same): two `ETH:` grids, a token
+# listed again with "*", an `engine:` section given twice. UniqueKeyLoader refuses it with
+# DuplicateKey, which names both lines; a `<<` merge's keys may still be overridden, as
+# YAML means them to be. The caller turns it into its ConfigError (the tokens file names
+# the lines only: a key there is a token).
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class DuplicateKey(ConstructorError):
+    """A key written twice in one mapping; ``lines`` are both its lines (1-based)."""
+
+    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__("while reading a mapping", first,
+                         f"the key {key!r} appears twice (write each key once)", again)
+        self.lines = (first.line + 1, again.line + 1)
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that holds a key twice."""
+
+    def construct_mapping(self, node: yaml.MappingNode,
+                          deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _value in node.value:
+            if key_node.tag == MERGE_TAG:
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # not hashable: the base class says so below
+                continue
+            if first is not key_node.start_mark:
+                raise DuplicateKey(key, first, key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 class _Sources(BaseSettings):
     """GREEKSTREAM_* variables over the settings file (GREEKSTREAM_SETTINGS_FILE)."""
 
@@ -167,12 +207,14 @@ class _FileSource(PydanticBaseSettingsSource):
 
         hint = ("point GREEKSTREAM_SETTINGS_FILE at a readable YAML or JSON file of settings "
                 "(a mapping: kafka:, engine:, ...), or unset it")
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        try:  # (a key written twice, an `engine:` section given twice, is refused)
+            loaded = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise ConfigError(f"bad settings: cannot read settings file {path}: {why}",
                               hint=hint) from exc
+        except DuplicateKey as exc:
+            raise ConfigError(f"bad settings: settings file {path}: {exc}", hint=hint) from exc
         except yaml.YAMLError as exc:
             raise ConfigError(f"bad settings: settings file {path} is not YAML: {exc}",
                               hint=hint) from exc

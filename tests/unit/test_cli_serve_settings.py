@@ -1,8 +1,10 @@
 """`greekstream serve` with a settings file that is missing, a directory, not YAML or not
-a mapping, or a GREEKSTREAM_* variable that does not parse: one error line with a hint,
-exit 2, before any store is opened. serve caught only a ValidationError, so each came out
-as a ValueError / YAMLError / SettingsError traceback (exit 1). The settings file's errors
-are said in one place (settings._FileSource), for every command."""
+a mapping, or that holds a key twice, or a GREEKSTREAM_* variable that does not parse:
+one error line with a hint, exit 2, before any store is opened. serve caught only a
+ValidationError, so each came out as a ValueError / YAMLError / SettingsError traceback
+(exit 1); a key written twice kept its last value and dropped the first without a word.
+The settings file's errors are said in one place (settings._FileSource), for every
+command."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import pytest
 
 from tests.cli import run
 
-CASES = ["missing file", "a directory", "not yaml", "not a mapping", "bad variable"]
+CASES = ["missing file", "a directory", "not yaml", "not a mapping", "a key twice",
+         "bad variable"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -31,6 +34,10 @@ def test_bad_settings_are_one_error_line_and_exit_2(
     elif case == "not a mapping":
         path.write_text("- a list\n", encoding="utf-8")
         expected = "must hold a mapping"
+    elif case == "a key twice":  # PyYAML kept the second, dropping the first silently
+        # (the second is not a level: before, serve failed on it instead of running)
+        path.write_text("log_level: DEBUG\nlog_level: LOUD\n", encoding="utf-8")
+        expected = "'log_level' appears twice"
     if case == "bad variable":
         variable = "GREEKSTREAM_HTTP" if command[0] == "serve" else "GREEKSTREAM_KAFKA"
         monkeypatch.setenv(variable, "not json")

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from greekstream.errors import ConfigError
+from greekstream.settings import DuplicateKey, UniqueKeyLoader
 
 ALL_BOOKS = "*"
 
@@ -123,39 +124,12 @@ def _key(token: str, number: int, origin: str) -> bytes:
     )
 
 
-class DuplicateKey(yaml.YAMLError):
-    """A mapping with the same key twice: PyYAML keeps the last silently, so a token
-    listed again further down (with "*", say) quietly had the later entry's books."""
-
-    def __init__(self, first: Any, again: Any) -> None:
-        super().__init__("a key is given twice")
-        self.lines = (first.line + 1, again.line + 1)
-
-
-class _UniqueKeys(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a mapping that holds a key twice (:class:`DuplicateKey`)."""
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, yaml.MappingNode):
-            self.flatten_mapping(node)
-            seen: dict[Any, Any] = {}
-            for key_node, _value in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                try:
-                    first = seen.setdefault(key, key_node.start_mark)
-                except TypeError:  # not hashable: PyYAML's own error says so below
-                    continue
-                if first is not key_node.start_mark:
-                    raise DuplicateKey(first, key_node.start_mark)
-        return super().construct_mapping(node, deep)
-
-
 def _read(text: str, origin: str) -> Any:
     """``text`` as YAML (JSON is YAML), a key given twice being a ConfigError naming its
     lines, never its text."""
     try:
-        return yaml.load(text, Loader=_UniqueKeys)  # a SafeLoader
-    except DuplicateKey as exc:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader
+    except DuplicateKey as exc:  # (a token listed again with "*" silently read every book)
         raise ConfigError(
             f"{origin}: the same key is given twice (lines {exc.lines[0]} and "
             f"{exc.lines[1]}); one entry would silently replace the other",

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -49,6 +48,7 @@ from pydantic import (
 
 from greekstream.core.scenarios import DEFAULT_GRID, EMPTY_GRID, STABLECOINS, Grid, Scenario
 from greekstream.errors import ConfigError
+from greekstream.settings import UniqueKeyLoader
 
 if TYPE_CHECKING:
     from greekstream.core.engine import EngineConfig
@@ -270,29 +270,11 @@ _SHAPE_HINT = ('write {"price_shocks": [...], "vol_shocks": [...], "time_shift_h
                "or a mapping with `grids` and/or `scenarios`; see docs/scenarios.md")
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML's safe loader, reading a number with an exponent and no point (``1e-3``, as
-    JSON writes it) as a float, not as text (YAML 1.1 asks for ``1.0e-3``): shocks are
-    strict numbers. A key written twice in one mapping (two ``ETH:`` grids, ``BTC`` twice
-    in a scenario's shocks) is an error: PyYAML would keep the last and drop the first
-    without a word (a ``<<`` merge's keys may still be overridden)."""
-
-    def construct_mapping(self, node: yaml.MappingNode,
-                          deep: bool = False) -> dict[Hashable, Any]:
-        seen: set[Hashable] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, Hashable):
-                continue  # (the base class says so)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark,
-                    f"the key {key!r} appears twice (write each key once)",
-                    key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
+class _Loader(UniqueKeyLoader):
+    """The safe loader that refuses a key written twice (two ``ETH:`` grids, ``BTC``
+    twice in a scenario's shocks: greekstream.settings), reading a number with an
+    exponent and no point (``1e-3``, as JSON writes it) as a float, not as text (YAML 1.1
+    asks for ``1.0e-3``): shocks are strict numbers."""
 
 
 _Loader.add_implicit_resolver(
