@@ -63,6 +63,26 @@ def consumer_settings(cls: type[S], what: str, args: argparse.Namespace,
     return base.model_copy(update=update)
 
 
+def books_in_file(events: str, until_us: int | None = None) -> set[str]:
+    """Every book an event of the file names (up to ``until_us``, event time): the file
+    read again, for the hint of an unknown --book or trades' book (explain, whatif), only
+    once the command found nothing for it."""
+    from greekstream.core.decode import decode_event
+    from greekstream.core.events import DecodeError
+    from greekstream.runtime.replay import read_records
+
+    books: set[str] = set()
+    for raw, _source in read_records(events):
+        try:
+            event = decode_event(raw)
+        except DecodeError:
+            continue
+        name = getattr(event, "book", None)
+        if isinstance(name, str) and (until_us is None or event.ts <= until_us):
+            books.add(name)
+    return books
+
+
 def parse_time_arg(value: str | None, flag: str) -> int | None:
     """A time flag in epoch µs: an RFC 3339 timestamp inside the range the engine accepts
     (guards.ts_in_range), so that every later use (format_ts, ClickHouse) can hold it."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from greekstream.commands._common import emit, parse_time_arg, write_png
+from greekstream.commands._common import books_in_file, emit, parse_time_arg, write_png
 from greekstream.core.explain import COMPONENTS
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
@@ -59,7 +59,12 @@ def run(args: argparse.Namespace) -> int:
     if args.events:
         rows = explain_window(read_records(args.events), t0, t1, args.book, config)
         if args.book is not None and not rows:
-            _require_book(args.events, args.book, t1)
+            # a typo said "no positions or trades in the window", as stress and var do not
+            known = books_in_file(args.events, t1)
+            if args.book not in known:
+                raise UsageError(
+                    f"unknown book {args.book!r}: no event at or before --to has it",
+                    hint=f"known books: {', '.join(sorted(known)) or 'none'}")
     else:
         rows = explain_window(_history_records(args.from_history, args.book, t1), t0, t1,
                               args.book, config)
@@ -73,28 +78,6 @@ def run(args: argparse.Namespace) -> int:
         write_png(lambda out: explain_waterfalls(rows, out, t0, t1),
                   Path(args.out or "explain.png"))
     return 0
-
-
-def _require_book(events: str, book: str, t1: int) -> None:
-    """A UsageError when no event of the file up to ``t1`` names ``book`` (a typo said
-    "no positions or trades in the window", as stress and var do not: the file is read
-    again, only when the window had nothing for the book)."""
-    from greekstream.core.decode import decode_event
-    from greekstream.core.events import DecodeError
-
-    known: set[str] = set()
-    for raw, _source in read_records(events):
-        try:
-            event = decode_event(raw)
-        except DecodeError:
-            continue
-        name = getattr(event, "book", None)
-        if isinstance(name, str) and event.ts <= t1:
-            if name == book:
-                return
-            known.add(name)
-    raise UsageError(f"unknown book {book!r}: no event at or before --to has it",
-                     hint=f"known books: {', '.join(sorted(known)) or 'none'}")
 
 
 def _history_records(dsn: str, book: str | None, t1: int) -> Iterator[Record]:

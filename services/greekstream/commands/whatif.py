@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from greekstream.commands._common import print_json
+from greekstream.commands._common import books_in_file, print_json
 from greekstream.core.events import Name
 from greekstream.core.timeutil import format_ts
 from greekstream.core.whatif import HypotheticalTrade, WhatIfError, what_if
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     # a book with only limits or margin so far is one (its first trade is the question)
     unknown = set(trades) - {key[0] for key in engine.books}
     if unknown:
-        named = _books_of(args.events)
+        named = books_in_file(args.events)
         missing = sorted(unknown - named)
         if missing:
             raise UsageError(f"unknown book {missing[0]!r}: no event of {args.events} has it",
@@ -116,23 +116,6 @@ def run(args: argparse.Namespace) -> int:
     for p in previews:
         _table(p)
     return 0
-
-
-def _books_of(events: str) -> set[str]:
-    """Every book an event of the file names (read again: only when a trade's book has no
-    position in the state)."""
-    from greekstream.core.decode import decode_event
-    from greekstream.core.events import DecodeError
-
-    books: set[str] = set()
-    for raw, _source in read_records(events):
-        try:
-            name = getattr(decode_event(raw), "book", None)
-        except DecodeError:
-            continue
-        if isinstance(name, str):
-            books.add(name)
-    return books
 
 
 def _table(p: dict[str, Any]) -> None:
