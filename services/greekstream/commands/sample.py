@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
             if asset not in ASSETS:
                 raise UsageError(f"unknown --asset {asset!r}",
                                  hint=f"choose one of {', '.join(ASSETS)}")
-            n = write_loans(out, LOANS if args.count is None else args.count, asset, args.seed)
+            n = write_loans(out, LOANS if args.count is None else args.count, asset, args.seed,
+                            show_progress=not args.quiet)
         else:
             n = write_sample(out, PROFILES[args.profile], args.seed, args.with_bad, args.events,
                              show_progress=not args.quiet)

@@ -158,10 +158,11 @@ def loan_blocks(pop: LoanPopulation, start_us: int, seed: int) -> list[Block]:
 
 
 def write_loans(path: Path, count: int, asset: str = "ETH", seed: int = 7,
-                price: float | None = None, start_us: int | None = None) -> int:
+                price: float | None = None, start_us: int | None = None,
+                show_progress: bool = True) -> int:
     """Write a replayable loans file; returns the number of events written."""
     start = market.to_us(market.START) if start_us is None else start_us
     pop = loan_population(count, asset, seed, price)
     blocks = loan_blocks(pop, start, seed)
     lines = (line for line, _ in render(blocks, f"loans-{asset.lower()}{seed}"))
-    return atomic_write(path, lines, count + 2, "loans", show_progress=True)
+    return atomic_write(path, lines, count + 2, "loans", show_progress)
