@@ -101,6 +101,13 @@ def signature_problem(doc: Any, key: Ed25519PublicKey) -> str | None:
     except InvalidSignature:
         return ("signature does not verify with this public key: the report or its "
                 "signature was altered, or another key signed it")
+    # the signature does not cover the key it names: a report whose `public_key` was
+    # changed (to name another signer) still verified
+    named = sig.get("public_key")
+    own = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+    if not isinstance(named, str) or named.lower() != own:
+        return (f"signature.public_key {named!r} is not the key the signature verifies "
+                f"with ({own}): the signed document names another signer (altered)")
     return None
 
 
