@@ -74,6 +74,7 @@ class MarketStream:
         self.held = self._holdings()
         opening = (len(self.uni) + 2 + len(self.uni) + sum(len(h) for h in self.held)
                    + 3 * N_BOOKS + 2 * N_BOOKS)
+        self.events = events
         self.seconds = seconds_for(events, opening)
         self.mkt = mk.Market([mk.BTC, mk.ETH], self.start,
                           mk.spot_paths([mk.BTC, mk.ETH], self.seconds + 1, self.rng[0]))
@@ -85,8 +86,14 @@ class MarketStream:
 
     def lines(self) -> Iterator[bytes]:
         yield from self._render(self._opening())
-        for sec in range(self.seconds):
+        sec = 0
+        # the planned seconds, then more while short of the events asked for: a second's
+        # trades and changes are random draws, so `seconds` is only an estimate
+        while sec < self.seconds or self.n < self.events:
+            if sec + 2 > self.mkt.spot.shape[1]:
+                self._extend_spot()
             yield from self._render(self._second(sec))
+            sec += 1
 
     def _render(self, blocks: list[Block]) -> Iterator[bytes]:
         blocks = [b for b in blocks if len(b)]
@@ -170,6 +177,13 @@ class MarketStream:
         return blocks
 
     # ------------------------------------------------------------------ helpers
+
+    def _extend_spot(self) -> None:
+        """One more second of the spot paths (same model, the next draws of their rng)."""
+        step = mk.spot_paths(self.mkt.specs, 1, self.rng[0])
+        spot = np.concatenate([self.mkt.spot, self.mkt.spot[:, -1:] * step[:, 1:] / step[:, :1]],
+                              axis=1)
+        self.mkt = mk.Market(self.mkt.specs, self.start, spot)
 
     def _index(self, ts: np.ndarray) -> Block:
         u = np.tile(np.arange(2, dtype=np.int64), len(ts) // 2)
