@@ -15,7 +15,7 @@ from greekstream.core.engine import Engine
 from greekstream.core.scenarios import BookScenarioRisk, book_scenario_risk
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
-from greekstream.reports.tables import liquidation_parts
+from greekstream.reports.tables import liquidation_parts, shock_text
 from greekstream.runtime.replay import read_records, replay
 from greekstream.runtime.scenario_files import (
     DEFAULT_CONFIG,
@@ -220,7 +220,7 @@ def _book_table(r: BookScenarioRisk, as_of_us: int) -> str:
         key = (float(m.grid.vol_shock[i]), float(m.grid.time_shift_h[i]),
                float(m.grid.price_shock[i]))
         cell[key] = _money(float(m.pnl[i])) + ("*" if i == m.worst_index else " ")
-    head = ["vol \\ price"] + [f"{p:+.0%}" for p in prices]
+    head = ["vol \\ price"] + [f"{shock_text(p * 100)}%" for p in prices]
     body = [[_row_label(v, h)] + [cell.get((v, h, p), "-") for p in prices] for v, h in rows]
     lines += _align([head, *body])
     named = [i for i, n in enumerate(names) if n is not None]
@@ -249,11 +249,12 @@ def _money(x: float) -> str:
 
 
 def _row_label(v: float, h: float) -> str:
-    return f"vol {v:+.2f}" + (f" +{h:g}h" if h else "")
+    return f"vol {shock_text(v, 2)}" + (f" +{h:g}h" if h else "")
 
 
 def _describe(p: float, v: float, h: float, name: str | None = None) -> str:
-    text = f"price {p:+.1%}, vol {v:+.2f}" + (f", +{h:g}h" if h else "")
+    text = (f"price {shock_text(p * 100, 1)}%, vol {shock_text(v, 2)}"
+            + (f", +{h:g}h" if h else ""))
     return f"{name} ({text})" if name else text
 
 

@@ -24,7 +24,7 @@ from greekstream.core.cascade import CascadeResult
 from greekstream.core.scenarios import BookScenarioRisk
 from greekstream.core.timeutil import format_ts
 from greekstream.core.var import BookVar
-from greekstream.reports.tables import liquidation_parts
+from greekstream.reports.tables import liquidation_parts, shock_text
 from greekstream.runtime.whole_file import write_whole
 
 # Names come from desks' data (books, underlyings, named scenarios): drawn as they are,
@@ -140,9 +140,10 @@ def _panel(ax: Axes, r: BookScenarioRisk, norm: Normalize) -> None:
             dark = abs(value) > 0.6 * scale
             ax.text(x, y, _usd(float(value)), ha="center", va="center", fontsize=size,
                     color="white" if dark else "black")
-    ax.set_xticks(range(len(prices)), [f"{p:+.0%}" for p in prices], fontsize=7, rotation=45)
+    ax.set_xticks(range(len(prices)), [f"{shock_text(p * 100)}%" for p in prices], fontsize=7,
+                  rotation=45)
     ax.set_yticks(range(len(rows)),
-                  [f"{v * 100:+.0f} pts" + (f", +{h:g} h" if h else "") for v, h in rows],
+                  [f"{shock_text(v * 100)} pts" + (f", +{h:g} h" if h else "") for v, h in rows],
                   fontsize=7)
     ax.set_xlabel("price shock (forwards, marks and index, %)", fontsize=7)
     ax.set_ylabel("vol shock (vol points)" + (", time shift" if any(h for _, h in rows)

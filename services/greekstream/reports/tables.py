@@ -141,6 +141,17 @@ def fmt_num(value: object, decimals: int = 4) -> str:
     return str(value)
 
 
+def shock_text(value: float, least: int = 0, most: int = 4) -> str:
+    """A scenario shock (or its axis label) signed and fixed-point, with at least
+    ``least`` decimals and as many more, up to ``most``, as show it exactly: the pm
+    preset's vol shock of -0.125 is "-0.125" (not "-0.12"), a price shock of -2.5 % is
+    "-2.5%" (not "-2%", the label of the -2 % column beside it)."""
+    places = least
+    while places < most and abs(round(value, places) - value) > 1e-9 * max(1.0, abs(value)):
+        places += 1
+    return f"{value:+.{places}f}"
+
+
 def fmt_duration(seconds: float | None) -> str:
     """A duration as h:mm:ss (a breach open for 16,309.5 s is 4:31:50)."""
     if seconds is None:
