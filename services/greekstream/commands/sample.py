@@ -19,12 +19,12 @@ EXAMPLES = """  greekstream sample                    # events.jsonl: 2 h of 202
   greekstream sample --profile returns --out returns.csv   # a year of daily returns, for var
 
 Profiles (all start 2026-03-02T00:00:00Z; the same profile and seed give the same bytes):
-  small  2 hours, ~5,000 events: 6 books, BTC/ETH options, futures, perpetuals, limits,
+  small  2 hours, ~5,000 events: 5 books, BTC/ETH options, futures, perpetuals, limits,
          hedge policies, margin reports, loans, LP positions, a reorg  (the default)
   day    the same desk over 24 hours, ~56,000 events (what `make demo` replays)
   bench  a dense options market of --events N events (default 1,000,000), for bench/
   market a live market, for bench/ and the Kafka runtime: BTC and ETH, ~1,500 options,
-         futures and perpetuals, 200 books of 50-500 positions (the first ~56,000
+         futures and perpetuals, 200 books of 50-500 positions (the first ~60,000
          events), then 10,000 quotes/s of event time with index, trades, limits and
          collateral; at least --events N (default 1,000,000; whole seconds of quotes),
          written as it is generated

@@ -3,8 +3,8 @@
     python -m greekstream.sample --profile market --out market.jsonl   # >= 1M events
 
 * BTC and ETH with Deribit's shape: 10 expiries × up to 43 strikes × call/put (over 1,500)
-  inverse options, two perpetuals and four futures per underlying;
-* 200 books ("mkt-000" …) each opening 50–500 positions at the start (one trade per
+  inverse options, two perpetuals and two futures per underlying;
+* 200 books ("book-00" … "book-199") each opening 50–500 positions at the start (one trade per
   instrument held, options mostly), with collateral deposits and limits per underlying;
 * then, every second of event time: 10,000 quotes (every instrument's ticker about
   every 160 ms; near-the-money options and perpetuals more often), 4 index prints
