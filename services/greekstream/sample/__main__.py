@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from greekstream.commands.sample import MAX_SEED
 from greekstream.sample import DEFAULT_SEED, MAX_EVENTS, MAX_LOANS
 from greekstream.sample.generate import PROFILES, write_sample
 from greekstream.sample.loans import ASSETS, write_loans
@@ -123,6 +124,8 @@ def _check_bounds(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     negative seed, and a count past the caps would run for hours."""
     if args.seed < 0:
         parser.error(f"--seed {args.seed} is negative: a seed is 0 or more")
+    if args.seed > MAX_SEED:  # (it is in every event_id: past 128 characters all rejected)
+        parser.error(f"--seed {args.seed} is too large: a seed is 0 to {MAX_SEED} (2^64 - 1)")
     if getattr(args, "events", None) is not None and args.events > MAX_EVENTS:
         parser.error(f"--events {args.events:,} is too many: at most {MAX_EVENTS:,}")
     if getattr(args, "count", 1) > MAX_LOANS:
