@@ -107,6 +107,7 @@ def write_lines(lines: Iterator[bytes], out: BinaryIO, total: int, label: str,
         out.write(b"\n".join(chunk) + b"\n")
         progress.advance(len(chunk))
         count += len(chunk)
+    progress.total = count  # `total` may be an estimate (the market profile's)
     progress.done()
     return count
 
