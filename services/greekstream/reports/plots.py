@@ -114,7 +114,7 @@ def risk_figure(reports: Sequence[BookScenarioRisk], title: str = "",
         mappable = plt.cm.ScalarMappable(norm=norm, cmap=PNL_CMAP)
         cax = fig.add_axes((1 - 0.95 / width, 0.2, 0.18 / width, 0.6))
         fig.colorbar(mappable, cax=cax, label="scenario P&L (USD; red loss, blue gain)",
-                     format=FuncFormatter(_usd))
+                     format=FuncFormatter(_usd_tick))
     when = f" as of {format_ts(as_of_us)}" if as_of_us is not None else ""
     fig.suptitle(f"{title or 'Scenario P&L by book and underlying'}{when}\n"
                  f"full revaluation, P&L in USD per cell; one colour scale for every panel "
@@ -186,7 +186,7 @@ def _named_panel(ax: Axes, r: BookScenarioRisk, norm: Normalize) -> None:
     ax.axvline(0, color="grey", lw=0.8)
     scale = _scale(norm)
     ax.set_xlim(-scale, scale)
-    ax.xaxis.set_major_formatter(FuncFormatter(_usd))
+    ax.xaxis.set_major_formatter(FuncFormatter(_usd_tick))
     ax.xaxis.set_major_locator(MaxNLocator(3, symmetric=True))
     ax.tick_params(axis="x", labelsize=6)
     ax.set_xlabel("named scenario P&L (USD)", fontsize=7)
@@ -306,6 +306,19 @@ def _usd(x: float, _pos: object = None) -> str:
     return f"{x:,.0f}"
 
 
+def _usd_tick(x: float, _pos: object = None) -> str:
+    """A USD axis's tick label: its value exactly (ticks are round numbers), in k, M or B
+    like :func:`_usd`. _usd rounds to its digits, which labelled ticks 1,500 and 2,500
+    "2k" beside the 2,000 tick, and ticks of a sub-dollar axis all "0"."""
+    size = abs(x)
+    if size >= 1e15:
+        return f"{x:.3g}"
+    for unit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if size >= unit:
+            return f"{x / unit:,.6g}{suffix}"
+    return f"{x:,.6g}"
+
+
 def _pct(confidence: float) -> str:
     return f"{confidence * 100:g}%"
 
@@ -341,7 +354,7 @@ def _var_panel(ax: Axes, r: BookVar) -> None:
                 textcoords="offset points", ha="left", fontsize=7, zorder=5,
                 bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#9ca3af", "lw": 0.6},
                 arrowprops={"arrowstyle": "->", "lw": 0.8})
-    ax.xaxis.set_major_formatter(FuncFormatter(_usd))
+    ax.xaxis.set_major_formatter(FuncFormatter(_usd_tick))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("one-day P&L (USD, gains right, losses left)")
     ax.set_ylabel("days")
