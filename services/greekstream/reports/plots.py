@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, ScalarFormatter
 
 from greekstream.core.cascade import CascadeResult
 from greekstream.core.scenarios import BookScenarioRisk
@@ -245,6 +245,12 @@ def cascade_figure(result: CascadeResult, title: str = "") -> Figure:
     sold.bar(rounds, [r.sold_usd for r in result.rounds], color="tab:red", alpha=0.35,
              label="collateral sold (USD)")
     sold.set_ylabel("collateral sold in the round (USD)")
+    # USD in k/M/B, never a "1e6" multiplier above the axis; prices as they are, never
+    # an offset ("+8.71799999e4" above ticks of "-0.000125" when the rounds barely move)
+    sold.yaxis.set_major_formatter(FuncFormatter(_usd_tick))
+    prices = ScalarFormatter(useOffset=False)
+    prices.set_scientific(False)
+    ax.yaxis.set_major_formatter(prices)
     ax.plot(rounds, [r.price for r in result.rounds], "o-", color="tab:blue",
             label="round price (before its sale)")
     ax.axhline(result.initial_price, color="grey", ls="--", lw=1, label="initial price")
