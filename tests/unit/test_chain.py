@@ -25,10 +25,13 @@ def test_the_fields_hashed_are_the_records_json(
     pnl = Pnl(event_id=name, ts=ts, book=name, underlying="ETH", realized_usd=numbers[0],
               unrealized_usd=numbers[1], fees_usd=numbers[2], funding_usd=numbers[3],
               total_usd=numbers[4], caused_by=name)
-    for record in Chains().link([exposure, pnl], "x.quotes/0/7"):
+    linked = Chains().link([exposure, pnl], "x.quotes/0/7")
+    # one book, one chain: the P&L follows the exposure (an `or` of the two let a chain
+    # that never moved, every record at GENESIS, pass; and an empty list passed the loop)
+    assert [(r.type, r.prev) for r in linked] == [("exposure", GENESIS), ("pnl", exposure.hash)]
+    for record in linked:
         wire = orjson.loads(record.model_dump_json())
         assert wire_fields(record) == wire
         assert canonical_json(wire_fields(record)) == canonical_json(wire)  # byte for byte
-        assert record.prev == GENESIS or record.prev == exposure.hash
         assert record.hash == record_hash(record.prev, canonical_json(wire))
         assert "hash" not in orjson.loads(canonical_json(wire)) and "hash" in wire
