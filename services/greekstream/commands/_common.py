@@ -7,6 +7,8 @@ The tables they print are in :mod:`greekstream.reports.tables`.
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -101,6 +103,25 @@ def parse_time_arg(value: str | None, flag: str) -> int | None:
             hint=f"give a time inside it, like {flag} 2026-03-01T14:05:00Z",
         )
     return moment
+
+
+def stop_on_signals(stop: Callable[[], None], log: logging.Logger) -> None:
+    """A long-running consumer (process, sink) stops the same graceful way on SIGTERM (its
+    pod's stop) and on Ctrl-C at a terminal: ``stop`` finishes and commits the batch in
+    flight, then leaves the group. A second Ctrl-C interrupts at once (exit 130), leaving
+    what a SIGKILL leaves (docs/streaming.md, the SIGTERM and SIGKILL rows)."""
+
+    def on_signal(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if signum == signal.SIGINT:  # the next Ctrl-C is KeyboardInterrupt again
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        log.info("stopping on %s: finishing the batch in flight%s", name,
+                 " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "",
+                 extra={"event": "stopping", "signal": name})
+        stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
 
 
 def print_json(obj: object) -> None:

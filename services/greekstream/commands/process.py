@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 
-from greekstream.commands._common import consumer_settings, port
+from greekstream.commands._common import consumer_settings, port, stop_on_signals
 from greekstream.kafka import reach
 from greekstream.settings import ProcessorSettings
 
@@ -49,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
                           connect_timeout_s=args.connect_timeout)
     server = serve_ops(settings.http.host, settings.http.port, processor.health, processor.ready,
                        processor.metrics)
-    signal.signal(signal.SIGTERM, lambda *_: processor.stop())
-    logging.getLogger("greekstream.process").info(
+    log = logging.getLogger("greekstream.process")
+    stop_on_signals(processor.stop, log)
+    log.info(
         "started", extra={"event": "started", "instance": processor.instance})
     try:
         processor.run()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 
 from pydantic import SecretStr
 
-from greekstream.commands._common import consumer_settings, port
+from greekstream.commands._common import consumer_settings, port, stop_on_signals
 from greekstream.history.client import require_engine
 from greekstream.history.sink import Sink
 from greekstream.kafka import reach
@@ -51,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     reach.require_broker({**settings.kafka.client_config(), **overrides}, args.connect_timeout)
     sink = Sink(settings, overrides)
     server = serve_ops(settings.http.host, settings.http.port, sink.health.as_dict)
-    signal.signal(signal.SIGTERM, lambda *_: sink.stop())
-    logging.getLogger("greekstream.sink").info(
+    log = logging.getLogger("greekstream.sink")
+    stop_on_signals(sink.stop, log)
+    log.info(
         "started", extra={"event": "started", "group": settings.group_id})
     try:
         sink.run()

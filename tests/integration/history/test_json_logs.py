@@ -30,10 +30,11 @@ def _printed_url(lines: list[str]) -> str:
 
 
 def _run_until(args: list[str], marker: str, env: dict[str, str],
-               probe: Callable[[list[str]], str] | None = None) -> tuple[int, list[str]]:
+               probe: Callable[[list[str]], str] | None = None,
+               sig: int = signal.SIGTERM) -> tuple[int, list[str]]:
     """Start `greekstream ARGS`, read its stderr until a line holding ``marker``, run
-    ``probe`` (its answer joins the lines), then SIGTERM it: (exit status, every stderr
-    line)."""
+    ``probe`` (its answer joins the lines), then send it ``sig``: (exit status, every
+    stderr line)."""
     proc = subprocess.Popen([sys.executable, "-m", "greekstream.cli", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **env})
@@ -56,7 +57,7 @@ def _run_until(args: list[str], marker: str, env: dict[str, str],
             seen.append(line)
         if probe is not None:
             seen.append(probe(seen))
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         code = proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
@@ -96,12 +97,14 @@ def test_serve_logs_json_uvicorn_included(tmp_path: Path) -> None:
     assert any(line.startswith("probe: 200 from http://127.0.0.1:") for line in lines), lines
 
 
-def test_sink_logs_json(kafka_bootstrap: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_sink_logs_json(kafka_bootstrap: str, tmp_path: Path, sig: signal.Signals) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from greekstream.history.sink import topic_names
 
-    inputs, outputs = topic_names("jsonlogs")  # the sink stops on a topic that is not there
+    prefix = f"jsonlogs{sig.name.lower()}"
+    inputs, outputs = topic_names(prefix)  # the sink stops on a topic that is not there
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     for future in admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1)
                                        for t in inputs + outputs]).values():
@@ -110,10 +113,12 @@ def test_sink_logs_json(kafka_bootstrap: str, tmp_path: Path) -> None:
         ["sink", "--bootstrap", kafka_bootstrap, "--dsn", f"chdb://{tmp_path}/store",
          "--port", "0", "--group", "json-logs"],
         '"msg":"started"', {"GREEKSTREAM_LOG_LEVEL": "INFO",
-                             "GREEKSTREAM_KAFKA__TOPIC_PREFIX": "jsonlogs"})
+                             "GREEKSTREAM_KAFKA__TOPIC_PREFIX": prefix}, sig=sig)
     docs = _json_lines(lines)
     started = [d for d in docs if d["msg"] == "started"]
     assert len(started) == 1, lines
     assert (started[0]["logger"], started[0]["event"], started[0]["group"]) == (
         "greekstream.sink", "started", "json-logs")
+    # SIGTERM (a pod's stop) and Ctrl-C: the same graceful stop, logged with its signal
+    assert [d["signal"] for d in docs if d.get("event") == "stopping"] == [sig.name], lines
     assert code == 0, lines

@@ -292,9 +292,11 @@ def test_restart_recovers_from_the_checkpoint_not_from_history(
     assert_same_as_replay(got, expected)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_sigterm_commits_the_batch_in_flight_and_a_restart_resumes_there(
-    kafka_bootstrap: str, prefix: str, stream: Path, tmp_path: Path
+    kafka_bootstrap: str, prefix: str, stream: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:
+    """A pod's stop (SIGTERM) and Ctrl-C at a terminal are the same graceful stop."""
     expected = replay_outputs(stream)
     env = processor_env(prefix, f"g-{prefix}", GREEKSTREAM_CHECKPOINT_INTERVAL_S="600")
     log = tmp_path / "p.log"
@@ -306,7 +308,8 @@ def test_sigterm_commits_the_batch_in_flight_and_a_restart_resumes_there(
         wait_for(lambda: len(read_topic(kafka_bootstrap, f"{prefix}.exposures")) > 100, 60,
                  "some outputs")
     finally:
-        assert stop(proc) == 0, log.read_text()[-2000:]  # SIGTERM, likely mid-batch
+        assert stop(proc, sig) == 0, log.read_text()[-2000:]  # likely mid-batch
+    assert [e["signal"] for e in log_events(log, "stopping")] == [sig.name]
     stopped = log_events(log, "stopped")[-1]
     position = stopped["position"]
     assert position is not None
