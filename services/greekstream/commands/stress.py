@@ -193,10 +193,12 @@ def table_text(reports: list[BookScenarioRisk], as_of_us: int) -> str:
 def _total_table(t: BookTotal) -> str:
     lines = [f"{t.book} ALL underlyings together: named scenarios (joint), worst loss "
              f"{_money(t.worst_loss)} USD at {t.names[t.worst_index]}"]
+    rows = []
     for i, (name, total, by) in enumerate(zip(t.names, t.pnl, t.by_underlying, strict=True)):
         mark = "*" if i == t.worst_index else " "
         detail = ", ".join(f"{u} {_money(x)}" for u, x in sorted(by.items()))
-        lines.append(f"  {name:<28} {_money(total):>14}{mark}  ({detail})")
+        rows.append([f"  {name}", _money(total) + mark, f"({detail})"])
+    lines += _align(rows, left=(0, 2))
     return "\n".join(lines) + "\n"
 
 
@@ -226,19 +228,24 @@ def _book_table(r: BookScenarioRisk, as_of_us: int) -> str:
     named = [i for i, n in enumerate(names) if n is not None]
     if named:
         lines.append("named scenarios:")
+        listed = []
         for i in named:
             mark = "*" if i == m.worst_index else " "
             s = m.grid.scenario(i)
-            lines.append(f"  {s.name:<24} {_describe(s.price_shock, s.vol_shock, s.time_shift_h)}"
-                         f"  {_money(float(m.pnl[i]))}{mark}")
+            listed.append([f"  {s.name}", _describe(s.price_shock, s.vol_shock,
+                                                     s.time_shift_h),
+                           _money(float(m.pnl[i])) + mark])
+        # P&Ls right-aligned in one column, whatever the lengths of names and shocks
+        lines += _align(listed, left=(0, 1))
     lines.append("(* = worst)")
     return "\n".join(lines) + "\n"
 
 
-def _align(table: list[list[str]]) -> list[str]:
+def _align(table: list[list[str]], left: tuple[int, ...] = (0,)) -> list[str]:
+    """Columns of equal width, those in ``left`` left-aligned, the others right-aligned."""
     widths = [max(len(row[j]) for row in table) for j in range(len(table[0]))]
-    return ["  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in
-                      enumerate(zip(row, widths, strict=True))) for row in table]
+    return ["  ".join(c.ljust(w) if j in left else c.rjust(w) for j, (c, w) in
+                      enumerate(zip(row, widths, strict=True))).rstrip() for row in table]
 
 
 def _money(x: float) -> str:
