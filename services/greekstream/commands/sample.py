@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from greekstream.errors import UsageError
-from greekstream.sample import MAX_EVENTS, MAX_LOANS
+from greekstream.sample import MAX_EVENTS, MAX_LOANS, MAX_SEED
 
 HELP = "write a deterministic sample events file (a desk's trading day) to try the commands on"
 EXAMPLES = """  greekstream sample                    # events.jsonl: 2 h of 2026-03-02, ~5k events
@@ -38,7 +38,6 @@ PROFILES = {"small": "kafka-test", "day": "demo", "bench": "bench", "market": "m
 
 
 OUT_HINT = "choose a writable place with --out FILE"
-MAX_SEED = 2**64 - 1
 LOANS, LOANS_ASSET = 5000, "ETH"  # --profile loans: --count and --asset by default
 
 

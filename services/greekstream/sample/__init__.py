@@ -23,8 +23,9 @@ DEFAULT_SEED = 7
 # that a mistyped size is refused at once, not after hours of writing or out of memory.
 MAX_EVENTS = 10_000_000
 MAX_LOANS = 1_000_000
-__all__ = ["DEFAULT_SEED", "MAX_EVENTS", "MAX_LOANS", "PROFILES", "cache_dir", "profile",
-           "sample_path", "write_sample"]
+MAX_SEED = 2**64 - 1  # the seed is in event_ids: a longer one passes their 128 characters
+__all__ = ["DEFAULT_SEED", "MAX_EVENTS", "MAX_LOANS", "MAX_SEED", "PROFILES", "cache_dir",
+           "profile", "sample_path", "write_sample"]
 
 
 def cache_dir() -> Path:

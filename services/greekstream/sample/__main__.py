@@ -7,8 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from greekstream.commands.sample import MAX_SEED
-from greekstream.sample import DEFAULT_SEED, MAX_EVENTS, MAX_LOANS
+from greekstream.sample import DEFAULT_SEED, MAX_EVENTS, MAX_LOANS, MAX_SEED
 from greekstream.sample.generate import PROFILES, write_sample
 from greekstream.sample.loans import ASSETS, write_loans
 
