@@ -48,3 +48,19 @@ def test_named_scenario_pnls_are_one_right_aligned_column(tmp_path: Path) -> Non
     assert len(_ends(named)) == 1, "\n".join(named)
     total = lines[lines.index(next(ln for ln in lines if "ALL underlyings" in ln)) + 1:][:3]
     assert len(_ends(total)) == 1, "\n".join(total)
+
+
+def test_the_grid_columns_run_from_the_largest_fall_to_the_largest_rise() -> None:
+    """The pm preset's extended moves (-66 %, -33 %, +50 % ...) were columns after +16 %,
+    in the file's order (the heatmap sorts them)."""
+    engine = Engine()
+    for i, raw in enumerate([
+        b.option(CALL, 60000), b.index("x0", 1, 61000),
+        b.quote_opt("q0", 2, CALL, 61200, 0.62), b.trade("t1", 3, CALL, "sell", 40),
+    ]):
+        engine.handle(raw, f"t:{i}")
+    at = parse_ts(b.ts(3))
+    lines = table_text(stress_reports(engine, at, load("pm")), at).splitlines()
+    head = next(ln for ln in lines if ln.startswith("vol \\ price")).split()[3:]
+    shocks = [float(h.rstrip("%")) for h in head]
+    assert shocks == sorted(shocks) and shocks[0] == -66 and shocks[-1] == 500, head

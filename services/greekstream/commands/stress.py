@@ -214,7 +214,7 @@ def _book_table(r: BookScenarioRisk, as_of_us: int) -> str:
     ]
     names = m.grid.names or (None,) * len(m.grid)
     on_grid = [i for i, n in enumerate(names) if n is None]
-    prices = list(dict.fromkeys(float(m.grid.price_shock[i]) for i in on_grid))
+    prices = sorted({float(m.grid.price_shock[i]) for i in on_grid})  # as the heatmap
     rows = list(dict.fromkeys((float(m.grid.vol_shock[i]), float(m.grid.time_shift_h[i]))
                               for i in on_grid))
     cell: dict[tuple[float, float, float], str] = {}
