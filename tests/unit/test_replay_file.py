@@ -133,3 +133,36 @@ def test_a_failing_write_is_a_usage_error_and_leaves_no_files_or_directories(
     assert code == 2, err
     assert "pnl.jsonl" in err and "No space left on device" in err and "hint: " in err, err
     assert not (tmp_path / "new").exists()
+
+
+def test_a_line_too_long_to_be_a_record_is_rejected_without_being_held_whole(
+    tmp_path: Path,
+) -> None:
+    """A file whose line never ends (a binary file, a dump without line breaks) is read in
+    bounded memory, as a live input is: the first KEEP_BYTES of the line are enough to
+    reject it, the rest is dropped as it is read, and the lines after it still count."""
+    import tracemalloc
+
+    from greekstream.core.events import MAX_RECORD_BYTES
+    from greekstream.runtime.replay import KEEP_BYTES
+
+    huge = b'{"type":"trade","pad":"' + b"x" * (64 << 20)  # 64 MiB, no line break yet
+    exact = b" " * MAX_RECORD_BYTES  # at the limit: kept whole (blank, so skipped)
+    lines = [*market(), huge, exact + b"\r", b.trade("t1", 4, CALL, "buy", 10)]
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b"\n".join(lines))  # the last line without its line break
+    tracemalloc.start()
+    try:
+        records = [(len(raw), raw[:24], source) for raw, source in read_records(path)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak:,} bytes held for a 64 MiB line"
+    assert [source for _, _, source in records] == [
+        "long.jsonl:1", "long.jsonl:2", "long.jsonl:3", "long.jsonl:4", "long.jsonl:6"]
+    assert records[3][:2] == (KEEP_BYTES, huge[:24])
+    result = replay(read_records(path))
+    rejected = [o for o in result.outputs if o.type == "rejected"]
+    assert [(r.reason, r.source) for r in rejected] == [("invalid_event", "long.jsonl:4")]
+    assert f"is {KEEP_BYTES:,} bytes" in rejected[0].detail
+    assert result.applied == 4  # the market and the trade after the long line

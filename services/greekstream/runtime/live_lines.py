@@ -17,10 +17,7 @@ from __future__ import annotations
 import os
 import select
 
-from greekstream.core.events import MAX_RECORD_BYTES
-from greekstream.runtime.replay import line_body
-
-KEEP_BYTES = MAX_RECORD_BYTES + 1  # of a line too long to be a record: enough to reject it
+from greekstream.runtime.replay import KEEP_BYTES, line_body
 
 
 class LiveLines:

@@ -16,7 +16,7 @@ import orjson
 from greekstream.core.books import ExposureValues
 from greekstream.core.decode import decode_event
 from greekstream.core.engine import Engine, EngineConfig, Output
-from greekstream.core.events import END_TICK, DecodeError, Rejected
+from greekstream.core.events import END_TICK, MAX_RECORD_BYTES, DecodeError, Rejected
 from greekstream.core.guards import MAX_TS_US
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
@@ -24,6 +24,10 @@ from greekstream.runtime.progress import Progress
 
 Record = tuple[bytes, str]
 BOM = b"\xef\xbb\xbf"
+# of a line too long to be a record, what is kept: enough to reject it (a file's and a live
+# input's lines alike); the rest is dropped as it is read, so a file that never breaks its
+# line holds ~1 MB, not all of it
+KEEP_BYTES = MAX_RECORD_BYTES + 1
 
 
 def line_body(line: bytes, lineno: int) -> bytes | None:
@@ -38,7 +42,9 @@ def line_body(line: bytes, lineno: int) -> bytes | None:
 
 def read_records(path: str | Path, name: str | None = None) -> Iterator[Record]:
     """Yield (raw line, "FILE:LINE") for every non-blank line of a JSONL file; FILE is
-    the file's name, or ``name`` (history tells two files of one name apart by it)."""
+    the file's name, or ``name`` (history tells two files of one name apart by it). Of a
+    line longer than a record may be, the first :data:`KEEP_BYTES` (its rejection gives
+    the size kept)."""
     p = Path(path)
     try:
         handle = p.open("rb")
@@ -50,7 +56,10 @@ def read_records(path: str | Path, name: str | None = None) -> Iterator[Record]:
         raise UsageError(f"cannot read events file {p}: {exc.strerror}") from exc
     name = name or p.name
     with handle:
-        for lineno, line in enumerate(handle, start=1):
+        for lineno, line in enumerate(iter(lambda: handle.readline(KEEP_BYTES), b""), start=1):
+            if len(line) == KEEP_BYTES and not line.endswith(b"\n"):
+                while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass  # the rest of a line too long to be a record: dropped as it comes
             body = line_body(line, lineno)
             if body is not None:
                 yield body, f"{name}:{lineno}"
