@@ -30,6 +30,7 @@ import orjson
 
 from greekstream.runtime.whole_file import write_whole
 from greekstream.sample.market import START
+from greekstream.sample.writer import make_parent
 
 SPECS = {"BTC": (87_250.0, 0.55, 1.0), "ETH": (2_140.0, 0.70, 1.2)}  # spot, vol, crash beta
 CRASH = (-0.08, -0.14, -0.04, 0.06, -0.17, -0.05, -0.07)
@@ -99,5 +100,6 @@ def history_lines(days: int = DEFAULT_DAYS, seed: int = 7) -> list[bytes]:
 def write_history(path: str | Path, days: int = DEFAULT_DAYS, seed: int = 7) -> int:
     """Write the history as JSONL (events in time order); returns the number of lines."""
     data = history_lines(days, seed)
+    make_parent(Path(path))
     write_whole(path, b"\n".join(data) + b"\n")
     return len(data)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from greekstream.runtime.whole_file import write_whole
+from greekstream.sample.writer import make_parent
 
 UNDERLYINGS = ("BTC", "ETH", "WBTC")
 LAST_DAY = date(2026, 3, 1)
@@ -35,5 +36,6 @@ def write_sample_returns(path: Path, days: int = 365, seed: int = 7) -> int:
         day = (first + timedelta(days=j)).isoformat()
         lines.append(f"{day},{btc[j]:.6f},{btc_vol[j]:.6f},{eth[j]:.6f},{eth_vol[j]:.6f},"
                      f"{wbtc[j]:.6f}")
+    make_parent(Path(path))
     write_whole(path, ("\n".join(lines) + "\n").encode("utf-8"))
     return days

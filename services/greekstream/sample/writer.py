@@ -8,6 +8,8 @@ each event a sequential ``event_id`` and writes one compact JSON object per line
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +118,16 @@ def atomic_write(path: Path, lines: Iterator[bytes], total: int, label: str,
                  show_progress: bool) -> int:
     """Write the lines to ``path`` (its directory made if missing), whole or not at all
     (:mod:`greekstream.runtime.whole_file`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     with replacing(path) as out:
         return write_lines(lines, out, total, label, show_progress)
+
+
+def make_parent(path: Path) -> None:
+    """Make ``path``'s directory if missing; a file in the way is "Not a directory" (mkdir
+    itself says "File exists", of the file the user asked to write)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
+                                 exc.filename) from exc
