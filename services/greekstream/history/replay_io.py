@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,14 +212,19 @@ def iter_raw(
     t_from: int | None = None,
     t_to: int | None = None,
     max_seconds: float | None = None,
+    books: Collection[str] | None = None,
 ) -> Iterator[Record]:
-    """Stored input records in replay order (each stored record once). With
-    ``max_seconds`` ClickHouse stops the query past it (``max_execution_time``: a
-    HistoryError), even before the first row (the sort)."""
+    """Stored input records in replay order (each stored record once): the market's and
+    those of ``book`` (or of ``books``), or every record. With ``max_seconds`` ClickHouse
+    stops the query past it (``max_execution_time``: a HistoryError), even before the
+    first row (the sort)."""
     where, params = time_filter(t_from, t_to)
     if book is not None:
         where += " AND (book = {book:String} OR book = '')"
         params["book"] = book
+    if books is not None:
+        where += " AND (has({books:Array(String)}, book) OR book = '')"
+        params["books"] = sorted(books)
     settings = {"max_execution_time": max_seconds} if max_seconds is not None else None
     sql = (
         f"SELECT raw, source FROM raw_events WHERE {where} "

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
-from tests.integration.history.conftest import ALL_TOKEN, serving_app
+from tests.integration.history.conftest import ALL_TOKEN, DESK_A_TOKEN, serving_app
 
+from greekstream.api import app as app_module
 from greekstream.api import pnl_routes
 from greekstream.api.tokens import fingerprint
 from greekstream.history.replay_io import iter_raw
@@ -84,3 +86,42 @@ def test_a_slow_read_is_a_504_that_frees_its_connection_and_file(
         assert list(spool_dir.iterdir()) == []
         assert app.state.service.replays.running(fingerprint(ALL_TOKEN)) == 0  # no worker
         assert client.get("/v1/books", timeout=10).status_code == 200
+
+
+def test_a_limited_token_replays_only_its_books_records(
+    shared_stored: str, tokens_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/v1/exposures?mode=replay without ?book=: a token that sees desk-a replays the
+    market's records and desk-a's, not every desk's (they cost it replay time and spool
+    room, and were only filtered out of the answer), with the same rows as before."""
+    read: list[str] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Iterator[tuple[bytes, str]]:
+        records = iter_raw(*args, **kwargs)
+        try:
+            for raw, source in records:
+                try:
+                    doc = orjson.loads(raw)
+                except orjson.JSONDecodeError:  # a stored line that is not JSON
+                    doc = {}
+                read.append(doc.get("book", "") if isinstance(doc, dict) else "")
+                yield raw, source
+        finally:
+            records.close()  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(app_module, "iter_raw", counting)
+    params = {"at": AT, "mode": "replay"}
+    with serving_app(shared_stored, tokens_file) as (url, _app), \
+            httpx.Client(base_url=url, timeout=120) as client:
+        every = client.get("/v1/exposures", params=params, headers=AUTH)
+        assert every.status_code == 200, every.text
+        read_by_all = set(read)
+        read.clear()
+        mine = client.get("/v1/exposures", params=params,
+                          headers={"Authorization": f"Bearer {DESK_A_TOKEN}"})
+        assert mine.status_code == 200, mine.text
+    assert {"desk-a", "desk-b"} <= read_by_all  # the store holds other desks' records
+    assert read and set(read) <= {"desk-a", ""}, sorted(set(read))
+    assert "" in read  # the market's records are read
+    rows = mine.json()
+    assert rows and rows == [r for r in every.json() if r["book"] == "desk-a"]
