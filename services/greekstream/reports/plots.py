@@ -376,6 +376,11 @@ def explain_waterfalls(rows: Sequence[Mapping[str, object]], path: str | Path, t
     components left to right as floating bars (blue up, red down: the RdBu ends of the
     risk matrices and the page), the residual last (grey), and the actual P&L as the
     closing total bar in a neutral dark grey (not blue: blue is a gain); USD on the axis."""
+    return save_png(explain_figure(rows, t0_us, t1_us), path)
+
+
+def explain_figure(rows: Sequence[Mapping[str, object]], t0_us: int, t1_us: int) -> Figure:
+    """The figure explain_waterfalls writes."""
     from greekstream.core.explain import COMPONENTS
 
     books = sorted({str(r["book"]) for r in rows})
@@ -398,6 +403,11 @@ def explain_waterfalls(rows: Sequence[Mapping[str, object]], path: str | Path, t
         ax.text(len(COMPONENTS), max(actual, 0.0), f"{actual:,.0f}", ha="center",
                 va="bottom", fontsize=8, fontweight="bold")
         ax.axhline(0.0, color="black", linewidth=0.8)
+        # room above the highest bar (and below the lowest) for the value written on it:
+        # the limits stop at a bar's edge, and a label there ran into the panel's title
+        lo, hi = ax.get_ylim()
+        pad = 0.12 * ((hi - lo) or 1.0)
+        ax.set_ylim(lo - pad if lo < 0 else lo, hi + pad)
         ax.set_xticks(range(len(labels)), [s.replace("_", " ") for s in labels])
         ax.set_ylabel("USD")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _p: f"{x:,.0f}"))
@@ -407,8 +417,9 @@ def explain_waterfalls(rows: Sequence[Mapping[str, object]], path: str | Path, t
         axes[0][0].axis("off")
         axes[0][0].text(0.5, 0.5, "no positions or trades in the window", ha="center")
     fig.suptitle(f"P&L explain {format_ts(t0_us)} .. {format_ts(t1_us)}")
-    fig.tight_layout()
-    return save_png(fig, path)
+    # the top 0.45 in for that title: tight_layout alone drew it over the first panel's
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - 0.45 / fig.get_figheight()))
+    return fig
 
 
 def _amount(row: Mapping[str, object], key: str) -> float:
