@@ -177,6 +177,27 @@ def test_sample_path_generates_once(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert first.stat().st_mtime_ns == stamp
 
 
+def test_the_cache_key_covers_the_pricer_and_time_formatting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached sample is keyed by the code that makes its bytes: a quote's price comes
+    from core.greeks, its ts from core.timeutil, so a change there is a new file, not
+    the old one served (the key hashed sample/*.py only)."""
+    import greekstream.sample as sample
+
+    sources = {p.relative_to(p.parents[1]).as_posix() for p in sample.code_sources()}
+    assert {"core/greeks.py", "core/timeutil.py", "sample/streams.py"} <= sources
+    copies = {}
+    for p in sample.code_sources():
+        copies[p] = tmp_path / p.relative_to(p.parents[1]).as_posix().replace("/", "_")
+        copies[p].write_bytes(p.read_bytes())
+    monkeypatch.setattr(sample, "code_sources", lambda: sorted(copies.values()))
+    before = sample._code_version()
+    pricer = next(c for p, c in copies.items() if p.name == "greeks.py")
+    pricer.write_bytes(pricer.read_bytes() + b"\n# a changed pricer\n")
+    assert sample._code_version() != before
+
+
 def test_greekstream_sample_writes_the_market_profile(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """`greekstream sample --profile market` (the bench's live stream) writes the bytes of

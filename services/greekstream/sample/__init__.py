@@ -11,6 +11,7 @@ population (see :mod:`greekstream.sample.loans`).
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 from pathlib import Path
@@ -34,10 +35,31 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "greekstream"
 
 
+def code_sources() -> list[Path]:
+    """The source files whose code makes a sample's bytes: this package's, and every core
+    module they import, at any depth (a quote's price is core.greeks.black76, its ts
+    core.timeutil.format_ts). runtime/ (progress, file writing) changes no byte."""
+    package = Path(__file__).parent
+    root = package.parent  # services/greekstream
+    todo = sorted(package.glob("*.py"))
+    found = set(todo)
+    while todo:
+        for node in ast.walk(ast.parse(todo.pop().read_bytes())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "greekstream.core."):
+                assert node.module is not None
+                target = root.joinpath(*node.module.split(".")[1:]).with_suffix(".py")
+                if target.exists() and target not in found:
+                    found.add(target)
+                    todo.append(target)
+    return sorted(found)
+
+
 def _code_version() -> str:
-    """A hash of this package's source: a changed generator never serves a stale file."""
+    """A hash of the code that makes the samples (:func:`code_sources`): a changed
+    generator or pricer never serves a stale file."""
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    for path in code_sources():
         digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
 
