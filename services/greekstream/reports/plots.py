@@ -343,11 +343,15 @@ def _histogram(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
 def _var_panel(ax: Axes, r: BookVar) -> None:
     values = r.pnl
     counts, edges = _histogram(values, min(60, max(10, len(values) // 4)))
-    tail = -r.var
-    colors = ["tab:red" if hi <= tail + 1e-9 * max(abs(tail), 1.0) else "tab:blue"
-              for hi in edges[1:]]
-    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=colors,
-           alpha=0.75, edgecolor="white", linewidth=0.4)
+    # the tail's days (the k smallest P&Ls) red, stacked under the other days of their bin:
+    # a bin red only when it lay wholly left of the VaR line left the k-th day (at the
+    # line) and its bin's others blue, so the red days were fewer than the tail
+    tail_counts, _ = np.histogram(np.sort(values)[:r.tail], bins=edges)
+    width = np.diff(edges)
+    ax.bar(edges[:-1], tail_counts, width=width, align="edge", color="tab:red", alpha=0.75,
+           edgecolor="white", linewidth=0.4, label=f"tail: the {r.tail} worst day(s)")
+    ax.bar(edges[:-1], counts - tail_counts, bottom=tail_counts, width=width, align="edge",
+           color="tab:blue", alpha=0.75, edgecolor="white", linewidth=0.4)
     ax.axvline(-r.var, color="black", ls="--", lw=1.4,
                label=f"VaR {_pct(r.confidence)}: loss {_usd(r.var)} USD")
     ax.axvline(-r.es, color="tab:red", ls="-", lw=1.6,
