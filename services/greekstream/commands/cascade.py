@@ -134,8 +134,10 @@ def table_text(report: CascadeReport) -> str:
                   for x in r.rounds]
         if len(r.rounds) == MAX_ROUNDS:
             lines.append(f"(stopped after {MAX_ROUNDS} rounds)")
-    lines.append(f"{'book':<24}  {'P&L USD':>18}")
-    lines += [f"{book:<24}  {pnl:>18,.2f}" for book, pnl in report.books.items()]
+    # as wide as the longest book name: a longer one pushed its P&L out of the column
+    width = max([24, *(len(book) for book in report.books)])
+    lines.append(f"{'book':<{width}}  {'P&L USD':>18}")
+    lines += [f"{book:<{width}}  {pnl:>18,.2f}" for book, pnl in report.books.items()]
     if not report.books:
         lines.append("(no book holds positions or loans in this asset)")
     return "\n".join(lines) + "\n"
