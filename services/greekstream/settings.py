@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -28,8 +28,20 @@ from yaml.constructor import ConstructorError
 from greekstream.core.guards import MAX_INTERVAL_S, MAX_TS_AHEAD_S, MIN_INTERVAL_S
 
 
+def _no_bool_for_a_number(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """A number setting given ``true``/``false`` (YAML's ``yes``, ``on``: a slip) is refused,
+    not read as 1 or 0 (pydantic's lax ints and floats take a bool)."""
+    field = cls.model_fields.get(info.field_name or "")
+    if isinstance(value, bool) and field is not None and field.annotation in (int, float):
+        raise ValueError(f"a number is wanted, not {str(value).lower()} (YAML reads yes, no, "
+                         "on and off as true and false)")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    _numbers = field_validator("*", mode="before")(classmethod(_no_bool_for_a_number))
 
 
 class KafkaSettings(_Section):
@@ -109,12 +121,15 @@ class EngineSettings(_Section):
         """From an env var: JSON ("[0.4, 0.8]") or two numbers with a comma ("0.4,0.8");
         whatever it is, the model says what is wrong with it (a ConfigError, never a
         settings-source error without the field's name)."""
-        if not isinstance(value, str):
-            return value
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return [part.strip() for part in value.strip().strip("[]()").split(",")]
+        if isinstance(value, str):
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                return [part.strip() for part in value.strip().strip("[]()").split(",")]
+        if isinstance(value, list | tuple) and any(isinstance(v, bool) for v in value):
+            raise ValueError("two numbers are wanted, not true or false (YAML reads yes, "
+                             "no, on and off as true and false)")
+        return value
 
     @field_validator("regime_bounds")
     @classmethod
@@ -191,6 +206,8 @@ class _Sources(BaseSettings):
 
 class _Settings(_Sources):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    _numbers = field_validator("*", mode="before")(classmethod(_no_bool_for_a_number))
 
 
 class _FileSource(PydanticBaseSettingsSource):
