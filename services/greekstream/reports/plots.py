@@ -300,16 +300,21 @@ def var_figure(reports: Sequence[BookVar], title: str = "") -> Figure:
 
 
 def _usd(x: float, _pos: object = None) -> str:
+    """An amount of USD in a cell, a title or a legend: whole dollars below 1,000, else
+    three significant digits in k, M or B (1,499 is "1.50k", 999,999 "1.00M"). Whole k
+    and tenths of M wrote a VaR of 1,499 as "1k" and the cells 1,500 and 2,499 both "2k"."""
     size = abs(x)
-    if size >= 1e15:  # "1e+299", not three hundred digits that push the axes off the page
+    if not size < 1e15:  # "1e+299", not three hundred digits that push the axes off the page
         return f"{x:.3g}"
-    if size >= 1e9:
-        return f"{x / 1e9:,.1f}B"
-    if size >= 1e6:
-        return f"{x / 1e6:,.1f}M"
-    if size >= 1e3:
-        return f"{x / 1e3:,.0f}k"
-    return f"{x:,.0f}"
+    if size < 999.5:
+        return f"{x:,.0f}"
+    rounded = float(f"{x:.3g}")
+    for unit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(rounded) >= unit:
+            value = rounded / unit
+            places = max(0, 2 - math.floor(math.log10(abs(value))))
+            return f"{value:,.{places}f}{suffix}"
+    return f"{x:,.0f}"  # (not reached: |rounded| >= 1,000 here)
 
 
 def _usd_tick(x: float, _pos: object = None) -> str:
