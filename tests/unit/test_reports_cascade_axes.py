@@ -4,12 +4,23 @@ were ticks "-0.000125" under "+8.71799999e4"."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from greekstream.core.cascade import CascadeResult, CascadeRound
 from greekstream.reports.plots import cascade_figure
 
 NONE = np.zeros(0)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Each test's figures closed (pyplot keeps them: over 20 open is a warning)."""
+    yield
+    plt.close("all")
 
 
 def _ticks(rounds: tuple[CascadeRound, ...], initial: float, final: float

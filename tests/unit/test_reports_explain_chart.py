@@ -4,9 +4,11 @@ title was drawn over the first panel's title."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pytest
 from matplotlib.figure import Figure
 
@@ -16,6 +18,13 @@ from greekstream.core.timeutil import parse_ts
 VALUES = {"delta": 7928.0, "gamma": 12.7, "vega": 124.8, "theta": -52.2, "vanna": 9.4,
           "volga": -0.2, "funding": 551.4, "new_trades": -4148.4, "residual": 3.8,
           "actual": 4429.3}
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Each test's figures closed (pyplot keeps them: over 20 open is a warning)."""
+    yield
+    plt.close("all")
 
 
 def _figure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, books: int) -> Figure:

@@ -4,7 +4,11 @@ of -2.5 % and -2 % were two columns both headed "-2%"."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytest
 
 from greekstream.commands.stress import stress_reports, table_text
 from greekstream.core.engine import Engine
@@ -15,6 +19,13 @@ from tests.unit import builders as b
 
 CALL = "BTC-27MAR26-60000-C"
 GRID = "{price_shocks: [-0.025, -0.02, 0, 0.02, 0.025], vol_shocks: [-0.125, 0, 0.2]}\n"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Each test's figures closed (pyplot keeps them: over 20 open is a warning)."""
+    yield
+    plt.close("all")
 
 
 def _reports(tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -4,6 +4,9 @@ book whose P&Ls are under a dollar had every tick "0" or "-0"."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -12,6 +15,13 @@ from greekstream.core.var import BookVar
 from greekstream.reports.plots import var_figure
 
 DATES = tuple(f"2025-01-{i % 28 + 1:02d}" for i in range(40))
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Each test's figures closed (pyplot keeps them: over 20 open is a warning)."""
+    yield
+    plt.close("all")
 
 
 def _value(label: str) -> float:

@@ -4,6 +4,9 @@ blue, and the red days were fewer than the title's "tail k"."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.colors import to_rgba
@@ -11,6 +14,13 @@ from matplotlib.colors import to_rgba
 from greekstream.core.timeutil import parse_ts
 from greekstream.core.var import BookVar
 from greekstream.reports.plots import var_figure
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Each test's figures closed (pyplot keeps them: over 20 open is a warning)."""
+    yield
+    plt.close("all")
 
 
 @pytest.mark.parametrize(("n", "confidence", "tail"), [(100, 0.95, 5), (365, 0.99, 4),
