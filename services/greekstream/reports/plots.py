@@ -338,11 +338,16 @@ def _histogram(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
     """np.histogram, but P&Ls that (nearly) all agree are drawn in one bar of a readable
     width: numpy cannot cut [1.0, 1.0000000000000002] into finite bins (ValueError)."""
     lo, hi = float(np.min(values)), float(np.max(values))
-    half = max(0.5, 1e-6 * max(abs(lo), abs(hi)))  # USD: narrower is one value to a reader
+    size = max(abs(lo), abs(hi))
+    half = max(0.5, 1e-6 * size)  # USD: narrower is one value to a reader
     if hi - lo >= 2 * half:
         return np.histogram(values, bins=bins)
+    # one bar, 4% as wide as the value's distance from the zero line the axis shows: a
+    # bar of a dollar (or of a millionth of the value), cut in ten, was under a pixel
+    # wide on an axis from 0 to -2.5M, and the picture of 20 equal days looked empty
     mid = lo / 2 + hi / 2
-    return np.histogram(values, bins=bins, range=(mid - half, mid + half))
+    half = max(0.5, 0.02 * size)
+    return np.histogram(values, bins=1, range=(mid - half, mid + half))
 
 
 def _var_panel(ax: Axes, r: BookVar) -> None:
