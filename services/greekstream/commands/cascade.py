@@ -22,6 +22,7 @@ from greekstream.core.guards import MAX_MAGNITUDE, MIN_MAGNITUDE
 from greekstream.core.onchain import UnknownAssetError
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
+from greekstream.reports.tables import price_text
 from greekstream.runtime.replay import read_records, replay
 from greekstream.runtime.scenario_files import MAX_PRICE_SHOCK, engine_config_from_env
 
@@ -124,14 +125,15 @@ def _title(report: CascadeReport) -> str:
 def table_text(report: CascadeReport) -> str:
     r = report.result
     lines = [_title(report),
-             f"initial price {r.initial_price:,.4f}  shocked {r.initial_price * (1 + r.shock):,.4f}"
-             f"  final {r.final_price:,.4f} ({r.price_move:+.2%} from initial)"]
+             f"initial price {price_text(r.initial_price, 4)}  shocked "
+             f"{price_text(r.initial_price * (1 + r.shock), 4)}  final "
+             f"{price_text(r.final_price, 4)} ({r.price_move:+.2%} from initial)"]
     if not r.rounds:
         lines.append("no loan is liquidated at the shocked price")
     else:
         lines.append(f"{'round':>5}  {'price':>16}  {'liquidated':>10}  {'sold USD':>18}")
-        lines += [f"{x.round:>5}  {x.price:>16,.4f}  {x.liquidated:>10,d}  {x.sold_usd:>18,.2f}"
-                  for x in r.rounds]
+        lines += [f"{x.round:>5}  {price_text(x.price, 4):>16}  {x.liquidated:>10,d}  "
+                  f"{x.sold_usd:>18,.2f}" for x in r.rounds]
         if len(r.rounds) == MAX_ROUNDS:
             lines.append(f"(stopped after {MAX_ROUNDS} rounds)")
     # as wide as the longest book name: a longer one pushed its P&L out of the column

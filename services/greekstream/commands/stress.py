@@ -15,7 +15,7 @@ from greekstream.core.engine import Engine
 from greekstream.core.scenarios import BookScenarioRisk, book_scenario_risk
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import UsageError
-from greekstream.reports.tables import liquidation_parts, shock_text
+from greekstream.reports.tables import liquidation_parts, price_text, shock_text
 from greekstream.runtime.replay import read_records, replay
 from greekstream.runtime.scenario_files import (
     DEFAULT_CONFIG,
@@ -205,7 +205,7 @@ def _total_table(t: BookTotal) -> str:
 def _book_table(r: BookScenarioRisk, as_of_us: int) -> str:
     m = r.matrix
     sc = m.worst_scenario
-    spot = f"{r.index_price:,.2f}" if r.index_price is not None else "n/a"
+    spot = price_text(r.index_price) if r.index_price is not None else "n/a"
     lines = [
         f"{m.book} {m.underlying}  as of {format_ts(as_of_us)}  index {spot}",
         f"worst loss {_money(m.worst_loss)} USD at "
@@ -266,7 +266,7 @@ def _describe(p: float, v: float, h: float, name: str | None = None) -> str:
 
 
 def _liq_line(r: BookScenarioRisk) -> str:
-    parts = liquidation_parts(r, "no crossing in range", "+.4%", " at {:,.2f}")
+    parts = liquidation_parts(r, "no crossing in range", "+.4%", " at {}")
     if parts is None:
         return "liquidation: no margin report for this book and underlying"
     return "liquidation: " + ", ".join(parts)

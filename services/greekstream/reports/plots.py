@@ -24,7 +24,7 @@ from greekstream.core.cascade import CascadeResult
 from greekstream.core.scenarios import BookScenarioRisk
 from greekstream.core.timeutil import format_ts
 from greekstream.core.var import BookVar
-from greekstream.reports.tables import liquidation_parts, shock_text
+from greekstream.reports.tables import liquidation_parts, price_text, shock_text
 from greekstream.runtime.whole_file import write_whole
 
 # Names come from desks' data (books, underlyings, named scenarios): drawn as they are,
@@ -211,13 +211,13 @@ def _mark_liquidation(ax: Axes, r: BookScenarioRisk, prices: list[float]) -> Non
             continue
         x = float(np.interp(move, prices, np.arange(len(prices))))
         ax.axvline(x, color="black", ls="--", lw=1.2)
-        label = f"liq {price:,.0f}" if price is not None else f"liq {move:+.1%}"
+        label = f"liq {price_text(price, 0)}" if price is not None else f"liq {move:+.1%}"
         ax.text(x, -0.45, label, fontsize=7, ha="center", va="top", rotation=90,
                 bbox={"fc": "white", "alpha": 0.7, "lw": 0})
 
 
 def _liq_text(r: BookScenarioRisk) -> str:
-    parts = liquidation_parts(r, "none in range", "+.2%", " @ {:,.0f}")
+    parts = liquidation_parts(r, "none in range", "+.2%", " @ {}", least=0)
     if parts is None:
         return "\n(no margin report: no liquidation distance)"
     return "\nliquidation " + ", ".join(parts)
@@ -236,7 +236,8 @@ def cascade_figure(result: CascadeResult, title: str = "") -> Figure:
     if not rounds:
         ax.axis("off")
         ax.text(0.5, 0.55, f"No loan is liquidated: at {result.asset} "
-                f"{result.initial_price * (1 + result.shock):,.2f} USD ({result.shock:+.1%}) "
+                f"{price_text(result.initial_price * (1 + result.shock))} USD "
+                f"({result.shock:+.1%}) "
                 "every loan with this collateral keeps a health factor of at least 1.",
                 ha="center", va="center", wrap=True, fontsize=10, transform=ax.transAxes)
         ax.set_title(title or f"{result.asset} liquidation cascade", fontsize=9)
@@ -255,7 +256,7 @@ def cascade_figure(result: CascadeResult, title: str = "") -> Figure:
             label="round price (before its sale)")
     ax.axhline(result.initial_price, color="grey", ls="--", lw=1, label="initial price")
     ax.axhline(result.final_price, color="black", ls="--", lw=1,
-               label=f"final price {result.final_price:,.2f}")
+               label=f"final price {price_text(result.final_price)}")
     ax.set_zorder(sold.get_zorder() + 1)
     ax.patch.set_visible(False)
     ax.set_xlabel("round")

@@ -152,6 +152,17 @@ def shock_text(value: float, least: int = 0, most: int = 4) -> str:
     return f"{value:+.{places}f}"
 
 
+def price_text(value: float, least: int = 2, significant: int = 5) -> str:
+    """A price in USD with thousands separators: at least ``least`` decimals, and more
+    for a small price, so it keeps ``significant`` digits (at most 12 decimals). Whole
+    dollars wrote an XRP liquidation price of 1.1342 as "1", four decimals a token at
+    0.00002345 USD as "0.0000", and two a USDC index of 0.9996 as "1.00"."""
+    if not math.isfinite(value) or value == 0:
+        return f"{value:,.{least}f}"
+    places = max(least, min(12, significant - 1 - math.floor(math.log10(abs(value)))))
+    return f"{value:,.{places}f}"
+
+
 def fmt_duration(seconds: float | None) -> str:
     """A duration as h:mm:ss (a breach open for 16,309.5 s is 4:31:50)."""
     if seconds is None:
@@ -183,11 +194,12 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], title:
 
 
 def liquidation_parts(r: BookScenarioRisk, none: str, move_spec: str,
-                      at: str) -> list[str] | None:
+                      at: str, least: int = 2) -> list[str] | None:
     """Each side's liquidation move as text, e.g. ``down -3.20% @ 57,000``: ``move_spec``
-    formats the move, ``at`` (a ``str.format`` pattern) the price; ``none`` stands for a
-    side with no crossing. None without a margin report (the chart and the table say so
-    each in their own words)."""
+    formats the move, ``at`` (a ``str.format`` pattern) places the price, written by
+    :func:`price_text` with at least ``least`` decimals; ``none`` stands for a side with
+    no crossing. None without a margin report (the chart and the table say so each in
+    their own words)."""
     liq = r.liquidation
     if liq is None:
         return None
@@ -197,6 +209,6 @@ def liquidation_parts(r: BookScenarioRisk, none: str, move_spec: str,
         if move is None:
             parts.append(f"{side}: {none}")
         else:
-            where = at.format(price) if price is not None else ""
+            where = at.format(price_text(price, least)) if price is not None else ""
             parts.append(f"{side} {move:{move_spec}}{where}")
     return parts
