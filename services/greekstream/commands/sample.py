@@ -17,6 +17,7 @@ EXAMPLES = """  greekstream sample                    # events.jsonl: 2 h of 202
   greekstream sample --with-bad --out bad.jsonl         # + bad records and a duplicate
   greekstream sample --profile loans --count 500 --asset ETH --out loans.jsonl
   greekstream sample --profile returns --out returns.csv   # a year of daily returns, for var
+  greekstream sample --profile day --out - --quiet | greekstream produce -   # to Kafka as made
 
 Profiles (all start 2026-03-02T00:00:00Z; the same profile and seed give the same bytes):
   small  2 hours, ~5,000 events: 5 books, BTC/ETH options, futures, perpetuals, limits,
@@ -45,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=tuple(PROFILES), default="small",
                    help="what to generate (default small; see below)")
     p.add_argument("--out", default="events.jsonl", metavar="FILE",
-                   help="the .jsonl file to write (default events.jsonl)")
+                   help="the .jsonl file to write (default events.jsonl); - for stdout")
     p.add_argument("--seed", type=int, default=7, help="random seed, 0 to 2^64 - 1 (default 7)")
     p.add_argument("--events", type=int, metavar="N",
                    help=f"bench and market: number of events (10,000 to {MAX_EVENTS:,}; "
@@ -63,13 +64,15 @@ def run(args: argparse.Namespace) -> int:
     from greekstream.sample.loans import ASSETS, write_loans
 
     _check(args)
-    out = Path(args.out)
+    to_stdout = args.out == "-"
+    out = Path("/dev/stdout") if to_stdout else Path(args.out)  # (written in place)
+    where = "stdout" if to_stdout else str(out)
     try:
         if args.profile == "returns":
             from greekstream.sample.returns import write_sample_returns
 
             n = write_sample_returns(out, seed=args.seed)
-            print(f"wrote {n:,} days of returns to {out}", file=sys.stderr)
+            print(f"wrote {n:,} days of returns to {where}", file=sys.stderr)
             return 0
         if args.profile == "loans":
             asset = LOANS_ASSET if args.asset is None else args.asset
@@ -81,10 +84,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             n = write_sample(out, PROFILES[args.profile], args.seed, args.with_bad, args.events,
                              show_progress=not args.quiet)
+    except BrokenPipeError:
+        raise  # the reader of stdout went away (`| head`): the CLI stops quietly
     except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}", hint=OUT_HINT) from exc
-    print(f"wrote {n:,} events to {out}", file=sys.stderr)
-    if not args.quiet:
+        raise UsageError(f"cannot write {where}: {exc.strerror or exc}", hint=OUT_HINT) from exc
+    print(f"wrote {n:,} events to {where}", file=sys.stderr)
+    if not args.quiet and not to_stdout:
         print(f"next: greekstream replay {out} --format table", file=sys.stderr)
     return 0
 
@@ -112,6 +117,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.seed > MAX_SEED:  # (it is in every event_id: past 128 characters all rejected)
         raise UsageError(f"--seed {args.seed} is too large: a seed is 0 to {MAX_SEED} "
                          "(2^64 - 1)", hint="e.g. --seed 7 (the default)")
+    if args.out == "-":
+        return
     out = Path(args.out)
     try:
         directory = out.is_dir()
