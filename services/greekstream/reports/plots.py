@@ -73,8 +73,8 @@ def risk_figure(reports: Sequence[BookScenarioRisk], title: str = "",
     grid). Named stress scenarios, when the file has them, are bars beside the grid, in the
     same colours.
     """
-    # a (book, underlying) with only named scenarios (a stablecoin's depegs) has no grid
-    reports = [r for r in reports if None in _names(r)]
+    # a (book, underlying) with only named scenarios (a stablecoin's depegs) has no grid:
+    # its panel says so beside its named bars (it was left out, and its losses with it)
     books = sorted({r.matrix.book for r in reports})
     per_book = {b: [r for r in reports if r.matrix.book == b] for b in books}
     cols = max((len(v) for v in per_book.values()), default=1)
@@ -97,7 +97,10 @@ def risk_figure(reports: Sequence[BookScenarioRisk], title: str = "",
             axes.append(ax)
             side = fig.add_subplot(grid[i, j * step + 1]) if named else None
             if j < len(per_book[book]):
-                _panel(ax, per_book[book][j], norm)
+                if None in _names(per_book[book][j]):
+                    _panel(ax, per_book[book][j], norm)
+                else:
+                    _no_grid_panel(ax, per_book[book][j])
                 if side is not None:
                     _named_panel(side, per_book[book][j], norm)
                     axes.append(side)
@@ -154,6 +157,18 @@ def _panel(ax: Axes, r: BookScenarioRisk, norm: Normalize) -> None:
         x = prices.index(sc.price_shock)
         ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, lw=2, ec="black"))
     _mark_liquidation(ax, r, prices)
+    ax.set_title(f"{m.book} {m.underlying}: worst loss {m.worst_loss:,.0f} USD"
+                 + _worst_named(r) + _liq_text(r), fontsize=8)
+
+
+def _no_grid_panel(ax: Axes, r: BookScenarioRisk) -> None:
+    """The place of the grid of a (book, underlying) the file gives only named scenarios
+    (a stablecoin and its depegs): its title as a grid panel's, and a note."""
+    m = r.matrix
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"no price/vol grid for {m.underlying} in this scenario file:\n"
+            "named scenarios only (right)", ha="center", va="center", fontsize=8,
+            transform=ax.transAxes)
     ax.set_title(f"{m.book} {m.underlying}: worst loss {m.worst_loss:,.0f} USD"
                  + _worst_named(r) + _liq_text(r), fontsize=8)
 
