@@ -64,3 +64,16 @@ def test_the_grid_columns_run_from_the_largest_fall_to_the_largest_rise() -> Non
     head = next(ln for ln in lines if ln.startswith("vol \\ price")).split()[3:]
     shocks = [float(h.rstrip("%")) for h in head]
     assert shocks == sorted(shocks) and shocks[0] == -66 and shocks[-1] == 500, head
+
+
+def test_a_book_of_stablecoins_is_not_said_to_have_no_positions() -> None:
+    """A book holding 5M USDC (collateral) was 'no positions as of ...': the default grid
+    does not shock stablecoins, so there is nothing to revalue, but it has positions."""
+    engine = Engine()
+    engine.handle(b.rec("collateral", "c1", 1, book="cash", asset="USDC",
+                        amount=5_000_000.0), "t:0")
+    at = parse_ts(b.ts(1))
+    reports = stress_reports(engine, at, book="cash")
+    assert reports == []
+    text = table_text(reports, at)
+    assert "no positions as of" not in text and "stablecoins" in text, text

@@ -25,6 +25,10 @@ from greekstream.runtime.scenario_files import (
 )
 
 TOTAL = "ALL"  # the `underlying` of a book's total row
+# why there is no (book, underlying) to show: a book of stablecoins only (collateral, a
+# USDC loan) has positions, but no scenario of the default grid moves a stablecoin
+NOTHING_TO_REVALUE = ("no positions, or only stablecoins, which this scenario file does "
+                      "not shock (the `library` preset has depeg scenarios)")
 HELP = "full-revaluation scenario P&L, worst loss and liquidation distance per book"
 EXAMPLES = """  greekstream stress events.jsonl --format table
   greekstream stress events.jsonl --as-of 2026-03-02T01:30:00Z --book desk-a
@@ -179,7 +183,7 @@ def _json_row(r: BookScenarioRisk, as_of_us: int) -> dict[str, object]:
 
 def table_text(reports: list[BookScenarioRisk], as_of_us: int) -> str:
     if not reports:
-        return f"no positions as of {format_ts(as_of_us)}\n"
+        return (f"nothing to revalue as of {format_ts(as_of_us)}: {NOTHING_TO_REVALUE}\n")
     totals = book_totals(reports)
     parts = []
     for i, r in enumerate(reports):

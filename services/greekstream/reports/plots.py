@@ -111,7 +111,8 @@ def risk_figure(reports: Sequence[BookScenarioRisk], title: str = "",
     if not reports:
         ax = fig.add_subplot(grid[0, 0])
         ax.axis("off")
-        ax.text(0.5, 0.5, "no positions at the as-of time: nothing to revalue",
+        ax.text(0.5, 0.5, "nothing to revalue at the as-of time: no positions,\nor only "
+                "stablecoins, which this scenario file does not shock",
                 ha="center", va="center", transform=ax.transAxes)
     else:
         mappable = plt.cm.ScalarMappable(norm=norm, cmap=PNL_CMAP)
