@@ -165,6 +165,26 @@ def test_hooks_run_topics_then_migrations_before_the_release(rendered_default: R
     assert margs == ["history", "migrate", "$(GREEKSTREAM_CLICKHOUSE_DSN)"]
 
 
+def test_the_hook_jobs_network_policies_exist_before_them(rendered_default: Rendered) -> None:
+    """Under a namespace's default-deny NetworkPolicy, the first install's hook Jobs could
+    reach neither Kafka nor ClickHouse: their policies were release resources, which Helm
+    creates after the pre-install hooks. They are hooks themselves now, weighted first,
+    and kept until the next hook run (not deleted once created, as a Job is)."""
+    for component in ("topics", "migrate"):
+        policy = rendered_default.get("NetworkPolicy", f"{FULL}-{component}")
+        job = rendered_default.get("Job", f"{FULL}-{component}")
+        notes = policy["metadata"].get("annotations", {})
+        assert notes.get("helm.sh/hook") == job["metadata"]["annotations"]["helm.sh/hook"]
+        assert int(notes["helm.sh/hook-weight"]) < int(
+            job["metadata"]["annotations"]["helm.sh/hook-weight"])
+        assert notes["helm.sh/hook-delete-policy"] == "before-hook-creation"
+        selector = policy["spec"]["podSelector"]["matchLabels"]
+        assert selector.items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    for component in ("processor", "sink", "serve"):  # release resources, as before
+        policy = rendered_default.get("NetworkPolicy", f"{FULL}-{component}")
+        assert "helm.sh/hook" not in policy["metadata"].get("annotations", {})
+
+
 def test_secrets_are_referenced_never_inlined(rendered_all_settings: Rendered) -> None:
     secret_fields = {"GREEKSTREAM_KAFKA__SASL_USERNAME", "GREEKSTREAM_KAFKA__SASL_PASSWORD",
                      "GREEKSTREAM_KAFKA__SSL_KEY_PASSWORD", "GREEKSTREAM_CLICKHOUSE_DSN",
