@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 import orjson
 
@@ -37,6 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     day_bounds(args.date)  # a bad day is refused before the key or the store is opened
+    if args.out is not None and _same_file(args.out, args.key):
+        # the report was written over the private key: the only copy of it, gone
+        raise UsageError(f"--out {args.out} is the private key given by --key: the report "
+                         "would replace it", hint="give --out another file, e.g. "
+                         f"gs-report-{args.date}.json")
     key = load_private(args.key)
     with connect(args.dsn) as history:
         report = build_report(history, args.date)
@@ -51,3 +58,11 @@ def run(args: argparse.Namespace) -> int:
     books = ", ".join(report["books"]) or "no books"
     print(f"signed report of {args.date} ({books}) written to {args.out}", file=sys.stderr)
     return 0
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Do two paths name one file (the same path, or links to one)?"""
+    try:
+        return Path(a).resolve() == Path(b).resolve() or os.path.samefile(a, b)
+    except (OSError, RuntimeError):  # (one does not exist, or a symlink loop: not one)
+        return False
