@@ -11,7 +11,8 @@ Each figure runs in its own process (peak RSS from ``wait4``):
   orjson.loads     a bare parse of every line (a floor, for scale)
 The rate is printed per 10% of the file, so a rate that falls over a long file shows.
 Goal (issue 12): replay --out of 1M market events with RSS < 500 MB and wall time within
-1.5x of the engine-only figure.
+1.5x of the engine-only figure (a shorter file's GOAL lines say n/a: it does not show that
+RSS stays flat). Wall times are of whole processes, interpreter start included.
 """
 
 from __future__ import annotations
@@ -28,11 +29,18 @@ from goals import goal
 
 RSS_GOAL_MB = 500.0
 WALL_RATIO_GOAL = 1.5
+GOAL_EVENTS = 1_000_000  # the goal's file: below it the verdict is n/a
 
+# The same work as `greekstream replay` but the writing: its engine settings (the
+# GREEKSTREAM_ENGINE__* environment) and its garbage collector (cli.main tunes it; the
+# default thresholds cost the engine up to a fifth of its time on `market`).
 ENGINE_ONLY = """
 import sys, time
+from greekstream.runtime import collector
 from greekstream.runtime.replay import read_records, replay, count_lines
-from greekstream.runtime.progress import Progress
+from greekstream.runtime.scenario_files import engine_config_from_env
+collector.tune()
+config = engine_config_from_env()
 path = sys.argv[1]
 total = count_lines(path)
 marks = {total * k // 10 for k in range(1, 11)}
@@ -50,7 +58,7 @@ def records():
             last = now
         yield record
 
-result = replay(records(), keep_outputs=False)
+result = replay(records(), config=config, keep_outputs=False)
 print(sum(result.counts.values()))
 """
 
@@ -110,12 +118,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<34} {seconds:>9.1f} {lines / seconds:>11,.0f} {mb:>12,.0f}")
     print(f"replay --out wrote {written:,.0f} MB; wall {ratio:.2f}x the engine alone "
           f"(goal <= {WALL_RATIO_GOAL}x), RSS {replay_mb:,.0f} MB (goal < {RSS_GOAL_MB:.0f})")
-    goal(f"replay --out of 1M market events (here {lines:,}): peak RSS",
-         f"< {RSS_GOAL_MB:.0f} MB", replay_mb, "MB", replay_mb < RSS_GOAL_MB)
-    goal(f"replay --out of 1M market events (here {lines:,}): wall vs engine only",
-         f"<= {WALL_RATIO_GOAL}x engine only", replay_s, "s", ratio <= WALL_RATIO_GOAL,
-         "engine only, same file", ratio)
+    report_goals(lines, replay_mb, replay_s, engine_s)
     return 0
+
+
+def report_goals(lines: int, replay_mb: float, replay_s: float, engine_s: float) -> None:
+    """The two GOAL lines. The goal is stated for 1M events: on a shorter file (--quick,
+    --events) a flat RSS and a steady rate are not shown, so the verdict is n/a, not met."""
+    full = lines >= GOAL_EVENTS
+    ratio = replay_s / engine_s
+    goal(f"replay --out of 1M market events (here {lines:,}): peak RSS",
+         f"< {RSS_GOAL_MB:.0f} MB", replay_mb, "MB",
+         replay_mb < RSS_GOAL_MB if full else None)
+    goal(f"replay --out of 1M market events (here {lines:,}): wall vs engine only",
+         f"<= {WALL_RATIO_GOAL}x engine only", replay_s, "s",
+         ratio <= WALL_RATIO_GOAL if full else None, "engine only, same file", ratio)
 
 
 if __name__ == "__main__":
