@@ -414,7 +414,10 @@ def test_serve_stops_after_its_longest_request(
                   float(config["GREEKSTREAM_QUERIES__CONNECTION_WAIT_S"])
                   + float(config["GREEKSTREAM_QUERIES__QUERY_TIMEOUT_S"]))
     pod = rendered.get("Deployment", f"{FULL}-serve")["spec"]["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] > longest
+    (container,) = pod["containers"]
+    # the grace period counts from the preStop sleep: what is left after it is SIGTERM's
+    slept = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+    assert pod["terminationGracePeriodSeconds"] - slept > longest
 
 
 def test_a_serve_grace_shorter_than_its_requests_is_refused() -> None:
@@ -422,6 +425,29 @@ def test_a_serve_grace_shorter_than_its_requests_is_refused() -> None:
                "--set", "serve.settings.queries.replay_timeout_s=600"], check=False)
     assert out.returncode != 0, "accepted"
     assert "terminationGracePeriodSeconds" in out.stderr and "replay_timeout_s" in out.stderr
+    # 124 s: above the 120 s replay, but not once the 5 s preStop sleep is taken from it
+    out = run([tool("helm"), "template", RELEASE, str(CHART),
+               "--set", "serve.terminationGracePeriodSeconds=124"], check=False)
+    assert out.returncode != 0, "accepted"
+    assert "preStopSleepSeconds (119)" in out.stderr, out.stderr
+
+
+def test_a_stopping_serve_pod_answers_until_its_endpoint_is_gone(
+        rendered_default: Rendered) -> None:
+    """A rollout or drain removes serve's endpoint while the pod gets SIGTERM; kube-proxy
+    and the ingress learn of the removal a moment later and still send it new requests,
+    which a pod that stopped accepting refused (a connection reset at every rollout).
+    A preStop sleep keeps it answering through that moment; the other components take no
+    requests from a Service and stop at once."""
+    pod = rendered_default.get("Deployment", f"{FULL}-serve")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
+    for component in ("processor", "sink"):
+        spec = rendered_default.get("Deployment", f"{FULL}-{component}")["spec"]
+        assert "lifecycle" not in spec["template"]["spec"]["containers"][0]
+    off = helm_template("--set", "serve.preStopSleepSeconds=0")
+    pod = off.get("Deployment", f"{FULL}-serve")["spec"]["template"]["spec"]
+    assert "lifecycle" not in pod["containers"][0]
 
 
 @pytest.mark.parametrize("args", [

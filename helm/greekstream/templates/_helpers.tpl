@@ -265,11 +265,12 @@ checkov.io/skip2: CKV_K8S_43=image tag pinned to the chart appVersion; set image
 {{- $unit := get (dict "Ki" 1 "Mi" 1024 "Gi" 1048576 "Ti" 1073741824) (trimPrefix (toString $n) $limit) | int64 -}}
 {{- /* serve's SIGTERM waits for the requests in flight: a replay ends within
      replay_timeout_s (504), a query within connection_wait_s + query_timeout_s */ -}}
-{{- $grace := .Values.serve.terminationGracePeriodSeconds | default 30 | float64 -}}
+{{- /* (the grace period counts from the preStop sleep, before the SIGTERM) */ -}}
+{{- $grace := subf (.Values.serve.terminationGracePeriodSeconds | default 30) (.Values.serve.preStopSleepSeconds | default 0) -}}
 {{- $replay := $q.replay_timeout_s | default 120 | float64 -}}
 {{- $query := addf ($q.connection_wait_s | default 5) ($q.query_timeout_s | default 30) -}}
 {{- if or (le $grace $replay) (le $grace $query) -}}
-{{- fail (printf "serve.terminationGracePeriodSeconds (%v) must be above serve.settings.queries.replay_timeout_s (%v) and connection_wait_s + query_timeout_s (%v): a longer request is killed mid-answer at every rollout" $grace $replay $query) -}}
+{{- fail (printf "serve.terminationGracePeriodSeconds - serve.preStopSleepSeconds (%v) must be above serve.settings.queries.replay_timeout_s (%v) and connection_wait_s + query_timeout_s (%v): a longer request is killed mid-answer at every rollout" $grace $replay $query) -}}
 {{- end -}}
 {{- if ge (mul $spoolMiB 1024) (mul $n $unit) -}}
 {{- fail (printf "serve.settings.queries: replay_spools x replay_spool_mb (%d MiB) must be below serve.tmpSizeLimit (%s): the pod is evicted when /tmp outgrows it" $spoolMiB $limit) -}}

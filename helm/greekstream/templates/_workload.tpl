@@ -81,6 +81,13 @@ spec:
             {{- . | nindent 12 }}
           {{- end }}
           {{- toYaml .probes | nindent 10 }}
+          {{- if and (eq .component "serve") $c.preStopSleepSeconds }}
+          # keep answering while the endpoint's removal reaches every proxy and ingress,
+          # then SIGTERM (requests in flight finish): a rollout refuses no new request
+          lifecycle:
+            preStop:
+              sleep: {seconds: {{ int $c.preStopSleepSeconds }}}
+          {{- end }}
           resources:
             {{- toYaml $c.resources | nindent 12 }}
           securityContext:
