@@ -466,10 +466,12 @@ def recovery(bootstrap: str, prefix: str, tail: Path, folder: Path, rate: float 
         needed = len(log_events(log, "checkpoint")) + 1  # one written since the load began
         child = subprocess.Popen(
             [sys.executable, __file__, "--paced-producer", bootstrap, prefix, str(tail),
-             str(rate), str(load_s)], stdout=subprocess.DEVNULL)
+             str(rate), str(load_s)], stdout=subprocess.PIPE)
         wait(lambda: len(log_events(log, "checkpoint")) >= needed, 60 + 2 * load_s,
              "checkpoints under load")
-        child.wait(60 + 2 * load_s)
+        # what the load published: short of rate x load_s when the gateway falls behind
+        out, _ = child.communicate(timeout=60 + 2 * load_s)
+        produced = int((out or b"0").strip() or 0)
     finally:  # also when a wait above gives up: no processor outlives the bench
         proc.send_signal(signal.SIGKILL)  # mid-stream: the last quotes are not all committed
         proc.wait(10)
@@ -489,10 +491,21 @@ def recovery(bootstrap: str, prefix: str, tail: Path, folder: Path, rate: float 
     return {"restore_s": float(restored["seconds"]),
             "checkpoint_records_read": float(restored["checkpoint_records_read"]),
             "spawn_to_restored_s": to_restored, "spawn_to_caught_up_s": to_caught_up,
-            "reapplied_records": float(applied)}
+            "reapplied_records": float(applied), "produced": float(produced)}
 
 
 # --------------------------------------------------------------------------- report
+
+
+def latency_met(r: dict[str, float], seconds: float) -> bool | None:
+    """The latency goal's verdict (10,000 quotes/s sustained for 60 s, p99 within the
+    goal): n/a for a shorter run (--quick's 10 s shows nothing about 60 s); met only if
+    the paced gateway offered the rate for the whole run (it falls behind on a loaded
+    machine: then 10,000/s was not offered), the processor kept up and p99 is within it."""
+    if seconds < 60.0:
+        return None
+    offered = r["produced"] >= 0.99 * r["rate"] * seconds
+    return offered and bool(r["sustained"]) and r["p99"] <= GOAL_P99_MS
 
 
 def row(name: str, value: str, goal: str = "", note: str = "") -> None:
@@ -597,8 +610,8 @@ def report(bootstrap: str, head: list[tuple[int, bytes, str]], slices: list[Path
           f"its quotes at {MARKET_RATE:,.0f}/s for {restart_s:.0f} s, SIGKILL, restart ...",
           file=sys.stderr)
     rec_m = recovery(bootstrap, "market", restart_quotes, folder, MARKET_RATE, restart_s, None)
-    market_history = (len(market) + on_market_lat["produced"]
-                      + int(MARKET_RATE * restart_s))  # records published to its topics
+    market_history = int(len(market) + on_market_lat["produced"]
+                         + rec_m["produced"])  # records published to its topics
     print("throughput: no-op engine (the runtime's ceiling) ...", file=sys.stderr)
     ceiling, p0 = throughput(bootstrap, "noop", head, noop=True)
     p0.close()
@@ -684,7 +697,7 @@ def report(bootstrap: str, head: list[tuple[int, bytes, str]], slices: list[Path
     goal(f"quote produced -> exposure committed at {r['rate']:,.0f}/s, market profile "
          f"({r['produced']:,.0f} quotes offered over {market_seconds:.0f} s)",
          f"p99 <= {GOAL_P99_MS:.0f} ms (E + 50), sustained 60 s", r["p99"], "ms p99",
-         bool(r["sustained"]) and r["p99"] <= GOAL_P99_MS and market_seconds >= 60.0,
+         latency_met(r, market_seconds),
          "bare consumer of the same quotes (the broker's own p99)",
          r["p99"] / floor["p99"] if floor["p99"] > 0 else None)
     # the goal: the market profile's topics after the runs above (its opening, the
