@@ -364,11 +364,14 @@ def output_row(
 
 
 def chain_row(fields: Mapping[str, Any], body: bytes, seq: int) -> Row | None:
-    """The output_chain row of an output (None for one without a chain link)."""
+    """The output_chain row of an output (None for one without a chain link). Its time
+    is the one its table row takes (``storable_micros``: a rejection's ts is not checked,
+    and one outside 1970..2105, or none, is no date in either row; the chain held it as
+    dated 9999 or 1969, past what a TTL can take and counted in every day's report)."""
     digest = fields.get("hash")
     if not isinstance(digest, str) or not digest:
         return None
-    ts = to_micros(fields.get("ts"))
+    ts = storable_micros(fields.get("ts"))
     return (
         _s(fields.get("event_id")), _s(fields.get("type")), ts or 0, ts is not None,
         _s(fields.get("book")), _s(fields.get("prev")), digest, body.decode(), seq,
