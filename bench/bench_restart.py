@@ -47,20 +47,26 @@ def rounds(bootstrap: str, folder: Path, stream: Path, static: bool, kills: int)
     cli("topics", "create", "--bootstrap", bootstrap, "--prefix", prefix)
     log = folder / f"{prefix}.log"
     proc = start(bootstrap, prefix, log, static)
-    cli("produce", str(stream), "--bootstrap", bootstrap, "--prefix", prefix, "--quiet")
-    wait(lambda: log_events(log, "caught_up"), 120, "the first start")
-    out = []
-    for _ in range(kills):
-        time.sleep(2.0)
-        proc.send_signal(signal.SIGKILL)
+    try:
+        cli("produce", str(stream), "--bootstrap", bootstrap, "--prefix", prefix, "--quiet")
+        wait(lambda: log_events(log, "caught_up"), 120, "the first start")
+        out = []
+        for _ in range(kills):
+            time.sleep(2.0)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            restored = len(log_events(log, "restored"))
+            caught = len(log_events(log, "caught_up"))
+            spawned = time.monotonic()
+            proc = start(bootstrap, prefix, log, static)
+            wait(lambda n=restored: log_events(log, "restored")[n:], 120, "restored")
+            to_restored = time.monotonic() - spawned
+            wait(lambda n=caught: log_events(log, "caught_up")[n:], 120, "caught up")
+            out.append((to_restored, time.monotonic() - spawned))
+    except BaseException:  # a wait that gives up: no processor outlives the bench
+        proc.kill()
         proc.wait(10)
-        restored, caught = len(log_events(log, "restored")), len(log_events(log, "caught_up"))
-        spawned = time.monotonic()
-        proc = start(bootstrap, prefix, log, static)
-        wait(lambda n=restored: log_events(log, "restored")[n:], 120, "restored")
-        to_restored = time.monotonic() - spawned
-        wait(lambda n=caught: log_events(log, "caught_up")[n:], 120, "caught up")
-        out.append((to_restored, time.monotonic() - spawned))
+        raise
     proc.send_signal(signal.SIGTERM)
     proc.wait(60)
     return out
