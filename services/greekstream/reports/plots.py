@@ -79,10 +79,14 @@ def risk_figure(reports: Sequence[BookScenarioRisk], title: str = "",
     per_book = {b: [r for r in reports if r.matrix.book == b] for b in books}
     cols = max((len(v) for v in per_book.values()), default=1)
     named = any(n is not None for r in reports for n in _names(r))
+    # a panel 7 in wide holds 15 price columns with their values; more columns widen it,
+    # up to MAX_COLUMNS (41 columns in 7 in wrote their values over one another)
+    columns = max((len(_grid_prices(r)) for r in reports), default=0)
+    stretch = min(max(columns, 15), MAX_COLUMNS) / 15
     scale = max((float(np.max(np.abs(r.matrix.pnl))) for r in reports), default=0.0) or 1.0
     norm = Normalize(vmin=-scale, vmax=scale)
-    widths = [3.4, 1.3] * cols if named else [1.0] * cols
-    width = (10.0 if named else 7.0) * cols + 1.2
+    widths = [3.4 * stretch, 1.3] * cols if named else [1.0] * cols
+    width = ((7.0 * stretch + 3.0) if named else 7.0 * stretch) * cols + 1.2
     height = 3.4 * max(len(books), 1) + 1.7
     fig = plt.figure(figsize=(width, height))
     # the top 1.6 in: the figure's two-line title, then the first row's two-line titles
@@ -126,10 +130,20 @@ def risk_figure(reports: Sequence[BookScenarioRisk], title: str = "",
     return fig
 
 
+MAX_COLUMNS = 60  # price columns a heatmap panel writes values in (beyond: colours only)
+
+
+def _grid_prices(r: BookScenarioRisk) -> list[float]:
+    """The price shocks of a panel's grid (its named scenarios left out), in order."""
+    m = r.matrix
+    return sorted({float(m.grid.price_shock[i]) for i, name in enumerate(_names(r))
+                   if name is None})
+
+
 def _panel(ax: Axes, r: BookScenarioRisk, norm: Normalize) -> None:
     m = r.matrix
     on_grid = [i for i, name in enumerate(_names(r)) if name is None]
-    prices = sorted({float(m.grid.price_shock[i]) for i in on_grid})
+    prices = _grid_prices(r)
     rows = list(dict.fromkeys((float(m.grid.vol_shock[i]), float(m.grid.time_shift_h[i]))
                               for i in on_grid))
     cells = np.full((len(rows), len(prices)), np.nan)
@@ -140,11 +154,13 @@ def _panel(ax: Axes, r: BookScenarioRisk, norm: Normalize) -> None:
     size = 6 if len(prices) <= 15 else 5
     scale = _scale(norm)
     for (y, x), value in np.ndenumerate(cells):
-        if np.isfinite(value):
+        if np.isfinite(value) and len(prices) <= MAX_COLUMNS:
             dark = abs(value) > 0.6 * scale
             ax.text(x, y, _usd(float(value)), ha="center", va="center", fontsize=size,
                     color="white" if dark else "black")
-    ax.set_xticks(range(len(prices)), [f"{shock_text(p * 100)}%" for p in prices], fontsize=7,
+    every = math.ceil(len(prices) / MAX_COLUMNS)  # a label per column, or every n-th
+    ax.set_xticks(range(0, len(prices), every),
+                  [f"{shock_text(p * 100)}%" for p in prices[::every]], fontsize=7,
                   rotation=45)
     ax.set_yticks(range(len(rows)),
                   [f"{shock_text(v * 100)} pts" + (f", +{h:g} h" if h else "") for v, h in rows],
