@@ -1,6 +1,7 @@
 """Restart -> caught up, with and without static group membership (issue 11).
 
     .venv/bin/python bench/bench_restart.py [--kills 3]
+    .venv/bin/python bench/bench_restart.py --quick     # one kill per setting
 
 One Tansu broker, one processor with the shipped defaults (session timeout 10 s,
 checkpoint every 10 s) on a small stream; each round SIGKILLs it mid-stream and starts
@@ -74,8 +75,11 @@ def rounds(bootstrap: str, folder: Path, stream: Path, static: bool, kills: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--kills", type=int, help="kills per setting (default 3)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one kill per setting (make bench ARGS=--quick passes it)")
     args = parser.parse_args()
+    kills = args.kills or (1 if args.quick else 3)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         broker, bootstrap = start_tansu(folder / "tansu.log")
@@ -85,7 +89,7 @@ def main() -> None:
             stream = folder / "small.jsonl"
             stream.write_bytes(b"\n".join(full.read_bytes().splitlines()[:800]) + b"\n")
             for static in (False, True):
-                got = rounds(bootstrap, folder, stream, static, args.kills)
+                got = rounds(bootstrap, folder, stream, static, kills)
                 rs = [f"{a:.1f}" for a, _ in got]
                 cs = [f"{b:.1f}" for _, b in got]
                 print(f"static_membership={str(static).lower():<5} start->restored "

@@ -39,3 +39,36 @@ def test_a_timed_out_wait_stops_the_processor(
             if proc.poll() is None:
                 proc.kill()
             proc.wait(10)
+
+
+class _Started(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("argv", "kills"), [(["--quick"], 1), ([], 3), (["--kills", "2"], 2)])
+def test_it_takes_quick_as_make_bench_passes_it(
+    argv: list[str], kills: int, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """run_all passes --quick to every bench; this one refused it (exit 2, not run)."""
+    asked: list[int] = []
+
+    def rounds(*args: Any) -> list[tuple[float, float]]:
+        asked.append(args[-1])
+        raise _Started
+
+    monkeypatch.setattr(sys, "argv", ["bench_restart.py", *argv])
+    monkeypatch.setattr(bench_restart, "start_tansu", lambda _log: (_Proc(), "127.0.0.1:1"))
+    monkeypatch.setattr(bench_restart, "write_sample", lambda path, *_a, **_k:
+                        path.write_bytes(b"{}\n"))
+    monkeypatch.setattr(bench_restart, "rounds", rounds)
+    with pytest.raises(_Started):
+        bench_restart.main()
+    assert asked == [kills]
+
+
+class _Proc:
+    def terminate(self) -> None:
+        pass
+
+    def wait(self, _timeout: float | None = None) -> int:
+        return 0
