@@ -367,11 +367,15 @@ def chain_row(fields: Mapping[str, Any], body: bytes, seq: int) -> Row | None:
     """The output_chain row of an output (None for one without a chain link). Its time
     is the one its table row takes (``storable_micros``: a rejection's ts is not checked,
     and one outside 1970..2105, or none, is no date in either row; the chain held it as
-    dated 9999 or 1969, past what a TTL can take and counted in every day's report)."""
+    dated 9999 or 1969, past what a TTL can take and counted in every day's report). An
+    integer beyond Int64 stays: no column holds it, ClickHouse's client refuses the row
+    and the record is quarantined (docs/history.md#quarantine)."""
     digest = fields.get("hash")
     if not isinstance(digest, str) or not digest:
         return None
-    ts = storable_micros(fields.get("ts"))
+    ts = to_micros(fields.get("ts"))
+    if ts is not None and not ts_in_range(ts) and INT64[0] <= ts <= INT64[1]:
+        ts = None
     return (
         _s(fields.get("event_id")), _s(fields.get("type")), ts or 0, ts is not None,
         _s(fields.get("book")), _s(fields.get("prev")), digest, body.decode(), seq,
