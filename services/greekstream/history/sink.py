@@ -15,6 +15,7 @@ committed past; neither crashes or stalls the sink.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -83,6 +84,8 @@ class Sink:
         self.running = True
         self.offsets: dict[tuple[str, int], int] = {}  # next offset to commit
         self.starts: dict[tuple[str, int], int] = {}  # first offset of the batch
+        # per partition: a digest of the batch's records, in offset order (_batch_token)
+        self.digests: dict[tuple[str, int], Any] = {}
         self.history: History | None = None
         self.writer: HistoryWriter | None = None
         self.consumer = Consumer({
@@ -160,6 +163,11 @@ class Sink:
             writer.add_output_json(value, offset, topic, partition)
         self.starts.setdefault((topic, partition), offset)
         self.offsets[(topic, partition)] = offset + 1
+        digest = self.digests.get((topic, partition))
+        if digest is None:
+            digest = self.digests[(topic, partition)] = hashlib.blake2b(digest_size=8)
+        digest.update(len(value).to_bytes(8, "little"))
+        digest.update(value)
 
     def _store_with_retry(self) -> None:
         paused = False
@@ -194,7 +202,7 @@ class Sink:
 
     def _store_and_commit(self) -> None:
         writer = self._writer()
-        token = _batch_token(self.starts, self.offsets)
+        token = _batch_token(self.starts, self.offsets, self.digests)
         written = writer.flush(token)
         self.health.rows_stored += written
         self.health.batches += 1
@@ -241,6 +249,7 @@ class Sink:
             raise KafkaError(f"sink offset commit failed: {exc}") from exc
         self.offsets.clear()
         self.starts.clear()
+        self.digests.clear()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Store what we hold before losing the partitions; if we cannot, drop it:
@@ -258,6 +267,7 @@ class Sink:
                 self.writer = HistoryWriter(self.writer.history, resume_streams=True)
                 self.offsets.clear()
                 self.starts.clear()
+                self.digests.clear()
                 return
         self.writer.forget([(tp.topic, tp.partition) for tp in partitions])
 
@@ -301,6 +311,12 @@ class Sink:
         self.health.retries += 1
 
 
-def _batch_token(starts: dict[tuple[str, int], int], ends: dict[tuple[str, int], int]) -> str:
-    """The exact offset ranges of a batch: a retried insert of it is dropped as a duplicate."""
-    return ",".join(f"{t}/{p}/{starts[(t, p)]}-{o}" for (t, p), o in sorted(ends.items()))
+def _batch_token(starts: dict[tuple[str, int], int], ends: dict[tuple[str, int], int],
+                 digests: dict[tuple[str, int], Any]) -> str:
+    """The exact offset ranges of a batch and a digest of each range's records: a retried
+    insert of it is dropped as a duplicate. The offsets alone did not name the records:
+    they start at 0 again when a topic is made again, the sink is pointed at another
+    cluster or a broker with memory storage restarts, and ClickHouse dropped the new
+    records as a retry of the old ones it had stored at those offsets."""
+    return ",".join(f"{t}/{p}/{starts[(t, p)]}-{o}/{digests[(t, p)].hexdigest()}"
+                    for (t, p), o in sorted(ends.items()))
