@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager, contextmanager
@@ -57,7 +57,13 @@ from greekstream.core.engine import EngineConfig
 from greekstream.core.guards import TS_RANGE_TEXT, ts_in_range
 from greekstream.core.timeutil import TimestampError, format_ts, parse_ts
 from greekstream.errors import HistoryError, HistoryQueryError, UnknownBookError
-from greekstream.history.asof import check_as_of, replay_exposures, stored_exposures_as_of
+from greekstream.history.asof import (
+    REPLAYED_EXPOSURE_COLUMNS,
+    STORED_EXPOSURE_COLUMNS,
+    check_as_of,
+    replay_exposures,
+    stored_exposures_as_of,
+)
 from greekstream.history.client import History, connect, timed_out
 from greekstream.history.migrate import require_schema
 from greekstream.history.replay_io import Record, iter_raw
@@ -202,19 +208,25 @@ def _time(value: str | None, name: str) -> int | None:
     return moment
 
 
-def _render(rows: list[dict[str, Any]], fmt: Format, name: str) -> Response:
+def _render(rows: list[dict[str, Any]], fmt: Format, name: str,
+            columns: Sequence[str]) -> Response:
+    """JSON, or a CSV with a header of ``columns`` (the rows' keys, in order), however
+    few rows: an empty answer is a header alone, which a script reads as no rows."""
     if fmt == "json":
         return Response(orjson.dumps(rows), media_type="application/json")
     buffer = io.StringIO()
-    if rows:
-        # CRLF (RFC 4180): the csv module then quotes a cell holding a lone CR too, which
-        # with "\n" it left bare, and a spreadsheet started a new row at it
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\r\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: csv_cell(v) for k, v in row.items()})
+    # CRLF (RFC 4180): the csv module then quotes a cell holding a lone CR too, which
+    # with "\n" it left bare, and a spreadsheet started a new row at it
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return Response(buffer.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": attachment(f"{name}.csv")})
+
+
+SCENARIO_COLUMNS = ("book", "underlying", "ts", "price_shock", "vol_shock", "time_shift_h",
+                    "scenario", "pnl_usd", "worst_loss_usd")
 
 
 def scenario_rows(book: str, matrices: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -226,10 +238,9 @@ def scenario_rows(book: str, matrices: list[dict[str, Any]]) -> list[dict[str, A
         columns = zip(cells["price_shocks"], cells["vol_shocks"], cells["time_shift_h"],
                       cells["names"], cells["pnl"], strict=True)
         for price, vol, hours, name, pnl in columns:
-            rows.append({"book": book, "underlying": m["underlying"], "ts": m["ts"],
-                         "price_shock": price, "vol_shock": vol, "time_shift_h": hours,
-                         "scenario": name or "", "pnl_usd": pnl,
-                         "worst_loss_usd": m["worst_loss"]})
+            rows.append(dict(zip(SCENARIO_COLUMNS, (
+                book, m["underlying"], m["ts"], price, vol, hours, name or "", pnl,
+                m["worst_loss"]), strict=True)))
     return rows
 
 
@@ -540,7 +551,8 @@ def _routes(app: FastAPI, service: Service) -> None:
         with service.db() as h:
             rows = queries.timeseries(h, book, bucket, _time(t_from, "from"), _time(t_to, "to"),
                                       underlying)
-        return _render(rows, format, f"{book}-timeseries-{bucket}")
+        return _render(rows, format, f"{book}-timeseries-{bucket}",
+                       queries.TIMESERIES_COLUMNS)
 
     @app.get("/v1/books/{book:book}/breaches", summary="Breach history with durations")
     def breaches(
@@ -553,7 +565,7 @@ def _routes(app: FastAPI, service: Service) -> None:
         with service.db() as h:
             rows = queries.breach_history(h, book, _time(t_from, "from"), _time(t_to, "to"),
                                           last)
-        return _render(rows, format, f"{book}-breaches")
+        return _render(rows, format, f"{book}-breaches", queries.BREACH_COLUMNS)
 
     @app.get("/v1/books/{book:book}/hedge-intents",
              summary="Hedge intents and whether a trade on the hedge instrument followed")
@@ -568,7 +580,7 @@ def _routes(app: FastAPI, service: Service) -> None:
         with service.db() as h:
             rows = queries.hedge_intents(h, book, _time(t_from, "from"), _time(t_to, "to"),
                                          within_s, last)
-        return _render(rows, format, f"{book}-hedge-intents")
+        return _render(rows, format, f"{book}-hedge-intents", queries.INTENT_COLUMNS)
 
     @app.post("/v1/books/{book:book}/what-if",
               summary="Preview hypothetical trades: Greeks, worst loss, liquidation distance, "
@@ -613,7 +625,7 @@ def _routes(app: FastAPI, service: Service) -> None:
     ) -> Response:
         with service.db() as h:
             rows = queries.regimes(h, _time(t_from, "from"), _time(t_to, "to"))
-        return _render(rows, format, "regimes")
+        return _render(rows, format, "regimes", queries.REGIME_COLUMNS)
 
     @app.get("/v1/books/{book:book}/risk-matrix", summary="Latest (or as-of) scenario risk matrix")
     def risk(request: Request, book: str, who: Auth, at: str | None = None,
@@ -623,8 +635,9 @@ def _routes(app: FastAPI, service: Service) -> None:
         with service.db() as h:
             matrices = queries.risk_matrix(h, book, _time(at, "at"))
         if format == "json":
-            return _render(matrices, "json", "risk")
-        return _render(scenario_rows(book, matrices), "csv", f"{book}-risk-matrix")
+            return _render(matrices, "json", "risk", queries.RISK_MATRIX_COLUMNS)
+        return _render(scenario_rows(book, matrices), "csv", f"{book}-risk-matrix",
+                       SCENARIO_COLUMNS)
 
     @app.get("/v1/books/{book:book}/var",
              summary="Latest (or as-of) historical VaR and ES of a book (json or png)")
@@ -671,7 +684,8 @@ def _routes(app: FastAPI, service: Service) -> None:
                 check_as_of(h, moment)
                 wanted = [book] if book else who.visible(queries.books(h))
                 rows = stored_exposures_as_of(h, moment, wanted)
-        return _render(rows, format, f"exposures-{at}")
+        return _render(rows, format, f"exposures-{at}", REPLAYED_EXPOSURE_COLUMNS
+                       if mode == "replay" else STORED_EXPOSURE_COLUMNS)
 
     @app.get("/v1/top", summary="Books ranked by |delta_usd| or |vega| at a time")
     def top(
@@ -684,7 +698,8 @@ def _routes(app: FastAPI, service: Service) -> None:
             check_as_of(h, moment)
             visible = who.visible(queries.books(h))
             rows = stored_exposures_as_of(h, moment, visible)
-        return _render(queries.top_books(rows, by, limit), format, f"top-{by}")
+        return _render(queries.top_books(rows, by, limit), format, f"top-{by}",
+                       queries.top_columns(by))
 
 
 class WhatIfRequest(BaseModel):

@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from greekstream.api.app import Auth, Format, Service, _in_replay_slot, _render, _time
 from greekstream.api.tokens import Scope
 from greekstream.core.engine import EngineConfig
-from greekstream.core.term_structure import vega_by_expiry
+from greekstream.core.term_structure import VEGA_COLUMNS, vega_by_expiry
 from greekstream.core.timeutil import format_ts
 from greekstream.history.asof import check_as_of
 from greekstream.history.client import History
@@ -33,14 +33,17 @@ from greekstream.runtime.replay import replay
 Records = Iterable[Record]  # read once, as they come (a replay worker's spool file)
 
 
+PNL_COLUMNS = ("book", "underlying", "as_of", *PNL_FIELDS, "funding_usd_per_day", "vanna",
+               "volga")  # each row's keys, in order: a CSV's header, however empty
+
+
 def pnl_rows(records: Records, book: str, moment: int, at: str,
              config: EngineConfig | None = None) -> list[dict[str, Any]]:
     """The book's P&L per underlying as of ``moment`` (run in a replay worker)."""
     engine = replay(records, as_of_us=moment, config=config, keep_outputs=False).engine
-    return [{"book": r.book, "underlying": r.underlying, "as_of": at,
-             **{k: (r.pnl or {}).get(k, 0.0) for k in PNL_FIELDS},
-             "funding_usd_per_day": r.funding_usd_per_day, "vanna": r.vanna,
-             "volga": r.volga}
+    return [dict(zip(PNL_COLUMNS, (r.book, r.underlying, at,
+                                   *((r.pnl or {}).get(k, 0.0) for k in PNL_FIELDS),
+                                   r.funding_usd_per_day, r.vanna, r.volga), strict=True))
             for r in engine.exposures(moment) if r.book == book]
 
 
@@ -78,7 +81,7 @@ def add_pnl_routes(app: FastAPI, service: Service,
         # as_of in RFC 3339 UTC, as every time the service answers, not `at` as typed
         rows = replayed(request, book, who, moment, "as-of", pnl_rows, book, moment,
                         format_ts(moment))
-        return _render(rows, format, f"{book}-pnl")
+        return _render(rows, format, f"{book}-pnl", PNL_COLUMNS)
 
     @app.get("/v1/books/{book:book}/vega-by-expiry",
              summary="Vega (USD per vol point) per underlying and option expiry at a time")
@@ -87,7 +90,7 @@ def add_pnl_routes(app: FastAPI, service: Service,
         moment = _time(at, "at")
         assert moment is not None
         rows = replayed(request, book, who, moment, "as-of", vega_rows, book, moment)
-        return _render(rows, format, f"{book}-vega-by-expiry")
+        return _render(rows, format, f"{book}-vega-by-expiry", VEGA_COLUMNS)
 
     @app.get("/v1/books/{book:book}/explain",
              summary="P&L explain of a window per underlying (json, or a waterfall png)")

@@ -17,6 +17,23 @@ Bucket = Literal["1m", "1h", "1d"]
 _ROLLUP = {"1m": "exposure_1m", "1h": "exposure_1h", "1d": "exposure_1d"}
 _LAST = ("delta", "delta_equity", "gamma", "vega", "theta", "delta_usd", "positions")
 _RANGE = ("delta", "delta_usd", "gamma", "vega", "theta")
+_RANGES = tuple(f"{m}_{e}" for m in _RANGE for e in ("min", "max"))
+
+# The columns of each list the service answers, in order: its rows' keys, and a CSV's
+# header, which an empty answer has too (a script reading a day without breaches)
+TIMESERIES_COLUMNS = ("underlying", "bucket", "last_ts", *_LAST, *_RANGES)
+BREACH_COLUMNS = ("breach_id", "underlying", "metric", "opened_at", "cleared_at",
+                  "duration_s", "value", "limit")
+REGIME_COLUMNS = ("ts", "underlying", "previous", "regime", "realized_vol", "implied_vol",
+                  "implied_instrument")
+INTENT_COLUMNS = ("intent_id", "ts", "underlying", "instrument_id", "side", "quantity",
+                  "delta_before", "delta_after", "basis", "followed", "trade_event_id",
+                  "trade_delay_s")
+RISK_MATRIX_COLUMNS = ("underlying", "ts", "worst_loss", "matrix")
+
+
+def top_columns(by: str) -> tuple[str, ...]:
+    return ("book", by, f"abs_{by}")
 _T = "fromUnixTimestamp64Micro({%s:Int64}, 'UTC')"
 # The most rows an answer of a time range may hold (a month of minutes of two underlyings):
 # each is ~2 KB in the service until it is sent, and serve runs in 512 MiB (the chart's
@@ -72,19 +89,17 @@ def timeseries(
         where += " AND underlying = {underlying:String}"
         params["underlying"] = underlying
     last = ", ".join(f"tupleElement(l, {i + 1}) AS {name}" for i, name in enumerate(_LAST))
-    ranges = [f"{m}_{e}" for m in _RANGE for e in ("min", "max")]
-    inner = ", ".join(f"{r[-3:]}({r}) AS r_{r}" for r in ranges)
+    inner = ", ".join(f"{r[-3:]}({r}) AS r_{r}" for r in _RANGES)
     sql = (
         f"SELECT underlying, {_iso('bucket')}, {_iso('lt')}, {last}, "
-        f"{', '.join(f'r_{r}' for r in ranges)} "
+        f"{', '.join(f'r_{r}' for r in _RANGES)} "
         f"FROM (SELECT underlying, bucket, max(last_ts) AS lt, argMaxMerge(last) AS l, {inner} "
         f"FROM {_ROLLUP[bucket]} WHERE {where} GROUP BY underlying, bucket) "
         f"ORDER BY underlying, bucket LIMIT {MAX_ROWS + 1}"
     )
     found = _at_most(history.query(sql, params).result_rows, "buckets",
                      "narrow from/to, or ask a coarser bucket")
-    names = ["underlying", "bucket", "last_ts", *_LAST, *ranges]
-    return [dict(zip(names, row, strict=True)) for row in found]
+    return [dict(zip(TIMESERIES_COLUMNS, row, strict=True)) for row in found]
 
 
 def _iso(expr: str) -> str:
@@ -103,7 +118,7 @@ def top_books(
         value = row.get(by)
         totals[row["book"]] = totals.get(row["book"], 0.0) + (value or 0.0)
     ranked = sorted(totals.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[:limit]
-    return [{"book": b, by: v, f"abs_{by}": abs(v)} for b, v in ranked]
+    return [dict(zip(top_columns(by), (b, v, abs(v)), strict=True)) for b, v in ranked]
 
 
 def breach_history(
@@ -126,13 +141,13 @@ def breach_history(
     found = _last(history.rows(sql, params), "breaches", last)
     for bid, und, metric, opened, cleared, has_clear, value, limit in found:
         has_open = opened and opened > 0
-        out.append({
-            "breach_id": bid, "underlying": und, "metric": metric,
-            "opened_at": format_ts(int(opened)) if has_open else None,
-            "cleared_at": format_ts(int(cleared)) if has_clear else None,
-            "duration_s": (cleared - opened) / 1e6 if has_clear and has_open else None,
-            "value": value, "limit": limit,
-        })
+        out.append(dict(zip(BREACH_COLUMNS, (
+            bid, und, metric,
+            format_ts(int(opened)) if has_open else None,
+            format_ts(int(cleared)) if has_clear else None,
+            (cleared - opened) / 1e6 if has_clear and has_open else None,
+            value, limit,
+        ), strict=True)))
     return out
 
 
@@ -145,8 +160,8 @@ def regimes(history: History, t_from: int | None, t_to: int | None) -> list[dict
         f"WHERE {where} ORDER BY 1, 2, 8 LIMIT {MAX_ROWS + 1}"
     )
     return [
-        {"ts": format_ts(int(ts)), "underlying": und, "previous": prev, "regime": regime,
-         "realized_vol": rv, "implied_vol": iv, "implied_instrument": inst}
+        dict(zip(REGIME_COLUMNS, (format_ts(int(ts)), und, prev, regime, rv, iv, inst),
+                 strict=True))
         for ts, und, prev, regime, rv, iv, inst, _ in _at_most(history.rows(sql, params),
                                                                "regime changes")
     ]
@@ -177,15 +192,13 @@ def hedge_intents(
     for row in _last(history.rows(sql, params), "hedge intents", last):
         iid, und, inst, side, qty, before, after, basis, ts, trade_id, trade_ts = row
         followed = bool(trade_id) and trade_ts - ts <= params["within"]
-        out.append({
-            "intent_id": iid, "ts": format_ts(int(ts)), "underlying": und,
-            "instrument_id": inst, "side": side, "quantity": qty,
-            # which delta: the positions' (`positions`) or with collateral (`equity`)
-            "delta_before": before, "delta_after": after, "basis": basis,
-            "followed": followed,
-            "trade_event_id": trade_id if followed else None,
-            "trade_delay_s": (trade_ts - ts) / 1e6 if followed else None,
-        })
+        out.append(dict(zip(INTENT_COLUMNS, (
+            iid, format_ts(int(ts)), und, inst, side, qty,
+            # which delta (basis): the positions' (`positions`) or with collateral (`equity`)
+            before, after, basis, followed,
+            trade_id if followed else None,
+            (trade_ts - ts) / 1e6 if followed else None,
+        ), strict=True)))
     return out
 
 
@@ -203,8 +216,8 @@ def risk_matrix(history: History, book: str, at: int | None) -> list[dict[str, A
         "ORDER BY underlying LIMIT 1 BY underlying"
     )
     return [
-        {"underlying": und, "ts": format_ts(int(ts)), "worst_loss": worst,
-         "matrix": columnar_matrix(orjson.loads(body))}
+        dict(zip(RISK_MATRIX_COLUMNS, (und, format_ts(int(ts)), worst,
+                                       columnar_matrix(orjson.loads(body))), strict=True))
         for und, ts, worst, body in history.rows(sql, params)
     ]
 

@@ -10,6 +10,8 @@ from greekstream.core.valuation import contract_greeks
 if TYPE_CHECKING:
     from greekstream.core.engine import Engine
 
+VEGA_COLUMNS = ("book", "underlying", "expiry", "vega")  # each row's keys, in order
+
 
 def vega_by_expiry(engine: Engine, as_of_us: int) -> list[dict[str, object]]:
     """Per visible (book, underlying) and live option expiry: Σ q·vega (USD per vol
@@ -27,8 +29,8 @@ def vega_by_expiry(engine: Engine, as_of_us: int) -> list[dict[str, object]]:
             g = contract_greeks(inst, as_of_us)
             by_expiry[inst.expiry_us] = by_expiry.get(inst.expiry_us, 0.0) + qty * g.vega
         rows.extend(
-            {"book": br.book, "underlying": br.underlying, "expiry": format_ts(expiry),
-             "vega": by_expiry[expiry]}
+            dict(zip(VEGA_COLUMNS, (br.book, br.underlying, format_ts(expiry),
+                                    by_expiry[expiry]), strict=True))
             for expiry in sorted(by_expiry)
         )
     return rows

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from greekstream.core.books import EXPOSURE_METRICS, ExposureValues
+from greekstream.core.books import EXPOSURE_METRICS, EXPOSURE_VALUES, ExposureValues
 from greekstream.core.engine import EngineConfig
 from greekstream.core.timeutil import format_ts
 from greekstream.errors import HistoryQueryError
@@ -62,6 +62,12 @@ def exposures_as_of(
     require_book(history, book)
     check_as_of(history, as_of_us)
     return replay_exposures(iter_raw(history, book=book, t_to=as_of_us), as_of_us, book, config)
+
+
+# the columns of an as-of answer's rows, in order: stored (the exposures table's metrics) and
+# replayed (every exposure value, the P&L, the as-of); a CSV's header, however empty
+STORED_EXPOSURE_COLUMNS = ("book", "underlying", *EXPOSURE_METRICS, "ts")
+REPLAYED_EXPOSURE_COLUMNS = ("book", "underlying", *EXPOSURE_VALUES, "pnl", "as_of")
 
 
 def replay_exposures(
@@ -121,8 +127,6 @@ def stored_exposures_as_of(
         params["books"] = books
     out = []
     for book, underlying, ts, values in history.rows(sql, params):
-        row: dict[str, Any] = {"book": book, "underlying": underlying}
-        row.update(zip(EXPOSURE_METRICS, values, strict=True))
-        row["ts"] = format_ts(int(ts))
-        out.append(row)
+        out.append(dict(zip(STORED_EXPOSURE_COLUMNS, (book, underlying, *values,
+                                                      format_ts(int(ts))), strict=True)))
     return out

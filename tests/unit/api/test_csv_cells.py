@@ -17,7 +17,7 @@ FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1
 
 
 def _table(rows: list[dict[str, object]]) -> list[dict[str, str]]:
-    response = _render(rows, "csv", "t")
+    response = _render(rows, "csv", "t", list(rows[0]))
     assert response.media_type == "text/csv"
     return list(csv.DictReader(io.StringIO(bytes(response.body).decode(), newline="")))
 
