@@ -4,6 +4,7 @@ history, every stored output's hash against the chain recomputed from the stored
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
     key = load_public(args.pubkey)
     doc = _load(args.report)
     problem = signature_problem(doc, key)
+    twice = _key_written_twice(Path(args.report).read_bytes())
+    if twice is not None:  # the signature covers one reading of the file, not every reader's
+        problem = (f"the file writes the key {twice!r} twice in one object: this check read "
+                   "the last copy, another reader may take the first (a report greekstream "
+                   "writes has each key once: altered)")
     findings: list[Finding] = []
     if args.dsn is not None:
         report = doc.get("report") if isinstance(doc, dict) else None
@@ -68,6 +74,27 @@ def _name_report_change(history: Any, report: dict[str, Any]) -> list[Finding]:
     except HistoryQueryError:
         return []
     return report_differences(report, rebuilt)
+
+
+def _key_written_twice(data: bytes) -> str | None:
+    """The first key an object of the JSON ``data`` writes twice, or None. JSON readers
+    differ on a repeated key (orjson and Python keep the last, others the first), so a
+    copy inserted before a signed value would be what some readers see."""
+    twice: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for k, _ in items:
+            if k in seen and not twice:
+                twice.append(k)
+            seen.add(k)
+        return dict(items)
+
+    try:
+        json.loads(data, object_pairs_hook=pairs)
+    except ValueError:  # (orjson read it: not JSON that Python refuses, in practice)
+        return None
+    return twice[0] if twice else None
 
 
 def _load(path: str) -> Any:
