@@ -108,7 +108,9 @@ def main() -> int:
         print(f"{name:<38} {n_rounds:>6} {liq:>12,} {seconds:>9.4f} {per_round:>9.3f} "
               f"{final:>10.2f}  {verdict}")
     print(f"LoanArrays.of({COUNT:,} Loan events): {build_s:.3f} s")
-    return 0 if all(r[3] < GOAL_S for r in rows) else 1
+    # a missed goal is a figure the table shows, not a failure of the run (run_all says
+    # FAILED only for a bench that could not measure), as bench_engine and bench_kafka
+    return 0
 
 
 if __name__ == "__main__":

