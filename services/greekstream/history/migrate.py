@@ -166,14 +166,23 @@ def _day(micros: int) -> str:
     return format_ts(micros - micros % DAY_US)[:10] if 0 <= micros <= DATETIME_MAX_US else "?"
 
 
+# A row with no event time is stored at the epoch (a rejection of a record that is not
+# JSON, has_ts false; a record that does not decode first on its stream, whose clock is
+# still 0): it has no age, and a TTL on its ts expired it in 1970 + N days, so ClickHouse
+# dropped it at the insert. Those rows are kept.
+DATED = "ts != toDateTime64(0, 6, 'UTC')"
+
+
 def set_ttl(history: History, days: int | None) -> None:
-    """Optional retention on every stored table (None removes it); see :func:`check_ttl`."""
+    """Optional retention on every stored table (None removes it): each dated row expires
+    ``days`` after its ts, a row with none (:data:`DATED`) never; see :func:`check_ttl`."""
     for table in TABLES_WITH_TTL:
         if days is None:
             history.command(f"ALTER TABLE {table} REMOVE TTL")
         else:
             history.command(
-                f"ALTER TABLE {table} MODIFY TTL toDateTime(ts) + INTERVAL {int(days)} DAY DELETE"
+                f"ALTER TABLE {table} MODIFY TTL toDateTime(ts) + INTERVAL {int(days)} DAY "
+                f"DELETE WHERE {DATED}"
             )
 
 
