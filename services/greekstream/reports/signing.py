@@ -47,7 +47,14 @@ def keygen(path: str | Path, overwrite: bool = False) -> tuple[Path, Path]:
 
 
 def load_private(path: str | Path) -> Ed25519PrivateKey:
+    """The signing key at ``path``; refused when others than its owner may read or write it
+    (as ssh refuses such a key): whoever can read it can sign reports as the desk."""
     data = _read(path, "private key", "create one with `greekstream keygen PATH`")
+    mode = Path(path).stat().st_mode & 0o777
+    if mode & 0o077:
+        raise UsageError(f"private key {path} is open to others (mode {mode:04o}): whoever "
+                         "reads it can sign reports as you",
+                         hint=f"chmod 600 {path} (keygen writes it so)")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
