@@ -47,12 +47,13 @@ def keygen(path: str | Path, overwrite: bool = False) -> tuple[Path, Path]:
 
 
 def load_private(path: str | Path) -> Ed25519PrivateKey:
-    """The signing key at ``path``; refused when others than its owner may read or write it
-    (as ssh refuses such a key): whoever can read it can sign reports as the desk."""
+    """The signing key at ``path``; refused when any user may read or write it: whoever
+    can read it can sign reports as the desk. Its group may (a Kubernetes Secret reaches a
+    non-root container as mode 0440 with the pod's fsGroup)."""
     data = _read(path, "private key", "create one with `greekstream keygen PATH`")
     mode = Path(path).stat().st_mode & 0o777
-    if mode & 0o077:
-        raise UsageError(f"private key {path} is open to others (mode {mode:04o}): whoever "
+    if mode & 0o007:
+        raise UsageError(f"private key {path} is open to every user (mode {mode:04o}): whoever "
                          "reads it can sign reports as you",
                          hint=f"chmod 600 {path} (keygen writes it so)")
     try:
