@@ -131,7 +131,9 @@ class Sink:
         The writer is looked up again after every ``consume``: a rebalance runs
         :meth:`_on_revoke` inside it, which may drop the batch for a new writer, and the
         records read after that belong in the new one (they went into the dropped one,
-        and their offsets were committed with nothing stored)."""
+        and their offsets were committed with nothing stored). The window starts once the
+        store is open (the first batch opens it when :meth:`start` has not run)."""
+        self._writer()
         deadline = time.monotonic() + self.batch_seconds
         while (self._writer().pending < self.batch_rows and time.monotonic() < deadline
                and self.running):
