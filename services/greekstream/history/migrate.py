@@ -123,6 +123,7 @@ def migrate(history: History, directory: Path | None = None) -> list[Migration]:
             ["version", "name", "checksum"],
         )
         applied.append(migration)
+    keep_undated(history)
     return applied
 
 
@@ -173,6 +174,28 @@ def _day(micros: int) -> str:
 DATED = "ts != toDateTime64(0, 6, 'UTC')"
 
 
+# a retention set before undated rows were kept (engine_full as ClickHouse writes it)
+_TTL_DROPPING_UNDATED = re.compile(r"TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)(?! WHERE)")
+
+
+def keep_undated(history: History) -> None:
+    """Give a retention an older greekstream set (``toDateTime(ts) + N days`` on every
+    row) the kept undated rows (:data:`DATED`), N unchanged: run by every migrate (the
+    sink's start too), it changes nothing once done."""
+    rows = history.rows(
+        "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase() "
+        "AND name IN {names:Array(String)}", {"names": list(TABLES_WITH_TTL)})
+    for table, engine in rows:
+        found = _TTL_DROPPING_UNDATED.search(str(engine))
+        if found:
+            _modify_ttl(history, str(table), int(found[1]))
+
+
+def _modify_ttl(history: History, table: str, days: int) -> None:
+    history.command(f"ALTER TABLE {table} MODIFY TTL toDateTime(ts) + INTERVAL {days} DAY "
+                    f"DELETE WHERE {DATED}")
+
+
 def set_ttl(history: History, days: int | None) -> None:
     """Optional retention on every stored table (None removes it): each dated row expires
     ``days`` after its ts, a row with none (:data:`DATED`) never; see :func:`check_ttl`."""
@@ -180,10 +203,7 @@ def set_ttl(history: History, days: int | None) -> None:
         if days is None:
             history.command(f"ALTER TABLE {table} REMOVE TTL")
         else:
-            history.command(
-                f"ALTER TABLE {table} MODIFY TTL toDateTime(ts) + INTERVAL {int(days)} DAY "
-                f"DELETE WHERE {DATED}"
-            )
+            _modify_ttl(history, table, int(days))
 
 
 def require_schema(history: History) -> set[str]:

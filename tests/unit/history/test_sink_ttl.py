@@ -27,8 +27,13 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
-    dsn = f"chdb://{tmp_path_factory.mktemp('chdb')}"
+def folder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("chdb"))  # one chDB engine (path) per process
+
+
+@pytest.fixture(scope="module")
+def store(folder: str) -> Iterator[History]:
+    dsn = f"chdb://{folder}"
     assert main(["history", "migrate", dsn, "--ttl-days", "400"]) == 0
     with connect(dsn) as history:
         yield history
@@ -63,3 +68,27 @@ def test_undated_rows_are_kept_and_dated_ones_still_expire(store: History) -> No
     assert sorted(store.rows("SELECT source, decoded FROM raw_events")) == [
         ("greekstream.trades/0/0", False), ("greekstream.trades/1/0", False),
         ("greekstream.trades/1/1", True)]
+
+
+def test_migrate_keeps_undated_rows_under_a_retention_set_before(folder: str) -> None:
+    """A store whose retention an older greekstream set (no WHERE) is given the kept
+    undated rows by the next migrate (the sink runs it at every start), its N unchanged;
+    a store without a retention gets none."""
+    from greekstream.history.migrate import TABLES_WITH_TTL, migrate
+
+    with connect(f"chdb://{folder}?database=older", create=True) as history:
+        migrate(history)
+        for table in TABLES_WITH_TTL[:-1]:
+            history.command(f"ALTER TABLE {table} MODIFY TTL toDateTime(ts) + "
+                            "INTERVAL 400 DAY DELETE")
+        migrate(history)
+        engines = dict(history.rows(
+            "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"))
+        for table in TABLES_WITH_TTL[:-1]:
+            assert ("TTL toDateTime(ts) + toIntervalDay(400) WHERE ts != "
+                    "toDateTime64(0, 6, 'UTC')") in engines[table], engines[table]
+        assert "TTL" not in engines[TABLES_WITH_TTL[-1]]
+        writer = HistoryWriter(history, max_ts_ahead_s=60)
+        writer.add_output_json(rejection(0, None, ""), 0, "greekstream.rejected")
+        writer.flush("t")
+        assert history.rows("SELECT count() FROM output_chain") == [(1,)]
