@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -145,9 +146,37 @@ def plan_append(history: History, path: Path) -> Append:
         if not n:
             return Append(name, int(stored), int(newest) + 1, market_clock, False)
         if (count and n >= count and bytes.fromhex(head) == first[1]
-                and bytes.fromhex(tail) == last[1]):
+                and bytes.fromhex(tail) == last[1] and _stored_whole(history, name, path)):
             return Append(name, int(stored), int(newest) + 1, market_clock, True)
         suffix += 1
+
+
+def _stored_whole(history: History, name: str, path: Path) -> bool:
+    """Whether stream ``name`` holds exactly the records of the file at ``path``, line for
+    line: its first and last records alone did not say (a file edited in the middle, of
+    the same name, was taken as stored and its edit dropped without a word). The stored
+    records are streamed back once, in line order, beside the file's."""
+    from greekstream.runtime.replay import read_records
+
+    mine = ((int(source.rsplit(":", 1)[1]), raw) for raw, source in read_records(path))
+    with (wrap(f"reading raw events from {history.target} failed"),
+          history.client.query_rows_stream(
+              "SELECT seq, raw FROM raw_events WHERE stream = {name:String} "
+              "ORDER BY seq LIMIT 1 BY seq", parameters={"name": name},
+              column_formats={"raw": "bytes"}) as stream):
+        finished = False
+        try:
+            for row, ours in itertools.zip_longest(stream, mine):
+                if row is None or ours is None:
+                    return False  # (a shorter stream is not "already" stored either)
+                seq, raw = row
+                if (int(seq), raw.encode() if isinstance(raw, str) else raw) != ours:
+                    return False
+            finished = True
+        finally:
+            if not finished:
+                abandon(stream)
+    return True
 
 
 def write_replay(

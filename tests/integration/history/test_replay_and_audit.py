@@ -217,6 +217,34 @@ def test_a_store_fed_file_after_file_audits_clean_and_re_derives_the_straight_ru
     assert stored_ids == sorted(o.event_id for o in straight if o.type == "exposure")
 
 
+def test_a_file_edited_in_the_middle_is_not_taken_as_stored(
+    dsn: str, events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`replay --history` of a file of a stored file's name, with as many lines and the
+    same first and last: only its line-for-line equal is "already stored". A file edited
+    in the middle (a trade's quantity corrected) was taken as stored and the edit
+    dropped without a word; it is stored as FILE#2, after the first."""
+    lines = events_file.read_bytes().splitlines()[:1500]
+    path = tmp_path / "day.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["replay", str(path), "--history", dsn, "--quiet"]) == 0
+    assert main(["replay", str(path), "--history", dsn, "--quiet"]) == 0
+    assert "already" in capsys.readouterr().err  # the same bytes: nothing added
+    i = next(k for k in range(len(lines) // 2, len(lines) - 1)
+             if json.loads(lines[k]).get("type") == "trade")
+    trade = json.loads(lines[i])
+    trade["quantity"] = trade["quantity"] * 2
+    edited = [*lines[:i], json.dumps(trade, separators=(",", ":")).encode(), *lines[i + 1:]]
+    path.write_bytes(b"\n".join(edited) + b"\n")
+    assert main(["replay", str(path), "--history", dsn, "--quiet"]) == 0
+    assert "already" not in capsys.readouterr().err
+    with connect(dsn) as history:
+        streams = dict(history.rows("SELECT stream, count() FROM raw_events FINAL "
+                                    "WHERE type != 'tick' AND stream LIKE 'day.jsonl%' "
+                                    "GROUP BY stream"))
+    assert streams == {"day.jsonl": len(lines), "day.jsonl#2": len(lines)}
+
+
 def test_audit_over_a_window_only_compares_that_window(stored: str) -> None:
     with connect(stored) as history:
         first = history.rows("SELECT event_id, toUnixTimestamp64Micro(ts) FROM breaches "
