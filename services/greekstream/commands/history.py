@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
             print_json(sorted(known_books(history)))
             return 0
         span = history_span(history)
-        counts = {
-            t: int(history.rows(f"SELECT count() FROM {t}")[0][0])
-            for t in TABLES_WITH_TTL  # every event table
+        counts = {  # every event table; null for one a store migrated before it lacks
+            t: int(history.rows(f"SELECT count() FROM {t}")[0][0]) if t in tables else None
+            for t in TABLES_WITH_TTL
         }
         print_json({
             "target": str(history.target),
