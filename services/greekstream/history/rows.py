@@ -265,7 +265,7 @@ def _hedge_intent(e: Mapping[str, Any], seq: int) -> Row:
     return (
         e["event_id"], to_micros(e["ts"]), e["intent_id"], e["book"], e["underlying"],
         e["instrument_id"], e["side"], e["quantity"], e["delta_before"], e["delta_after"],
-        e.get("basis", "positions"), e["caused_by"], e.get("reference_price"),
+        e.get("basis") or "positions", e["caused_by"], e.get("reference_price"),
         e.get("limit_price"), e.get("est_cost_usd"), to_micros(e.get("expires_at")),
     )
 

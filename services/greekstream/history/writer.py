@@ -78,8 +78,10 @@ _JSON_TIMES = {"exposure": ("ts",), "breach": ("ts",), "hedge_intent": ("ts", "e
 def clickhouse_reads_times(kind: str, obj: dict[str, Any], body: bytes) -> bool:
     """Whether ClickHouse reads the (checked) times of a JSON_EACH_ROW output as
     parse_ts does: not when one is written with a lower-case "t" or "z", nor when the
-    record holds an escape (its row is then built in Python)."""
-    if b"\\" in body:
+    record holds an escape (its row is then built in Python). Nor a hedge intent without
+    its ``basis`` (absent or null): ClickHouse would store '', the builder the engine's
+    default, ``positions``."""
+    if b"\\" in body or (kind == "hedge_intent" and type(obj.get("basis")) is not str):
         return False
     for name in _JSON_TIMES[kind]:
         value = obj.get(name)
