@@ -287,7 +287,7 @@ def _regime(e: Mapping[str, Any], seq: int) -> Row:
 def _rejected(e: Mapping[str, Any], seq: int) -> Row:
     ts = storable_micros(e.get("ts"))
     return (
-        e["event_id"], ts or 0, ts is not None, e["reason"], e.get("detail", ""),
+        e["event_id"], ts or 0, ts is not None, e["reason"], e.get("detail") or "",
         e["source"], e["raw"],
     )
 
