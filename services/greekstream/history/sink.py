@@ -264,8 +264,10 @@ class Sink:
             try:
                 self._store_and_commit()
             except (HistoryError, KafkaError) as exc:
-                log.warning("dropping an unstored batch at rebalance (it will be re-read): %s",
-                            exc)
+                what = ("stored, its offsets not committed" if isinstance(exc, KafkaError)
+                        else "not stored, or only in part")
+                log.warning("dropping the batch at rebalance (%s; it will be re-read): %s",
+                            what, exc)
                 self.writer = HistoryWriter(self.writer.history, resume_streams=True)
                 self.offsets.clear()
                 self.starts.clear()
