@@ -152,6 +152,15 @@ def check_ttl(history: History, days: int, now_us: int) -> None:
     stored = int(rows[0][0]) if rows and rows[0][0] is not None else 0
     latest = max(stored, now_us)
     limit = max_ttl_days(latest)
+    if limit == 0:  # a stored row an older greekstream dated past 2106 (9999, say)
+        raise HistoryError(
+            f"--ttl-days {days}: no retention can be set on this store: a stored row is "
+            f"dated {_time(latest)}, past 2106-02-07, what ClickHouse's DateTime holds, so "
+            "its expiry would wrap to 1970 and every row would be deleted at once",
+            hint="an older greekstream stored it; find it with `SELECT * FROM TABLE WHERE "
+            "ts > '2106-02-07'` (tables: " + ", ".join(TABLES_WITH_TTL) + ") and delete it "
+            "(ALTER TABLE TABLE DELETE WHERE ...), or keep every row (no --ttl-days)",
+        )
     if days > limit:
         raise HistoryError(
             f"--ttl-days {days} is too long: a row from {_day(latest)} would expire after "
@@ -159,6 +168,15 @@ def check_ttl(history: History, days: int, now_us: int) -> None:
             "1970 and every row would be deleted at once",
             hint=f"use at most --ttl-days {limit:,}".replace(",", ""),
         )
+
+
+def _time(micros: int) -> str:
+    from greekstream.core.timeutil import format_ts
+
+    try:
+        return format_ts(micros)
+    except (OverflowError, ValueError):
+        return f"{micros} µs since 1970"
 
 
 def _day(micros: int) -> str:

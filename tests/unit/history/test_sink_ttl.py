@@ -92,3 +92,20 @@ def test_migrate_keeps_undated_rows_under_a_retention_set_before(folder: str) ->
         writer.add_output_json(rejection(0, None, ""), 0, "greekstream.rejected")
         writer.flush("t")
         assert history.rows("SELECT count() FROM output_chain") == [(1,)]
+
+
+def test_a_store_holding_a_row_past_2106_says_no_retention_can_be_set(
+        folder: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A chain row an older sink dated 9999 (a rejection's ts, before 7f1a06a): the
+    refusal said 'a row from ? would expire after 2106 ... use at most --ttl-days 0', a
+    value --ttl-days refuses; it names the time and says how to find the row."""
+    dsn = f"chdb://{folder}?database=far"
+    assert main(["history", "migrate", dsn]) == 0
+    with connect(dsn) as history:
+        history.command("INSERT INTO output_chain (event_id, type, ts, has_ts, hash) "
+                        "VALUES ('r9', 'rejected', '9999-12-31 23:59:59', true, 'h')")
+    capsys.readouterr()
+    assert main(["history", "migrate", dsn, "--ttl-days", "30"]) == 2
+    err = capsys.readouterr().err
+    assert "no retention can be set" in err and "9999-12-31T23:59:59Z" in err, err
+    assert "at most --ttl-days 0" not in err and "ts > '2106-02-07'" in err
