@@ -46,3 +46,19 @@ def test_a_spread_just_over_the_tolerance_diverges_and_opens_the_oracle_breach()
     exposures = [o for o in out if isinstance(o, Exposure)]
     assert exposures and exposures[-1].oracle_divergence
     assert [(x.metric, x.state) for x in out if isinstance(x, Breach)] == [("oracle", "open")]
+
+
+def test_a_second_source_exactly_tolerance_away_confirms_a_held_jump() -> None:
+    """docs/onchain.md, *Trust*: a jump past `max_jump` is held until another source's
+    latest observation is "within `tolerance`" of it: at exactly the tolerance it confirms
+    (the price in force moves to the confirming observation), a little past it does not."""
+    for price, confirmed in ((70700.0, True), (70701.0, False)):
+        engine = engine_holding_btc()
+        held = engine.handle(sourced_index("a1", 5, 70000.0, "venue-a"), "s")  # +16.7%
+        assert engine.index_price("BTC") == 60000.0  # held: past oracle_max_jump (10%)
+        out = held + engine.handle(sourced_index("b1", 6, price, "venue-b"), "s")
+        out += engine.flush()
+        assert (abs(70000.0 - price) / 70000.0 == 0.01) is confirmed  # exactly the tolerance
+        in_force = price if confirmed else 60000.0
+        assert engine.index_price("BTC") == in_force
+        assert [x.delta_usd for x in out if isinstance(x, Exposure)][-1] == in_force
