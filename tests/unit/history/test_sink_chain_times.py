@@ -14,24 +14,16 @@ from ? would expire after 2106 ... use at most --ttl-days 0').
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 
-from greekstream.history.client import History, connect
-from greekstream.history.migrate import check_ttl, migrate
+from greekstream.history.client import History
+from greekstream.history.migrate import check_ttl
 from greekstream.history.writer import HistoryWriter
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
-    with connect(f"chdb://{tmp_path_factory.mktemp('chdb')}", create=True) as history:
-        migrate(history)
-        yield history
 
 
 def rejection(n: int, ts: Any) -> bytes:

@@ -10,24 +10,15 @@ non-Nullable column"), so quarantined: the same record stored three ways.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 
-from greekstream.history.client import History, connect
-from greekstream.history.migrate import migrate
+from greekstream.history.client import History
 from greekstream.history.writer import HistoryWriter
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
-    with connect(f"chdb://{tmp_path_factory.mktemp('chdb')}", create=True) as history:
-        migrate(history)
-        yield history
 
 
 def intent(n: int, ts: str, basis: Any) -> bytes:

@@ -12,24 +12,15 @@ output missing). Such a record now goes through the Python row builder.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 
-from greekstream.history.client import History, connect
-from greekstream.history.migrate import migrate
+from greekstream.history.client import History
 from greekstream.history.writer import HistoryWriter
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
-    with connect(f"chdb://{tmp_path_factory.mktemp('chdb')}", create=True) as history:
-        migrate(history)
-        yield history
 
 
 def exposure(n: int, ts: str) -> dict[str, Any]:

@@ -10,23 +10,13 @@ through the writer).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import orjson
 import pytest
 
-from greekstream.history.client import History, connect
-from greekstream.history.migrate import migrate
+from greekstream.history.client import History
 from greekstream.history.writer import HistoryWriter
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
-    with connect(f"chdb://{tmp_path_factory.mktemp('chdb')}", create=True) as history:
-        migrate(history)
-        yield history
 
 
 def test_a_null_detail_is_stored_as_none(store: History) -> None:
