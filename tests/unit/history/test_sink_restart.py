@@ -11,15 +11,13 @@ a restart, was stored in 1970.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from confluent_kafka import TopicPartition
 from pydantic import SecretStr
 
-from greekstream.history.client import History, connect
-from greekstream.history.migrate import migrate
+from greekstream.history.client import History
 from greekstream.history.replay_io import iter_raw
 from greekstream.history.sink import Sink
 from greekstream.history.writer import HistoryWriter
@@ -27,18 +25,6 @@ from greekstream.settings import SinkSettings
 
 pytestmark = pytest.mark.timeout(120)
 TOPIC = "greekstream.trades"
-
-
-@pytest.fixture(scope="module")
-def dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
-
-
-@pytest.fixture(scope="module")
-def store(dsn: str) -> Iterator[History]:
-    with connect(dsn, create=True) as history:
-        migrate(history)
-        yield history
 
 
 def trade(n: int, ts: str) -> bytes:

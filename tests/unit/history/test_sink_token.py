@@ -12,32 +12,18 @@ them. A batch retried as it was (same records) is still dropped as a duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from confluent_kafka import TopicPartition
 from pydantic import SecretStr
 
-from greekstream.history.client import History, connect
-from greekstream.history.migrate import migrate
+from greekstream.history.client import History
 from greekstream.history.sink import Sink
 from greekstream.settings import SinkSettings
 
 pytestmark = pytest.mark.timeout(120)
 TOPIC = "greekstream.trades"
-
-
-@pytest.fixture(scope="module")
-def dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
-
-
-@pytest.fixture(scope="module")
-def store(dsn: str) -> Iterator[History]:
-    with connect(dsn, create=True) as history:
-        migrate(history)
-        yield history
 
 
 def trade(event_id: str, ts: str) -> bytes:
