@@ -368,12 +368,15 @@ class Engine:
             raise Rejection("ts_ahead", guards.ahead_detail(
                 event.ts, state.market_clock, self.config.max_ts_ahead_s))
         if kind == "quote":  # only the quotes in force: an older one moves nothing anyway
-            if self.quote_ids.contains(event.instrument_id, event.event_id):
-                self.duplicates += 1
-                return []
-        elif kind != "tick" and seen.contains(scope, event.event_id, since):
-            self.duplicates += 1  # (a repeated tick closes nothing: it is not kept)
-            return []
+            duplicate = self.quote_ids.contains(event.instrument_id, event.event_id)
+        else:  # (a repeated tick is no duplicate: ticks are not kept)
+            duplicate = kind != "tick" and seen.contains(scope, event.event_id, since)
+        if duplicate:
+            # it changes no state, but it is a record of the stream the gateway published
+            # and ticked by: it closes the window it passes, as any record does, so that
+            # every instance closes windows where a file replay does (docs/streaming.md)
+            self.duplicates += 1
+            return self._advance_window(event, scope) if self._window_us else []
         # a record of a later window closes the open one before it is applied (a record
         # that will be rejected closes nothing: a rejection changes no state)
         closed = self._advance_window(event, scope) if self._window_us else []

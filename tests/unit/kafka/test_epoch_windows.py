@@ -377,3 +377,43 @@ def test_a_reorgs_copies_put_its_outputs_at_one_position_for_every_owner() -> No
                                                            if p == 1]
     assert committed == straight[1]
     assert any(b'"caused_by":"q1"' in v for v in committed)  # the close, once
+
+
+# hypothesis's falsifying stream (CI, 2026-12-03): the market index x0 repeated with a
+# later ts, then a book trade of that later window and index prices 0.4 ms before it
+DUPLICATE_AHEAD = [
+    b'{"type":"instrument","event_id":"def-C60","ts":"2026-03-01T00:00:00Z","instrument_id":"C60","kind":"option","underlying":"BTC","settlement":"inverse","contract_size":1.0,"expiry":"2026-03-27T08:00:00Z","strike":60000,"option_type":"call"}',
+    b'{"type":"instrument","event_id":"def-P55","ts":"2026-03-01T00:00:00Z","instrument_id":"P55","kind":"option","underlying":"BTC","settlement":"inverse","contract_size":1.0,"expiry":"2026-03-27T08:00:00Z","strike":55000,"option_type":"put"}',
+    b'{"type":"instrument","event_id":"def-BTC-PERPETUAL","ts":"2026-03-01T00:00:00Z","instrument_id":"BTC-PERPETUAL","kind":"perpetual","underlying":"BTC","settlement":"inverse","contract_size":10.0}',
+    b'{"type":"index","event_id":"x0","ts":"2026-03-01T00:00:00Z","underlying":"BTC","price":60000}',
+    b'{"type":"quote","event_id":"q-c","ts":"2026-03-01T00:00:00Z","instrument_id":"C60","underlying_price":60000,"mark_iv":0.6}',
+    b'{"type":"quote","event_id":"q-p","ts":"2026-03-01T00:00:00Z","instrument_id":"P55","underlying_price":60000,"mark_iv":0.7}',
+    b'{"type":"quote","event_id":"q-f","ts":"2026-03-01T00:00:00Z","instrument_id":"BTC-PERPETUAL","mark_price":60000}',
+    b'{"type":"trade","event_id":"t-a","ts":"2026-03-01T00:00:00.010Z","book":"desk-a","instrument_id":"C60","side":"buy","quantity":2,"price":1.0}',
+    b'{"type":"trade","event_id":"t-b","ts":"2026-03-01T00:00:00.020Z","book":"desk-b","instrument_id":"P55","side":"sell","quantity":3,"price":1.0}',
+    b'{"type":"trade","event_id":"t-c","ts":"2026-03-01T00:00:00.030Z","book":"desk-c","instrument_id":"C60","side":"buy","quantity":1,"price":1.0}',
+    b'{"type":"index","event_id":"x0","ts":"2026-03-01T00:00:00.200Z","underlying":"BTC","price":50000.0}',
+    b'{"type":"trade","event_id":"t1","ts":"2026-03-01T00:00:00.200Z","book":"desk-a","instrument_id":"C60","side":"buy","quantity":1.0,"price":1.0}',
+    b'{"type":"index","event_id":"j11","ts":"2026-03-01T00:00:00.199600Z","underlying":"BTC","price":50000.0}',
+    b'{"type":"quote","event_id":"q2","ts":"2026-03-01T00:00:00.200Z","instrument_id":"C60","underlying_price":50000.0,"mark_iv":1.0}',
+    b'{"type":"quote","event_id":"q3","ts":"2026-03-01T00:00:00.200Z","instrument_id":"C60","underlying_price":50000.0,"mark_iv":1.0}',
+    b'{"type":"index","event_id":"j13","ts":"2026-03-01T00:00:00.199600Z","underlying":"BTC","price":50000.0}',
+    b'{"type":"quote","event_id":"q4","ts":"2026-03-01T00:00:00.200Z","instrument_id":"C60","underlying_price":50000.0,"mark_iv":1.0}',
+    b'{"type":"index","event_id":"j14","ts":"2026-03-01T00:00:00.199600Z","underlying":"BTC","price":50000.0}',
+]
+
+
+def test_a_duplicate_market_record_closes_the_window_it_passes_as_the_gateway_saw() -> None:
+    """The gateway took the repeated x0 (200 ms) for a market record of the window ending
+    300 ms and gave the trade after it no window tick; the engine ignored x0 as a
+    duplicate without closing the window, so each instance's market window stayed at
+    100 ms while the trade moved only its book's, and the jittered index at 199.6 ms
+    opened a window that the next quote closed: desk-b and desk-c emitted an exposure
+    the file replay (where the trade moved every book's window) did not. A duplicate now
+    closes the window it passes, as any record does."""
+    engine = Engine(CONFIG)
+    replayed = [o for i, raw in enumerate(DUPLICATE_AHEAD) for o in engine.handle(raw, f"f:{i}")]
+    want = by_book([*replayed, *engine.flush()])
+    assert engine.duplicates == 1
+    log = gateway_log(DUPLICATE_AHEAD)
+    assert by_book(e.output for e in gateway_fresh([0, 1], log).run().emitted) == want
