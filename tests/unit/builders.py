@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from greekstream.core.chain import source_stream
+
+if TYPE_CHECKING:
+    from greekstream.core.engine import Engine
 
 T0 = "2026-03-01T00:00:00Z"
 EXPIRY = "2026-03-27T08:00:00Z"
@@ -64,6 +67,19 @@ def limits(eid: str, at: float, book: str = "desk-a", **fields: Any) -> bytes:
 
 def tick(eid: str, at: float) -> bytes:
     return rec("tick", eid, at)
+
+
+def short_call_book(call: str) -> Engine:
+    """An engine whose desk-a is short 40 of the BTC call ``call`` (strike 60000), quoted,
+    with an index, at ts(3): the book the report tests draw their tables from."""
+    from greekstream.core.engine import Engine
+
+    engine = Engine()
+    for i, raw in enumerate([option(call, 60000), index("x0", 1, 61000),
+                             quote_opt("q0", 2, call, 61200, 0.62),
+                             trade("t1", 3, call, "sell", 40)]):
+        engine.handle(raw, f"t:{i}")
+    return engine
 
 
 def parse(text: str) -> int:

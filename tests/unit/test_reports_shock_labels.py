@@ -11,7 +11,6 @@ import matplotlib.pyplot as plt
 import pytest
 
 from greekstream.commands.stress import stress_reports, table_text
-from greekstream.core.engine import Engine
 from greekstream.core.timeutil import parse_ts
 from greekstream.reports.plots import risk_figure
 from greekstream.runtime.scenario_files import load
@@ -29,12 +28,7 @@ def _close_figures() -> Iterator[None]:
 
 
 def _reports(tmp_path: Path):  # type: ignore[no-untyped-def]
-    engine = Engine()
-    for i, raw in enumerate([
-        b.option(CALL, 60000), b.index("x0", 1, 61000),
-        b.quote_opt("q0", 2, CALL, 61200, 0.62), b.trade("t1", 3, CALL, "sell", 40),
-    ]):
-        engine.handle(raw, f"t:{i}")
+    engine = b.short_call_book(CALL)
     grid = tmp_path / "grid.yaml"
     grid.write_text(GRID)
     at = parse_ts(b.ts(3))

@@ -16,7 +16,6 @@ from greekstream.commands.cascade import table_text as cascade_table
 from greekstream.commands.stress import stress_reports
 from greekstream.commands.stress import table_text as stress_table
 from greekstream.core.cascade import CascadeResult, CascadeRound
-from greekstream.core.engine import Engine
 from greekstream.core.scenarios import LiqDistance
 from greekstream.core.timeutil import parse_ts
 from greekstream.reports.plots import risk_figure
@@ -43,12 +42,7 @@ def test_a_cascade_of_a_cheap_token_shows_its_prices() -> None:
 
 
 def test_small_index_and_liquidation_prices_keep_their_digits() -> None:
-    engine = Engine()
-    for i, raw in enumerate([
-        b.option(CALL, 60000), b.index("x0", 1, 61000),
-        b.quote_opt("q0", 2, CALL, 61200, 0.62), b.trade("t1", 3, CALL, "sell", 40),
-    ]):
-        engine.handle(raw, f"t:{i}")
+    engine = b.short_call_book(CALL)
     at = parse_ts(b.ts(3))
     (r,) = stress_reports(engine, at)
     small = replace(r, index_price=0.9996,

@@ -32,12 +32,7 @@ def _ends(lines: list[str]) -> set[int]:
 
 
 def test_named_scenario_pnls_are_one_right_aligned_column(tmp_path: Path) -> None:
-    engine = Engine()
-    for i, raw in enumerate([
-        b.option(CALL, 60000), b.index("x0", 1, 61000),
-        b.quote_opt("q0", 2, CALL, 61200, 0.62), b.trade("t1", 3, CALL, "sell", 40),
-    ]):
-        engine.handle(raw, f"t:{i}")
+    engine = b.short_call_book(CALL)
     path = tmp_path / "named.yaml"
     path.write_text(FILE)
     at = parse_ts(b.ts(3))
@@ -53,12 +48,7 @@ def test_named_scenario_pnls_are_one_right_aligned_column(tmp_path: Path) -> Non
 def test_the_grid_columns_run_from_the_largest_fall_to_the_largest_rise() -> None:
     """The pm preset's extended moves (-66 %, -33 %, +50 % ...) were columns after +16 %,
     in the file's order (the heatmap sorts them)."""
-    engine = Engine()
-    for i, raw in enumerate([
-        b.option(CALL, 60000), b.index("x0", 1, 61000),
-        b.quote_opt("q0", 2, CALL, 61200, 0.62), b.trade("t1", 3, CALL, "sell", 40),
-    ]):
-        engine.handle(raw, f"t:{i}")
+    engine = b.short_call_book(CALL)
     at = parse_ts(b.ts(3))
     lines = table_text(stress_reports(engine, at, load("pm")), at).splitlines()
     head = next(ln for ln in lines if ln.startswith("vol \\ price")).split()[3:]
